@@ -1,0 +1,194 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  ConfigError,
+  type Env,
+  readBoolean,
+  readDurationSeconds,
+  readEnum,
+  readInt,
+  readList,
+  readNumber,
+  readString,
+  readUrl,
+} from './parse.ts';
+import { loadOrCreateJwtSecret } from './secret.ts';
+
+export { ConfigError, type Env } from './parse.ts';
+
+export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+export type ProviderName = 'openai' | 'anthropic' | 'ollama' | 'echo';
+
+export type Config = Readonly<{
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  redisKeyPrefix: string;
+  jwtSecret: string;
+  /** True when the secret was generated and kept in DATA_DIR rather than given. */
+  jwtSecretGenerated: boolean;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  adminApiKey: string | undefined;
+  openai: Readonly<{ apiKey: string | undefined; baseUrl: string | undefined }>;
+  anthropic: Readonly<{ apiKey: string | undefined; baseUrl: string | undefined }>;
+  ollama: Readonly<{ baseUrl: string | undefined }>;
+  defaultProvider: ProviderName;
+  defaultModel: string | undefined;
+  maxTokens: number;
+  temperature: number;
+  corsOrigins: readonly string[];
+  trustProxy: boolean;
+  rateLimit: Readonly<{
+    enabled: boolean;
+    maxRequests: number;
+    windowMs: number;
+    authMax: number;
+    authWindowMs: number;
+    llmPerMinute: number;
+    llmPerHour: number;
+    llmPerDay: number;
+  }>;
+  maxFileSize: number;
+  s3: Readonly<{
+    bucket: string | undefined;
+    endpoint: string | undefined;
+    region: string | undefined;
+    accessKeyId: string | undefined;
+    secretAccessKey: string | undefined;
+  }>;
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  logLevel: LogLevel;
+  shutdownGraceMs: number;
+}>;
+
+/** Providers that are usable with this configuration, in the order DEFAULT_PROVIDER falls back through. */
+export function configuredProviders(config: Pick<Config, 'openai' | 'anthropic' | 'ollama'>): ProviderName[] {
+  const names: ProviderName[] = [];
+  if (config.openai.apiKey || config.openai.baseUrl) names.push('openai');
+  if (config.anthropic.apiKey) names.push('anthropic');
+  if (config.ollama.baseUrl) names.push('ollama');
+  names.push('echo');
+  return names;
+}
+
+/**
+ * Parses every variable of the contract once. Pure apart from the generated JWT secret, which is
+ * read from (or written to) DATA_DIR when JWT_SECRET is not given.
+ */
+export function parseConfig(env: Env): Config {
+  const nodeEnv = readEnum(env, 'NODE_ENV', ['development', 'production', 'test'] as const, 'development');
+  const dataDir = resolve(readString(env, 'DATA_DIR') ?? './data');
+  const providerKeys = {
+    openai: { apiKey: readString(env, 'OPENAI_API_KEY'), baseUrl: readUrl(env, 'OPENAI_BASE_URL', ['http:', 'https:']) },
+    anthropic: {
+      apiKey: readString(env, 'ANTHROPIC_API_KEY'),
+      baseUrl: readUrl(env, 'ANTHROPIC_BASE_URL', ['http:', 'https:']),
+    },
+    ollama: { baseUrl: readUrl(env, 'OLLAMA_BASE_URL', ['http:', 'https:']) },
+  };
+  const available = configuredProviders(providerKeys);
+  const defaultProvider = readEnum(env, 'DEFAULT_PROVIDER', ['openai', 'anthropic', 'ollama', 'echo'] as const, available[0]!);
+  if (!available.includes(defaultProvider)) {
+    throw new ConfigError('DEFAULT_PROVIDER', `"${defaultProvider}" is not configured (set its API key or base URL)`);
+  }
+
+  const givenSecret = readString(env, 'JWT_SECRET');
+  const adminApiKey = readString(env, 'ADMIN_API_KEY');
+  const corsOrigins = readList(env, 'CORS_ORIGINS');
+  if (nodeEnv === 'production') {
+    if (!givenSecret) throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production');
+    if (givenSecret.length < 32) throw new ConfigError('JWT_SECRET', 'must be at least 32 characters in production');
+    if (adminApiKey && adminApiKey.length < 24) {
+      throw new ConfigError('ADMIN_API_KEY', 'must be at least 24 characters in production');
+    }
+    if (corsOrigins.includes('*')) throw new ConfigError('CORS_ORIGINS', 'may not be "*" in production');
+  }
+  for (const origin of corsOrigins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError('CORS_ORIGINS', `"${origin}" is not an origin such as https://app.example.com`);
+    }
+  }
+
+  const secret = givenSecret ? { secret: givenSecret, generated: false } : loadOrCreateJwtSecret(dataDir);
+
+  return deepFreeze({
+    nodeEnv,
+    port: readInt(env, 'PORT', 3000, { min: 0, max: 65535 }),
+    host: readString(env, 'HOST') ?? '0.0.0.0',
+    dataDir,
+    databaseUrl: readUrl(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: readUrl(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: readString(env, 'REDIS_KEY_PREFIX') ?? 'parley:',
+    jwtSecret: secret.secret,
+    jwtSecretGenerated: secret.generated,
+    accessTokenTtlSeconds: readDurationSeconds(env, 'ACCESS_TOKEN_TTL', '15m'),
+    refreshTokenTtlSeconds: readDurationSeconds(env, 'REFRESH_TOKEN_TTL', '30d'),
+    adminApiKey,
+    ...providerKeys,
+    defaultProvider,
+    defaultModel: readString(env, 'DEFAULT_MODEL'),
+    maxTokens: readInt(env, 'MAX_TOKENS', 1000, { min: 1, max: 1_000_000 }),
+    temperature: readNumber(env, 'TEMPERATURE', 0.7, { min: 0, max: 2 }),
+    corsOrigins,
+    trustProxy: readBoolean(env, 'TRUST_PROXY', false),
+    rateLimit: {
+      enabled: readBoolean(env, 'RATE_LIMIT_ENABLED', true),
+      maxRequests: readInt(env, 'RATE_LIMIT_MAX_REQUESTS', 100, { min: 1 }),
+      windowMs: readInt(env, 'RATE_LIMIT_WINDOW_MS', 900_000, { min: 1000 }),
+      authMax: readInt(env, 'AUTH_RATE_LIMIT_MAX', 5, { min: 1 }),
+      authWindowMs: readInt(env, 'AUTH_RATE_LIMIT_WINDOW_MS', 900_000, { min: 1000 }),
+      llmPerMinute: readInt(env, 'RATELIMIT_PER_MINUTE', 10, { min: 1 }),
+      llmPerHour: readInt(env, 'RATELIMIT_PER_HOUR', 100, { min: 1 }),
+      llmPerDay: readInt(env, 'RATELIMIT_PER_DAY', 500, { min: 1 }),
+    },
+    maxFileSize: readInt(env, 'MAX_FILE_SIZE', 10_485_760, { min: 1 }),
+    s3: {
+      bucket: readString(env, 'S3_BUCKET'),
+      endpoint: readUrl(env, 'S3_ENDPOINT', ['http:', 'https:']),
+      region: readString(env, 'S3_REGION'),
+      accessKeyId: readString(env, 'S3_ACCESS_KEY_ID'),
+      secretAccessKey: readString(env, 'S3_SECRET_ACCESS_KEY'),
+    },
+    smtpUrl: readUrl(env, 'SMTP_URL', ['smtp:', 'smtps:']),
+    mailFrom: readString(env, 'MAIL_FROM') ?? 'Parley <no-reply@localhost>',
+    logLevel: readEnum(env, 'LOG_LEVEL', logLevels, 'info'),
+    shutdownGraceMs: readInt(env, 'SHUTDOWN_GRACE_MS', 10_000, { min: 0, max: 600_000 }),
+  });
+}
+
+/** The process environment with a `.env` file in the working directory filled in beneath it. */
+export function readProcessEnv(cwd = process.cwd()): Env {
+  const env: Env = {};
+  const dotenvPath = resolve(cwd, '.env');
+  if (existsSync(dotenvPath)) Object.assign(env, parseDotenv(readFileSync(dotenvPath, 'utf8')));
+  // Real environment variables win over the file.
+  return Object.assign(env, process.env);
+}
+
+export function parseDotenv(text: string): Env {
+  const env: Env = {};
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)\s*$/.exec(line);
+    if (!match) continue;
+    let value = match[2]!;
+    const quoted = /^(['"])(.*)\1$/.exec(value);
+    if (quoted) value = quoted[1] === '"' ? quoted[2]!.replace(/\\n/g, '\n') : quoted[2]!;
+    else value = value.replace(/\s+#.*$/, '');
+    env[match[1]!] = value;
+  }
+  return env;
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child && typeof child === 'object') deepFreeze(child);
+  }
+  return Object.freeze(value);
+}

@@ -1,0 +1,56 @@
+import { Elysia, type ValidationError } from 'elysia';
+import type { Logger } from '../infra/log/index.ts';
+import { AppError, type ErrorBody, errorStatus } from './errors.ts';
+import { requestInfo } from './request-context.ts';
+
+type FieldError = { field: string; message: string };
+
+/** The one place that writes error bodies: AppError as thrown, Elysia's own errors mapped, the rest 500. */
+export function errorHandler(log: Logger) {
+  return new Elysia({ name: 'error-handler' })
+    .error({ AppError })
+    .onError({ as: 'global' }, ({ code, error, request, set, path }) => {
+      const fail = (appError: AppError) => {
+        set.status = appError.status;
+        Object.assign(set.headers, appError.options.headers ?? {});
+        return appError.toBody();
+      };
+      switch (code) {
+        case 'AppError':
+          return fail(error);
+        case 'PARSE':
+          return fail(new AppError('invalid_json', 'The request body is not valid JSON'));
+        case 'NOT_FOUND':
+          return fail(new AppError('not_found', `No route for ${request.method} ${path}`));
+        case 'INVALID_FILE_TYPE':
+          return fail(new AppError('unsupported_media_type', error.message));
+        case 'VALIDATION':
+          if (error.type !== 'response') {
+            return fail(new AppError('validation_error', 'Request validation failed', { details: fieldErrors(error) }));
+          }
+      }
+      const status = 'status' in error && typeof error.status === 'number' ? error.status : 500;
+      if (status < 500 && status >= 400) {
+        const known = Object.entries(errorStatus).find(([, value]) => value === status);
+        if (known) return fail(new AppError(known[0] as keyof typeof errorStatus, (error as Error).message || known[0]));
+      }
+      log.error('unhandled error', { requestId: requestInfo(request)?.id, route: path, code, error });
+      set.status = 500;
+      return { error: { code: 'internal_error', message: 'Internal server error' } } satisfies ErrorBody;
+    });
+}
+
+function fieldErrors(error: Pick<ValidationError, 'type' | 'all'>): FieldError[] {
+  const seen = new Set<string>();
+  const fields: FieldError[] = [];
+  for (const issue of error.all) {
+    const path = 'path' in issue && typeof issue.path === 'string' ? issue.path : '';
+    const field = `${error.type}${path.replaceAll('/', '.')}`;
+    const message = 'message' in issue && typeof issue.message === 'string' ? issue.message : 'is invalid';
+    const key = `${field}:${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    fields.push({ field, message });
+  }
+  return fields;
+}

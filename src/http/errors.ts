@@ -1,0 +1,49 @@
+// The one error type. Services throw it; the error handler (http/error-handler.ts) turns it, and
+// every other failure, into the contract's shape. No route builds an error body by hand.
+
+export const errorStatus = {
+  bad_request: 400,
+  invalid_json: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  validation_error: 422,
+  rate_limited: 429,
+  internal_error: 500,
+  upstream_error: 502,
+  unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export type ErrorBody = { error: { code: ErrorCode; message: string; details?: unknown } };
+
+export class AppError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly options: { details?: unknown; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.status = errorStatus[code];
+  }
+
+  toBody(): ErrorBody {
+    const body: ErrorBody = { error: { code: this.code, message: this.message } };
+    if (this.options.details !== undefined) body.error.details = this.options.details;
+    return body;
+  }
+}
+
+export const notFound = (what = 'Resource') => new AppError('not_found', `${what} not found`);
+export const unauthorized = (message = 'Authentication required') => new AppError('unauthorized', message);
+export const forbidden = (message = 'Not allowed') => new AppError('forbidden', message);
+export const conflict = (message: string) => new AppError('conflict', message);
+export const invalid = (field: string, message: string) =>
+  new AppError('validation_error', 'Request validation failed', { details: [{ field, message }] });

@@ -1,0 +1,48 @@
+import { Elysia } from 'elysia';
+import type { Logger } from '../infra/log/index.ts';
+import { AppError } from './errors.ts';
+import { requestInfo, startRequest } from './request-context.ts';
+
+const jsonType = /^application\/(?:[\w.+-]+\+)?json\b/i;
+const multipartType = /^multipart\/form-data\b/i;
+
+export type RequestGuardOptions = { log: Logger; maxJsonBytes: number; maxUploadBytes: number };
+
+/**
+ * Global request plumbing: the request id (echoed or made), security headers, body size and
+ * type checks before anything reads the body, and one JSON access-log line per request. The
+ * line names the caller by id only: never a token, password or key.
+ */
+export function requestGuard({ log, maxJsonBytes, maxUploadBytes }: RequestGuardOptions) {
+  return new Elysia({ name: 'request-guard' })
+    .onRequest(({ request, set }) => {
+      const info = startRequest(request);
+      set.headers['x-request-id'] = info.id;
+      set.headers['x-content-type-options'] = 'nosniff';
+      set.headers['x-frame-options'] = 'DENY';
+      set.headers['referrer-policy'] = 'no-referrer';
+      if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
+      const length = Number(request.headers.get('content-length') ?? 0);
+      const hasBody = length > 0 || request.headers.has('transfer-encoding');
+      if (!hasBody) return;
+      const type = request.headers.get('content-type') ?? '';
+      if (multipartType.test(type)) {
+        if (length > maxUploadBytes) throw new AppError('payload_too_large', `Uploads are limited to ${maxUploadBytes} bytes`);
+        return;
+      }
+      if (!jsonType.test(type)) throw new AppError('unsupported_media_type', 'Send JSON (Content-Type: application/json)');
+      if (length > maxJsonBytes) throw new AppError('payload_too_large', `JSON bodies are limited to ${maxJsonBytes} bytes`);
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, set, route, responseValue }) => {
+      const info = requestInfo(request);
+      const status = responseValue instanceof Response ? responseValue.status : Number(set.status ?? 200);
+      log.info('request', {
+        requestId: info?.id,
+        method: request.method,
+        route: route || 'unmatched',
+        status,
+        durationMs: info ? Math.round((performance.now() - info.startedAt) * 100) / 100 : undefined,
+        userId: info?.userId,
+      });
+    });
+}

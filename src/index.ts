@@ -1,0 +1,56 @@
+import { createApp, maxRequestBytes } from './app.ts';
+import type { Config } from './config/index.ts';
+import { closeInfra, type Infra, openInfra } from './infra/index.ts';
+import { createLogger, type Logger } from './infra/log/index.ts';
+import { version } from './version.ts';
+
+export type RunningServer = {
+  readonly url: string;
+  readonly infra: Infra;
+  /** Stops accepting, lets requests and streams finish within the grace period, then closes infra. */
+  shutdown(reason?: string): Promise<void>;
+};
+
+/** serve: open infra, migrate, listen; SIGTERM/SIGINT shut down gracefully. */
+export async function serve(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  const infra = await openInfra(config, log);
+  const applied = await infra.db.migrate();
+  if (applied > 0) log.info('migrations applied', { count: applied, database: infra.db.kind });
+
+  const app = createApp(infra).listen({
+    port: config.port,
+    hostname: config.host,
+    maxRequestBodySize: maxRequestBytes(config.maxFileSize),
+    // Streams send a ping every 15 s; long non-streamed generations may be silent for longer.
+    idleTimeout: 120,
+  });
+  const server = app.server!;
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`;
+  log.info('listening', { url, version, database: infra.db.kind, kv: infra.kv.kind, pid: process.pid });
+  if (config.jwtSecretGenerated) log.warn('JWT_SECRET not set: using the secret generated in DATA_DIR (fine for one instance)');
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason = 'shutdown') =>
+    (stopping ??= (async () => {
+      log.info('shutting down', { reason, graceMs: config.shutdownGraceMs });
+      let timer: Timer | undefined;
+      const grace = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), config.shutdownGraceMs);
+      });
+      const outcome = await Promise.race([server.stop(false).then(() => 'drained' as const), grace]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        log.warn('grace period over: closing remaining connections');
+        await server.stop(true);
+      }
+      await closeInfra(infra);
+      log.info('stopped');
+    })());
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    void shutdown(signal).then(() => process.exit(0));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  return { url, infra, shutdown };
+}

@@ -1,0 +1,14 @@
+import { join } from 'node:path';
+import type { Config } from '../../config/index.ts';
+import { openPostgres } from './postgres.ts';
+import { openSqlite } from './sqlite.ts';
+import type { Database } from './types.ts';
+
+export type { Database, DatabaseKind, Db, Tables } from './types.ts';
+
+export const sqliteFileName = 'parley.db';
+
+/** Postgres when DATABASE_URL is set, otherwise SQLite in DATA_DIR. */
+export function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Database {
+  return config.databaseUrl ? openPostgres(config.databaseUrl) : openSqlite(join(config.dataDir, sqliteFileName));
+}

@@ -1,0 +1,23 @@
+import type { Config } from '../config/index.ts';
+import { type Database, openDatabase } from './db/index.ts';
+import { type KeyValueStore, openKeyValueStore } from './kv/index.ts';
+import type { Logger } from './log/index.ts';
+
+/** The doors to the outside, opened once at boot and handed to the app. */
+export type Infra = {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly db: Database;
+  readonly kv: KeyValueStore;
+  readonly startedAt: Date;
+};
+
+export async function openInfra(config: Config, log: Logger): Promise<Infra> {
+  const db = openDatabase(config);
+  const kv = await openKeyValueStore(config, log);
+  return { config, log, db, kv, startedAt: new Date() };
+}
+
+export async function closeInfra(infra: Infra): Promise<void> {
+  await Promise.allSettled([infra.kv.close(), infra.db.close()]);
+}

@@ -1,0 +1,150 @@
+import { compareStreamIds, globToRegExp } from './glob.ts';
+import type { KeyValueStore, RateLimitHit, StreamEntry } from './types.ts';
+
+type Slot = { value: string | StreamEntry[]; expiresAt: number | null };
+
+/**
+ * The single-instance fallback: the same behaviour as Redis, kept in this process. Expired keys
+ * are dropped when touched and by a periodic sweep, so memory does not grow with dead keys.
+ */
+export function createMemoryStore(options: { sweepIntervalMs?: number } = {}): KeyValueStore {
+  const slots = new Map<string, Slot>();
+  const channels = new Map<string, Set<(message: string) => void>>();
+  let lastStreamMs = 0;
+  let lastStreamSeq = 0;
+
+  const live = (key: string): Slot | undefined => {
+    const slot = slots.get(key);
+    if (!slot) return undefined;
+    if (slot.expiresAt !== null && slot.expiresAt <= Date.now()) {
+      slots.delete(key);
+      return undefined;
+    }
+    return slot;
+  };
+  const stringOf = (key: string) => {
+    const slot = live(key);
+    return typeof slot?.value === 'string' ? slot.value : null;
+  };
+  const windowHit = (key: string, limit: number, windowMs: number, count: boolean): RateLimitHit => {
+    let slot = live(key);
+    if (!slot && count) {
+      slot = { value: '0', expiresAt: Date.now() + windowMs };
+      slots.set(key, slot);
+    }
+    const hits = Number(slot?.value ?? 0) + (count ? 1 : 0);
+    if (slot && count) slot.value = String(hits);
+    const resetMs = slot?.expiresAt ? slot.expiresAt - Date.now() : windowMs;
+    return { allowed: hits <= limit, count: hits, remaining: Math.max(0, limit - hits), resetMs };
+  };
+  const matching = (pattern: string) => {
+    const regexp = globToRegExp(pattern);
+    return [...slots.keys()].filter((key) => live(key) && regexp.test(key));
+  };
+
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [key, slot] of slots) if (slot.expiresAt !== null && slot.expiresAt <= now) slots.delete(key);
+  }, options.sweepIntervalMs ?? 30_000);
+  sweep.unref();
+
+  return {
+    kind: 'memory',
+    async get(key) {
+      return stringOf(key);
+    },
+    async set(key, value, { ttlMs, onlyIfAbsent } = {}) {
+      if (onlyIfAbsent && live(key)) return false;
+      slots.set(key, { value, expiresAt: ttlMs ? Date.now() + ttlMs : null });
+      return true;
+    },
+    async del(...keys) {
+      let removed = 0;
+      for (const key of keys) if (live(key) && slots.delete(key)) removed++;
+      return removed;
+    },
+    async exists(key) {
+      return live(key) !== undefined;
+    },
+    async ttlMs(key) {
+      const slot = live(key);
+      if (!slot) return -2;
+      return slot.expiresAt === null ? -1 : slot.expiresAt - Date.now();
+    },
+    async incr(key, { by = 1, ttlMs } = {}) {
+      const slot = live(key);
+      if (slot && typeof slot.value !== 'string') throw new Error(`${key} holds a stream, not a counter`);
+      const next = Number(slot?.value ?? 0) + by;
+      if (!Number.isFinite(next)) throw new Error(`${key} does not hold a number`);
+      if (slot) slot.value = String(next);
+      else slots.set(key, { value: String(next), expiresAt: ttlMs ? Date.now() + ttlMs : null });
+      return next;
+    },
+    async hitRateLimit(key, limit, windowMs) {
+      return windowHit(key, limit, windowMs, true);
+    },
+    async peekRateLimit(key, limit, windowMs) {
+      return windowHit(key, limit, windowMs, false);
+    },
+    async deleteMatching(pattern) {
+      const keys = matching(pattern);
+      for (const key of keys) slots.delete(key);
+      return keys.length;
+    },
+    async countMatching(pattern) {
+      return matching(pattern).length;
+    },
+    async publish(channel, message) {
+      // Delivered asynchronously, like Redis, so a publisher never runs its subscribers' code.
+      const listeners = channels.get(channel);
+      if (!listeners) return;
+      for (const listener of [...listeners]) queueMicrotask(() => listener(message));
+    },
+    async subscribe(channel, listener) {
+      let listeners = channels.get(channel);
+      if (!listeners) channels.set(channel, (listeners = new Set()));
+      // Wrapped so the same function may subscribe twice and unsubscribe each separately.
+      const entry = (message: string) => listener(message);
+      listeners.add(entry);
+      return async () => {
+        listeners.delete(entry);
+        if (listeners.size === 0) channels.delete(channel);
+      };
+    },
+    async streamAppend(key, fields, { ttlMs, maxLength } = {}) {
+      let slot = live(key);
+      if (slot && typeof slot.value === 'string') throw new Error(`${key} holds a value, not a stream`);
+      if (!slot) slots.set(key, (slot = { value: [], expiresAt: null }));
+      const now = Date.now();
+      if (now > lastStreamMs) [lastStreamMs, lastStreamSeq] = [now, 0];
+      else lastStreamSeq++;
+      const id = `${lastStreamMs}-${lastStreamSeq}`;
+      const entries = slot.value as StreamEntry[];
+      entries.push({ id, fields: { ...fields } });
+      if (maxLength !== undefined && entries.length > maxLength) entries.splice(0, entries.length - maxLength);
+      if (ttlMs) slot.expiresAt = now + ttlMs;
+      return id;
+    },
+    async streamRead(key, { afterId, count } = {}) {
+      const slot = live(key);
+      if (!slot || typeof slot.value === 'string') return [];
+      const after = afterId ? slot.value.filter((entry) => compareStreamIds(entry.id, afterId) > 0) : slot.value;
+      return (count === undefined ? after : after.slice(0, count)).map((entry) => ({ id: entry.id, fields: { ...entry.fields } }));
+    },
+    async streamLength(key) {
+      const slot = live(key);
+      return slot && typeof slot.value !== 'string' ? slot.value.length : 0;
+    },
+    status() {
+      return 'ok';
+    },
+    async ping() {
+      return 0;
+    },
+    async close() {
+      clearInterval(sweep);
+      slots.clear();
+      channels.clear();
+    },
+  };
+}

@@ -1,0 +1,197 @@
+import Redis from 'ioredis';
+import type { Logger } from '../log/index.ts';
+import { safeUrl } from '../log/index.ts';
+import type { KeyValueStore, RateLimitHit, StreamEntry } from './types.ts';
+
+// Atomic in Redis so that concurrent instances count one window: count, start the window on
+// the first hit, and report how long it has left.
+const rateLimitScript = `
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}`;
+
+const incrScript = `
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return value`;
+
+type ScriptedRedis = Redis & {
+  parleyRateLimit(key: string, windowMs: number, by: number): Promise<[number, number]>;
+  parleyIncr(key: string, by: number, ttlMs: number): Promise<number>;
+};
+
+export type RedisStoreOptions = { prefix: string; log: Logger; connectTimeoutMs?: number };
+
+/**
+ * Redis through ioredis. Commands fail fast while Redis is unreachable (no offline queue), so a
+ * request gets an error it can handle instead of hanging; ioredis reconnects by itself and
+ * re-subscribes pub/sub channels, and status() reports `degraded` meanwhile.
+ */
+export async function createRedisStore(url: string, { prefix, log, connectTimeoutMs = 3000 }: RedisStoreOptions): Promise<KeyValueStore> {
+  const connectionOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: connectTimeoutMs,
+    retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
+  };
+  const client = new Redis(url, connectionOptions) as ScriptedRedis;
+  client.defineCommand('parleyRateLimit', { numberOfKeys: 1, lua: rateLimitScript });
+  client.defineCommand('parleyIncr', { numberOfKeys: 1, lua: incrScript });
+  const subscriber = client.duplicate();
+  const listeners = new Map<string, Set<(message: string) => void>>();
+  const key = (name: string) => prefix + name;
+
+  watchConnection(client, 'kv', url, log);
+  watchConnection(subscriber, 'kv pub/sub', url, log);
+  subscriber.on('message', (channel: string, message: string) => {
+    const set = listeners.get(channel);
+    if (set) for (const listener of [...set]) listener(message);
+  });
+
+  const connect = async (connection: Redis) => {
+    try {
+      await connection.connect();
+    } catch {
+      // Already logged by watchConnection; ioredis keeps retrying in the background.
+    }
+  };
+  await Promise.all([connect(client), connect(subscriber)]);
+  if (client.status !== 'ready') log.warn('kv starting degraded: redis unreachable, retrying', { url: safeUrl(url) });
+
+  const scan = async (pattern: string, onKeys: (keys: string[]) => Promise<void>) => {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', key(pattern), 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await onKeys(keys);
+    } while (cursor !== '0');
+  };
+  const asHit = ([count, ttl]: [number, number], limit: number): RateLimitHit => ({
+    allowed: count <= limit,
+    count,
+    remaining: Math.max(0, limit - count),
+    resetMs: ttl,
+  });
+
+  return {
+    kind: 'redis',
+    get: (name) => client.get(key(name)),
+    async set(name, value, { ttlMs, onlyIfAbsent } = {}) {
+      const result = ttlMs
+        ? onlyIfAbsent
+          ? await client.set(key(name), value, 'PX', ttlMs, 'NX')
+          : await client.set(key(name), value, 'PX', ttlMs)
+        : onlyIfAbsent
+          ? await client.set(key(name), value, 'NX')
+          : await client.set(key(name), value);
+      return result === 'OK';
+    },
+    del: (...names) => (names.length ? client.del(...names.map(key)) : Promise.resolve(0)),
+    async exists(name) {
+      return (await client.exists(key(name))) === 1;
+    },
+    ttlMs: (name) => client.pttl(key(name)),
+    incr: (name, { by = 1, ttlMs = 0 } = {}) => client.parleyIncr(key(name), by, ttlMs),
+    async hitRateLimit(name, limit, windowMs) {
+      return asHit(await client.parleyRateLimit(key(name), windowMs, 1), limit);
+    },
+    async peekRateLimit(name, limit, windowMs) {
+      const [count, ttl] = await Promise.all([client.get(key(name)), client.pttl(key(name))]);
+      return asHit([Number(count ?? 0), ttl > 0 ? ttl : windowMs], limit);
+    },
+    async deleteMatching(pattern) {
+      let removed = 0;
+      await scan(pattern, async (keys) => {
+        removed += await client.unlink(...keys);
+      });
+      return removed;
+    },
+    async countMatching(pattern) {
+      let found = 0;
+      await scan(pattern, async (keys) => {
+        found += keys.length;
+      });
+      return found;
+    },
+    async publish(channel, message) {
+      await client.publish(key(channel), message);
+    },
+    async subscribe(channel, listener) {
+      const name = key(channel);
+      let set = listeners.get(name);
+      const entry = (message: string) => listener(message);
+      if (!set) {
+        listeners.set(name, (set = new Set([entry])));
+        try {
+          await subscriber.subscribe(name);
+        } catch (error) {
+          set.delete(entry);
+          if (set.size === 0) listeners.delete(name);
+          throw error;
+        }
+      } else set.add(entry);
+      return async () => {
+        const current = listeners.get(name);
+        if (!current?.delete(entry) || current.size > 0) return;
+        listeners.delete(name);
+        await subscriber.unsubscribe(name).catch(() => undefined);
+      };
+    },
+    async streamAppend(name, fields, { ttlMs, maxLength } = {}) {
+      const args = Object.entries(fields).flat();
+      const multi = client.multi();
+      if (maxLength !== undefined) multi.xadd(key(name), 'MAXLEN', maxLength, '*', ...args);
+      else multi.xadd(key(name), '*', ...args);
+      if (ttlMs) multi.pexpire(key(name), ttlMs);
+      const results = await multi.exec();
+      const [error, id] = results?.[0] ?? [new Error('stream append was not executed'), null];
+      if (error) throw error;
+      return id as string;
+    },
+    async streamRead(name, { afterId, count } = {}) {
+      const start = afterId ? `(${afterId}` : '-';
+      const raw = count === undefined ? await client.xrange(key(name), start, '+') : await client.xrange(key(name), start, '+', 'COUNT', count);
+      return raw.map(([id, flat]): StreamEntry => {
+        const fields: Record<string, string> = {};
+        for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+        return { id, fields };
+      });
+    },
+    streamLength: (name) => client.xlen(key(name)),
+    status() {
+      return client.status === 'ready' && subscriber.status === 'ready' ? 'ok' : 'degraded';
+    },
+    async ping() {
+      const started = performance.now();
+      await client.ping();
+      return performance.now() - started;
+    },
+    async close() {
+      listeners.clear();
+      await Promise.allSettled([client.quit(), subscriber.quit()]);
+      client.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
+
+/** Logs a lost connection once (not at every retry) and its recovery. */
+function watchConnection(connection: Redis, name: string, url: string, log: Logger) {
+  let lastError: string | undefined;
+  connection.on('error', (error: Error) => {
+    if (error.message === lastError) return;
+    lastError = error.message;
+    log.warn(`${name} connection error`, { url: safeUrl(url), error: error.message });
+  });
+  connection.on('ready', () => {
+    if (lastError) log.info(`${name} reconnected`, { url: safeUrl(url) });
+    lastError = undefined;
+  });
+}

@@ -1,0 +1,9 @@
+// Bun resolves these imports to file paths (`with { type: 'file' }`); TypeScript needs telling.
+declare module 'swagger-ui-dist/swagger-ui-bundle.js' {
+  const path: string;
+  export default path;
+}
+declare module 'swagger-ui-dist/swagger-ui.css' {
+  const path: string;
+  export default path;
+}

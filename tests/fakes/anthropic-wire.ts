@@ -1,0 +1,143 @@
+// Anthropic Messages wire format.
+import type { Message, RawMessageStreamEvent, Usage } from '@anthropic-ai/sdk/resources/messages';
+import { countWords, type Ctx, type Frame, isRecord, json, planFor, retryHeaders, textOf } from './upstream-core.ts';
+
+const ERROR_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  503: 'api_error',
+  529: 'overloaded_error',
+};
+
+export function anthropicError(status: number, message?: string, requestId = 'req_fake'): Response {
+  const type = ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
+  return json(
+    status,
+    { type: 'error', error: { type, message: message ?? `${type} (fake upstream)` }, request_id: requestId },
+    { 'request-id': requestId, ...retryHeaders(status) },
+  );
+}
+
+function lastUserText(messages: unknown[]): string {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (isRecord(m) && m['role'] === 'user') return textOf(m['content']);
+  }
+  return '';
+}
+
+function usage(input: number, output: number): Usage {
+  return {
+    input_tokens: input,
+    output_tokens: output,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_creation: null,
+    inference_geo: null,
+    output_tokens_details: null,
+    server_tool_use: null,
+    service_tier: 'standard',
+    speed: null,
+  };
+}
+
+export async function messages(ctx: Ctx): Promise<Response> {
+  const body = ctx.body;
+  if (!isRecord(body) || typeof body['model'] !== 'string' || !Array.isArray(body['messages'])) {
+    return anthropicError(400, 'model: Field required; messages: Field required');
+  }
+  // The real API rejects requests without max_tokens; catching that here keeps app code honest.
+  if (typeof body['max_tokens'] !== 'number') return anthropicError(400, 'max_tokens: Field required');
+
+  const model = body['model'];
+  const msgs: unknown[] = body['messages'];
+  const plan = planFor(model, lastUserText(msgs), ctx.opts);
+  const requestId = ctx.nextId('req_');
+  if (plan.errorStatus) return anthropicError(plan.errorStatus, undefined, requestId);
+
+  await ctx.sleep(plan.firstByteDelayMs);
+
+  const inputTokens =
+    countWords(textOf(body['system'])) +
+    msgs.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m['content'])) : 0), 0);
+  const outputTokens = countWords(plan.reply);
+  const headers = { 'request-id': requestId };
+  const message = {
+    id: ctx.nextId('msg_fake'),
+    type: 'message',
+    role: 'assistant',
+    model,
+    content: [{ type: 'text', text: plan.reply, citations: null }],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    stop_details: null,
+    container: null,
+    diagnostics: null,
+    usage: usage(inputTokens, outputTokens),
+  } satisfies Message;
+
+  if (body['stream'] !== true) {
+    if (plan.ending === 'error') return anthropicError(529, 'Overloaded', requestId);
+    const text = JSON.stringify(message);
+    // Truncated non-stream: the body is cut mid-JSON, like a dropped connection.
+    if (plan.ending === 'truncated') {
+      return ctx.stream([{ text: text.slice(0, Math.floor(text.length / 2)), delayMs: 0 }], 'application/json', headers);
+    }
+    await ctx.sleep(plan.chunkDelayMs * plan.chunks.length);
+    return json(200, message, headers);
+  }
+
+  const sse = (event: RawMessageStreamEvent | { type: 'ping' }, delayMs = 0): Frame => ({
+    text: `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`,
+    delayMs,
+  });
+  const frames: Frame[] = [
+    sse({
+      type: 'message_start',
+      message: { ...message, content: [], stop_reason: null, usage: usage(inputTokens, 1) },
+    }),
+    sse({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '', citations: null } }),
+    sse({ type: 'ping' }),
+    ...plan.chunks.map((w) =>
+      sse({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: w } }, plan.chunkDelayMs),
+    ),
+  ];
+  if (plan.ending === 'error') {
+    const err = { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' }, request_id: requestId };
+    frames.push({ text: `event: error\ndata: ${JSON.stringify(err)}\n\n`, delayMs: 0 });
+  } else if (plan.ending === 'normal') {
+    frames.push(
+      sse({ type: 'content_block_stop', index: 0 }),
+      sse({
+        type: 'message_delta',
+        delta: { stop_reason: 'end_turn', stop_sequence: null, stop_details: null, container: null },
+        usage: {
+          output_tokens: outputTokens,
+          input_tokens: inputTokens,
+          cache_creation_input_tokens: 0,
+          cache_read_input_tokens: 0,
+          output_tokens_details: null,
+          server_tool_use: null,
+        },
+      }),
+      sse({ type: 'message_stop' }),
+    );
+  }
+  return ctx.stream(frames, 'text/event-stream; charset=utf-8', headers);
+}
+
+/** `GET /v1/models` for clients that send `anthropic-version`. */
+export function anthropicModels(ctx: Ctx): Response {
+  const data = ctx.opts.anthropicModels.map((id) => ({
+    type: 'model',
+    id,
+    display_name: id,
+    created_at: '2025-01-01T00:00:00Z',
+  }));
+  return json(200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
+}

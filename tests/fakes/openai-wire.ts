@@ -1,0 +1,134 @@
+// OpenAI Chat Completions wire format (also served for Ollama's OpenAI-compatible API).
+import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
+import type { Model } from 'openai/resources/models';
+import {
+  countWords,
+  type Ctx,
+  type Frame,
+  isRecord,
+  json,
+  nowSeconds,
+  planFor,
+  retryHeaders,
+  textOf,
+} from './upstream-core.ts';
+
+const ERRORS: Record<number, { type: string; code: string | null; message: string }> = {
+  400: { type: 'invalid_request_error', code: null, message: 'Invalid request (fake upstream).' },
+  401: { type: 'invalid_request_error', code: 'invalid_api_key', message: 'Incorrect API key provided (fake upstream).' },
+  403: { type: 'invalid_request_error', code: 'unsupported_country_region_territory', message: 'Forbidden (fake upstream).' },
+  404: { type: 'invalid_request_error', code: 'model_not_found', message: 'The model does not exist (fake upstream).' },
+  429: { type: 'requests', code: 'rate_limit_exceeded', message: 'Rate limit reached (fake upstream).' },
+  500: { type: 'server_error', code: null, message: 'The server had an error processing your request (fake upstream).' },
+  503: { type: 'server_error', code: 'service_unavailable', message: 'The engine is currently overloaded (fake upstream).' },
+};
+
+export function openaiError(status: number, message?: string, requestId = 'req_fake'): Response {
+  const e = ERRORS[status] ?? { type: status >= 500 ? 'server_error' : 'invalid_request_error', code: null, message: `HTTP ${status} (fake upstream).` };
+  return json(
+    status,
+    { error: { message: message ?? e.message, type: e.type, param: null, code: e.code } },
+    { 'x-request-id': requestId, ...retryHeaders(status) },
+  );
+}
+
+function lastUserText(messages: unknown[]): string {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (isRecord(m) && m['role'] === 'user') return textOf(m['content']);
+  }
+  return '';
+}
+
+export async function chatCompletions(ctx: Ctx): Promise<Response> {
+  const body = ctx.body;
+  if (!isRecord(body) || typeof body['model'] !== 'string' || !Array.isArray(body['messages'])) {
+    return openaiError(400, "Missing required parameters: 'model' and 'messages'.");
+  }
+  const model = body['model'];
+  const messages: unknown[] = body['messages'];
+  const plan = planFor(model, lastUserText(messages), ctx.opts);
+  const requestId = ctx.nextId('req_');
+  if (plan.errorStatus) return openaiError(plan.errorStatus, undefined, requestId);
+
+  await ctx.sleep(plan.firstByteDelayMs);
+
+  const id = ctx.nextId('chatcmpl-fake');
+  const created = nowSeconds();
+  const promptTokens = messages.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m['content'])) : 0), 0);
+  const completionTokens = countWords(plan.reply);
+  const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+  const headers = { 'x-request-id': requestId };
+
+  if (body['stream'] !== true) {
+    if (plan.ending === 'error') return openaiError(500, undefined, requestId);
+    const completion = {
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: plan.reply, refusal: null, annotations: [] },
+          logprobs: null,
+          finish_reason: 'stop',
+        },
+      ],
+      usage,
+      service_tier: 'default',
+      system_fingerprint: 'fp_fake',
+    } satisfies ChatCompletion;
+    const text = JSON.stringify(completion);
+    // Truncated non-stream: the body is cut mid-JSON, like a dropped connection.
+    if (plan.ending === 'truncated') {
+      return ctx.stream([{ text: text.slice(0, Math.floor(text.length / 2)), delayMs: 0 }], 'application/json', headers);
+    }
+    // Slow non-stream: the whole reply takes as long as the slow stream would.
+    await ctx.sleep(plan.chunkDelayMs * plan.chunks.length);
+    return json(200, completion, headers);
+  }
+
+  const includeUsage = isRecord(body['stream_options']) && body['stream_options']['include_usage'] === true;
+  const chunk = (choices: ChatCompletionChunk['choices'], extra: Partial<ChatCompletionChunk> = {}): string => {
+    const c: ChatCompletionChunk = {
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model,
+      system_fingerprint: 'fp_fake',
+      choices,
+      // Real OpenAI puts `usage: null` on every chunk once usage was requested.
+      ...(includeUsage ? { usage: null } : {}),
+      ...extra,
+    };
+    return `data: ${JSON.stringify(c)}\n\n`;
+  };
+
+  const frames: Frame[] = [
+    { text: chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]), delayMs: 0 },
+    ...plan.chunks.map((w) => ({
+      text: chunk([{ index: 0, delta: { content: w }, logprobs: null, finish_reason: null }]),
+      delayMs: plan.chunkDelayMs,
+    })),
+  ];
+  if (plan.ending === 'error') {
+    const err = { error: { message: 'The server had an error while processing your request (fake upstream).', type: 'server_error', param: null, code: null } };
+    frames.push({ text: `data: ${JSON.stringify(err)}\n\n`, delayMs: 0 });
+  } else if (plan.ending === 'normal') {
+    frames.push({ text: chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]), delayMs: 0 });
+    if (includeUsage) frames.push({ text: chunk([], { usage }), delayMs: 0 });
+    frames.push({ text: 'data: [DONE]\n\n', delayMs: 0 });
+  }
+  return ctx.stream(frames, 'text/event-stream; charset=utf-8', headers);
+}
+
+/** `GET /v1/models`; Ollama models are listed too since Ollama serves them on the same `/v1`. */
+export function openaiModels(ctx: Ctx): Response {
+  const created = 1_700_000_000;
+  const data: Model[] = [
+    ...ctx.opts.openaiModels.map((id) => ({ id, object: 'model' as const, created, owned_by: 'openai' })),
+    ...ctx.opts.ollamaModels.map((id) => ({ id, object: 'model' as const, created, owned_by: 'library' })),
+  ];
+  return json(200, { object: 'list', data });
+}

@@ -1,0 +1,91 @@
+// Real Postgres and Redis for the suites that need them. Each suite gets its own database or key
+// prefix and removes it afterwards. Without the services the suites skip with a reason, unless
+// REQUIRE_SERVICES=1 (CI), where their absence fails the run.
+import postgres from 'postgres';
+import Redis from 'ioredis';
+
+export const postgresAdminUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const servicesRequired = process.env.REQUIRE_SERVICES === '1';
+
+async function reachable(check: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await Promise.race([check(), Bun.sleep(3000).then(() => Promise.reject(new Error('timeout')))]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function checkPostgres(): Promise<boolean> {
+  const sql = postgres(postgresAdminUrl, { max: 1, connect_timeout: 3, onnotice: () => {} });
+  try {
+    return await reachable(() => sql`SELECT 1`);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+async function checkRedis(): Promise<boolean> {
+  const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
+  client.on('error', () => {});
+  try {
+    return await reachable(async () => {
+      await client.connect();
+      await client.ping();
+    });
+  } finally {
+    client.disconnect();
+  }
+}
+
+function requireOrSkip(name: string, up: boolean): boolean {
+  if (up) return true;
+  if (servicesRequired) throw new Error(`REQUIRE_SERVICES=1 but ${name} is not reachable`);
+  console.warn(`[skip] ${name} is not reachable: its suites are skipped (set REQUIRE_SERVICES=1 to fail instead)`);
+  return false;
+}
+
+// Top-level await: decided once, before any describe.if runs.
+export const hasPostgres = requireOrSkip(`PostgreSQL at ${postgresAdminUrl}`, await checkPostgres());
+export const hasRedis = requireOrSkip(`Redis at ${redisUrl}`, await checkRedis());
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** A fresh, empty Postgres database; `drop()` removes it (connections included). */
+export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = uniqueName('parley_test');
+  const admin = postgres(postgresAdminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(postgresAdminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const cleaner = postgres(postgresAdminUrl, { max: 1, onnotice: () => {} });
+      await cleaner.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await cleaner.end();
+    },
+  };
+}
+
+/** A key prefix no other suite uses, and a cleanup that deletes every key under it. */
+export function createTestRedisPrefix(): { prefix: string; cleanup: () => Promise<void> } {
+  const prefix = `${uniqueName('parley_test')}:`;
+  return {
+    prefix,
+    async cleanup() {
+      const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+      let cursor = '0';
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length) await client.unlink(...keys);
+      } while (cursor !== '0');
+      client.disconnect();
+    },
+  };
+}
