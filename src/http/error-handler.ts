@@ -8,16 +8,15 @@ type FieldError = { field: string; message: string };
 /** The one place that writes error bodies: AppError as thrown, Elysia's own errors mapped, the rest 500. */
 export function errorHandler(log: Logger) {
   return new Elysia({ name: 'error-handler' })
-    .error({ AppError })
     .onError({ as: 'global' }, ({ code, error, request, set, path }) => {
       const fail = (appError: AppError) => {
         set.status = appError.status;
         Object.assign(set.headers, appError.options.headers ?? {});
         return appError.toBody();
       };
+      // Checked by class: Elysia reads an error's own `code` field as its code.
+      if (error instanceof AppError) return fail(error);
       switch (code) {
-        case 'AppError':
-          return fail(error);
         case 'PARSE':
           return fail(new AppError('invalid_json', 'The request body is not valid JSON'));
         case 'NOT_FOUND':

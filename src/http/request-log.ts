@@ -22,9 +22,9 @@ export function requestGuard({ log, maxJsonBytes, maxUploadBytes }: RequestGuard
       set.headers['x-frame-options'] = 'DENY';
       set.headers['referrer-policy'] = 'no-referrer';
       if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
+      if (request.body === null) return;
+      // Chunked bodies have no length here; Bun's maxRequestBodySize bounds those.
       const length = Number(request.headers.get('content-length') ?? 0);
-      const hasBody = length > 0 || request.headers.has('transfer-encoding');
-      if (!hasBody) return;
       const type = request.headers.get('content-type') ?? '';
       if (multipartType.test(type)) {
         if (length > maxUploadBytes) throw new AppError('payload_too_large', `Uploads are limited to ${maxUploadBytes} bytes`);

@@ -2,7 +2,6 @@ import { Database as SqliteClient } from 'bun:sqlite';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { sql } from 'drizzle-orm';
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
 import { readMigrations } from './migrations.macro.ts' with { type: 'macro' };
 import * as schema from './schema.sqlite.ts';
@@ -62,10 +61,10 @@ export function openSqlite(path: string): Database {
     },
     async migrate() {
       return exclusive(async () => {
-        const before = countApplied(orm);
+        const before = countApplied(client);
         const migrator = orm as unknown as DialectMigrator;
         migrator.dialect.migrate(migrations, migrator.session, { migrationsFolder: '' });
-        return countApplied(orm) - before;
+        return countApplied(client) - before;
       });
     },
     async ping() {
@@ -80,10 +79,10 @@ export function openSqlite(path: string): Database {
   };
 }
 
-function countApplied(orm: BunSQLiteDatabase<typeof schema>): number {
-  const exists = orm.get<{ n: number }>(
-    sql`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'`,
-  );
-  if (!exists?.n) return 0;
-  return orm.get<{ n: number }>(sql`SELECT count(*) AS n FROM __drizzle_migrations`)?.n ?? 0;
+function countApplied(client: SqliteClient): number {
+  const table = client
+    .query<{ n: number }, []>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
+    .get();
+  if (!table?.n) return 0;
+  return client.query<{ n: number }, []>('SELECT count(*) AS n FROM __drizzle_migrations').get()?.n ?? 0;
 }

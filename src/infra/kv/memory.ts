@@ -32,6 +32,8 @@ export function createMemoryStore(options: { sweepIntervalMs?: number } = {}): K
       slot = { value: '0', expiresAt: Date.now() + windowMs };
       slots.set(key, slot);
     }
+    // Like the Redis script: a counter without expiry gets one, so the window always ends.
+    if (slot && count && slot.expiresAt === null) slot.expiresAt = Date.now() + windowMs;
     const hits = Number(slot?.value ?? 0) + (count ? 1 : 0);
     if (slot && count) slot.value = String(hits);
     const resetMs = slot?.expiresAt ? slot.expiresAt - Date.now() : windowMs;
@@ -107,8 +109,9 @@ export function createMemoryStore(options: { sweepIntervalMs?: number } = {}): K
       const entry = (message: string) => listener(message);
       listeners.add(entry);
       return async () => {
-        listeners.delete(entry);
-        if (listeners.size === 0) channels.delete(channel);
+        // A second call must not drop a newer set of listeners registered for the same channel.
+        if (!listeners.delete(entry) || listeners.size > 0) return;
+        if (channels.get(channel) === listeners) channels.delete(channel);
       };
     },
     async streamAppend(key, fields, { ttlMs, maxLength } = {}) {

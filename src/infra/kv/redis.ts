@@ -14,9 +14,11 @@ if ttl < 0 then
 end
 return {count, ttl}`;
 
+// The TTL is set only when this call creates the counter (as in the memory store).
 const incrScript = `
+local created = redis.call('EXISTS', KEYS[1]) == 0
 local value = redis.call('INCRBY', KEYS[1], ARGV[1])
-if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) == -1 then
+if created and tonumber(ARGV[2]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return value`;

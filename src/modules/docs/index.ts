@@ -11,18 +11,24 @@ export type DocsOptions = { version: string };
  * are served from the executable itself (see assets.ts), so the page renders with no internet.
  */
 export function docsModule({ version }: DocsOptions) {
+  // The plugin tells the UI to load the document from `swagger/json`, relative to the page, which
+  // from /swagger/ (trailing slash, also served) is /swagger/swagger/json: a 404 and "Failed to
+  // load API definition". An absolute URL works from both. The plugin's option type omits `url`,
+  // but it spreads these options after its own, so passing the object by reference overrides it.
+  const swaggerOptions = {
+    url: `${docsPath}/json`,
+    cdn: `${docsPath}/assets/swagger-ui-bundle.js`,
+    theme: `${docsPath}/assets/swagger-ui.css`,
+    autoDarkMode: false,
+    persistAuthorization: true,
+  };
   return new Elysia({ name: 'docs' })
     .get(`${docsPath}/assets/:file`, ({ params }) => swaggerAssets.response(params.file), { detail: { hide: true } })
     .use(
       openapi({
         path: docsPath,
         provider: 'swagger-ui',
-        swagger: {
-          cdn: `${docsPath}/assets/swagger-ui-bundle.js`,
-          theme: `${docsPath}/assets/swagger-ui.css`,
-          autoDarkMode: false,
-          persistAuthorization: true,
-        },
+        swagger: swaggerOptions,
         documentation: {
           info: {
             title: 'Parley API',

@@ -1,0 +1,157 @@
+import { describe, expect, test } from 'bun:test';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, parseConfig, parseDotenv, readProcessEnv } from '../../src/config/index.ts';
+
+const tempDir = () => mkdtempSync(join(tmpdir(), 'parley-config-'));
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    parseConfig({ DATA_DIR: tempDir(), ...env });
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config: happy', () => {
+  test('with nothing set: the contract defaults, SQLite, memory KV, echo', () => {
+    const dataDir = tempDir();
+    const config = parseConfig({ DATA_DIR: dataDir });
+    expect(config).toMatchObject({
+      nodeEnv: 'development',
+      port: 3000,
+      host: '0.0.0.0',
+      dataDir,
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      accessTokenTtlSeconds: 900,
+      refreshTokenTtlSeconds: 30 * 86400,
+      defaultProvider: 'echo',
+      maxTokens: 1000,
+      temperature: 0.7,
+      corsOrigins: [],
+      trustProxy: false,
+      maxFileSize: 10_485_760,
+      logLevel: 'info',
+      jwtSecretGenerated: true,
+    });
+    expect(config.rateLimit).toEqual({
+      enabled: true,
+      maxRequests: 100,
+      windowMs: 900_000,
+      authMax: 5,
+      authWindowMs: 900_000,
+      llmPerMinute: 10,
+      llmPerHour: 100,
+      llmPerDay: 500,
+    });
+  });
+
+  test('DATA_DIR defaults to ./data', () => {
+    const cwd = process.cwd();
+    const dir = tempDir();
+    process.chdir(dir);
+    try {
+      expect(parseConfig({}).dataDir).toBe(join(dir, 'data'));
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  test('the generated JWT secret is kept in DATA_DIR with mode 0600 and reused', () => {
+    const dataDir = tempDir();
+    const first = parseConfig({ DATA_DIR: dataDir });
+    const file = join(dataDir, 'jwt-secret');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8').trim()).toBe(first.jwtSecret);
+    expect(first.jwtSecret.length).toBeGreaterThanOrEqual(32);
+    expect(parseConfig({ DATA_DIR: dataDir }).jwtSecret).toBe(first.jwtSecret);
+  });
+
+  test('a given JWT_SECRET is used and nothing is written', () => {
+    const dataDir = tempDir();
+    const config = parseConfig({ DATA_DIR: dataDir, JWT_SECRET: 'x'.repeat(40) });
+    expect(config.jwtSecret).toBe('x'.repeat(40));
+    expect(config.jwtSecretGenerated).toBe(false);
+  });
+
+  test('values are parsed and the object is frozen, deeply', () => {
+    const config = parseConfig({
+      DATA_DIR: tempDir(),
+      PORT: '8080',
+      ACCESS_TOKEN_TTL: '2h',
+      REFRESH_TOKEN_TTL: '7d',
+      CORS_ORIGINS: 'https://a.example.com, http://localhost:5173/',
+      RATE_LIMIT_ENABLED: 'false',
+      OPENAI_API_KEY: 'sk-test',
+      DATABASE_URL: 'postgres://u:p@db:5432/parley',
+      TEMPERATURE: '0',
+    });
+    expect(config.port).toBe(8080);
+    expect(config.accessTokenTtlSeconds).toBe(7200);
+    expect(config.refreshTokenTtlSeconds).toBe(7 * 86400);
+    expect(config.corsOrigins).toEqual(['https://a.example.com', 'http://localhost:5173']);
+    expect(config.rateLimit.enabled).toBe(false);
+    expect(config.defaultProvider).toBe('openai');
+    expect(config.temperature).toBe(0);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.rateLimit)).toBe(true);
+    expect(() => {
+      (config as { port: number }).port = 1;
+    }).toThrow();
+  });
+
+  test('.env beside the process fills in, and the real environment wins', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, '.env'), 'PARLEY_TEST_A=from-file\nexport PARLEY_TEST_B="quoted value"\n# comment\nPARLEY_TEST_C=1 # trailing\n');
+    process.env.PARLEY_TEST_A = 'from-env';
+    try {
+      const env = readProcessEnv(dir);
+      expect(env.PARLEY_TEST_A).toBe('from-env');
+      expect(env.PARLEY_TEST_B).toBe('quoted value');
+      expect(env.PARLEY_TEST_C).toBe('1');
+    } finally {
+      delete process.env.PARLEY_TEST_A;
+    }
+    expect(parseDotenv("A='x # y'")).toEqual({ A: 'x # y' });
+  });
+});
+
+describe('config: error', () => {
+  test.each([
+    ['PORT', { PORT: 'abc' }],
+    ['PORT', { PORT: '70000' }],
+    ['NODE_ENV', { NODE_ENV: 'staging' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://x/y' }],
+    ['REDIS_URL', { REDIS_URL: 'not a url' }],
+    ['ACCESS_TOKEN_TTL', { ACCESS_TOKEN_TTL: '15 minutes' }],
+    ['TEMPERATURE', { TEMPERATURE: '3' }],
+    ['RATE_LIMIT_ENABLED', { RATE_LIMIT_ENABLED: 'maybe' }],
+    ['MAX_FILE_SIZE', { MAX_FILE_SIZE: '0' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['CORS_ORIGINS', { CORS_ORIGINS: 'not-an-origin' }],
+    ['DEFAULT_PROVIDER', { DEFAULT_PROVIDER: 'anthropic' }],
+    ['DEFAULT_PROVIDER', { DEFAULT_PROVIDER: 'gemini' }],
+  ])('a bad %s is refused with one line naming it', (variable, env) => {
+    const error = configError(env as Record<string, string>);
+    expect(error.variable).toBe(variable);
+    expect(error.message.startsWith(`${variable}: `)).toBe(true);
+    expect(error.message).not.toContain('\n');
+  });
+
+  test('production refuses to start without a strong JWT_SECRET', () => {
+    expect(configError({ NODE_ENV: 'production' }).variable).toBe('JWT_SECRET');
+    expect(configError({ NODE_ENV: 'production', JWT_SECRET: 'short' }).variable).toBe('JWT_SECRET');
+    expect(configError({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), ADMIN_API_KEY: 'weak' }).variable).toBe('ADMIN_API_KEY');
+    expect(configError({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), CORS_ORIGINS: '*' }).variable).toBe('CORS_ORIGINS');
+    expect(parseConfig({ DATA_DIR: tempDir(), NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }).nodeEnv).toBe('production');
+  });
+
+  test('the message never echoes a secret value', () => {
+    const error = configError({ NODE_ENV: 'production', JWT_SECRET: 'hunter2-secret' });
+    expect(error.message).not.toContain('hunter2');
+  });
+});
