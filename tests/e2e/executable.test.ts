@@ -1,0 +1,138 @@
+// The built executable, copied alone into an empty directory, run as a user would run it.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pkg from '../../package.json' with { type: 'json' };
+import { copyBinaryToEmptyDir, type RunningBinary, startBinary } from '../helpers/binary.ts';
+import { createTestDatabase, createTestRedisPrefix, hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
+
+// biome-ignore lint: response bodies are inspected field by field
+const readJson = (response: Response): Promise<any> => response.json();
+
+let binary: Awaited<ReturnType<typeof copyBinaryToEmptyDir>>;
+
+beforeAll(async () => {
+  binary = await copyBinaryToEmptyDir();
+}, 180_000);
+afterAll(() => binary?.remove());
+
+async function runOnce(args: string[], env: Record<string, string> = {}, cwd = binary.dir) {
+  const proc = Bun.spawn([binary.path, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdout: 'pipe', stderr: 'pipe' });
+  const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  return { code, stdout, stderr };
+}
+
+describe('executable with no configuration', () => {
+  let server: RunningBinary;
+  beforeAll(async () => {
+    server = await startBinary({ path: binary.path, cwd: binary.dir });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test('serves health', async () => {
+    const response = await fetch(`${server.url}/health`);
+    expect(response.status).toBe(200);
+    expect(await readJson(response)).toEqual({ status: 'ok' });
+    const detailed = await readJson(await fetch(`${server.url}/api/v1/health/detailed`));
+    expect(detailed).toMatchObject({ status: 'ok', version: pkg.version, database: { kind: 'sqlite' }, kv: { kind: 'memory' }, providers: ['echo'] });
+  });
+
+  test('keeps SQLite and the generated secret in ./data beside it', () => {
+    expect(existsSync(join(binary.dir, 'data/parley.db'))).toBe(true);
+    expect(statSync(join(binary.dir, 'data/jwt-secret')).mode & 0o777).toBe(0o600);
+  });
+
+  test('serves the docs and their assets from inside the executable', async () => {
+    const doc = await readJson(await fetch(`${server.url}/swagger/json`));
+    expect(Object.keys(doc.paths)).toContain('/api/v1/health/detailed');
+    const page = await fetch(`${server.url}/swagger`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('/swagger/assets/swagger-ui-bundle.js');
+    const asset = await fetch(`${server.url}/swagger/assets/swagger-ui.css`);
+    expect(asset.status).toBe(200);
+    expect((await asset.text()).length).toBeGreaterThan(10_000);
+  });
+
+  test('answers an unknown route with 404 in the error shape', async () => {
+    const response = await fetch(`${server.url}/api/v1/nope`, { headers: { 'x-request-id': 'e2e-404' } });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('x-request-id')).toBe('e2e-404');
+    expect(await readJson(response)).toEqual({ error: { code: 'not_found', message: 'No route for GET /api/v1/nope' } });
+  });
+
+  test('writes one JSON access-log line per request', async () => {
+    await fetch(`${server.url}/health`, { headers: { 'x-request-id': 'e2e-log' } });
+    const line = await server.waitForLog((entry) => entry.requestId === 'e2e-log');
+    expect(line).toMatchObject({ msg: 'request', method: 'GET', route: '/health', status: 200 });
+  });
+
+  test('shuts down cleanly on SIGTERM', async () => {
+    const other = await startBinary({ path: binary.path, cwd: binary.dir });
+    expect(await other.stop('SIGTERM')).toBe(0);
+    expect(other.logs.some((entry) => entry.msg === 'stopped')).toBe(true);
+    expect(fetch(`${other.url}/health`)).rejects.toThrow();
+  });
+});
+
+describe('executable CLI', () => {
+  test('--version and --help', async () => {
+    expect((await runOnce(['--version'])).stdout.trim()).toBe(pkg.version);
+    const help = await runOnce(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('parley migrate');
+    expect(help.stdout).toContain('parley [serve]');
+  });
+
+  test('unknown arguments exit 2 with the usage', async () => {
+    const result = await runOnce(['frobnicate']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Usage:');
+  });
+
+  test('migrate applies the embedded migrations and is idempotent', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'parley-migrate-'));
+    const first = await runOnce(['migrate'], { DATA_DIR: dataDir });
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout.trim())).toMatchObject({ msg: 'migrations up to date', database: 'sqlite' });
+    expect(JSON.parse(first.stdout.trim()).applied).toBeGreaterThan(0);
+    const second = await runOnce(['migrate'], { DATA_DIR: dataDir });
+    expect(JSON.parse(second.stdout.trim()).applied).toBe(0);
+  });
+
+  test('a bad value exits 1 with one line naming the variable', async () => {
+    const result = await runOnce([], { PORT: 'abc' });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain('PORT');
+  });
+
+  test('production refuses to start without JWT_SECRET', async () => {
+    const result = await runOnce([], { NODE_ENV: 'production', DATA_DIR: mkdtempSync(join(tmpdir(), 'parley-prod-')) });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('JWT_SECRET');
+  });
+});
+
+describe.if(hasPostgres && hasRedis)('executable on Postgres and Redis', () => {
+  test('migrates, serves and reports both', async () => {
+    const database = await createTestDatabase();
+    const redis = createTestRedisPrefix();
+    const server = await startBinary({
+      path: binary.path,
+      cwd: binary.dir,
+      env: { DATABASE_URL: database.url, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: redis.prefix, DATA_DIR: mkdtempSync(join(tmpdir(), 'parley-pg-')) },
+    });
+    try {
+      const detailed = await readJson(await fetch(`${server.url}/api/v1/health/detailed`));
+      expect(detailed).toMatchObject({ status: 'ok', database: { kind: 'postgres', status: 'ok' }, kv: { kind: 'redis', status: 'ok' } });
+      expect(JSON.stringify(server.logs)).not.toContain(database.url);
+    } finally {
+      expect(await server.stop()).toBe(0);
+      await redis.cleanup();
+      await database.drop();
+    }
+  });
+});
