@@ -2,7 +2,6 @@
 // every other failure, into the contract's shape. No route builds an error body by hand.
 
 export const errorStatus = {
-  bad_request: 400,
   invalid_json: 400,
   unauthorized: 401,
   forbidden: 403,

@@ -2,6 +2,7 @@ import type { Config } from '../config/index.ts';
 import { type Database, openDatabase } from './db/index.ts';
 import { type KeyValueStore, openKeyValueStore } from './kv/index.ts';
 import type { Logger } from './log/index.ts';
+import { type Mailer, openMailer } from './mail/index.ts';
 
 /** The doors to the outside, opened once at boot and handed to the app. */
 export type Infra = {
@@ -9,15 +10,17 @@ export type Infra = {
   readonly log: Logger;
   readonly db: Database;
   readonly kv: KeyValueStore;
+  readonly mailer: Mailer;
   readonly startedAt: Date;
 };
 
 export async function openInfra(config: Config, log: Logger): Promise<Infra> {
   const db = openDatabase(config);
   const kv = await openKeyValueStore(config, log);
-  return { config, log, db, kv, startedAt: new Date() };
+  const mailer = openMailer(config, log);
+  return { config, log, db, kv, mailer, startedAt: new Date() };
 }
 
 export async function closeInfra(infra: Infra): Promise<void> {
-  await Promise.allSettled([infra.kv.close(), infra.db.close()]);
+  await Promise.allSettled([infra.kv.close(), infra.db.close(), infra.mailer.close()]);
 }

@@ -133,3 +133,18 @@ export const usageRecords = pgTable(
   },
   (table) => [primaryKey({ columns: [table.userId, table.day, table.provider, table.model] })],
 );
+
+export const oneTimeTokens = pgTable(
+  'one_time_tokens',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose', { enum: ['reset_password', 'verify_email'] }).notNull(),
+    createdAt: createdAt(),
+    expiresAt: at('expires_at').notNull(),
+    usedAt: at('used_at'),
+  },
+  (table) => [index('one_time_tokens_user_idx').on(table.userId)],
+);

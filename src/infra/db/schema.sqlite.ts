@@ -143,3 +143,19 @@ export const usageRecords = sqliteTable(
   },
   (table) => [primaryKey({ columns: [table.userId, table.day, table.provider, table.model] })],
 );
+
+// Single-use tokens mailed to users (password reset, email verification), stored hashed.
+export const oneTimeTokens = sqliteTable(
+  'one_time_tokens',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose', { enum: ['reset_password', 'verify_email'] }).notNull(),
+    createdAt: createdAt(),
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+    usedAt: integer('used_at', { mode: 'timestamp_ms' }),
+  },
+  (table) => [index('one_time_tokens_user_idx').on(table.userId)],
+);

@@ -1,0 +1,38 @@
+import { t } from 'elysia';
+import { AppError } from './errors.ts';
+
+/** `?limit=` (1–100, default 20) and `?cursor=`, as every list in the contract takes them. */
+export const PageQuery = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
+  cursor: t.Optional(t.String({ maxLength: 512 })),
+});
+
+export const page = <T extends import('elysia').TSchema>(item: T) => t.Object({ data: t.Array(item), nextCursor: t.Union([t.String(), t.Null()]) });
+
+export type Page<T> = { data: T[]; nextCursor: string | null };
+
+/** Cursors are opaque to clients: base64url of the sort key of the last item returned. */
+export function encodeCursor(key: unknown): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+export function decodeCursor<T>(cursor: string | undefined, isValid: (value: unknown) => value is T): T | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (isValid(value)) return value;
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError('validation_error', 'Request validation failed', { details: [{ field: 'query.cursor', message: 'is not a cursor this API gave out' }] });
+}
+
+/** Given up to limit+1 rows, the page and the cursor of its last row when more follow. */
+export function toPage<Row, Item>(rows: Row[], limit: number, cursorOf: (row: Row) => unknown, view: (row: Row) => Item): Page<Item> {
+  const more = rows.length > limit;
+  const pageRows = more ? rows.slice(0, limit) : rows;
+  const last = pageRows[pageRows.length - 1];
+  return { data: pageRows.map(view), nextCursor: more && last !== undefined ? encodeCursor(cursorOf(last)) : null };
+}
+
+export const isString = (value: unknown): value is string => typeof value === 'string';

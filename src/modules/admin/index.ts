@@ -1,0 +1,28 @@
+import { Elysia } from 'elysia';
+import type { AuthGuard } from '../../http/auth.ts';
+import type { Limits } from '../../http/limits.ts';
+import { page } from '../../http/pagination.ts';
+import { IdParams } from '../auth/model.ts';
+import { AdminUpdateUserBody, AdminUsersQuery, AdminUserView } from '../users/model.ts';
+import type { UsersService } from '../users/service.ts';
+
+const tags = ['Admin'];
+
+export function adminModule({ users, guard, limits }: { users: UsersService; guard: AuthGuard; limits: Limits }) {
+  return new Elysia({ name: 'admin', prefix: '/api/v1/admin' })
+    .use(limits.general())
+    .use(guard)
+    .get('/users', ({ query }) => users.adminList(query), {
+      admin: true,
+      query: AdminUsersQuery,
+      response: { 200: page(AdminUserView) },
+      detail: { tags, summary: 'Users, newest first; `q` searches email addresses' },
+    })
+    .patch('/users/:id', ({ params, body }) => users.adminUpdate(params.id, body), {
+      admin: true,
+      params: IdParams,
+      body: AdminUpdateUserBody,
+      response: { 200: AdminUserView },
+      detail: { tags, summary: 'Change role, tier or disabled (a disabled user’s tokens and keys are refused at once)' },
+    });
+}

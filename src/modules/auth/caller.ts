@@ -1,0 +1,86 @@
+import type { Caller, CallerResolver } from '../../http/auth.ts';
+import { forbidden, unauthorized } from '../../http/errors.ts';
+import type { Infra } from '../../infra/index.ts';
+import type { AccessTokenCodec } from './access-tokens.ts';
+import type { AuthRepository } from './repository.ts';
+import { hashSecret, safeEqual } from './secrets.ts';
+import type { SessionTokens } from './sessions.ts';
+
+export const apiKeyPrefix = 'pk_';
+const lastSeenEveryMs = 60_000;
+
+/**
+ * Turns credentials into a Caller. Every token request checks its session and user in the
+ * database (one joined query), so a revoked session or a disabled user is refused on every
+ * instance at once, with or without Redis; the KV blacklist refuses a logged-out token first.
+ */
+export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: AccessTokenCodec, sessions: SessionTokens): CallerResolver {
+  const { config, kv, log } = infra;
+
+  // Records last-seen at most once a minute per session or key, shared across instances by KV.
+  const throttled = async (key: string, write: () => Promise<void>) => {
+    try {
+      if (!(await kv.set(key, '1', { ttlMs: lastSeenEveryMs, onlyIfAbsent: true }))) return;
+      await write();
+    } catch (error) {
+      log.debug('last-seen update skipped', { error: (error as Error).message });
+    }
+  };
+
+  const fromAccessToken = async (token: string): Promise<Caller> => {
+    const claims = await codec.verify(token);
+    if (!claims) throw unauthorized('Invalid or expired token');
+    const [blacklisted, found] = await Promise.all([sessions.isBlacklisted(claims.jti), repo.findSessionWithUser(claims.sid)]);
+    if (blacklisted) throw unauthorized('Token has been revoked');
+    if (!found || found.session.revokedAt || found.session.userId !== claims.sub) throw unauthorized('Session has ended');
+    if (found.user.disabled) throw forbidden('This account is disabled');
+    void throttled(`auth:seen:${claims.sid}`, () => repo.touchSession(claims.sid));
+    const { user } = found;
+    return {
+      user: { id: user.id, role: user.role, tier: user.tier },
+      isAdmin: user.role === 'admin',
+      via: 'token',
+      sessionId: claims.sid,
+      tokenId: claims.jti,
+      tokenExpiresAt: claims.exp,
+      apiKeyId: null,
+    };
+  };
+
+  const fromApiKey = async (key: string): Promise<Caller> => {
+    const found = await repo.findApiKeyWithUser(hashSecret(key));
+    if (!found || found.key.revokedAt) throw unauthorized('Invalid API key');
+    if (found.key.expiresAt && found.key.expiresAt.getTime() <= Date.now()) throw unauthorized('API key has expired');
+    if (found.user.disabled) throw forbidden('This account is disabled');
+    void throttled(`auth:key-used:${found.key.id}`, () => repo.touchApiKey(found.key.id));
+    const { user } = found;
+    return {
+      user: { id: user.id, role: user.role, tier: user.tier },
+      isAdmin: user.role === 'admin',
+      via: 'apiKey',
+      sessionId: null,
+      tokenId: null,
+      tokenExpiresAt: null,
+      apiKeyId: found.key.id,
+    };
+  };
+
+  return async (request) => {
+    const authorization = request.headers.get('authorization');
+    const adminKey = request.headers.get('x-admin-key');
+    let caller: Caller | null = null;
+    if (authorization) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      if (!match) throw unauthorized('Use Authorization: Bearer <token>');
+      const credential = match[1]!;
+      caller = credential.startsWith(apiKeyPrefix) ? await fromApiKey(credential) : await fromAccessToken(credential);
+    }
+    if (adminKey !== null) {
+      if (!config.adminApiKey || !safeEqual(adminKey, config.adminApiKey)) throw unauthorized('Invalid admin key');
+      caller = caller
+        ? { ...caller, isAdmin: true }
+        : { user: null, isAdmin: true, via: 'adminKey', sessionId: null, tokenId: null, tokenExpiresAt: null, apiKeyId: null };
+    }
+    return caller;
+  };
+}

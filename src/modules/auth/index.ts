@@ -1,0 +1,178 @@
+import { Elysia, t } from 'elysia';
+import type { AuthGuard } from '../../http/auth.ts';
+import { clientIp, type SocketPeer } from '../../http/client-ip.ts';
+import type { Limits } from '../../http/limits.ts';
+import { page, PageQuery } from '../../http/pagination.ts';
+import type { Config } from '../../config/index.ts';
+import { PublicUser } from '../users/model.ts';
+import { toPublicUser, type UsersService } from '../users/service.ts';
+import {
+  Accepted,
+  ApiKeyView,
+  AuthResponse,
+  ChangePasswordBody,
+  CreateApiKeyBody,
+  CreatedApiKey,
+  ForgotPasswordBody,
+  IdParams,
+  LoginBody,
+  RefreshBody,
+  RegisterBody,
+  ResetPasswordBody,
+  SessionView,
+  VerifyEmailBody,
+} from './model.ts';
+import type { AuthService } from './service.ts';
+
+const tags = ['Auth'];
+
+export type AuthModuleDeps = { config: Config; auth: AuthService; users: UsersService; guard: AuthGuard; limits: Limits };
+
+export function authModule({ config, auth, users, guard, limits }: AuthModuleDeps) {
+  const meta = (request: Request, server: SocketPeer | null) => ({
+    userAgent: request.headers.get('user-agent')?.slice(0, 512) ?? null,
+    ip: clientIp(request, server, config.trustProxy),
+  });
+
+  // The routes a password guesser or a mail bomber would hammer get the stricter budget.
+  const sensitive = new Elysia({ name: 'auth-sensitive' })
+    .use(limits.auth())
+    .use(guard)
+    .post(
+      '/register',
+      async ({ body, request, server, caller, set }) => {
+        set.status = 201;
+        return auth.accounts.register(body, meta(request, server), caller);
+      },
+      {
+        optionalAuth: true,
+        body: RegisterBody,
+        response: { 201: AuthResponse },
+        detail: { tags, summary: 'Create an account (a guest calling this keeps its user id and chats)' },
+      },
+    )
+    .post('/login', ({ body, request, server }) => auth.accounts.login(body, meta(request, server)), {
+      body: LoginBody,
+      response: { 200: AuthResponse },
+      detail: { tags, summary: 'Sign in with email and password' },
+    })
+    .post(
+      '/forgot-password',
+      ({ body, set }) => {
+        auth.accounts.forgotPassword(body.email);
+        set.status = 202;
+        return { message: 'If an account uses this email, a reset token is on its way' };
+      },
+      { body: ForgotPasswordBody, response: { 202: Accepted }, detail: { tags, summary: 'Mail a password-reset token (always 202)' } },
+    )
+    .post(
+      '/reset-password',
+      async ({ body, set }) => {
+        await auth.accounts.resetPassword(body.token, body.newPassword);
+        set.status = 204;
+      },
+      { body: ResetPasswordBody, detail: { tags, summary: 'Set a new password with a mailed token; ends every session' } },
+    );
+
+  return new Elysia({ name: 'auth', prefix: '/api/v1/auth' })
+    .use(limits.general())
+    .use(guard)
+    .use(sensitive)
+    .post(
+      '/guest',
+      async ({ request, server, set }) => {
+        set.status = 201;
+        return auth.accounts.guest(meta(request, server));
+      },
+      { response: { 201: AuthResponse }, detail: { tags, summary: 'Start a guest session (register later to keep its chats)' } },
+    )
+    .post('/refresh', ({ body, request, server }) => auth.sessions.refresh(body.refreshToken, meta(request, server)), {
+      body: RefreshBody,
+      response: { 200: AuthResponse },
+      detail: { tags, summary: 'Trade a refresh token for new tokens (each refresh token works once)' },
+    })
+    .post(
+      '/logout',
+      async ({ caller, set }) => {
+        await auth.sessionList.logout(caller);
+        set.status = 204;
+      },
+      { auth: true, detail: { tags, summary: 'End this session; its access token is refused at once' } },
+    )
+    .post(
+      '/logout-all',
+      async ({ caller, set }) => {
+        await auth.sessionList.logoutAll(caller);
+        set.status = 204;
+      },
+      { auth: true, detail: { tags, summary: 'End every session of this user' } },
+    )
+    .get('/me', async ({ caller }) => toPublicUser((await users.findById(caller.user.id))!), {
+      auth: true,
+      response: { 200: PublicUser },
+      detail: { tags, summary: 'The signed-in user' },
+    })
+    .post(
+      '/change-password',
+      async ({ body, caller, set }) => {
+        await auth.accounts.changePassword(caller, body.currentPassword, body.newPassword);
+        set.status = 204;
+      },
+      { member: true, body: ChangePasswordBody, detail: { tags, summary: 'Change the password; ends every other session' } },
+    )
+    .post('/verify-email', async ({ body }) => ({ user: toPublicUser(await auth.accounts.verifyEmail(body.token)) }), {
+      body: VerifyEmailBody,
+      response: { 200: t.Object({ user: PublicUser }) },
+      detail: { tags, summary: 'Confirm the email address with a mailed token' },
+    })
+    .post(
+      '/verify-email/resend',
+      async ({ caller, set }) => {
+        await auth.accounts.resendVerification(caller);
+        set.status = 202;
+        return { message: 'A new verification token is on its way' };
+      },
+      { member: true, response: { 202: Accepted }, detail: { tags, summary: 'Mail a new email-verification token' } },
+    )
+    .get('/sessions', ({ caller, query }) => auth.sessionList.list(caller, query), {
+      auth: true,
+      query: PageQuery,
+      response: { 200: page(SessionView) },
+      detail: { tags, summary: 'Signed-in devices of this user' },
+    })
+    .delete(
+      '/sessions/:id',
+      async ({ caller, params, set }) => {
+        await auth.sessionList.end(caller, params.id);
+        set.status = 204;
+      },
+      { auth: true, params: IdParams, detail: { tags, summary: 'End one session; its tokens are refused at once' } },
+    )
+    .post(
+      '/api-keys',
+      async ({ caller, body, set }) => {
+        set.status = 201;
+        return auth.apiKeys.create(caller.user.id, body);
+      },
+      {
+        member: true,
+        body: CreateApiKeyBody,
+        response: { 201: CreatedApiKey },
+        detail: { tags, summary: 'Create an API key (pk_…); the key is shown only in this response' },
+      },
+    )
+    .get('/api-keys', ({ caller, query }) => auth.apiKeys.list(caller.user.id, query), {
+      member: true,
+      query: PageQuery,
+      response: { 200: page(ApiKeyView) },
+      detail: { tags, summary: 'API keys of this user (without the keys themselves)' },
+    })
+    .delete(
+      '/api-keys/:id',
+      async ({ caller, params, set }) => {
+        await auth.apiKeys.revoke(caller.user.id, params.id);
+        set.status = 204;
+      },
+      { member: true, params: IdParams, detail: { tags, summary: 'Revoke an API key' } },
+    );
+}

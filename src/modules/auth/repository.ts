@@ -1,0 +1,142 @@
+import { and, desc, eq, gt, isNull, lt, ne } from 'drizzle-orm';
+import type { Database } from '../../infra/db/index.ts';
+
+export type SessionRow = Database['tables']['sessions']['$inferSelect'];
+export type ApiKeyRow = Database['tables']['apiKeys']['$inferSelect'];
+export type OneTimePurpose = 'reset_password' | 'verify_email';
+
+/** Data access for sessions, refresh tokens, API keys and mailed one-time tokens. */
+export function createAuthRepository(db: Database) {
+  const { sessions, refreshTokens, apiKeys, oneTimeTokens, users } = db.tables;
+  const now = () => new Date();
+
+  return {
+    async createSession(session: { id: string; userId: string; userAgent: string | null; ip: string | null; expiresAt: Date }) {
+      await db.run((q) => q.insert(sessions).values({ ...session, lastSeenAt: now() }));
+    },
+
+    /** The session with its user, in one query: what every authenticated request checks. */
+    async findSessionWithUser(sessionId: string) {
+      const [row] = await db.run((q) =>
+        q.select({ session: sessions, user: users }).from(sessions).innerJoin(users, eq(users.id, sessions.userId)).where(eq(sessions.id, sessionId)).limit(1),
+      );
+      return row;
+    },
+
+    async listActiveSessions(userId: string, limit: number, afterId?: string) {
+      const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now())];
+      if (afterId) conditions.push(lt(sessions.id, afterId));
+      return db.run((q) => q.select().from(sessions).where(and(...conditions)).orderBy(desc(sessions.id)).limit(limit));
+    },
+
+    async touchSession(sessionId: string, fields: { expiresAt?: Date; ip?: string | null; userAgent?: string | null } = {}) {
+      await db.run((q) => q.update(sessions).set({ lastSeenAt: now(), ...fields }).where(eq(sessions.id, sessionId)));
+    },
+
+    /** Revokes sessions of a user (all, or all but one); returns the ids revoked. */
+    async revokeUserSessions(userId: string, exceptSessionId?: string): Promise<string[]> {
+      const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt)];
+      if (exceptSessionId) conditions.push(ne(sessions.id, exceptSessionId));
+      const rows = await db.run((q) =>
+        q
+          .update(sessions)
+          .set({ revokedAt: now() })
+          .where(and(...conditions))
+          .returning({ id: sessions.id }),
+      );
+      return rows.map((row) => row.id);
+    },
+
+    async revokeSession(sessionId: string, userId?: string): Promise<boolean> {
+      const conditions = [eq(sessions.id, sessionId), isNull(sessions.revokedAt)];
+      if (userId) conditions.push(eq(sessions.userId, userId));
+      const rows = await db.run((q) =>
+        q
+          .update(sessions)
+          .set({ revokedAt: now() })
+          .where(and(...conditions))
+          .returning({ id: sessions.id }),
+      );
+      return rows.length > 0;
+    },
+
+    async insertRefreshToken(token: { tokenHash: string; sessionId: string; expiresAt: Date }) {
+      await db.run((q) => q.insert(refreshTokens).values(token));
+    },
+
+    async findRefreshToken(tokenHash: string) {
+      const [row] = await db.run((q) => q.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).limit(1));
+      return row;
+    },
+
+    /** Marks a refresh token used; false when it already was (a race or a replay). */
+    async consumeRefreshToken(tokenHash: string): Promise<boolean> {
+      const rows = await db.run((q) =>
+        q
+          .update(refreshTokens)
+          .set({ usedAt: now() })
+          .where(and(eq(refreshTokens.tokenHash, tokenHash), isNull(refreshTokens.usedAt)))
+          .returning({ tokenHash: refreshTokens.tokenHash }),
+      );
+      return rows.length === 1;
+    },
+
+    async insertApiKey(key: { id: string; userId: string; name: string; keyHash: string; keyPrefix: string; expiresAt: Date | null }) {
+      const [row] = await db.run((q) => q.insert(apiKeys).values(key).returning());
+      return row!;
+    },
+
+    async listApiKeys(userId: string, limit: number, afterId?: string) {
+      const conditions = [eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)];
+      if (afterId) conditions.push(lt(apiKeys.id, afterId));
+      return db.run((q) => q.select().from(apiKeys).where(and(...conditions)).orderBy(desc(apiKeys.id)).limit(limit));
+    },
+
+    async findApiKeyWithUser(keyHash: string) {
+      const [row] = await db.run((q) =>
+        q.select({ key: apiKeys, user: users }).from(apiKeys).innerJoin(users, eq(users.id, apiKeys.userId)).where(eq(apiKeys.keyHash, keyHash)).limit(1),
+      );
+      return row;
+    },
+
+    async touchApiKey(id: string) {
+      await db.run((q) => q.update(apiKeys).set({ lastUsedAt: now() }).where(eq(apiKeys.id, id)));
+    },
+
+    async revokeApiKey(id: string, userId: string): Promise<boolean> {
+      const rows = await db.run((q) =>
+        q
+          .update(apiKeys)
+          .set({ revokedAt: now() })
+          .where(and(eq(apiKeys.id, id), eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)))
+          .returning({ id: apiKeys.id }),
+      );
+      return rows.length > 0;
+    },
+
+    async insertOneTimeToken(token: { tokenHash: string; userId: string; purpose: OneTimePurpose; expiresAt: Date }) {
+      await db.run((q) => q.insert(oneTimeTokens).values(token));
+    },
+
+    /** Uses a mailed token once: the user id when it was valid, unused and unexpired. */
+    async consumeOneTimeToken(tokenHash: string, purpose: OneTimePurpose): Promise<string | undefined> {
+      const [row] = await db.run((q) =>
+        q
+          .update(oneTimeTokens)
+          .set({ usedAt: now() })
+          .where(
+            and(
+              eq(oneTimeTokens.tokenHash, tokenHash),
+              eq(oneTimeTokens.purpose, purpose),
+              isNull(oneTimeTokens.usedAt),
+              gt(oneTimeTokens.expiresAt, now()),
+            ),
+          )
+          .returning({ userId: oneTimeTokens.userId }),
+      );
+      return row?.userId;
+    },
+  };
+}
+
+export type AuthRepository = ReturnType<typeof createAuthRepository>;

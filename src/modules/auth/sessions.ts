@@ -1,0 +1,89 @@
+import { unauthorized, forbidden } from '../../http/errors.ts';
+import type { Infra } from '../../infra/index.ts';
+import { toPublicUser, type UserRow } from '../users/service.ts';
+import type { AccessTokenCodec } from './access-tokens.ts';
+import type { AuthResponse } from './model.ts';
+import type { AuthRepository } from './repository.ts';
+import { hashSecret, randomSecret } from './secrets.ts';
+
+export type ClientMeta = { userAgent: string | null; ip: string | null };
+
+const blacklistKey = (jti: string) => `auth:revoked-jti:${jti}`;
+
+/**
+ * Sessions and their tokens: a session is one sign-in on one device. It carries a chain of
+ * refresh tokens (each good once) and mints short-lived access tokens.
+ */
+export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: AccessTokenCodec) {
+  const { config, kv, log } = infra;
+  const refreshTtlMs = config.refreshTokenTtlSeconds * 1000;
+
+  const mint = async (user: UserRow, sessionId: string): Promise<AuthResponse> => {
+    const refreshToken = randomSecret('rt_');
+    await repo.insertRefreshToken({ tokenHash: hashSecret(refreshToken), sessionId, expiresAt: new Date(Date.now() + refreshTtlMs) });
+    const access = await codec.sign({ sub: user.id, sid: sessionId, role: user.role });
+    return { user: toPublicUser(user), accessToken: access.token, refreshToken, expiresIn: config.accessTokenTtlSeconds };
+  };
+
+  const revokeAndLog = async (sessionId: string, reason: string) => {
+    await repo.revokeSession(sessionId);
+    log.warn('session revoked', { sessionId, reason });
+  };
+
+  return {
+    async start(user: UserRow, meta: ClientMeta): Promise<AuthResponse> {
+      const sessionId = Bun.randomUUIDv7();
+      return infra.db.transaction(async () => {
+        await repo.createSession({ id: sessionId, userId: user.id, ...meta, expiresAt: new Date(Date.now() + refreshTtlMs) });
+        return mint(user, sessionId);
+      });
+    },
+
+    /** Rotates a refresh token. A token presented twice means it leaked: the session ends. */
+    async refresh(refreshToken: string, meta: ClientMeta): Promise<AuthResponse> {
+      const tokenHash = hashSecret(refreshToken);
+      const stored = await repo.findRefreshToken(tokenHash);
+      if (!stored) throw unauthorized('Invalid refresh token');
+      const found = await repo.findSessionWithUser(stored.sessionId);
+      if (!found || found.session.revokedAt) throw unauthorized('Session has ended');
+      if (stored.usedAt || !(await repo.consumeRefreshToken(tokenHash))) {
+        await revokeAndLog(stored.sessionId, 'refresh token reused');
+        throw unauthorized('Refresh token was already used; the session has been ended');
+      }
+      if (stored.expiresAt.getTime() <= Date.now() || found.session.expiresAt.getTime() <= Date.now()) {
+        throw unauthorized('Session has expired');
+      }
+      if (found.user.disabled) throw forbidden('This account is disabled');
+      return infra.db.transaction(async () => {
+        await repo.touchSession(stored.sessionId, { expiresAt: new Date(Date.now() + refreshTtlMs), ...meta });
+        return mint(found.user, stored.sessionId);
+      });
+    },
+
+    /** Refuses one access token everywhere until it would have expired anyway. */
+    async blacklistAccessToken(jti: string, expiresAtSeconds: number) {
+      const ttlMs = expiresAtSeconds * 1000 - Date.now();
+      if (ttlMs <= 0) return;
+      try {
+        await kv.set(blacklistKey(jti), '1', { ttlMs });
+      } catch (error) {
+        // The session is revoked in the database too, which every request checks.
+        log.warn('could not blacklist an access token in kv', { error: (error as Error).message });
+      }
+    },
+
+    /** Whether KV says this token was logged out; undefined when KV cannot say. */
+    async isBlacklisted(jti: string): Promise<boolean | undefined> {
+      try {
+        return await kv.exists(blacklistKey(jti));
+      } catch {
+        return undefined;
+      }
+    },
+
+    revokeSession: (sessionId: string, userId?: string) => repo.revokeSession(sessionId, userId),
+    revokeAllSessions: (userId: string, exceptSessionId?: string) => repo.revokeUserSessions(userId, exceptSessionId),
+  };
+}
+
+export type SessionTokens = ReturnType<typeof createSessionTokens>;

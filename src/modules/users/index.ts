@@ -1,0 +1,36 @@
+import { Elysia } from 'elysia';
+import type { AuthGuard } from '../../http/auth.ts';
+import type { Limits } from '../../http/limits.ts';
+import { PreferencesBody, Profile, UpdateProfileBody, Usage, UsageQuery } from './model.ts';
+import type { UsersService } from './service.ts';
+
+const tags = ['Users'];
+
+export function usersModule({ users, guard, limits }: { users: UsersService; guard: AuthGuard; limits: Limits }) {
+  return new Elysia({ name: 'users', prefix: '/api/v1/users' })
+    .use(limits.general())
+    .use(guard)
+    .get('/me', ({ caller }) => users.profile(caller.user.id), {
+      auth: true,
+      response: { 200: Profile },
+      detail: { tags, summary: 'The caller’s profile and preferences' },
+    })
+    .patch('/me', ({ caller, body }) => users.updateProfile(caller.user.id, body), {
+      auth: true,
+      body: UpdateProfileBody,
+      response: { 200: Profile },
+      detail: { tags, summary: 'Change name or avatar URL (null clears)' },
+    })
+    .patch('/me/preferences', ({ caller, body }) => users.mergePreferences(caller.user.id, body), {
+      auth: true,
+      body: PreferencesBody,
+      response: { 200: Profile },
+      detail: { tags, summary: 'Merge keys into the stored preferences (null removes a key; 16 KiB at most)' },
+    })
+    .get('/me/usage', ({ caller, query }) => users.usage(caller.user.id, query.days ?? 30), {
+      auth: true,
+      query: UsageQuery,
+      response: { 200: Usage },
+      detail: { tags, summary: 'Requests and input/output tokens over the last `days` days, by day and by model' },
+    });
+}

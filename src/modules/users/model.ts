@@ -1,0 +1,70 @@
+import { t } from 'elysia';
+
+export const Role = t.Union([t.Literal('guest'), t.Literal('user'), t.Literal('admin')]);
+export const Tier = t.Union([t.Literal('free'), t.Literal('pro'), t.Literal('enterprise')]);
+export type Role = typeof Role.static;
+export type Tier = typeof Tier.static;
+
+/** The user as register, login, guest and refresh answer it. */
+export const PublicUser = t.Object({
+  id: t.String(),
+  email: t.Union([t.String(), t.Null()]),
+  name: t.Union([t.String(), t.Null()]),
+  role: Role,
+  tier: Tier,
+  emailVerified: t.Boolean(),
+  createdAt: t.String({ format: 'date-time' }),
+});
+export type PublicUser = typeof PublicUser.static;
+
+/** The caller's own profile: the public user plus what only they see. */
+export const Profile = t.Composite([
+  PublicUser,
+  t.Object({
+    avatarUrl: t.Union([t.String(), t.Null()]),
+    preferences: t.Record(t.String(), t.Unknown()),
+    updatedAt: t.String({ format: 'date-time' }),
+  }),
+]);
+export type Profile = typeof Profile.static;
+
+export const AdminUserView = t.Composite([PublicUser, t.Object({ disabled: t.Boolean(), updatedAt: t.String({ format: 'date-time' }) })]);
+export type AdminUserView = typeof AdminUserView.static;
+
+export const UpdateProfileBody = t.Object(
+  {
+    name: t.Optional(t.Union([t.String({ minLength: 1, maxLength: 100 }), t.Null()])),
+    avatarUrl: t.Optional(t.Union([t.String({ format: 'uri', maxLength: 2048, pattern: '^https?://' }), t.Null()])),
+  },
+  { additionalProperties: false },
+);
+
+export const maxPreferencesBytes = 16 * 1024;
+
+/** Merged into the stored preferences key by key; a key set to null is removed. */
+export const PreferencesBody = t.Record(t.String({ maxLength: 100 }), t.Unknown(), {
+  description: `A JSON object merged into the stored preferences (null removes a key); at most ${maxPreferencesBytes} bytes stored`,
+});
+
+export const UsageQuery = t.Object({ days: t.Optional(t.Integer({ minimum: 1, maximum: 366, default: 30 })) });
+
+const UsageTotals = t.Object({ requests: t.Integer(), inputTokens: t.Integer(), outputTokens: t.Integer() });
+export const Usage = t.Object({
+  from: t.String({ description: 'First day included (YYYY-MM-DD, UTC)' }),
+  to: t.String({ description: 'Last day included (YYYY-MM-DD, UTC)' }),
+  totals: UsageTotals,
+  byDay: t.Array(t.Composite([t.Object({ day: t.String() }), UsageTotals])),
+  byModel: t.Array(t.Composite([t.Object({ provider: t.String(), model: t.String() }), UsageTotals])),
+});
+export type Usage = typeof Usage.static;
+
+export const AdminUsersQuery = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
+  cursor: t.Optional(t.String({ maxLength: 512 })),
+  q: t.Optional(t.String({ maxLength: 254, description: 'Part of an email address' })),
+});
+
+export const AdminUpdateUserBody = t.Object(
+  { role: t.Optional(Role), tier: t.Optional(Tier), disabled: t.Optional(t.Boolean()) },
+  { additionalProperties: false, minProperties: 1 },
+);

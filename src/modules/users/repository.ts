@@ -1,0 +1,79 @@
+import { and, asc, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
+import type { Database } from '../../infra/db/index.ts';
+
+export type UserRow = Database['tables']['users']['$inferSelect'];
+export type NewUser = Database['tables']['users']['$inferInsert'];
+
+/** Data access for the users table and the usage records that belong to a user. */
+export function createUsersRepository(db: Database) {
+  const { users, usageRecords } = db.tables;
+  return {
+    async findById(id: string): Promise<UserRow | undefined> {
+      const [row] = await db.run((q) => q.select().from(users).where(eq(users.id, id)).limit(1));
+      return row;
+    },
+    async findByEmail(email: string): Promise<UserRow | undefined> {
+      const [row] = await db.run((q) => q.select().from(users).where(eq(users.email, email)).limit(1));
+      return row;
+    },
+    async insert(user: NewUser): Promise<UserRow> {
+      const [row] = await db.run((q) => q.insert(users).values(user).returning());
+      return row!;
+    },
+    async update(id: string, patch: Partial<Omit<NewUser, 'id' | 'createdAt'>>): Promise<UserRow | undefined> {
+      const [row] = await db.run((q) =>
+        q
+          .update(users)
+          .set({ ...patch, updatedAt: new Date() })
+          .where(eq(users.id, id))
+          .returning(),
+      );
+      return row;
+    },
+    /** Newest first; ids are UUIDv7, so id order is creation order. */
+    async list({ limit, afterId, emailContains }: { limit: number; afterId?: string; emailContains?: string }): Promise<UserRow[]> {
+      const conditions: SQL[] = [];
+      if (afterId) conditions.push(lt(users.id, afterId));
+      if (emailContains) {
+        // Both dialects, with an explicit escape character (SQLite has none by default).
+        const pattern = `%${emailContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+        conditions.push(sql`${users.email} LIKE ${pattern} ESCAPE '\\'`);
+      }
+      return db.run((q) =>
+        q
+          .select()
+          .from(users)
+          .where(conditions.length ? and(...conditions) : undefined)
+          .orderBy(desc(users.id))
+          .limit(limit),
+      );
+    },
+    async usageSince(userId: string, fromDay: string) {
+      return db.run((q) =>
+        q
+          .select()
+          .from(usageRecords)
+          .where(and(eq(usageRecords.userId, userId), gte(usageRecords.day, fromDay)))
+          .orderBy(asc(usageRecords.day), asc(usageRecords.provider), asc(usageRecords.model)),
+      );
+    },
+    /** Adds one completed request's tokens to the user's row for that day and model. */
+    async recordUsage(entry: { userId: string; day: string; provider: string; model: string; inputTokens: number; outputTokens: number }) {
+      await db.run((q) =>
+        q
+          .insert(usageRecords)
+          .values({ ...entry, requests: 1 })
+          .onConflictDoUpdate({
+            target: [usageRecords.userId, usageRecords.day, usageRecords.provider, usageRecords.model],
+            set: {
+              requests: sql`${usageRecords.requests} + 1`,
+              inputTokens: sql`${usageRecords.inputTokens} + ${entry.inputTokens}`,
+              outputTokens: sql`${usageRecords.outputTokens} + ${entry.outputTokens}`,
+            },
+          }),
+      );
+    },
+  };
+}
+
+export type UsersRepository = ReturnType<typeof createUsersRepository>;

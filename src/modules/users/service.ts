@@ -1,0 +1,121 @@
+import { AppError, notFound } from '../../http/errors.ts';
+import { decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
+import type { Database } from '../../infra/db/index.ts';
+import { type AdminUserView, maxPreferencesBytes, type Profile, type PublicUser, type Role, type Tier, type Usage } from './model.ts';
+import { createUsersRepository, type UserRow } from './repository.ts';
+
+export type { UserRow } from './repository.ts';
+
+export function toPublicUser(row: UserRow): PublicUser {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    role: row.role,
+    tier: row.tier,
+    emailVerified: row.emailVerified,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+export function toProfile(row: UserRow): Profile {
+  return { ...toPublicUser(row), avatarUrl: row.avatarUrl, preferences: row.preferences, updatedAt: row.updatedAt.toISOString() };
+}
+
+function toAdminView(row: UserRow): AdminUserView {
+  return { ...toPublicUser(row), disabled: row.disabled, updatedAt: row.updatedAt.toISOString() };
+}
+
+/** Emails are compared and stored trimmed and lower-cased. */
+export function normaliseEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+const dayOf = (date: Date) => date.toISOString().slice(0, 10);
+
+export function createUsersService(db: Database) {
+  const users = createUsersRepository(db);
+
+  const mustFind = async (id: string) => {
+    const row = await users.findById(id);
+    if (!row) throw notFound('User');
+    return row;
+  };
+
+  return {
+    repository: users,
+    findById: users.findById,
+    findByEmail: (email: string) => users.findByEmail(normaliseEmail(email)),
+
+    async profile(userId: string): Promise<Profile> {
+      return toProfile(await mustFind(userId));
+    },
+
+    async updateProfile(userId: string, patch: { name?: string | null; avatarUrl?: string | null }): Promise<Profile> {
+      const row = await users.update(userId, patch);
+      if (!row) throw notFound('User');
+      return toProfile(row);
+    },
+
+    async mergePreferences(userId: string, changes: Record<string, unknown>): Promise<Profile> {
+      return db.transaction(async () => {
+        const current = await mustFind(userId);
+        const merged: Record<string, unknown> = { ...current.preferences };
+        for (const [key, value] of Object.entries(changes)) {
+          if (value === null) delete merged[key];
+          else merged[key] = value;
+        }
+        if (Buffer.byteLength(JSON.stringify(merged)) > maxPreferencesBytes) {
+          throw new AppError('payload_too_large', `Preferences are limited to ${maxPreferencesBytes} bytes`);
+        }
+        return toProfile((await users.update(userId, { preferences: merged }))!);
+      });
+    },
+
+    async usage(userId: string, days: number, now = new Date()): Promise<Usage> {
+      const from = dayOf(new Date(now.getTime() - (days - 1) * 86_400_000));
+      const rows = await users.usageSince(userId, from);
+      const zero = () => ({ requests: 0, inputTokens: 0, outputTokens: 0 });
+      const totals = zero();
+      const byDay = new Map<string, ReturnType<typeof zero>>();
+      const byModel = new Map<string, { provider: string; model: string } & ReturnType<typeof zero>>();
+      for (const row of rows) {
+        const day = byDay.get(row.day) ?? zero();
+        byDay.set(row.day, day);
+        const modelKey = `${row.provider}\u0000${row.model}`;
+        const model = byModel.get(modelKey) ?? { provider: row.provider, model: row.model, ...zero() };
+        byModel.set(modelKey, model);
+        for (const sum of [totals, day, model]) {
+          sum.requests += row.requests;
+          sum.inputTokens += row.inputTokens;
+          sum.outputTokens += row.outputTokens;
+        }
+      }
+      return {
+        from,
+        to: dayOf(now),
+        totals,
+        byDay: [...byDay].map(([day, sums]) => ({ day, ...sums })),
+        byModel: [...byModel.values()],
+      };
+    },
+
+    async adminList(query: { limit?: number; cursor?: string; q?: string }): Promise<Page<AdminUserView>> {
+      const limit = query.limit ?? 20;
+      const afterId = decodeCursor(query.cursor, isString);
+      const rows = await users.list({ limit: limit + 1, afterId, emailContains: query.q ? normaliseEmail(query.q) : undefined });
+      return toPage(rows, limit, (row) => row.id, toAdminView);
+    },
+
+    async adminUpdate(userId: string, patch: { role?: Role; tier?: Tier; disabled?: boolean }): Promise<AdminUserView> {
+      const current = await mustFind(userId);
+      if (current.role === 'guest' && patch.role && patch.role !== 'guest') {
+        throw new AppError('conflict', 'A guest must register before it can be given another role');
+      }
+      if (patch.role === 'guest' && current.role !== 'guest') throw new AppError('conflict', 'A registered user cannot become a guest');
+      return toAdminView((await users.update(userId, patch))!);
+    },
+  };
+}
+
+export type UsersService = ReturnType<typeof createUsersService>;
