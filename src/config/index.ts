@@ -66,6 +66,19 @@ export type Config = Readonly<{
   mailFrom: string;
   logLevel: LogLevel;
   shutdownGraceMs: number;
+  llm: Readonly<{
+    firstTokenTimeoutMs: number;
+    totalTimeoutMs: number;
+    maxRetries: number;
+    retryBaseMs: number;
+    /** Tried in order after the requested provider/model fails. */
+    fallbacks: readonly Readonly<{ provider: ProviderName; model: string }>[];
+    /** Models listed when a provider cannot list its own (or alongside, for Anthropic). */
+    models: Readonly<Record<'openai' | 'anthropic' | 'ollama', readonly string[]>>;
+    echoDelayMs: number;
+    /** Approximate tokens of history sent upstream; older turns are dropped first. */
+    contextTokenBudget: number;
+  }>;
 }>;
 
 /** Providers that are usable with this configuration, in the order DEFAULT_PROVIDER falls back through. */
@@ -160,6 +173,30 @@ export function parseConfig(env: Env): Config {
     mailFrom: readString(env, 'MAIL_FROM') ?? 'Parley <no-reply@localhost>',
     logLevel: readEnum(env, 'LOG_LEVEL', logLevels, 'info'),
     shutdownGraceMs: readInt(env, 'SHUTDOWN_GRACE_MS', 10_000, { min: 0, max: 600_000 }),
+    llm: {
+      firstTokenTimeoutMs: readInt(env, 'LLM_FIRST_TOKEN_TIMEOUT_MS', 30_000, { min: 100 }),
+      totalTimeoutMs: readInt(env, 'LLM_TOTAL_TIMEOUT_MS', 300_000, { min: 1000 }),
+      maxRetries: readInt(env, 'LLM_MAX_RETRIES', 2, { min: 0, max: 10 }),
+      retryBaseMs: readInt(env, 'LLM_RETRY_BASE_MS', 250, { min: 0, max: 60_000 }),
+      fallbacks: readFallbacks(env, available),
+      models: {
+        openai: readList(env, 'OPENAI_MODELS').length ? readList(env, 'OPENAI_MODELS') : ['gpt-4o-mini', 'gpt-4o'],
+        anthropic: readList(env, 'ANTHROPIC_MODELS').length ? readList(env, 'ANTHROPIC_MODELS') : ['claude-sonnet-4-5', 'claude-haiku-4-5'],
+        ollama: readList(env, 'OLLAMA_MODELS'),
+      },
+      echoDelayMs: readInt(env, 'ECHO_DELAY_MS', 20, { min: 0, max: 10_000 }),
+      contextTokenBudget: readInt(env, 'CONTEXT_TOKEN_BUDGET', 8000, { min: 100 }),
+    },
+  });
+}
+
+function readFallbacks(env: Env, available: ProviderName[]): { provider: ProviderName; model: string }[] {
+  return readList(env, 'LLM_FALLBACKS').map((entry) => {
+    const [provider, ...model] = entry.split(':');
+    if (!available.includes(provider as ProviderName) || model.length === 0 || !model.join(':')) {
+      throw new ConfigError('LLM_FALLBACKS', `"${entry}" is not provider:model with a configured provider`);
+    }
+    return { provider: provider as ProviderName, model: model.join(':') };
   });
 }
 
