@@ -1,0 +1,184 @@
+// Full-text search over a user's chat titles and message text: FTS5 on SQLite, tsvector + GIN
+// on Postgres (migrations 0002_fulltext_search). The two engines share no SQL for this, so this
+// is the one module that writes raw, dialect-specific SQL.
+import { type SQL, sql } from 'drizzle-orm';
+import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
+import type { Database, Db } from '../../infra/db/index.ts';
+
+export type SearchMatch = { messageId: string | null; snippet: string };
+export type SearchHit = { chatId: string; matches: SearchMatch[] };
+
+const maxTerms = 12;
+const maxMatchesPerChat = 3;
+// Only a guard: the route caps limit at 100 and may ask for one more to detect a next page.
+const maxLimit = 200;
+// Title hits count double: a chat named after the words is usually the one wanted.
+const titleBoost = sql.raw('2');
+
+/**
+ * The user's words, as bare tokens: runs of letters, digits and combining marks (roughly what
+ * unicode61 and Postgres's parser treat as word characters). Everything else, quotes and
+ * operators included, is a separator, so no user syntax ever reaches MATCH or to_tsquery.
+ */
+export function searchTerms(text: string): string[] {
+  return (text.normalize('NFC').toLowerCase().match(/[\p{L}\p{N}\p{M}]+/gu) ?? []).slice(0, maxTerms);
+}
+
+/** FTS5: every term quoted (so OR, NEAR, column: are plain words); the last one a prefix. */
+export function toFtsQuery(terms: string[]): string {
+  return terms.map((term, i) => `"${term}"${i === terms.length - 1 ? '*' : ''}`).join(' ');
+}
+
+/** tsquery text: every term a quoted lexeme, ANDed; the last one a prefix. */
+export function toTsQuery(terms: string[]): string {
+  return terms.map((term, i) => `'${term}'${i === terms.length - 1 ? ':*' : ''}`).join(' & ');
+}
+
+/** Opaque page cursor. It is an offset over a total order (score, updatedAt, id): pages never
+ * repeat a chat while the data stands still; writes between pages may shift it by a few. */
+export function encodeSearchCursor(offset: number): string {
+  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
+}
+
+export function decodeSearchCursor(cursor: string): number | undefined {
+  try {
+    const { o } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { o?: unknown };
+    return Number.isSafeInteger(o) && (o as number) >= 0 ? (o as number) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+type PageRow = { chat_id: string };
+type MatchRow = { chat_id: string; message_id: string | null; snippet: string | null };
+
+export function createChatSearch(db: Database) {
+  // Raw SQL needs `.all()` on bun:sqlite and `.execute()` on postgres-js; `Db` is typed as the
+  // latter for both, and the query-builder rule (no .all/.execute) cannot express FTS. Branching
+  // on db.kind here keeps that escape hatch in this file only.
+  const query = <T>(statement: SQL): Promise<T[]> =>
+    db.run(async (q: Db) =>
+      db.kind === 'sqlite'
+        ? (q as unknown as BunSQLiteDatabase).all<T>(statement)
+        : ((await q.execute(statement)) as unknown as T[]),
+    );
+  const dialect = db.kind === 'sqlite' ? sqlite : postgres;
+
+  return {
+    /** The caller's chats (archived too) matching every word, best first, up to 3 matches each. */
+    async search(userId: string, text: string, options: { limit: number; offset?: number }): Promise<SearchHit[]> {
+      const terms = searchTerms(text);
+      if (terms.length === 0) return [];
+      const limit = Math.min(Math.max(Math.trunc(options.limit) || 1, 1), maxLimit);
+      const offset = Math.max(Math.trunc(options.offset ?? 0) || 0, 0);
+
+      const page = await query<PageRow>(dialect.page(terms, userId, limit, offset));
+      if (page.length === 0) return [];
+      const ids = page.map((row) => row.chat_id);
+      const rows = await query<MatchRow>(dialect.matches(terms, ids));
+
+      const byChat = new Map<string, SearchMatch[]>(ids.map((id) => [id, []]));
+      for (const row of rows) byChat.get(row.chat_id)?.push({ messageId: row.message_id, snippet: row.snippet ?? '' });
+      return ids.map((chatId) => ({ chatId, matches: byChat.get(chatId)! }));
+    },
+  };
+}
+
+export type ChatSearch = ReturnType<typeof createChatSearch>;
+
+const idList = (ids: string[]) => sql.join(ids.map((id) => sql`${id}`), sql`, `);
+
+// SQLite. bm25() is lower-is-better. The FTS tables index every user's rows; the join on
+// chats.user_id scopes them. Rows join back through the implicit rowid (external content).
+const sqlite = {
+  page(terms: string[], userId: string, limit: number, offset: number): SQL {
+    const match = toFtsQuery(terms);
+    return sql`
+      WITH hits AS (
+        SELECT c.id AS chat_id, bm25(chats_fts) * ${titleBoost} AS score
+          FROM chats_fts JOIN chats c ON c.rowid = chats_fts.rowid
+         WHERE chats_fts MATCH ${match} AND c.user_id = ${userId}
+        UNION ALL
+        SELECT c.id, bm25(messages_fts)
+          FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid JOIN chats c ON c.id = m.chat_id
+         WHERE messages_fts MATCH ${match} AND c.user_id = ${userId}
+      )
+      SELECT h.chat_id FROM hits h JOIN chats c ON c.id = h.chat_id
+       GROUP BY h.chat_id
+       ORDER BY min(h.score) ASC, max(c.updated_at) DESC, h.chat_id DESC
+       LIMIT ${limit} OFFSET ${offset}`;
+  },
+
+  matches(terms: string[], chatIds: string[]): SQL {
+    const match = toFtsQuery(terms);
+    // Rank first, then build snippets for the kept rows only: snippet() is the costly part.
+    return sql`
+      WITH hits AS (
+        SELECT c.id AS chat_id, NULL AS message_id, NULL AS fts_rowid, c.title AS title, 0 AS kind, bm25(chats_fts) AS score
+          FROM chats_fts JOIN chats c ON c.rowid = chats_fts.rowid
+         WHERE chats_fts MATCH ${match} AND c.id IN (${idList(chatIds)})
+        UNION ALL
+        SELECT m.chat_id, m.id, m.rowid, NULL, 1, bm25(messages_fts)
+          FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
+         WHERE messages_fts MATCH ${match} AND m.chat_id IN (${idList(chatIds)})
+      ),
+      ranked AS (
+        SELECT *, row_number() OVER (PARTITION BY chat_id ORDER BY kind, score, message_id DESC) AS n FROM hits
+      )
+      SELECT chat_id, message_id,
+             CASE WHEN kind = 0 THEN title ELSE (
+               SELECT snippet(messages_fts, 0, '', '', '…', 16) FROM messages_fts
+                WHERE messages_fts MATCH ${match} AND messages_fts.rowid = ranked.fts_rowid
+             ) END AS snippet
+        FROM ranked WHERE n <= ${maxMatchesPerChat}
+       ORDER BY chat_id, n`;
+  },
+};
+
+// Postgres. The to_tsvector expressions must match the GIN indexes' exactly to use them
+// (exported for the test that checks the planner can).
+export const messageVector = sql`to_tsvector('simple', coalesce(m.content, ''))`;
+export const titleVector = sql`to_tsvector('simple', coalesce(c.title, ''))`;
+const headline = `MaxWords=20, MinWords=8, ShortWord=2, MaxFragments=1, StartSel="", StopSel=""`;
+
+const postgres = {
+  page(terms: string[], userId: string, limit: number, offset: number): SQL {
+    const tsq = sql`to_tsquery('simple', ${toTsQuery(terms)})`;
+    return sql`
+      WITH hits AS (
+        SELECT c.id AS chat_id, ts_rank(${titleVector}, ${tsq}) * ${titleBoost} AS score
+          FROM chats c
+         WHERE c.user_id = ${userId} AND ${titleVector} @@ ${tsq}
+        UNION ALL
+        SELECT c.id, ts_rank(${messageVector}, ${tsq})
+          FROM messages m JOIN chats c ON c.id = m.chat_id
+         WHERE c.user_id = ${userId} AND ${messageVector} @@ ${tsq}
+      )
+      SELECT h.chat_id FROM hits h JOIN chats c ON c.id = h.chat_id
+       GROUP BY h.chat_id, c.updated_at
+       ORDER BY max(h.score) DESC, c.updated_at DESC, h.chat_id DESC
+       LIMIT ${limit} OFFSET ${offset}`;
+  },
+
+  matches(terms: string[], chatIds: string[]): SQL {
+    const tsq = sql`to_tsquery('simple', ${toTsQuery(terms)})`;
+    // ts_headline re-parses the whole text: run it only on the rows kept.
+    return sql`
+      WITH hits AS (
+        SELECT c.id AS chat_id, NULL::text AS message_id, c.title AS body, 0 AS kind, ts_rank(${titleVector}, ${tsq}) AS score
+          FROM chats c
+         WHERE c.id IN (${idList(chatIds)}) AND ${titleVector} @@ ${tsq}
+        UNION ALL
+        SELECT m.chat_id, m.id, m.content, 1, ts_rank(${messageVector}, ${tsq})
+          FROM messages m
+         WHERE m.chat_id IN (${idList(chatIds)}) AND ${messageVector} @@ ${tsq}
+      ),
+      ranked AS (
+        SELECT *, row_number() OVER (PARTITION BY chat_id ORDER BY kind, score DESC, message_id DESC) AS n FROM hits
+      )
+      SELECT chat_id, message_id,
+             CASE WHEN kind = 0 THEN body ELSE ts_headline('simple', body, ${tsq}, ${headline}) END AS snippet
+        FROM ranked WHERE n <= ${maxMatchesPerChat}
+       ORDER BY chat_id, n`;
+  },
+};
