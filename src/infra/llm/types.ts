@@ -56,3 +56,9 @@ export class UnknownModelError extends Error {
     this.name = 'UnknownModelError';
   }
 }
+
+/** Emitted by streamWithResilience each time it starts an attempt, so the caller knows who answered. */
+export type AttemptEvent = { type: 'attempt'; provider: ProviderName; model: string };
+
+/** What streamWithResilience yields: an `attempt` before each try, then the provider's events. */
+export type ResilientEvent = AttemptEvent | GenerationEvent;

@@ -1,0 +1,117 @@
+// Anthropic Messages API through the official SDK, reading the raw stream events.
+
+import Anthropic from '@anthropic-ai/sdk';
+import type { Logger } from '../log/index.ts';
+import { modelInfos, toUpstreamError } from './shared.ts';
+import type { GenerationEvent, GenerationRequest, LlmProvider } from './types.ts';
+import { UpstreamError } from './types.ts';
+
+export type AnthropicProviderOptions = {
+  apiKey: string;
+  /** Without `/v1`: the SDK appends it. */
+  baseUrl?: string | undefined;
+  /** Listed alongside upstream's list (it names dated ids, not the aliases people configure). */
+  models: readonly string[];
+  listTimeoutMs?: number;
+  log?: Logger;
+};
+
+/** Anthropic's stop reasons in the OpenAI vocabulary the rest of the app (and clients) use. */
+const FINISH_REASONS: Record<string, string> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  max_tokens: 'length',
+  model_context_window_exceeded: 'length',
+};
+
+// In-band `error` events: overloaded/api errors are transient; anything else is a real refusal.
+const RETRYABLE_TYPES = new Set(['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error']);
+
+export function createAnthropicProvider(options: AnthropicProviderOptions): LlmProvider {
+  const client = new Anthropic({
+    apiKey: options.apiKey,
+    baseURL: options.baseUrl ?? 'https://api.anthropic.com',
+    maxRetries: 0, // retries are streamWithResilience's job
+  });
+  const toError = (e: unknown) =>
+    toUpstreamError('anthropic', e, Anthropic, (err) => {
+      const type = (err as { type?: unknown }).type;
+      return typeof type === 'string' && RETRYABLE_TYPES.has(type);
+    });
+
+  async function* stream(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
+    const { signal } = request;
+    if (signal.aborted) return;
+    let events;
+    try {
+      events = await client.messages.create(
+        {
+          model: request.model,
+          max_tokens: request.maxTokens,
+          // No temperature: SDK 1.x speaks API version 2026-10-21, which rejects sampling
+          // parameters (temperature, top_p, top_k) with a 400 on every model.
+          ...(request.system ? { system: request.system } : {}),
+          messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+          stream: true,
+        },
+        { signal },
+      );
+    } catch (e) {
+      if (signal.aborted) return;
+      throw toError(e);
+    }
+
+    let inputTokens = 0;
+    let outputTokens = 0;
+    let stopReason: string | undefined;
+    let stopped = false;
+    try {
+      for await (const event of events) {
+        if (signal.aborted) return;
+        switch (event.type) {
+          case 'message_start':
+            inputTokens = event.message.usage.input_tokens;
+            outputTokens = event.message.usage.output_tokens;
+            break;
+          case 'content_block_delta':
+            if (event.delta.type === 'text_delta' && event.delta.text) yield { type: 'delta', text: event.delta.text };
+            break;
+          case 'message_delta':
+            if (event.delta.stop_reason) stopReason = event.delta.stop_reason;
+            // output_tokens here is cumulative; input_tokens may be restated (or null).
+            outputTokens = event.usage.output_tokens;
+            if (typeof event.usage.input_tokens === 'number') inputTokens = event.usage.input_tokens;
+            break;
+          case 'message_stop':
+            stopped = true;
+            break;
+          default:
+            break;
+        }
+      }
+    } catch (e) {
+      if (signal.aborted) return;
+      throw toError(e);
+    }
+    if (signal.aborted) return; // the SDK just ends its loop after an abort
+    if (!stopped) throw new UpstreamError('upstream stream ended before it finished', { retryable: true });
+    const finishReason = stopReason ? (FINISH_REASONS[stopReason] ?? stopReason) : 'stop';
+    yield { type: 'done', finishReason, usage: { inputTokens, outputTokens } };
+  }
+
+  async function listModels() {
+    let ids: string[] = [];
+    try {
+      for await (const model of client.models.list({ limit: 100 }, { timeout: options.listTimeoutMs ?? 5000 })) {
+        ids.push(model.id);
+      }
+    } catch (e) {
+      ids = [];
+      options.log?.warn('llm.models_list_failed', { provider: 'anthropic', error: e instanceof Error ? e.message : String(e) });
+    }
+    // Upstream first; configured aliases after (deduplicated), as the config documents.
+    return modelInfos('anthropic', [...ids, ...options.models]);
+  }
+
+  return { name: 'anthropic', listModels, stream };
+}

@@ -1,0 +1,145 @@
+// Ollama: chat through its OpenAI-compatible /v1 API, models and admin through its native /api.
+
+import type { Logger } from '../log/index.ts';
+import { createOpenAiProvider } from './openai.ts';
+import { modelInfos, withTimeout } from './shared.ts';
+import type { LlmProvider } from './types.ts';
+import { UnknownModelError, UpstreamError } from './types.ts';
+
+export type OllamaProviderOptions = {
+  /** Without `/v1`, e.g. `http://localhost:11434`. */
+  baseUrl: string;
+  /** OLLAMA_MODELS: listed when /api/tags cannot be reached. */
+  models: readonly string[];
+  listTimeoutMs?: number;
+  log?: Logger;
+};
+
+export type OllamaModelStatus = { model: string; installed: boolean; loaded: boolean };
+
+/** Per-call options for the admin helpers. */
+export type OllamaCallOptions = { signal?: AbortSignal; timeoutMs?: number };
+
+const trimSlash = (url: string) => url.replace(/\/+$/, '');
+
+/** Ollama's default tag: `llama3.2` and `llama3.2:latest` name the same model. */
+export function ollamaModelName(name: string): string {
+  return name.includes(':') ? name : `${name}:latest`;
+}
+
+export function createOllamaProvider(options: OllamaProviderOptions): LlmProvider {
+  const baseUrl = trimSlash(options.baseUrl);
+  const chat = createOpenAiProvider({
+    apiKey: 'ollama', // ignored by Ollama, required by the SDK
+    baseUrl: `${baseUrl}/v1`,
+    models: options.models,
+    name: 'ollama',
+    ...(options.log ? { log: options.log } : {}),
+  });
+
+  async function listModels() {
+    try {
+      const names = await installedModels(baseUrl, { timeoutMs: options.listTimeoutMs ?? 5000 });
+      if (names.length > 0) return modelInfos('ollama', names);
+    } catch (e) {
+      options.log?.warn('llm.models_list_failed', { provider: 'ollama', error: e instanceof Error ? e.message : String(e) });
+    }
+    return modelInfos('ollama', options.models);
+  }
+
+  return { name: 'ollama', listModels, stream: (request) => chat.stream(request) };
+}
+
+/** Installed (from /api/tags) and loaded in memory (from /api/ps). Absent from tags → UnknownModelError. */
+export async function ollamaModelStatus(
+  baseUrl: string,
+  model: string,
+  options: OllamaCallOptions = {},
+): Promise<OllamaModelStatus> {
+  const url = trimSlash(baseUrl);
+  const [installed, loaded] = await Promise.all([installedModels(url, options), loadedModels(url, options)]);
+  const name = ollamaModelName(model);
+  if (!installed.includes(name)) throw new UnknownModelError(`ollama model "${model}" is not installed`);
+  return { model, installed: true, loaded: loaded.includes(name) };
+}
+
+/** Loads the model and pins it in memory (keep_alive -1) until stopOllamaModel. */
+export async function startOllamaModel(baseUrl: string, model: string, options: OllamaCallOptions = {}): Promise<void> {
+  // Loading a large model from disk can take a while.
+  await loadOrUnload(trimSlash(baseUrl), model, -1, { timeoutMs: 120_000, ...options });
+}
+
+/** Unloads the model from memory now (keep_alive 0). */
+export async function stopOllamaModel(baseUrl: string, model: string, options: OllamaCallOptions = {}): Promise<void> {
+  await loadOrUnload(trimSlash(baseUrl), model, 0, { timeoutMs: 30_000, ...options });
+}
+
+async function loadOrUnload(baseUrl: string, model: string, keepAlive: number, options: OllamaCallOptions): Promise<void> {
+  try {
+    // A generate request without a prompt only loads (or, with keep_alive 0, unloads).
+    await ollamaJson(baseUrl, 'POST', '/api/generate', options, { model, keep_alive: keepAlive });
+  } catch (e) {
+    if (e instanceof UpstreamError && e.options.status === 404) {
+      throw new UnknownModelError(`ollama model "${model}" is not installed`);
+    }
+    throw e;
+  }
+}
+
+type TagList = { models?: { name?: string; model?: string }[] };
+
+async function installedModels(baseUrl: string, options: OllamaCallOptions): Promise<string[]> {
+  return namesOf((await ollamaJson(baseUrl, 'GET', '/api/tags', options)) as TagList);
+}
+
+async function loadedModels(baseUrl: string, options: OllamaCallOptions): Promise<string[]> {
+  return namesOf((await ollamaJson(baseUrl, 'GET', '/api/ps', options)) as TagList);
+}
+
+function namesOf(list: TagList): string[] {
+  const names = (list.models ?? []).map((m) => m.name ?? m.model).filter((n): n is string => typeof n === 'string');
+  return names.map(ollamaModelName);
+}
+
+/** One call to the native API; every failure becomes an UpstreamError (with status when there is one). */
+async function ollamaJson(
+  baseUrl: string,
+  method: 'GET' | 'POST',
+  path: string,
+  options: OllamaCallOptions,
+  body?: unknown,
+): Promise<unknown> {
+  return withTimeout(options.timeoutMs ?? 5000, options.signal, async (signal) => {
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(`${baseUrl}${path}`, {
+        method,
+        signal,
+        ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      });
+      text = await res.text();
+    } catch (e) {
+      throw new UpstreamError(`ollama: ${path} unreachable: ${e instanceof Error ? e.message : String(e)}`, {
+        retryable: true,
+        cause: e,
+      });
+    }
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : {};
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      const detail = (parsed as { error?: unknown } | undefined)?.error;
+      const message = typeof detail === 'string' ? detail : text.slice(0, 200) || res.statusText;
+      throw new UpstreamError(`ollama: ${path} answered ${res.status}: ${message}`, {
+        status: res.status,
+        retryable: res.status === 429 || res.status >= 500,
+      });
+    }
+    if (parsed === undefined) throw new UpstreamError(`ollama: ${path} answered invalid JSON`, { retryable: true });
+    return parsed;
+  });
+}

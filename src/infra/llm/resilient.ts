@@ -1,0 +1,191 @@
+// Timeouts, retries and fallbacks around the providers. The one rule that shapes everything:
+// once the caller has seen a delta, nothing is retried (it would repeat text), a failure is thrown.
+
+import type { Logger } from '../log/index.ts';
+import type { GenerationEvent, GenerationRequest, LlmProvider, ProviderName, ResilientEvent } from './types.ts';
+import { UnknownModelError, UpstreamError } from './types.ts';
+
+export type Attempt = { provider: ProviderName; model: string };
+
+export type ResilienceOptions = {
+  providers: ReadonlyMap<ProviderName, LlmProvider>;
+  /** The requested provider/model first, then the fallbacks, tried in order. */
+  attempts: readonly Attempt[];
+  /** The model comes from each attempt; the signal from `signal` below. */
+  request: Omit<GenerationRequest, 'signal' | 'model'>;
+  /** The caller's abort: stops everything at once, quietly. */
+  signal: AbortSignal;
+  firstTokenTimeoutMs: number;
+  totalTimeoutMs: number;
+  maxRetries: number;
+  retryBaseMs: number;
+  log: Logger;
+};
+
+/** Backoff never waits longer than this between two tries. */
+const MAX_BACKOFF_MS = 10_000;
+
+export function backoffMs(retry: number, baseMs: number): number {
+  // Jitter spreads out clients that failed together so they do not retry in lockstep.
+  return Math.min(MAX_BACKOFF_MS, baseMs * 2 ** retry + Math.random() * baseMs);
+}
+
+const ABORTED = Symbol('aborted');
+
+/** `promise`, or ABORTED as soon as `signal` aborts (a provider ignoring its signal cannot stall us). */
+function orAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeof ABORTED> {
+  if (signal.aborted) {
+    promise.catch(() => {}); // settles later; nobody is listening any more
+    return Promise.resolve(ABORTED);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(ABORTED);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function asUpstreamError(e: unknown): UpstreamError {
+  if (e instanceof UpstreamError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  // A provider that throws something else has a bug or a bad model name: trying again won't help.
+  return new UpstreamError(message, { retryable: false, cause: e });
+}
+
+export async function* streamWithResilience(options: ResilienceOptions): AsyncGenerator<ResilientEvent> {
+  const { providers, request, signal, log } = options;
+  if (signal.aborted) return;
+
+  // Aborted by the caller's signal or by the total timeout; every attempt and backoff hangs off it.
+  const call = new AbortController();
+  let totalTimedOut = false;
+  const totalTimer = setTimeout(() => {
+    totalTimedOut = true;
+    call.abort();
+  }, options.totalTimeoutMs);
+  const onCallerAbort = () => {
+    clearTimeout(totalTimer); // even if the consumer never resumes us, no timer is left behind
+    call.abort();
+  };
+  signal.addEventListener('abort', onCallerAbort, { once: true });
+  const timeoutError = () =>
+    new UpstreamError(`generation timed out after ${options.totalTimeoutMs} ms`, { retryable: true });
+
+  let yielded = false;
+  let lastError: Error | undefined;
+  const tried = new Set<string>();
+  try {
+    for (const attempt of options.attempts) {
+      const key = `${attempt.provider}:${attempt.model}`;
+      if (tried.has(key)) continue; // a fallback equal to the primary would only repeat its failure
+      tried.add(key);
+      const provider = providers.get(attempt.provider);
+      if (!provider) {
+        lastError ??= new UnknownModelError(`provider "${attempt.provider}" is not configured`);
+        log.warn('llm.attempt_skipped', { provider: attempt.provider, model: attempt.model, reason: 'not configured' });
+        continue;
+      }
+
+      for (let retry = 0; ; retry++) {
+        if (signal.aborted) return;
+        if (totalTimedOut) throw timeoutError();
+        yield { type: 'attempt', provider: attempt.provider, model: attempt.model };
+        if (signal.aborted) return;
+
+        const attemptAc = new AbortController();
+        const onCallAbort = () => attemptAc.abort();
+        if (call.signal.aborted) attemptAc.abort();
+        call.signal.addEventListener('abort', onCallAbort, { once: true });
+        let firstTokenTimedOut = false;
+        let firstTokenTimer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
+          firstTokenTimedOut = true;
+          attemptAc.abort();
+        }, options.firstTokenTimeoutMs);
+        let iterator: AsyncIterator<GenerationEvent> | undefined;
+        let finished = false;
+        let retryable = false;
+
+        try {
+          iterator = provider.stream({ ...request, model: attempt.model, signal: attemptAc.signal })[Symbol.asyncIterator]();
+          while (true) {
+            // Also answers ABORTED at once if the attempt was aborted while the consumer held an event.
+            const next = await orAbort(iterator.next(), attemptAc.signal);
+            if (next === ABORTED || next.done) break;
+            const event = next.value;
+            clearTimeout(firstTokenTimer);
+            firstTokenTimer = undefined;
+            if (event.type === 'delta') yielded = true;
+            if (event.type === 'done') finished = true;
+            yield event;
+            if (finished) return;
+          }
+          if (signal.aborted) return;
+          if (totalTimedOut) throw timeoutError();
+          if (firstTokenTimedOut) {
+            throw new UpstreamError(`no first token within ${options.firstTokenTimeoutMs} ms`, { retryable: true });
+          }
+          throw new UpstreamError('provider stream ended without finishing', { retryable: true });
+        } catch (e) {
+          if (signal.aborted) return;
+          const error = totalTimedOut ? timeoutError() : asUpstreamError(e);
+          const fields = {
+            provider: attempt.provider,
+            model: attempt.model,
+            retry,
+            status: error.options.status,
+            retryable: error.options.retryable,
+            error: error.message,
+          };
+          // Text already reached the caller (or the time is up): a retry would repeat or overrun.
+          if (yielded || totalTimedOut) {
+            log.warn('llm.attempt_failed', { ...fields, next: 'give up' });
+            throw error;
+          }
+          lastError = error;
+          retryable = error.options.retryable && retry < options.maxRetries;
+          log.warn('llm.attempt_failed', { ...fields, next: retryable ? 'retry' : 'fallback' });
+        } finally {
+          clearTimeout(firstTokenTimer);
+          call.signal.removeEventListener('abort', onCallAbort);
+          if (!finished) {
+            attemptAc.abort(); // the consumer left early or we gave up: stop upstream
+            // Not awaited: a provider stuck in next() would make return() wait for it.
+            try {
+              iterator?.return?.().catch(() => {});
+            } catch {}
+          }
+        }
+        if (!retryable) break;
+        await sleep(backoffMs(retry, options.retryBaseMs), call.signal);
+      }
+    }
+    if (signal.aborted) return;
+    if (totalTimedOut) throw timeoutError();
+    throw lastError ?? new UpstreamError('no provider to try', { retryable: false });
+  } finally {
+    clearTimeout(totalTimer);
+    signal.removeEventListener('abort', onCallerAbort);
+  }
+}
