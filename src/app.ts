@@ -5,11 +5,21 @@ import { errorHandler } from './http/error-handler.ts';
 import { createLimits } from './http/limits.ts';
 import { requestGuard } from './http/request-log.ts';
 import type { Infra } from './infra/index.ts';
+import { createProviders, streamWithResilience } from './infra/llm/index.ts';
 import { adminModule } from './modules/admin/index.ts';
 import { authModule } from './modules/auth/index.ts';
 import { createAuthService } from './modules/auth/service.ts';
+import { createGenerations, type ModelRunner } from './modules/chats/generation.ts';
+import { chatsModule } from './modules/chats/index.ts';
+import { createLlmLimits } from './modules/chats/llm-limits.ts';
+import { createChatsRepository } from './modules/chats/repository.ts';
+import { createChatSearch } from './modules/chats/search.ts';
+import { createChatsService } from './modules/chats/service.ts';
 import { docsModule } from './modules/docs/index.ts';
 import { healthModule } from './modules/health/index.ts';
+import { modelsModule } from './modules/models/index.ts';
+import { createModelResolver, createModelsService } from './modules/models/service.ts';
+import { createStreamBuffers } from './modules/streams/buffer.ts';
 import { usersModule } from './modules/users/index.ts';
 import { createUsersService } from './modules/users/service.ts';
 import { version } from './version.ts';
@@ -21,21 +31,59 @@ export function maxRequestBytes(maxFileSize: number): number {
   return maxFileSize * 10 + maxJsonBytes;
 }
 
-/** The whole HTTP surface. The only place that knows every module. */
-export function createApp(infra: Infra) {
+/** The services behind the routes, built once per process from the infra. */
+export function createServices(infra: Infra) {
+  const { config, log } = infra;
   const users = createUsersService(infra.db);
   const auth = createAuthService(infra, users);
+  const providers = createProviders(config, log);
+  const resolveModel = createModelResolver(providers);
+  const runModel: ModelRunner = (request, signal) =>
+    streamWithResilience({
+      providers: providers.providers,
+      attempts: [{ provider: request.provider, model: request.model }, ...config.llm.fallbacks],
+      request,
+      signal,
+      firstTokenTimeoutMs: config.llm.firstTokenTimeoutMs,
+      totalTimeoutMs: config.llm.totalTimeoutMs,
+      maxRetries: config.llm.maxRetries,
+      retryBaseMs: config.llm.retryBaseMs,
+      log,
+    });
+  const buffers = createStreamBuffers(infra.kv);
+  const chatsRepository = createChatsRepository(infra.db);
+  const generations = createGenerations(infra, {
+    buffers,
+    chats: chatsRepository,
+    runModel,
+    recordUsage: ({ userId, provider, model, usage }) =>
+      users.repository.recordUsage({ userId, day: new Date().toISOString().slice(0, 10), provider, model, ...usage }),
+  });
+  const llmLimits = createLlmLimits(infra);
+  const chats = createChatsService(infra, { chats: chatsRepository, generations, resolveModel, limits: llmLimits, search: createChatSearch(infra.db) });
+  const models = createModelsService(infra, { providers, resolveModel, generations, limits: llmLimits });
+  return { users, auth, buffers, generations, chats, models };
+}
+
+export type Services = ReturnType<typeof createServices>;
+
+/** The whole HTTP surface. The only place that knows every module. */
+export function createApp(infra: Infra, services: Services = createServices(infra)) {
+  const { users, auth, buffers, chats, models } = services;
   const guard = authGuard(auth.resolveCaller);
   const limits = createLimits(infra);
+  const config = infra.config;
   return new Elysia({ name: 'parley' })
     .use(errorHandler(infra.log))
-    .use(requestGuard({ log: infra.log, maxJsonBytes, maxUploadBytes: maxRequestBytes(infra.config.maxFileSize) }))
-    .use(corsPolicy(infra.config.corsOrigins))
+    .use(requestGuard({ log: infra.log, maxJsonBytes, maxUploadBytes: maxRequestBytes(config.maxFileSize) }))
+    .use(corsPolicy(config.corsOrigins))
     .use(docsModule({ version }))
     .use(healthModule(infra))
-    .use(authModule({ config: infra.config, auth, users, guard, limits }))
+    .use(authModule({ config, auth, users, guard, limits }))
     .use(usersModule({ users, guard, limits }))
-    .use(adminModule({ users, guard, limits }));
+    .use(adminModule({ users, guard, limits }))
+    .use(modelsModule({ config, models, buffers, guard, limits }))
+    .use(chatsModule({ config, chats, buffers, guard, limits }));
 }
 
 export type App = ReturnType<typeof createApp>;

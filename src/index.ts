@@ -1,4 +1,4 @@
-import { createApp, maxRequestBytes } from './app.ts';
+import { createApp, createServices, maxRequestBytes } from './app.ts';
 import type { Config } from './config/index.ts';
 import { closeInfra, type Infra, openInfra } from './infra/index.ts';
 import { createLogger, type Logger } from './infra/log/index.ts';
@@ -17,7 +17,10 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
   const applied = await infra.db.migrate();
   if (applied > 0) log.info('migrations applied', { count: applied, database: infra.db.kind });
 
-  const app = createApp(infra).listen({
+  const services = createServices(infra);
+  await services.generations.recoverInterrupted();
+
+  const app = createApp(infra, services).listen({
     port: config.port,
     hostname: config.host,
     maxRequestBodySize: maxRequestBytes(config.maxFileSize),
@@ -37,8 +40,10 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
       const grace = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), config.shutdownGraceMs);
       });
-      const outcome = await Promise.race([server.stop(false).then(() => 'drained' as const), grace]);
+      const generationsDone = services.generations.drain(config.shutdownGraceMs);
+      const outcome = await Promise.race([Promise.all([server.stop(false), generationsDone]).then(() => 'drained' as const), grace]);
       clearTimeout(timer);
+      await generationsDone;
       if (outcome === 'timeout') {
         log.warn('grace period over: closing remaining connections');
         await server.stop(true);

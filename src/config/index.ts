@@ -79,6 +79,8 @@ export type Config = Readonly<{
     /** Approximate tokens of history sent upstream; older turns are dropped first. */
     contextTokenBudget: number;
   }>;
+  /** How long a stream's events stay replayable after its last event. */
+  streamTtlSeconds: number;
 }>;
 
 /** Providers that are usable with this configuration, in the order DEFAULT_PROVIDER falls back through. */
@@ -187,6 +189,7 @@ export function parseConfig(env: Env): Config {
       echoDelayMs: readInt(env, 'ECHO_DELAY_MS', 20, { min: 0, max: 10_000 }),
       contextTokenBudget: readInt(env, 'CONTEXT_TOKEN_BUDGET', 8000, { min: 100 }),
     },
+    streamTtlSeconds: readInt(env, 'STREAM_TTL_SECONDS', 3600, { min: 10, max: 7 * 86400 }),
   });
 }
 

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp } from '../../src/app.ts';
+import { createApp, createServices, type Services } from '../../src/app.ts';
 import { type Env, parseConfig } from '../../src/config/index.ts';
 import { closeInfra, type Infra, openInfra } from '../../src/infra/index.ts';
 import { createLogger } from '../../src/infra/log/index.ts';
@@ -14,6 +14,7 @@ export type StorageKind = { database: 'sqlite' | 'postgres'; kv: 'memory' | 'red
 export type TestApp = {
   infra: Infra;
   app: ReturnType<typeof createApp>;
+  services: Services;
   /** Every log line written, parsed, for assertions about what was (not) logged. */
   logs: Record<string, unknown>[];
   request(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
@@ -37,10 +38,12 @@ export async function createTestApp(kind: StorageKind = { database: 'sqlite', kv
   const log = createLogger(config.logLevel, (line) => logs.push(JSON.parse(line)));
   const infra = await openInfra(config, log);
   await infra.db.migrate();
-  const app = createApp(infra);
+  const services = createServices(infra);
+  const app = createApp(infra, services);
   return {
     infra,
     app,
+    services,
     logs,
     request(path, init = {}) {
       const { json, ...rest } = init;
@@ -51,6 +54,7 @@ export async function createTestApp(kind: StorageKind = { database: 'sqlite', kv
       );
     },
     async close() {
+      await services.generations.drain(0);
       await closeInfra(infra);
       await redis?.cleanup();
       await database?.drop();

@@ -12,7 +12,7 @@ import { UnknownModelError } from './types.ts';
 
 export * from './types.ts';
 export { createAnthropicProvider } from './anthropic.ts';
-export { createEchoProvider } from './echo.ts';
+export { createEchoProvider, ECHO_MODELS } from './echo.ts';
 export {
   createOllamaProvider,
   ollamaModelName,

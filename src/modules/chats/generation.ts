@@ -1,0 +1,201 @@
+import type { Infra } from '../../infra/index.ts';
+import type { ChatMessage, ProviderName, ResilientEvent, Usage } from '../../infra/llm/types.ts';
+import type { StreamBuffers } from '../streams/buffer.ts';
+import { estimateTokens } from './history.ts';
+import type { ChatsRepository, MessageRow } from './repository.ts';
+
+/** Runs one model call with retries, timeouts and fallbacks (bound in app.ts to the providers). */
+export type ModelRunner = (
+  request: { provider: ProviderName; model: string; messages: ChatMessage[]; system?: string; maxTokens: number; temperature: number },
+  signal: AbortSignal,
+) => AsyncIterable<ResilientEvent>;
+
+export type GenerationInput = {
+  userId: string;
+  chatId: string | null;
+  userMessageId: string | null;
+  /** The assistant message: a stored row when `persist`, else just an id for the events. */
+  messageId: string;
+  provider: ProviderName;
+  model: string;
+  system?: string;
+  history: ChatMessage[];
+  maxTokens: number;
+  temperature: number;
+  persist: boolean;
+};
+
+export type GenerationResult = {
+  status: 'complete' | 'cancelled' | 'error' | 'interrupted';
+  text: string;
+  provider: ProviderName;
+  model: string;
+  finishReason: string;
+  usage: Usage;
+  error?: { code: string; message: string };
+  message?: MessageRow;
+};
+
+const aliveKey = (messageId: string) => `generation:alive:${messageId}`;
+const streamOfKey = (messageId: string) => `generation:stream:${messageId}`;
+const cancelChannel = 'generation:cancel';
+const heartbeatMs = 5_000;
+const flushEveryMs = 300;
+
+/**
+ * A generation runs detached from any HTTP request: it appends start/delta/done/error to a
+ * stream buffer that every reader follows, flushes text to the database in batches, and only
+ * `cancel` (on any instance, through KV pub/sub) stops it. A client leaving changes nothing.
+ */
+export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; chats: ChatsRepository; runModel: ModelRunner; recordUsage: (entry: { userId: string; provider: string; model: string; usage: Usage }) => Promise<void> }) {
+  const { kv, log, config } = infra;
+  const { buffers, chats, runModel } = deps;
+  const ttl = config.streamTtlSeconds;
+  const active = new Map<string, { controller: AbortController; done: Promise<GenerationResult> }>();
+  let cancelListener: Promise<unknown> | undefined;
+
+  // One subscription per instance: whoever runs the generation obeys a cancel sent anywhere.
+  const listenForCancels = () =>
+    (cancelListener ??= kv
+      .subscribe(cancelChannel, (messageId) => active.get(messageId)?.controller.abort())
+      .catch((error) => {
+        cancelListener = undefined;
+        log.warn('cannot listen for cancels', { error: (error as Error).message });
+      }));
+
+  const emit = (streamId: string, event: string, payload: unknown) => buffers.append(streamId, event, JSON.stringify(payload), ttl);
+
+  async function run(input: GenerationInput, streamId: string, controller: AbortController): Promise<GenerationResult> {
+    let text = '';
+    let flushed = 0;
+    let provider = input.provider;
+    let model = input.model;
+    let finish: { reason: string; usage: Usage } | undefined;
+    let failure: { code: string; message: string } | undefined;
+    const flush = async () => {
+      if (!input.persist || flushed === text.length) return;
+      flushed = text.length;
+      await chats.updateMessage(input.messageId, { content: text });
+    };
+    const flushTimer = setInterval(() => void flush().catch((error) => log.warn('flush failed', { error: (error as Error).message })), flushEveryMs);
+    const heartbeat = setInterval(() => void kv.set(aliveKey(input.messageId), streamId, { ttlMs: heartbeatMs * 3 }).catch(() => undefined), heartbeatMs);
+    try {
+      await emit(streamId, 'start', {
+        ...(input.chatId ? { chatId: input.chatId } : {}),
+        ...(input.userMessageId ? { userMessageId: input.userMessageId } : {}),
+        messageId: input.messageId,
+        streamId,
+        provider,
+        model,
+      });
+      const events = runModel(
+        { provider, model, messages: input.history, system: input.system, maxTokens: input.maxTokens, temperature: input.temperature },
+        controller.signal,
+      );
+      for await (const event of events) {
+        if (event.type === 'attempt') [provider, model] = [event.provider, event.model];
+        else if (event.type === 'delta') {
+          text += event.text;
+          await emit(streamId, 'delta', { text: event.text });
+        } else finish = { reason: event.finishReason, usage: event.usage };
+      }
+    } catch (error) {
+      if (!controller.signal.aborted) {
+        failure = { code: 'upstream_error', message: (error as Error).message || 'The model provider failed' };
+        log.warn('generation failed', { messageId: input.messageId, provider, model, error: failure.message });
+      }
+    } finally {
+      clearInterval(flushTimer);
+      clearInterval(heartbeat);
+    }
+
+    const cancelled = !failure && !finish && controller.signal.aborted;
+    const usage = finish?.usage ?? {
+      inputTokens: input.history.reduce((sum, turn) => sum + estimateTokens(turn.content), 0),
+      outputTokens: text ? estimateTokens(text) : 0,
+    };
+    const status: GenerationResult['status'] = failure ? 'error' : cancelled ? 'cancelled' : finish ? 'complete' : 'error';
+    if (!failure && !finish && !cancelled) failure = { code: 'upstream_error', message: 'The model provider ended without finishing' };
+    const finishReason = cancelled ? 'cancelled' : (finish?.reason ?? 'error');
+    let message: MessageRow | undefined;
+    try {
+      if (input.persist) {
+        message = await chats.updateMessage(input.messageId, {
+          content: text,
+          status,
+          provider,
+          model,
+          finishReason,
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+        });
+      }
+      if (status !== 'error') await deps.recordUsage({ userId: input.userId, provider, model, usage });
+    } catch (error) {
+      log.error('could not store a finished generation', { messageId: input.messageId, error });
+    }
+    if (failure) await emit(streamId, 'error', failure);
+    else await emit(streamId, 'done', { messageId: input.messageId, finishReason, usage });
+    await buffers.end(streamId, ttl);
+    await kv.del(aliveKey(input.messageId)).catch(() => undefined);
+    return { status, text, provider, model, finishReason, usage, error: failure, message };
+  }
+
+  return {
+    async start(input: GenerationInput): Promise<{ streamId: string; done: Promise<GenerationResult> }> {
+      await listenForCancels();
+      const streamId = Bun.randomUUIDv7();
+      await buffers.create(streamId, { ownerId: input.userId, kind: 'generation', ttlSeconds: ttl, producerAliveKey: aliveKey(input.messageId) });
+      await kv.set(aliveKey(input.messageId), streamId, { ttlMs: heartbeatMs * 3 });
+      await kv.set(streamOfKey(input.messageId), streamId, { ttlMs: ttl * 1000 });
+      const controller = new AbortController();
+      const done = run(input, streamId, controller)
+        .catch((error): GenerationResult => {
+          log.error('generation crashed', { messageId: input.messageId, error });
+          return { status: 'error', text: '', provider: input.provider, model: input.model, finishReason: 'error', usage: { inputTokens: 0, outputTokens: 0 } };
+        })
+        .finally(() => active.delete(input.messageId));
+      active.set(input.messageId, { controller, done });
+      return { streamId, done };
+    },
+
+    /** Asks whichever instance runs the generation to stop it; resolves once asked. */
+    async cancel(messageId: string): Promise<void> {
+      const local = active.get(messageId);
+      if (local) local.controller.abort();
+      else await kv.publish(cancelChannel, messageId);
+    },
+
+    streamOf: (messageId: string) => kv.get(streamOfKey(messageId)),
+    activeCount: () => active.size,
+
+    /** Shutdown: let running generations finish within `graceMs`, then cancel the rest. */
+    async drain(graceMs: number): Promise<void> {
+      const all = Promise.allSettled([...active.values()].map((entry) => entry.done));
+      const timer = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([all, timer]);
+      for (const entry of active.values()) entry.controller.abort();
+      await Promise.allSettled([...active.values()].map((entry) => entry.done));
+    },
+
+    /** Start-up: a message left streaming whose producer no longer beats was cut by a crash. */
+    async recoverInterrupted(): Promise<number> {
+      let recovered = 0;
+      for (const message of await chats.streamingMessages()) {
+        if (active.has(message.id)) continue;
+        if (await kv.exists(aliveKey(message.id)).catch(() => false)) continue;
+        await chats.updateMessage(message.id, { status: 'interrupted', finishReason: 'interrupted' });
+        const streamId = await kv.get(streamOfKey(message.id)).catch(() => null);
+        if (streamId && !(await buffers.snapshot(streamId)).ended) {
+          await emit(streamId, 'error', { code: 'interrupted', message: 'The server generating this reply stopped; the text so far is kept' });
+          await buffers.end(streamId, ttl);
+        }
+        recovered++;
+      }
+      if (recovered) log.warn('marked interrupted generations', { count: recovered });
+      return recovered;
+    },
+  };
+}
+
+export type Generations = ReturnType<typeof createGenerations>;

@@ -1,0 +1,170 @@
+import { Elysia, t } from 'elysia';
+import type { AuthGuard } from '../../http/auth.ts';
+import { clientIp } from '../../http/client-ip.ts';
+import { AppError } from '../../http/errors.ts';
+import type { Limits } from '../../http/limits.ts';
+import { page, PageQuery } from '../../http/pagination.ts';
+import { sseResponse } from '../../http/sse.ts';
+import type { Config } from '../../config/index.ts';
+import type { StreamBuffers } from '../streams/buffer.ts';
+import { followAsSse } from '../streams/follow.ts';
+import type { GenerationResult } from './generation.ts';
+import {
+  Categories,
+  ChatMessageParams,
+  ChatParams,
+  ChatView,
+  ChatWithMessages,
+  CreateChatBody,
+  FeaturedBody,
+  ListChatsQuery,
+  MessageView,
+  RegenerateBody,
+  SearchQuery,
+  SearchResults,
+  SendMessageBody,
+  SentMessages,
+  Stats,
+  UpdateChatBody,
+} from './model.ts';
+import type { ChatsService } from './service.ts';
+import { toMessageView } from './views.ts';
+
+const tags = ['Chats'];
+const sentResponses = {
+  200: {
+    description: 'text/event-stream of start/delta/done/error events, or with `stream: false` the stored messages',
+    content: { 'text/event-stream': { schema: { type: 'string' } }, 'application/json': { schema: SentMessages } },
+  },
+} as never;
+const sseDetail = 'Server-sent events: `start`, `delta`…, then `done` or `error`, each with an `id:`; `: ping` while idle. With `stream: false`, JSON.';
+
+export type ChatsModuleDeps = { config: Config; chats: ChatsService; buffers: StreamBuffers; guard: AuthGuard; limits: Limits };
+
+export function chatsModule({ config, chats, buffers, guard, limits }: ChatsModuleDeps) {
+  /** The reply as SSE (following its stream buffer), or, with stream: false, once it is done. */
+  const answer = async (
+    started: { streamId: string; done: Promise<GenerationResult>; userMessage: ReturnType<typeof toMessageView> | null; assistantMessage: ReturnType<typeof toMessageView> },
+    stream: boolean | undefined,
+  ) => {
+    if (stream !== false) return sseResponse((signal) => followAsSse(buffers, started.streamId, { signal }));
+    const result = await started.done;
+    if (result.status === 'error') throw new AppError('upstream_error', result.error?.message ?? 'The model provider failed');
+    return { userMessage: started.userMessage, assistantMessage: result.message ? toMessageView(result.message) : started.assistantMessage };
+  };
+
+  return new Elysia({ name: 'chats', prefix: '/api/v1/chats' })
+    .use(guard)
+    .get('/featured', ({ query }) => chats.featured(query), {
+      query: PageQuery,
+      response: { 200: page(ChatView) },
+      detail: { tags, summary: 'Chats an admin featured: public, read-only, no sign-in needed' },
+    })
+    .use(limits.general())
+    .get('/', ({ caller, query }) => chats.list(caller.user.id, query), {
+      auth: true,
+      query: ListChatsQuery,
+      response: { 200: page(ChatView) },
+      detail: { tags, summary: 'The caller’s chats: pinned first, then most recent' },
+    })
+    .post(
+      '/',
+      async ({ caller, body, set }) => {
+        set.status = 201;
+        return chats.create(caller.user.id, body);
+      },
+      { auth: true, body: CreateChatBody, response: { 201: ChatView }, detail: { tags, summary: 'Create a chat' } },
+    )
+    .get('/search', ({ caller, query }) => chats.search(caller.user.id, query), {
+      auth: true,
+      query: t.Composite([SearchQuery, t.Object({ cursor: t.Optional(t.String({ maxLength: 512 })) })]),
+      response: { 200: SearchResults },
+      detail: { tags, summary: 'Full-text search over the caller’s chat titles and messages' },
+    })
+    .get('/stats', ({ caller }) => chats.stats(caller.user.id), {
+      auth: true,
+      response: { 200: Stats },
+      detail: { tags, summary: 'Counts of chats and messages, and tokens by model' },
+    })
+    .get('/categories', ({ caller }) => chats.categories(caller.user.id), {
+      auth: true,
+      response: { 200: Categories },
+      detail: { tags, summary: 'The caller’s categories with how many chats each holds' },
+    })
+    .get('/:id', ({ caller, params }) => chats.get(caller?.user.id ?? null, params.id), {
+      optionalAuth: true,
+      params: ChatParams,
+      response: { 200: ChatWithMessages },
+      detail: { tags, summary: 'A chat with its messages (a featured chat is readable by anyone)' },
+    })
+    .patch('/:id', ({ caller, params, body }) => chats.update(caller.user.id, params.id, body), {
+      auth: true,
+      params: ChatParams,
+      body: UpdateChatBody,
+      response: { 200: ChatView },
+      detail: { tags, summary: 'Rename, pin, archive, categorise, or change the chat’s model or system prompt' },
+    })
+    .delete(
+      '/:id',
+      async ({ caller, params, set }) => {
+        await chats.remove(caller.user.id, params.id);
+        set.status = 204;
+      },
+      { auth: true, params: ChatParams, detail: { tags, summary: 'Delete a chat and its messages' } },
+    )
+    .get('/:id/messages', ({ caller, params, query }) => chats.listMessages(caller.user.id, params.id, query), {
+      auth: true,
+      params: ChatParams,
+      query: PageQuery,
+      response: { 200: page(MessageView) },
+      detail: { tags, summary: 'Messages, oldest first' },
+    })
+    .post(
+      '/:id/messages',
+      async ({ caller, params, body, request, server }) => {
+        const started = await chats.send(caller, clientIp(request, server, config.trustProxy), params.id, body);
+        return answer(started, body.stream);
+      },
+      {
+        auth: true,
+        params: ChatParams,
+        body: SendMessageBody,
+        // No response schema: the answer is either an SSE stream or SentMessages JSON.
+        detail: { tags, summary: 'Send a message; the reply streams as SSE unless `stream: false`', description: sseDetail, responses: sentResponses },
+      },
+    )
+    .post(
+      '/:id/messages/:messageId/regenerate',
+      async ({ caller, params, body, request, server }) => {
+        const started = await chats.regenerate(caller, clientIp(request, server, config.trustProxy), params.id, params.messageId, body ?? {});
+        return answer(started, body?.stream);
+      },
+      {
+        auth: true,
+        params: ChatMessageParams,
+        body: t.Optional(RegenerateBody),
+        detail: { tags, summary: 'A new assistant reply for that turn (SSE unless `stream: false`)', description: sseDetail, responses: sentResponses },
+      },
+    )
+    .post(
+      '/:id/messages/:messageId/cancel',
+      async ({ caller, params, set }) => {
+        await chats.cancel(caller.user.id, params.id, params.messageId);
+        set.status = 202;
+        return { messageId: params.messageId, cancelling: true };
+      },
+      {
+        auth: true,
+        params: ChatMessageParams,
+        response: { 202: t.Object({ messageId: t.String(), cancelling: t.Boolean() }) },
+        detail: { tags, summary: 'Stop a reply being generated (on whichever instance runs it); its stream ends with done {finishReason: "cancelled"}' },
+      },
+    )
+    .patch('/:id/featured', ({ params, body }) => chats.setFeatured(params.id, body.featured), {
+      admin: true,
+      params: ChatParams,
+      body: FeaturedBody,
+      response: { 200: ChatView },
+      detail: { tags: ['Chats', 'Admin'], summary: 'Feature a chat (public, read-only) or stop featuring it' },
+    });
+}

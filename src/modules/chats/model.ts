@@ -1,0 +1,130 @@
+import { t } from 'elysia';
+
+const Provider = t.Union([t.Literal('openai'), t.Literal('anthropic'), t.Literal('ollama'), t.Literal('echo')]);
+const ModelId = t.String({ minLength: 1, maxLength: 200 });
+const Nullable = <T extends import('elysia').TSchema>(schema: T) => t.Union([schema, t.Null()]);
+const Time = t.String({ format: 'date-time' });
+
+export const MessageStatus = t.Union([
+  t.Literal('complete'),
+  t.Literal('streaming'),
+  t.Literal('interrupted'),
+  t.Literal('cancelled'),
+  t.Literal('error'),
+]);
+
+export const MessageView = t.Object({
+  id: t.String(),
+  chatId: t.String(),
+  role: t.Union([t.Literal('system'), t.Literal('user'), t.Literal('assistant')]),
+  content: t.String(),
+  status: MessageStatus,
+  provider: Nullable(t.String()),
+  model: Nullable(t.String()),
+  finishReason: Nullable(t.String()),
+  usage: Nullable(t.Object({ inputTokens: t.Integer(), outputTokens: t.Integer() })),
+  attachments: t.Array(t.String()),
+  createdAt: Time,
+  updatedAt: Time,
+});
+export type MessageView = typeof MessageView.static;
+
+export const ChatView = t.Object({
+  id: t.String(),
+  title: Nullable(t.String()),
+  provider: Nullable(t.String()),
+  model: Nullable(t.String()),
+  systemPrompt: Nullable(t.String()),
+  category: Nullable(t.String()),
+  pinned: t.Boolean(),
+  archived: t.Boolean(),
+  featured: t.Boolean(),
+  createdAt: Time,
+  updatedAt: Time,
+});
+export type ChatView = typeof ChatView.static;
+
+export const ChatWithMessages = t.Composite([ChatView, t.Object({ messages: t.Array(MessageView) })]);
+
+export const CreateChatBody = t.Object(
+  {
+    title: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+    provider: t.Optional(Provider),
+    model: t.Optional(ModelId),
+    systemPrompt: t.Optional(t.String({ maxLength: 20_000 })),
+    category: t.Optional(t.String({ minLength: 1, maxLength: 50 })),
+  },
+  { additionalProperties: false },
+);
+
+export const UpdateChatBody = t.Object(
+  {
+    title: t.Optional(Nullable(t.String({ minLength: 1, maxLength: 200 }))),
+    provider: t.Optional(Nullable(Provider)),
+    model: t.Optional(Nullable(ModelId)),
+    systemPrompt: t.Optional(Nullable(t.String({ maxLength: 20_000 }))),
+    category: t.Optional(Nullable(t.String({ minLength: 1, maxLength: 50 }))),
+    pinned: t.Optional(t.Boolean()),
+    archived: t.Optional(t.Boolean()),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const ListChatsQuery = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
+  cursor: t.Optional(t.String({ maxLength: 512 })),
+  q: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Part of the title' })),
+  category: t.Optional(t.String({ minLength: 1, maxLength: 50 })),
+  archived: t.Optional(t.Boolean({ description: 'true lists archived chats only; default lists the others' })),
+});
+
+const GenerationOptions = {
+  provider: t.Optional(Provider),
+  model: t.Optional(ModelId),
+  temperature: t.Optional(t.Number({ minimum: 0, maximum: 2 })),
+  maxTokens: t.Optional(t.Integer({ minimum: 1, maximum: 200_000 })),
+  stream: t.Optional(t.Boolean({ default: true, description: 'false answers {userMessage, assistantMessage} as JSON' })),
+};
+
+export const SendMessageBody = t.Object(
+  {
+    content: t.String({ minLength: 1, maxLength: 100_000 }),
+    attachments: t.Optional(t.Array(t.String({ maxLength: 64 }), { maxItems: 20 })),
+    ...GenerationOptions,
+  },
+  { additionalProperties: false },
+);
+
+export const RegenerateBody = t.Object(GenerationOptions, { additionalProperties: false });
+
+export const SentMessages = t.Object({ userMessage: Nullable(MessageView), assistantMessage: MessageView });
+
+export const ChatMessageParams = t.Object({ id: t.String({ maxLength: 64 }), messageId: t.String({ maxLength: 64 }) });
+export const ChatParams = t.Object({ id: t.String({ maxLength: 64 }) });
+
+export const FeaturedBody = t.Object({ featured: t.Boolean() }, { additionalProperties: false });
+
+export const Stats = t.Object({
+  chats: t.Integer(),
+  messages: t.Integer(),
+  tokens: t.Object({ input: t.Integer(), output: t.Integer() }),
+  byModel: t.Array(t.Object({ provider: t.String(), model: t.String(), messages: t.Integer(), inputTokens: t.Integer(), outputTokens: t.Integer() })),
+});
+export type Stats = typeof Stats.static;
+
+export const Categories = t.Object({ data: t.Array(t.Object({ category: t.String(), count: t.Integer() })) });
+
+export const SearchQuery = t.Object({
+  q: t.String({ minLength: 1, maxLength: 200 }),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
+});
+
+export const SearchResults = t.Object({
+  data: t.Array(
+    t.Object({
+      chat: ChatView,
+      matches: t.Array(t.Object({ messageId: Nullable(t.String()), snippet: t.String() })),
+    }),
+  ),
+  nextCursor: Nullable(t.String()),
+});

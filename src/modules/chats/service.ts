@@ -1,0 +1,181 @@
+import type { UserCaller } from '../../http/auth.ts';
+import { AppError, conflict, notFound } from '../../http/errors.ts';
+import { decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
+import type { Infra } from '../../infra/index.ts';
+import type { ProviderName } from '../../infra/llm/types.ts';
+import type { Generations } from './generation.ts';
+import { buildHistory, titleFrom } from './history.ts';
+import { llmSubject, type LlmLimits } from './llm-limits.ts';
+import { type ChatSearch, decodeSearchCursor, encodeSearchCursor } from './search.ts';
+import type { ChatView, MessageView, Stats } from './model.ts';
+import type { ChatCursor, ChatRow, ChatsRepository } from './repository.ts';
+import { toChatView, toMessageView } from './views.ts';
+
+export type ModelResolver = (requested: { provider?: string | null; model?: string | null }, chat?: { provider: string | null; model: string | null }) => Promise<{ provider: ProviderName; model: string }>;
+
+export type GenerationOptions = { provider?: ProviderName; model?: string; temperature?: number; maxTokens?: number };
+
+const isChatCursor = (value: unknown): value is ChatCursor =>
+  Array.isArray(value) && value.length === 3 && typeof value[0] === 'boolean' && typeof value[1] === 'number' && typeof value[2] === 'string';
+
+/** Chats, their messages, and starting, regenerating and cancelling replies. */
+export function createChatsService(infra: Infra, deps: { chats: ChatsRepository; generations: Generations; resolveModel: ModelResolver; limits: LlmLimits; search: ChatSearch }) {
+  const { chats, generations, resolveModel, limits } = deps;
+  const { config } = infra;
+
+  /** Another user's chat is a 404, exactly like one that does not exist. */
+  const ownChat = async (userId: string, chatId: string): Promise<ChatRow> => {
+    const chat = await chats.findChat(chatId);
+    if (!chat || chat.userId !== userId) throw notFound('Chat');
+    return chat;
+  };
+
+  /** Starts the assistant's reply to the chat's messages up to `upToId` (the user's turn). */
+  const reply = async (caller: UserCaller, ip: string, chat: ChatRow, userMessageId: string, options: GenerationOptions, userMessage: MessageView | null) => {
+    const { provider, model } = await resolveModel(options, chat);
+    await limits.consume(llmSubject(caller.user, ip));
+    const history = buildHistory(await chats.listMessages(chat.id, { upToId: userMessageId }), config.llm.contextTokenBudget);
+    const assistant = await chats.insertMessage({ id: Bun.randomUUIDv7(), chatId: chat.id, role: 'assistant', content: '', status: 'streaming', provider, model });
+    await chats.updateChat(chat.id, chat.title ? {} : { title: titleFrom(history[history.length - 1]?.content ?? 'New chat') });
+    const started = await generations.start({
+      userId: caller.user.id,
+      chatId: chat.id,
+      userMessageId,
+      messageId: assistant.id,
+      provider,
+      model,
+      system: chat.systemPrompt ?? undefined,
+      history,
+      maxTokens: options.maxTokens ?? config.maxTokens,
+      temperature: options.temperature ?? config.temperature,
+      persist: true,
+    });
+    return { ...started, userMessage, assistantMessage: toMessageView(assistant) };
+  };
+
+  return {
+    ownChat,
+
+    async create(userId: string, input: { title?: string; provider?: ProviderName; model?: string; systemPrompt?: string; category?: string }): Promise<ChatView> {
+      if (input.provider || input.model) await resolveModel(input);
+      const row = await chats.insertChat({ id: Bun.randomUUIDv7(), userId, ...input });
+      return toChatView(row);
+    },
+
+    async list(userId: string, query: { limit?: number; cursor?: string; q?: string; category?: string; archived?: boolean }): Promise<Page<ChatView>> {
+      const limit = query.limit ?? 20;
+      const rows = await chats.listChats(userId, {
+        limit: limit + 1,
+        after: decodeCursor(query.cursor, isChatCursor),
+        titleContains: query.q,
+        category: query.category,
+        archived: query.archived ?? false,
+      });
+      return toPage(rows, limit, (row): ChatCursor => [row.pinned, row.updatedAt.getTime(), row.id], toChatView);
+    },
+
+    /** The owner's chat, or a featured one for anyone (featured chats are public, read-only). */
+    async get(userId: string | null, chatId: string) {
+      const chat = await chats.findChat(chatId);
+      if (!chat || (chat.userId !== userId && !chat.featured)) throw notFound('Chat');
+      const messages = await chats.listMessages(chat.id);
+      return { ...toChatView(chat), messages: messages.map(toMessageView) };
+    },
+
+    async update(userId: string, chatId: string, patch: Partial<Pick<ChatRow, 'title' | 'provider' | 'model' | 'systemPrompt' | 'category' | 'pinned' | 'archived'>>): Promise<ChatView> {
+      const chat = await ownChat(userId, chatId);
+      if (patch.provider || patch.model) await resolveModel({ provider: patch.provider ?? chat.provider, model: patch.model ?? (patch.provider ? null : chat.model) });
+      return toChatView((await chats.updateChat(chatId, patch as Parameters<ChatsRepository['updateChat']>[1]))!);
+    },
+
+    async remove(userId: string, chatId: string): Promise<void> {
+      await ownChat(userId, chatId);
+      await chats.deleteChat(chatId);
+    },
+
+    async listMessages(userId: string, chatId: string, query: { limit?: number; cursor?: string }): Promise<Page<MessageView>> {
+      await ownChat(userId, chatId);
+      const limit = query.limit ?? 20;
+      const rows = await chats.listMessages(chatId, { limit: limit + 1, afterId: decodeCursor(query.cursor, isString) });
+      return toPage(rows, limit, (row) => row.id, toMessageView);
+    },
+
+    /** Stores the user's message first, then starts the reply. */
+    async send(caller: UserCaller, ip: string, chatId: string, input: GenerationOptions & { content: string; attachments?: string[] }) {
+      const chat = await ownChat(caller.user.id, chatId);
+      await resolveModel(input, chat);
+      const userMessage = await chats.insertMessage({ id: Bun.randomUUIDv7(), chatId, role: 'user', content: input.content, attachments: input.attachments ?? [] });
+      return reply(caller, ip, chat, userMessage.id, input, toMessageView(userMessage));
+    },
+
+    /** A new reply for the turn of `messageId` (the user's message, or the reply to replace). */
+    async regenerate(caller: UserCaller, ip: string, chatId: string, messageId: string, options: GenerationOptions) {
+      const chat = await ownChat(caller.user.id, chatId);
+      const message = await chats.findMessage(chatId, messageId);
+      if (!message) throw notFound('Message');
+      if (message.status === 'streaming') throw conflict('This reply is still being generated; cancel it first');
+      const turn = message.role === 'user' ? message : (await chats.listMessages(chatId, { upToId: message.id })).filter((row) => row.role === 'user').at(-1);
+      if (!turn) throw new AppError('conflict', 'There is no user message to answer before this one');
+      return reply(caller, ip, chat, turn.id, options, null);
+    },
+
+    async cancel(userId: string, chatId: string, messageId: string): Promise<void> {
+      await ownChat(userId, chatId);
+      const message = await chats.findMessage(chatId, messageId);
+      if (!message) throw notFound('Message');
+      if (message.status !== 'streaming') throw conflict(`This message is not being generated (status ${message.status})`);
+      await generations.cancel(messageId);
+    },
+
+    /** Full text over the caller's titles and messages, best matches first. */
+    async search(userId: string, query: { q: string; limit?: number; cursor?: string }) {
+      const limit = query.limit ?? 20;
+      const offset = query.cursor === undefined ? 0 : decodeSearchCursor(query.cursor);
+      if (offset === undefined) throw new AppError('validation_error', 'Request validation failed', { details: [{ field: 'query.cursor', message: 'is not a cursor this API gave out' }] });
+      const hits = await deps.search.search(userId, query.q, { limit: limit + 1, offset });
+      const pageHits = hits.slice(0, limit);
+      const rows = await Promise.all(pageHits.map((hit) => chats.findChat(hit.chatId)));
+      return {
+        data: pageHits.flatMap((hit, i) => (rows[i] ? [{ chat: toChatView(rows[i]!), matches: hit.matches }] : [])),
+        nextCursor: hits.length > limit ? encodeSearchCursor(offset + limit) : null,
+      };
+    },
+
+    async categories(userId: string) {
+      const rows = await chats.categories(userId);
+      return { data: rows.map((row) => ({ category: row.category!, count: Number(row.count) })) };
+    },
+
+    async stats(userId: string): Promise<Stats> {
+      const stats = await chats.stats(userId);
+      const byModel = stats.byModel.map((row) => ({
+        provider: row.provider ?? 'unknown',
+        model: row.model ?? 'unknown',
+        messages: Number(row.messages),
+        inputTokens: Number(row.inputTokens ?? 0),
+        outputTokens: Number(row.outputTokens ?? 0),
+      }));
+      return {
+        chats: Number(stats.chats),
+        messages: Number(stats.messages),
+        tokens: { input: byModel.reduce((sum, row) => sum + row.inputTokens, 0), output: byModel.reduce((sum, row) => sum + row.outputTokens, 0) },
+        byModel,
+      };
+    },
+
+    async featured(query: { limit?: number; cursor?: string }): Promise<Page<ChatView>> {
+      const limit = query.limit ?? 20;
+      const rows = await chats.listFeatured(limit + 1, decodeCursor(query.cursor, isString));
+      return toPage(rows, limit, (row) => row.id, toChatView);
+    },
+
+    async setFeatured(chatId: string, featured: boolean): Promise<ChatView> {
+      const row = await chats.findChat(chatId);
+      if (!row) throw notFound('Chat');
+      // Featuring is an admin's act on someone else's chat: it must not bump their list order.
+      return toChatView((await chats.updateChat(chatId, { featured, updatedAt: row.updatedAt }))!);
+    },
+  };
+}
+
+export type ChatsService = ReturnType<typeof createChatsService>;
