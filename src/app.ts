@@ -7,6 +7,7 @@ import { requestGuard } from './http/request-log.ts';
 import type { Infra } from './infra/index.ts';
 import { createProviders, streamWithResilience } from './infra/llm/index.ts';
 import { adminModule } from './modules/admin/index.ts';
+import { maintenanceRoutes } from './modules/admin/maintenance.ts';
 import { authModule } from './modules/auth/index.ts';
 import { createAuthService } from './modules/auth/service.ts';
 import { createGenerations, type ModelRunner } from './modules/chats/generation.ts';
@@ -82,6 +83,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     .use(authModule({ config, auth, users, guard, limits }))
     .use(usersModule({ users, guard, limits }))
     .use(adminModule({ users, guard, limits }))
+    .use(maintenanceRoutes({ kv: infra.kv, guard, limits, cleanupSessions: auth.cleanup }))
     .use(modelsModule({ config, models, buffers, guard, limits }))
     .use(chatsModule({ config, chats, buffers, guard, limits }));
 }

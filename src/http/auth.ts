@@ -68,7 +68,9 @@ export function authGuard(resolveCaller: CallerResolver) {
     optionalAuth: {
       detail: { security: [{}, ...bearer] },
       async resolve({ request }) {
-        return { caller: (await identify(request)) as UserCaller | null };
+        // An admin key alone names no user: for these routes that is no caller at all.
+        const caller = await identify(request);
+        return { caller: caller?.user ? (caller as UserCaller) : null };
       },
     },
   });

@@ -19,8 +19,10 @@ export function encodeCursor(key: unknown): string {
 export function decodeCursor<T>(cursor: string | undefined, isValid: (value: unknown) => value is T): T | undefined {
   if (cursor === undefined) return undefined;
   try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (isValid(value)) return value;
+    const text = Buffer.from(cursor, 'base64url').toString('utf8');
+    const value: unknown = JSON.parse(text);
+    // A forged cursor must not smuggle a NUL into a query (Postgres refuses it with an error).
+    if (isValid(value) && !text.includes('\\u0000') && !text.includes('\u0000')) return value;
   } catch {
     // fall through to the error below
   }

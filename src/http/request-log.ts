@@ -33,6 +33,11 @@ export function requestGuard({ log, maxJsonBytes, maxUploadBytes }: RequestGuard
       if (!jsonType.test(type)) throw new AppError('unsupported_media_type', 'Send JSON (Content-Type: application/json)');
       if (length > maxJsonBytes) throw new AppError('payload_too_large', `JSON bodies are limited to ${maxJsonBytes} bytes`);
     })
+    // Postgres text cannot hold U+0000; refusing it here keeps such input a 422, never a 500.
+    .onTransform({ as: 'global' }, ({ body, query, params }) => {
+      const field = findNul({ body, query, params });
+      if (field) throw new AppError('validation_error', 'Request validation failed', { details: [{ field, message: 'may not contain U+0000' }] });
+    })
     .onAfterResponse({ as: 'global' }, ({ request, set, route, responseValue }) => {
       const info = requestInfo(request);
       const status = responseValue instanceof Response ? responseValue.status : Number(set.status ?? 200);
@@ -45,4 +50,17 @@ export function requestGuard({ log, maxJsonBytes, maxUploadBytes }: RequestGuard
         userId: info?.userId,
       });
     });
+}
+
+/** The path of the first string (or key) holding a NUL character, if any. */
+function findNul(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path || 'body' : undefined;
+  if (!value || typeof value !== 'object') return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const childPath = path ? `${path}.${key}` : key;
+    if (key.includes('\u0000')) return childPath;
+    const found = findNul(child, childPath);
+    if (found) return found;
+  }
+  return undefined;
 }

@@ -142,6 +142,8 @@ export const oneTimeTokens = pgTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     purpose: text('purpose', { enum: ['reset_password', 'verify_email'] }).notNull(),
+    /** The address the token was mailed to: it proves that address, and no other. */
+    email: text('email'),
     createdAt: createdAt(),
     expiresAt: at('expires_at').notNull(),
     usedAt: at('used_at'),

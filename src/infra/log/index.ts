@@ -43,8 +43,26 @@ function redact(key: string, value: unknown): unknown {
 }
 
 function errorReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
+  if (value instanceof Error) return describeError(value);
   return value;
+}
+
+// Drizzle puts a failed query's parameters (emails, password hashes…) in its message.
+const withoutParams = (text: string) => text.replace(/\r?\nparams:[\s\S]*$/, '');
+
+/** An error fit for a log line: name, code, message and call sites, never query parameters. */
+export function describeError(error: Error): Record<string, unknown> {
+  const code = (error as { code?: unknown }).code;
+  return {
+    name: error.name,
+    message: withoutParams(error.message),
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    ...(error.cause instanceof Error ? { cause: describeError(error.cause) } : {}),
+    stack: error.stack
+      ?.split('\n')
+      .filter((line) => line.trimStart().startsWith('at '))
+      .join('\n'),
+  };
 }
 
 /** A URL fit for a log line: credentials removed. */

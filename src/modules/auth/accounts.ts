@@ -18,10 +18,16 @@ const invalidToken = () =>
 export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepository, sessions: SessionTokens, mailer: Mailer) {
   const { log } = infra;
 
+  /** Never throws: a mail that cannot be prepared or sent is logged, not fatal to the request. */
   const mailToken = async (userId: string, email: string, purpose: OneTimePurpose) => {
     const token = randomSecret();
     const ttl = purpose === 'reset_password' ? resetTokenTtlMs : verifyTokenTtlMs;
-    await repo.insertOneTimeToken({ tokenHash: hashSecret(token), userId, purpose, expiresAt: new Date(Date.now() + ttl) });
+    try {
+      await repo.insertOneTimeToken({ tokenHash: hashSecret(token), userId, purpose, email, expiresAt: new Date(Date.now() + ttl) });
+    } catch (error) {
+      log.error('could not store a mailed token', { purpose, error });
+      return;
+    }
     const message =
       purpose === 'reset_password'
         ? {
@@ -48,17 +54,19 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
       let user;
       try {
         if (caller?.user.role === 'guest') {
-          user = await users.repository.update(caller.user.id, { email, passwordHash, role: 'user', name: input.name ?? null });
+          // Conditional on still being a guest: two registrations racing on one guest token get one account.
+          user = await users.repository.upgradeGuest(caller.user.id, { email, passwordHash, name: input.name ?? null });
+          if (!user) throw conflict('This guest has already registered');
           if (caller.sessionId) await sessions.revokeSession(caller.sessionId);
         } else {
           user = await users.repository.insert({ id: Bun.randomUUIDv7(), email, passwordHash, name: input.name ?? null, role: 'user' });
         }
       } catch (error) {
+        if (error instanceof AppError) throw error;
         // Two registrations racing for one email: the unique index decides.
         if (await users.findByEmail(email)) throw conflict('An account with this email already exists');
         throw error;
       }
-      if (!user) throw unauthorized('Session has ended');
       void mailToken(user.id, email, 'verify_email');
       return sessions.start(user, meta);
     },
@@ -99,17 +107,20 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
     /** A mailed token sets a new password once, and ends every session of the account. */
     async resetPassword(token: string, newPassword: string): Promise<void> {
       const passwordHash = await hashPassword(newPassword);
-      const userId = await repo.consumeOneTimeToken(hashSecret(token), 'reset_password');
-      if (!userId) throw invalidToken();
+      const used = await repo.consumeOneTimeToken(hashSecret(token), 'reset_password');
+      const user = used && (await users.findById(used.userId));
+      if (!used || !user || user.email !== used.email) throw invalidToken();
       // Following the mailed link proves the address too.
-      await users.repository.update(userId, { passwordHash, emailVerified: true });
-      await sessions.revokeAllSessions(userId);
+      await users.repository.update(user.id, { passwordHash, emailVerified: true });
+      await sessions.revokeAllSessions(user.id);
     },
 
     async verifyEmail(token: string) {
-      const userId = await repo.consumeOneTimeToken(hashSecret(token), 'verify_email');
-      if (!userId) throw invalidToken();
-      return (await users.repository.update(userId, { emailVerified: true }))!;
+      const used = await repo.consumeOneTimeToken(hashSecret(token), 'verify_email');
+      const user = used && (await users.findById(used.userId));
+      // A token proves the address it was mailed to, not whatever the account holds now.
+      if (!used || !user || user.email !== used.email) throw invalidToken();
+      return (await users.repository.update(user.id, { emailVerified: true }))!;
     },
 
     async resendVerification(caller: UserCaller): Promise<void> {

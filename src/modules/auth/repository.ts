@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, lt, ne } from 'drizzle-orm';
+import { and, desc, eq, gt, isNotNull, isNull, lt, lte, ne, or } from 'drizzle-orm';
 import type { Database } from '../../infra/db/index.ts';
 
 export type SessionRow = Database['tables']['sessions']['$inferSelect'];
@@ -114,12 +114,29 @@ export function createAuthRepository(db: Database) {
       return rows.length > 0;
     },
 
-    async insertOneTimeToken(token: { tokenHash: string; userId: string; purpose: OneTimePurpose; expiresAt: Date }) {
+    /** Removes what can never be used again: ended sessions (with their tokens) and spent or stale tokens. */
+    async cleanup(): Promise<{ sessions: number; refreshTokens: number; oneTimeTokens: number }> {
+      return db.transaction(async (tx) => {
+        const at = now();
+        const ended = await tx
+          .delete(sessions)
+          .where(or(isNotNull(sessions.revokedAt), lte(sessions.expiresAt, at)))
+          .returning({ id: sessions.id });
+        const stale = await tx.delete(refreshTokens).where(lte(refreshTokens.expiresAt, at)).returning({ id: refreshTokens.tokenHash });
+        const spent = await tx
+          .delete(oneTimeTokens)
+          .where(or(isNotNull(oneTimeTokens.usedAt), lte(oneTimeTokens.expiresAt, at)))
+          .returning({ id: oneTimeTokens.tokenHash });
+        return { sessions: ended.length, refreshTokens: stale.length, oneTimeTokens: spent.length };
+      });
+    },
+
+    async insertOneTimeToken(token: { tokenHash: string; userId: string; purpose: OneTimePurpose; email: string; expiresAt: Date }) {
       await db.run((q) => q.insert(oneTimeTokens).values(token));
     },
 
-    /** Uses a mailed token once: the user id when it was valid, unused and unexpired. */
-    async consumeOneTimeToken(tokenHash: string, purpose: OneTimePurpose): Promise<string | undefined> {
+    /** Uses a mailed token once: whom it was for, when it was valid, unused and unexpired. */
+    async consumeOneTimeToken(tokenHash: string, purpose: OneTimePurpose): Promise<{ userId: string; email: string | null } | undefined> {
       const [row] = await db.run((q) =>
         q
           .update(oneTimeTokens)
@@ -132,9 +149,9 @@ export function createAuthRepository(db: Database) {
               gt(oneTimeTokens.expiresAt, now()),
             ),
           )
-          .returning({ userId: oneTimeTokens.userId }),
+          .returning({ userId: oneTimeTokens.userId, email: oneTimeTokens.email }),
       );
-      return row?.userId;
+      return row;
     },
   };
 }

@@ -19,6 +19,7 @@ export function createAuthService(infra: Infra, users: UsersService) {
     sessionList: createSessionList(repo, sessions),
     apiKeys: createApiKeys(repo),
     resolveCaller: createCallerResolver(infra, repo, codec, sessions),
+    cleanup: () => repo.cleanup(),
   };
 }
 

@@ -46,6 +46,8 @@ export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: A
       if (!stored) throw unauthorized('Invalid refresh token');
       const found = await repo.findSessionWithUser(stored.sessionId);
       if (!found || found.session.revokedAt) throw unauthorized('Session has ended');
+      // Before the token is spent, so the session can refresh again once the user is re-enabled.
+      if (found.user.disabled) throw forbidden('This account is disabled');
       if (stored.usedAt || !(await repo.consumeRefreshToken(tokenHash))) {
         await revokeAndLog(stored.sessionId, 'refresh token reused');
         throw unauthorized('Refresh token was already used; the session has been ended');
@@ -53,7 +55,6 @@ export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: A
       if (stored.expiresAt.getTime() <= Date.now() || found.session.expiresAt.getTime() <= Date.now()) {
         throw unauthorized('Session has expired');
       }
-      if (found.user.disabled) throw forbidden('This account is disabled');
       return infra.db.transaction(async () => {
         await repo.touchSession(stored.sessionId, { expiresAt: new Date(Date.now() + refreshTtlMs), ...meta });
         return mint(found.user, stored.sessionId);

@@ -16,6 +16,7 @@ import { llmSubject, type LlmLimits } from '../chats/llm-limits.ts';
 import type { ModelResolver } from '../chats/service.ts';
 
 const modelListTtlMs = 60_000;
+export const modelListCacheKey = 'cache:models';
 
 /** The provider and model a call uses: request, else chat, else the defaults; a clear 422 otherwise. */
 export function createModelResolver(providers: Providers): ModelResolver {
@@ -37,8 +38,6 @@ export function createModelResolver(providers: Providers): ModelResolver {
 /** Models, stateless chat, LLM limits, and starting/stopping Ollama models. */
 export function createModelsService(infra: Infra, deps: { providers: Providers; resolveModel: ModelResolver; generations: Generations; limits: LlmLimits }) {
   const { providers, resolveModel, generations, limits } = deps;
-  // A cache that may be dropped: the union of every provider's list, refreshed each minute.
-  let cached: { at: number; models: Promise<ModelInfo[]> } | undefined;
 
   const ollamaUrl = () => {
     const url = infra.config.ollama.baseUrl;
@@ -56,9 +55,13 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
   };
 
   return {
+    /** Every provider's list, cached in KV for a minute (shared by instances, cleared by admins). */
     async list(): Promise<ModelInfo[]> {
-      if (!cached || Date.now() - cached.at > modelListTtlMs) cached = { at: Date.now(), models: providers.listAllModels() };
-      return cached.models;
+      const cached = await infra.kv.get(modelListCacheKey).catch(() => null);
+      if (cached) return JSON.parse(cached) as ModelInfo[];
+      const models = await providers.listAllModels();
+      await infra.kv.set(modelListCacheKey, JSON.stringify(models), { ttlMs: modelListTtlMs }).catch(() => undefined);
+      return models;
     },
 
     /** A reply with no chat: nothing stored but the usage; streamed through a buffer like any other. */

@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia';
 import type { AuthGuard } from '../../http/auth.ts';
+import { invalid } from '../../http/errors.ts';
 import type { Limits } from '../../http/limits.ts';
 import { PreferencesBody, Profile, UpdateProfileBody, Usage, UsageQuery } from './model.ts';
 import type { UsersService } from './service.ts';
@@ -23,6 +24,10 @@ export function usersModule({ users, guard, limits }: { users: UsersService; gua
     })
     .patch('/me/preferences', ({ caller, body }) => users.mergePreferences(caller.user.id, body), {
       auth: true,
+      // Before validation: Elysia would otherwise normalise an array or a string into an object.
+      transform({ body }) {
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', 'must be a JSON object');
+      },
       body: PreferencesBody,
       response: { 200: Profile },
       detail: { tags, summary: 'Merge keys into the stored preferences (null removes a key; 16 KiB at most)' },

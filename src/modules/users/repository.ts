@@ -30,6 +30,17 @@ export function createUsersRepository(db: Database) {
       );
       return row;
     },
+    /** Turns a guest into a user; undefined when it is no longer a guest (a race, or a replay). */
+    async upgradeGuest(id: string, fields: { email: string; passwordHash: string; name: string | null }): Promise<UserRow | undefined> {
+      const [row] = await db.run((q) =>
+        q
+          .update(users)
+          .set({ ...fields, role: 'user', updatedAt: new Date() })
+          .where(and(eq(users.id, id), eq(users.role, 'guest')))
+          .returning(),
+      );
+      return row;
+    },
     /** Newest first; ids are UUIDv7, so id order is creation order. */
     async list({ limit, afterId, emailContains }: { limit: number; afterId?: string; emailContains?: string }): Promise<UserRow[]> {
       const conditions: SQL[] = [];
