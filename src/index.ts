@@ -29,9 +29,6 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
   });
   const server = app.server!;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`;
-  log.info('listening', { url, version, database: infra.db.kind, kv: infra.kv.kind, pid: process.pid });
-  if (config.jwtSecretGenerated) log.warn('JWT_SECRET not set: using the secret generated in DATA_DIR (fine for one instance)');
-
   let stopping: Promise<void> | undefined;
   const shutdown = (reason = 'shutdown') =>
     (stopping ??= (async () => {
@@ -57,5 +54,9 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  // Only now: whoever waits for this line may signal us at once.
+  log.info('listening', { url, version, database: infra.db.kind, kv: infra.kv.kind, pid: process.pid });
+  if (config.jwtSecretGenerated) log.warn('JWT_SECRET not set: using the secret generated in DATA_DIR (fine for one instance)');
+
   return { url, infra, shutdown };
 }

@@ -77,6 +77,38 @@ describe('executable with no configuration', () => {
   });
 });
 
+describe('graceful shutdown', () => {
+  test('SIGTERM lets a streaming reply finish, then exits 0', async () => {
+    const server = await startBinary({
+      path: binary.path,
+      cwd: binary.dir,
+      env: { DATA_DIR: mkdtempSync(join(tmpdir(), 'parley-grace-')), ECHO_DELAY_MS: '150', RATE_LIMIT_ENABLED: 'false' },
+    });
+    const post = (path: string, body: unknown, token?: string) =>
+      fetch(`${server.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(body),
+      });
+    const { accessToken } = await readJson(await post('/api/v1/auth/guest', {}));
+    const chat = await readJson(await post('/api/v1/chats', {}, accessToken));
+    const words = 'one two three four five six seven eight';
+    const response = await post(`/api/v1/chats/${chat.id}/messages`, { content: words }, accessToken);
+    const reader = response.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toContain('event: start');
+    const exited = server.stop('SIGTERM');
+    let rest = first;
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += new TextDecoder().decode(chunk.value);
+    expect(rest).toContain('event: done');
+    expect(rest).toContain('"finishReason":"stop"');
+    const text = [...rest.matchAll(/event: delta\ndata: (.*)\n/g)].map((match) => JSON.parse(match[1]!).text).join('');
+    expect(text).toBe(words);
+    expect(await exited).toBe(0);
+    expect(server.logs.some((entry) => entry.msg === 'stopped')).toBe(true);
+  });
+});
+
 describe('executable CLI', () => {
   test('--version and --help', async () => {
     expect((await runOnce(['--version'])).stdout.trim()).toBe(pkg.version);
