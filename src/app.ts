@@ -21,6 +21,8 @@ import { healthModule } from './modules/health/index.ts';
 import { modelsModule } from './modules/models/index.ts';
 import { createModelResolver, createModelsService } from './modules/models/service.ts';
 import { createStreamBuffers } from './modules/streams/buffer.ts';
+import { streamsModule } from './modules/streams/index.ts';
+import { createStreamsService } from './modules/streams/service.ts';
 import { usersModule } from './modules/users/index.ts';
 import { createUsersService } from './modules/users/service.ts';
 import { version } from './version.ts';
@@ -63,14 +65,15 @@ export function createServices(infra: Infra) {
   const llmLimits = createLlmLimits(infra);
   const chats = createChatsService(infra, { chats: chatsRepository, generations, resolveModel, limits: llmLimits, search: createChatSearch(infra.db) });
   const models = createModelsService(infra, { providers, resolveModel, generations, limits: llmLimits });
-  return { users, auth, buffers, generations, chats, models };
+  const streams = createStreamsService(infra, buffers);
+  return { users, auth, buffers, generations, chats, models, streams };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { users, auth, buffers, chats, models } = services;
+  const { users, auth, buffers, chats, models, streams } = services;
   const guard = authGuard(auth.resolveCaller);
   const limits = createLimits(infra);
   const config = infra.config;
@@ -85,7 +88,8 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     .use(adminModule({ users, guard, limits }))
     .use(maintenanceRoutes({ kv: infra.kv, guard, limits, cleanupSessions: auth.cleanup }))
     .use(modelsModule({ config, models, buffers, guard, limits }))
-    .use(chatsModule({ config, chats, buffers, guard, limits }));
+    .use(chatsModule({ config, chats, buffers, guard, limits }))
+    .use(streamsModule({ streams, buffers, guard, limits }));
 }
 
 export type App = ReturnType<typeof createApp>;

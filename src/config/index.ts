@@ -81,6 +81,9 @@ export type Config = Readonly<{
   }>;
   /** How long a stream's events stay replayable after its last event. */
   streamTtlSeconds: number;
+  /** Limits of a generic stream (POST /streams): events, and bytes of data in all. */
+  streamMaxEvents: number;
+  streamMaxBytes: number;
 }>;
 
 /** Providers that are usable with this configuration, in the order DEFAULT_PROVIDER falls back through. */
@@ -190,6 +193,8 @@ export function parseConfig(env: Env): Config {
       contextTokenBudget: readInt(env, 'CONTEXT_TOKEN_BUDGET', 8000, { min: 100 }),
     },
     streamTtlSeconds: readInt(env, 'STREAM_TTL_SECONDS', 3600, { min: 10, max: 7 * 86400 }),
+    streamMaxEvents: readInt(env, 'STREAM_MAX_EVENTS', 10_000, { min: 1 }),
+    streamMaxBytes: readInt(env, 'STREAM_MAX_BYTES', 5 * 1024 * 1024, { min: 1024 }),
   });
 }
 
