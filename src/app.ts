@@ -16,10 +16,14 @@ import { createLlmLimits } from './modules/chats/llm-limits.ts';
 import { createChatsRepository } from './modules/chats/repository.ts';
 import { createChatSearch } from './modules/chats/search.ts';
 import { createChatsService } from './modules/chats/service.ts';
+import { toMessageView } from './modules/chats/views.ts';
 import { docsModule } from './modules/docs/index.ts';
 import { healthModule } from './modules/health/index.ts';
 import { modelsModule } from './modules/models/index.ts';
 import { createModelResolver, createModelsService } from './modules/models/service.ts';
+import { createUserEvents } from './modules/realtime/events.ts';
+import { createRealtimeHub } from './modules/realtime/hub.ts';
+import { realtimeModule } from './modules/realtime/index.ts';
 import { createStreamBuffers } from './modules/streams/buffer.ts';
 import { streamsModule } from './modules/streams/index.ts';
 import { createStreamsService } from './modules/streams/service.ts';
@@ -54,6 +58,7 @@ export function createServices(infra: Infra) {
       log,
     });
   const buffers = createStreamBuffers(infra.kv);
+  const events = createUserEvents(infra);
   const chatsRepository = createChatsRepository(infra.db);
   const generations = createGenerations(infra, {
     buffers,
@@ -61,23 +66,29 @@ export function createServices(infra: Infra) {
     runModel,
     recordUsage: ({ userId, provider, model, usage }) =>
       users.repository.recordUsage({ userId, day: new Date().toISOString().slice(0, 10), provider, model, ...usage }),
+    onFinished: (userId, message) => void events.publish(userId, { type: 'message.updated', chatId: message.chatId, message: toMessageView(message) }),
   });
   const llmLimits = createLlmLimits(infra);
-  const chats = createChatsService(infra, { chats: chatsRepository, generations, resolveModel, limits: llmLimits, search: createChatSearch(infra.db) });
+  const chats = createChatsService(infra, { chats: chatsRepository, generations, resolveModel, limits: llmLimits, search: createChatSearch(infra.db), events });
   const models = createModelsService(infra, { providers, resolveModel, generations, limits: llmLimits });
   const streams = createStreamsService(infra, buffers);
-  return { users, auth, buffers, generations, chats, models, streams };
+  const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, buffers, events });
+  return { users, auth, buffers, events, generations, chats, models, streams, realtime };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { users, auth, buffers, chats, models, streams } = services;
+  const { users, auth, buffers, chats, models, streams, realtime } = services;
   const guard = authGuard(auth.resolveCaller);
   const limits = createLimits(infra);
   const config = infra.config;
-  return new Elysia({ name: 'parley' })
+  return new Elysia({
+    name: 'parley',
+    // A socket that stops reading is closed once 1 MiB waits for it; idle ones are pinged, then closed.
+    websocket: { idleTimeout: 60, sendPings: true, backpressureLimit: 1024 * 1024, closeOnBackpressureLimit: true, maxPayloadLength: 256 * 1024 },
+  })
     .use(errorHandler(infra.log))
     .use(requestGuard({ log: infra.log, maxJsonBytes, maxUploadBytes: maxRequestBytes(config.maxFileSize) }))
     .use(corsPolicy(config.corsOrigins))
@@ -89,7 +100,8 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     .use(maintenanceRoutes({ kv: infra.kv, guard, limits, cleanupSessions: auth.cleanup }))
     .use(modelsModule({ config, models, buffers, guard, limits }))
     .use(chatsModule({ config, chats, buffers, guard, limits }))
-    .use(streamsModule({ streams, buffers, guard, limits }));
+    .use(streamsModule({ streams, buffers, guard, limits }))
+    .use(realtimeModule({ config, hub: realtime }));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -47,7 +47,7 @@ const flushEveryMs = 300;
  * stream buffer that every reader follows, flushes text to the database in batches, and only
  * `cancel` (on any instance, through KV pub/sub) stops it. A client leaving changes nothing.
  */
-export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; chats: ChatsRepository; runModel: ModelRunner; recordUsage: (entry: { userId: string; provider: string; model: string; usage: Usage }) => Promise<void> }) {
+export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; chats: ChatsRepository; runModel: ModelRunner; recordUsage: (entry: { userId: string; provider: string; model: string; usage: Usage }) => Promise<void>; onFinished?: (userId: string, message: MessageRow) => void }) {
   const { kv, log, config } = infra;
   const { buffers, chats, runModel } = deps;
   const ttl = config.streamTtlSeconds;
@@ -131,6 +131,7 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
         });
       }
       if (status !== 'error') await deps.recordUsage({ userId: input.userId, provider, model, usage });
+      if (message) deps.onFinished?.(input.userId, message);
     } catch (error) {
       log.error('could not store a finished generation', { messageId: input.messageId, error });
     }

@@ -83,6 +83,11 @@ export function createChatsRepository(db: Database) {
       return row;
     },
 
+    async findMessageById(messageId: string): Promise<MessageRow | undefined> {
+      const [row] = await db.run((q) => q.select().from(messages).where(eq(messages.id, messageId)).limit(1));
+      return row;
+    },
+
     /** Oldest first; ids are UUIDv7, so id order is creation order. */
     async listMessages(chatId: string, options: { limit?: number; afterId?: string; upToId?: string } = {}) {
       const conditions: SQL[] = [eq(messages.chatId, chatId)];

@@ -10,6 +10,7 @@ import { type ChatSearch, decodeSearchCursor, encodeSearchCursor } from './searc
 import type { ChatView, MessageView, Stats } from './model.ts';
 import type { ChatCursor, ChatRow, ChatsRepository } from './repository.ts';
 import { toChatView, toMessageView } from './views.ts';
+import type { UserEvents } from '../realtime/events.ts';
 
 export type ModelResolver = (requested: { provider?: string | null; model?: string | null }, chat?: { provider: string | null; model: string | null }) => Promise<{ provider: ProviderName; model: string }>;
 
@@ -19,8 +20,8 @@ const isChatCursor = (value: unknown): value is ChatCursor =>
   Array.isArray(value) && value.length === 3 && typeof value[0] === 'boolean' && typeof value[1] === 'number' && typeof value[2] === 'string';
 
 /** Chats, their messages, and starting, regenerating and cancelling replies. */
-export function createChatsService(infra: Infra, deps: { chats: ChatsRepository; generations: Generations; resolveModel: ModelResolver; limits: LlmLimits; search: ChatSearch }) {
-  const { chats, generations, resolveModel, limits } = deps;
+export function createChatsService(infra: Infra, deps: { chats: ChatsRepository; generations: Generations; resolveModel: ModelResolver; limits: LlmLimits; search: ChatSearch; events: UserEvents }) {
+  const { chats, generations, resolveModel, limits, events } = deps;
   const { config } = infra;
 
   /** Another user's chat is a 404, exactly like one that does not exist. */
@@ -36,7 +37,9 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
     await limits.consume(llmSubject(caller.user, ip));
     const history = buildHistory(await chats.listMessages(chat.id, { upToId: userMessageId }), config.llm.contextTokenBudget);
     const assistant = await chats.insertMessage({ id: Bun.randomUUIDv7(), chatId: chat.id, role: 'assistant', content: '', status: 'streaming', provider, model });
-    await chats.updateChat(chat.id, chat.title ? {} : { title: titleFrom(history[history.length - 1]?.content ?? 'New chat') });
+    void events.publish(caller.user.id, { type: 'message.created', chatId: chat.id, message: toMessageView(assistant) });
+    const updated = await chats.updateChat(chat.id, chat.title ? {} : { title: titleFrom(history[history.length - 1]?.content ?? 'New chat') });
+    if (updated) void events.publish(caller.user.id, { type: 'chat.updated', chatId: chat.id, chat: toChatView(updated) });
     const started = await generations.start({
       userId: caller.user.id,
       chatId: chat.id,
@@ -85,12 +88,15 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
     async update(userId: string, chatId: string, patch: Partial<Pick<ChatRow, 'title' | 'provider' | 'model' | 'systemPrompt' | 'category' | 'pinned' | 'archived'>>): Promise<ChatView> {
       const chat = await ownChat(userId, chatId);
       if (patch.provider || patch.model) await resolveModel({ provider: patch.provider ?? chat.provider, model: patch.model ?? (patch.provider ? null : chat.model) });
-      return toChatView((await chats.updateChat(chatId, patch as Parameters<ChatsRepository['updateChat']>[1]))!);
+      const view = toChatView((await chats.updateChat(chatId, patch as Parameters<ChatsRepository['updateChat']>[1]))!);
+      void events.publish(userId, { type: 'chat.updated', chatId, chat: view });
+      return view;
     },
 
     async remove(userId: string, chatId: string): Promise<void> {
       await ownChat(userId, chatId);
       await chats.deleteChat(chatId);
+      void events.publish(userId, { type: 'chat.deleted', chatId });
     },
 
     async listMessages(userId: string, chatId: string, query: { limit?: number; cursor?: string }): Promise<Page<MessageView>> {
@@ -105,6 +111,7 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
       const chat = await ownChat(caller.user.id, chatId);
       await resolveModel(input, chat);
       const userMessage = await chats.insertMessage({ id: Bun.randomUUIDv7(), chatId, role: 'user', content: input.content, attachments: input.attachments ?? [] });
+      void events.publish(caller.user.id, { type: 'message.created', chatId, message: toMessageView(userMessage) });
       return reply(caller, ip, chat, userMessage.id, input, toMessageView(userMessage));
     },
 
@@ -117,6 +124,13 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
       const turn = message.role === 'user' ? message : (await chats.listMessages(chatId, { upToId: message.id })).filter((row) => row.role === 'user').at(-1);
       if (!turn) throw new AppError('conflict', 'There is no user message to answer before this one');
       return reply(caller, ip, chat, turn.id, options, null);
+    },
+
+    /** Cancel by message id alone (websocket frames carry no chat id); still owner-only. */
+    async cancelMessage(userId: string, messageId: string): Promise<void> {
+      const message = await chats.findMessageById(messageId);
+      if (!message) throw notFound('Message');
+      return this.cancel(userId, message.chatId, messageId);
     },
 
     async cancel(userId: string, chatId: string, messageId: string): Promise<void> {

@@ -33,6 +33,7 @@ export type FollowItem = { type: 'event'; event: BufferedEvent } | { type: 'idle
  * can serve any reader, so resume, many instances and websockets are one mechanism.
  */
 export function createStreamBuffers(kv: KeyValueStore) {
+  let followers = 0;
   const readMeta = async (id: string): Promise<StreamMeta | null> => {
     const raw = await kv.get(metaKey(id));
     return raw ? (JSON.parse(raw) as StreamMeta) : null;
@@ -49,6 +50,9 @@ export function createStreamBuffers(kv: KeyValueStore) {
     },
 
     meta: readMeta,
+
+    /** Readers following a stream right now, on this instance (for leak checks and metrics). */
+    activeFollowers: () => followers,
 
     async append(id: string, event: string, data: string, ttlSeconds: number, maxLength?: number): Promise<string> {
       const entryId = await kv.streamAppend(entriesKey(id), { event, data }, { ttlMs: ttlSeconds * 1000, maxLength });
@@ -96,6 +100,7 @@ export function createStreamBuffers(kv: KeyValueStore) {
       const unsubscribe = await kv.subscribe(channel(id), notify);
       const onAbort = () => wake?.();
       signal.addEventListener('abort', onAbort);
+      followers++;
       try {
         while (!signal.aborted) {
           if (pending) {
@@ -120,6 +125,7 @@ export function createStreamBuffers(kv: KeyValueStore) {
           if (!woke && !signal.aborted) yield { type: 'idle' };
         }
       } finally {
+        followers--;
         signal.removeEventListener('abort', onAbort);
         await unsubscribe();
       }

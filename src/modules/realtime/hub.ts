@@ -1,0 +1,146 @@
+import type { CallerResolver, UserCaller } from '../../http/auth.ts';
+import { AppError } from '../../http/errors.ts';
+import type { Infra } from '../../infra/index.ts';
+import type { Unsubscribe } from '../../infra/kv/index.ts';
+import type { ChatsService } from '../chats/service.ts';
+import type { StreamBuffers } from '../streams/buffer.ts';
+import { followAsSse } from '../streams/follow.ts';
+import type { UserEvents } from './events.ts';
+
+/** What a socket can do: send a frame (already JSON) and be closed. */
+export type SocketPort = { send(frame: string): void; close(code: number, reason: string): void };
+
+type Socket = {
+  port: SocketPort;
+  ip: string;
+  caller: UserCaller | null;
+  authTimer?: Timer;
+  unsubscribe?: Promise<Unsubscribe>;
+  /** Replies this socket is forwarding; aborted when it closes. */
+  follows: Set<AbortController>;
+};
+
+export const authTimeoutMs = 5_000;
+
+const frameError = (code: string, message: string, extra: Record<string, unknown> = {}) => ({ type: 'error', code, message, ...extra });
+
+/**
+ * The websocket side of realtime: authenticates sockets, runs chat.send / chat.cancel through
+ * the same services as HTTP (a reply is followed through its stream buffer), and relays the
+ * owner's events from KV pub/sub. Everything a socket holds is released when it closes.
+ */
+export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerResolver; chats: ChatsService; buffers: StreamBuffers; events: UserEvents }) {
+  const sockets = new Map<string, Socket>();
+  const send = (socket: Socket, frame: unknown) => socket.port.send(JSON.stringify(frame));
+
+  const authenticate = async (socket: Socket, token: string): Promise<boolean> => {
+    try {
+      const caller = await deps.resolveCaller(new Request('http://localhost/ws', { headers: { authorization: `Bearer ${token}` } }));
+      if (!caller?.user) throw new AppError('unauthorized', 'Authentication required');
+      socket.caller = caller as UserCaller;
+    } catch (error) {
+      const message = error instanceof AppError ? error.message : 'Authentication failed';
+      send(socket, frameError('unauthorized', message));
+      socket.port.close(4401, 'unauthorized');
+      return false;
+    }
+    clearTimeout(socket.authTimer);
+    const userId = socket.caller.user.id;
+    socket.unsubscribe = deps.events.subscribe(userId, (event) => send(socket, event));
+    await socket.unsubscribe;
+    send(socket, { type: 'ready', userId });
+    return true;
+  };
+
+  const forwardReply = async (socket: Socket, streamId: string, requestId: unknown) => {
+    const controller = new AbortController();
+    socket.follows.add(controller);
+    try {
+      for await (const item of followAsSse(deps.buffers, streamId, { signal: controller.signal })) {
+        if ('ping' in item) continue;
+        send(socket, { type: item.event, ...(JSON.parse(item.data) as object), ...(requestId !== undefined ? { requestId } : {}) });
+      }
+    } finally {
+      socket.follows.delete(controller);
+    }
+  };
+
+  const handle = async (socket: Socket, frame: Record<string, unknown>) => {
+    const requestId = frame.requestId;
+    if (frame.type === 'ping') return send(socket, { type: 'pong' });
+    if (frame.type === 'auth') {
+      if (socket.caller) return send(socket, frameError('conflict', 'Already authenticated'));
+      if (typeof frame.token !== 'string') return send(socket, frameError('validation_error', 'auth needs a token'));
+      return void (await authenticate(socket, frame.token));
+    }
+    if (!socket.caller) return send(socket, frameError('unauthorized', 'Send {type:"auth", token} first'));
+    if (frame.type === 'chat.send') {
+      const { chatId, content, provider, model } = frame;
+      if (typeof chatId !== 'string' || typeof content !== 'string' || content.length === 0 || content.length > 100_000) {
+        return send(socket, frameError('validation_error', 'chat.send needs chatId and content (1 to 100000 characters)', { requestId }));
+      }
+      if ((provider !== undefined && typeof provider !== 'string') || (model !== undefined && typeof model !== 'string')) {
+        return send(socket, frameError('validation_error', 'provider and model must be strings', { requestId }));
+      }
+      const started = await deps.chats.send(socket.caller, socket.ip, chatId, { content, provider: provider as never, model });
+      return void forwardReply(socket, started.streamId, requestId);
+    }
+    if (frame.type === 'chat.cancel') {
+      if (typeof frame.messageId !== 'string') return send(socket, frameError('validation_error', 'chat.cancel needs messageId', { requestId }));
+      await deps.chats.cancelMessage(socket.caller.user.id, frame.messageId);
+      return send(socket, { type: 'chat.cancelling', messageId: frame.messageId, ...(requestId !== undefined ? { requestId } : {}) });
+    }
+    send(socket, frameError('validation_error', `Unknown frame type ${JSON.stringify(frame.type)}`, { requestId }));
+  };
+
+  return {
+    async open(id: string, port: SocketPort, ip: string, token: string | undefined) {
+      const socket: Socket = { port, ip, caller: null, follows: new Set() };
+      sockets.set(id, socket);
+      if (token) return void (await authenticate(socket, token));
+      socket.authTimer = setTimeout(() => {
+        if (socket.caller) return;
+        send(socket, frameError('unauthorized', `No auth frame within ${authTimeoutMs / 1000} s`));
+        port.close(4401, 'authentication timeout');
+      }, authTimeoutMs);
+    },
+
+    /** Never throws: a bad frame gets an error frame, and the socket stays open. */
+    async message(id: string, raw: unknown) {
+      const socket = sockets.get(id);
+      if (!socket) return;
+      let frame: unknown = raw;
+      if (typeof raw === 'string') {
+        try {
+          frame = JSON.parse(raw);
+        } catch {
+          return send(socket, frameError('invalid_json', 'Frames are JSON objects'));
+        }
+      }
+      if (!frame || typeof frame !== 'object' || Array.isArray(frame)) return send(socket, frameError('validation_error', 'Frames are JSON objects with a type'));
+      try {
+        await handle(socket, frame as Record<string, unknown>);
+      } catch (error) {
+        const requestId = (frame as Record<string, unknown>).requestId;
+        if (error instanceof AppError) return send(socket, frameError(error.code, error.message, requestId !== undefined ? { requestId } : {}));
+        infra.log.error('websocket frame failed', { error });
+        send(socket, frameError('internal_error', 'Internal server error'));
+      }
+    },
+
+    async close(id: string) {
+      const socket = sockets.get(id);
+      if (!socket) return;
+      sockets.delete(id);
+      clearTimeout(socket.authTimer);
+      for (const follow of socket.follows) follow.abort();
+      const unsubscribe = await socket.unsubscribe?.catch(() => undefined);
+      await unsubscribe?.();
+    },
+
+    /** For leak checks and metrics: what this instance holds right now. */
+    stats: () => ({ sockets: sockets.size, follows: [...sockets.values()].reduce((sum, socket) => sum + socket.follows.size, 0) }),
+  };
+}
+
+export type RealtimeHub = ReturnType<typeof createRealtimeHub>;
