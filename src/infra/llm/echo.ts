@@ -1,7 +1,7 @@
 // The built-in provider: needs no key or network, repeats the user's last message word by word.
 // Useful for demos, tests and as the fallback of last resort.
 
-import { modelInfos } from './shared.ts';
+import { modelInfos, sleep } from './shared.ts';
 import type { GenerationEvent, GenerationRequest, LlmProvider } from './types.ts';
 
 export type EchoProviderOptions = { delayMs: number };
@@ -17,19 +17,6 @@ function countWords(text: string): number {
   return text.split(/\s+/).filter(Boolean).length;
 }
 
-/** Resolves after `ms`, or as soon as `signal` aborts; never leaves its timer behind. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 export function createEchoProvider(options: EchoProviderOptions): LlmProvider {
   async function* stream(request: GenerationRequest): AsyncGenerator<GenerationEvent> {

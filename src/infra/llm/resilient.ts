@@ -2,6 +2,7 @@
 // once the caller has seen a delta, nothing is retried (it would repeat text), a failure is thrown.
 
 import type { Logger } from '../log/index.ts';
+import { sleep } from './shared.ts';
 import type { GenerationEvent, GenerationRequest, LlmProvider, ProviderName, ResilientEvent } from './types.ts';
 import { UnknownModelError, UpstreamError } from './types.ts';
 
@@ -54,18 +55,6 @@ function orAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeo
   });
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 function asUpstreamError(e: unknown): UpstreamError {
   if (e instanceof UpstreamError) return e;

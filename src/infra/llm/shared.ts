@@ -70,3 +70,17 @@ export async function withTimeout<T>(
     outer?.removeEventListener('abort', onAbort);
   }
 }
+
+/** Resolves after `ms`, or as soon as `signal` aborts; never leaves its timer behind. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
