@@ -1,19 +1,20 @@
 import { Elysia } from 'elysia';
 import type { Logger } from '../infra/log/index.ts';
 import { AppError } from './errors.ts';
+import type { Metrics } from './metrics.ts';
 import { requestInfo, startRequest } from './request-context.ts';
 
 const jsonType = /^application\/(?:[\w.+-]+\+)?json\b/i;
 const multipartType = /^multipart\/form-data\b/i;
 
-export type RequestGuardOptions = { log: Logger; maxJsonBytes: number; maxUploadBytes: number };
+export type RequestGuardOptions = { log: Logger; metrics: Metrics; maxJsonBytes: number; maxUploadBytes: number };
 
 /**
  * Global request plumbing: the request id (echoed or made), security headers, body size and
  * type checks before anything reads the body, and one JSON access-log line per request. The
  * line names the caller by id only: never a token, password or key.
  */
-export function requestGuard({ log, maxJsonBytes, maxUploadBytes }: RequestGuardOptions) {
+export function requestGuard({ log, metrics, maxJsonBytes, maxUploadBytes }: RequestGuardOptions) {
   return new Elysia({ name: 'request-guard' })
     .onRequest(({ request, set }) => {
       const info = startRequest(request);
@@ -41,6 +42,8 @@ export function requestGuard({ log, maxJsonBytes, maxUploadBytes }: RequestGuard
     .onAfterResponse({ as: 'global' }, ({ request, set, route, responseValue }) => {
       const info = requestInfo(request);
       const status = responseValue instanceof Response ? responseValue.status : Number(set.status ?? 200);
+      const seconds = info ? (performance.now() - info.startedAt) / 1000 : 0;
+      metrics.observeRequest(request.method, route || 'unmatched', status, seconds);
       log.info('request', {
         requestId: info?.id,
         method: request.method,

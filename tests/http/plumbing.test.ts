@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Elysia, t } from 'elysia';
 import { errorHandler } from '../../src/http/error-handler.ts';
 import { AppError } from '../../src/http/errors.ts';
+import { createMetrics } from '../../src/http/metrics.ts';
 import { requestGuard } from '../../src/http/request-log.ts';
 import { createLogger } from '../../src/infra/log/index.ts';
 
@@ -12,7 +13,7 @@ function plumbingApp() {
   const log = createLogger('debug', (line) => logs.push(JSON.parse(line)));
   const app = new Elysia()
     .use(errorHandler(log))
-    .use(requestGuard({ log, maxJsonBytes: 1024, maxUploadBytes: 4096 }))
+    .use(requestGuard({ log, metrics: createMetrics(), maxJsonBytes: 1024, maxUploadBytes: 4096 }))
     .post('/items', ({ body }) => ({ ok: true, name: body.name }), {
       body: t.Object({ name: t.String({ minLength: 1 }), count: t.Optional(t.Integer({ minimum: 0 })) }),
     })

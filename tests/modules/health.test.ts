@@ -80,3 +80,27 @@ describe('OpenAPI document', () => {
     expect((await app.request('/swagger/assets/other.js')).status).toBe(404);
   });
 });
+
+describe('metrics', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await createTestApp();
+  });
+  afterAll(() => app.close());
+
+  test('GET /metrics is Prometheus text with request counts by route and status, and live gauges', async () => {
+    await app.request('/health');
+    await app.request('/health');
+    await app.request('/nowhere');
+    await Bun.sleep(5);
+    const response = await app.request('/metrics');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await response.text();
+    expect(text).toContain('parley_http_requests_total{method="GET",route="/health",status="200"} 2');
+    expect(text).toContain('parley_http_requests_total{method="GET",route="unmatched",status="404"} 1');
+    expect(text).toMatch(/parley_http_request_duration_seconds_count\{route="\/health"\} 2/);
+    expect(text).toContain('parley_generations_active 0');
+    expect(text).toContain('parley_kv_up 1');
+  });
+});

@@ -1,15 +1,20 @@
 import { Elysia } from 'elysia';
+import type { Metrics } from '../../http/metrics.ts';
 import type { Infra } from '../../infra/index.ts';
 import { version } from '../../version.ts';
 import { DetailedHealth, Liveness } from './model.ts';
 import { checkHealth } from './service.ts';
 
-export function healthModule(infra: Infra) {
+export function healthModule(infra: Infra, metrics: Metrics) {
   return new Elysia({ name: 'health' })
     .get('/health', () => ({ status: 'ok' as const }), {
       response: Liveness,
       detail: { tags: ['Health'], summary: 'Liveness: the process is up and serving' },
     })
+    .get('/metrics', ({ set }) => {
+      set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8';
+      return metrics.render();
+    }, { detail: { tags: ['Health'], summary: 'Prometheus metrics of this instance' } })
     .get(
       '/api/v1/health/detailed',
       async ({ set }) => {
