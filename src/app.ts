@@ -22,6 +22,7 @@ import { docsModule } from './modules/docs/index.ts';
 import { healthModule } from './modules/health/index.ts';
 import { modelsModule } from './modules/models/index.ts';
 import { createModelResolver, createModelsService } from './modules/models/service.ts';
+import { openAiCompatModule } from './modules/openai-compat/index.ts';
 import { createUserEvents } from './modules/realtime/events.ts';
 import { createRealtimeHub } from './modules/realtime/hub.ts';
 import { realtimeModule } from './modules/realtime/index.ts';
@@ -108,7 +109,8 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     .use(modelsModule({ config, models, buffers, guard, limits }))
     .use(chatsModule({ config, chats, buffers, guard, limits }))
     .use(streamsModule({ streams, buffers, guard, limits }))
-    .use(realtimeModule({ config, hub: realtime }));
+    .use(realtimeModule({ config, hub: realtime }))
+    .use(openAiCompatModule({ config, models, buffers, guard, limits }));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -26,7 +26,7 @@ export function formatSse(item: SseItem): Uint8Array {
  */
 export function sseResponse(
   source: (signal: AbortSignal) => AsyncIterable<SseItem>,
-  options: { headers?: Record<string, string>; onClose?: () => void } = {},
+  options: { headers?: Record<string, string>; onClose?: () => void; format?: (item: SseItem) => Uint8Array } = {},
 ): Response {
   const controller = new AbortController();
   let iterator: AsyncIterator<SseItem> | undefined;
@@ -47,7 +47,7 @@ export function sseResponse(
           stream.close();
           return;
         }
-        stream.enqueue(formatSse(next.value));
+        stream.enqueue((options.format ?? formatSse)(next.value));
       } catch (error) {
         close();
         stream.error(error);

@@ -1,0 +1,73 @@
+// The official openai SDK, pointed at Parley's /v1 with a Parley API key, as a user would.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import OpenAI from 'openai';
+import { createApiKey, register, testEnv } from '../auth/client.ts';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
+
+describe('OpenAI-compatible API through the openai SDK', () => {
+  let app: TestApp;
+  let server: { stop: (force?: boolean) => unknown; port: number };
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    app = await createTestApp({ database: 'sqlite', kv: 'memory' }, { ...testEnv, ECHO_DELAY_MS: '1' });
+    const listening = app.app.listen({ port: 0, hostname: '127.0.0.1' });
+    server = listening.server as unknown as typeof server;
+    const account = await register(app);
+    const key = await createApiKey(app, account.accessToken, { name: 'sdk' });
+    client = new OpenAI({ apiKey: key.key, baseURL: `http://127.0.0.1:${server.port}/v1`, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await server?.stop(true);
+    await app?.close();
+  });
+
+  test('happy: models list, with provider/model ids', async () => {
+    const models = await client.models.list();
+    expect(models.data.map((model) => model.id)).toContain('echo/echo');
+  });
+
+  test('happy: a completion, not streamed', async () => {
+    const completion = await client.chat.completions.create({
+      model: 'echo/echo',
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: 'earlier question' },
+        { role: 'assistant', content: 'earlier answer' },
+        { role: 'user', content: 'say these words back' },
+      ],
+    });
+    expect(completion.object).toBe('chat.completion');
+    expect(completion.choices[0]!.message.content).toBe('say these words back');
+    expect(completion.choices[0]!.finish_reason).toBe('stop');
+    expect(completion.model).toBe('echo/echo');
+    expect(completion.usage!.completion_tokens).toBe(4);
+  });
+
+  test('happy: a streamed completion with usage', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'echo',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'stream me please' }] }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let finish: string | null = null;
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      usage = chunk.usage ?? usage;
+    }
+    expect(text).toBe('stream me please');
+    expect(finish).toBe('stop');
+    expect(usage?.completion_tokens).toBe(3);
+  });
+
+  test('error: a bad key is 401, an unknown provider model 422, a conversation not ending with the user 422', async () => {
+    const stranger = new OpenAI({ apiKey: 'pk_not-a-real-key', baseURL: client.baseURL, maxRetries: 0 });
+    await expect(stranger.models.list()).rejects.toMatchObject({ status: 401 });
+    await expect(client.chat.completions.create({ model: 'echo/other', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 422 });
+    await expect(client.chat.completions.create({ model: 'echo', messages: [{ role: 'assistant', content: 'x' }] })).rejects.toMatchObject({ status: 422 });
+  });
+});
