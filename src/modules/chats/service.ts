@@ -31,10 +31,9 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
     return chat;
   };
 
-  /** Starts the assistant's reply to the chat's messages up to `upToId` (the user's turn). */
-  const reply = async (caller: UserCaller, ip: string, chat: ChatRow, userMessageId: string, options: GenerationOptions, userMessage: MessageView | null) => {
+  /** Starts the assistant's reply to the chat's messages up to `upToId` (the user's turn); limits already counted. */
+  const reply = async (caller: UserCaller, chat: ChatRow, userMessageId: string, options: GenerationOptions, userMessage: MessageView | null) => {
     const { provider, model } = await resolveModel(options, chat);
-    await limits.consume(llmSubject(caller.user, ip));
     const history = buildHistory(await chats.listMessages(chat.id, { upToId: userMessageId }), config.llm.contextTokenBudget);
     const assistant = await chats.insertMessage({ id: Bun.randomUUIDv7(), chatId: chat.id, role: 'assistant', content: '', status: 'streaming', provider, model });
     void events.publish(caller.user.id, { type: 'message.created', chatId: chat.id, message: toMessageView(assistant) });
@@ -87,6 +86,8 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
 
     async update(userId: string, chatId: string, patch: Partial<Pick<ChatRow, 'title' | 'provider' | 'model' | 'systemPrompt' | 'category' | 'pinned' | 'archived'>>): Promise<ChatView> {
       const chat = await ownChat(userId, chatId);
+      // A new provider without a model drops the old provider's model rather than keep a pair that cannot answer.
+      if (patch.provider && patch.provider !== chat.provider && patch.model === undefined) patch = { ...patch, model: null };
       if (patch.provider || patch.model) await resolveModel({ provider: patch.provider ?? chat.provider, model: patch.model ?? (patch.provider ? null : chat.model) });
       const view = toChatView((await chats.updateChat(chatId, patch as Parameters<ChatsRepository['updateChat']>[1]))!);
       void events.publish(userId, { type: 'chat.updated', chatId, chat: view });
@@ -110,9 +111,11 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
     async send(caller: UserCaller, ip: string, chatId: string, input: GenerationOptions & { content: string; attachments?: string[] }) {
       const chat = await ownChat(caller.user.id, chatId);
       await resolveModel(input, chat);
+      // Counted before anything is stored: a refused call leaves no unanswered message behind.
+      await limits.consume(llmSubject(caller.user, ip));
       const userMessage = await chats.insertMessage({ id: Bun.randomUUIDv7(), chatId, role: 'user', content: input.content, attachments: input.attachments ?? [] });
       void events.publish(caller.user.id, { type: 'message.created', chatId, message: toMessageView(userMessage) });
-      return reply(caller, ip, chat, userMessage.id, input, toMessageView(userMessage));
+      return reply(caller, chat, userMessage.id, input, toMessageView(userMessage));
     },
 
     /** A new reply for the turn of `messageId` (the user's message, or the reply to replace). */
@@ -123,7 +126,9 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
       if (message.status === 'streaming') throw conflict('This reply is still being generated; cancel it first');
       const turn = message.role === 'user' ? message : (await chats.listMessages(chatId, { upToId: message.id })).filter((row) => row.role === 'user').at(-1);
       if (!turn) throw new AppError('conflict', 'There is no user message to answer before this one');
-      return reply(caller, ip, chat, turn.id, options, null);
+      await resolveModel(options, chat);
+      await limits.consume(llmSubject(caller.user, ip));
+      return reply(caller, chat, turn.id, options, null);
     },
 
     /** Cancel by message id alone (websocket frames carry no chat id); still owner-only. */
