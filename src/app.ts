@@ -59,7 +59,7 @@ export function createServices(infra: Infra) {
       retryBaseMs: config.llm.retryBaseMs,
       log,
     });
-  const buffers = createStreamBuffers(infra.kv);
+  const buffers = createStreamBuffers(infra.kv, { idleMs: config.ssePingMs });
   const events = createUserEvents(infra);
   const chatsRepository = createChatsRepository(infra.db);
   const generations = createGenerations(infra, {

@@ -81,6 +81,8 @@ export type Config = Readonly<{
   }>;
   /** How long a stream's events stay replayable after its last event. */
   streamTtlSeconds: number;
+  /** Quiet time after which a stream reader gets a `: ping` (and the producer is checked). */
+  ssePingMs: number;
   /** Limits of a generic stream (POST /streams): events, and bytes of data in all. */
   streamMaxEvents: number;
   streamMaxBytes: number;
@@ -193,6 +195,7 @@ export function parseConfig(env: Env): Config {
       contextTokenBudget: readInt(env, 'CONTEXT_TOKEN_BUDGET', 8000, { min: 100 }),
     },
     streamTtlSeconds: readInt(env, 'STREAM_TTL_SECONDS', 3600, { min: 10, max: 7 * 86400 }),
+    ssePingMs: readInt(env, 'SSE_PING_MS', 15_000, { min: 100, max: 300_000 }),
     streamMaxEvents: readInt(env, 'STREAM_MAX_EVENTS', 10_000, { min: 1 }),
     streamMaxBytes: readInt(env, 'STREAM_MAX_BYTES', 5 * 1024 * 1024, { min: 1024 }),
   });

@@ -32,7 +32,7 @@ export type FollowItem = { type: 'event'; event: BufferedEvent } | { type: 'idle
  * readers replay after an id and then follow live through pub/sub notifications. Any instance
  * can serve any reader, so resume, many instances and websockets are one mechanism.
  */
-export function createStreamBuffers(kv: KeyValueStore) {
+export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: number } = {}) {
   let followers = 0;
   const readMeta = async (id: string): Promise<StreamMeta | null> => {
     const raw = await kv.get(metaKey(id));
@@ -89,7 +89,7 @@ export function createStreamBuffers(kv: KeyValueStore) {
      * `idle` after `idleMs` without events so the caller can ping and check on the producer.
      * Subscribes before reading, so nothing appended in between is missed.
      */
-    async *follow(id: string, { afterId, signal, idleMs = 15_000 }: FollowOptions): AsyncGenerator<FollowItem> {
+    async *follow(id: string, { afterId, signal, idleMs = defaults.idleMs ?? 15_000 }: FollowOptions): AsyncGenerator<FollowItem> {
       let lastId = afterId;
       let wake: (() => void) | undefined;
       let pending = true;
