@@ -80,7 +80,12 @@ for (const [name, kind] of kinds) {
         const text = uniqueText('mid');
         const streamed = await streamMessage(app, account.accessToken, chat.id, { content: text });
         const partial = splitWords(expectedReply(text)).slice(0, PARTIAL_WORDS).join('');
-        expect(names(streamed.events)).toEqual(['start', ...Array<string>(PARTIAL_WORDS).fill('delta'), 'error']);
+        // Deltas that arrive in a burst may be coalesced: what counts is start, deltas, then error.
+        const eventNames = names(streamed.events);
+        expect(eventNames[0]).toBe('start');
+        expect(eventNames.at(-1)).toBe('error');
+        expect(eventNames.slice(1, -1).every((name) => name === 'delta')).toBe(true);
+        expect(eventNames.length).toBeGreaterThan(2);
         expect(streamed.text).toBe(partial);
         expect(streamed.error.code).toBe('upstream_error');
         // Text already reached the client, so the request is not retried (it would repeat it).

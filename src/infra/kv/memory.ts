@@ -131,8 +131,20 @@ export function createMemoryStore(options: { sweepIntervalMs?: number } = {}): K
     async streamRead(key, { afterId, count } = {}) {
       const slot = live(key);
       if (!slot || typeof slot.value === 'string') return [];
-      const after = afterId ? slot.value.filter((entry) => compareStreamIds(entry.id, afterId) > 0) : slot.value;
-      return (count === undefined ? after : after.slice(0, count)).map((entry) => ({ id: entry.id, fields: { ...entry.fields } }));
+      // Ids only grow, so the first entry after `afterId` is found by binary search: followers
+      // read after every append, and a linear scan would make a long reply quadratic.
+      const entries = slot.value;
+      let start = 0;
+      if (afterId) {
+        let high = entries.length;
+        while (start < high) {
+          const middle = (start + high) >>> 1;
+          if (compareStreamIds(entries[middle]!.id, afterId) > 0) high = middle;
+          else start = middle + 1;
+        }
+      }
+      const end = count === undefined ? entries.length : Math.min(entries.length, start + count);
+      return entries.slice(start, end).map((entry) => ({ id: entry.id, fields: { ...entry.fields } }));
     },
     async streamLength(key) {
       const slot = live(key);

@@ -77,6 +77,32 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
       flushed = text.length;
       await chats.updateMessage(input.messageId, { content: text });
     };
+    // Deltas are appended one at a time; text that arrives while an append is in flight is
+    // coalesced into the next event. Under a burst this sends fewer, larger deltas (the same
+    // concatenated text) instead of queueing one KV round trip per token, and yielding to the
+    // event loop between appends lets readers write what they have as it comes.
+    let pending = '';
+    let appending: Promise<void> | undefined;
+    let appendFailure: unknown;
+    const drainDeltas = async () => {
+      try {
+        while (pending) {
+          const chunk = pending;
+          pending = '';
+          await emit(streamId, 'delta', { text: chunk });
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      } catch (error) {
+        appendFailure = error;
+        controller.abort();
+      } finally {
+        appending = undefined;
+      }
+    };
+    const pushDelta = (chunk: string) => {
+      pending += chunk;
+      appending ??= drainDeltas();
+    };
     const flushTimer = setInterval(() => void flush().catch((error) => log.warn('flush failed', { error: (error as Error).message })), flushEveryMs);
     const heartbeat = setInterval(() => void kv.set(aliveKey(input.messageId), streamId, { ttlMs: heartbeatMs * 3 }).catch(() => undefined), heartbeatMs);
     try {
@@ -96,7 +122,7 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
         if (event.type === 'attempt') [provider, model] = [event.provider, event.model];
         else if (event.type === 'delta') {
           text += event.text;
-          await emit(streamId, 'delta', { text: event.text });
+          pushDelta(event.text);
         } else finish = { reason: event.finishReason, usage: event.usage };
       }
     } catch (error) {
@@ -107,6 +133,11 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
     } finally {
       clearInterval(flushTimer);
       clearInterval(heartbeat);
+      while (appending) await appending;
+    }
+    if (appendFailure && !failure) {
+      failure = { code: 'unavailable', message: 'The stream buffer became unavailable' };
+      log.error('stream buffer append failed', { messageId: input.messageId, error: appendFailure });
     }
 
     const cancelled = !failure && !finish && controller.signal.aborted;
