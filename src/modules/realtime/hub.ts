@@ -18,6 +18,8 @@ type Socket = {
   unsubscribe?: Promise<Unsubscribe>;
   /** Replies this socket is forwarding; aborted when it closes. */
   follows: Set<AbortController>;
+  /** Set by close(): work that was awaiting when the socket went away must not attach to it. */
+  closed: boolean;
 };
 
 export const authTimeoutMs = 5_000;
@@ -31,7 +33,9 @@ const frameError = (code: string, message: string, extra: Record<string, unknown
  */
 export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerResolver; chats: ChatsService; buffers: StreamBuffers; events: UserEvents }) {
   const sockets = new Map<string, Socket>();
-  const send = (socket: Socket, frame: unknown) => socket.port.send(JSON.stringify(frame));
+  const send = (socket: Socket, frame: unknown) => {
+    if (!socket.closed) socket.port.send(JSON.stringify(frame));
+  };
 
   const authenticate = async (socket: Socket, token: string): Promise<boolean> => {
     try {
@@ -45,9 +49,15 @@ export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerRes
       return false;
     }
     clearTimeout(socket.authTimer);
+    if (socket.closed) return false;
     const userId = socket.caller.user.id;
     socket.unsubscribe = deps.events.subscribe(userId, (event) => send(socket, event));
-    await socket.unsubscribe;
+    const unsubscribe = await socket.unsubscribe;
+    // Closed while subscribing: close() may have run before the subscription existed.
+    if (socket.closed) {
+      await unsubscribe();
+      return false;
+    }
     send(socket, { type: 'ready', userId });
     return true;
   };
@@ -83,7 +93,9 @@ export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerRes
         return send(socket, frameError('validation_error', 'provider and model must be strings', { requestId }));
       }
       const started = await deps.chats.send(socket.caller, socket.ip, chatId, { content, provider: provider as never, model });
-      return void forwardReply(socket, started.streamId, requestId);
+      // The reply goes on (it is stored either way); only a socket still open follows it.
+      if (!socket.closed) void forwardReply(socket, started.streamId, requestId);
+      return;
     }
     if (frame.type === 'chat.cancel') {
       if (typeof frame.messageId !== 'string') return send(socket, frameError('validation_error', 'chat.cancel needs messageId', { requestId }));
@@ -95,7 +107,7 @@ export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerRes
 
   return {
     async open(id: string, port: SocketPort, ip: string, token: string | undefined) {
-      const socket: Socket = { port, ip, caller: null, follows: new Set() };
+      const socket: Socket = { port, ip, caller: null, follows: new Set(), closed: false };
       sockets.set(id, socket);
       if (token) return void (await authenticate(socket, token));
       socket.authTimer = setTimeout(() => {
@@ -132,6 +144,7 @@ export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerRes
       const socket = sockets.get(id);
       if (!socket) return;
       sockets.delete(id);
+      socket.closed = true;
       clearTimeout(socket.authTimer);
       for (const follow of socket.follows) follow.abort();
       const unsubscribe = await socket.unsubscribe?.catch(() => undefined);

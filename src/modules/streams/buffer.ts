@@ -122,7 +122,11 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: numb
           });
           clearTimeout(timer);
           wake = undefined;
-          if (!woke && !signal.aborted) yield { type: 'idle' };
+          if (woke || signal.aborted) continue;
+          // Pub/sub delivers at most once: a quiet spell also re-reads, so a lost notification
+          // (an event, or the end) costs one idle interval instead of leaving the reader stuck.
+          pending = true;
+          yield { type: 'idle' };
         }
       } finally {
         followers--;

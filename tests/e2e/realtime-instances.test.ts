@@ -1,0 +1,224 @@
+// Realtime across real executables: two instances A and B on one Postgres and Redis behave as one
+// for streams and websockets (resume on the other instance, events, cancel, a crash), and one
+// instance with no services at all (SQLite + memory KV) resumes a reply too.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { copyBinaryToEmptyDir, type RunningBinary, startBinary } from '../helpers/binary.ts';
+import { createTestDatabase, createTestRedisPrefix, hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
+import {
+  bearer,
+  copy,
+  createChat,
+  expectIncreasing,
+  expectStatus,
+  type Http,
+  httpOfUrl,
+  type Json,
+  registerUser,
+  sendMessage,
+  SseReader,
+  storedMessage,
+  uniqueWords,
+  WsClient,
+} from '../realtime/helpers.ts';
+
+const commonEnv = { RATE_LIMIT_ENABLED: 'false', ECHO_DELAY_MS: '150', SHUTDOWN_GRACE_MS: '1000', LOG_LEVEL: 'info' };
+const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `parley-rt-${label}-`));
+
+/**
+ * A reply started on `producer` over SSE; the client leaves after 3 deltas and resumes on
+ * `resumer` with Last-Event-ID: no gap, no repeat, ends with done, text == the stored message.
+ */
+async function resumeElsewhere(producer: Http, resumer: Http): Promise<void> {
+  const user = await registerUser(producer);
+  const chat = await createChat(producer, user.accessToken);
+  const content = uniqueWords(16, 'resume');
+  const response = await sendMessage(producer, user.accessToken, chat.id, { content });
+  expect(response.status).toBe(200);
+  const first = new SseReader(response);
+  const start = (await first.next())!;
+  expect(start.event).toBe('start');
+  const streamId: string = start.data.streamId;
+  const messageId: string = start.data.messageId;
+  await first.untilDeltas(3);
+  await first.cancel();
+  const lastId = first.events.at(-1)!.id;
+
+  const resumed = new SseReader(await resumer(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), 'last-event-id': lastId } }));
+  await resumed.rest(30_000);
+  expect(resumed.ended).toBe(true);
+  expect(resumed.events[0]!.event).toBe('delta');
+  expect(resumed.events.some((e) => e.event === 'start')).toBe(false);
+  expect(copy(resumed.events.at(-1))).toMatchObject({ event: 'done', data: { messageId, finishReason: 'stop' } });
+
+  const ids = [...first.ids, ...resumed.ids];
+  expectIncreasing(ids);
+  const whole = await expectStatus(await resumer(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }), 200);
+  expect(whole.closed).toBe(true);
+  expect(whole.events.map((e: Json) => e.id)).toEqual(ids);
+
+  const text = first.text + resumed.text;
+  expect(text).toBe(content);
+  expect(await storedMessage(resumer, user.accessToken, chat.id, messageId)).toMatchObject({ status: 'complete', content: text });
+}
+
+describe.if(hasPostgres && hasRedis)('realtime across two executables on one Postgres and Redis', () => {
+  let binary: Awaited<ReturnType<typeof copyBinaryToEmptyDir>>;
+  let env: Record<string, string>;
+  let a: RunningBinary;
+  let b: RunningBinary;
+  let c: RunningBinary | undefined;
+  let onA: Http;
+  let onB: Http;
+  let cleanup: () => Promise<void>;
+  const dirs: string[] = [];
+  const launch = (label: string) => {
+    const dir = tempDir(label);
+    dirs.push(dir);
+    return startBinary({ path: binary.path, cwd: binary.dir, env: { ...env, DATA_DIR: dir } });
+  };
+
+  beforeAll(async () => {
+    binary = await copyBinaryToEmptyDir();
+    const database = await createTestDatabase();
+    const redis = createTestRedisPrefix();
+    env = {
+      ...commonEnv,
+      DATABASE_URL: database.url,
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: redis.prefix,
+      JWT_SECRET: 'shared-secret-for-realtime-instances-0123456789',
+    };
+    [a, b] = await Promise.all([launch('a'), launch('b')]);
+    onA = httpOfUrl(a.url);
+    onB = httpOfUrl(b.url);
+    cleanup = async () => {
+      await Promise.all([a?.stop('SIGKILL'), b?.stop('SIGKILL'), c?.stop('SIGKILL')]);
+      await redis.cleanup();
+      await database.drop();
+      binary.remove();
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    };
+  }, 180_000);
+  afterAll(() => cleanup?.());
+
+  test('(a) a reply started on A, left after a few events, resumes on B with Last-Event-ID: no gap, no repeat, ends with done', async () => {
+    await resumeElsewhere(onA, onB);
+  }, 60_000);
+
+  test('(b) a websocket on B hears message.created for a message created through A’s HTTP API', async () => {
+    const user = await registerUser(onA);
+    const socket = await WsClient.ready(`${b.url.replace(/^http/, 'ws')}/api/v1/ws`, user.accessToken);
+    const other = await registerUser(onA);
+    const otherSocket = await WsClient.ready(`${b.url.replace(/^http/, 'ws')}/api/v1/ws`, other.accessToken);
+    try {
+      const chat = await createChat(onA, user.accessToken);
+      const content = uniqueWords(3, 'across');
+      const sent = await expectStatus(await sendMessage(onA, user.accessToken, chat.id, { content, stream: false }), 200);
+      const created = await socket.waitFor((f) => f.type === 'message.created' && f.message?.id === sent.userMessage.id, 'message.created on B');
+      expect(copy(created)).toMatchObject({ type: 'message.created', chatId: chat.id, message: { id: sent.userMessage.id, role: 'user', content } });
+      await socket.waitFor((f) => f.type === 'message.created' && f.message?.id === sent.assistantMessage.id, 'the assistant message.created on B');
+      const updated = await socket.waitFor((f) => f.type === 'message.updated' && f.message?.id === sent.assistantMessage.id, 'message.updated on B');
+      expect(updated.message).toMatchObject({ status: 'complete', content });
+      await Bun.sleep(300);
+      expect(otherSocket.frames.map((f) => f.type)).toEqual(['ready']);
+    } finally {
+      await Promise.all([socket.close(), otherSocket.close()]);
+    }
+  }, 30_000);
+
+  test('(c) a cancel sent to B stops a generation running on A: A’s stream ends with done cancelled and the message is cancelled', async () => {
+    const user = await registerUser(onA);
+    const chat = await createChat(onA, user.accessToken);
+    const content = uniqueWords(30, 'cancel');
+    const reader = new SseReader(await sendMessage(onA, user.accessToken, chat.id, { content }));
+    const start = (await reader.next())!;
+    const messageId: string = start.data.messageId;
+    await reader.untilDeltas(2);
+    const accepted = await onB(`/api/v1/chats/${chat.id}/messages/${messageId}/cancel`, { method: 'POST', headers: bearer(user.accessToken) });
+    expect(await expectStatus(accepted, 202)).toEqual({ messageId, cancelling: true });
+    const cancelledAt = Date.now();
+    await reader.rest(10_000);
+    expect(reader.ended).toBe(true);
+    expect(copy(reader.events.at(-1))).toMatchObject({ event: 'done', data: { messageId, finishReason: 'cancelled' } });
+    // It stopped soon after the cancel, well before the 30 words (4.5 s) were through.
+    expect(Date.now() - cancelledAt).toBeLessThan(2000);
+    expect(reader.text.length).toBeLessThan(content.length);
+    expect(content.startsWith(reader.text)).toBe(true);
+    for (const on of [onA, onB]) {
+      expect(await storedMessage(on, user.accessToken, chat.id, messageId)).toMatchObject({ status: 'cancelled', finishReason: 'cancelled', content: reader.text });
+    }
+  }, 30_000);
+
+  test('(d) A killed mid-reply: B replays what A produced and ends with error interrupted; a new instance C marks the message interrupted', async () => {
+    const user = await registerUser(onA);
+    const chat = await createChat(onA, user.accessToken);
+    const content = uniqueWords(60, 'crash');
+    const fromA = new SseReader(await sendMessage(onA, user.accessToken, chat.id, { content }));
+    const start = (await fromA.next())!;
+    const { streamId, messageId } = start.data as { streamId: string; messageId: string };
+    await fromA.untilDeltas(5);
+    await fromA.cancel();
+    expect(await a.stop('SIGKILL')).not.toBe(0);
+    const killedAt = Date.now();
+
+    const replay = new SseReader(await onB(`/api/v1/streams/${streamId}`, { headers: bearer(user.accessToken) }));
+    await replay.rest(60_000);
+    const noticedAfterMs = Date.now() - killedAt;
+    expect(replay.ended).toBe(true);
+    expect(replay.events[0]).toEqual(start);
+    // Everything A read before the kill is replayed, in order, then more may follow.
+    expect(replay.events.slice(0, fromA.events.length)).toEqual(fromA.events);
+    const last = replay.events.at(-1)!;
+    expect(copy(last)).toMatchObject({ event: 'error', data: { code: 'interrupted', message: expect.any(String) } });
+    expect(replay.events.filter((e) => e.event === 'done')).toEqual([]);
+    expect(content.startsWith(replay.text)).toBe(true);
+    expect(replay.text.length).toBeLessThan(content.length);
+    // Idle tick (15 s) + heartbeat TTL (15 s) at worst: well under 35 s.
+    expect(noticedAfterMs).toBeLessThan(35_000);
+    console.info(`[realtime-instances] B reported the interruption ${noticedAfterMs} ms after A was killed`);
+
+    // Until an instance starts and recovers it, the message is still marked streaming.
+    expect((await storedMessage(onB, user.accessToken, chat.id, messageId)).status).toBe('streaming');
+    c = await launch('c');
+    await c.waitForLog((line) => line.msg === 'marked interrupted generations', 5000);
+    const onC = httpOfUrl(c.url);
+    const stored = await storedMessage(onC, user.accessToken, chat.id, messageId);
+    expect(stored).toMatchObject({ status: 'interrupted', finishReason: 'interrupted' });
+    expect(stored.content.length).toBeGreaterThan(0);
+    // The text kept is what was flushed before the kill: a prefix of what the stream carried.
+    expect(replay.text.startsWith(stored.content)).toBe(true);
+    // C also ended the buffer with an interrupted error, so later readers end at once.
+    const whole = await expectStatus(await onC(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }), 200);
+    expect(whole.closed).toBe(true);
+    expect(copy(whole.events.at(-1))).toMatchObject({ event: 'error', data: { code: 'interrupted' } });
+    const again = new SseReader(await onB(`/api/v1/streams/${streamId}`, { headers: bearer(user.accessToken) }));
+    await again.rest(5000);
+    expect(again.ended).toBe(true);
+    expect(again.events.at(-1)?.data.code).toBe('interrupted');
+  }, 120_000);
+});
+
+describe('realtime on one executable with no services (SQLite + memory KV)', () => {
+  let binary: Awaited<ReturnType<typeof copyBinaryToEmptyDir>>;
+  let solo: RunningBinary;
+  let dataDir: string;
+  beforeAll(async () => {
+    binary = await copyBinaryToEmptyDir();
+    dataDir = tempDir('solo');
+    solo = await startBinary({ path: binary.path, cwd: binary.dir, env: { ...commonEnv, DATA_DIR: dataDir } });
+  }, 180_000);
+  afterAll(async () => {
+    await solo?.stop();
+    binary?.remove();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('(e) a reply left after a few events resumes with Last-Event-ID: no gap, no repeat, ends with done', async () => {
+    expect(solo.logs.find((line) => line.msg === 'listening')).toMatchObject({ database: 'sqlite', kv: 'memory' });
+    const http = httpOfUrl(solo.url);
+    await resumeElsewhere(http, http);
+  }, 60_000);
+});

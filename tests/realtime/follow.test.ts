@@ -1,0 +1,89 @@
+// The stream follower on its own, over a KV whose pub/sub loses a notification, as Redis pub/sub
+// may (at most once; nothing is replayed to a subscriber whose connection was re-established).
+// The buffer itself is durable, so a follower that checks it on its idle tick must still see
+// every event and the end; it must not depend on every notification arriving.
+import { afterEach, describe, expect, test } from 'bun:test';
+import { createMemoryStore } from '../../src/infra/kv/memory.ts';
+import type { KeyValueStore } from '../../src/infra/kv/index.ts';
+import { createStreamBuffers } from '../../src/modules/streams/buffer.ts';
+import { followAsSse } from '../../src/modules/streams/follow.ts';
+
+/** A memory KV whose next publish on a stream channel is silently dropped when `dropNext` is set. */
+function lossyStore(): { kv: KeyValueStore; dropNext: () => void; dropped: () => number } {
+  const inner = createMemoryStore();
+  let drop = false;
+  let dropped = 0;
+  const kv: KeyValueStore = Object.create(inner);
+  kv.publish = async (channel, message) => {
+    if (drop && channel.startsWith('stream:')) {
+      drop = false;
+      dropped++;
+      return;
+    }
+    return inner.publish(channel, message);
+  };
+  return { kv, dropNext: () => void (drop = true), dropped: () => dropped };
+}
+
+describe('following a stream when a notification is lost', () => {
+  const controllers: AbortController[] = [];
+  afterEach(() => {
+    for (const controller of controllers.splice(0)) controller.abort();
+  });
+
+  const collect = async (iterable: AsyncIterable<unknown>, into: unknown[]) => {
+    for await (const item of iterable) into.push(item);
+  };
+
+  test('control: with every notification delivered, the follower gets the events and ends at close', async () => {
+    const { kv } = lossyStore();
+    const buffers = createStreamBuffers(kv);
+    await buffers.create('s0', { ownerId: 'u', kind: 'generic', ttlSeconds: 60 });
+    const controller = new AbortController();
+    controllers.push(controller);
+    const items: unknown[] = [];
+    const done = collect(followAsSse(buffers, 's0', { signal: controller.signal, idleMs: 100 }), items);
+    await Bun.sleep(50);
+    await buffers.append('s0', 'message', '"one"', 60);
+    await buffers.end('s0', 60);
+    const ended = await Promise.race([done.then(() => true), Bun.sleep(2000).then(() => false)]);
+    expect(ended).toBe(true);
+    expect(items).toEqual([{ id: expect.any(String), event: 'message', data: '"one"' }]);
+    expect(buffers.activeFollowers()).toBe(0);
+  });
+
+  test('a lost notification for an event: the event still arrives by the next idle tick', async () => {
+    const { kv, dropNext, dropped } = lossyStore();
+    const buffers = createStreamBuffers(kv);
+    await buffers.create('s1', { ownerId: 'u', kind: 'generic', ttlSeconds: 60 });
+    const controller = new AbortController();
+    controllers.push(controller);
+    const items: { event?: string; ping?: boolean }[] = [];
+    void collect(followAsSse(buffers, 's1', { signal: controller.signal, idleMs: 100 }), items);
+    await Bun.sleep(50);
+    dropNext();
+    await buffers.append('s1', 'message', '"lost notification"', 60);
+    expect(dropped()).toBe(1);
+    // Several idle ticks (100 ms each) later, the buffered event must have been read.
+    await Bun.sleep(1000);
+    expect(items.filter((item) => item.event === 'message')).toHaveLength(1);
+  });
+
+  test('a lost notification for the end: the follower still ends (instead of pinging forever)', async () => {
+    const { kv, dropNext, dropped } = lossyStore();
+    const buffers = createStreamBuffers(kv);
+    await buffers.create('s2', { ownerId: 'u', kind: 'generic', ttlSeconds: 60 });
+    await buffers.append('s2', 'message', '"before"', 60);
+    const controller = new AbortController();
+    controllers.push(controller);
+    const items: { event?: string; ping?: boolean }[] = [];
+    const done = collect(followAsSse(buffers, 's2', { signal: controller.signal, idleMs: 100 }), items);
+    await Bun.sleep(50);
+    dropNext();
+    await buffers.end('s2', 60);
+    expect(dropped()).toBe(1);
+    const ended = await Promise.race([done.then(() => true), Bun.sleep(1500).then(() => false)]);
+    expect({ ended, pings: items.filter((item) => item.ping).length }).toEqual({ ended: true, pings: expect.any(Number) });
+    expect(buffers.activeFollowers()).toBe(0);
+  });
+});
