@@ -1,6 +1,6 @@
 // Anthropic Messages API through the official SDK, reading the raw stream events.
 
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import type { Logger } from '../log/index.ts';
 import { modelInfos, toUpstreamError } from './shared.ts';
 import type { GenerationEvent, GenerationRequest, LlmProvider } from './types.ts';
@@ -28,13 +28,19 @@ const FINISH_REASONS: Record<string, string> = {
 const RETRYABLE_TYPES = new Set(['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error']);
 
 export function createAnthropicProvider(options: AnthropicProviderOptions): LlmProvider {
-  const client = new Anthropic({
-    apiKey: options.apiKey,
-    baseURL: options.baseUrl ?? 'https://api.anthropic.com',
-    maxRetries: 0, // retries are streamWithResilience's job
-  });
-  const toError = (e: unknown) =>
-    toUpstreamError('anthropic', e, Anthropic, (err) => {
+  // Loaded on first use, not at start-up.
+  let loaded: Promise<{ Sdk: typeof Anthropic; client: Anthropic }> | undefined;
+  const load = () =>
+    (loaded ??= import('@anthropic-ai/sdk').then(({ default: Sdk }) => ({
+      Sdk,
+      client: new Sdk({
+        apiKey: options.apiKey,
+        baseURL: options.baseUrl ?? 'https://api.anthropic.com',
+        maxRetries: 0, // retries are streamWithResilience's job
+      }),
+    })));
+  const toError = (Sdk: typeof Anthropic, e: unknown) =>
+    toUpstreamError('anthropic', e, Sdk, (err) => {
       const type = (err as { type?: unknown }).type;
       return typeof type === 'string' && RETRYABLE_TYPES.has(type);
     });
@@ -42,6 +48,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
   async function* stream(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
     const { signal } = request;
     if (signal.aborted) return;
+    const { Sdk, client } = await load();
     let events;
     try {
       events = await client.messages.create(
@@ -58,7 +65,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
       );
     } catch (e) {
       if (signal.aborted) return;
-      throw toError(e);
+      throw toError(Sdk, e);
     }
 
     let inputTokens = 0;
@@ -91,7 +98,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
       }
     } catch (e) {
       if (signal.aborted) return;
-      throw toError(e);
+      throw toError(Sdk, e);
     }
     if (signal.aborted) return; // the SDK just ends its loop after an abort
     if (!stopped) throw new UpstreamError('upstream stream ended before it finished', { retryable: true });
@@ -102,6 +109,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
   async function listModels() {
     let ids: string[] = [];
     try {
+      const { client } = await load();
       for await (const model of client.models.list({ limit: 100 }, { timeout: options.listTimeoutMs ?? 5000 })) {
         ids.push(model.id);
       }

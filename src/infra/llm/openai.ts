@@ -1,6 +1,6 @@
 // OpenAI (and any OpenAI-compatible server, Ollama included) through the official SDK.
 
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { Logger } from '../log/index.ts';
 import { estimateUsage, modelInfos, toUpstreamError } from './shared.ts';
@@ -21,15 +21,21 @@ export type OpenAiProviderOptions = {
 
 export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvider {
   const name = options.name ?? 'openai';
-  const client = new OpenAI({
-    // OpenAI-compatible servers reached through OPENAI_BASE_URL alone need no key, but the SDK wants one.
-    apiKey: options.apiKey || 'unused',
-    baseURL: options.baseUrl ?? 'https://api.openai.com/v1',
-    // Retries, fallbacks and timeouts belong to streamWithResilience, not to the SDK.
-    maxRetries: 0,
-  });
-  const toError = (e: unknown) =>
-    toUpstreamError(name, e, OpenAI, (err) => !/invalid_request|authentication|permission/.test(String((err as { type?: unknown }).type)));
+  // The SDK is loaded on first use, not at start-up: an instance that never calls it starts faster.
+  let loaded: Promise<{ Sdk: typeof OpenAI; client: OpenAI }> | undefined;
+  const load = () =>
+    (loaded ??= import('openai').then(({ default: Sdk }) => ({
+      Sdk,
+      client: new Sdk({
+        // OpenAI-compatible servers reached through OPENAI_BASE_URL alone need no key, but the SDK wants one.
+        apiKey: options.apiKey || 'unused',
+        baseURL: options.baseUrl ?? 'https://api.openai.com/v1',
+        // Retries, fallbacks and timeouts belong to streamWithResilience, not to the SDK.
+        maxRetries: 0,
+      }),
+    })));
+  const toError = (Sdk: typeof OpenAI, e: unknown) =>
+    toUpstreamError(name, e, Sdk, (err) => !/invalid_request|authentication|permission/.test(String((err as { type?: unknown }).type)));
 
   async function* stream(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
     const { signal } = request;
@@ -38,6 +44,7 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
       ...(request.system ? [{ role: 'system' as const, content: request.system }] : []),
       ...request.messages.map((m) => ({ role: m.role, content: m.content })),
     ];
+    const { Sdk, client } = await load();
     let chunks;
     try {
       chunks = await client.chat.completions.create(
@@ -53,7 +60,7 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
       );
     } catch (e) {
       if (signal.aborted) return; // the caller aborted: it knows, nothing to report
-      throw toError(e);
+      throw toError(Sdk, e);
     }
 
     let finishReason: string | undefined;
@@ -73,7 +80,7 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
       }
     } catch (e) {
       if (signal.aborted) return;
-      throw toError(e);
+      throw toError(Sdk, e);
     }
     // The SDK ends its loop quietly after an abort; only our own check tells the cases apart.
     if (signal.aborted) return;
@@ -83,6 +90,7 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
 
   async function listModels() {
     try {
+      const { client } = await load();
       const ids: string[] = [];
       for await (const model of client.models.list({ timeout: options.listTimeoutMs ?? 5000 })) ids.push(model.id);
       if (ids.length > 0) return modelInfos(name, ids);
