@@ -9,6 +9,8 @@ import { hasPostgres, hasRedis } from '../helpers/services.ts';
 import type { FakeUpstream, RecordedRequest } from '../fakes/llm-upstream.ts';
 import { readSse, type SseEvent, type SseTranscript } from './sse.ts';
 
+export { waitUntil } from '../helpers/wait.ts';
+
 export const kinds = storageKinds({ postgres: hasPostgres, redis: hasRedis });
 
 /** Every provider pointed at the fake; rate limits off; an admin key (see tests/auth/client.ts). */
@@ -76,16 +78,6 @@ export async function storedMessage(app: TestApp, token: string, chatId: string,
   const message = chat.messages.find((m: { id: string }) => m.id === messageId);
   if (!message) throw new Error(`message ${messageId} is not in chat ${chatId}`);
   return message;
-}
-
-export async function waitUntil<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
 }
 
 type WireMessage = { role: string; content: unknown };

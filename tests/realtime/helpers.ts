@@ -2,10 +2,13 @@
 // websocket client that records every frame, and small HTTP helpers that work the same against the
 // app in process (TestApp.request) and against a running executable (fetch to its URL).
 import type { TestApp } from '../helpers/app.ts';
+import { compareEventIds, SseReader as SharedSseReader } from '../helpers/sse.ts';
+import { waitUntil as pollUntil } from '../helpers/wait.ts';
+
+export { compareEventIds, deltaText, type SseEvent } from '../helpers/sse.ts';
 
 // biome-ignore lint: payloads are inspected field by field
 export type Json = any;
-export type SseEvent = { id: string; event: string; data: Json };
 
 /** One request: a path under the server, with an optional JSON body. */
 export type Http = (path: string, init?: RequestInit & { json?: unknown }) => Promise<Response>;
@@ -69,27 +72,9 @@ export function uniqueWords(count: number, label = 'word'): string {
   return Array.from({ length: count }, (_, i) => `${label}${i}-${tag}`).join(' ');
 }
 
-export async function waitUntil<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
-
-/** Stream entry ids are `<ms>-<seq>`: compares them numerically (negative when a < b). */
-export function compareEventIds(a: string, b: string): number {
-  const parse = (id: string) => {
-    const match = /^(\d+)-(\d+)$/.exec(id);
-    if (!match) throw new Error(`not a stream entry id: ${id}`);
-    return [BigInt(match[1]!), BigInt(match[2]!)] as const;
-  };
-  const [x, y] = [parse(a), parse(b)];
-  if (x[0] !== y[0]) return x[0] < y[0] ? -1 : 1;
-  return x[1] === y[1] ? 0 : x[1] < y[1] ? -1 : 1;
-}
+/** Polls every 20 ms (see tests/helpers/wait.ts). */
+export const waitUntil = <T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 5000): Promise<T> =>
+  pollUntil(check, what, timeoutMs, 20);
 
 export function expectIncreasing(ids: string[]): void {
   for (let i = 1; i < ids.length; i++) {
@@ -97,150 +82,10 @@ export function expectIncreasing(ids: string[]): void {
   }
 }
 
-export const deltaText = (events: SseEvent[]) =>
-  events
-    .filter((e) => e.event === 'delta')
-    .map((e) => String(e.data.text))
-    .join('');
-
-/** Parses one SSE block; every `data:` must be one JSON value (the contract), else this throws. */
-function parseBlock(block: string): { event?: SseEvent; comments: string[] } {
-  const comments: string[] = [];
-  let id = '';
-  let event = 'message';
-  const data: string[] = [];
-  for (const line of block.split(/\r?\n/)) {
-    if (line === '') continue;
-    if (line.startsWith(':')) {
-      comments.push(line.slice(1).trim());
-      continue;
-    }
-    const colon = line.indexOf(':');
-    const field = colon === -1 ? line : line.slice(0, colon);
-    const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-    if (field === 'id') id = value;
-    else if (field === 'event') event = value;
-    else if (field === 'data') data.push(value);
-  }
-  if (data.length === 0) return { comments };
-  const raw = data.join('\n');
-  let parsed: Json;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new Error(`SSE data is not one JSON value: ${raw}`);
-  }
-  return { event: { id, event, data: parsed }, comments };
-}
-
-/** Reads SSE events one at a time; `cancel()` drops the connection like a client that leaves. */
-export class SseReader {
-  readonly events: SseEvent[] = [];
-  readonly comments: string[] = [];
-  private readonly reader: { read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }>; cancel(): Promise<void> };
-  private readonly decoder = new TextDecoder();
-  private buffer = '';
-  private queued: SseEvent[] = [];
-  private finished = false;
-  private cancelled = false;
-
-  constructor(readonly response: Response) {
-    if (!response.body) throw new Error(`no response body (status ${response.status})`);
-    if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
-      throw new Error(`not an event stream: ${response.status} ${response.headers.get('content-type')}`);
-    }
-    this.reader = response.body.getReader();
-  }
-
-  /** The body ended by itself (not cancelled by us). */
-  get ended(): boolean {
-    return this.finished && !this.cancelled;
-  }
-
-  get text(): string {
-    return deltaText(this.events);
-  }
-
-  get ids(): string[] {
-    return this.events.map((e) => e.id);
-  }
-
-  /** The next event, or undefined once the body has ended. Throws when none comes in time. */
-  async next(timeoutMs = 10_000): Promise<SseEvent | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    while (true) {
-      const queued = this.queued.shift();
-      if (queued) return queued;
-      if (this.finished) return undefined;
-      let timer: Timer | undefined;
-      const chunk = await Promise.race([
-        this.reader.read(),
-        new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), Math.max(deadline - Date.now(), 0));
-        }),
-      ]).finally(() => clearTimeout(timer));
-      if (chunk === 'timeout') {
-        await this.cancel();
-        throw new Error(`no SSE event within ${timeoutMs} ms; so far: ${JSON.stringify(this.events.map((e) => e.event))}`);
-      }
-      if (chunk.done) {
-        this.finished = true;
-        this.take(`${this.buffer}${this.decoder.decode()}\n\n`);
-        this.buffer = '';
-      } else {
-        this.buffer += this.decoder.decode(chunk.value, { stream: true });
-        const cut = this.buffer.lastIndexOf('\n\n');
-        if (cut !== -1) {
-          this.take(this.buffer.slice(0, cut + 2));
-          this.buffer = this.buffer.slice(cut + 2);
-        }
-      }
-    }
-  }
-
-  /** Reads `count` events (throws if the body ends first). */
-  async read(count: number, timeoutMs = 10_000): Promise<SseEvent[]> {
-    const out: SseEvent[] = [];
-    for (let i = 0; i < count; i++) {
-      const event = await this.next(timeoutMs);
-      if (!event) throw new Error(`the stream ended after ${out.length} of ${count} events`);
-      out.push(event);
-    }
-    return out;
-  }
-
-  /** Reads until `count` deltas have been read in all (throws if the body ends first). */
-  async untilDeltas(count: number, timeoutMs = 10_000): Promise<void> {
-    while (this.events.filter((e) => e.event === 'delta').length < count) {
-      if (!(await this.next(timeoutMs))) throw new Error(`the stream ended before ${count} deltas`);
-    }
-  }
-
-  /** Reads until the body ends; returns every event read by this reader. */
-  async rest(timeoutMs = 20_000): Promise<SseEvent[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (await this.next(Math.max(deadline - Date.now(), 1))) {
-      // keep reading
-    }
-    return this.events;
-  }
-
-  async cancel(): Promise<void> {
-    if (this.finished) return;
-    this.finished = true;
-    this.cancelled = true;
-    await this.reader.cancel().catch(() => undefined);
-  }
-
-  private take(text: string) {
-    for (const block of text.split(/\r?\n\r?\n/)) {
-      const { event, comments } = parseBlock(block);
-      this.comments.push(...comments);
-      if (event) {
-        this.events.push(event);
-        this.queued.push(event);
-      }
-    }
+/** The shared SSE reader (tests/helpers/sse.ts), which here insists on a text/event-stream response. */
+export class SseReader extends SharedSseReader {
+  constructor(response: Response) {
+    super(response, { requireEventStream: true });
   }
 }
 
