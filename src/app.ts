@@ -94,6 +94,8 @@ export function createApp(infra: Infra, services: Services = createServices(infr
   metrics.addGauge({ name: 'process_resident_memory_bytes', help: 'Resident memory', read: () => process.memoryUsage.rss() });
   return new Elysia({
     name: 'parley',
+    // Unknown fields are refused (422) where a schema says so, rather than silently dropped.
+    normalize: false,
     // A socket that stops reading is closed once 1 MiB waits for it; idle ones are pinged, then closed.
     websocket: { idleTimeout: 60, sendPings: true, backpressureLimit: 1024 * 1024, closeOnBackpressureLimit: true, maxPayloadLength: 256 * 1024 },
   })
