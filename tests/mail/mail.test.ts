@@ -140,7 +140,7 @@ describe('smtp mailer', () => {
     expect(sendError.permanent).toBe(true);
     expect(lines).toHaveLength(1);
     const line = JSON.parse(lines[0]!) as Record<string, unknown>;
-    expect(line).toMatchObject({ level: 'warn', msg: 'mail send failed', toDomain: 'example.com', code: 'EAUTH' });
+    expect(line).toMatchObject({ level: 'warn', msg: 'mail send failed', recipientDomain: 'example.com', code: 'EAUTH' });
     expect(line.smtp).toBe(`smtp://***:***@127.0.0.1:${smtp.port}`);
     expect(lines[0]).not.toContain('7f3k');
     expect(lines[0]).not.toContain('ann@');

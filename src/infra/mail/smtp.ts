@@ -63,7 +63,7 @@ export function createSmtpMailer(url: string, from: string, log: Logger, options
         const code = typeof fields.code === 'string' ? fields.code : undefined;
         const permanent = typeof fields.responseCode === 'number' && fields.responseCode >= 500;
         const wrapped = new MailSendError(`mail to ${recipientDomain(message.to)} failed: ${scrub(messageOf(error))}`, code, permanent);
-        log.warn('mail send failed', { smtp: safeUrl(url), toDomain: recipientDomain(message.to), error: wrapped.message, code });
+        log.warn('mail send failed', { smtp: safeUrl(url), recipientDomain: recipientDomain(message.to), error: wrapped.message, code });
         throw wrapped;
       }
     },
