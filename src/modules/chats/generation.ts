@@ -72,11 +72,15 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
     let model = input.model;
     let finish: { reason: string; usage: Usage } | undefined;
     let failure: { code: string; message: string } | undefined;
-    const flush = async () => {
-      if (!input.persist || flushed === text.length) return;
-      flushed = text.length;
-      await chats.updateMessage(input.messageId, { content: text });
-    };
+    // Flushes run one after another, and the final write waits for the last of them: on a
+    // connection pool, a slower partial write could otherwise land after the final one.
+    let flushing: Promise<void> = Promise.resolve();
+    const flush = () =>
+      (flushing = flushing.catch(() => undefined).then(async () => {
+        if (!input.persist || flushed === text.length) return;
+        flushed = text.length;
+        await chats.updateMessage(input.messageId, { content: text });
+      }));
     // Deltas are appended one at a time; text that arrives while an append is in flight is
     // coalesced into the next event. Under a burst this sends fewer, larger deltas (the same
     // concatenated text) instead of queueing one KV round trip per token, and yielding to the
@@ -103,7 +107,10 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
       pending += chunk;
       appending ??= drainDeltas();
     };
-    const flushTimer = setInterval(() => void flush().catch((error) => log.warn('flush failed', { error: (error as Error).message })), flushEveryMs);
+    const flushTimer = setInterval(
+      () => void flush().catch((error) => log.warn('flush failed', { error: (error as Error).message })),
+      flushEveryMs,
+    );
     const heartbeat = setInterval(() => void kv.set(aliveKey(input.messageId), streamId, { ttlMs: heartbeatMs * 3 }).catch(() => undefined), heartbeatMs);
     try {
       await emit(streamId, 'start', {
@@ -134,6 +141,7 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
       clearInterval(flushTimer);
       clearInterval(heartbeat);
       while (appending) await appending;
+      await flushing.catch(() => undefined);
     }
     if (appendFailure && !failure) {
       failure = { code: 'unavailable', message: 'The stream buffer became unavailable' };
