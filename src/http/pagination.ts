@@ -22,7 +22,7 @@ export function decodeCursor<T>(cursor: string | undefined, isValid: (value: unk
     const text = Buffer.from(cursor, 'base64url').toString('utf8');
     const value: unknown = JSON.parse(text);
     // A forged cursor must not smuggle a NUL into a query (Postgres refuses it with an error).
-    if (isValid(value) && !text.includes('\\u0000') && !text.includes('\u0000')) return value;
+    if (isValid(value) && !JSON.stringify(value).includes('\\u0000')) return value;
   } catch {
     // fall through to the error below
   }

@@ -206,7 +206,6 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
       else await kv.publish(cancelChannel, messageId);
     },
 
-    streamOf: (messageId: string) => kv.get(streamOfKey(messageId)),
     activeCount: () => active.size,
 
     /** Shutdown: let running generations finish within `graceMs`, then cancel the rest. */

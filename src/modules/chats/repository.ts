@@ -1,4 +1,5 @@
 import { and, asc, count, desc, eq, gt, isNotNull, lt, or, type SQL, sql, sum } from 'drizzle-orm';
+import { containsText } from '../../infra/db/contains.ts';
 import type { Database } from '../../infra/db/index.ts';
 
 export type ChatRow = Database['tables']['chats']['$inferSelect'];
@@ -6,7 +7,6 @@ export type MessageRow = Database['tables']['messages']['$inferSelect'];
 export type NewMessage = Database['tables']['messages']['$inferInsert'];
 export type ChatCursor = [pinned: boolean, updatedAt: number, id: string];
 
-const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /** Data access for chats and their messages. Every query that takes a user id scopes to it. */
 export function createChatsRepository(db: Database) {
@@ -28,8 +28,7 @@ export function createChatsRepository(db: Database) {
       const conditions: SQL[] = [eq(chats.userId, userId), eq(chats.archived, options.archived)];
       if (options.category) conditions.push(eq(chats.category, options.category));
       if (options.titleContains) {
-        const pattern = `%${escapeLike(options.titleContains.toLowerCase())}%`;
-        conditions.push(sql`lower(${chats.title}) LIKE ${pattern} ESCAPE '\\'`);
+        conditions.push(containsText(sql`lower(${chats.title})`, options.titleContains.toLowerCase()));
       }
       if (options.after) {
         const [pinned, updatedAtMs, id] = options.after;

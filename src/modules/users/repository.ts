@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
+import { containsText } from '../../infra/db/contains.ts';
 import type { Database } from '../../infra/db/index.ts';
 
 export type UserRow = Database['tables']['users']['$inferSelect'];
@@ -45,11 +46,7 @@ export function createUsersRepository(db: Database) {
     async list({ limit, afterId, emailContains }: { limit: number; afterId?: string; emailContains?: string }): Promise<UserRow[]> {
       const conditions: SQL[] = [];
       if (afterId) conditions.push(lt(users.id, afterId));
-      if (emailContains) {
-        // Both dialects, with an explicit escape character (SQLite has none by default).
-        const pattern = `%${emailContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-        conditions.push(sql`${users.email} LIKE ${pattern} ESCAPE '\\'`);
-      }
+      if (emailContains) conditions.push(containsText(users.email, emailContains));
       return db.run((q) =>
         q
           .select()
