@@ -77,7 +77,7 @@ export function chatsModule({ config, chats, buffers, guard, limits }: ChatsModu
     )
     .get('/search', ({ caller, query }) => chats.search(caller.user.id, query), {
       auth: true,
-      query: t.Composite([SearchQuery, t.Object({ cursor: t.Optional(t.String({ maxLength: 512 })) })]),
+      query: SearchQuery,
       response: { 200: SearchResults },
       detail: { tags, summary: 'Full-text search over the caller’s chat titles and messages' },
     })

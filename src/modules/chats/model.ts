@@ -117,6 +117,7 @@ export const Categories = t.Object({ data: t.Array(t.Object({ category: t.String
 export const SearchQuery = t.Object({
   q: t.String({ minLength: 1, maxLength: 200 }),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
+  cursor: t.Optional(t.String({ maxLength: 512 })),
 });
 
 export const SearchResults = t.Object({
