@@ -4,7 +4,7 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { readMigrations } from './migrations.macro.ts' with { type: 'macro' };
 import * as schema from './schema.pg.ts';
-import type { Database, Db, DialectMigrator } from './types.ts';
+import type { Database, Db, DialectMigrator, Preparable, PreparedInfo } from './types.ts';
 
 const migrations = readMigrations('pg');
 // Any constant works; it only has to be the same on every instance that migrates.
@@ -19,6 +19,7 @@ export function openPostgres(url: string, options: { maxConnections?: number } =
   });
   const db: Db = drizzle({ client, schema });
   const scope = new AsyncLocalStorage<Db>();
+  const prepared: PreparedInfo[] = [];
 
   return {
     kind: 'postgres',
@@ -31,6 +32,21 @@ export function openPostgres(url: string, options: { maxConnections?: number } =
       if (current) return work(current);
       return db.transaction((tx) => scope.run(tx as unknown as Db, () => work(tx as unknown as Db)));
     },
+    prepare<P extends Record<string, unknown>, R>(name: string, build: (db: Db) => Preparable<R>) {
+      let statement: ReturnType<Preparable<R>['prepare']> | undefined;
+      return (values: P): Promise<R> => {
+        // A transaction owns one connection: the query must run there, built for it.
+        const tx = scope.getStore();
+        if (tx) return build(tx).prepare(name).execute(values);
+        if (!statement) {
+          const query = build(db);
+          prepared.push({ name, sql: query.toSQL().sql });
+          statement = query.prepare(name);
+        }
+        return statement.execute(values);
+      };
+    },
+    preparedQueries: () => [...prepared],
     async migrate() {
       // Instances starting together take turns; the second finds nothing left to apply.
       const lock = await client.reserve();

@@ -91,7 +91,8 @@ export const chats = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (table) => [index('chats_user_updated_idx').on(table.userId, table.updatedAt), index('chats_featured_idx').on(table.featured)],
+  // The list's order (pinned, then latest, then id) read straight off the index: no sort.
+  (table) => [index('chats_user_list_idx').on(table.userId, table.archived, table.pinned, table.updatedAt, table.id), index('chats_featured_idx').on(table.featured, table.id)],
 );
 
 export const messages = pgTable(
@@ -115,7 +116,8 @@ export const messages = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (table) => [index('messages_chat_created_idx').on(table.chatId, table.createdAt), index('messages_status_idx').on(table.status)],
+  // Messages are read by chat in id order (UUIDv7: creation order).
+  (table) => [index('messages_chat_id_idx').on(table.chatId, table.id), index('messages_status_idx').on(table.status)],
 );
 
 export const usageRecords = pgTable(

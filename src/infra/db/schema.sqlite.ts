@@ -100,7 +100,8 @@ export const chats = sqliteTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (table) => [index('chats_user_updated_idx').on(table.userId, table.updatedAt), index('chats_featured_idx').on(table.featured)],
+  // The list's order (pinned, then latest, then id) read straight off the index: no sort.
+  (table) => [index('chats_user_list_idx').on(table.userId, table.archived, table.pinned, table.updatedAt, table.id), index('chats_featured_idx').on(table.featured, table.id)],
 );
 
 export const messages = sqliteTable(
@@ -124,7 +125,8 @@ export const messages = sqliteTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (table) => [index('messages_chat_created_idx').on(table.chatId, table.createdAt), index('messages_status_idx').on(table.status)],
+  // Messages are read by chat in id order (UUIDv7: creation order).
+  (table) => [index('messages_chat_id_idx').on(table.chatId, table.id), index('messages_status_idx').on(table.status)],
 );
 
 // One row per user, day, provider and model, incremented as replies complete.

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
 import { readMigrations } from './migrations.macro.ts' with { type: 'macro' };
 import * as schema from './schema.sqlite.ts';
-import type { Database, Db, DialectMigrator, Tables } from './types.ts';
+import type { Database, Db, DialectMigrator, Preparable, PreparedInfo, Tables } from './types.ts';
 
 const migrations = readMigrations('sqlite');
 
@@ -28,9 +28,13 @@ export function openSqlite(path: string): Database {
   const db = orm as unknown as Db;
   const scope = new AsyncLocalStorage<Scope>();
   let queue: Promise<unknown> = Promise.resolve();
+  // Units of work queued or running: when none is, a prepared statement may run at once.
+  let pending = 0;
+  const prepared: PreparedInfo[] = [];
 
   const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
-    const result = queue.then(() => scope.run({ inTransaction: false }, work));
+    pending++;
+    const result = queue.then(() => scope.run({ inTransaction: false }, work)).finally(() => pending--);
     queue = result.catch(() => undefined);
     return result;
   };
@@ -59,6 +63,22 @@ export function openSqlite(path: string): Database {
       if (current) return inTransaction(work);
       return exclusive(() => inTransaction(work));
     },
+    prepare<P extends Record<string, unknown>, R>(name: string, build: (db: Db) => Preparable<R>) {
+      let statement: ReturnType<Preparable<R>['prepare']> | undefined;
+      const execute = async (values: P): Promise<R> => {
+        if (!statement) {
+          const query = build(db);
+          prepared.push({ name, sql: query.toSQL().sql });
+          statement = query.prepare(name);
+        }
+        // bun:sqlite runs it synchronously; execute() hands back the rows themselves.
+        return statement.execute(values);
+      };
+      // Synchronous, so it cannot interleave with anything: only a transaction in progress
+      // (another unit of work holding the lock) makes it wait its turn.
+      return (values: P) => (pending === 0 || scope.getStore() ? execute(values) : exclusive(() => execute(values)));
+    },
+    preparedQueries: () => [...prepared],
     async migrate() {
       return exclusive(async () => {
         const before = countApplied(client);

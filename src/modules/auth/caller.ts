@@ -34,7 +34,7 @@ export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: 
     if (blacklisted) throw unauthorized('Token has been revoked');
     if (!found || found.session.revokedAt || found.session.userId !== claims.sub) throw unauthorized('Session has ended');
     if (found.user.disabled) throw forbidden('This account is disabled');
-    void throttled(`auth:seen:${claims.sid}`, () => repo.touchSession(claims.sid));
+    void throttled(`auth:seen:${claims.sid}`, () => repo.markSessionSeen(claims.sid));
     const { user } = found;
     return {
       user: { id: user.id, role: user.role, tier: user.tier },

@@ -1,5 +1,6 @@
-import { and, desc, eq, gt, isNotNull, isNull, lt, lte, ne, or } from 'drizzle-orm';
+import { and, desc, eq, gt, isNotNull, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
 import type { Database } from '../../infra/db/index.ts';
+import { bound } from '../../infra/db/placeholder.ts';
 
 export type SessionRow = Database['tables']['sessions']['$inferSelect'];
 export type ApiKeyRow = Database['tables']['apiKeys']['$inferSelect'];
@@ -10,6 +11,20 @@ export function createAuthRepository(db: Database) {
   const { sessions, refreshTokens, apiKeys, oneTimeTokens, users } = db.tables;
   const now = () => new Date();
 
+  // Every authenticated request runs one of these two: built and prepared once per process.
+  const sessionWithUser = db.prepare<{ id: string }, { session: SessionRow; user: typeof users.$inferSelect }[]>('auth.sessionWithUser', (q) =>
+    q.select({ session: sessions, user: users }).from(sessions).innerJoin(users, eq(users.id, sessions.userId)).where(eq(sessions.id, sql.placeholder('id'))).limit(1),
+  );
+  const apiKeyWithUser = db.prepare<{ hash: string }, { key: ApiKeyRow; user: typeof users.$inferSelect }[]>('auth.apiKeyWithUser', (q) =>
+    q.select({ key: apiKeys, user: users }).from(apiKeys).innerJoin(users, eq(users.id, apiKeys.userId)).where(eq(apiKeys.keyHash, sql.placeholder('hash'))).limit(1),
+  );
+  const sessionSeen = db.prepare<{ id: string; at: Date }, unknown>('auth.sessionSeen', (q) =>
+    q.update(sessions).set({ lastSeenAt: bound(sessions.lastSeenAt, 'at') }).where(eq(sessions.id, sql.placeholder('id'))),
+  );
+  const apiKeyUsed = db.prepare<{ id: string; at: Date }, unknown>('auth.apiKeyUsed', (q) =>
+    q.update(apiKeys).set({ lastUsedAt: bound(apiKeys.lastUsedAt, 'at') }).where(eq(apiKeys.id, sql.placeholder('id'))),
+  );
+
   return {
     async createSession(session: { id: string; userId: string; userAgent: string | null; ip: string | null; expiresAt: Date }) {
       await db.run((q) => q.insert(sessions).values({ ...session, lastSeenAt: now() }));
@@ -17,9 +32,7 @@ export function createAuthRepository(db: Database) {
 
     /** The session with its user, in one query: what every authenticated request checks. */
     async findSessionWithUser(sessionId: string) {
-      const [row] = await db.run((q) =>
-        q.select({ session: sessions, user: users }).from(sessions).innerJoin(users, eq(users.id, sessions.userId)).where(eq(sessions.id, sessionId)).limit(1),
-      );
+      const [row] = await sessionWithUser({ id: sessionId });
       return row;
     },
 
@@ -31,6 +44,11 @@ export function createAuthRepository(db: Database) {
 
     async touchSession(sessionId: string, fields: { expiresAt?: Date; ip?: string | null; userAgent?: string | null } = {}) {
       await db.run((q) => q.update(sessions).set({ lastSeenAt: now(), ...fields }).where(eq(sessions.id, sessionId)));
+    },
+
+    /** Last-seen only: what authenticated requests record (at most once a minute each). */
+    async markSessionSeen(sessionId: string) {
+      await sessionSeen({ id: sessionId, at: now() });
     },
 
     /** Revokes sessions of a user (all, or all but one); returns the ids revoked. */
@@ -93,14 +111,12 @@ export function createAuthRepository(db: Database) {
     },
 
     async findApiKeyWithUser(keyHash: string) {
-      const [row] = await db.run((q) =>
-        q.select({ key: apiKeys, user: users }).from(apiKeys).innerJoin(users, eq(users.id, apiKeys.userId)).where(eq(apiKeys.keyHash, keyHash)).limit(1),
-      );
+      const [row] = await apiKeyWithUser({ hash: keyHash });
       return row;
     },
 
     async touchApiKey(id: string) {
-      await db.run((q) => q.update(apiKeys).set({ lastUsedAt: now() }).where(eq(apiKeys.id, id)));
+      await apiKeyUsed({ id, at: now() });
     },
 
     async revokeApiKey(id: string, userId: string): Promise<boolean> {

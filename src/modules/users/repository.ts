@@ -8,9 +8,34 @@ export type NewUser = Database['tables']['users']['$inferInsert'];
 /** Data access for the users table and the usage records that belong to a user. */
 export function createUsersRepository(db: Database) {
   const { users, usageRecords } = db.tables;
+  // Hot paths (GET /auth/me, every finished reply): built and prepared once per process.
+  const byId = db.prepare<{ id: string }, UserRow[]>('users.byId', (q) => q.select().from(users).where(eq(users.id, sql.placeholder('id'))).limit(1));
+  const addUsage = db.prepare<{ userId: string; day: string; provider: string; model: string; inputTokens: number; outputTokens: number }, unknown>(
+    'users.addUsage',
+    (q) =>
+      q
+        .insert(usageRecords)
+        .values({
+          userId: sql.placeholder('userId'),
+          day: sql.placeholder('day'),
+          provider: sql.placeholder('provider'),
+          model: sql.placeholder('model'),
+          requests: 1,
+          inputTokens: sql.placeholder('inputTokens'),
+          outputTokens: sql.placeholder('outputTokens'),
+        })
+        .onConflictDoUpdate({
+          target: [usageRecords.userId, usageRecords.day, usageRecords.provider, usageRecords.model],
+          set: {
+            requests: sql`${usageRecords.requests} + 1`,
+            inputTokens: sql`${usageRecords.inputTokens} + ${sql.placeholder('inputTokens')}`,
+            outputTokens: sql`${usageRecords.outputTokens} + ${sql.placeholder('outputTokens')}`,
+          },
+        }),
+  );
   return {
     async findById(id: string): Promise<UserRow | undefined> {
-      const [row] = await db.run((q) => q.select().from(users).where(eq(users.id, id)).limit(1));
+      const [row] = await byId({ id });
       return row;
     },
     async findByEmail(email: string): Promise<UserRow | undefined> {
@@ -67,19 +92,7 @@ export function createUsersRepository(db: Database) {
     },
     /** Adds one completed request's tokens to the user's row for that day and model. */
     async recordUsage(entry: { userId: string; day: string; provider: string; model: string; inputTokens: number; outputTokens: number }) {
-      await db.run((q) =>
-        q
-          .insert(usageRecords)
-          .values({ ...entry, requests: 1 })
-          .onConflictDoUpdate({
-            target: [usageRecords.userId, usageRecords.day, usageRecords.provider, usageRecords.model],
-            set: {
-              requests: sql`${usageRecords.requests} + 1`,
-              inputTokens: sql`${usageRecords.inputTokens} + ${entry.inputTokens}`,
-              outputTokens: sql`${usageRecords.outputTokens} + ${entry.outputTokens}`,
-            },
-          }),
-      );
+      await addUsage(entry);
     },
   };
 }
