@@ -2,6 +2,7 @@
 
 import type Anthropic from '@anthropic-ai/sdk';
 import type { Logger } from '../log/index.ts';
+import type { UpstreamFetch } from './pool.ts';
 import { modelInfos, toUpstreamError } from './shared.ts';
 import type { GenerationEvent, GenerationRequest, LlmProvider } from './types.ts';
 import { UpstreamError } from './types.ts';
@@ -14,6 +15,8 @@ export type AnthropicProviderOptions = {
   models: readonly string[];
   listTimeoutMs?: number;
   log?: Logger;
+  /** The connection pool to reach upstream through (see pool.ts); global fetch when absent. */
+  fetch?: UpstreamFetch;
 };
 
 /** Anthropic's stop reasons in the OpenAI vocabulary the rest of the app (and clients) use. */
@@ -37,6 +40,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
         apiKey: options.apiKey,
         baseURL: options.baseUrl ?? 'https://api.anthropic.com',
         maxRetries: 0, // retries are streamWithResilience's job
+        ...(options.fetch ? { fetch: options.fetch } : {}),
       }),
     })));
   const toError = (Sdk: typeof Anthropic, e: unknown) =>

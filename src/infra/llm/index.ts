@@ -22,6 +22,8 @@ export {
   stopOllamaModel,
 } from './ollama.ts';
 export { createOpenAiProvider } from './openai.ts';
+export { createUpstreamFetch, type UpstreamFetch } from './pool.ts';
+import { createUpstreamFetch, type UpstreamFetch } from './pool.ts';
 export { type Attempt, type ResilienceOptions, streamWithResilience } from './resilient.ts';
 
 export type LlmConfig = Pick<Config, 'openai' | 'anthropic' | 'ollama' | 'defaultProvider' | 'defaultModel' | 'llm'>;
@@ -51,8 +53,9 @@ export type Providers = {
 export function createProviders(config: LlmConfig, log: Logger): Providers {
   const llmLog = log.child({ component: 'llm' });
   const providers = new Map<ProviderName, LlmProvider>();
+  const fetch = createUpstreamFetch(config.llm.maxConnections);
   for (const name of configuredProviders(config)) {
-    providers.set(name, build(name, config, llmLog));
+    providers.set(name, build(name, config, llmLog, fetch));
   }
 
   const configuredModels = (name: ProviderName): readonly string[] =>
@@ -106,19 +109,20 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
   return { providers, resolve, resolveAsync, listAllModels, configuredModels };
 }
 
-function build(name: ProviderName, config: LlmConfig, log: Logger): LlmProvider {
+function build(name: ProviderName, config: LlmConfig, log: Logger, fetch: UpstreamFetch): LlmProvider {
   switch (name) {
     case 'openai':
-      return createOpenAiProvider({ apiKey: config.openai.apiKey, baseUrl: config.openai.baseUrl, models: config.llm.models.openai, log });
+      return createOpenAiProvider({ apiKey: config.openai.apiKey, baseUrl: config.openai.baseUrl, models: config.llm.models.openai, log, fetch });
     case 'anthropic':
       return createAnthropicProvider({
         apiKey: config.anthropic.apiKey ?? '',
         baseUrl: config.anthropic.baseUrl,
         models: config.llm.models.anthropic,
         log,
+        fetch,
       });
     case 'ollama':
-      return createOllamaProvider({ baseUrl: config.ollama.baseUrl ?? 'http://localhost:11434', models: config.llm.models.ollama, log });
+      return createOllamaProvider({ baseUrl: config.ollama.baseUrl ?? 'http://localhost:11434', models: config.llm.models.ollama, log, fetch });
     case 'echo':
       return createEchoProvider({ delayMs: config.llm.echoDelayMs });
   }

@@ -1,6 +1,7 @@
 // Ollama: chat through its OpenAI-compatible /v1 API, models and admin through its native /api.
 
 import type { Logger } from '../log/index.ts';
+import type { UpstreamFetch } from './pool.ts';
 import { createOpenAiProvider } from './openai.ts';
 import { modelInfos, withTimeout } from './shared.ts';
 import type { LlmProvider } from './types.ts';
@@ -13,6 +14,8 @@ export type OllamaProviderOptions = {
   models: readonly string[];
   listTimeoutMs?: number;
   log?: Logger;
+  /** The connection pool to reach upstream through (see pool.ts); global fetch when absent. */
+  fetch?: UpstreamFetch;
 };
 
 export type OllamaModelStatus = { model: string; installed: boolean; loaded: boolean };
@@ -35,6 +38,7 @@ export function createOllamaProvider(options: OllamaProviderOptions): LlmProvide
     models: options.models,
     name: 'ollama',
     ...(options.log ? { log: options.log } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
   });
 
   async function listModels() {

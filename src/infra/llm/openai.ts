@@ -3,6 +3,7 @@
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { Logger } from '../log/index.ts';
+import type { UpstreamFetch } from './pool.ts';
 import { estimateUsage, modelInfos, toUpstreamError } from './shared.ts';
 import type { GenerationEvent, GenerationRequest, LlmProvider, ProviderName, Usage } from './types.ts';
 import { UpstreamError } from './types.ts';
@@ -17,6 +18,8 @@ export type OpenAiProviderOptions = {
   /** Upper bound for models.list(), so a hung upstream cannot stall a model listing. */
   listTimeoutMs?: number;
   log?: Logger;
+  /** The connection pool to reach upstream through (see pool.ts); global fetch when absent. */
+  fetch?: UpstreamFetch;
 };
 
 export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvider {
@@ -32,6 +35,7 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
         baseURL: options.baseUrl ?? 'https://api.openai.com/v1',
         // Retries, fallbacks and timeouts belong to streamWithResilience, not to the SDK.
         maxRetries: 0,
+        ...(options.fetch ? { fetch: options.fetch } : {}),
       }),
     })));
   const toError = (Sdk: typeof OpenAI, e: unknown) =>
