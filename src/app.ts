@@ -5,29 +5,25 @@ import { errorHandler } from './http/error-handler.ts';
 import { createLimits } from './http/limits.ts';
 import { createMetrics } from './http/metrics.ts';
 import { requestGuard } from './http/request-log.ts';
+import { createRouteBundle } from './http/routes.ts';
 import type { Infra } from './infra/index.ts';
-import { createProviders, streamWithResilience } from './infra/llm/index.ts';
+import { createStreamBuffers } from './infra/kv/stream-buffers.ts';
+import { createProviders } from './infra/llm/index.ts';
 import { adminModule } from './modules/admin/index.ts';
 import { maintenanceRoutes } from './modules/admin/maintenance.ts';
 import { authModule } from './modules/auth/index.ts';
 import { createAuthService } from './modules/auth/service.ts';
-import { createGenerations, type ModelRunner } from './modules/chats/generation.ts';
 import { chatsModule } from './modules/chats/index.ts';
-import { createLlmLimits } from './modules/chats/llm-limits.ts';
-import { createChatsRepository } from './modules/chats/repository.ts';
-import { createChatSearch } from './modules/chats/search.ts';
 import { createChatsService } from './modules/chats/service.ts';
-import { toMessageView } from './modules/chats/views.ts';
 import { docsModule } from './modules/docs/index.ts';
 import { healthModule } from './modules/health/index.ts';
 import { modelsModule } from './modules/models/index.ts';
-import { createModelResolver, createModelsService } from './modules/models/service.ts';
+import { createModelsService } from './modules/models/service.ts';
 import { openAiCompatModule } from './modules/openai-compat/index.ts';
-import { createUserEvents } from './modules/realtime/events.ts';
-import { createRealtimeHub } from './modules/realtime/hub.ts';
 import { realtimeModule } from './modules/realtime/index.ts';
-import { createStreamBuffers } from './modules/streams/buffer.ts';
+import { createRealtimeHub, createUserEvents } from './modules/realtime/service.ts';
 import { streamsModule } from './modules/streams/index.ts';
+import { createRepliesService } from './modules/replies/service.ts';
 import { createStreamsService } from './modules/streams/service.ts';
 import { usersModule } from './modules/users/index.ts';
 import { createUsersService } from './modules/users/service.ts';
@@ -43,52 +39,29 @@ export function maxRequestBytes(maxFileSize: number): number {
 /** The services behind the routes, built once per process from the infra. */
 export function createServices(infra: Infra) {
   const { config, log } = infra;
+  const metrics = createMetrics();
   const users = createUsersService(infra.db);
   const auth = createAuthService(infra, users);
   const providers = createProviders(config, log);
-  const resolveModel = createModelResolver(providers);
-  const runModel: ModelRunner = (request, signal) =>
-    streamWithResilience({
-      providers: providers.providers,
-      attempts: [{ provider: request.provider, model: request.model }, ...config.llm.fallbacks],
-      request,
-      signal,
-      firstTokenTimeoutMs: config.llm.firstTokenTimeoutMs,
-      totalTimeoutMs: config.llm.totalTimeoutMs,
-      maxRetries: config.llm.maxRetries,
-      retryBaseMs: config.llm.retryBaseMs,
-      log,
-    });
   const buffers = createStreamBuffers(infra.kv, { idleMs: config.ssePingMs });
   const events = createUserEvents(infra);
-  const chatsRepository = createChatsRepository(infra.db);
-  const generations = createGenerations(infra, {
-    buffers,
-    chats: chatsRepository,
-    runModel,
-    recordUsage: ({ userId, provider, model, usage }) =>
-      users.repository.recordUsage({ userId, day: new Date().toISOString().slice(0, 10), provider, model, ...usage }),
-    onFinished: (userId, message) => void events.publish(userId, { type: 'message.updated', chatId: message.chatId, message: toMessageView(message) }),
-  });
-  const llmLimits = createLlmLimits(infra);
-  const chats = createChatsService(infra, { chats: chatsRepository, generations, resolveModel, limits: llmLimits, search: createChatSearch(infra.db), events });
-  const models = createModelsService(infra, { providers, resolveModel, generations, limits: llmLimits });
+  const replies = createRepliesService(infra, { providers, buffers, users, metrics });
+  const chats = createChatsService(infra, { replies, events });
+  const models = createModelsService(infra, { providers, replies });
   const streams = createStreamsService(infra, buffers);
-  const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, buffers, events });
-  return { users, auth, buffers, events, generations, chats, models, streams, realtime };
+  const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events });
+  return { metrics, users, auth, replies, events, chats, models, streams, realtime };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { users, auth, buffers, chats, models, streams, realtime } = services;
-  const guard = authGuard(auth.resolveCaller);
-  const limits = createLimits(infra);
+  const { metrics, users, auth, replies, chats, models, streams, realtime } = services;
   const config = infra.config;
-  const metrics = createMetrics();
-  metrics.addGauge({ name: 'parley_generations_active', help: 'Replies being generated by this instance', read: services.generations.activeCount });
-  metrics.addGauge({ name: 'parley_stream_readers', help: 'SSE and websocket readers following a stream', read: buffers.activeFollowers });
+  const routes = createRouteBundle({ guard: authGuard(auth.resolveCaller), limits: createLimits(infra), trustProxy: config.trustProxy });
+  metrics.addGauge({ name: 'parley_generations_active', help: 'Replies being generated by this instance', read: replies.activeCount });
+  metrics.addGauge({ name: 'parley_stream_readers', help: 'SSE and websocket readers following a stream', read: replies.activeReaders });
   metrics.addGauge({ name: 'parley_websockets_open', help: 'Open websockets', read: () => realtime.stats().sockets });
   metrics.addGauge({ name: 'parley_kv_up', help: '1 while the key-value store is reachable', read: () => (infra.kv.status() === 'ok' ? 1 : 0) });
   metrics.addGauge({ name: 'process_resident_memory_bytes', help: 'Resident memory', read: () => process.memoryUsage.rss() });
@@ -104,15 +77,15 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     .use(corsPolicy(config.corsOrigins))
     .use(docsModule({ version }))
     .use(healthModule(infra, metrics))
-    .use(authModule({ config, auth, users, guard, limits }))
-    .use(usersModule({ users, guard, limits }))
-    .use(adminModule({ users, guard, limits }))
-    .use(maintenanceRoutes({ kv: infra.kv, guard, limits, cleanupSessions: auth.cleanup }))
-    .use(modelsModule({ config, models, buffers, guard, limits }))
-    .use(chatsModule({ config, chats, buffers, guard, limits }))
-    .use(streamsModule({ streams, buffers, guard, limits }))
-    .use(realtimeModule({ config, hub: realtime }))
-    .use(openAiCompatModule({ config, models, buffers, guard, limits }));
+    .use(authModule({ auth, users, routes }))
+    .use(usersModule({ users, routes }))
+    .use(adminModule({ users, routes }))
+    .use(maintenanceRoutes({ kv: infra.kv, routes, cleanupSessions: auth.cleanup }))
+    .use(modelsModule({ models, routes }))
+    .use(chatsModule({ chats, routes }))
+    .use(streamsModule({ streams, routes }))
+    .use(realtimeModule({ hub: realtime, routes }))
+    .use(openAiCompatModule({ models, replies, routes }));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -18,14 +18,14 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
   if (applied > 0) log.info('migrations applied', { count: applied, database: infra.db.kind });
 
   const services = createServices(infra);
-  await services.generations.recoverInterrupted();
+  await services.replies.recoverInterrupted();
 
   const app = createApp(infra, services).listen({
     port: config.port,
     hostname: config.host,
     maxRequestBodySize: maxRequestBytes(config.maxFileSize),
-    // Streams send a ping every 15 s; long non-streamed generations may be silent for longer.
-    idleTimeout: 120,
+    // Streams ping every SSE_PING_MS, which config keeps below this.
+    idleTimeout: config.httpIdleTimeoutSeconds,
   });
   const server = app.server!;
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`;
@@ -37,7 +37,7 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
       const grace = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), config.shutdownGraceMs);
       });
-      const generationsDone = services.generations.drain(config.shutdownGraceMs);
+      const generationsDone = services.replies.drain(config.shutdownGraceMs);
       const outcome = await Promise.race([Promise.all([server.stop(false), generationsDone]).then(() => 'drained' as const), grace]);
       clearTimeout(timer);
       await generationsDone;

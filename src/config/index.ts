@@ -76,6 +76,8 @@ export type Config = Readonly<{
     /** Models listed when a provider cannot list its own (or alongside, for Anthropic). */
     models: Readonly<Record<'openai' | 'anthropic' | 'ollama', readonly string[]>>;
     echoDelayMs: number;
+    /** Upstream connections the provider clients may hold open at once (per origin). */
+    maxConnections: number;
     /** Approximate tokens of history sent upstream; older turns are dropped first. */
     contextTokenBudget: number;
   }>;
@@ -83,6 +85,8 @@ export type Config = Readonly<{
   streamTtlSeconds: number;
   /** Quiet time after which a stream reader gets a `: ping` (and the producer is checked). */
   ssePingMs: number;
+  /** Bun's server closes a connection silent for longer than this (at most 255 s). */
+  httpIdleTimeoutSeconds: number;
   /** Limits of a generic stream (POST /streams): events, and bytes of data in all. */
   streamMaxEvents: number;
   streamMaxBytes: number;
@@ -134,6 +138,14 @@ export function parseConfig(env: Env): Config {
     if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
       throw new ConfigError('CORS_ORIGINS', `"${origin}" is not an origin such as https://app.example.com`);
     }
+  }
+
+  // A quiet stream is kept open by its pings: they must come before the server's idle timeout
+  // would cut it (Bun's maximum is 255 s), with a second to spare.
+  const httpIdleTimeoutSeconds = readInt(env, 'HTTP_IDLE_TIMEOUT_SECONDS', 120, { min: 5, max: 255 });
+  const ssePingMs = readInt(env, 'SSE_PING_MS', 15_000, { min: 100, max: 254_000 });
+  if (ssePingMs > (httpIdleTimeoutSeconds - 1) * 1000) {
+    throw new ConfigError('SSE_PING_MS', `must be below HTTP_IDLE_TIMEOUT_SECONDS (${httpIdleTimeoutSeconds} s) less one second, or quiet streams are cut`);
   }
 
   const secret = givenSecret ? { secret: givenSecret, generated: false } : loadOrCreateJwtSecret(dataDir);
@@ -192,10 +204,12 @@ export function parseConfig(env: Env): Config {
         ollama: readList(env, 'OLLAMA_MODELS'),
       },
       echoDelayMs: readInt(env, 'ECHO_DELAY_MS', 20, { min: 0, max: 10_000 }),
+      maxConnections: readInt(env, 'LLM_MAX_CONNECTIONS', 10_000, { min: 1, max: 1_000_000 }),
       contextTokenBudget: readInt(env, 'CONTEXT_TOKEN_BUDGET', 8000, { min: 100 }),
     },
     streamTtlSeconds: readInt(env, 'STREAM_TTL_SECONDS', 3600, { min: 10, max: 7 * 86400 }),
-    ssePingMs: readInt(env, 'SSE_PING_MS', 15_000, { min: 100, max: 300_000 }),
+    ssePingMs,
+    httpIdleTimeoutSeconds,
     streamMaxEvents: readInt(env, 'STREAM_MAX_EVENTS', 10_000, { min: 1 }),
     streamMaxBytes: readInt(env, 'STREAM_MAX_BYTES', 5 * 1024 * 1024, { min: 1024 }),
   });

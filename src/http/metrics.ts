@@ -1,30 +1,49 @@
 // Prometheus text for GET /metrics: per-instance counters kept in this process (each instance
 // is scraped on its own), plus gauges read when scraped.
 
-const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
-type Histogram = { counts: number[]; sum: number; count: number };
+type Series = { counts: number[]; sum: number; count: number };
 
 export type Gauge = { name: string; help: string; read: () => number };
 
+/** A histogram in seconds; `observe` takes the label values in the order of its label names. */
+export type Histogram = { observe(labelValues: readonly string[], seconds: number): void };
+
+const label = (value: string) => value.replace(/["\\\n]/g, '_');
+
 export function createMetrics() {
   const requests = new Map<string, number>();
-  const durations = new Map<string, Histogram>();
+  const histograms: { name: string; help: string; render: (lines: string[]) => void }[] = [];
   const gauges: Gauge[] = [];
-  const label = (value: string) => value.replace(/["\\\n]/g, '_');
 
-  return {
-    observeRequest(method: string, route: string, status: number, seconds: number) {
-      const key = `method="${label(method)}",route="${label(route)}",status="${status}"`;
-      requests.set(key, (requests.get(key) ?? 0) + 1);
-      const routeKey = `route="${label(route)}"`;
-      let histogram = durations.get(routeKey);
-      if (!histogram) durations.set(routeKey, (histogram = { counts: buckets.map(() => 0), sum: 0, count: 0 }));
-      buckets.forEach((bound, i) => {
-        if (seconds <= bound) histogram.counts[i]!++;
+  const metrics = {
+    /** Registers a histogram of seconds (Prometheus buckets from 1 ms to 120 s). */
+    histogram(name: string, help: string, labelNames: readonly string[]): Histogram {
+      const series = new Map<string, Series>();
+      histograms.push({
+        name,
+        help,
+        render(lines) {
+          for (const [labels, s] of series) {
+            const prefix = labels ? `${labels},` : '';
+            buckets.forEach((bound, i) => lines.push(`${name}_bucket{${prefix}le="${bound}"} ${s.counts[i]}`));
+            lines.push(`${name}_bucket{${prefix}le="+Inf"} ${s.count}`);
+            lines.push(`${name}_sum${labels ? `{${labels}}` : ''} ${s.sum}`);
+            lines.push(`${name}_count${labels ? `{${labels}}` : ''} ${s.count}`);
+          }
+        },
       });
-      histogram.sum += seconds;
-      histogram.count++;
+      return {
+        observe(labelValues, seconds) {
+          const key = labelNames.map((labelName, i) => `${labelName}="${label(labelValues[i] ?? '')}"`).join(',');
+          let s = series.get(key);
+          if (!s) series.set(key, (s = { counts: buckets.map(() => 0), sum: 0, count: 0 }));
+          for (let i = 0; i < buckets.length; i++) if (seconds <= buckets[i]!) s.counts[i]!++;
+          s.sum += seconds;
+          s.count++;
+        },
+      };
     },
 
     addGauge(gauge: Gauge) {
@@ -34,15 +53,27 @@ export function createMetrics() {
     render(): string {
       const lines = ['# HELP parley_http_requests_total HTTP requests answered', '# TYPE parley_http_requests_total counter'];
       for (const [labels, value] of requests) lines.push(`parley_http_requests_total{${labels}} ${value}`);
-      lines.push('# HELP parley_http_request_duration_seconds Time to answer, by route', '# TYPE parley_http_request_duration_seconds histogram');
-      for (const [labels, histogram] of durations) {
-        buckets.forEach((bound, i) => lines.push(`parley_http_request_duration_seconds_bucket{${labels},le="${bound}"} ${histogram.counts[i]}`));
-        lines.push(`parley_http_request_duration_seconds_bucket{${labels},le="+Inf"} ${histogram.count}`);
-        lines.push(`parley_http_request_duration_seconds_sum{${labels}} ${histogram.sum}`);
-        lines.push(`parley_http_request_duration_seconds_count{${labels}} ${histogram.count}`);
+      for (const histogram of histograms) {
+        lines.push(`# HELP ${histogram.name} ${histogram.help}`, `# TYPE ${histogram.name} histogram`);
+        histogram.render(lines);
       }
       for (const gauge of gauges) lines.push(`# HELP ${gauge.name} ${gauge.help}`, `# TYPE ${gauge.name} gauge`, `${gauge.name} ${gauge.read()}`);
       return `${lines.join('\n')}\n`;
+    },
+  };
+
+  const durations = metrics.histogram(
+    'parley_http_request_duration_seconds',
+    'Time to answer, by route; a streamed response counts until its stream ends',
+    ['route'],
+  );
+
+  return {
+    ...metrics,
+    observeRequest(method: string, route: string, status: number, seconds: number) {
+      const key = `method="${label(method)}",route="${label(route)}",status="${status}"`;
+      requests.set(key, (requests.get(key) ?? 0) + 1);
+      durations.observe([route], seconds);
     },
   };
 }

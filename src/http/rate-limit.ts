@@ -52,7 +52,8 @@ export function rateLimit(options: RateLimitOptions) {
 
   return plugin.onBeforeHandle({ as: 'scoped' }, async (context) => {
     const { request, server, set, path } = context;
-    const ip = clientIp(request, server, trustProxy);
+    // The route bundle derives `ip` once per request; a limiter used on its own works it out.
+    const ip = (context as { ip?: string }).ip ?? clientIp(request, server, trustProxy);
     const subject = key ? await key({ request, ip, path, context }) : ip;
 
     let hit: RateLimitHit;

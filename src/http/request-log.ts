@@ -3,6 +3,7 @@ import type { Logger } from '../infra/log/index.ts';
 import { AppError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import { requestInfo, startRequest } from './request-context.ts';
+import { streamSettled } from './sse.ts';
 
 const jsonType = /^application\/(?:[\w.+-]+\+)?json\b/i;
 const multipartType = /^multipart\/form-data\b/i;
@@ -42,16 +43,22 @@ export function requestGuard({ log, metrics, maxJsonBytes, maxUploadBytes }: Req
     .onAfterResponse({ as: 'global' }, ({ request, set, route, responseValue }) => {
       const info = requestInfo(request);
       const status = responseValue instanceof Response ? responseValue.status : Number(set.status ?? 200);
-      const seconds = info ? (performance.now() - info.startedAt) / 1000 : 0;
-      metrics.observeRequest(request.method, route || 'unmatched', status, seconds);
-      log.info('request', {
-        requestId: info?.id,
-        method: request.method,
-        route: route || 'unmatched',
-        status,
-        durationMs: info ? Math.round((performance.now() - info.startedAt) * 100) / 100 : undefined,
-        userId: info?.userId,
-      });
+      const record = () => {
+        const elapsedMs = info ? performance.now() - info.startedAt : 0;
+        metrics.observeRequest(request.method, route || 'unmatched', status, elapsedMs / 1000);
+        log.info('request', {
+          requestId: info?.id,
+          method: request.method,
+          route: route || 'unmatched',
+          status,
+          durationMs: Math.round(elapsedMs * 100) / 100,
+          userId: info?.userId,
+        });
+      };
+      // A streamed response is logged and timed when its stream ends, not when its headers leave.
+      const streaming = streamSettled(responseValue);
+      if (streaming) void streaming.then(record);
+      else record();
     });
 }
 

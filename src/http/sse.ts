@@ -3,7 +3,9 @@
 // ReadableStream so a client that leaves is noticed at once (cancel) and nothing is buffered
 // without bound: the stream pulls the next event only when the client has read the last one.
 
-export type SseItem = { id: string; event: string; data: string } | { ping: true };
+import { type ReaderItem as SseItem, readStream, type StreamBuffers } from '../infra/kv/stream-buffers.ts';
+
+export type { ReaderItem as SseItem } from '../infra/kv/stream-buffers.ts';
 
 export const sseHeaders = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -13,6 +15,15 @@ export const sseHeaders = {
 } as const;
 
 const encoder = new TextEncoder();
+
+// Each SSE response's end (source done, or client gone), so the access log and the duration
+// histogram can measure a stream until it ends rather than until its headers left.
+const settled = new WeakMap<Response, Promise<void>>();
+
+/** Resolves when `response`'s SSE stream has ended; undefined for any other response. */
+export function streamSettled(response: unknown): Promise<void> | undefined {
+  return response instanceof Response ? settled.get(response) : undefined;
+}
 
 export function formatSse(item: SseItem): Uint8Array {
   if ('ping' in item) return encoder.encode(': ping\n\n');
@@ -31,11 +42,14 @@ export function sseResponse(
   const controller = new AbortController();
   let iterator: AsyncIterator<SseItem> | undefined;
   let closed = false;
+  let ended!: () => void;
+  const end = new Promise<void>((resolve) => (ended = resolve));
   const close = () => {
     if (closed) return;
     closed = true;
     controller.abort();
     options.onClose?.();
+    ended();
   };
   const body = new ReadableStream<Uint8Array>({
     async pull(stream) {
@@ -58,5 +72,15 @@ export function sseResponse(
       await iterator?.return?.();
     },
   });
-  return new Response(body, { headers: { ...sseHeaders, ...options.headers } });
+  const response = new Response(body, { headers: { ...sseHeaders, ...options.headers } });
+  settled.set(response, end);
+  return response;
+}
+
+/**
+ * A stream buffer as SSE: replay after `afterId`, then live, pings while quiet (readStream).
+ * `format` writes each item in another wire format (OpenAI's chunks) instead of SSE events.
+ */
+export function streamAsSse(buffers: StreamBuffers, streamId: string, options: { afterId?: string; format?: (item: SseItem) => Uint8Array } = {}): Response {
+  return sseResponse((signal) => readStream(buffers, streamId, { afterId: options.afterId, signal }), { format: options.format });
 }

@@ -124,7 +124,7 @@ for (const [name, kind] of kinds) {
       const { db } = app.infra;
       await db.run((q) => q.insert(db.tables.messages).values({ id, chatId: chat.id, role: 'assistant', content: 'half a rep', status: 'streaming', provider: 'echo', model: 'echo' }));
       expect(await storedMessage(app, account.accessToken, chat.id, id)).toMatchObject({ status: 'streaming' });
-      expect(await app.services.generations.recoverInterrupted()).toBeGreaterThanOrEqual(1);
+      expect(await app.services.replies.recoverInterrupted()).toBeGreaterThanOrEqual(1);
       expect(await storedMessage(app, account.accessToken, chat.id, id)).toMatchObject({ status: 'interrupted', content: 'half a rep' });
       // Nothing is left to cancel.
       await expectError(await cancel(app, account.accessToken, chat.id, id), 409, 'conflict');

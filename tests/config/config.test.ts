@@ -155,3 +155,28 @@ describe('config: error', () => {
     expect(error.message).not.toContain('hunter2');
   });
 });
+
+describe('config: stream keep-alive and upstream connections', () => {
+  test('happy: LLM_MAX_CONNECTIONS defaults high enough for thousands of replies, and can be set', () => {
+    expect(parseConfig({ DATA_DIR: tempDir() }).llm.maxConnections).toBe(10_000);
+    expect(parseConfig({ DATA_DIR: tempDir(), LLM_MAX_CONNECTIONS: '20000' }).llm.maxConnections).toBe(20_000);
+  });
+
+  test('error: LLM_MAX_CONNECTIONS must be a positive whole number', () => {
+    expect(configError({ LLM_MAX_CONNECTIONS: '0' }).message).toContain('LLM_MAX_CONNECTIONS');
+    expect(configError({ LLM_MAX_CONNECTIONS: 'many' }).message).toContain('LLM_MAX_CONNECTIONS');
+  });
+
+  test('happy: pings come before the idle timeout would cut a quiet stream', () => {
+    const config = parseConfig({ DATA_DIR: tempDir(), HTTP_IDLE_TIMEOUT_SECONDS: '30', SSE_PING_MS: '29000' });
+    expect(config.httpIdleTimeoutSeconds).toBe(30);
+    expect(config.ssePingMs).toBe(29_000);
+    expect(parseConfig({ DATA_DIR: tempDir() })).toMatchObject({ httpIdleTimeoutSeconds: 120, ssePingMs: 15_000 });
+  });
+
+  test('error: SSE_PING_MS at or above the idle timeout is refused at start, naming the variable', () => {
+    expect(configError({ SSE_PING_MS: '120000' }).message).toContain('SSE_PING_MS');
+    expect(configError({ HTTP_IDLE_TIMEOUT_SECONDS: '10', SSE_PING_MS: '15000' }).message).toContain('HTTP_IDLE_TIMEOUT_SECONDS');
+    expect(configError({ HTTP_IDLE_TIMEOUT_SECONDS: '256' }).message).toContain('HTTP_IDLE_TIMEOUT_SECONDS');
+  });
+});

@@ -54,7 +54,7 @@ export async function createTestApp(kind: StorageKind = { database: 'sqlite', kv
       );
     },
     async close() {
-      await services.generations.drain(0);
+      await services.replies.drain(0);
       await closeInfra(infra);
       await redis?.cleanup();
       await database?.drop();

@@ -5,8 +5,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { createMemoryStore } from '../../src/infra/kv/memory.ts';
 import type { KeyValueStore } from '../../src/infra/kv/index.ts';
-import { createStreamBuffers } from '../../src/modules/streams/buffer.ts';
-import { followAsSse } from '../../src/modules/streams/follow.ts';
+import { createStreamBuffers, readStream } from '../../src/infra/kv/stream-buffers.ts';
 
 /** A memory KV whose next publish on a stream channel is silently dropped when `dropNext` is set. */
 function lossyStore(): { kv: KeyValueStore; dropNext: () => void; dropped: () => number } {
@@ -42,7 +41,7 @@ describe('following a stream when a notification is lost', () => {
     const controller = new AbortController();
     controllers.push(controller);
     const items: unknown[] = [];
-    const done = collect(followAsSse(buffers, 's0', { signal: controller.signal, idleMs: 100 }), items);
+    const done = collect(readStream(buffers, 's0', { signal: controller.signal, idleMs: 100 }), items);
     await Bun.sleep(50);
     await buffers.append('s0', 'message', '"one"', 60);
     await buffers.end('s0', 60);
@@ -59,7 +58,7 @@ describe('following a stream when a notification is lost', () => {
     const controller = new AbortController();
     controllers.push(controller);
     const items: { event?: string; ping?: boolean }[] = [];
-    void collect(followAsSse(buffers, 's1', { signal: controller.signal, idleMs: 100 }), items);
+    void collect(readStream(buffers, 's1', { signal: controller.signal, idleMs: 100 }), items);
     await Bun.sleep(50);
     dropNext();
     await buffers.append('s1', 'message', '"lost notification"', 60);
@@ -77,7 +76,7 @@ describe('following a stream when a notification is lost', () => {
     const controller = new AbortController();
     controllers.push(controller);
     const items: { event?: string; ping?: boolean }[] = [];
-    const done = collect(followAsSse(buffers, 's2', { signal: controller.signal, idleMs: 100 }), items);
+    const done = collect(readStream(buffers, 's2', { signal: controller.signal, idleMs: 100 }), items);
     await Bun.sleep(50);
     dropNext();
     await buffers.end('s2', 60);

@@ -346,7 +346,7 @@ for (const [name, kind] of kinds) {
       expect(readers.filter((r) => r.leave)).toHaveLength(20);
       expect(readers.filter((r) => !r.leave)).toHaveLength(20);
       // All 40 follow their stream at once (the replies last about 1.4 s).
-      await waitUntil(() => t.services.buffers.activeFollowers() >= 40, `40 followers (now ${t.services.buffers.activeFollowers()})`, 1000);
+      await waitUntil(() => t.services.replies.activeReaders() >= 40, `40 followers (now ${t.services.replies.activeReaders()})`, 1000);
 
       await Promise.all(
         readers.map(async ({ reader, leave, stream }) => {
@@ -362,12 +362,12 @@ for (const [name, kind] of kinds) {
         }),
       );
 
-      await waitUntil(() => t.services.buffers.activeFollowers() === 0, `followers to drop to 0 (now ${t.services.buffers.activeFollowers()})`, 3000).catch((error) => {
-        throw new Error(`${(error as Error).message}; still following: ${t.services.buffers.activeFollowers()}`);
+      await waitUntil(() => t.services.replies.activeReaders() === 0, `followers to drop to 0 (now ${t.services.replies.activeReaders()})`, 3000).catch((error) => {
+        throw new Error(`${(error as Error).message}; still following: ${t.services.replies.activeReaders()}`);
       });
-      await waitUntil(() => t.services.generations.activeCount() === 0, 'generations to finish', 10_000);
-      expect(t.services.buffers.activeFollowers()).toBe(0);
-      expect(t.services.generations.activeCount()).toBe(0);
+      await waitUntil(() => t.services.replies.activeCount() === 0, 'generations to finish', 10_000);
+      expect(t.services.replies.activeReaders()).toBe(0);
+      expect(t.services.replies.activeCount()).toBe(0);
       for (const [i, start] of starts.entries()) {
         expect(await storedMessage(http, user.accessToken, chat.id, start.data.messageId)).toMatchObject({ status: 'complete', content: contents[i] });
       }

@@ -314,15 +314,15 @@ for (const [name, kind] of kinds) {
       await Promise.all([2, 3].map((i) => many[i]!.waitFor((f) => f.requestId === `leak-${i}` && f.type === 'delta', 'a delta')));
       // The finished replies' follows end just after their done frame; the two long ones still run.
       await waitUntil(() => t.services.realtime.stats().follows === 2, `2 follows (now ${t.services.realtime.stats().follows})`, 1000);
-      expect(t.services.generations.activeCount()).toBeGreaterThanOrEqual(2);
+      expect(t.services.replies.activeCount()).toBeGreaterThanOrEqual(2);
       await Promise.all(many.map((socket) => socket.close()));
 
       await waitUntil(() => t.services.realtime.stats().sockets === base, 'sockets to be released', 3000);
       await waitUntil(() => t.services.realtime.stats().follows === 0, 'follows to be released', 3000);
-      await waitUntil(() => t.services.buffers.activeFollowers() === 0, 'stream followers to be released', 3000);
+      await waitUntil(() => t.services.replies.activeReaders() === 0, 'stream followers to be released', 3000);
       expect(t.services.realtime.stats()).toEqual({ sockets: base, follows: 0 });
       // The replies themselves were not stopped by their sockets leaving.
-      await waitUntil(() => t.services.generations.activeCount() === 0, 'generations to finish', 15_000);
+      await waitUntil(() => t.services.replies.activeCount() === 0, 'generations to finish', 15_000);
       const stored = await expectStatus(await http(`/api/v1/chats/${chat.id}`, { headers: bearer(user.accessToken) }), 200);
       const replies = stored.messages.filter((m: Json) => m.role === 'assistant');
       expect(replies).toHaveLength(4);
@@ -363,17 +363,17 @@ for (const [name, kind] of kinds) {
         const socket = fakeSocket();
         await hub.open(socket.id, socket.port, '127.0.0.1', user.accessToken);
         expect(socket.frames).toEqual([{ type: 'ready', userId: user.userId }]);
-        const followersBefore = t.services.buffers.activeFollowers();
+        const followersBefore = t.services.replies.activeReaders();
         const sending = hub.message(socket.id, JSON.stringify({ type: 'chat.send', chatId: chat.id, content: uniqueWords(25, 'orphan'), requestId: 'o' }));
         await hub.close(socket.id); // the client left while the message was being stored
         await sending;
         const framesAtClose = socket.frames.length;
         await Bun.sleep(600);
         // The reply runs on (about 3.6 s), but nobody should be following it for this socket.
-        expect(t.services.generations.activeCount()).toBeGreaterThanOrEqual(1);
-        expect(t.services.buffers.activeFollowers()).toBe(followersBefore);
+        expect(t.services.replies.activeCount()).toBeGreaterThanOrEqual(1);
+        expect(t.services.replies.activeReaders()).toBe(followersBefore);
         expect(socket.frames.slice(framesAtClose).filter((f) => f.type === 'delta')).toEqual([]);
-        await waitUntil(() => t.services.generations.activeCount() === 0, 'the reply to finish', 10_000);
+        await waitUntil(() => t.services.replies.activeCount() === 0, 'the reply to finish', 10_000);
       }, 20_000);
     });
 

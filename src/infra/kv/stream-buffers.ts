@@ -1,4 +1,4 @@
-import type { KeyValueStore } from '../../infra/kv/index.ts';
+import type { KeyValueStore } from './types.ts';
 
 /** One event of a stream, as stored and as sent over SSE (`id:`, `event:`, `data:`). */
 export type BufferedEvent = { id: string; event: string; data: string };
@@ -26,6 +26,9 @@ export type FollowOptions = {
 };
 
 export type FollowItem = { type: 'event'; event: BufferedEvent } | { type: 'idle' };
+
+/** What a reader hands on: an event, or a ping while the stream is quiet. */
+export type ReaderItem = BufferedEvent | { ping: true };
 
 /**
  * Append-only stream buffers in KV (Redis Streams, or memory): producers append events,
@@ -138,3 +141,32 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: numb
 }
 
 export type StreamBuffers = ReturnType<typeof createStreamBuffers>;
+
+/**
+ * The one reader of a stream buffer, for SSE and websockets alike: replay after `afterId`, then
+ * live, with a ping while idle. If the producer stopped beating without ending the stream (its
+ * instance died), the reader gets an `interrupted` error instead of waiting forever.
+ */
+export async function* readStream(
+  buffers: StreamBuffers,
+  streamId: string,
+  options: { afterId?: string; signal: AbortSignal; idleMs?: number },
+): AsyncGenerator<ReaderItem> {
+  let lastId = options.afterId ?? '0-0';
+  for await (const item of buffers.follow(streamId, options)) {
+    if (item.type === 'event') {
+      lastId = item.event.id;
+      yield item.event;
+      continue;
+    }
+    const meta = await buffers.meta(streamId);
+    if (meta && !(await buffers.isProducerAlive(meta).catch(() => true))) {
+      // Recheck: the end may have landed between the idle tick and the liveness check.
+      const { ended } = await buffers.snapshot(streamId);
+      if (ended) continue;
+      yield { id: `${lastId}-interrupted`, event: 'error', data: JSON.stringify({ code: 'interrupted', message: 'The server producing this stream stopped' }) };
+      return;
+    }
+    yield { ping: true };
+  }
+}

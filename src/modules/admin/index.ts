@@ -1,6 +1,5 @@
 import { Elysia } from 'elysia';
-import type { AuthGuard } from '../../http/auth.ts';
-import type { Limits } from '../../http/limits.ts';
+import type { RouteBundle } from '../../http/routes.ts';
 import { page } from '../../http/pagination.ts';
 import { IdParams } from '../auth/model.ts';
 import { AdminUpdateUserBody, AdminUsersQuery, AdminUserView } from '../users/model.ts';
@@ -8,10 +7,9 @@ import type { UsersService } from '../users/service.ts';
 
 const tags = ['Admin'];
 
-export function adminModule({ users, guard, limits }: { users: UsersService; guard: AuthGuard; limits: Limits }) {
+export function adminModule({ users, routes }: { users: UsersService; routes: RouteBundle }) {
   return new Elysia({ name: 'admin', prefix: '/api/v1/admin' })
-    .use(limits.general())
-    .use(guard)
+    .use(routes.api())
     .get('/users', ({ query }) => users.adminList(query), {
       admin: true,
       query: AdminUsersQuery,

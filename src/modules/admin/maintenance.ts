@@ -1,6 +1,5 @@
 import { Elysia, t } from 'elysia';
-import type { AuthGuard } from '../../http/auth.ts';
-import type { Limits } from '../../http/limits.ts';
+import type { RouteBundle } from '../../http/routes.ts';
 import type { KeyValueStore } from '../../infra/kv/index.ts';
 
 const tags = ['Admin'];
@@ -9,16 +8,14 @@ const cachePrefix = 'cache:';
 
 export type MaintenanceDeps = {
   kv: KeyValueStore;
-  guard: AuthGuard;
-  limits: Limits;
+  routes: RouteBundle;
   cleanupSessions: () => Promise<{ sessions: number; refreshTokens: number; oneTimeTokens: number }>;
 };
 
 /** Admin housekeeping: the shared cache, and sessions and tokens that can never be used again. */
-export function maintenanceRoutes({ kv, guard, limits, cleanupSessions }: MaintenanceDeps) {
+export function maintenanceRoutes({ kv, routes, cleanupSessions }: MaintenanceDeps) {
   return new Elysia({ name: 'admin-maintenance', prefix: '/api/v1/admin' })
-    .use(limits.general())
-    .use(guard)
+    .use(routes.api())
     .get(
       '/cache/stats',
       async () => ({ kind: kv.kind, status: kv.status(), keys: await kv.countMatching(`${cachePrefix}*`) }),

@@ -55,11 +55,11 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
       try {
         if (caller?.user.role === 'guest') {
           // Conditional on still being a guest: two registrations racing on one guest token get one account.
-          user = await users.repository.upgradeGuest(caller.user.id, { email, passwordHash, name: input.name ?? null });
+          user = await users.upgradeGuest(caller.user.id, { email, passwordHash, name: input.name ?? null });
           if (!user) throw conflict('This guest has already registered');
           if (caller.sessionId) await sessions.revokeSession(caller.sessionId);
         } else {
-          user = await users.repository.insert({ id: Bun.randomUUIDv7(), email, passwordHash, name: input.name ?? null, role: 'user' });
+          user = await users.insert({ id: Bun.randomUUIDv7(), email, passwordHash, name: input.name ?? null, role: 'user' });
         }
       } catch (error) {
         if (error instanceof AppError) throw error;
@@ -81,7 +81,7 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
     },
 
     async guest(meta: ClientMeta): Promise<AuthResponse> {
-      const user = await users.repository.insert({ id: Bun.randomUUIDv7(), role: 'guest' });
+      const user = await users.insert({ id: Bun.randomUUIDv7(), role: 'guest' });
       return sessions.start(user, meta);
     },
 
@@ -91,7 +91,7 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
       if (!user?.passwordHash || !(await verifyPassword(currentPassword, user.passwordHash))) {
         throw unauthorized('Current password is wrong');
       }
-      await users.repository.update(user.id, { passwordHash: await hashPassword(newPassword) });
+      await users.update(user.id, { passwordHash: await hashPassword(newPassword) });
       await sessions.revokeAllSessions(user.id, caller.sessionId ?? undefined);
     },
 
@@ -111,7 +111,7 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
       const user = used && (await users.findById(used.userId));
       if (!used || !user || user.email !== used.email) throw invalidToken();
       // Following the mailed link proves the address too.
-      await users.repository.update(user.id, { passwordHash, emailVerified: true });
+      await users.update(user.id, { passwordHash, emailVerified: true });
       await sessions.revokeAllSessions(user.id);
     },
 
@@ -120,7 +120,7 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
       const user = used && (await users.findById(used.userId));
       // A token proves the address it was mailed to, not whatever the account holds now.
       if (!used || !user || user.email !== used.email) throw invalidToken();
-      return (await users.repository.update(user.id, { emailVerified: true }))!;
+      return (await users.update(user.id, { emailVerified: true }))!;
     },
 
     async resendVerification(caller: UserCaller): Promise<void> {

@@ -1,9 +1,6 @@
 import { Elysia, t } from 'elysia';
-import type { AuthGuard } from '../../http/auth.ts';
-import { clientIp, type SocketPeer } from '../../http/client-ip.ts';
-import type { Limits } from '../../http/limits.ts';
+import type { RouteBundle } from '../../http/routes.ts';
 import { page, PageQuery } from '../../http/pagination.ts';
-import type { Config } from '../../config/index.ts';
 import { PublicUser } from '../users/model.ts';
 import { toPublicUser, type UsersService } from '../users/service.ts';
 import {
@@ -26,23 +23,19 @@ import type { AuthService } from './service.ts';
 
 const tags = ['Auth'];
 
-export type AuthModuleDeps = { config: Config; auth: AuthService; users: UsersService; guard: AuthGuard; limits: Limits };
+export type AuthModuleDeps = { auth: AuthService; users: UsersService; routes: RouteBundle };
 
-export function authModule({ config, auth, users, guard, limits }: AuthModuleDeps) {
-  const meta = (request: Request, server: SocketPeer | null) => ({
-    userAgent: request.headers.get('user-agent')?.slice(0, 512) ?? null,
-    ip: clientIp(request, server, config.trustProxy),
-  });
+export function authModule({ auth, users, routes }: AuthModuleDeps) {
+  const meta = (request: Request, ip: string) => ({ userAgent: request.headers.get('user-agent')?.slice(0, 512) ?? null, ip });
 
   // The routes a password guesser or a mail bomber would hammer get the stricter budget.
   const sensitive = new Elysia({ name: 'auth-sensitive' })
-    .use(limits.auth())
-    .use(guard)
+    .use(routes.credentials())
     .post(
       '/register',
-      async ({ body, request, server, caller, set }) => {
+      async ({ body, request, ip, caller, set }) => {
         set.status = 201;
-        return auth.accounts.register(body, meta(request, server), caller);
+        return auth.accounts.register(body, meta(request, ip), caller);
       },
       {
         optionalAuth: true,
@@ -51,7 +44,7 @@ export function authModule({ config, auth, users, guard, limits }: AuthModuleDep
         detail: { tags, summary: 'Create an account (a guest calling this keeps its user id and chats)' },
       },
     )
-    .post('/login', ({ body, request, server }) => auth.accounts.login(body, meta(request, server)), {
+    .post('/login', ({ body, request, ip }) => auth.accounts.login(body, meta(request, ip)), {
       body: LoginBody,
       response: { 200: AuthResponse },
       detail: { tags, summary: 'Sign in with email and password' },
@@ -75,18 +68,17 @@ export function authModule({ config, auth, users, guard, limits }: AuthModuleDep
     );
 
   return new Elysia({ name: 'auth', prefix: '/api/v1/auth' })
-    .use(limits.general())
-    .use(guard)
+    .use(routes.api())
     .use(sensitive)
     .post(
       '/guest',
-      async ({ request, server, set }) => {
+      async ({ request, ip, set }) => {
         set.status = 201;
-        return auth.accounts.guest(meta(request, server));
+        return auth.accounts.guest(meta(request, ip));
       },
       { response: { 201: AuthResponse }, detail: { tags, summary: 'Start a guest session (register later to keep its chats)' } },
     )
-    .post('/refresh', ({ body, request, server }) => auth.sessions.refresh(body.refreshToken, meta(request, server)), {
+    .post('/refresh', ({ body, request, ip }) => auth.sessions.refresh(body.refreshToken, meta(request, ip)), {
       body: RefreshBody,
       response: { 200: AuthResponse },
       detail: { tags, summary: 'Trade a refresh token for new tokens (each refresh token works once)' },

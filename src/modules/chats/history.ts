@@ -1,9 +1,6 @@
+import { estimateTokens } from '../../infra/llm/shared.ts';
 import type { ChatMessage } from '../../infra/llm/types.ts';
 import type { MessageRow } from './repository.ts';
-
-// Roughly four characters a token for English text; enough to keep a request under budget
-// without a tokenizer per provider.
-export const estimateTokens = (text: string) => Math.ceil(text.length / 4) + 4;
 
 /** The turns sent upstream: finished text only, newest kept first, within the token budget. */
 export function buildHistory(rows: MessageRow[], budgetTokens: number): ChatMessage[] {

@@ -1,14 +1,6 @@
 import { Elysia, t } from 'elysia';
-import type { AuthGuard } from '../../http/auth.ts';
-import { clientIp } from '../../http/client-ip.ts';
-import { AppError } from '../../http/errors.ts';
-import type { Limits } from '../../http/limits.ts';
 import { page, PageQuery } from '../../http/pagination.ts';
-import { sseResponse } from '../../http/sse.ts';
-import type { Config } from '../../config/index.ts';
-import type { StreamBuffers } from '../streams/buffer.ts';
-import { followAsSse } from '../streams/follow.ts';
-import type { GenerationResult } from './generation.ts';
+import type { RouteBundle } from '../../http/routes.ts';
 import {
   Categories,
   ChatMessageParams,
@@ -28,7 +20,6 @@ import {
   UpdateChatBody,
 } from './model.ts';
 import type { ChatsService } from './service.ts';
-import { toMessageView } from './views.ts';
 
 const tags = ['Chats'];
 const sentResponses = {
@@ -39,28 +30,16 @@ const sentResponses = {
 } as never;
 const sseDetail = 'Server-sent events: `start`, `delta`…, then `done` or `error`, each with an `id:`; `: ping` while idle. With `stream: false`, JSON.';
 
-export type ChatsModuleDeps = { config: Config; chats: ChatsService; buffers: StreamBuffers; guard: AuthGuard; limits: Limits };
+export type ChatsModuleDeps = { chats: ChatsService; routes: RouteBundle };
 
-export function chatsModule({ config, chats, buffers, guard, limits }: ChatsModuleDeps) {
-  /** The reply as SSE (following its stream buffer), or, with stream: false, once it is done. */
-  const answer = async (
-    started: { streamId: string; done: Promise<GenerationResult>; userMessage: ReturnType<typeof toMessageView> | null; assistantMessage: ReturnType<typeof toMessageView> },
-    stream: boolean | undefined,
-  ) => {
-    if (stream !== false) return sseResponse((signal) => followAsSse(buffers, started.streamId, { signal }));
-    const result = await started.done;
-    if (result.status === 'error') throw new AppError('upstream_error', result.error?.message ?? 'The model provider failed');
-    return { userMessage: started.userMessage, assistantMessage: result.message ? toMessageView(result.message) : started.assistantMessage };
-  };
-
+export function chatsModule({ chats, routes }: ChatsModuleDeps) {
   return new Elysia({ name: 'chats', prefix: '/api/v1/chats' })
-    .use(guard)
+    .use(routes.api())
     .get('/featured', ({ query }) => chats.featured(query), {
       query: PageQuery,
       response: { 200: page(ChatView) },
       detail: { tags, summary: 'Chats an admin featured: public, read-only, no sign-in needed' },
     })
-    .use(limits.general())
     .get('/', ({ caller, query }) => chats.list(caller.user.id, query), {
       auth: true,
       query: ListChatsQuery,
@@ -121,10 +100,7 @@ export function chatsModule({ config, chats, buffers, guard, limits }: ChatsModu
     })
     .post(
       '/:id/messages',
-      async ({ caller, params, body, request, server }) => {
-        const started = await chats.send(caller, clientIp(request, server, config.trustProxy), params.id, body);
-        return answer(started, body.stream);
-      },
+      async ({ caller, ip, params, body }) => chats.respond(await chats.send(caller, ip, params.id, body), body.stream),
       {
         auth: true,
         params: ChatParams,
@@ -135,10 +111,7 @@ export function chatsModule({ config, chats, buffers, guard, limits }: ChatsModu
     )
     .post(
       '/:id/messages/:messageId/regenerate',
-      async ({ caller, params, body, request, server }) => {
-        const started = await chats.regenerate(caller, clientIp(request, server, config.trustProxy), params.id, params.messageId, body ?? {});
-        return answer(started, body?.stream);
-      },
+      async ({ caller, ip, params, body }) => chats.respond(await chats.regenerate(caller, ip, params.id, params.messageId, body ?? {}), body?.stream),
       {
         auth: true,
         params: ChatMessageParams,

@@ -1,6 +1,8 @@
-import { and, asc, count, desc, eq, gt, isNotNull, lt, or, type SQL, sql, sum } from 'drizzle-orm';
-import { containsText } from '../../infra/db/contains.ts';
+import { and, asc, count, desc, eq, gt, isNotNull, lt, lte, or, type SQL, sql, sum } from 'drizzle-orm';
+import { containsPattern, likeEscaped } from '../../infra/db/contains.ts';
 import type { Database } from '../../infra/db/index.ts';
+import { bound } from '../../infra/db/placeholder.ts';
+import type { PreparedQuery } from '../../infra/db/types.ts';
 
 export type ChatRow = Database['tables']['chats']['$inferSelect'];
 export type MessageRow = Database['tables']['messages']['$inferSelect'];
@@ -8,9 +10,102 @@ export type NewMessage = Database['tables']['messages']['$inferInsert'];
 export type ChatCursor = [pinned: boolean, updatedAt: number, id: string];
 
 
-/** Data access for chats and their messages. Every query that takes a user id scopes to it. */
+type ListChatsValues = { userId: string; archived: boolean; limit: number; category?: string; pattern?: string; pinned?: boolean; updatedAt?: Date; id?: string };
+type ListMessagesValues = { chatId: string; limit?: number; afterId?: string; upToId?: string };
+
+/**
+ * Data access for chats and their messages. Every query that takes a user id scopes to it.
+ * The queries of hot routes are prepared once per process (`db.prepare`); a query whose
+ * filters vary is prepared once per combination of filters, so no request builds SQL text.
+ */
 export function createChatsRepository(db: Database) {
   const { chats, messages } = db.tables;
+
+  const chatById = db.prepare<{ id: string }, ChatRow[]>('chats.byId', (q) => q.select().from(chats).where(eq(chats.id, sql.placeholder('id'))).limit(1));
+  const messageInChat = db.prepare<{ id: string; chatId: string }, MessageRow[]>('chats.messageInChat', (q) =>
+    q.select().from(messages).where(and(eq(messages.id, sql.placeholder('id')), eq(messages.chatId, sql.placeholder('chatId')))).limit(1),
+  );
+  const messageById = db.prepare<{ id: string }, MessageRow[]>('chats.messageById', (q) => q.select().from(messages).where(eq(messages.id, sql.placeholder('id'))).limit(1));
+  const insertOne = db.prepare<Required<Pick<NewMessage, 'id' | 'chatId' | 'role' | 'content' | 'status' | 'provider' | 'model' | 'attachments'>>, MessageRow[]>(
+    'chats.insertMessage',
+    (q) =>
+      q
+        .insert(messages)
+        .values({
+          id: sql.placeholder('id'),
+          chatId: sql.placeholder('chatId'),
+          role: sql.placeholder('role'),
+          content: sql.placeholder('content'),
+          status: sql.placeholder('status'),
+          provider: sql.placeholder('provider'),
+          model: sql.placeholder('model'),
+          attachments: sql.placeholder('attachments'),
+        })
+        .returning(),
+  );
+  // A reply bumps its chat to the top of the list, and names it when it has no title yet.
+  const touch = db.prepare<{ id: string; at: Date; title: string | null }, ChatRow[]>('chats.touch', (q) =>
+    q
+      .update(chats)
+      .set({ updatedAt: bound(chats.updatedAt, 'at'), title: sql`coalesce(${chats.title}, ${sql.placeholder('title')})` })
+      .where(eq(chats.id, sql.placeholder('id')))
+      .returning(),
+  );
+
+  const listChatsVariants = new Map<string, PreparedQuery<ListChatsValues, ChatRow[]>>();
+  const listChatsQuery = (variant: { after: boolean; category: boolean; title: boolean }) => {
+    const key = `${+variant.after}${+variant.category}${+variant.title}`;
+    let query = listChatsVariants.get(key);
+    if (!query) {
+      query = db.prepare<ListChatsValues, ChatRow[]>(`chats.list.${key}`, (q) => {
+        const conditions: SQL[] = [eq(chats.userId, sql.placeholder('userId')), eq(chats.archived, bound(chats.archived, 'archived'))];
+        if (variant.category) conditions.push(eq(chats.category, sql.placeholder('category')));
+        if (variant.title) conditions.push(likeEscaped(sql`lower(${chats.title})`, sql.placeholder('pattern')));
+        if (variant.after) {
+          const pinned = bound(chats.pinned, 'pinned');
+          const updatedAt = bound(chats.updatedAt, 'updatedAt');
+          conditions.push(
+            or(
+              lt(chats.pinned, pinned),
+              and(eq(chats.pinned, pinned), lt(chats.updatedAt, updatedAt)),
+              and(eq(chats.pinned, pinned), eq(chats.updatedAt, updatedAt), lt(chats.id, sql.placeholder('id'))),
+            )!,
+          );
+        }
+        return q
+          .select()
+          .from(chats)
+          .where(and(...conditions))
+          .orderBy(desc(chats.pinned), desc(chats.updatedAt), desc(chats.id))
+          .limit(sql.placeholder('limit'));
+      });
+      listChatsVariants.set(key, query);
+    }
+    return query;
+  };
+
+  // Oldest first; ids are UUIDv7, so id order is creation order.
+  const pageOfMessages = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.first', (q) =>
+    q.select().from(messages).where(eq(messages.chatId, sql.placeholder('chatId'))).orderBy(asc(messages.id)).limit(sql.placeholder('limit')),
+  );
+  const pageOfMessagesAfter = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.after', (q) =>
+    q
+      .select()
+      .from(messages)
+      .where(and(eq(messages.chatId, sql.placeholder('chatId')), gt(messages.id, sql.placeholder('afterId'))))
+      .orderBy(asc(messages.id))
+      .limit(sql.placeholder('limit')),
+  );
+  const allMessages = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.all', (q) =>
+    q.select().from(messages).where(eq(messages.chatId, sql.placeholder('chatId'))).orderBy(asc(messages.id)),
+  );
+  const messagesUpTo = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.upTo', (q) =>
+    q
+      .select()
+      .from(messages)
+      .where(and(eq(messages.chatId, sql.placeholder('chatId')), lte(messages.id, sql.placeholder('upToId'))))
+      .orderBy(asc(messages.id)),
+  );
 
   return {
     async insertChat(chat: Database['tables']['chats']['$inferInsert']): Promise<ChatRow> {
@@ -19,36 +114,30 @@ export function createChatsRepository(db: Database) {
     },
 
     async findChat(id: string): Promise<ChatRow | undefined> {
-      const [row] = await db.run((q) => q.select().from(chats).where(eq(chats.id, id)).limit(1));
+      const [row] = await chatById({ id });
       return row;
     },
 
     /** Pinned first, then most recently active; keyset pagination on (pinned, updatedAt, id). */
     async listChats(userId: string, options: { limit: number; after?: ChatCursor; titleContains?: string; category?: string; archived: boolean }) {
-      const conditions: SQL[] = [eq(chats.userId, userId), eq(chats.archived, options.archived)];
-      if (options.category) conditions.push(eq(chats.category, options.category));
-      if (options.titleContains) {
-        conditions.push(containsText(sql`lower(${chats.title})`, options.titleContains.toLowerCase()));
-      }
-      if (options.after) {
-        const [pinned, updatedAtMs, id] = options.after;
-        const updatedAt = new Date(updatedAtMs);
-        conditions.push(
-          or(
-            lt(chats.pinned, pinned),
-            and(eq(chats.pinned, pinned), lt(chats.updatedAt, updatedAt)),
-            and(eq(chats.pinned, pinned), eq(chats.updatedAt, updatedAt), lt(chats.id, id)),
-          )!,
-        );
-      }
-      return db.run((q) =>
-        q
-          .select()
-          .from(chats)
-          .where(and(...conditions))
-          .orderBy(desc(chats.pinned), desc(chats.updatedAt), desc(chats.id))
-          .limit(options.limit),
-      );
+      const query = listChatsQuery({ after: !!options.after, category: !!options.category, title: !!options.titleContains });
+      const [pinned, updatedAtMs, id] = options.after ?? [];
+      return query({
+        userId,
+        archived: options.archived,
+        limit: options.limit,
+        category: options.category,
+        pattern: options.titleContains ? containsPattern(options.titleContains.toLowerCase()) : undefined,
+        pinned,
+        updatedAt: updatedAtMs === undefined ? undefined : new Date(updatedAtMs),
+        id,
+      });
+    },
+
+    /** Marks the chat active now (top of the list) and gives it `title` if it has none. */
+    async touchChat(id: string, title: string | null): Promise<ChatRow | undefined> {
+      const [row] = await touch({ id, at: new Date(), title });
+      return row;
     },
 
     async updateChat(id: string, patch: Partial<Database['tables']['chats']['$inferInsert']>): Promise<ChatRow | undefined> {
@@ -72,45 +161,33 @@ export function createChatsRepository(db: Database) {
       return db.run((q) => q.select().from(chats).where(and(...conditions)).orderBy(desc(chats.id)).limit(limit));
     },
 
-    async insertMessage(message: NewMessage): Promise<MessageRow> {
-      const [row] = await db.run((q) => q.insert(messages).values(message).returning());
+    async insertMessage(message: Pick<NewMessage, 'id' | 'chatId' | 'role'> & Partial<NewMessage>): Promise<MessageRow> {
+      const [row] = await insertOne({
+        content: '',
+        status: 'complete',
+        provider: null,
+        model: null,
+        attachments: [],
+        ...message,
+      } as Parameters<typeof insertOne>[0]);
       return row!;
     },
 
     async findMessage(chatId: string, messageId: string): Promise<MessageRow | undefined> {
-      const [row] = await db.run((q) => q.select().from(messages).where(and(eq(messages.id, messageId), eq(messages.chatId, chatId))).limit(1));
+      const [row] = await messageInChat({ id: messageId, chatId });
       return row;
     },
 
     async findMessageById(messageId: string): Promise<MessageRow | undefined> {
-      const [row] = await db.run((q) => q.select().from(messages).where(eq(messages.id, messageId)).limit(1));
+      const [row] = await messageById({ id: messageId });
       return row;
     },
 
-    /** Oldest first; ids are UUIDv7, so id order is creation order. */
+    /** Oldest first: a page (`limit`, after `afterId`), everything up to `upToId`, or all. */
     async listMessages(chatId: string, options: { limit?: number; afterId?: string; upToId?: string } = {}) {
-      const conditions: SQL[] = [eq(messages.chatId, chatId)];
-      if (options.afterId) conditions.push(gt(messages.id, options.afterId));
-      if (options.upToId) conditions.push(sql`${messages.id} <= ${options.upToId}`);
-      return db.run((q) => {
-        const query = q.select().from(messages).where(and(...conditions)).orderBy(asc(messages.id));
-        return options.limit ? query.limit(options.limit) : query;
-      });
-    },
-
-    async updateMessage(id: string, patch: Partial<NewMessage>): Promise<MessageRow | undefined> {
-      const [row] = await db.run((q) =>
-        q
-          .update(messages)
-          .set({ ...patch, updatedAt: new Date() })
-          .where(eq(messages.id, id))
-          .returning(),
-      );
-      return row;
-    },
-
-    async streamingMessages(): Promise<MessageRow[]> {
-      return db.run((q) => q.select().from(messages).where(eq(messages.status, 'streaming')));
+      if (options.upToId) return messagesUpTo({ chatId, upToId: options.upToId });
+      if (options.limit === undefined) return allMessages({ chatId });
+      return options.afterId ? pageOfMessagesAfter({ chatId, limit: options.limit, afterId: options.afterId }) : pageOfMessages({ chatId, limit: options.limit });
     },
 
     async categories(userId: string) {

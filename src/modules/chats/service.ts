@@ -3,16 +3,16 @@ import { AppError, conflict, notFound } from '../../http/errors.ts';
 import { decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { ProviderName } from '../../infra/llm/types.ts';
-import type { Generations } from './generation.ts';
+import type { UserEvents } from '../realtime/service.ts';
+import type { RepliesService, ResolvedModel, StartedGeneration } from '../replies/service.ts';
 import { buildHistory, titleFrom } from './history.ts';
-import { llmSubject, type LlmLimits } from './llm-limits.ts';
-import { type ChatSearch, decodeSearchCursor, encodeSearchCursor } from './search.ts';
-import type { ChatView, MessageView, Stats } from './model.ts';
-import type { ChatCursor, ChatRow, ChatsRepository } from './repository.ts';
+import type { ChatView, MessageView, SentMessages, Stats } from './model.ts';
+import { type ChatCursor, type ChatRow, type ChatsRepository, createChatsRepository } from './repository.ts';
+import { createChatSearch, decodeSearchCursor, encodeSearchCursor } from './search.ts';
 import { toChatView, toMessageView } from './views.ts';
-import type { UserEvents } from '../realtime/events.ts';
 
-export type ModelResolver = (requested: { provider?: string | null; model?: string | null }, chat?: { provider: string | null; model: string | null }) => Promise<{ provider: ProviderName; model: string }>;
+/** A reply just started: its stream, and the messages stored for it. */
+export type StartedReply = StartedGeneration & { userMessage: MessageView | null; assistantMessage: MessageView };
 
 export type GenerationOptions = { provider?: ProviderName; model?: string; temperature?: number; maxTokens?: number };
 
@@ -20,9 +20,12 @@ const isChatCursor = (value: unknown): value is ChatCursor =>
   Array.isArray(value) && value.length === 3 && typeof value[0] === 'boolean' && typeof value[1] === 'number' && typeof value[2] === 'string';
 
 /** Chats, their messages, and starting, regenerating and cancelling replies. */
-export function createChatsService(infra: Infra, deps: { chats: ChatsRepository; generations: Generations; resolveModel: ModelResolver; limits: LlmLimits; search: ChatSearch; events: UserEvents }) {
-  const { chats, generations, resolveModel, limits, events } = deps;
+export function createChatsService(infra: Infra, deps: { replies: RepliesService; events: UserEvents }) {
+  const { replies, events } = deps;
+  const chats = createChatsRepository(infra.db);
+  const search = createChatSearch(infra.db);
   const { config } = infra;
+  const resolveModel = replies.resolveModel;
 
   /** Another user's chat is a 404, exactly like one that does not exist. */
   const ownChat = async (userId: string, chatId: string): Promise<ChatRow> => {
@@ -31,28 +34,25 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
     return chat;
   };
 
-  /** Starts the assistant's reply to the chat's messages up to `upToId` (the user's turn); limits already counted. */
-  const reply = async (caller: UserCaller, chat: ChatRow, userMessageId: string, options: GenerationOptions, userMessage: MessageView | null) => {
-    const { provider, model } = await resolveModel(options, chat);
+  /** Starts the assistant's reply to the chat's messages up to `userMessageId` (the user's turn); the call is already admitted. */
+  const reply = async (caller: UserCaller, chat: ChatRow, userMessageId: string, model: ResolvedModel, options: GenerationOptions, userMessage: MessageView | null): Promise<StartedReply> => {
+    const userId = caller.user.id;
     const history = buildHistory(await chats.listMessages(chat.id, { upToId: userMessageId }), config.llm.contextTokenBudget);
-    const assistant = await chats.insertMessage({ id: Bun.randomUUIDv7(), chatId: chat.id, role: 'assistant', content: '', status: 'streaming', provider, model });
-    void events.publish(caller.user.id, { type: 'message.created', chatId: chat.id, message: toMessageView(assistant) });
-    const updated = await chats.updateChat(chat.id, chat.title ? {} : { title: titleFrom(history[history.length - 1]?.content ?? 'New chat') });
-    if (updated) void events.publish(caller.user.id, { type: 'chat.updated', chatId: chat.id, chat: toChatView(updated) });
-    const started = await generations.start({
-      userId: caller.user.id,
+    const started = await replies.start({
+      userId,
       chatId: chat.id,
       userMessageId,
-      messageId: assistant.id,
-      provider,
-      model,
+      ...model,
       system: chat.systemPrompt ?? undefined,
       history,
       maxTokens: options.maxTokens ?? config.maxTokens,
       temperature: options.temperature ?? config.temperature,
-      persist: true,
+      onCreated: (message) => void events.publish(userId, { type: 'message.created', chatId: chat.id, message: toMessageView(message) }),
+      onStored: (message) => void events.publish(userId, { type: 'message.updated', chatId: chat.id, message: toMessageView(message) }),
     });
-    return { ...started, userMessage, assistantMessage: toMessageView(assistant) };
+    const updated = await chats.touchChat(chat.id, chat.title ? null : titleFrom(history[history.length - 1]?.content ?? 'New chat'));
+    if (updated) void events.publish(userId, { type: 'chat.updated', chatId: chat.id, chat: toChatView(updated) });
+    return { ...started, userMessage, assistantMessage: toMessageView(started.message!) };
   };
 
   return {
@@ -108,14 +108,21 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
     },
 
     /** Stores the user's message first, then starts the reply. */
-    async send(caller: UserCaller, ip: string, chatId: string, input: GenerationOptions & { content: string; attachments?: string[] }) {
+    async send(caller: UserCaller, ip: string, chatId: string, input: GenerationOptions & { content: string; attachments?: string[] }): Promise<StartedReply> {
       const chat = await ownChat(caller.user.id, chatId);
-      await resolveModel(input, chat);
+      const model = await resolveModel(input, chat);
       // Counted before anything is stored: a refused call leaves no unanswered message behind.
-      await limits.consume(llmSubject(caller.user, ip));
+      await replies.admit(caller, ip);
       const userMessage = await chats.insertMessage({ id: Bun.randomUUIDv7(), chatId, role: 'user', content: input.content, attachments: input.attachments ?? [] });
       void events.publish(caller.user.id, { type: 'message.created', chatId, message: toMessageView(userMessage) });
-      return reply(caller, chat, userMessage.id, input, toMessageView(userMessage));
+      return reply(caller, chat, userMessage.id, model, input, toMessageView(userMessage));
+    },
+
+    /** The reply as SSE (its stream), or with `stream: false` the stored messages once it is done (502 if it failed). */
+    async respond(started: StartedReply, stream: boolean | undefined): Promise<Response | (typeof SentMessages)['static']> {
+      if (stream !== false) return replies.sse(started.streamId);
+      const result = await replies.result(started);
+      return { userMessage: started.userMessage, assistantMessage: result.message ? toMessageView(result.message) : started.assistantMessage };
     },
 
     /** A new reply for the turn of `messageId` (the user's message, or the reply to replace). */
@@ -126,9 +133,9 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
       if (message.status === 'streaming') throw conflict('This reply is still being generated; cancel it first');
       const turn = message.role === 'user' ? message : (await chats.listMessages(chatId, { upToId: message.id })).filter((row) => row.role === 'user').at(-1);
       if (!turn) throw new AppError('conflict', 'There is no user message to answer before this one');
-      await resolveModel(options, chat);
-      await limits.consume(llmSubject(caller.user, ip));
-      return reply(caller, chat, turn.id, options, null);
+      const model = await resolveModel(options, chat);
+      await replies.admit(caller, ip);
+      return reply(caller, chat, turn.id, model, options, null);
     },
 
     /** Cancel by message id alone (websocket frames carry no chat id); still owner-only. */
@@ -143,7 +150,7 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
       const message = await chats.findMessage(chatId, messageId);
       if (!message) throw notFound('Message');
       if (message.status !== 'streaming') throw conflict(`This message is not being generated (status ${message.status})`);
-      await generations.cancel(messageId);
+      await replies.cancel(messageId);
     },
 
     /** Full text over the caller's titles and messages, best matches first. */
@@ -151,7 +158,7 @@ export function createChatsService(infra: Infra, deps: { chats: ChatsRepository;
       const limit = query.limit ?? 20;
       const offset = query.cursor === undefined ? 0 : decodeSearchCursor(query.cursor);
       if (offset === undefined) throw new AppError('validation_error', 'Request validation failed', { details: [{ field: 'query.cursor', message: 'is not a cursor this API gave out' }] });
-      const hits = await deps.search.search(userId, query.q, { limit: limit + 1, offset });
+      const hits = await search.search(userId, query.q, { limit: limit + 1, offset });
       const pageHits = hits.slice(0, limit);
       const rows = await Promise.all(pageHits.map((hit) => chats.findChat(hit.chatId)));
       return {

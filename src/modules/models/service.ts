@@ -1,43 +1,25 @@
 import type { UserCaller } from '../../http/auth.ts';
 import { AppError } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
-import {
-  ECHO_MODELS,
-  type ModelInfo,
-  ollamaModelStatus,
-  type Providers,
-  startOllamaModel,
-  stopOllamaModel,
-  UnknownModelError,
-  UpstreamError,
-} from '../../infra/llm/index.ts';
-import type { Generations } from '../chats/generation.ts';
-import { llmSubject, type LlmLimits } from '../chats/llm-limits.ts';
-import type { ModelResolver } from '../chats/service.ts';
+import { type ModelInfo, ollamaModelStatus, type Providers, startOllamaModel, stopOllamaModel, UnknownModelError, UpstreamError } from '../../infra/llm/index.ts';
+import type { RepliesService } from '../replies/service.ts';
 
 const modelListTtlMs = 60_000;
 export const modelListCacheKey = 'cache:models';
 
-/** The provider and model a call uses: request, else chat, else the defaults; a clear 422 otherwise. */
-export function createModelResolver(providers: Providers): ModelResolver {
-  return async (requested, chat) => {
-    try {
-      const resolved = await providers.resolveAsync(requested.provider, requested.model, chat);
-      if (resolved.provider === 'echo' && !(ECHO_MODELS as readonly string[]).includes(resolved.model)) {
-        throw new UnknownModelError(`The echo provider offers ${ECHO_MODELS.join(', ')}, not "${resolved.model}"`);
-      }
-      return resolved;
-    } catch (error) {
-      if (!(error instanceof UnknownModelError)) throw error;
-      const field = requested.model && !requested.provider ? 'body.model' : 'body.provider';
-      throw new AppError('validation_error', error.message, { details: [{ field, message: error.message }] });
-    }
-  };
-}
+export type StatelessChat = {
+  message: string;
+  provider?: string;
+  model?: string;
+  history?: { role: 'user' | 'assistant'; content: string }[];
+  system?: string;
+  temperature?: number;
+  maxTokens?: number;
+};
 
 /** Models, stateless chat, LLM limits, and starting/stopping Ollama models. */
-export function createModelsService(infra: Infra, deps: { providers: Providers; resolveModel: ModelResolver; generations: Generations; limits: LlmLimits }) {
-  const { providers, resolveModel, generations, limits } = deps;
+export function createModelsService(infra: Infra, deps: { providers: Providers; replies: RepliesService }) {
+  const { providers, replies } = deps;
 
   const ollamaUrl = () => {
     const url = infra.config.ollama.baseUrl;
@@ -65,29 +47,33 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
     },
 
     /** A reply with no chat: nothing stored but the usage; streamed through a buffer like any other. */
-    async startStateless(
-      caller: UserCaller,
-      ip: string,
-      body: { message: string; provider?: string; model?: string; history?: { role: 'user' | 'assistant'; content: string }[]; system?: string; temperature?: number; maxTokens?: number },
-    ) {
-      const { provider, model } = await resolveModel(body);
-      await limits.consume(llmSubject(caller.user, ip));
-      return generations.start({
+    async startStateless(caller: UserCaller, ip: string, body: StatelessChat) {
+      const model = await replies.resolveModel(body);
+      await replies.admit(caller, ip);
+      return replies.start({
         userId: caller.user.id,
         chatId: null,
         userMessageId: null,
-        messageId: Bun.randomUUIDv7(),
-        provider,
-        model,
+        ...model,
         system: body.system,
         history: [...(body.history ?? []), { role: 'user', content: body.message }],
         maxTokens: body.maxTokens ?? infra.config.maxTokens,
         temperature: body.temperature ?? infra.config.temperature,
-        persist: false,
       });
     },
 
-    rateLimit: (caller: UserCaller, ip: string) => limits.peek(llmSubject(caller.user, ip)),
+    /** POST /chat: the whole stateless reply (502 if the provider failed). */
+    async chat(caller: UserCaller, ip: string, body: StatelessChat) {
+      const result = await replies.result(await this.startStateless(caller, ip, body));
+      return { reply: result.text, provider: result.provider, model: result.model, usage: result.usage };
+    },
+
+    /** POST /chat/stream: the stateless reply as SSE. */
+    async chatStream(caller: UserCaller, ip: string, body: StatelessChat): Promise<Response> {
+      return replies.sse((await this.startStateless(caller, ip, body)).streamId);
+    },
+
+    rateLimit: (caller: UserCaller, ip: string) => replies.limits(caller, ip),
 
     ollamaStatus: (model: string) => ollamaCall(() => ollamaModelStatus(ollamaUrl(), model)),
     startOllama: (model: string) => ollamaCall(() => startOllamaModel(ollamaUrl(), model)),

@@ -1,13 +1,9 @@
 import { Elysia } from 'elysia';
-import type { Config } from '../../config/index.ts';
-import type { AuthGuard } from '../../http/auth.ts';
-import { clientIp } from '../../http/client-ip.ts';
-import { AppError, invalid } from '../../http/errors.ts';
-import type { Limits } from '../../http/limits.ts';
-import { type SseItem, sseResponse } from '../../http/sse.ts';
+import { invalid } from '../../http/errors.ts';
+import type { RouteBundle } from '../../http/routes.ts';
+import type { SseItem } from '../../http/sse.ts';
 import type { ModelsService } from '../models/service.ts';
-import type { StreamBuffers } from '../streams/buffer.ts';
-import { followAsSse } from '../streams/follow.ts';
+import type { RepliesService } from '../replies/service.ts';
 import { Completion, type CompletionBody, CompletionBody as CompletionSchema, OpenAiModelList } from './model.ts';
 
 const tags = ['OpenAI-compatible'];
@@ -40,10 +36,9 @@ function toStateless(body: CompletionBody) {
  * /v1/models and /v1/chat/completions in OpenAI's wire format, so the official `openai` SDK
  * works with `baseURL: <server>/v1` and a Parley API key. Replies run like any other.
  */
-export function openAiCompatModule({ config, models, buffers, guard, limits }: { config: Config; models: ModelsService; buffers: StreamBuffers; guard: AuthGuard; limits: Limits }) {
+export function openAiCompatModule({ models, replies, routes }: { models: ModelsService; replies: RepliesService; routes: RouteBundle }) {
   return new Elysia({ name: 'openai-compat', prefix: '/v1' })
-    .use(limits.general())
-    .use(guard)
+    .use(routes.api())
     .get(
       '/models',
       async () => ({
@@ -54,13 +49,12 @@ export function openAiCompatModule({ config, models, buffers, guard, limits }: {
     )
     .post(
       '/chat/completions',
-      async ({ caller, body, request, server }) => {
-        const started = await models.startStateless(caller, clientIp(request, server, config.trustProxy), toStateless(body));
+      async ({ caller, ip, body }) => {
+        const started = await models.startStateless(caller, ip, toStateless(body));
         const id = `chatcmpl-${started.streamId}`;
         const created = Math.floor(Date.now() / 1000);
         if (!body.stream) {
-          const result = await started.done;
-          if (result.status === 'error') throw new AppError('upstream_error', result.error?.message ?? 'The model provider failed');
+          const result = await replies.result(started);
           return {
             id,
             object: 'chat.completion' as const,
@@ -87,7 +81,7 @@ export function openAiCompatModule({ config, models, buffers, guard, limits }: {
           const last = body.stream_options?.include_usage ? encoder.encode(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`) : new Uint8Array();
           return Buffer.concat([chunk({}, data.finishReason), last, encoder.encode('data: [DONE]\n\n')]);
         };
-        return sseResponse((signal) => followAsSse(buffers, started.streamId, { signal }), { format });
+        return replies.sse(started.streamId, { format });
       },
       {
         auth: true,

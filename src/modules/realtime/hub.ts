@@ -3,9 +3,8 @@ import { AppError } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { Unsubscribe } from '../../infra/kv/index.ts';
 import type { ChatsService } from '../chats/service.ts';
-import type { StreamBuffers } from '../streams/buffer.ts';
-import { followAsSse } from '../streams/follow.ts';
-import type { UserEvents } from './events.ts';
+import type { RepliesService } from '../replies/service.ts';
+import type { UserEvents } from './service.ts';
 
 /** What a socket can do: send a frame (already JSON) and be closed. */
 export type SocketPort = { send(frame: string): void; close(code: number, reason: string): void };
@@ -31,7 +30,7 @@ const frameError = (code: string, message: string, extra: Record<string, unknown
  * the same services as HTTP (a reply is followed through its stream buffer), and relays the
  * owner's events from KV pub/sub. Everything a socket holds is released when it closes.
  */
-export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerResolver; chats: ChatsService; buffers: StreamBuffers; events: UserEvents }) {
+export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerResolver; chats: ChatsService; replies: RepliesService; events: UserEvents }) {
   const sockets = new Map<string, Socket>();
   const send = (socket: Socket, frame: unknown) => {
     if (!socket.closed) socket.port.send(JSON.stringify(frame));
@@ -66,9 +65,8 @@ export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerRes
     const controller = new AbortController();
     socket.follows.add(controller);
     try {
-      for await (const item of followAsSse(deps.buffers, streamId, { signal: controller.signal })) {
-        if ('ping' in item) continue;
-        send(socket, { type: item.event, ...(JSON.parse(item.data) as object), ...(requestId !== undefined ? { requestId } : {}) });
+      for await (const item of deps.replies.events(streamId, controller.signal)) {
+        send(socket, { type: item.event, ...item.data, ...(requestId !== undefined ? { requestId } : {}) });
       }
     } finally {
       socket.follows.delete(controller);

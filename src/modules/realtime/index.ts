@@ -1,6 +1,5 @@
 import { Elysia, t } from 'elysia';
-import type { Config } from '../../config/index.ts';
-import { clientIp } from '../../http/client-ip.ts';
+import type { RouteBundle } from '../../http/routes.ts';
 import type { RealtimeHub } from './hub.ts';
 
 /**
@@ -8,13 +7,12 @@ import type { RealtimeHub } from './hub.ts';
  * and closes idle sockets; a socket that stops reading is closed at the backpressure limit
  * (see the websocket options in app.ts) rather than buffered without bound.
  */
-export function realtimeModule({ config, hub }: { config: Config; hub: RealtimeHub }) {
-  return new Elysia({ name: 'realtime' }).ws('/api/v1/ws', {
+export function realtimeModule({ hub, routes }: { hub: RealtimeHub; routes: RouteBundle }) {
+  return new Elysia({ name: 'realtime' }).use(routes.ip()).ws('/api/v1/ws', {
     query: t.Object({ token: t.Optional(t.String({ maxLength: 4096 })) }),
     detail: { tags: ['Realtime'], summary: 'WebSocket: chat.send, chat.cancel, ping; start/delta/done/error and message.created events' },
     async open(ws) {
-      const ip = clientIp(ws.data.request, ws.data.server, config.trustProxy);
-      await hub.open(ws.id, { send: (frame) => ws.send(frame), close: (code, reason) => ws.close(code, reason) }, ip, ws.data.query.token);
+      await hub.open(ws.id, { send: (frame) => ws.send(frame), close: (code, reason) => ws.close(code, reason) }, ws.data.ip, ws.data.query.token);
     },
     async message(ws, message) {
       await hub.message(ws.id, message);

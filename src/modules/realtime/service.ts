@@ -9,7 +9,7 @@ export type UserEvent =
 
 const channel = (userId: string) => `user:${userId}:events`;
 
-/** Per-user events over KV pub/sub, so every instance's sockets of that user hear them. */
+/** Per-user events over KV pub/sub (the realtime room's door for other modules), so every instance's sockets of that user hear them. */
 export function createUserEvents({ kv, log }: Pick<Infra, 'kv' | 'log'>) {
   return {
     /** Never throws: a lost notification must not fail the request that caused it. */
@@ -27,3 +27,5 @@ export function createUserEvents({ kv, log }: Pick<Infra, 'kv' | 'log'>) {
 }
 
 export type UserEvents = ReturnType<typeof createUserEvents>;
+
+export { createRealtimeHub, type RealtimeHub, type SocketPort } from './hub.ts';

@@ -1,8 +1,8 @@
 import type { Infra } from '../../infra/index.ts';
+import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
+import { estimateTokens } from '../../infra/llm/shared.ts';
 import type { ChatMessage, ProviderName, ResilientEvent, Usage } from '../../infra/llm/types.ts';
-import type { StreamBuffers } from '../streams/buffer.ts';
-import { estimateTokens } from './history.ts';
-import type { ChatsRepository, MessageRow } from './repository.ts';
+import type { MessageRow, RepliesRepository } from './repository.ts';
 
 /** Runs one model call with retries, timeouts and fallbacks (bound in app.ts to the providers). */
 export type ModelRunner = (
@@ -12,18 +12,27 @@ export type ModelRunner = (
 
 export type GenerationInput = {
   userId: string;
+  /** With a chat, the reply is stored there as an assistant message; without, only its usage is. */
   chatId: string | null;
   userMessageId: string | null;
-  /** The assistant message: a stored row when `persist`, else just an id for the events. */
-  messageId: string;
   provider: ProviderName;
   model: string;
   system?: string;
   history: ChatMessage[];
   maxTokens: number;
   temperature: number;
-  persist: boolean;
+  /** Runs once the assistant message is stored as `streaming`, before the reply starts (a stored reply only). */
+  onCreated?: (message: MessageRow) => void;
+  /** Runs once the finished reply is stored, before `done` is sent (a stored reply only). */
+  onStored?: (message: MessageRow) => void;
 };
+
+type RunInput = GenerationInput & { messageId: string; persist: boolean };
+
+/** What the engine tells metrics: seconds to the first token and for the whole upstream call. */
+export type EngineObserver = { firstToken(provider: ProviderName, seconds: number): void; upstream(provider: ProviderName, seconds: number): void };
+
+export type StartedGeneration = { streamId: string; messageId: string; message: MessageRow | null; done: Promise<GenerationResult> };
 
 export type GenerationResult = {
   status: 'complete' | 'cancelled' | 'error' | 'interrupted';
@@ -47,9 +56,17 @@ const flushEveryMs = 300;
  * stream buffer that every reader follows, flushes text to the database in batches, and only
  * `cancel` (on any instance, through KV pub/sub) stops it. A client leaving changes nothing.
  */
-export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; chats: ChatsRepository; runModel: ModelRunner; recordUsage: (entry: { userId: string; provider: string; model: string; usage: Usage }) => Promise<void>; onFinished?: (userId: string, message: MessageRow) => void }) {
+export type EngineDeps = {
+  buffers: StreamBuffers;
+  repo: RepliesRepository;
+  runModel: ModelRunner;
+  recordUsage: (userId: string, call: { provider: string; model: string } & Usage) => Promise<void>;
+  observe: EngineObserver;
+};
+
+export function createGenerations(infra: Infra, deps: EngineDeps) {
   const { kv, log, config } = infra;
-  const { buffers, chats, runModel } = deps;
+  const { buffers, repo, runModel } = deps;
   const ttl = config.streamTtlSeconds;
   const active = new Map<string, { controller: AbortController; done: Promise<GenerationResult> }>();
   let cancelListener: Promise<unknown> | undefined;
@@ -65,7 +82,7 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
 
   const emit = (streamId: string, event: string, payload: unknown) => buffers.append(streamId, event, JSON.stringify(payload), ttl);
 
-  async function run(input: GenerationInput, streamId: string, controller: AbortController): Promise<GenerationResult> {
+  async function run(input: RunInput, streamId: string, controller: AbortController): Promise<GenerationResult> {
     let text = '';
     let flushed = 0;
     let provider = input.provider;
@@ -79,7 +96,7 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
       (flushing = flushing.catch(() => undefined).then(async () => {
         if (!input.persist || flushed === text.length) return;
         flushed = text.length;
-        await chats.updateMessage(input.messageId, { content: text });
+        await repo.flush(input.messageId, text);
       }));
     // Deltas are appended one at a time; text that arrives while an append is in flight is
     // coalesced into the next event. Under a burst this sends fewer, larger deltas (the same
@@ -125,13 +142,17 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
         { provider, model, messages: input.history, system: input.system, maxTokens: input.maxTokens, temperature: input.temperature },
         controller.signal,
       );
+      const askedAt = performance.now();
+      let firstTokenAt: number | undefined;
       for await (const event of events) {
         if (event.type === 'attempt') [provider, model] = [event.provider, event.model];
         else if (event.type === 'delta') {
+          if (firstTokenAt === undefined) deps.observe.firstToken(provider, ((firstTokenAt = performance.now()) - askedAt) / 1000);
           text += event.text;
           pushDelta(event.text);
         } else finish = { reason: event.finishReason, usage: event.usage };
       }
+      deps.observe.upstream(provider, (performance.now() - askedAt) / 1000);
     } catch (error) {
       if (!controller.signal.aborted) {
         failure = { code: 'upstream_error', message: (error as Error).message || 'The model provider failed' };
@@ -159,7 +180,8 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
     let message: MessageRow | undefined;
     try {
       if (input.persist) {
-        message = await chats.updateMessage(input.messageId, {
+        message = await repo.finish({
+          id: input.messageId,
           content: text,
           status,
           provider,
@@ -169,8 +191,8 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
           outputTokens: usage.outputTokens,
         });
       }
-      if (status !== 'error') await deps.recordUsage({ userId: input.userId, provider, model, usage });
-      if (message) deps.onFinished?.(input.userId, message);
+      if (status !== 'error') await deps.recordUsage(input.userId, { provider, model, ...usage });
+      if (message) input.onStored?.(message);
     } catch (error) {
       log.error('could not store a finished generation', { messageId: input.messageId, error });
     }
@@ -182,21 +204,28 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
   }
 
   return {
-    async start(input: GenerationInput): Promise<{ streamId: string; done: Promise<GenerationResult> }> {
+    /** Creates the assistant message (for a chat), opens the stream buffer and starts the reply detached. */
+    async start(generation: GenerationInput): Promise<StartedGeneration> {
       await listenForCancels();
+      const messageId = Bun.randomUUIDv7();
+      const input: RunInput = { ...generation, messageId, persist: generation.chatId !== null };
+      const message = generation.chatId
+        ? await repo.insertStreaming({ id: messageId, chatId: generation.chatId, provider: generation.provider, model: generation.model })
+        : null;
+      if (message) generation.onCreated?.(message);
       const streamId = Bun.randomUUIDv7();
-      await buffers.create(streamId, { ownerId: input.userId, kind: 'generation', ttlSeconds: ttl, producerAliveKey: aliveKey(input.messageId) });
-      await kv.set(aliveKey(input.messageId), streamId, { ttlMs: heartbeatMs * 3 });
-      await kv.set(streamOfKey(input.messageId), streamId, { ttlMs: ttl * 1000 });
+      await buffers.create(streamId, { ownerId: input.userId, kind: 'generation', ttlSeconds: ttl, producerAliveKey: aliveKey(messageId) });
+      await kv.set(aliveKey(messageId), streamId, { ttlMs: heartbeatMs * 3 });
+      await kv.set(streamOfKey(messageId), streamId, { ttlMs: ttl * 1000 });
       const controller = new AbortController();
       const done = run(input, streamId, controller)
         .catch((error): GenerationResult => {
-          log.error('generation crashed', { messageId: input.messageId, error });
+          log.error('generation crashed', { messageId, error });
           return { status: 'error', text: '', provider: input.provider, model: input.model, finishReason: 'error', usage: { inputTokens: 0, outputTokens: 0 } };
         })
-        .finally(() => active.delete(input.messageId));
-      active.set(input.messageId, { controller, done });
-      return { streamId, done };
+        .finally(() => active.delete(messageId));
+      active.set(messageId, { controller, done });
+      return { streamId, messageId, message, done };
     },
 
     /** Asks whichever instance runs the generation to stop it; resolves once asked. */
@@ -220,10 +249,10 @@ export function createGenerations(infra: Infra, deps: { buffers: StreamBuffers; 
     /** Start-up: a message left streaming whose producer no longer beats was cut by a crash. */
     async recoverInterrupted(): Promise<number> {
       let recovered = 0;
-      for (const message of await chats.streamingMessages()) {
+      for (const message of await repo.streaming()) {
         if (active.has(message.id)) continue;
         if (await kv.exists(aliveKey(message.id)).catch(() => false)) continue;
-        await chats.updateMessage(message.id, { status: 'interrupted', finishReason: 'interrupted' });
+        await repo.markInterrupted(message.id);
         const streamId = await kv.get(streamOfKey(message.id)).catch(() => null);
         if (streamId && !(await buffers.snapshot(streamId)).ended) {
           await emit(streamId, 'error', { code: 'interrupted', message: 'The server generating this reply stopped; the text so far is kept' });

@@ -1,18 +1,13 @@
 import { Elysia } from 'elysia';
-import type { AuthGuard } from '../../http/auth.ts';
-import type { Limits } from '../../http/limits.ts';
-import { sseResponse } from '../../http/sse.ts';
-import type { StreamBuffers } from './buffer.ts';
-import { followAsSse } from './follow.ts';
+import type { RouteBundle } from '../../http/routes.ts';
 import { AppendBody, Appended, CreateStreamBody, StreamCreated, StreamDump, StreamParams, StreamQuery } from './model.ts';
 import type { StreamsService } from './service.ts';
 
 const tags = ['Streams'];
 
-export function streamsModule({ streams, buffers, guard, limits }: { streams: StreamsService; buffers: StreamBuffers; guard: AuthGuard; limits: Limits }) {
+export function streamsModule({ streams, routes }: { streams: StreamsService; routes: RouteBundle }) {
   return new Elysia({ name: 'streams', prefix: '/api/v1/streams' })
-    .use(limits.general())
-    .use(guard)
+    .use(routes.api())
     .post(
       '/',
       async ({ caller, body, set }) => {
@@ -51,7 +46,7 @@ export function streamsModule({ streams, buffers, guard, limits }: { streams: St
           return streams.dump(caller.user.id, params.id);
         }
         const afterId = streams.checkAfter(headers['last-event-id'] ?? query.after);
-        return sseResponse((signal) => followAsSse(buffers, params.id, { afterId, signal }));
+        return streams.sse(params.id, afterId);
       },
       {
         auth: true,

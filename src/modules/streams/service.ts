@@ -1,6 +1,7 @@
 import { AppError, conflict, invalid, notFound } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
-import type { StreamBuffers, StreamMeta } from './buffer.ts';
+import { streamAsSse } from '../../http/sse.ts';
+import type { StreamBuffers, StreamMeta } from '../../infra/kv/stream-buffers.ts';
 
 const bytesKey = (id: string) => `stream:${id}:bytes`;
 
@@ -57,6 +58,11 @@ export function createStreamsService(infra: Infra, buffers: StreamBuffers) {
       const meta = await owned(userId, id);
       const { events, ended } = await buffers.snapshot(id);
       return { id, kind: meta.kind, closed: ended, events: events.map((event) => ({ id: event.id, event: event.event, data: parseData(event.data) })) };
+    },
+
+    /** Replay after `afterId`, then follow, as SSE (a reply's stream or a generic one: one reader for both). */
+    sse(id: string, afterId?: string): Response {
+      return streamAsSse(buffers, id, { afterId });
     },
 
     /** An `after` id must look like one of ours; anything else is a 422, not a silent replay. */

@@ -1,16 +1,14 @@
 import { Elysia } from 'elysia';
-import type { AuthGuard } from '../../http/auth.ts';
 import { invalid } from '../../http/errors.ts';
-import type { Limits } from '../../http/limits.ts';
+import type { RouteBundle } from '../../http/routes.ts';
 import { PreferencesBody, Profile, UpdateProfileBody, Usage, UsageQuery } from './model.ts';
 import type { UsersService } from './service.ts';
 
 const tags = ['Users'];
 
-export function usersModule({ users, guard, limits }: { users: UsersService; guard: AuthGuard; limits: Limits }) {
+export function usersModule({ users, routes }: { users: UsersService; routes: RouteBundle }) {
   return new Elysia({ name: 'users', prefix: '/api/v1/users' })
-    .use(limits.general())
-    .use(guard)
+    .use(routes.api())
     .get('/me', ({ caller }) => users.profile(caller.user.id), {
       auth: true,
       response: { 200: Profile },

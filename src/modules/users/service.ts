@@ -43,8 +43,16 @@ export function createUsersService(db: Database) {
   };
 
   return {
-    repository: users,
     findById: users.findById,
+    /** Storage for the auth module's account flows (register, guests, passwords, verification). */
+    insert: users.insert,
+    update: users.update,
+    upgradeGuest: users.upgradeGuest,
+
+    /** Adds one finished request's tokens to the user's row for today (UTC) and that model. */
+    async recordUsage(userId: string, call: { provider: string; model: string; inputTokens: number; outputTokens: number }, at = new Date()) {
+      await users.recordUsage({ userId, day: dayOf(at), ...call });
+    },
     findByEmail: (email: string) => users.findByEmail(normaliseEmail(email)),
 
     async profile(userId: string): Promise<Profile> {

@@ -1,0 +1,88 @@
+import { eq, sql } from 'drizzle-orm';
+import type { Database } from '../../infra/db/index.ts';
+import { bound, slot } from '../../infra/db/placeholder.ts';
+
+export type MessageRow = Database['tables']['messages']['$inferSelect'];
+
+type Finish = {
+  id: string;
+  content: string;
+  status: MessageRow['status'];
+  provider: string;
+  model: string;
+  finishReason: string;
+  inputTokens: number;
+  outputTokens: number;
+};
+
+/**
+ * The engine's writes to an assistant message: created `streaming`, its text flushed in batches,
+ * then finished once. Each is prepared once per process: a reply runs several per second.
+ */
+export function createRepliesRepository(db: Database) {
+  const { messages } = db.tables;
+
+  const insertStreaming = db.prepare<{ id: string; chatId: string; provider: string; model: string }, MessageRow[]>('replies.insert', (q) =>
+    q
+      .insert(messages)
+      .values({
+        id: sql.placeholder('id'),
+        chatId: sql.placeholder('chatId'),
+        role: 'assistant',
+        content: '',
+        status: 'streaming',
+        provider: sql.placeholder('provider'),
+        model: sql.placeholder('model'),
+      })
+      .returning(),
+  );
+  const flushText = db.prepare<{ id: string; content: string; at: Date }, unknown>('replies.flush', (q) =>
+    q
+      .update(messages)
+      .set({ content: slot('content'), updatedAt: bound(messages.updatedAt, 'at') })
+      .where(eq(messages.id, sql.placeholder('id'))),
+  );
+  const finishOne = db.prepare<Finish & { at: Date }, MessageRow[]>('replies.finish', (q) =>
+    q
+      .update(messages)
+      .set({
+        content: slot('content'),
+        status: slot('status'),
+        provider: slot('provider'),
+        model: slot('model'),
+        finishReason: slot('finishReason'),
+        inputTokens: slot('inputTokens'),
+        outputTokens: slot('outputTokens'),
+        updatedAt: bound(messages.updatedAt, 'at'),
+      })
+      .where(eq(messages.id, sql.placeholder('id')))
+      .returning(),
+  );
+
+  return {
+    async insertStreaming(message: { id: string; chatId: string; provider: string; model: string }): Promise<MessageRow> {
+      const [row] = await insertStreaming(message);
+      return row!;
+    },
+
+    async flush(id: string, content: string): Promise<void> {
+      await flushText({ id, content, at: new Date() });
+    },
+
+    async finish(fields: Finish): Promise<MessageRow | undefined> {
+      const [row] = await finishOne({ ...fields, at: new Date() });
+      return row;
+    },
+
+    /** Start-up only: replies some instance was writing when it stopped. */
+    streaming(): Promise<MessageRow[]> {
+      return db.run((q) => q.select().from(messages).where(eq(messages.status, 'streaming')));
+    },
+
+    async markInterrupted(id: string): Promise<void> {
+      await db.run((q) => q.update(messages).set({ status: 'interrupted', finishReason: 'interrupted', updatedAt: new Date() }).where(eq(messages.id, id)));
+    },
+  };
+}
+
+export type RepliesRepository = ReturnType<typeof createRepliesRepository>;

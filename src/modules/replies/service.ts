@@ -1,0 +1,122 @@
+import type { UserCaller } from '../../http/auth.ts';
+import { AppError } from '../../http/errors.ts';
+import type { Metrics } from '../../http/metrics.ts';
+import { type SseItem, streamAsSse } from '../../http/sse.ts';
+import type { Infra } from '../../infra/index.ts';
+import { readStream, type StreamBuffers } from '../../infra/kv/stream-buffers.ts';
+import { ECHO_MODELS, type Providers, streamWithResilience, UnknownModelError } from '../../infra/llm/index.ts';
+import type { ProviderName } from '../../infra/llm/types.ts';
+import type { UsersService } from '../users/service.ts';
+import { createGenerations, type GenerationInput, type GenerationResult, type ModelRunner, type StartedGeneration } from './engine.ts';
+import { createLlmLimits, llmSubject } from './limits.ts';
+import { createRepliesRepository } from './repository.ts';
+
+export type { GenerationInput, GenerationResult, StartedGeneration } from './engine.ts';
+export type { LlmLimitStatus } from './limits.ts';
+export type { MessageRow } from './repository.ts';
+
+/** What a reply may ask for; anything not given comes from the chat, then the defaults. */
+export type ModelRequest = { provider?: string | null; model?: string | null };
+export type ResolvedModel = { provider: ProviderName; model: string };
+
+/** One event of a reply as a websocket or a format other than SSE wants it: the name and the parsed payload. */
+export type ReplyEvent = { id: string; event: string; data: Record<string, unknown> };
+
+/**
+ * The reply engine's one door. Chats, stateless chat, the OpenAI-compatible API and websockets
+ * (and, later, voice, file analysis and pipelines) start, follow, await and cancel replies here
+ * and nowhere else: model resolution, LLM call limits, the detached generation, the stream
+ * reader and the mapping of an upstream failure to a 502 each live in this room once.
+ */
+export function createRepliesService(infra: Infra, deps: { providers: Providers; buffers: StreamBuffers; users: UsersService; metrics: Metrics }) {
+  const { config, log } = infra;
+  const { providers, buffers } = deps;
+  const limits = createLlmLimits(infra);
+  const firstToken = deps.metrics.histogram('parley_llm_time_to_first_token_seconds', 'Time from asking the provider to its first token', ['provider']);
+  const upstream = deps.metrics.histogram('parley_llm_upstream_duration_seconds', 'Time from asking the provider to the end of its reply', ['provider']);
+  const runModel: ModelRunner = (request, signal) =>
+    streamWithResilience({
+      providers: providers.providers,
+      attempts: [{ provider: request.provider, model: request.model }, ...config.llm.fallbacks],
+      request,
+      signal,
+      firstTokenTimeoutMs: config.llm.firstTokenTimeoutMs,
+      totalTimeoutMs: config.llm.totalTimeoutMs,
+      maxRetries: config.llm.maxRetries,
+      retryBaseMs: config.llm.retryBaseMs,
+      log,
+    });
+  const generations = createGenerations(infra, {
+    buffers,
+    repo: createRepliesRepository(infra.db),
+    runModel,
+    recordUsage: (userId, call) => deps.users.recordUsage(userId, call),
+    observe: {
+      firstToken: (provider, seconds) => firstToken.observe([provider], seconds),
+      upstream: (provider, seconds) => upstream.observe([provider], seconds),
+    },
+  });
+
+  /** The events of a stream as parsed objects, for readers that are not SSE. */
+  async function* events(streamId: string, signal: AbortSignal): AsyncGenerator<ReplyEvent> {
+    for await (const item of readStream(buffers, streamId, { signal })) {
+      if ('ping' in item) continue;
+      yield { id: item.id, event: item.event, data: JSON.parse(item.data) as Record<string, unknown> };
+    }
+  }
+
+  return {
+    /**
+     * The provider and model a call uses: the request's, else the chat's, else the defaults.
+     * Throws 422 `validation_error` (on `body.provider` or `body.model`) for one that is not offered.
+     */
+    async resolveModel(requested: ModelRequest, chat?: { provider: string | null; model: string | null }): Promise<ResolvedModel> {
+      try {
+        const resolved = await providers.resolveAsync(requested.provider, requested.model, chat);
+        if (resolved.provider === 'echo' && !(ECHO_MODELS as readonly string[]).includes(resolved.model)) {
+          throw new UnknownModelError(`The echo provider offers ${ECHO_MODELS.join(', ')}, not "${resolved.model}"`);
+        }
+        return resolved;
+      } catch (error) {
+        if (!(error instanceof UnknownModelError)) throw error;
+        const field = requested.model && !requested.provider ? 'body.model' : 'body.provider';
+        throw new AppError('validation_error', error.message, { details: [{ field, message: error.message }] });
+      }
+    },
+
+    /** Counts one LLM call against the caller's per-minute/hour/day limits; 429 `rate_limited` when one is spent. */
+    admit: (caller: UserCaller, ip: string) => limits.consume(llmSubject(caller.user, ip)),
+    /** The caller's LLM limits and what is left of them, without counting a call. */
+    limits: (caller: UserCaller, ip: string) => limits.peek(llmSubject(caller.user, ip)),
+
+    /** Starts a reply detached from the request (a client that leaves changes nothing); see GenerationInput. */
+    start: (input: GenerationInput): Promise<StartedGeneration> => generations.start(input),
+
+    /**
+     * The reply's stream as an SSE response: replay after `afterId`, then live, pings while
+     * quiet. `format` turns each item into bytes for another wire format (OpenAI's chunks).
+     */
+    sse(streamId: string, options: { afterId?: string; format?: (item: SseItem) => Uint8Array } = {}): Response {
+      return streamAsSse(buffers, streamId, options);
+    },
+
+    events,
+
+    /** The whole reply once it is finished. Throws 502 `upstream_error` when the provider failed. */
+    async result(started: Pick<StartedGeneration, 'done'>): Promise<GenerationResult> {
+      const result = await started.done;
+      if (result.status === 'error') throw new AppError('upstream_error', result.error?.message ?? 'The model provider failed');
+      return result;
+    },
+
+    /** Stops a reply on whichever instance runs it; resolves once asked. */
+    cancel: (messageId: string) => generations.cancel(messageId),
+
+    activeCount: generations.activeCount,
+    activeReaders: buffers.activeFollowers,
+    drain: generations.drain,
+    recoverInterrupted: generations.recoverInterrupted,
+  };
+}
+
+export type RepliesService = ReturnType<typeof createRepliesService>;
