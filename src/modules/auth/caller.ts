@@ -18,7 +18,14 @@ export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: 
   const { config, kv, log } = infra;
 
   // Records last-seen at most once a minute per session or key, shared across instances by KV.
+  // This instance remembers what it already marked, so most requests skip the KV round trip;
+  // forgetting (a restart, or the map cleared when large) only costs one more KV call.
+  const markedAt = new Map<string, number>();
   const throttled = async (key: string, write: () => Promise<void>) => {
+    const now = Date.now();
+    if (now - (markedAt.get(key) ?? 0) < lastSeenEveryMs) return;
+    if (markedAt.size >= 50_000) markedAt.clear();
+    markedAt.set(key, now);
     try {
       if (!(await kv.set(key, '1', { ttlMs: lastSeenEveryMs, onlyIfAbsent: true }))) return;
       await write();
