@@ -77,7 +77,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     .use(corsPolicy(config.corsOrigins))
     .use(docsModule({ version }))
     .use(healthModule(infra, metrics))
-    .use(authModule({ auth, users, routes }))
+    .use(authModule({ auth, routes }))
     .use(usersModule({ users, routes }))
     .use(adminModule({ users, routes }))
     .use(maintenanceRoutes({ kv: infra.kv, routes, cleanupSessions: auth.cleanup }))

@@ -2,7 +2,16 @@ import { Elysia } from 'elysia';
 import { forbidden, unauthorized } from './errors.ts';
 import { requestInfo } from './request-context.ts';
 
-export type CallerUser = { id: string; role: 'guest' | 'user' | 'admin'; tier: 'free' | 'pro' | 'enterprise' };
+/** The caller's user as this request read it (with its session or key, in one query). */
+export type CallerUser = {
+  id: string;
+  role: 'guest' | 'user' | 'admin';
+  tier: 'free' | 'pro' | 'enterprise';
+  email: string | null;
+  name: string | null;
+  emailVerified: boolean;
+  createdAt: Date;
+};
 
 /** Who is calling, as the auth module resolved it from the request's credentials. */
 export type Caller = {

@@ -1,4 +1,4 @@
-import type { Caller, CallerResolver } from '../../http/auth.ts';
+import type { Caller, CallerResolver, CallerUser } from '../../http/auth.ts';
 import { forbidden, unauthorized } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { AccessTokenCodec } from './access-tokens.ts';
@@ -7,6 +7,16 @@ import { hashSecret, safeEqual } from './secrets.ts';
 import type { SessionTokens } from './sessions.ts';
 
 export const apiKeyPrefix = 'pk_';
+
+const callerUser = (user: CallerUser): CallerUser => ({
+  id: user.id,
+  role: user.role,
+  tier: user.tier,
+  email: user.email,
+  name: user.name,
+  emailVerified: user.emailVerified,
+  createdAt: user.createdAt,
+});
 const lastSeenEveryMs = 60_000;
 
 /**
@@ -44,7 +54,7 @@ export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: 
     void throttled(`auth:seen:${claims.sid}`, () => repo.markSessionSeen(claims.sid));
     const { user } = found;
     return {
-      user: { id: user.id, role: user.role, tier: user.tier },
+      user: callerUser(user),
       isAdmin: user.role === 'admin',
       via: 'token',
       sessionId: claims.sid,
@@ -62,7 +72,7 @@ export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: 
     void throttled(`auth:key-used:${found.key.id}`, () => repo.touchApiKey(found.key.id));
     const { user } = found;
     return {
-      user: { id: user.id, role: user.role, tier: user.tier },
+      user: callerUser(user),
       isAdmin: user.role === 'admin',
       via: 'apiKey',
       sessionId: null,

@@ -6,7 +6,8 @@ import { createUsersRepository, type UserRow } from './repository.ts';
 
 export type { UserRow } from './repository.ts';
 
-export function toPublicUser(row: UserRow): PublicUser {
+/** The public fields of a user: from a row, or from the caller the request already resolved. */
+export function toPublicUser(row: Pick<UserRow, 'id' | 'email' | 'name' | 'role' | 'tier' | 'emailVerified' | 'createdAt'>): PublicUser {
   return {
     id: row.id,
     email: row.email,
