@@ -38,19 +38,22 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
   const reply = async (caller: UserCaller, chat: ChatRow, userMessageId: string, model: ResolvedModel, options: GenerationOptions, userMessage: MessageView | null): Promise<StartedReply> => {
     const userId = caller.user.id;
     const history = buildHistory(await chats.listMessages(chat.id, { upToId: userMessageId }), config.llm.contextTokenBudget);
-    const started = await replies.start({
-      userId,
-      chatId: chat.id,
-      userMessageId,
-      ...model,
-      system: chat.systemPrompt ?? undefined,
-      history,
-      maxTokens: options.maxTokens ?? config.maxTokens,
-      temperature: options.temperature ?? config.temperature,
-      onCreated: (message) => void events.publish(userId, { type: 'message.created', chatId: chat.id, message: toMessageView(message) }),
-      onStored: (message) => void events.publish(userId, { type: 'message.updated', chatId: chat.id, message: toMessageView(message) }),
-    });
-    const updated = await chats.touchChat(chat.id, chat.title ? null : titleFrom(history[history.length - 1]?.content ?? 'New chat'));
+    // Starting the reply and bumping the chat do not depend on each other.
+    const [started, updated] = await Promise.all([
+      replies.start({
+        userId,
+        chatId: chat.id,
+        userMessageId,
+        ...model,
+        system: chat.systemPrompt ?? undefined,
+        history,
+        maxTokens: options.maxTokens ?? config.maxTokens,
+        temperature: options.temperature ?? config.temperature,
+        onCreated: (message) => void events.publish(userId, { type: 'message.created', chatId: chat.id, message: toMessageView(message) }),
+        onStored: (message) => void events.publish(userId, { type: 'message.updated', chatId: chat.id, message: toMessageView(message) }),
+      }),
+      chats.touchChat(chat.id, chat.title ? null : titleFrom(history[history.length - 1]?.content ?? 'New chat')),
+    ]);
     if (updated) void events.publish(userId, { type: 'chat.updated', chatId: chat.id, chat: toChatView(updated) });
     return { ...started, userMessage, assistantMessage: toMessageView(started.message!) };
   };

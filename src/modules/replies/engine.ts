@@ -130,28 +130,45 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     );
     const heartbeat = setInterval(() => void kv.set(aliveKey(input.messageId), streamId, { ttlMs: heartbeatMs * 3 }).catch(() => undefined), heartbeatMs);
     try {
-      await emit(streamId, 'start', {
-        ...(input.chatId ? { chatId: input.chatId } : {}),
-        ...(input.userMessageId ? { userMessageId: input.userMessageId } : {}),
-        messageId: input.messageId,
-        streamId,
-        provider,
-        model,
-      });
       const events = runModel(
         { provider, model, messages: input.history, system: input.system, maxTokens: input.maxTokens, temperature: input.temperature },
         controller.signal,
-      );
+      )[Symbol.asyncIterator]();
       const askedAt = performance.now();
       let firstTokenAt: number | undefined;
-      for await (const event of events) {
+      const handle = (event: ResilientEvent) => {
         if (event.type === 'attempt') [provider, model] = [event.provider, event.model];
         else if (event.type === 'delta') {
           if (firstTokenAt === undefined) deps.observe.firstToken(provider, ((firstTokenAt = performance.now()) - askedAt) / 1000);
           text += event.text;
           pushDelta(event.text);
         } else finish = { reason: event.finishReason, usage: event.usage };
+      };
+      // The first step only names the attempt; the second sends the upstream request. Send it
+      // before storing the start event, so the two round trips overlap instead of adding up.
+      let step = await events.next();
+      let upcoming: Promise<IteratorResult<ResilientEvent>> | undefined;
+      if (!step.done) {
+        handle(step.value);
+        upcoming = events.next();
+        upcoming.catch(() => undefined);
       }
+      try {
+        await emit(streamId, 'start', {
+          ...(input.chatId ? { chatId: input.chatId } : {}),
+          ...(input.userMessageId ? { userMessageId: input.userMessageId } : {}),
+          messageId: input.messageId,
+          streamId,
+          provider: input.provider,
+          model: input.model,
+        });
+      } catch (error) {
+        // Reported below as the buffer being unavailable; the upstream call is stopped.
+        appendFailure = error;
+        controller.abort();
+        throw error;
+      }
+      if (upcoming) for (step = await upcoming; !step.done; step = await events.next()) handle(step.value);
       deps.observe.upstream(provider, (performance.now() - askedAt) / 1000);
     } catch (error) {
       if (!controller.signal.aborted) {
@@ -214,9 +231,11 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         : null;
       if (message) generation.onCreated?.(message);
       const streamId = Bun.randomUUIDv7();
-      await buffers.create(streamId, { ownerId: input.userId, kind: 'generation', ttlSeconds: ttl, producerAliveKey: aliveKey(messageId) });
-      await kv.set(aliveKey(messageId), streamId, { ttlMs: heartbeatMs * 3 });
-      await kv.set(streamOfKey(messageId), streamId, { ttlMs: ttl * 1000 });
+      await Promise.all([
+        buffers.create(streamId, { ownerId: input.userId, kind: 'generation', ttlSeconds: ttl, producerAliveKey: aliveKey(messageId) }),
+        kv.set(aliveKey(messageId), streamId, { ttlMs: heartbeatMs * 3 }),
+        kv.set(streamOfKey(messageId), streamId, { ttlMs: ttl * 1000 }),
+      ]);
       const controller = new AbortController();
       const done = run(input, streamId, controller)
         .catch((error): GenerationResult => {
