@@ -4,7 +4,6 @@ import type { Infra } from '../../infra/index.ts';
 import type { AccessTokenCodec } from './access-tokens.ts';
 import type { AuthRepository } from './repository.ts';
 import { hashSecret, safeEqual } from './secrets.ts';
-import type { SessionTokens } from './sessions.ts';
 
 export const apiKeyPrefix = 'pk_';
 
@@ -21,10 +20,12 @@ const lastSeenEveryMs = 60_000;
 
 /**
  * Turns credentials into a Caller. Every token request checks its session and user in the
- * database (one joined query), so a revoked session or a disabled user is refused on every
- * instance at once, with or without Redis; the KV blacklist refuses a logged-out token first.
+ * database (one joined, prepared query), so a logged-out or revoked session and a disabled user
+ * are refused on every instance at once, with or without Redis. (A KV blacklist of logged-out
+ * token ids used to be read first; it could only repeat what this check already says, at the
+ * price of a Redis round trip per request.)
  */
-export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: AccessTokenCodec, sessions: SessionTokens): CallerResolver {
+export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: AccessTokenCodec): CallerResolver {
   const { config, kv, log } = infra;
 
   // Records last-seen at most once a minute per session or key, shared across instances by KV.
@@ -47,8 +48,7 @@ export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: 
   const fromAccessToken = async (token: string): Promise<Caller> => {
     const claims = await codec.verify(token);
     if (!claims) throw unauthorized('Invalid or expired token');
-    const [blacklisted, found] = await Promise.all([sessions.isBlacklisted(claims.jti), repo.findSessionWithUser(claims.sid)]);
-    if (blacklisted) throw unauthorized('Token has been revoked');
+    const found = await repo.findSessionWithUser(claims.sid);
     if (!found || found.session.revokedAt || found.session.userId !== claims.sub) throw unauthorized('Session has ended');
     if (found.user.disabled) throw forbidden('This account is disabled');
     void throttled(`auth:seen:${claims.sid}`, () => repo.markSessionSeen(claims.sid));

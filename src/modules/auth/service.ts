@@ -18,7 +18,7 @@ export function createAuthService(infra: Infra, users: UsersService) {
     sessions,
     sessionList: createSessionList(repo, sessions),
     apiKeys: createApiKeys(repo),
-    resolveCaller: createCallerResolver(infra, repo, codec, sessions),
+    resolveCaller: createCallerResolver(infra, repo, codec),
     cleanup: () => repo.cleanup(),
   };
 }

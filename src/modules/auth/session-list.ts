@@ -36,12 +36,10 @@ export function createSessionList(repo: AuthRepository, sessions: SessionTokens)
       if (!caller.sessionId || !caller.tokenId || caller.tokenExpiresAt === null) {
         throw forbidden('API keys do not log out; revoke the key with DELETE /api/v1/auth/api-keys/:id');
       }
-      await sessions.blacklistAccessToken(caller.tokenId, caller.tokenExpiresAt);
       await sessions.revokeSession(caller.sessionId);
     },
 
     async logoutAll(caller: UserCaller): Promise<void> {
-      if (caller.tokenId && caller.tokenExpiresAt !== null) await sessions.blacklistAccessToken(caller.tokenId, caller.tokenExpiresAt);
       await sessions.revokeAllSessions(caller.user.id);
     },
   };

@@ -8,14 +8,13 @@ import { hashSecret, randomSecret } from './secrets.ts';
 
 export type ClientMeta = { userAgent: string | null; ip: string | null };
 
-const blacklistKey = (jti: string) => `auth:revoked-jti:${jti}`;
 
 /**
  * Sessions and their tokens: a session is one sign-in on one device. It carries a chain of
  * refresh tokens (each good once) and mints short-lived access tokens.
  */
 export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: AccessTokenCodec) {
-  const { config, kv, log } = infra;
+  const { config, log } = infra;
   const refreshTtlMs = config.refreshTokenTtlSeconds * 1000;
 
   const mint = async (user: UserRow, sessionId: string): Promise<AuthResponse> => {
@@ -59,27 +58,6 @@ export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: A
         await repo.touchSession(stored.sessionId, { expiresAt: new Date(Date.now() + refreshTtlMs), ...meta });
         return mint(found.user, stored.sessionId);
       });
-    },
-
-    /** Refuses one access token everywhere until it would have expired anyway. */
-    async blacklistAccessToken(jti: string, expiresAtSeconds: number) {
-      const ttlMs = expiresAtSeconds * 1000 - Date.now();
-      if (ttlMs <= 0) return;
-      try {
-        await kv.set(blacklistKey(jti), '1', { ttlMs });
-      } catch (error) {
-        // The session is revoked in the database too, which every request checks.
-        log.warn('could not blacklist an access token in kv', { error: (error as Error).message });
-      }
-    },
-
-    /** Whether KV says this token was logged out; undefined when KV cannot say. */
-    async isBlacklisted(jti: string): Promise<boolean | undefined> {
-      try {
-        return await kv.exists(blacklistKey(jti));
-      } catch {
-        return undefined;
-      }
     },
 
     revokeSession: (sessionId: string, userId?: string) => repo.revokeSession(sessionId, userId),
