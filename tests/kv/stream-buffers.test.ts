@@ -85,4 +85,31 @@ describe('following a stream when a notification is lost', () => {
     expect({ ended, pings: items.filter((item) => item.ping).length }).toEqual({ ended: true, pings: expect.any(Number) });
     expect(buffers.activeFollowers()).toBe(0);
   });
+
+  describe('a producer whose heartbeat key lapsed', () => {
+    const quietReply = async (id: string, local: boolean) => {
+      const buffers = createStreamBuffers(createMemoryStore());
+      // The heartbeat key is never written: as after a 15 s stall of the producer's event loop.
+      await buffers.create(id, { ownerId: 'u', kind: 'generation', ttlSeconds: 60, producerAliveKey: `alive:${id}` });
+      const release = local ? buffers.produce(id) : () => undefined;
+      const controller = new AbortController();
+      controllers.push(controller);
+      const items: { event?: string; ping?: boolean }[] = [];
+      const done = collect(readStream(buffers, id, { signal: controller.signal, idleMs: 50 }), items);
+      await Bun.sleep(300);
+      await buffers.append(id, 'done', '{}', 60);
+      await buffers.end(id, 60);
+      release();
+      await Promise.race([done, Bun.sleep(1500)]);
+      return items.filter((item) => !item.ping).map((item) => item.event);
+    };
+
+    test('happy: running in this process, it is alive: the reader waits and gets the end, not "interrupted"', async () => {
+      expect(await quietReply('local', true)).toEqual(['done']);
+    });
+
+    test('control: running nowhere that beats, the reader reports it interrupted', async () => {
+      expect(await quietReply('remote', false)).toEqual(['error']);
+    });
+  });
 });

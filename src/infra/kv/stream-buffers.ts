@@ -37,6 +37,9 @@ export type ReaderItem = BufferedEvent | { ping: true };
  */
 export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: number } = {}) {
   let followers = 0;
+  // Streams a producer in this process is writing: alive by definition, whatever its heartbeat
+  // key says (a process whose event loop lags far behind can miss a heartbeat, yet still finish).
+  const producing = new Set<string>();
   const readMeta = async (id: string): Promise<StreamMeta | null> => {
     const raw = await kv.get(metaKey(id));
     return raw ? (JSON.parse(raw) as StreamMeta) : null;
@@ -83,7 +86,15 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: numb
       await kv.publish(channel(id), 'removed');
     },
 
-    async isProducerAlive(meta: StreamMeta): Promise<boolean> {
+    /** Marks `id` as written by this process until `release()` is called. */
+    produce(id: string): () => void {
+      producing.add(id);
+      return () => void producing.delete(id);
+    },
+
+    /** False only when the producer is elsewhere and its heartbeat key has lapsed. */
+    async isProducerAlive(id: string, meta: StreamMeta): Promise<boolean> {
+      if (producing.has(id)) return true;
       return meta.producerAliveKey ? kv.exists(meta.producerAliveKey) : true;
     },
 
@@ -160,7 +171,7 @@ export async function* readStream(
       continue;
     }
     const meta = await buffers.meta(streamId);
-    if (meta && !(await buffers.isProducerAlive(meta).catch(() => true))) {
+    if (meta && !(await buffers.isProducerAlive(streamId, meta).catch(() => true))) {
       // Recheck: the end may have landed between the idle tick and the liveness check.
       const { ended } = await buffers.snapshot(streamId);
       if (ended) continue;

@@ -237,12 +237,16 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         kv.set(streamOfKey(messageId), streamId, { ttlMs: ttl * 1000 }),
       ]);
       const controller = new AbortController();
+      const release = buffers.produce(streamId);
       const done = run(input, streamId, controller)
         .catch((error): GenerationResult => {
           log.error('generation crashed', { messageId, error });
           return { status: 'error', text: '', provider: input.provider, model: input.model, finishReason: 'error', usage: { inputTokens: 0, outputTokens: 0 } };
         })
-        .finally(() => active.delete(messageId));
+        .finally(() => {
+          active.delete(messageId);
+          release();
+        });
       active.set(messageId, { controller, done });
       return { streamId, messageId, message, done };
     },
