@@ -7,8 +7,9 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const repoRoot = resolve(import.meta.dir, '..');
-export const parleyPath = join(repoRoot, 'dist/parley');
-const buildFlags = ['--compile', '--minify', '--sourcemap', '--bytecode', '--format=esm'];
+/** The executable under test: PARLEY_BIN when set (say, a build of another commit), else dist/parley. */
+export const parleyPath = process.env.PARLEY_BIN ? resolve(process.env.PARLEY_BIN) : join(repoRoot, 'dist/parley');
+export const buildFlags = ['--compile', '--minify', '--sourcemap', '--bytecode', '--format=esm'];
 
 /** Every server we start, so a failed run still leaves no process behind. */
 const children = new Set<Subprocess>();
@@ -35,6 +36,7 @@ async function runOrThrow(argv: string[], cwd: string): Promise<void> {
 
 /** dist/parley as it is; built with `bun run build` only when missing (run the build to bench new code). */
 export async function ensureParley(): Promise<string> {
+  if (process.env.PARLEY_BIN && !existsSync(parleyPath)) throw new Error(`PARLEY_BIN=${parleyPath} does not exist`);
   if (!existsSync(parleyPath)) {
     console.error('dist/parley missing: running `bun run build` ...');
     await runOrThrow([process.execPath, 'run', 'build'], repoRoot);
@@ -51,14 +53,17 @@ const baselineSource = `const server = Bun.serve({
 process.on('SIGTERM', () => server.stop().then(() => process.exit(0)));
 `;
 
+/** Compiles a one-file script with dist/parley's flags into a temporary directory; returns the executable. */
+export async function compileLikeParley(name: string, source: string): Promise<string> {
+  const dir = tempDir(`parley-bench-${name}-`);
+  writeFileSync(join(dir, 'server.ts'), source);
+  await runOrThrow([process.execPath, 'build', 'server.ts', ...buildFlags, '--outfile', name], dir);
+  return join(dir, name);
+}
+
 let baseline: Promise<string> | undefined;
 export function ensureBaseline(): Promise<string> {
-  baseline ??= (async () => {
-    const dir = tempDir('parley-bench-baseline-');
-    writeFileSync(join(dir, 'server.ts'), baselineSource);
-    await runOrThrow([process.execPath, 'build', 'server.ts', ...buildFlags, '--outfile', 'baseline'], dir);
-    return join(dir, 'baseline');
-  })();
+  baseline ??= compileLikeParley('baseline', baselineSource);
   return baseline;
 }
 
@@ -70,7 +75,8 @@ export function freePort(): number {
   return port;
 }
 
-export type Target = { name: string; argv: string[]; env?: Record<string, string>; freshDataDir?: boolean };
+/** `healthPath`: what to poll for readiness when the target has no GET /health (a peer gateway). */
+export type Target = { name: string; argv: string[]; env?: Record<string, string>; freshDataDir?: boolean; healthPath?: string };
 
 export type Started = { proc: Subprocess<'ignore', 'ignore', 'pipe'>; url: string; msToFirst200: number; stop(): Promise<void> };
 
@@ -96,7 +102,7 @@ export async function startTarget(target: Target, dataDir?: string, timeoutMs = 
   };
   for (;;) {
     try {
-      const response = await fetch(`${url}/health`);
+      const response = await fetch(`${url}${target.healthPath ?? '/health'}`);
       await response.arrayBuffer();
       if (response.status === 200) return { proc, url, msToFirst200: performance.now() - started, stop };
     } catch {
@@ -105,7 +111,7 @@ export async function startTarget(target: Target, dataDir?: string, timeoutMs = 
     if (proc.exitCode !== null) throw new Error(`${target.name} exited with ${proc.exitCode}: ${await new Response(proc.stderr).text()}`);
     if (performance.now() - started > timeoutMs) {
       await stop();
-      throw new Error(`${target.name}: no 200 from /health within ${timeoutMs} ms`);
+      throw new Error(`${target.name}: no 200 from ${target.healthPath ?? '/health'} within ${timeoutMs} ms`);
     }
     await Bun.sleep(2);
   }
