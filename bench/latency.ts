@@ -19,11 +19,12 @@
 // first chunk, so ~25 ms of its TTFT is by design. Parley coalesces deltas that arrive while an
 // append is in flight; a reply the upstream sends in one write can leave as one delta, and then
 // its TTFT ≈ its time to last token.
-import OpenAI from 'openai';
-import Redis from 'ioredis';
+
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import Redis from 'ioredis';
+import OpenAI from 'openai';
 import { ensureParley, fmt, machineLine, percentile, printTable, type Started, startTarget, tempDir } from './lib.ts';
 import { TOKEN_TEXT } from './pace-upstream.ts';
 
@@ -179,7 +180,12 @@ async function startPortkey(upstreamUrl: string): Promise<{ server: Started; pat
   if (!node) return 'no `node` on PATH (Portkey runs on Node)';
   const version = `@portkey-ai/gateway ${versionOf(join(modules, '@portkey-ai/gateway'))}, @hono/node-server ${versionOf(join(modules, '@hono/node-server'))}, node ${Bun.spawnSync([node, '--version']).stdout.toString().trim()}`;
   // Portkey's own GET / answers 200 once it listens; --headless and production skip its web UI.
-  const server = await startTarget({ name: 'portkey', argv: [node, '--import', listenOnEnvPort, entry, '--headless'], env: { NODE_ENV: 'production' }, healthPath: '/' });
+  const server = await startTarget({
+    name: 'portkey',
+    argv: [node, '--import', listenOnEnvPort, entry, '--headless'],
+    env: { NODE_ENV: 'production' },
+    healthPath: '/',
+  });
   const headers = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${upstreamUrl}/v1` };
   const path = sdkPath('portkey (openai SDK → portkey)', `${server.url}/v1`, headers);
   if ((await path.run(quietModel)).ok) return { server, path: { ...path, pid: server.proc.pid }, version };
@@ -191,7 +197,9 @@ async function startPortkey(upstreamUrl: string): Promise<{ server: Started; pat
   const why = `${version}: a streamed reply failed with ${probe.status} ${(await probe.text()).slice(0, 200)}`;
   await server.stop();
   const stderr = await new Response(server.proc.stderr).text();
-  return stderr.includes('TypeError: immutable') ? `${why}; its log says "TypeError: immutable": pin @hono/node-server (Portkey-AI/gateway#1389, see the header)` : `${why}\n${stderr.slice(-1000)}`;
+  return stderr.includes('TypeError: immutable')
+    ? `${why}; its log says "TypeError: immutable": pin @hono/node-server (Portkey-AI/gateway#1389, see the header)`
+    : `${why}\n${stderr.slice(-1000)}`;
 }
 
 /** Each path in turn, `runs` times after `warmups`; interleaved so drift hits all alike. */
@@ -261,7 +269,9 @@ function ttftTable(title: string, paths: Path[], results: Timing[][], cpu?: numb
   const [base] = results.map((timings) => sorted(timings.filter((t) => t.ok).map((t) => t.ttft)));
   const baseP50 = percentile(base!, 50);
   const baseP99 = percentile(base!, 99);
-  const rows = [['path', 'replies', 'failed', 'first byte p50', 'TTFT p50 ms', 'p99 ms', 'max ms', 'overhead p50', 'p99', 'target ≤1 / ≤5']];
+  const rows = [
+    ['path', 'replies', 'failed', 'first byte p50', 'TTFT p50 ms', 'p99 ms', 'max ms', 'overhead p50', 'p99', 'target ≤1 / ≤5'],
+  ];
   if (cpu) rows[0]!.push('last p50 ms', 'CPU% loadgen', 'fake', 'relay');
   const pct = (value: number | undefined) => (value !== undefined && Number.isFinite(value) ? value.toFixed(0) : '-');
   for (const [index, timings] of results.entries()) {
@@ -270,7 +280,18 @@ function ttftTable(title: string, paths: Path[], results: Timing[][], cpu?: numb
     const over99 = percentile(ttft, 99) - baseP99;
     const verdict = index === 0 ? '(baseline)' : `${over50 <= 1 ? 'met' : 'missed'} / ${over99 <= 5 ? 'met' : 'missed'}`;
     const ttfb = sorted(timings.filter((t) => t.ok).map((t) => t.ttfb));
-    rows.push([paths[index]!.name, String(timings.length), String(timings.filter((t) => !t.ok).length), fmt.ms(percentile(ttfb, 50)), fmt.ms(percentile(ttft, 50)), fmt.ms(percentile(ttft, 99)), fmt.ms(ttft.at(-1) ?? Number.NaN), index === 0 ? '-' : signed(over50), index === 0 ? '-' : signed(over99), verdict]);
+    rows.push([
+      paths[index]!.name,
+      String(timings.length),
+      String(timings.filter((t) => !t.ok).length),
+      fmt.ms(percentile(ttfb, 50)),
+      fmt.ms(percentile(ttft, 50)),
+      fmt.ms(percentile(ttft, 99)),
+      fmt.ms(ttft.at(-1) ?? Number.NaN),
+      index === 0 ? '-' : signed(over50),
+      index === 0 ? '-' : signed(over99),
+      verdict,
+    ]);
     if (cpu) rows.at(-1)!.push(fmt.ms(percentile(sorted(timings.filter((t) => t.ok).map((t) => t.ttlt)), 50)), ...cpu[index]!.map(pct));
   }
   printTable(title, rows);
@@ -283,13 +304,28 @@ function rateTable(title: string, paths: Path[], results: Timing[][]): void {
   for (const [index, timings] of results.entries()) {
     const ok = timings.filter((t) => t.ok);
     const ratio = rate(timings) / baseRate;
-    rows.push([paths[index]!.name, String(timings.length), String(timings.length - ok.length), fmt.ms(percentile(sorted(ok.map((t) => t.ttft)), 50)), fmt.ms(percentile(sorted(ok.map((t) => t.ttlt)), 50)), fmt.int(rate(timings)), index === 0 ? '-' : `${signed((ratio - 1) * 100)}%`, index === 0 ? '(baseline)' : ratio >= 0.95 ? 'met' : 'missed']);
+    rows.push([
+      paths[index]!.name,
+      String(timings.length),
+      String(timings.length - ok.length),
+      fmt.ms(percentile(sorted(ok.map((t) => t.ttft)), 50)),
+      fmt.ms(percentile(sorted(ok.map((t) => t.ttlt)), 50)),
+      fmt.int(rate(timings)),
+      index === 0 ? '-' : `${signed((ratio - 1) * 100)}%`,
+      index === 0 ? '(baseline)' : ratio >= 0.95 ? 'met' : 'missed',
+    ]);
   }
   printTable(title, rows);
 }
 
 async function redisReachable(): Promise<Redis | undefined> {
-  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 500, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = new Redis(redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 500,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined); // reported by connect() below
   try {
     await redis.connect();
@@ -341,7 +377,10 @@ export async function benchLatency(): Promise<void> {
 
     redis = await redisReachable();
     if (redis) {
-      const withRedis = await startTarget(parleyTarget({ REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix }), tempDir('parley-bench-latency-redis-'));
+      const withRedis = await startTarget(
+        parleyTarget({ REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix }),
+        tempDir('parley-bench-latency-redis-'),
+      );
       stops.push(withRedis.stop);
       paths.push((await parleyPaths(withRedis, ' +Redis')).stored);
     } else console.log(`\nRedis: nothing answers at ${redisUrl}; no Redis row.`);
@@ -356,7 +395,11 @@ export async function benchLatency(): Promise<void> {
       console.log(`\nPortkey: ${portkey.version}, custom host ${upstream.url}/v1`);
     }
 
-    ttftTable(`TTFT, 1 reply at a time: ${quietModel} (${expectedTokens(quietModel)} tokens 2 ms apart), ${runs} runs each after ${warmups} warm-ups, interleaved; overhead = path − direct`, paths, await sequential(paths, quietModel, runs, warmups));
+    ttftTable(
+      `TTFT, 1 reply at a time: ${quietModel} (${expectedTokens(quietModel)} tokens 2 ms apart), ${runs} runs each after ${warmups} warm-ups, interleaved; overhead = path − direct`,
+      paths,
+      await sequential(paths, quietModel, runs, warmups),
+    );
     const busyResults: Busy[] = [];
     for (const path of paths) busyResults.push(await busy(path, upstream.proc.pid));
     ttftTable(
@@ -366,7 +409,11 @@ export async function benchLatency(): Promise<void> {
       busyResults.map((b) => b.cpu),
     );
     const rates = await sequential(paths, longModel, longRuns, 3);
-    rateTable(`Relay rate: ${longModel} (${fmt.int(longTokens)} tokens in one upstream write), ${longRuns} runs each after 3 warm-ups, interleaved; tokens/s = tokens ÷ request→last token`, paths, rates);
+    rateTable(
+      `Relay rate: ${longModel} (${fmt.int(longTokens)} tokens in one upstream write), ${longRuns} runs each after 3 warm-ups, interleaved; tokens/s = tokens ÷ request→last token`,
+      paths,
+      rates,
+    );
     console.log(`Load average (1 min) after the runs: ${loadavg()[0]!.toFixed(2)}`);
   } finally {
     for (const stop of stops.reverse()) await stop();

@@ -1,10 +1,11 @@
 // Shared pieces of the benchmarks: the executable under test, a bare Bun.serve baseline compiled
 // with the same flags, process start/stop on loopback ports, /proc memory readings and tables.
 // Benchmarks print figures only; they never assert.
-import type { Subprocess } from 'bun';
+
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Subprocess } from 'bun';
 
 export const repoRoot = resolve(import.meta.dir, '..');
 /** The executable under test: PARLEY_BIN when set (say, a build of another commit), else dist/parley. */
@@ -149,7 +150,8 @@ export const fmt = {
 /** Prints rows as an aligned plain-text table (first row is the header). */
 export function printTable(title: string, rows: string[][]): void {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
-  const line = (row: string[]) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  const line = (row: string[]) =>
+    row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
   console.log(`\n${title}`);
   console.log(line(rows[0]!));
   console.log(widths.map((width) => '-'.repeat(width)).join('  '));

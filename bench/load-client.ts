@@ -148,7 +148,10 @@ async function pool<T, R>(items: T[], limit: number, work: (item: T, index: numb
 async function api<T>(url: string, method: string, path: string, token?: string, body?: unknown): Promise<T> {
   const response = await fetch(`${url}/api/v1${path}`, {
     method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   });
@@ -254,9 +257,17 @@ async function runWs(job: ClientJob) {
   // sockets on a handful of users would be N²/users event frames, not N replies.
   const tokens = job.users.length
     ? Array.from({ length: job.n }, (_, i) => job.users[i % job.users.length]!)
-    : await pool(Array.from({ length: job.n }), 32, async () => (await api<{ accessToken: string }>(job.url, 'POST', '/auth/guest')).accessToken);
+    : await pool(
+        Array.from({ length: job.n }),
+        32,
+        async () => (await api<{ accessToken: string }>(job.url, 'POST', '/auth/guest')).accessToken,
+      );
   await warmUp(job, tokens[0]!);
-  const chats = await pool(tokens, 32, async (token) => (await api<{ id: string }>(job.url, 'POST', '/chats', token, { provider: 'openai', model: job.model })).id);
+  const chats = await pool(
+    tokens,
+    32,
+    async (token) => (await api<{ id: string }>(job.url, 'POST', '/chats', token, { provider: 'openai', model: job.model })).id,
+  );
   let otherFrames = 0;
   const wsUrl = job.url.replace(/^http/, 'ws');
   const sockets = await pool(tokens, 128, (token, index) => {
@@ -265,13 +276,18 @@ async function runWs(job: ClientJob) {
     return new Promise<WebSocket>((resolve, reject) => {
       const ws = new WebSocket(`${wsUrl}/api/v1/ws?token=${encodeURIComponent(token)}`);
       ws.onmessage = (message) => {
-        const frame = JSON.parse(String(message.data)) as { type: string; requestId?: number; text?: string; code?: string; message?: string };
+        const frame = JSON.parse(String(message.data)) as {
+          type: string;
+          requestId?: number;
+          text?: string;
+          code?: string;
+          message?: string;
+        };
         if (frame.type === 'ready') resolve(ws);
         else if (frame.type === 'error') {
           c.sample(`${frame.code}: ${frame.message}`);
           c.end(rec, 'error frame');
-        }
-        else if (frame.requestId !== index) otherFrames++;
+        } else if (frame.requestId !== index) otherFrames++;
         else if (frame.type === 'delta') c.delta(rec, (frame.text ?? '').length / TOKEN_TEXT.length);
         else if (frame.type === 'done') c.end(rec);
       };
@@ -288,7 +304,9 @@ async function runWs(job: ClientJob) {
   const cpuAtStart = process.cpuUsage();
   for (const [index, ws] of sockets.entries()) {
     c.recs[index]!.sent = now();
-    ws.send(JSON.stringify({ type: 'chat.send', chatId: chats[index], content: 'hi', provider: 'openai', model: job.model, requestId: index }));
+    ws.send(
+      JSON.stringify({ type: 'chat.send', chatId: chats[index], content: 'hi', provider: 'openai', model: job.model, requestId: index }),
+    );
   }
   await Promise.race([c.all, Bun.sleep(job.timeoutMs)]);
   const result = c.result(started, cpuAtStart, setupMs, otherFrames);

@@ -13,7 +13,12 @@ export type FakeUpstreamProcess = { url: string; openaiBaseURL: string; pid: num
 
 /** bench/pace-upstream.ts in its own process, on a port it picks (it prints its URL). */
 export async function spawnPaceUpstream(): Promise<FakeUpstreamProcess> {
-  const proc = Bun.spawn([process.execPath, join(import.meta.dir, 'pace-upstream.ts')], { env: { ...process.env, PORT: '0' }, stdin: 'ignore', stdout: 'pipe', stderr: 'inherit' });
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, 'pace-upstream.ts')], {
+    env: { ...process.env, PORT: '0' },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'inherit',
+  });
   const kill = () => proc.kill('SIGKILL');
   process.on('exit', kill);
   const reader = proc.stdout.getReader();
@@ -37,7 +42,12 @@ export async function spawnPaceUpstream(): Promise<FakeUpstreamProcess> {
   };
 }
 
-export function parleyLoadTarget(parleyPath: string, fake: FakeUpstreamProcess, models: string[], extra: Record<string, string> = {}): Target {
+export function parleyLoadTarget(
+  parleyPath: string,
+  fake: FakeUpstreamProcess,
+  models: string[],
+  extra: Record<string, string> = {},
+): Target {
   return {
     name: 'parley',
     argv: [parleyPath, 'serve'],
@@ -115,7 +125,12 @@ export function cpuSeconds(pid: number): number {
 /** CPU seconds (all cores) the machine spent so far in processes, in interrupts (loopback TCP is mostly softirq), and stolen by the hypervisor. */
 export function machineCpu(): { processes: number; irq: number; steal: number } {
   try {
-    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+      .split('\n', 1)[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1, 9)
+      .map(Number);
     return { processes: (user! + nice! + system!) / 100, irq: (irq! + softirq!) / 100, steal: steal! / 100 };
   } catch {
     return { processes: Number.NaN, irq: Number.NaN, steal: Number.NaN };
@@ -125,7 +140,9 @@ export function machineCpu(): { processes: number; irq: number; steal: number } 
 /** Kernel counters that show connections the listen backlog could not take (all sockets). */
 export function listenOverflows(): number {
   try {
-    const [names, values] = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((line) => line.startsWith('TcpExt:'));
+    const [names, values] = readFileSync('/proc/net/netstat', 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('TcpExt:'));
     const index = names!.split(' ').indexOf('ListenOverflows');
     return Number(values!.split(' ')[index]);
   } catch {
@@ -146,7 +163,11 @@ export function openFds(pid: number): number {
  * Runs a load generator script as a child with `job` as JSON in argv[2]. It prints JSON lines:
  * {phase} marks (passed to onPhase with its pid) and finally {result}.
  */
-export async function runLoadChild<R>(script: string, job: unknown, onPhase: (phase: string, pid: number) => void = () => undefined): Promise<{ result: R; pid: number }> {
+export async function runLoadChild<R>(
+  script: string,
+  job: unknown,
+  onPhase: (phase: string, pid: number) => void = () => undefined,
+): Promise<{ result: R; pid: number }> {
   const proc = Bun.spawn([process.execPath, script, JSON.stringify(job)], {
     env: { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: maxConnections },
     stdin: 'ignore',

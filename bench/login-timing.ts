@@ -6,7 +6,9 @@
 import { createTestApp, type StorageKind } from '../tests/helpers/app.ts';
 
 const rounds = Number(process.argv.find((arg) => /^\d+$/.test(arg)) ?? 30);
-const kind: StorageKind = process.argv.includes('--postgres') ? { database: 'postgres', kv: 'redis' } : { database: 'sqlite', kv: 'memory' };
+const kind: StorageKind = process.argv.includes('--postgres')
+  ? { database: 'postgres', kv: 'redis' }
+  : { database: 'sqlite', kv: 'memory' };
 
 const app = await createTestApp(kind, { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'warn' });
 try {

@@ -24,7 +24,18 @@ let seq = 0;
 function completions(body: Record<string, unknown>): Response {
   const model = String(body.model);
   const pace = parsePace(model);
-  if (!pace) return Response.json({ error: { message: `unknown model ${model}; use pace-<tokens>-<ms>[-<firstMs>]`, type: 'invalid_request_error', param: 'model', code: 'model_not_found' } }, { status: 404 });
+  if (!pace)
+    return Response.json(
+      {
+        error: {
+          message: `unknown model ${model}; use pace-<tokens>-<ms>[-<firstMs>]`,
+          type: 'invalid_request_error',
+          param: 'model',
+          code: 'model_not_found',
+        },
+      },
+      { status: 404 },
+    );
   const id = `chatcmpl-pace${++seq}`;
   const created = Math.floor(Date.now() / 1000);
   const usage = { prompt_tokens: 1, completion_tokens: pace.tokens, total_tokens: pace.tokens + 1 };
@@ -35,12 +46,21 @@ function completions(body: Record<string, unknown>): Response {
   const tokenFrame = `${head}{"content":${JSON.stringify(TOKEN_TEXT)}}${tail}`;
   const finish =
     `${head}{},"logprobs":null,"finish_reason":"stop"}]${includeUsage ? ',"usage":null' : ''}}\n\n` +
-    (includeUsage ? `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":"${model}","choices":[],"usage":${JSON.stringify(usage)}}\n\n` : '') +
+    (includeUsage
+      ? `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":"${model}","choices":[],"usage":${JSON.stringify(usage)}}\n\n`
+      : '') +
     'data: [DONE]\n\n';
 
   if (body.stream !== true) {
     const content = TOKEN_TEXT.repeat(pace.tokens);
-    return Response.json({ id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }], usage });
+    return Response.json({
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+      usage,
+    });
   }
   const { tokens, ms, firstMs } = pace;
   async function* frames() {
@@ -57,7 +77,9 @@ function completions(body: Record<string, unknown>): Response {
     }
     yield encoder.encode(finish);
   }
-  return new Response(frames(), { headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': `req_${seq}` } });
+  return new Response(frames(), {
+    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': `req_${seq}` },
+  });
 }
 
 export function startPaceUpstream(port = 0, hostname = '127.0.0.1') {

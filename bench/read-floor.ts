@@ -6,16 +6,30 @@
 //   FLOOR_DB=/path/floor.sqlite | postgres://…   JWT_SECRET=…   FLOOR_USER_ID=…   PORT=…
 // On start it creates its tables and seeds one user with 50 chats when they are empty.
 import { Database } from 'bun:sqlite';
-import { SQL } from 'bun';
 import { timingSafeEqual } from 'node:crypto';
+import { SQL } from 'bun';
 
 const secret = process.env.JWT_SECRET!;
 const userId = process.env.FLOOR_USER_ID ?? 'floor-user';
 const target = process.env.FLOOR_DB!;
 const chatCount = 50;
 
-type UserRow = { id: string; email: string | null; name: string | null; role: string; tier: string; email_verified: unknown; created_at: number | Date };
-type ChatRow = UserRow & { title: string | null; provider: string | null; model: string | null; system_prompt: string | null; category: string | null };
+type UserRow = {
+  id: string;
+  email: string | null;
+  name: string | null;
+  role: string;
+  tier: string;
+  email_verified: unknown;
+  created_at: number | Date;
+};
+type ChatRow = UserRow & {
+  title: string | null;
+  provider: string | null;
+  model: string | null;
+  system_prompt: string | null;
+  category: string | null;
+};
 type ChatFlags = { pinned: unknown; archived: unknown; featured: unknown; updated_at: number | Date };
 type Store = { user(id: string): Promise<UserRow | undefined>; chats(id: string): Promise<(ChatRow & ChatFlags)[]> };
 
@@ -58,7 +72,11 @@ async function openStore(): Promise<Store> {
   db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000');
   db.exec(schema('integer', 'integer'));
   if ((db.query('SELECT count(*) AS n FROM users').get() as { n: number }).n === 0) {
-    db.query(`INSERT INTO users (id, email, name, created_at, updated_at) VALUES (?, 'floor@example.com', 'Floor', ?, ?)`).run(userId, now, now);
+    db.query(`INSERT INTO users (id, email, name, created_at, updated_at) VALUES (?, 'floor@example.com', 'Floor', ?, ?)`).run(
+      userId,
+      now,
+      now,
+    );
     const insert = db.query('INSERT INTO chats (id, user_id, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)');
     for (const [id, user, title, at] of seedRows(now)) insert.run(id, user, title, at, at);
   }
@@ -95,18 +113,37 @@ const server = Bun.serve({
       const sub = verify(request);
       const row = sub ? await store.user(sub) : undefined;
       if (!row) return unauthorized();
-      return Response.json({ id: row.id, email: row.email, name: row.name, role: row.role, tier: row.tier, emailVerified: Boolean(row.email_verified), createdAt: iso(row.created_at) });
+      return Response.json({
+        id: row.id,
+        email: row.email,
+        name: row.name,
+        role: row.role,
+        tier: row.tier,
+        emailVerified: Boolean(row.email_verified),
+        createdAt: iso(row.created_at),
+      });
     },
     '/api/v1/chats': async (request) => {
       const sub = verify(request);
       if (!sub) return unauthorized();
       const rows = await store.chats(sub);
       const data = rows.slice(0, 20).map((row) => ({
-        id: row.id, title: row.title, provider: row.provider, model: row.model, systemPrompt: row.system_prompt, category: row.category,
-        pinned: Boolean(row.pinned), archived: Boolean(row.archived), featured: Boolean(row.featured), createdAt: iso(row.created_at), updatedAt: iso(row.updated_at),
+        id: row.id,
+        title: row.title,
+        provider: row.provider,
+        model: row.model,
+        systemPrompt: row.system_prompt,
+        category: row.category,
+        pinned: Boolean(row.pinned),
+        archived: Boolean(row.archived),
+        featured: Boolean(row.featured),
+        createdAt: iso(row.created_at),
+        updatedAt: iso(row.updated_at),
       }));
       const last = rows.length > 20 ? rows[19]! : undefined;
-      const nextCursor = last ? Buffer.from(JSON.stringify([Boolean(last.pinned), +new Date(last.updated_at), last.id])).toString('base64url') : null;
+      const nextCursor = last
+        ? Buffer.from(JSON.stringify([Boolean(last.pinned), +new Date(last.updated_at), last.id])).toString('base64url')
+        : null;
       return Response.json({ data, nextCursor });
     },
   },

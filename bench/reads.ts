@@ -13,12 +13,25 @@
 //   bun bench/reads.ts                                   (also part of `bun run bench`)
 //   PARLEY_BIN=/path/to/parley BENCH_SECONDS=10 BENCH_CONNECTIONS=128 bun bench/reads.ts
 //   bun bench/reads.ts --profile   (or BENCH_PROFILE=1; PARLEY_SRC=checkout to profile, default this repo)
-import { SQL } from 'bun';
-import Redis from 'ioredis';
+
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compileLikeParley, fmt, machineLine, percentile, printTable, repoRoot, startTarget, type Started, type Target, targets, tempDir } from './lib.ts';
+import { SQL } from 'bun';
+import Redis from 'ioredis';
+import {
+  compileLikeParley,
+  fmt,
+  machineLine,
+  percentile,
+  printTable,
+  repoRoot,
+  type Started,
+  startTarget,
+  type Target,
+  targets,
+  tempDir,
+} from './lib.ts';
 
 const seconds = Math.max(1, Math.round(Number(process.env.BENCH_SECONDS ?? 5)));
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -39,7 +52,18 @@ const chatList: Route = { label: 'GET /chats?limit=20', path: '/api/v1/chats?lim
 const wrkMs = (value: string, unit: string) => Number(value) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 }[unit] ?? Number.NaN);
 
 async function runWrk(url: string, credential: string, secs: number): Promise<Figures> {
-  const argv = [wrkPath!, '-t1', `-c${connections}`, `-d${secs}s`, '--timeout', '5s', '--latency', '-H', `Authorization: Bearer ${credential}`, url];
+  const argv = [
+    wrkPath!,
+    '-t1',
+    `-c${connections}`,
+    `-d${secs}s`,
+    '--timeout',
+    '5s',
+    '--latency',
+    '-H',
+    `Authorization: Bearer ${credential}`,
+    url,
+  ];
   const proc = Bun.spawn(argv, { stdout: 'pipe', stderr: 'pipe' });
   const [out] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
   const latency = (p: number) => {
@@ -49,7 +73,12 @@ async function runWrk(url: string, credential: string, secs: number): Promise<Fi
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const socketErrors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN), p50: latency(50), p99: latency(99), errors: non2xx + socketErrors };
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN),
+    p50: latency(50),
+    p99: latency(99),
+    errors: non2xx + socketErrors,
+  };
 }
 
 /** The fallback: `connections` fetch loops in this process (one JS thread: it may be the bottleneck). */
@@ -74,7 +103,12 @@ async function runFetchLoop(url: string, credential: string, secs: number): Prom
   };
   await Promise.all(Array.from({ length: connections }, loop));
   latencies.sort((a, b) => a - b);
-  return { rps: latencies.length / ((performance.now() - started) / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+  return {
+    rps: latencies.length / ((performance.now() - started) / 1000),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    errors,
+  };
 }
 
 const load = (url: string, credential: string, secs: number) => (wrkPath ? runWrk : runFetchLoop)(url, credential, secs);
@@ -104,7 +138,11 @@ async function post<T>(url: string, body: unknown, token?: string): Promise<T> {
 async function seedParley(server: Started): Promise<{ token: string; apiKey: string }> {
   const api = `${server.url}/api/v1`;
   const email = `bench-${crypto.randomUUID().slice(0, 8)}@example.com`;
-  const { accessToken } = await post<{ accessToken: string }>(`${api}/auth/register`, { email, password: 'bench-password-1', name: 'Bench' });
+  const { accessToken } = await post<{ accessToken: string }>(`${api}/auth/register`, {
+    email,
+    password: 'bench-password-1',
+    name: 'Bench',
+  });
   const { key } = await post<{ key: string }>(`${api}/auth/api-keys`, { name: 'bench' }, accessToken);
   for (let i = 0; i < chatCount; i++) await post(`${api}/chats`, { title: `Bench chat ${i}` }, accessToken);
   return { token: accessToken, apiKey: key };
@@ -132,7 +170,10 @@ async function withServers<T>(list: { target: Target; dataDir?: string }[], work
 type Setup = { parley: Target; floorBin: string; secret: string };
 
 async function setup(): Promise<Setup> {
-  const [{ parley }, floorBin] = await Promise.all([targets(), compileLikeParley('read-floor', readFileSync(join(import.meta.dir, 'read-floor.ts'), 'utf8'))]);
+  const [{ parley }, floorBin] = await Promise.all([
+    targets(),
+    compileLikeParley('read-floor', readFileSync(join(import.meta.dir, 'read-floor.ts'), 'utf8')),
+  ]);
   const env: Record<string, string> = { ...parley.env, RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'warn' };
   return { parley: { ...parley, env }, floorBin, secret: env.JWT_SECRET! };
 }
@@ -143,8 +184,16 @@ async function setup(): Promise<Setup> {
  * LOG_LEVEL=info reads the same data directory, to show the access log's cost.
  */
 async function benchStore(store: string, s: Setup, parleyEnv: Record<string, string>, floorDb: string, dataDir: string): Promise<Row[]> {
-  const floor: Target = { name: `${store} floor`, argv: [s.floorBin], env: { JWT_SECRET: s.secret, FLOOR_DB: floorDb, FLOOR_USER_ID: 'floor-user' } };
-  const parley = (level: string): Target => ({ ...s.parley, name: `parley (LOG_LEVEL=${level})`, env: { ...s.parley.env, ...parleyEnv, LOG_LEVEL: level } });
+  const floor: Target = {
+    name: `${store} floor`,
+    argv: [s.floorBin],
+    env: { JWT_SECRET: s.secret, FLOOR_DB: floorDb, FLOOR_USER_ID: 'floor-user' },
+  };
+  const parley = (level: string): Target => ({
+    ...s.parley,
+    name: `parley (LOG_LEVEL=${level})`,
+    env: { ...s.parley.env, ...parleyEnv, LOG_LEVEL: level },
+  });
   const withInfo = store === 'SQLite';
   const list = [{ target: floor }, { target: parley('warn'), dataDir }, ...(withInfo ? [{ target: parley('info'), dataDir }] : [])];
   return withServers(list, async ([floorServer, warn, info]) => {
@@ -185,10 +234,17 @@ async function benchPostgres(s: Setup): Promise<Row[] | string> {
   try {
     await admin.unsafe(`CREATE DATABASE ${dbName}`);
     await admin.unsafe(`CREATE DATABASE ${floorName}`);
-    return await benchStore('Postgres', s, { DATABASE_URL: dbUrl(dbName), REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix }, dbUrl(floorName), tempDir('parley-bench-reads-pg-'));
+    return await benchStore(
+      'Postgres',
+      s,
+      { DATABASE_URL: dbUrl(dbName), REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix },
+      dbUrl(floorName),
+      tempDir('parley-bench-reads-pg-'),
+    );
   } finally {
     for (const name of [dbName, floorName]) await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
-    for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1000 })) if ((keys as string[]).length) await redis.del(...(keys as string[]));
+    for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1000 }))
+      if ((keys as string[]).length) await redis.del(...(keys as string[]));
     await admin.close();
     redis.disconnect();
   }
@@ -200,9 +256,22 @@ function printRows(rows: Row[], notes: string[]): void {
   for (const row of rows) {
     const floor = floorOf(row);
     const share = row.server === 'floor' || !floor ? '' : `${((100 * row.figures.rps) / floor).toFixed(0)}%`;
-    table.push([row.store, row.server, row.route.label, row.auth, fmt.int(row.figures.rps), fmt.ms(row.figures.p50), fmt.ms(row.figures.p99), String(row.figures.errors), share]);
+    table.push([
+      row.store,
+      row.server,
+      row.route.label,
+      row.auth,
+      fmt.int(row.figures.rps),
+      fmt.ms(row.figures.p50),
+      fmt.ms(row.figures.p99),
+      String(row.figures.errors),
+      share,
+    ]);
   }
-  printTable(`Reads: ${loadLabel}, 1 s warm-up + ${seconds} s each, loopback; floor = Bun.serve + JWT verify + 1 prepared query (target ≥ 60%)`, table);
+  printTable(
+    `Reads: ${loadLabel}, 1 s warm-up + ${seconds} s each, loopback; floor = Bun.serve + JWT verify + 1 prepared query (target ≥ 60%)`,
+    table,
+  );
   for (const note of notes) console.log(note);
 }
 
@@ -212,15 +281,24 @@ export async function benchReads(): Promise<void> {
   const rows = await benchSqlite(s);
   const postgres = await benchPostgres(s);
   const notes = typeof postgres === 'string' ? [postgres] : (rows.push(...postgres), []);
-  if (!wrkPath) notes.push('wrk not found (apt-get install -y wrk): load came from an in-process fetch loop, which may itself be the bottleneck.');
+  if (!wrkPath)
+    notes.push('wrk not found (apt-get install -y wrk): load came from an in-process fetch loop, which may itself be the bottleneck.');
   const after = loadavg()[0]!;
-  if (Math.max(busy, after) >= 0.5) notes.push(`1-min load average ${busy.toFixed(2)} at the start, ${after.toFixed(2)} at the end: other processes shared the CPUs, so these figures are noisy.`);
+  if (Math.max(busy, after) >= 0.5)
+    notes.push(
+      `1-min load average ${busy.toFixed(2)} at the start, ${after.toFixed(2)} at the end: other processes shared the CPUs, so these figures are noisy.`,
+    );
   printRows(rows, notes);
 }
 
 // ---- --profile: the chats list under a CPU profiler ----------------------------------------------
 
-type ProfileNode = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] };
+type ProfileNode = {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+};
 type CpuProfile = { nodes: ProfileNode[]; samples?: number[] };
 
 const shortUrl = (frame: ProfileNode['callFrame']) => `${frame.url.replace(/^.*\/(node_modules|src)\//, '$1/')}:${frame.lineNumber + 1}`;
@@ -246,7 +324,9 @@ export function topSelfTime(profile: CpuProfile, count: number): { name: string;
     let caller = parent.get(node.id);
     while (caller && /^$|^(bun|node):/.test(caller.callFrame.url)) caller = parent.get(caller.id); // skip runtime wrappers
     const where = frame.url ? shortUrl(frame) : caller ? `native, from ${shortUrl(caller.callFrame)}` : '';
-    const name = frame.functionName || (frame.url ? '(anonymous)' : parent.get(node.id) === profile.nodes[0] ? '(no JS frame: native I/O, GC)' : '(native)');
+    const name =
+      frame.functionName ||
+      (frame.url ? '(anonymous)' : parent.get(node.id) === profile.nodes[0] ? '(no JS frame: native I/O, GC)' : '(native)');
     const key = `${name}@${where}`;
     const entry = byFunction.get(key) ?? byFunction.set(key, { name, where, samples: 0 }).get(key)!;
     entry.samples += samples;
@@ -261,12 +341,22 @@ async function profileChats(): Promise<void> {
   const s = await setup();
   const source = process.env.PARLEY_SRC ?? repoRoot;
   const profileDir = mkdtempSync(join(tmpdir(), 'parley-reads-profile-')); // kept: it is the output
-  const target: Target = { ...s.parley, name: 'parley (profiled)', argv: [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, join(source, 'src/cli.ts'), 'serve'] };
+  const target: Target = {
+    ...s.parley,
+    name: 'parley (profiled)',
+    argv: [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, join(source, 'src/cli.ts'), 'serve'],
+  };
   const dataDir = tempDir('parley-bench-reads-prof-');
-  const figures = await withServers([{ target, dataDir }], async ([server]) => measure(server!, chatList, (await seedParley(server!)).token));
+  const figures = await withServers([{ target, dataDir }], async ([server]) =>
+    measure(server!, chatList, (await seedParley(server!)).token),
+  );
   const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
-  console.log(`\nProfile: bun --cpu-prof ${join(source, 'src/cli.ts')} serve (SQLite, LOG_LEVEL=warn), GET /chats?limit=20, ${loadLabel}, ${seconds} s`);
-  console.log(`  under the profiler: ${fmt.int(figures.rps)} req/s, p50 ${fmt.ms(figures.p50)} ms, p99 ${fmt.ms(figures.p99)} ms, ${figures.errors} errors`);
+  console.log(
+    `\nProfile: bun --cpu-prof ${join(source, 'src/cli.ts')} serve (SQLite, LOG_LEVEL=warn), GET /chats?limit=20, ${loadLabel}, ${seconds} s`,
+  );
+  console.log(
+    `  under the profiler: ${fmt.int(figures.rps)} req/s, p50 ${fmt.ms(figures.p50)} ms, p99 ${fmt.ms(figures.p99)} ms, ${figures.errors} errors`,
+  );
   if (!file) return console.log(`  no .cpuprofile in ${profileDir} (did the server exit cleanly?)`);
   console.log(`  written to ${join(profileDir, file)}`);
   const top = topSelfTime(JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile, 15);

@@ -5,8 +5,8 @@ import { benchHttp } from './http.ts';
 import { benchLatency } from './latency.ts';
 import { machineLine } from './lib.ts';
 import { benchReads } from './reads.ts';
-import { benchStartup } from './startup.ts';
 import { benchSoak } from './soak.ts';
+import { benchStartup } from './startup.ts';
 import { benchStream } from './stream.ts';
 
 const started = performance.now();

@@ -85,7 +85,8 @@ async function run(job: SoakJob): Promise<SoakResult> {
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(60_000),
     });
-    if (accept !== 'text/event-stream' && !response.ok) throw new Error(`${method} ${path}: HTTP ${response.status} ${await response.text()}`);
+    if (accept !== 'text/event-stream' && !response.ok)
+      throw new Error(`${method} ${path}: HTTP ${response.status} ${await response.text()}`);
     return response;
   };
   /** Reads a reply's SSE to `done`, checking every token came exactly once. */
@@ -104,7 +105,11 @@ async function run(job: SoakJob): Promise<SoakResult> {
   const work: Record<keyof SoakJob['rates'], () => Promise<void>> = {
     login: async () => {
       const user = pick();
-      const response = await fetch(`${job.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: user.email, password: user.password }) });
+      const response = await fetch(`${job.url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: user.email, password: user.password }),
+      });
       if (!response.ok) throw new Error(`login: HTTP ${response.status}`);
       user.accessToken = ((await response.json()) as { accessToken: string }).accessToken;
     },
@@ -114,7 +119,15 @@ async function run(job: SoakJob): Promise<SoakResult> {
     stored: async () => {
       const token = pick().accessToken;
       const chat = (await (await call('POST', '/chats', token, { provider: 'openai', model: job.model })).json()) as { id: string };
-      await wholeReply(await call('POST', `/chats/${chat.id}/messages`, token, { content: 'hi', provider: 'openai', model: job.model }, 'text/event-stream'));
+      await wholeReply(
+        await call(
+          'POST',
+          `/chats/${chat.id}/messages`,
+          token,
+          { content: 'hi', provider: 'openai', model: job.model },
+          'text/event-stream',
+        ),
+      );
       await (await call('DELETE', `/chats/${chat.id}`, token)).arrayBuffer();
     },
     // Leave after two deltas, then resume from the last event id: nothing lost, nothing twice.
@@ -130,7 +143,9 @@ async function run(job: SoakJob): Promise<SoakResult> {
         lastId = event.id;
         return event.event === 'delta' && ++deltas === 2;
       });
-      const response = await fetch(`${job.url}/api/v1/streams/${streamId}`, { headers: { authorization: `Bearer ${token}`, 'last-event-id': lastId, accept: 'text/event-stream' } });
+      const response = await fetch(`${job.url}/api/v1/streams/${streamId}`, {
+        headers: { authorization: `Bearer ${token}`, 'last-event-id': lastId, accept: 'text/event-stream' },
+      });
       let done = false;
       await readSse(response, (event) => {
         if (event.event === 'delta') tokens += tokensOf(event.data);
@@ -157,31 +172,35 @@ async function run(job: SoakJob): Promise<SoakResult> {
   let requestSeq = 0;
   const openTab = async (index: number): Promise<Tab> => {
     const user = job.users[index % job.users.length]!;
-    const chat = (await (await call('POST', '/chats', user.accessToken, { provider: 'openai', model: job.model })).json()) as { id: string };
+    const chat = (await (await call('POST', '/chats', user.accessToken, { provider: 'openai', model: job.model })).json()) as {
+      id: string;
+    };
     let ws: WebSocket | undefined;
     let replies = 0;
     let pending: { id: number; tokens: number; resolve: () => void; reject: (e: Error) => void } | undefined;
     const connect = () =>
-      timedValue('ws connect', () =>
-        new Promise<WebSocket>((resolve, reject) => {
-          const socket = new WebSocket(`${job.url.replace(/^http/, 'ws')}/api/v1/ws?token=${encodeURIComponent(user.accessToken)}`);
-          socket.onmessage = (event) => {
-            const frame = JSON.parse(String(event.data)) as { type: string; requestId?: number; text?: string; message?: string };
-            if (frame.type === 'ready') return resolve(socket);
-            if (socket !== ws || !pending || frame.requestId !== pending.id) return;
-            if (frame.type === 'delta') pending.tokens += (frame.text ?? '').length / TOKEN_TEXT.length;
-            else if (frame.type === 'error') pending.reject(new Error(`error frame ${frame.message}`));
-            else if (frame.type === 'done') {
-              if (pending.tokens === job.tokens) pending.resolve();
-              else pending.reject(new Error(`ws reply ended after ${pending.tokens}/${job.tokens} tokens`));
-            }
-          };
-          socket.onclose = (event) => {
-            reject(new Error(`closed ${event.code}`));
-            // An old socket closing after its replacement opened is no failure of the reply.
-            if (socket === ws) pending?.reject(new Error(`socket closed ${event.code} mid-reply`));
-          };
-        }),
+      timedValue(
+        'ws connect',
+        () =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const socket = new WebSocket(`${job.url.replace(/^http/, 'ws')}/api/v1/ws?token=${encodeURIComponent(user.accessToken)}`);
+            socket.onmessage = (event) => {
+              const frame = JSON.parse(String(event.data)) as { type: string; requestId?: number; text?: string; message?: string };
+              if (frame.type === 'ready') return resolve(socket);
+              if (socket !== ws || !pending || frame.requestId !== pending.id) return;
+              if (frame.type === 'delta') pending.tokens += (frame.text ?? '').length / TOKEN_TEXT.length;
+              else if (frame.type === 'error') pending.reject(new Error(`error frame ${frame.message}`));
+              else if (frame.type === 'done') {
+                if (pending.tokens === job.tokens) pending.resolve();
+                else pending.reject(new Error(`ws reply ended after ${pending.tokens}/${job.tokens} tokens`));
+              }
+            };
+            socket.onclose = (event) => {
+              reject(new Error(`closed ${event.code}`));
+              // An old socket closing after its replacement opened is no failure of the reply.
+              if (socket === ws) pending?.reject(new Error(`socket closed ${event.code} mid-reply`));
+            };
+          }),
       );
     const tab: Tab = {
       busy: true,
@@ -196,7 +215,9 @@ async function run(job: SoakJob): Promise<SoakResult> {
             pending = { id, tokens: 0, resolve, reject };
             setTimeout(() => reject(new Error('ws reply timed out after 60 s')), 60_000);
           });
-          ws.send(JSON.stringify({ type: 'chat.send', chatId: chat.id, content: 'hi', provider: 'openai', model: job.model, requestId: id }));
+          ws.send(
+            JSON.stringify({ type: 'chat.send', chatId: chat.id, content: 'hi', provider: 'openai', model: job.model, requestId: id }),
+          );
           await done;
         } finally {
           pending = undefined;
@@ -240,7 +261,13 @@ async function run(job: SoakJob): Promise<SoakResult> {
   const result: SoakResult = { kinds: {}, errorSamples };
   for (const [name, entry] of kinds) {
     const sorted = entry.latencies.sort((a, b) => a - b);
-    result.kinds[name] = { count: sorted.length + entry.errors, errors: entry.errors, skipped: entry.skipped, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+    result.kinds[name] = {
+      count: sorted.length + entry.errors,
+      errors: entry.errors,
+      skipped: entry.skipped,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+    };
   }
   return result;
 }

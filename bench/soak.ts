@@ -16,8 +16,16 @@
 //   BENCH_SOAK_SECONDS=60 PARLEY_BIN=/tmp/wt/dist/parley bun bench/soak.ts
 //   BENCH_SOAK=1 bun run bench                         (run.ts includes it only then)
 import { join } from 'node:path';
-import { connectionCapNote, cpuSeconds, parleyLoadTarget, registerUsers, resetPeakRss, runLoadChild, spawnPaceUpstream } from './load-harness.ts';
 import { ensureParley, fmt, machineLine, printTable, procStatusKb, startTarget, tempDir } from './lib.ts';
+import {
+  connectionCapNote,
+  cpuSeconds,
+  parleyLoadTarget,
+  registerUsers,
+  resetPeakRss,
+  runLoadChild,
+  spawnPaceUpstream,
+} from './load-harness.ts';
 import { parsePace } from './pace-upstream.ts';
 import type { SoakJob, SoakResult } from './soak-client.ts';
 
@@ -33,7 +41,8 @@ const sockets = 24;
 async function gauges(url: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const out: Record<string, number> = {};
-  for (const match of text.matchAll(/^(parley_(?:generations_active|stream_readers|websockets_open)) (\S+)$/gm)) out[match[1]!] = Number(match[2]);
+  for (const match of text.matchAll(/^(parley_(?:generations_active|stream_readers|websockets_open)) (\S+)$/gm))
+    out[match[1]!] = Number(match[2]);
   return out;
 }
 
@@ -41,7 +50,11 @@ export async function benchSoak(): Promise<void> {
   const parleyPath = await ensureParley();
   console.log(`\n${connectionCapNote(parleyPath)}`);
   const fake = await spawnPaceUpstream();
-  const server = await startTarget(parleyLoadTarget(parleyPath, fake, [model], { STREAM_TTL_SECONDS: '30' }), tempDir('parley-bench-soak-'), 30_000);
+  const server = await startTarget(
+    parleyLoadTarget(parleyPath, fake, [model], { STREAM_TTL_SECONDS: '30' }),
+    tempDir('parley-bench-soak-'),
+    30_000,
+  );
   const samples: { at: number; kb: number }[] = [];
   let timer: Timer | undefined;
   try {
@@ -50,7 +63,8 @@ export async function benchSoak(): Promise<void> {
     let started = 0;
     let cpuAtStart = 0;
     let underLoad = 0; // samples taken before the client stopped starting requests
-    const sample = () => samples.push({ at: (performance.now() - started) / 1000, kb: procStatusKb(server.proc.pid, 'VmRSS') ?? Number.NaN });
+    const sample = () =>
+      samples.push({ at: (performance.now() - started) / 1000, kb: procStatusKb(server.proc.pid, 'VmRSS') ?? Number.NaN });
     console.error(`soak: ${seconds} s ...`);
     const { result } = await runLoadChild<SoakResult>(join(import.meta.dir, 'soak-client.ts'), job, (phase) => {
       if (phase === 'stop') underLoad = samples.length;
@@ -79,7 +93,13 @@ export async function benchSoak(): Promise<void> {
     const timeline = [['min', ...Array.from({ length: perRow }, (_, i) => `+${(i * sampleMs) / 1000}s`), 'floor', 'ceiling']];
     for (let i = 0; i < loaded.length; i += perRow) {
       const minute = loaded.slice(i, i + perRow).map((s) => s.kb);
-      timeline.push([String(i / perRow), ...minute.map(fmt.kbAsMb), ...Array(perRow - minute.length).fill(''), fmt.kbAsMb(Math.min(...minute)), fmt.kbAsMb(Math.max(...minute))]);
+      timeline.push([
+        String(i / perRow),
+        ...minute.map(fmt.kbAsMb),
+        ...Array(perRow - minute.length).fill(''),
+        fmt.kbAsMb(Math.min(...minute)),
+        fmt.kbAsMb(Math.max(...minute)),
+      ]);
     }
     printTable(`Soak: Parley RSS MB every ${sampleMs / 1000} s under load`, timeline);
 
@@ -99,16 +119,32 @@ export async function benchSoak(): Promise<void> {
     for (const [name, stats] of Object.entries(result.kinds)) {
       errors += stats.errors;
       const rate = rates[name as keyof SoakJob['rates']];
-      rows.push([name, rate === undefined ? '-' : String(rate), fmt.int(stats.count), String(stats.errors), String(stats.skipped), fmt.ms(stats.p50), fmt.ms(stats.p99)]);
+      rows.push([
+        name,
+        rate === undefined ? '-' : String(rate),
+        fmt.int(stats.count),
+        String(stats.errors),
+        String(stats.skipped),
+        fmt.ms(stats.p50),
+        fmt.ms(stats.p99),
+      ]);
     }
     printTable(`Soak: ${seconds} s of mixed load (${model}, ${sockets} websockets on ${users.length} users, STREAM_TTL_SECONDS=30)`, rows);
     const signed = (value: number) => `${value >= 0 ? '+' : ''}${value.toFixed(1)}%`;
     console.log(
       `RSS floor, first minute after the ${warmupSeconds} s warm-up → last minute under load: ${fmt.kbAsMb(Math.min(...warm))} → ${fmt.kbAsMb(Math.min(...end))} MB, ${signed(floorGrowth)} (target < 10%); ceiling ${fmt.kbAsMb(Math.max(...warm))} → ${fmt.kbAsMb(Math.max(...end))} MB, ${signed(ceilingGrowth)}`,
     );
-    console.log(`  once the load stopped and sockets closed: ${fmt.kbAsMb(samples.at(-1)!.kb)} MB; VmHWM under load ${fmt.kbAsMb(procStatusKb(server.proc.pid, 'VmHWM'))} MB`);
+    console.log(
+      `  once the load stopped and sockets closed: ${fmt.kbAsMb(samples.at(-1)!.kb)} MB; VmHWM under load ${fmt.kbAsMb(procStatusKb(server.proc.pid, 'VmHWM'))} MB`,
+    );
     console.log(`errors: ${errors} (target 0)${result.errorSamples.length ? `; first: ${result.errorSamples.join(' | ')}` : ''}`);
-    console.log(`Parley CPU during the load: ${Math.round(parleyCpu * 100)}% of one core; after it, still held: ${Object.entries(after).map(([k, v]) => `${k}=${v}`).join(', ') || '(no gauges)'}`);
+    console.log(
+      `Parley CPU during the load: ${Math.round(parleyCpu * 100)}% of one core; after it, still held: ${
+        Object.entries(after)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ') || '(no gauges)'
+      }`,
+    );
   } finally {
     clearInterval(timer);
     await server.stop();

@@ -60,7 +60,10 @@ export async function benchStartup(): Promise<void> {
       fmt.ratio(rss, baseRss),
     ]);
   }
-  printTable(`Startup: spawn → first 200 on GET /health (${runs} runs each, polled every 2 ms); RSS after ${requestsBeforeRss} requests + 200 ms idle (median)`, rows);
+  printTable(
+    `Startup: spawn → first 200 on GET /health (${runs} runs each, polled every 2 ms); RSS after ${requestsBeforeRss} requests + 200 ms idle (median)`,
+    rows,
+  );
 }
 
 if (import.meta.main) {

@@ -8,10 +8,22 @@
 //
 //   bun bench/stream.ts              (or `bun run bench` for everything)
 //   BENCH_RUNS=50 BENCH_ROUNDS=10 bun bench/stream.ts
-import OpenAI from 'openai';
+
 import Redis from 'ioredis';
+import OpenAI from 'openai';
 import { startFakeUpstream } from '../tests/fakes/llm-upstream.ts';
-import { ensureParley, fmt, machineLine, percentile, printTable, procStatusKb, type Started, startTarget, summary, tempDir } from './lib.ts';
+import {
+  ensureParley,
+  fmt,
+  machineLine,
+  percentile,
+  printTable,
+  procStatusKb,
+  type Started,
+  startTarget,
+  summary,
+  tempDir,
+} from './lib.ts';
 
 const runs = Number(process.env.BENCH_RUNS ?? 30);
 const warmups = 3;
@@ -81,7 +93,10 @@ async function parleyClient(server: Started) {
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(requestTimeoutMs),
     });
-  const attempt = (run: Runner): Runner => () => run().catch(() => failed);
+  const attempt =
+    (run: Runner): Runner =>
+    () =>
+      run().catch(() => failed);
   const stateless: Runner = attempt(async () => {
     const started = performance.now();
     return readSse(await post('/chat/stream', { message: 'bench', provider: 'openai', model }), started);
@@ -119,7 +134,19 @@ function latencyTable(title: string, names: string[], results: Timing[][]): void
     const ttft = summary(okOnly(timings, 'ttft'));
     const ttlt = summary(okOnly(timings, 'ttlt'));
     const deltas = summary(timings.map((t) => t.deltas)).median;
-    rows.push([names[index]!, fmt.ms(ttft.min), fmt.ms(ttft.median), fmt.ms(ttft.p90), signed(ttft.median - base.ttft), fmt.ms(ttlt.min), fmt.ms(ttlt.median), fmt.ms(ttlt.p90), signed(ttlt.median - base.ttlt), String(deltas), String(timings.filter((t) => !t.ok).length)]);
+    rows.push([
+      names[index]!,
+      fmt.ms(ttft.min),
+      fmt.ms(ttft.median),
+      fmt.ms(ttft.p90),
+      signed(ttft.median - base.ttft),
+      fmt.ms(ttlt.min),
+      fmt.ms(ttlt.median),
+      fmt.ms(ttlt.p90),
+      signed(ttlt.median - base.ttlt),
+      String(deltas),
+      String(timings.filter((t) => !t.ok).length),
+    ]);
   }
   printTable(title, rows);
 }
@@ -158,7 +185,13 @@ function rssSampler(pid: number): () => number | undefined {
 }
 
 async function redisReachable(): Promise<Redis | undefined> {
-  const redis = new Redis(redisUrl, { lazyConnect: true, connectTimeout: 500, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = new Redis(redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 500,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined); // reported by connect() below
   try {
     await redis.connect();
@@ -205,12 +238,18 @@ export async function benchStream(): Promise<void> {
     const parley = await parleyClient(server);
 
     const names = ['(a) openai SDK → fake (baseline)', '(b) parley POST /chat/stream', '(c) parley POST /chats/:id/messages'];
-    latencyTable(`Streaming: ${model} (300 words), ${runs} runs each after ${warmups} warm-ups, interleaved; ms from request to first / last delta`, names, await series([sdk, parley.stateless, parley.stored]));
+    latencyTable(
+      `Streaming: ${model} (300 words), ${runs} runs each after ${warmups} warm-ups, interleaved; ms from request to first / last delta`,
+      names,
+      await series([sdk, parley.stateless, parley.stored]),
+    );
 
     const idleRss = procStatusKb(server.proc.pid, 'VmRSS');
     const direct = await bursts(async () => Array.from({ length: concurrency }, () => sdk));
     const stopSampling = rssSampler(server.proc.pid);
-    const viaParley = await bursts(async () => (await Promise.all(Array.from({ length: concurrency }, parley.newChat))).map(parley.storedIn));
+    const viaParley = await bursts(async () =>
+      (await Promise.all(Array.from({ length: concurrency }, parley.newChat))).map(parley.storedIn),
+    );
     const peakRss = stopSampling();
     const rows = [['path', 'replies/s', 'vs base', 'TTFT p50 ms', 'p99 ms', 'last p50 ms', 'failed', 'RSS idle → peak MB']];
     const baseRate = direct.timings.filter((t) => t.ok).length / (direct.wallMs / 1000);
@@ -221,9 +260,21 @@ export async function benchStream(): Promise<void> {
       const ok = burst.timings.filter((t) => t.ok);
       const ttft = ok.map((t) => t.ttft).sort((a, b) => a - b);
       const rate = ok.length / (burst.wallMs / 1000);
-      rows.push([name, fmt.int(rate), fmt.ratio(rate, baseRate), fmt.ms(percentile(ttft, 50)), fmt.ms(percentile(ttft, 99)), fmt.ms(summary(ok.map((t) => t.ttlt)).median), String(burst.timings.length - ok.length), rss]);
+      rows.push([
+        name,
+        fmt.int(rate),
+        fmt.ratio(rate, baseRate),
+        fmt.ms(percentile(ttft, 50)),
+        fmt.ms(percentile(ttft, 99)),
+        fmt.ms(summary(ok.map((t) => t.ttlt)).median),
+        String(burst.timings.length - ok.length),
+        rss,
+      ]);
     }
-    printTable(`Concurrency: ${concurrency} simultaneous ${model} replies (each its own chat) × ${rounds} rounds after 1 warm-up round; parley RSS sampled every 50 ms`, rows);
+    printTable(
+      `Concurrency: ${concurrency} simultaneous ${model} replies (each its own chat) × ${rounds} rounds after 1 warm-up round; parley RSS sampled every 50 ms`,
+      rows,
+    );
 
     const redis = await redisReachable();
     if (!redis) {
@@ -232,7 +283,10 @@ export async function benchStream(): Promise<void> {
     }
     const prefix = `bench:${crypto.randomUUID().slice(0, 8)}:`;
     try {
-      const withRedis = await startTarget(parleyEnv({ REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix }), tempDir('parley-bench-stream-redis-'));
+      const withRedis = await startTarget(
+        parleyEnv({ REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix }),
+        tempDir('parley-bench-stream-redis-'),
+      );
       try {
         const redisParley = await parleyClient(withRedis);
         latencyTable(

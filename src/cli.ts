@@ -1,8 +1,8 @@
 #!/usr/bin/env bun
-import { ConfigError, type Config, parseConfig, readProcessEnv } from './config/index.ts';
+import { type Config, ConfigError, parseConfig, readProcessEnv } from './config/index.ts';
+import { serve } from './index.ts';
 import { openDatabase } from './infra/db/index.ts';
 import { createLogger } from './infra/log/index.ts';
-import { serve } from './index.ts';
 import { version } from './version.ts';
 
 const help = `parley ${version}: AI chat backend in one executable

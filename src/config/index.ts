@@ -145,7 +145,10 @@ export function parseConfig(env: Env): Config {
   const httpIdleTimeoutSeconds = readInt(env, 'HTTP_IDLE_TIMEOUT_SECONDS', 120, { min: 5, max: 255 });
   const ssePingMs = readInt(env, 'SSE_PING_MS', 15_000, { min: 100, max: 254_000 });
   if (ssePingMs > (httpIdleTimeoutSeconds - 1) * 1000) {
-    throw new ConfigError('SSE_PING_MS', `must be below HTTP_IDLE_TIMEOUT_SECONDS (${httpIdleTimeoutSeconds} s) less one second, or quiet streams are cut`);
+    throw new ConfigError(
+      'SSE_PING_MS',
+      `must be below HTTP_IDLE_TIMEOUT_SECONDS (${httpIdleTimeoutSeconds} s) less one second, or quiet streams are cut`,
+    );
   }
 
   const secret = givenSecret ? { secret: givenSecret, generated: false } : loadOrCreateJwtSecret(dataDir);

@@ -7,36 +7,35 @@ type FieldError = { field: string; message: string };
 
 /** The one place that writes error bodies: AppError as thrown, Elysia's own errors mapped, the rest 500. */
 export function errorHandler(log: Logger) {
-  return new Elysia({ name: 'error-handler' })
-    .onError({ as: 'global' }, ({ code, error, request, set, path }) => {
-      const fail = (appError: AppError) => {
-        set.status = appError.status;
-        Object.assign(set.headers, appError.options.headers ?? {});
-        return appError.toBody();
-      };
-      // Checked by class: Elysia reads an error's own `code` field as its code.
-      if (error instanceof AppError) return fail(error);
-      switch (code) {
-        case 'PARSE':
-          return fail(new AppError('invalid_json', 'The request body is not valid JSON'));
-        case 'NOT_FOUND':
-          return fail(new AppError('not_found', `No route for ${request.method} ${path}`));
-        case 'INVALID_FILE_TYPE':
-          return fail(new AppError('unsupported_media_type', error.message));
-        case 'VALIDATION':
-          if (error.type !== 'response') {
-            return fail(new AppError('validation_error', 'Request validation failed', { details: fieldErrors(error) }));
-          }
-      }
-      const status = 'status' in error && typeof error.status === 'number' ? error.status : 500;
-      if (status < 500 && status >= 400) {
-        const known = Object.entries(errorStatus).find(([, value]) => value === status);
-        if (known) return fail(new AppError(known[0] as keyof typeof errorStatus, (error as Error).message || known[0]));
-      }
-      log.error('unhandled error', { requestId: requestInfo(request)?.id, route: path, code, error });
-      set.status = 500;
-      return { error: { code: 'internal_error', message: 'Internal server error' } } satisfies ErrorBody;
-    });
+  return new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, ({ code, error, request, set, path }) => {
+    const fail = (appError: AppError) => {
+      set.status = appError.status;
+      Object.assign(set.headers, appError.options.headers ?? {});
+      return appError.toBody();
+    };
+    // Checked by class: Elysia reads an error's own `code` field as its code.
+    if (error instanceof AppError) return fail(error);
+    switch (code) {
+      case 'PARSE':
+        return fail(new AppError('invalid_json', 'The request body is not valid JSON'));
+      case 'NOT_FOUND':
+        return fail(new AppError('not_found', `No route for ${request.method} ${path}`));
+      case 'INVALID_FILE_TYPE':
+        return fail(new AppError('unsupported_media_type', error.message));
+      case 'VALIDATION':
+        if (error.type !== 'response') {
+          return fail(new AppError('validation_error', 'Request validation failed', { details: fieldErrors(error) }));
+        }
+    }
+    const status = 'status' in error && typeof error.status === 'number' ? error.status : 500;
+    if (status < 500 && status >= 400) {
+      const known = Object.entries(errorStatus).find(([, value]) => value === status);
+      if (known) return fail(new AppError(known[0] as keyof typeof errorStatus, (error as Error).message || known[0]));
+    }
+    log.error('unhandled error', { requestId: requestInfo(request)?.id, route: path, code, error });
+    set.status = 500;
+    return { error: { code: 'internal_error', message: 'Internal server error' } } satisfies ErrorBody;
+  });
 }
 
 function fieldErrors(error: Pick<ValidationError, 'type' | 'all'>): FieldError[] {

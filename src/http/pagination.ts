@@ -7,7 +7,8 @@ export const PageQuery = t.Object({
   cursor: t.Optional(t.String({ maxLength: 512 })),
 });
 
-export const page = <T extends import('elysia').TSchema>(item: T) => t.Object({ data: t.Array(item), nextCursor: t.Union([t.String(), t.Null()]) });
+export const page = <T extends import('elysia').TSchema>(item: T) =>
+  t.Object({ data: t.Array(item), nextCursor: t.Union([t.String(), t.Null()]) });
 
 export type Page<T> = { data: T[]; nextCursor: string | null };
 
@@ -26,7 +27,9 @@ export function decodeCursor<T>(cursor: string | undefined, isValid: (value: unk
   } catch {
     // fall through to the error below
   }
-  throw new AppError('validation_error', 'Request validation failed', { details: [{ field: 'query.cursor', message: 'is not a cursor this API gave out' }] });
+  throw new AppError('validation_error', 'Request validation failed', {
+    details: [{ field: 'query.cursor', message: 'is not a cursor this API gave out' }],
+  });
 }
 
 /** Given up to limit+1 rows, the page and the cursor of its last row when more follow. */

@@ -16,50 +16,53 @@ export type RequestGuardOptions = { log: Logger; metrics: Metrics; maxJsonBytes:
  * line names the caller by id only: never a token, password or key.
  */
 export function requestGuard({ log, metrics, maxJsonBytes, maxUploadBytes }: RequestGuardOptions) {
-  return new Elysia({ name: 'request-guard' })
-    .onRequest(({ request, set }) => {
-      const info = startRequest(request);
-      set.headers['x-request-id'] = info.id;
-      set.headers['x-content-type-options'] = 'nosniff';
-      set.headers['x-frame-options'] = 'DENY';
-      set.headers['referrer-policy'] = 'no-referrer';
-      if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
-      if (request.body === null) return;
-      // Chunked bodies have no length here; Bun's maxRequestBodySize bounds those.
-      const length = Number(request.headers.get('content-length') ?? 0);
-      const type = request.headers.get('content-type') ?? '';
-      if (multipartType.test(type)) {
-        if (length > maxUploadBytes) throw new AppError('payload_too_large', `Uploads are limited to ${maxUploadBytes} bytes`);
-        return;
-      }
-      if (!jsonType.test(type)) throw new AppError('unsupported_media_type', 'Send JSON (Content-Type: application/json)');
-      if (length > maxJsonBytes) throw new AppError('payload_too_large', `JSON bodies are limited to ${maxJsonBytes} bytes`);
-    })
-    // Postgres text cannot hold U+0000; refusing it here keeps such input a 422, never a 500.
-    .onTransform({ as: 'global' }, ({ body, query, params }) => {
-      const field = findNul({ body, query, params });
-      if (field) throw new AppError('validation_error', 'Request validation failed', { details: [{ field, message: 'may not contain U+0000' }] });
-    })
-    .onAfterResponse({ as: 'global' }, ({ request, set, route, responseValue }) => {
-      const info = requestInfo(request);
-      const status = responseValue instanceof Response ? responseValue.status : Number(set.status ?? 200);
-      const record = () => {
-        const elapsedMs = info ? performance.now() - info.startedAt : 0;
-        metrics.observeRequest(request.method, route || 'unmatched', status, elapsedMs / 1000);
-        log.info('request', {
-          requestId: info?.id,
-          method: request.method,
-          route: route || 'unmatched',
-          status,
-          durationMs: Math.round(elapsedMs * 100) / 100,
-          userId: info?.userId,
-        });
-      };
-      // A streamed response is logged and timed when its stream ends, not when its headers leave.
-      const streaming = streamSettled(responseValue);
-      if (streaming) void streaming.then(record);
-      else record();
-    });
+  return (
+    new Elysia({ name: 'request-guard' })
+      .onRequest(({ request, set }) => {
+        const info = startRequest(request);
+        set.headers['x-request-id'] = info.id;
+        set.headers['x-content-type-options'] = 'nosniff';
+        set.headers['x-frame-options'] = 'DENY';
+        set.headers['referrer-policy'] = 'no-referrer';
+        if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
+        if (request.body === null) return;
+        // Chunked bodies have no length here; Bun's maxRequestBodySize bounds those.
+        const length = Number(request.headers.get('content-length') ?? 0);
+        const type = request.headers.get('content-type') ?? '';
+        if (multipartType.test(type)) {
+          if (length > maxUploadBytes) throw new AppError('payload_too_large', `Uploads are limited to ${maxUploadBytes} bytes`);
+          return;
+        }
+        if (!jsonType.test(type)) throw new AppError('unsupported_media_type', 'Send JSON (Content-Type: application/json)');
+        if (length > maxJsonBytes) throw new AppError('payload_too_large', `JSON bodies are limited to ${maxJsonBytes} bytes`);
+      })
+      // Postgres text cannot hold U+0000; refusing it here keeps such input a 422, never a 500.
+      .onTransform({ as: 'global' }, ({ body, query, params }) => {
+        const field = findNul({ body, query, params });
+        if (field)
+          throw new AppError('validation_error', 'Request validation failed', { details: [{ field, message: 'may not contain U+0000' }] });
+      })
+      .onAfterResponse({ as: 'global' }, ({ request, set, route, responseValue }) => {
+        const info = requestInfo(request);
+        const status = responseValue instanceof Response ? responseValue.status : Number(set.status ?? 200);
+        const record = () => {
+          const elapsedMs = info ? performance.now() - info.startedAt : 0;
+          metrics.observeRequest(request.method, route || 'unmatched', status, elapsedMs / 1000);
+          log.info('request', {
+            requestId: info?.id,
+            method: request.method,
+            route: route || 'unmatched',
+            status,
+            durationMs: Math.round(elapsedMs * 100) / 100,
+            userId: info?.userId,
+          });
+        };
+        // A streamed response is logged and timed when its stream ends, not when its headers leave.
+        const streaming = streamSettled(responseValue);
+        if (streaming) void streaming.then(record);
+        else record();
+      })
+  );
 }
 
 /** The path of the first string (or key) holding a NUL character, if any. */

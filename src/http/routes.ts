@@ -10,7 +10,9 @@ import type { Limits } from './limits.ts';
  * option is public; one with `auth: true` is for signed-in callers.
  */
 export function createRouteBundle({ guard, limits, trustProxy }: { guard: AuthGuard; limits: Limits; trustProxy: boolean }) {
-  const ip = new Elysia({ name: 'client-ip' }).derive({ as: 'scoped' }, ({ request, server }) => ({ ip: clientIp(request, server, trustProxy) }));
+  const ip = new Elysia({ name: 'client-ip' }).derive({ as: 'scoped' }, ({ request, server }) => ({
+    ip: clientIp(request, server, trustProxy),
+  }));
   return {
     /** Public and signed-in routes alike: client IP, general limit, auth macros. */
     api: () => new Elysia({ name: 'api-routes' }).use(ip).use(limits.general()).use(guard).as('scoped'),

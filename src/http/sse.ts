@@ -3,7 +3,7 @@
 // ReadableStream so a client that leaves is noticed at once (cancel) and nothing is buffered
 // without bound: the stream pulls the next event only when the client has read the last one.
 
-import { type ReaderItem as SseItem, readStream, type StreamBuffers } from '../infra/kv/stream-buffers.ts';
+import { readStream, type ReaderItem as SseItem, type StreamBuffers } from '../infra/kv/stream-buffers.ts';
 
 export type { ReaderItem as SseItem } from '../infra/kv/stream-buffers.ts';
 
@@ -81,6 +81,10 @@ export function sseResponse(
  * A stream buffer as SSE: replay after `afterId`, then live, pings while quiet (readStream).
  * `format` writes each item in another wire format (OpenAI's chunks) instead of SSE events.
  */
-export function streamAsSse(buffers: StreamBuffers, streamId: string, options: { afterId?: string; format?: (item: SseItem) => Uint8Array } = {}): Response {
+export function streamAsSse(
+  buffers: StreamBuffers,
+  streamId: string,
+  options: { afterId?: string; format?: (item: SseItem) => Uint8Array } = {},
+): Response {
   return sseResponse((signal) => readStream(buffers, streamId, { afterId: options.afterId, signal }), { format: options.format });
 }

@@ -1,9 +1,9 @@
 // Admin user management: who may call it, the newest-first list with search and pages, and
 // changes to role, tier and disabled, on every storage kind.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { adminPatchUser, asAdmin, bearer, createApiKey, expectError, guest, readJson, register, testEnv } from '../auth/client.ts';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
-import { adminPatchUser, asAdmin, bearer, createApiKey, expectError, guest, readJson, register, testEnv } from '../auth/client.ts';
 
 type AdminUser = { id: string; email: string | null; role: string; tier: string; disabled: boolean; createdAt: string };
 
@@ -44,7 +44,11 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       const account = await register(app);
       const wrong = { 'x-admin-key': 'wrong-admin-key-0123456789' };
       await expectError(await app.request('/api/v1/admin/users', { headers: wrong }), 401, 'unauthorized');
-      await expectError(await app.request('/api/v1/admin/users', { headers: { ...wrong, ...bearer(account.accessToken) } }), 401, 'unauthorized');
+      await expectError(
+        await app.request('/api/v1/admin/users', { headers: { ...wrong, ...bearer(account.accessToken) } }),
+        401,
+        'unauthorized',
+      );
       await expectError(await app.request('/api/v1/admin/users', { headers: { 'x-admin-key': '' } }), 401, 'unauthorized');
       await expectError(await patchUser(account.userId, { role: 'admin' }, wrong), 401, 'unauthorized');
     });
@@ -69,7 +73,17 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       const first = await list('?limit=2');
       expect(first.data.map((user) => user.id)).toEqual([created[2]!.userId, created[1]!.userId]);
       expect(first.nextCursor).not.toBeNull();
-      expect(Object.keys(first.data[0]!).sort()).toEqual(['createdAt', 'disabled', 'email', 'emailVerified', 'id', 'name', 'role', 'tier', 'updatedAt']);
+      expect(Object.keys(first.data[0]!).sort()).toEqual([
+        'createdAt',
+        'disabled',
+        'email',
+        'emailVerified',
+        'id',
+        'name',
+        'role',
+        'tier',
+        'updatedAt',
+      ]);
       const seen: AdminUser[] = [];
       let cursor: string | null = null;
       let pages = 0;

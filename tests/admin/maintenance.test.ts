@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq } from 'drizzle-orm';
+import { asAdmin, bearer, login, readJson, register, testEnv } from '../auth/client.ts';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
-import { asAdmin, bearer, login, readJson, register, testEnv } from '../auth/client.ts';
 
 for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis })) {
   describe(`admin maintenance on ${name}`, () => {
@@ -28,7 +28,9 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       const account = await register(app);
       const second = await login(app, account.email, account.password);
       expect((await app.request('/api/v1/auth/logout', { method: 'POST', headers: bearer(second.accessToken) })).status).toBe(204);
-      const rotated = await readJson(await app.request('/api/v1/auth/refresh', { method: 'POST', json: { refreshToken: account.refreshToken } }));
+      const rotated = await readJson(
+        await app.request('/api/v1/auth/refresh', { method: 'POST', json: { refreshToken: account.refreshToken } }),
+      );
 
       const response = await app.request('/api/v1/admin/sessions/cleanup', { method: 'POST', headers: asAdmin });
       expect(response.status).toBe(200);
@@ -39,7 +41,9 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       expect(left).toHaveLength(1);
       expect(left[0]!.revokedAt).toBeNull();
       expect((await app.request('/api/v1/auth/me', { headers: bearer(rotated.accessToken) })).status).toBe(200);
-      expect((await app.request('/api/v1/auth/refresh', { method: 'POST', json: { refreshToken: rotated.refreshToken } })).status).toBe(200);
+      expect((await app.request('/api/v1/auth/refresh', { method: 'POST', json: { refreshToken: rotated.refreshToken } })).status).toBe(
+        200,
+      );
     });
 
     test('happy: the cache is counted and cleared by pattern, and nothing else is touched', async () => {
@@ -49,7 +53,9 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       const stats = await readJson(await app.request('/api/v1/admin/cache/stats', { headers: asAdmin }));
       expect(stats).toMatchObject({ kind: kind.kv, status: 'ok' });
       expect(stats.keys).toBeGreaterThanOrEqual(2);
-      const cleared = await readJson(await app.request('/api/v1/admin/cache/clear', { method: 'POST', headers: asAdmin, json: { pattern: 'models*' } }));
+      const cleared = await readJson(
+        await app.request('/api/v1/admin/cache/clear', { method: 'POST', headers: asAdmin, json: { pattern: 'models*' } }),
+      );
       expect(cleared).toEqual({ cleared: 1 });
       expect(await app.infra.kv.get('cache:models')).toBeNull();
       expect(await app.infra.kv.get('cache:other')).toBe('x');

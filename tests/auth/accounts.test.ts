@@ -188,7 +188,11 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
 
     test('error: change-password with a wrong current password is 401 and changes nothing', async () => {
       const account = await register(app);
-      const response = await post('/change-password', { currentPassword: 'wrong password', newPassword: 'brand new pw' }, bearer(account.accessToken));
+      const response = await post(
+        '/change-password',
+        { currentPassword: 'wrong password', newPassword: 'brand new pw' },
+        bearer(account.accessToken),
+      );
       await expectError(response, 401, 'unauthorized');
       expect(await meStatus(app, account.accessToken)).toBe(200);
       await login(app, account.email, account.password);
@@ -197,7 +201,11 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
     test('security: change-password ends the other sessions and keeps this one', async () => {
       const account = await register(app);
       const other = await login(app, account.email, account.password);
-      const response = await post('/change-password', { currentPassword: account.password, newPassword: 'the new password' }, bearer(account.accessToken));
+      const response = await post(
+        '/change-password',
+        { currentPassword: account.password, newPassword: 'the new password' },
+        bearer(account.accessToken),
+      );
       expect(response.status).toBe(204);
       expect(await meStatus(app, other.accessToken)).toBe(401);
       expect((await post('/refresh', { refreshToken: other.refreshToken })).status).toBe(401);
@@ -208,7 +216,11 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
 
     test('error: a guest cannot change a password (403)', async () => {
       const visitor = await guest(app);
-      const response = await post('/change-password', { currentPassword: 'whatever1', newPassword: 'whatever2' }, bearer(visitor.accessToken));
+      const response = await post(
+        '/change-password',
+        { currentPassword: 'whatever1', newPassword: 'whatever2' },
+        bearer(visitor.accessToken),
+      );
       await expectError(response, 403, 'forbidden');
     });
 

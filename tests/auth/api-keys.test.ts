@@ -18,11 +18,16 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       expect(response.status).toBe(200);
       return readJson(response);
     };
-    const revoke = (accessToken: string, id: string) => app.request(`/api/v1/auth/api-keys/${id}`, { method: 'DELETE', headers: bearer(accessToken) });
+    const revoke = (accessToken: string, id: string) =>
+      app.request(`/api/v1/auth/api-keys/${id}`, { method: 'DELETE', headers: bearer(accessToken) });
 
     test('happy: create is 201 with a pk_ key shown once; the list has only its prefix', async () => {
       const account = await register(app);
-      const response = await app.request('/api/v1/auth/api-keys', { method: 'POST', headers: bearer(account.accessToken), json: { name: 'laptop' } });
+      const response = await app.request('/api/v1/auth/api-keys', {
+        method: 'POST',
+        headers: bearer(account.accessToken),
+        json: { name: 'laptop' },
+      });
       expect(response.status).toBe(201);
       const created = await readJson(response);
       expect(Object.keys(created).sort()).toEqual(['createdAt', 'expiresAt', 'id', 'key', 'lastUsedAt', 'name', 'prefix']);
@@ -74,11 +79,19 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
     test('error: an expiresAt in the past, or not a time, is 422 naming body.expiresAt', async () => {
       const account = await register(app);
       for (const expiresAt of [new Date(Date.now() - 60_000).toISOString(), 'next tuesday']) {
-        const response = await app.request('/api/v1/auth/api-keys', { method: 'POST', headers: bearer(account.accessToken), json: { name: 'old', expiresAt } });
+        const response = await app.request('/api/v1/auth/api-keys', {
+          method: 'POST',
+          headers: bearer(account.accessToken),
+          json: { name: 'old', expiresAt },
+        });
         const body = await expectError(response, 422, 'validation_error');
         expect(body.error.details.map((detail: { field: string }) => detail.field)).toContain('body.expiresAt');
       }
-      const noName = await app.request('/api/v1/auth/api-keys', { method: 'POST', headers: bearer(account.accessToken), json: { name: '' } });
+      const noName = await app.request('/api/v1/auth/api-keys', {
+        method: 'POST',
+        headers: bearer(account.accessToken),
+        json: { name: '' },
+      });
       await expectError(noName, 422, 'validation_error');
       expect((await listKeys(account.accessToken)).data).toHaveLength(0);
     });
@@ -121,14 +134,22 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
 
     test('error: a key name or id holding a NUL character is answered without a 500', async () => {
       const account = await register(app);
-      const create = await app.request('/api/v1/auth/api-keys', { method: 'POST', headers: bearer(account.accessToken), json: { name: 'ci\u0000' } });
+      const create = await app.request('/api/v1/auth/api-keys', {
+        method: 'POST',
+        headers: bearer(account.accessToken),
+        json: { name: 'ci\u0000' },
+      });
       expect(create.status).toBeLessThan(500);
       expect((await revoke(account.accessToken, 'a%00b')).status).toBeLessThan(500);
     });
 
     test('error: guests cannot create or list keys (403)', async () => {
       const visitor = await guest(app);
-      const create = await app.request('/api/v1/auth/api-keys', { method: 'POST', headers: bearer(visitor.accessToken), json: { name: 'guest key' } });
+      const create = await app.request('/api/v1/auth/api-keys', {
+        method: 'POST',
+        headers: bearer(visitor.accessToken),
+        json: { name: 'guest key' },
+      });
       await expectError(create, 403, 'forbidden');
       await expectError(await app.request('/api/v1/auth/api-keys', { headers: bearer(visitor.accessToken) }), 403, 'forbidden');
       await expectError(await app.request('/api/v1/auth/api-keys', { method: 'POST', json: { name: 'anonymous' } }), 401, 'unauthorized');

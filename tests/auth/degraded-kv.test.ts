@@ -16,7 +16,10 @@ afterAll(() => app.close());
 test('with Redis down, sign-in works, a logged-out token is refused, and health says degraded', async () => {
   expect(app.infra.kv.kind).toBe('redis');
   expect(app.infra.kv.status()).toBe('degraded');
-  const registered = await app.request('/api/v1/auth/register', { method: 'POST', json: { email: 'down@example.com', password: 'password123' } });
+  const registered = await app.request('/api/v1/auth/register', {
+    method: 'POST',
+    json: { email: 'down@example.com', password: 'password123' },
+  });
   expect(registered.status).toBe(201);
   const { accessToken, refreshToken } = await readJson(registered);
   const auth = { authorization: `Bearer ${accessToken}` };

@@ -21,7 +21,8 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
     afterAll(() => app.close());
 
     test('security: the 6th login is 429 with Retry-After and RateLimit-*, the other auth routes share the budget, /auth/me does not', async () => {
-      const login = () => app.request('/api/v1/auth/login', { method: 'POST', json: { email: uniqueEmail('guess'), password: 'guessing-password' } });
+      const login = () =>
+        app.request('/api/v1/auth/login', { method: 'POST', json: { email: uniqueEmail('guess'), password: 'guessing-password' } });
       for (let attempt = 1; attempt <= 5; attempt++) {
         const response = await login();
         await expectError(response, 401, 'unauthorized');
@@ -41,11 +42,21 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       expect(rateHeaders(limited)).toEqual({ limit: '5', remaining: '0', reset: expect.stringMatching(/^\d+$/) });
 
       // The same budget covers register and the password-reset pair.
-      const register = await app.request('/api/v1/auth/register', { method: 'POST', json: { email: uniqueEmail(), password: 'long enough pw' } });
+      const register = await app.request('/api/v1/auth/register', {
+        method: 'POST',
+        json: { email: uniqueEmail(), password: 'long enough pw' },
+      });
       await expectError(register, 429, 'rate_limited');
       expect(register.headers.get('retry-after')).not.toBeNull();
-      await expectError(await app.request('/api/v1/auth/forgot-password', { method: 'POST', json: { email: uniqueEmail() } }), 429, 'rate_limited');
-      const reset = await app.request('/api/v1/auth/reset-password', { method: 'POST', json: { token: 'some-token-value', newPassword: 'long enough pw' } });
+      await expectError(
+        await app.request('/api/v1/auth/forgot-password', { method: 'POST', json: { email: uniqueEmail() } }),
+        429,
+        'rate_limited',
+      );
+      const reset = await app.request('/api/v1/auth/reset-password', {
+        method: 'POST',
+        json: { token: 'some-token-value', newPassword: 'long enough pw' },
+      });
       await expectError(reset, 429, 'rate_limited');
 
       // Guests and /auth/me run on the general budget, which has plenty left.
@@ -69,7 +80,10 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
 
     test('happy: with RATE_LIMIT_ENABLED=false, failed logins stay 401 past the budget and carry no RateLimit headers', async () => {
       for (let attempt = 1; attempt <= 8; attempt++) {
-        const response = await app.request('/api/v1/auth/login', { method: 'POST', json: { email: uniqueEmail('guess'), password: 'guessing-password' } });
+        const response = await app.request('/api/v1/auth/login', {
+          method: 'POST',
+          json: { email: uniqueEmail('guess'), password: 'guessing-password' },
+        });
         await expectError(response, 401, 'unauthorized');
         expect(response.headers.get('ratelimit-limit')).toBeNull();
       }

@@ -15,7 +15,9 @@ const failureMarker = 'db-failure-marker';
 async function injectUserInsertFailure(app: TestApp) {
   const statements =
     app.infra.db.kind === 'sqlite'
-      ? [`CREATE TRIGGER fail_marked_users BEFORE INSERT ON users WHEN NEW.name = '${failureMarker}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`]
+      ? [
+          `CREATE TRIGGER fail_marked_users BEFORE INSERT ON users WHEN NEW.name = '${failureMarker}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`,
+        ]
       : [
           `CREATE FUNCTION fail_marked_users() RETURNS trigger AS $$ BEGIN IF NEW.name = '${failureMarker}' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
           'CREATE TRIGGER fail_marked_users BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION fail_marked_users()',
@@ -34,8 +36,20 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
   describe(`secrets on ${name}`, () => {
     let app: TestApp;
     const exchanges: Exchange[] = [];
-    const secrets = { passwords: [] as string[], accessTokens: [] as string[], refreshTokens: [] as string[], apiKeys: [] as string[], mailed: [] as string[] };
-    const allSecrets = () => [...secrets.passwords, ...secrets.accessTokens, ...secrets.refreshTokens, ...secrets.apiKeys, ...secrets.mailed];
+    const secrets = {
+      passwords: [] as string[],
+      accessTokens: [] as string[],
+      refreshTokens: [] as string[],
+      apiKeys: [] as string[],
+      mailed: [] as string[],
+    };
+    const allSecrets = () => [
+      ...secrets.passwords,
+      ...secrets.accessTokens,
+      ...secrets.refreshTokens,
+      ...secrets.apiKeys,
+      ...secrets.mailed,
+    ];
     let userId = '';
     let email = '';
 
@@ -55,7 +69,13 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
     beforeAll(async () => {
       app = await createTestApp(kind, testEnv);
       email = uniqueEmail('secrets');
-      const [first, second, third, wrong, short] = ['first-password-1', 'second-password-2', 'third-password-3', 'wrong-password-4', 'short12'];
+      const [first, second, third, wrong, short] = [
+        'first-password-1',
+        'second-password-2',
+        'third-password-3',
+        'wrong-password-4',
+        'short12',
+      ];
       secrets.passwords.push(first, second, third, wrong, short);
 
       expect((await call('/api/v1/auth/register', { method: 'POST', json: { email: uniqueEmail(), password: short } })).status).toBe(422);
@@ -65,8 +85,12 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       userId = registered.body.user.id;
       expect((await call('/api/v1/auth/login', { method: 'POST', json: { email, password: wrong } })).status).toBe(401);
       const session2 = issued((await call('/api/v1/auth/login', { method: 'POST', json: { email, password: first } }, true)).body);
-      const rotated = issued((await call('/api/v1/auth/refresh', { method: 'POST', json: { refreshToken: session2.refreshToken } }, true)).body);
-      expect((await call('/api/v1/auth/refresh', { method: 'POST', json: { refreshToken: 'rt_guessed-refresh-token-value-000000' } })).status).toBe(401);
+      const rotated = issued(
+        (await call('/api/v1/auth/refresh', { method: 'POST', json: { refreshToken: session2.refreshToken } }, true)).body,
+      );
+      expect(
+        (await call('/api/v1/auth/refresh', { method: 'POST', json: { refreshToken: 'rt_guessed-refresh-token-value-000000' } })).status,
+      ).toBe(401);
 
       const key = await call('/api/v1/auth/api-keys', { method: 'POST', headers: bearer(rotated.accessToken), json: { name: 'ci' } }, true);
       expect(key.status).toBe(201);
@@ -93,7 +117,9 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       expect((await call('/api/v1/auth/forgot-password', { method: 'POST', json: { email } })).status).toBe(202);
       const resetToken = await waitForMailedToken(app, email, 'reset');
       secrets.mailed.push(resetToken);
-      expect((await call('/api/v1/auth/reset-password', { method: 'POST', json: { token: resetToken, newPassword: third } })).status).toBe(204);
+      expect((await call('/api/v1/auth/reset-password', { method: 'POST', json: { token: resetToken, newPassword: third } })).status).toBe(
+        204,
+      );
       const final = issued((await call('/api/v1/auth/login', { method: 'POST', json: { email, password: third } }, true)).body);
       issued((await call('/api/v1/auth/guest', { method: 'POST' }, true)).body);
       expect((await call('/api/v1/admin/users', { headers: asAdmin })).status).toBe(200);
@@ -134,7 +160,9 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
     });
 
     test('security: no response holds a hash or an internal secret field', () => {
-      const leaks = exchanges.map((exchange) => ({ route: exchange.route, fields: found(exchange.text, internalFieldNames) })).filter((leak) => leak.fields.length);
+      const leaks = exchanges
+        .map((exchange) => ({ route: exchange.route, fields: found(exchange.text, internalFieldNames) }))
+        .filter((leak) => leak.fields.length);
       expect(leaks).toEqual([]);
       const adminList = exchanges.find((exchange) => exchange.route === 'GET /api/v1/admin/users');
       expect(Object.keys(JSON.parse(adminList!.text).data[0]).sort()).toEqual(

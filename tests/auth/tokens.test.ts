@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { decodeJwt, SignJWT } from 'jose';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
-import { bearer, createApiKey, expectError, login, meStatus, readJson, register, testEnv, type Tokens } from './client.ts';
+import { bearer, createApiKey, expectError, login, meStatus, readJson, register, type Tokens, testEnv } from './client.ts';
 
 const clientA = { 'user-agent': 'ParleyTest/1.0 (device A)', 'x-forwarded-for': '203.0.113.7' };
 const clientB = { 'user-agent': 'ParleyTest/1.0 (device B)', 'x-forwarded-for': '198.51.100.23' };
@@ -128,7 +128,9 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       });
 
       test('signed with a wrong secret', async () => {
-        await expectRefused(await sign({ sub: account.userId, sid: sessionIdOf(account.accessToken) }, 'not-the-secret-of-this-app-0123456789'));
+        await expectRefused(
+          await sign({ sub: account.userId, sid: sessionIdOf(account.accessToken) }, 'not-the-secret-of-this-app-0123456789'),
+        );
       });
 
       test('a valid signature but a session that does not exist, or is another user’s', async () => {
@@ -144,7 +146,16 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
 
       test('malformed Authorization headers', async () => {
         const token = account.accessToken;
-        for (const authorization of ['Bearer', 'Bearer ', `Basic ${token}`, `Token ${token}`, `Bearer ${token} extra`, `Bearer${token}`, 'Bearer not.a.jwt', 'Bearer pk_']) {
+        for (const authorization of [
+          'Bearer',
+          'Bearer ',
+          `Basic ${token}`,
+          `Token ${token}`,
+          `Bearer ${token} extra`,
+          `Bearer${token}`,
+          'Bearer not.a.jwt',
+          'Bearer pk_',
+        ]) {
           await expectError(await app.request('/api/v1/auth/me', { headers: { authorization } }), 401, 'unauthorized');
         }
         expect(await meStatus(app, token)).toBe(200);
@@ -198,7 +209,10 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       expect(await meStatus(app, account.accessToken)).toBe(200);
       const list = await readJson(await app.request('/api/v1/auth/sessions', { headers: bearer(account.accessToken) }));
       expect(list.data.map((session: { id: string }) => session.id)).toEqual([sessionIdOf(account.accessToken)]);
-      const again = await app.request(`/api/v1/auth/sessions/${sessionIdOf(other.accessToken)}`, { method: 'DELETE', headers: bearer(account.accessToken) });
+      const again = await app.request(`/api/v1/auth/sessions/${sessionIdOf(other.accessToken)}`, {
+        method: 'DELETE',
+        headers: bearer(account.accessToken),
+      });
       await expectError(again, 404, 'not_found');
     });
 
@@ -236,7 +250,11 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       const body = await expectError(bad, 422, 'validation_error');
       expect(body.error.details[0].field).toBe('query.cursor');
       for (const limit of ['0', '101', 'abc']) {
-        await expectError(await app.request(`/api/v1/auth/sessions?limit=${limit}`, { headers: bearer(account.accessToken) }), 422, 'validation_error');
+        await expectError(
+          await app.request(`/api/v1/auth/sessions?limit=${limit}`, { headers: bearer(account.accessToken) }),
+          422,
+          'validation_error',
+        );
       }
     });
   });

@@ -4,7 +4,19 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { bearer, expectError, readJson, register } from '../auth/client.ts';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { createChat, getChat, kinds, llmEnv, sendJson, sendMessage, storedMessage, uniqueText, upstreamCalls, waitUntil, withNamedEvents } from './harness.ts';
+import {
+  createChat,
+  getChat,
+  kinds,
+  llmEnv,
+  sendJson,
+  sendMessage,
+  storedMessage,
+  uniqueText,
+  upstreamCalls,
+  waitUntil,
+  withNamedEvents,
+} from './harness.ts';
 import { readSse, SseReader } from './sse.ts';
 
 let slowFake: FakeUpstream;
@@ -46,7 +58,11 @@ for (const [name, kind] of kinds) {
       expect(call!.completed).toBe(false);
 
       const last = await reader.until((event) => event.event === 'done' || event.event === 'error');
-      expect(last).toEqual({ id: expect.any(String), event: 'done', data: { messageId: start.data.messageId, finishReason: 'cancelled', usage: expect.any(Object) } });
+      expect(last).toEqual({
+        id: expect.any(String),
+        event: 'done',
+        data: { messageId: start.data.messageId, finishReason: 'cancelled', usage: expect.any(Object) },
+      });
       expect(await reader.next()).toBeUndefined();
       expect(reader.ended).toBe(true);
 
@@ -91,7 +107,12 @@ for (const [name, kind] of kinds) {
       });
       expect(response.status).toBe(200);
       const streamed = withNamedEvents(response, await readSse(response));
-      expect(streamed.start).toMatchObject({ chatId: chat.id, userMessageId: first.userMessage.id, provider: 'openai', model: 'gpt-4o-mini' });
+      expect(streamed.start).toMatchObject({
+        chatId: chat.id,
+        userMessageId: first.userMessage.id,
+        provider: 'openai',
+        model: 'gpt-4o-mini',
+      });
       expect(streamed.start.messageId).not.toBe(first.assistantMessage.id);
       expect(streamed.done.messageId).toBe(streamed.start.messageId);
       expect(streamed.text).toBe(expectedReply(text));
@@ -102,7 +123,11 @@ for (const [name, kind] of kinds) {
       expect((calls[1]!.body as { messages: unknown[] }).messages).toEqual([{ role: 'user', content: text }]);
 
       const stored = await getChat(app, account.accessToken, chat.id);
-      expect(stored.messages.map((m: { id: string }) => m.id)).toEqual([first.userMessage.id, first.assistantMessage.id, streamed.start.messageId]);
+      expect(stored.messages.map((m: { id: string }) => m.id)).toEqual([
+        first.userMessage.id,
+        first.assistantMessage.id,
+        streamed.start.messageId,
+      ]);
       expect(stored.messages[2]).toMatchObject({ role: 'assistant', status: 'complete', content: expectedReply(text) });
 
       const again = await app.request(`/api/v1/chats/${chat.id}/messages/${first.userMessage.id}/regenerate`, {
@@ -122,7 +147,11 @@ for (const [name, kind] of kinds) {
       const chat = await createChat(app, account.accessToken, { provider: 'echo' });
       const id = Bun.randomUUIDv7();
       const { db } = app.infra;
-      await db.run((q) => q.insert(db.tables.messages).values({ id, chatId: chat.id, role: 'assistant', content: 'half a rep', status: 'streaming', provider: 'echo', model: 'echo' }));
+      await db.run((q) =>
+        q
+          .insert(db.tables.messages)
+          .values({ id, chatId: chat.id, role: 'assistant', content: 'half a rep', status: 'streaming', provider: 'echo', model: 'echo' }),
+      );
       expect(await storedMessage(app, account.accessToken, chat.id, id)).toMatchObject({ status: 'streaming' });
       expect(await app.services.replies.recoverInterrupted()).toBeGreaterThanOrEqual(1);
       expect(await storedMessage(app, account.accessToken, chat.id, id)).toMatchObject({ status: 'interrupted', content: 'half a rep' });

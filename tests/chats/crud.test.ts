@@ -12,7 +12,19 @@ beforeAll(async () => {
 });
 afterAll(() => fake.stop());
 
-const chatKeys = ['archived', 'category', 'createdAt', 'featured', 'id', 'model', 'pinned', 'provider', 'systemPrompt', 'title', 'updatedAt'];
+const chatKeys = [
+  'archived',
+  'category',
+  'createdAt',
+  'featured',
+  'id',
+  'model',
+  'pinned',
+  'provider',
+  'systemPrompt',
+  'title',
+  'updatedAt',
+];
 const idsOf = (page: { data: { id: string }[] }) => page.data.map((chat) => chat.id);
 
 for (const [name, kind] of kinds) {
@@ -28,7 +40,8 @@ for (const [name, kind] of kinds) {
       expect(response.status).toBe(200);
       return readJson(response);
     };
-    const patch = (token: string, chatId: string, json: unknown) => app.request(`/api/v1/chats/${chatId}`, { method: 'PATCH', headers: bearer(token), json });
+    const patch = (token: string, chatId: string, json: unknown) =>
+      app.request(`/api/v1/chats/${chatId}`, { method: 'PATCH', headers: bearer(token), json });
 
     test('happy: POST /chats is 201 with the chat', async () => {
       const account = await register(app);
@@ -40,12 +53,33 @@ for (const [name, kind] of kinds) {
       expect(response.status).toBe(201);
       const chat = await readJson(response);
       expect(Object.keys(chat).sort()).toEqual(chatKeys);
-      expect(chat).toMatchObject({ title: 'Trip', provider: 'openai', model: 'gpt-4.1', systemPrompt: 'Be brief', category: 'travel', pinned: false, archived: false, featured: false });
+      expect(chat).toMatchObject({
+        title: 'Trip',
+        provider: 'openai',
+        model: 'gpt-4.1',
+        systemPrompt: 'Be brief',
+        category: 'travel',
+        pinned: false,
+        archived: false,
+        featured: false,
+      });
       expect(Number.isNaN(Date.parse(chat.createdAt))).toBe(false);
       const empty = await createChat(app, account.accessToken);
       expect(empty).toMatchObject({ title: null, provider: null, model: null, systemPrompt: null, category: null });
-      await expectError(await app.request('/api/v1/chats', { method: 'POST', headers: bearer(account.accessToken), json: { provider: 'mistral' } }), 422, 'validation_error');
-      await expectError(await app.request('/api/v1/chats', { method: 'POST', headers: bearer(account.accessToken), json: { provider: 'echo', model: 'x' } }), 422, 'validation_error');
+      await expectError(
+        await app.request('/api/v1/chats', { method: 'POST', headers: bearer(account.accessToken), json: { provider: 'mistral' } }),
+        422,
+        'validation_error',
+      );
+      await expectError(
+        await app.request('/api/v1/chats', {
+          method: 'POST',
+          headers: bearer(account.accessToken),
+          json: { provider: 'echo', model: 'x' },
+        }),
+        422,
+        'validation_error',
+      );
     });
 
     test('happy: GET /chats pages with a cursor, pinned first, without repeats', async () => {
@@ -68,7 +102,11 @@ for (const [name, kind] of kinds) {
       expect([...seen].sort()).toEqual([...created].sort());
       // Pinned first, then newest first.
       expect(seen).toEqual([created[0]!, ...created.slice(1).reverse()]);
-      await expectError(await app.request('/api/v1/chats?cursor=nonsense', { headers: bearer(account.accessToken) }), 422, 'validation_error');
+      await expectError(
+        await app.request('/api/v1/chats?cursor=nonsense', { headers: bearer(account.accessToken) }),
+        422,
+        'validation_error',
+      );
     });
 
     test('happy: ?q filters by title, ?category by category, ?archived shows only archived chats', async () => {
@@ -101,7 +139,15 @@ for (const [name, kind] of kinds) {
       expect(read).toMatchObject({ id: chat.id, title: 'Before' });
       expect(read.messages).toEqual([sent.userMessage, sent.assistantMessage]);
 
-      const changes = { title: 'After', pinned: true, archived: true, systemPrompt: 'Answer in French', category: 'lang', provider: 'openai', model: 'gpt-4o-mini' };
+      const changes = {
+        title: 'After',
+        pinned: true,
+        archived: true,
+        systemPrompt: 'Answer in French',
+        category: 'lang',
+        provider: 'openai',
+        model: 'gpt-4o-mini',
+      };
       const response = await patch(account.accessToken, chat.id, changes);
       expect(response.status).toBe(200);
       expect(await readJson(response)).toMatchObject(changes);
@@ -117,11 +163,15 @@ for (const [name, kind] of kinds) {
       const deleted = await app.request(`/api/v1/chats/${chat.id}`, { method: 'DELETE', headers: bearer(account.accessToken) });
       expect(deleted.status).toBe(204);
       await expectError(await app.request(`/api/v1/chats/${chat.id}`, { headers: bearer(account.accessToken) }), 404, 'not_found');
-      await expectError(await app.request(`/api/v1/chats/${chat.id}`, { method: 'DELETE', headers: bearer(account.accessToken) }), 404, 'not_found');
+      await expectError(
+        await app.request(`/api/v1/chats/${chat.id}`, { method: 'DELETE', headers: bearer(account.accessToken) }),
+        404,
+        'not_found',
+      );
       await expectError(await app.request(`/api/v1/chats/${chat.id}/messages`, { headers: bearer(account.accessToken) }), 404, 'not_found');
     });
 
-    test('error: PATCH {provider} alone drops the old provider\'s model, so the chat can still answer', async () => {
+    test("error: PATCH {provider} alone drops the old provider's model, so the chat can still answer", async () => {
       // The update is validated as if the model were cleared, but the old model is stored with the
       // new provider, and every later message is then refused with 422 (see the report).
       const account = await register(app);
@@ -131,12 +181,16 @@ for (const [name, kind] of kinds) {
       const patched = await readJson(response);
       expect(patched.provider).toBe('echo');
       expect(patched.model ?? 'echo').toBe('echo');
-      const sent = await app.request(`/api/v1/chats/${chat.id}/messages`, { method: 'POST', headers: bearer(account.accessToken), json: { content: 'still here', stream: false } });
+      const sent = await app.request(`/api/v1/chats/${chat.id}/messages`, {
+        method: 'POST',
+        headers: bearer(account.accessToken),
+        json: { content: 'still here', stream: false },
+      });
       expect(sent.status).toBe(200);
       expect((await readJson(sent)).assistantMessage).toMatchObject({ provider: 'echo', model: 'echo', content: 'still here' });
     });
 
-    test('security: another user\'s chat is 404 on every chat route, and stays untouched', async () => {
+    test("security: another user's chat is 404 on every chat route, and stays untouched", async () => {
       const owner = await register(app);
       const intruder = await register(app);
       const chat = await createChat(app, owner.accessToken, { title: 'Private' });
@@ -152,7 +206,11 @@ for (const [name, kind] of kinds) {
         ['POST', `${base}/messages/${sent.assistantMessage.id}/cancel`],
       ];
       for (const [method, path, json] of routes) {
-        const response = await app.request(path, { method, headers: bearer(intruder.accessToken), ...(json === undefined ? {} : { json }) });
+        const response = await app.request(path, {
+          method,
+          headers: bearer(intruder.accessToken),
+          ...(json === undefined ? {} : { json }),
+        });
         const body = await expectError(response, 404, 'not_found');
         expect(JSON.stringify(body)).not.toContain('secret');
       }
@@ -181,13 +239,17 @@ for (const [name, kind] of kinds) {
       ];
       for (const [method, path, json] of routes) {
         await expectError(await app.request(path, { method, ...(json === undefined ? {} : { json }) }), 401, 'unauthorized');
-        await expectError(await app.request(path, { method, headers: bearer('not-a-token'), ...(json === undefined ? {} : { json }) }), 401, 'unauthorized');
+        await expectError(
+          await app.request(path, { method, headers: bearer('not-a-token'), ...(json === undefined ? {} : { json }) }),
+          401,
+          'unauthorized',
+        );
       }
       // Not featured: anonymous readers get 404, not a hint that it exists.
       await expectError(await app.request(base), 404, 'not_found');
     });
 
-    test('happy: GET /chats/categories counts the caller\'s chats per category; GET /chats/stats sums them', async () => {
+    test("happy: GET /chats/categories counts the caller's chats per category; GET /chats/stats sums them", async () => {
       const account = await register(app);
       for (const category of ['work', 'work', 'home']) await createChat(app, account.accessToken, { category });
       const chat = await createChat(app, account.accessToken);
@@ -196,7 +258,12 @@ for (const [name, kind] of kinds) {
       await createChat(app, stranger.accessToken, { category: 'work' });
 
       const categories = await readJson(await app.request('/api/v1/chats/categories', { headers: bearer(account.accessToken) }));
-      expect(categories).toEqual({ data: [{ category: 'work', count: 2 }, { category: 'home', count: 1 }] });
+      expect(categories).toEqual({
+        data: [
+          { category: 'work', count: 2 },
+          { category: 'home', count: 1 },
+        ],
+      });
 
       const stats = await readJson(await app.request('/api/v1/chats/stats', { headers: bearer(account.accessToken) }));
       const stored = (await getChat(app, account.accessToken, chat.id)).messages[1];
@@ -204,7 +271,9 @@ for (const [name, kind] of kinds) {
         chats: 4,
         messages: 2,
         tokens: { input: stored.usage.inputTokens, output: stored.usage.outputTokens },
-        byModel: [{ provider: 'echo', model: 'echo', messages: 1, inputTokens: stored.usage.inputTokens, outputTokens: stored.usage.outputTokens }],
+        byModel: [
+          { provider: 'echo', model: 'echo', messages: 1, inputTokens: stored.usage.inputTokens, outputTokens: stored.usage.outputTokens },
+        ],
       });
       expect(stored.usage.outputTokens).toBe(3);
     });
@@ -216,10 +285,30 @@ for (const [name, kind] of kinds) {
       await sendJson(app, owner.accessToken, shown.id, { content: 'public words' });
       const kept = await createChat(app, owner.accessToken, { title: 'Kept private' });
 
-      await expectError(await app.request(`/api/v1/chats/${shown.id}/featured`, { method: 'PATCH', headers: bearer(owner.accessToken), json: { featured: true } }), 403, 'forbidden');
-      await expectError(await app.request(`/api/v1/chats/${shown.id}/featured`, { method: 'PATCH', json: { featured: true } }), 401, 'unauthorized');
-      await expectError(await app.request(`/api/v1/chats/${Bun.randomUUIDv7()}/featured`, { method: 'PATCH', headers: asAdmin, json: { featured: true } }), 404, 'not_found');
-      const featured = await app.request(`/api/v1/chats/${shown.id}/featured`, { method: 'PATCH', headers: asAdmin, json: { featured: true } });
+      await expectError(
+        await app.request(`/api/v1/chats/${shown.id}/featured`, {
+          method: 'PATCH',
+          headers: bearer(owner.accessToken),
+          json: { featured: true },
+        }),
+        403,
+        'forbidden',
+      );
+      await expectError(
+        await app.request(`/api/v1/chats/${shown.id}/featured`, { method: 'PATCH', json: { featured: true } }),
+        401,
+        'unauthorized',
+      );
+      await expectError(
+        await app.request(`/api/v1/chats/${Bun.randomUUIDv7()}/featured`, { method: 'PATCH', headers: asAdmin, json: { featured: true } }),
+        404,
+        'not_found',
+      );
+      const featured = await app.request(`/api/v1/chats/${shown.id}/featured`, {
+        method: 'PATCH',
+        headers: asAdmin,
+        json: { featured: true },
+      });
       expect(featured.status).toBe(200);
       expect(await readJson(featured)).toMatchObject({ id: shown.id, featured: true });
 
@@ -233,7 +322,11 @@ for (const [name, kind] of kinds) {
       expect(anonymous.messages.map((m: { content: string }) => m.content)).toEqual(['public words', 'public words']);
       expect((await getChat(app, stranger.accessToken, shown.id)).id).toBe(shown.id);
       // Read-only for others.
-      await expectError(await app.request(`/api/v1/chats/${shown.id}`, { method: 'PATCH', headers: bearer(stranger.accessToken), json: { title: 'x' } }), 404, 'not_found');
+      await expectError(
+        await app.request(`/api/v1/chats/${shown.id}`, { method: 'PATCH', headers: bearer(stranger.accessToken), json: { title: 'x' } }),
+        404,
+        'not_found',
+      );
       await expectError(await app.request(`/api/v1/chats/${kept.id}`), 404, 'not_found');
       await expectError(await app.request(`/api/v1/chats/${kept.id}`, { headers: bearer(stranger.accessToken) }), 404, 'not_found');
 
@@ -242,7 +335,7 @@ for (const [name, kind] of kinds) {
       expect(idsOf(await readJson(await app.request('/api/v1/chats/featured')))).not.toContain(shown.id);
     });
 
-    test('happy: GET /chats/search finds the caller\'s chats by message text and by title, no one else\'s', async () => {
+    test("happy: GET /chats/search finds the caller's chats by message text and by title, no one else's", async () => {
       const account = await register(app);
       const other = await register(app);
       const word = `zebraquokka${Math.random().toString(36).slice(2, 8).replace(/\d/g, 'q')}`;
@@ -267,7 +360,9 @@ for (const [name, kind] of kinds) {
 
       const theirs = await readJson(await app.request(`/api/v1/chats/search?q=${word}`, { headers: bearer(other.accessToken) }));
       expect(theirs.data.map((hit: { chat: { id: string } }) => hit.chat.id)).toEqual([foreign.id]);
-      const none = await readJson(await app.request(`/api/v1/chats/search?q=${uniqueText('nothing').split(' ')[1]}`, { headers: bearer(account.accessToken) }));
+      const none = await readJson(
+        await app.request(`/api/v1/chats/search?q=${uniqueText('nothing').split(' ')[1]}`, { headers: bearer(account.accessToken) }),
+      );
       expect(none.data).toEqual([]);
       await expectError(await app.request('/api/v1/chats/search', { headers: bearer(account.accessToken) }), 422, 'validation_error');
     });

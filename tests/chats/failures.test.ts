@@ -4,7 +4,18 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { bearer, expectError, readJson, register } from '../auth/client.ts';
 import { expectedReply, type FakeUpstream, PARTIAL_WORDS, splitWords, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { createChat, kinds, llmEnv, sendJson, sendMessage, storedMessage, streamMessage, uniqueText, upstreamCalls, waitUntil } from './harness.ts';
+import {
+  createChat,
+  kinds,
+  llmEnv,
+  sendJson,
+  sendMessage,
+  storedMessage,
+  streamMessage,
+  uniqueText,
+  upstreamCalls,
+  waitUntil,
+} from './harness.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -43,7 +54,10 @@ for (const [name, kind] of kinds) {
         const response = await sendMessage(app, account.accessToken, chat.id, { content: uniqueText('bad'), stream: false });
         await expectError(response, 502, 'upstream_error');
         const { messages } = await readJson(await app.request(`/api/v1/chats/${chat.id}`, { headers: bearer(account.accessToken) }));
-        expect(messages.map((m: { role: string; status: string }) => `${m.role}:${m.status}`)).toEqual(['user:complete', 'assistant:error']);
+        expect(messages.map((m: { role: string; status: string }) => `${m.role}:${m.status}`)).toEqual([
+          'user:complete',
+          'assistant:error',
+        ]);
       });
 
       test('happy: one upstream 500 is retried and the reply completes', async () => {

@@ -3,10 +3,10 @@
 import { expect } from 'bun:test';
 import type { Env } from '../../src/config/index.ts';
 import { bearer, readJson, testEnv } from '../auth/client.ts';
+import type { FakeUpstream, RecordedRequest } from '../fakes/llm-upstream.ts';
 import type { TestApp } from '../helpers/app.ts';
 import { storageKinds } from '../helpers/app.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
-import type { FakeUpstream, RecordedRequest } from '../fakes/llm-upstream.ts';
 import { readSse, type SseEvent, type SseTranscript } from './sse.ts';
 
 export { waitUntil } from '../helpers/wait.ts';
@@ -81,7 +81,8 @@ export async function storedMessage(app: TestApp, token: string, chatId: string,
 }
 
 type WireMessage = { role: string; content: unknown };
-export const bodyOf = (request: RecordedRequest) => (request.body ?? {}) as { model?: string; messages?: WireMessage[]; system?: unknown; temperature?: number; max_tokens?: number };
+export const bodyOf = (request: RecordedRequest) =>
+  (request.body ?? {}) as { model?: string; messages?: WireMessage[]; system?: unknown; temperature?: number; max_tokens?: number };
 export const textOfContent = (content: unknown): string =>
   typeof content === 'string' ? content : Array.isArray(content) ? content.map((part: { text?: string }) => part.text ?? '').join('') : '';
 
@@ -89,7 +90,9 @@ export const textOfContent = (content: unknown): string =>
 export function upstreamCalls(fake: FakeUpstream, text: string): RecordedRequest[] {
   return fake.requests.filter((request) => {
     if (request.path !== '/v1/chat/completions' && request.path !== '/v1/messages') return false;
-    const last = bodyOf(request).messages?.filter((m) => m.role === 'user').at(-1);
+    const last = bodyOf(request)
+      .messages?.filter((m) => m.role === 'user')
+      .at(-1);
     return last !== undefined && textOfContent(last.content) === text;
   });
 }

@@ -79,10 +79,29 @@ for (const [name, kind] of kinds) {
         const stored = await getChat(app, account.accessToken, chat.id);
         const [user, assistant] = stored.messages;
         expect(stored.messages).toHaveLength(2);
-        expect(streamed.start).toEqual({ chatId: chat.id, userMessageId: user.id, messageId: assistant.id, streamId: expect.any(String), provider, model });
-        expect(streamed.done).toEqual({ messageId: assistant.id, finishReason: 'stop', usage: { inputTokens: expect.any(Number), outputTokens: wordCount(reply(text)) } });
+        expect(streamed.start).toEqual({
+          chatId: chat.id,
+          userMessageId: user.id,
+          messageId: assistant.id,
+          streamId: expect.any(String),
+          provider,
+          model,
+        });
+        expect(streamed.done).toEqual({
+          messageId: assistant.id,
+          finishReason: 'stop',
+          usage: { inputTokens: expect.any(Number), outputTokens: wordCount(reply(text)) },
+        });
         expect(streamed.text).toBe(reply(text));
-        expect(assistant).toMatchObject({ role: 'assistant', content: streamed.text, status: 'complete', provider, model, finishReason: 'stop', usage: streamed.done.usage });
+        expect(assistant).toMatchObject({
+          role: 'assistant',
+          content: streamed.text,
+          status: 'complete',
+          provider,
+          model,
+          finishReason: 'stop',
+          usage: streamed.done.usage,
+        });
         expect(user).toMatchObject({ role: 'user', content: text, status: 'complete' });
       });
 
@@ -93,7 +112,15 @@ for (const [name, kind] of kinds) {
         const sent = await sendJson(app, account.accessToken, chat.id, { content: text });
         expect(Object.keys(sent).sort()).toEqual(['assistantMessage', 'userMessage']);
         expect(sent.userMessage).toMatchObject({ chatId: chat.id, role: 'user', content: text, status: 'complete' });
-        expect(sent.assistantMessage).toMatchObject({ chatId: chat.id, role: 'assistant', content: reply(text), status: 'complete', provider, model, finishReason: 'stop' });
+        expect(sent.assistantMessage).toMatchObject({
+          chatId: chat.id,
+          role: 'assistant',
+          content: reply(text),
+          status: 'complete',
+          provider,
+          model,
+          finishReason: 'stop',
+        });
         expect(sent.assistantMessage.usage.outputTokens).toBe(wordCount(reply(text)));
         const stored = await getChat(app, account.accessToken, chat.id);
         expect(stored.messages.map((m: { id: string }) => m.id)).toEqual([sent.userMessage.id, sent.assistantMessage.id]);
@@ -157,17 +184,22 @@ for (const [name, kind] of kinds) {
 
     test('happy: each reply is counted in GET /users/me/usage', async () => {
       const account = await register(app);
-      const usage = async () => (await readJson(await app.request('/api/v1/users/me/usage', { headers: bearer(account.accessToken) }))) as {
-        totals: { requests: number; inputTokens: number; outputTokens: number };
-        byModel: { provider: string; model: string; requests: number }[];
-      };
+      const usage = async () =>
+        (await readJson(await app.request('/api/v1/users/me/usage', { headers: bearer(account.accessToken) }))) as {
+          totals: { requests: number; inputTokens: number; outputTokens: number };
+          byModel: { provider: string; model: string; requests: number }[];
+        };
       const before = await usage();
       expect(before.totals).toEqual({ requests: 0, inputTokens: 0, outputTokens: 0 });
       const chat = await createChat(app, account.accessToken, { provider: 'openai', model: 'gpt-4o-mini' });
       const text = uniqueText('usage');
       const streamed = await streamMessage(app, account.accessToken, chat.id, { content: text });
       const after = await usage();
-      expect(after.totals).toEqual({ requests: 1, inputTokens: streamed.done.usage.inputTokens, outputTokens: streamed.done.usage.outputTokens });
+      expect(after.totals).toEqual({
+        requests: 1,
+        inputTokens: streamed.done.usage.inputTokens,
+        outputTokens: streamed.done.usage.outputTokens,
+      });
       expect(after.totals.outputTokens).toBe(wordCount(expectedReply(text)));
       expect(after.byModel).toEqual([expect.objectContaining({ provider: 'openai', model: 'gpt-4o-mini', requests: 1 })]);
       await sendJson(app, account.accessToken, chat.id, { content: uniqueText('again'), provider: 'echo' });
@@ -196,9 +228,9 @@ for (const [name, kind] of kinds) {
       } while (cursor && pages < 5);
       expect(pages).toBe(2);
       expect(seen).toEqual(all);
-      const roles = (await readJson(await app.request(`/api/v1/chats/${chat.id}/messages`, { headers: bearer(account.accessToken) }))).data.map(
-        (m: { role: string }) => m.role,
-      );
+      const roles = (
+        await readJson(await app.request(`/api/v1/chats/${chat.id}/messages`, { headers: bearer(account.accessToken) }))
+      ).data.map((m: { role: string }) => m.role);
       expect(roles).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
     });
 

@@ -106,7 +106,10 @@ describe('config: happy', () => {
 
   test('.env beside the process fills in, and the real environment wins', () => {
     const dir = tempDir();
-    writeFileSync(join(dir, '.env'), 'PARLEY_TEST_A=from-file\nexport PARLEY_TEST_B="quoted value"\n# comment\nPARLEY_TEST_C=1 # trailing\n');
+    writeFileSync(
+      join(dir, '.env'),
+      'PARLEY_TEST_A=from-file\nexport PARLEY_TEST_B="quoted value"\n# comment\nPARLEY_TEST_C=1 # trailing\n',
+    );
     process.env.PARLEY_TEST_A = 'from-env';
     try {
       const env = readProcessEnv(dir);

@@ -2,15 +2,16 @@
 // process (db.prepare). Counted at the one place Drizzle turns a query into SQL text
 // (`sqlToQuery`, which every un-prepared query goes through on each run, on both dialects).
 // Then each prepared query's plan is read back: none may scan a whole table.
+
+import { Database as SqliteClient } from 'bun:sqlite';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { join } from 'node:path';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { SQLiteDialect } from 'drizzle-orm/sqlite-core';
 import postgres from 'postgres';
 import { bearer, createApiKey, readJson, register, testEnv } from '../auth/client.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { kinds } from '../chats/harness.ts';
-import { Database as SqliteClient } from 'bun:sqlite';
-import { join } from 'node:path';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
 
 let built = 0;
 for (const dialect of [PgDialect.prototype, SQLiteDialect.prototype] as { sqlToQuery: (...args: unknown[]) => unknown }[]) {
@@ -57,7 +58,11 @@ for (const [name, kind] of kinds) {
       await get(`/api/v1/chats/${chatId}`);
       const page = await get(`/api/v1/chats/${chatId}/messages?limit=1`);
       if (page?.nextCursor) await get(`/api/v1/chats/${chatId}/messages?limit=1&cursor=${page.nextCursor}`);
-      const sent = await app.request(`/api/v1/chats/${chatId}/messages`, { method: 'POST', headers: bearer(token), json: { content: 'hello there', stream: false } });
+      const sent = await app.request(`/api/v1/chats/${chatId}/messages`, {
+        method: 'POST',
+        headers: bearer(token),
+        json: { content: 'hello there', stream: false },
+      });
       statuses.push(sent.status);
       await sent.arrayBuffer();
       return statuses;
@@ -75,14 +80,24 @@ for (const [name, kind] of kinds) {
     test('happy: no prepared query scans a table', async () => {
       const queries = app.infra.db.preparedQueries();
       expect(queries.map((query) => query.name)).toEqual(
-        expect.arrayContaining(['auth.sessionWithUser', 'auth.apiKeyWithUser', 'chats.list.000', 'chats.byId', 'chats.messages.upTo', 'replies.insert', 'replies.finish', 'users.addUsage']),
+        expect.arrayContaining([
+          'auth.sessionWithUser',
+          'auth.apiKeyWithUser',
+          'chats.list.000',
+          'chats.byId',
+          'chats.messages.upTo',
+          'replies.insert',
+          'replies.finish',
+          'users.addUsage',
+        ]),
       );
       const scans: string[] = [];
       if (app.infra.db.kind === 'sqlite') {
         const client = new SqliteClient(join(app.infra.config.dataDir, 'parley.db'), { readonly: true });
         for (const query of queries) {
           const plan = client.query<{ detail: string }, []>(`EXPLAIN QUERY PLAN ${query.sql}`).all();
-          for (const row of plan) if (/^SCAN /.test(row.detail) || /TEMP B-TREE/.test(row.detail)) scans.push(`${query.name}: ${row.detail}`);
+          for (const row of plan)
+            if (/^SCAN /.test(row.detail) || /TEMP B-TREE/.test(row.detail)) scans.push(`${query.name}: ${row.detail}`);
         }
         client.close();
       } else {

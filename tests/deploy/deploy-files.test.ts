@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
 import { ConfigError, parseConfig } from '../../src/config/index.ts';
 import { copyBinaryToEmptyDir, repoRoot, startBinary } from '../helpers/binary.ts';
-import { all, execForm, last, parseCopy, parseDockerfile, parseHealthcheck, shellWords, type Stage, stageEnv } from './dockerfile.ts';
+import { all, execForm, last, parseCopy, parseDockerfile, parseHealthcheck, type Stage, shellWords, stageEnv } from './dockerfile.ts';
 
 const read = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
 const dockerfile = parseDockerfile(read('Dockerfile'));
@@ -26,7 +26,13 @@ type FlyToml = {
   build: { dockerfile: string };
   env: Record<string, string>;
   deploy: { release_command: string };
-  http_service: { internal_port: number; force_https: boolean; auto_stop_machines: unknown; auto_start_machines: boolean; checks: { method?: string; path?: string }[] };
+  http_service: {
+    internal_port: number;
+    force_https: boolean;
+    auto_stop_machines: unknown;
+    auto_start_machines: boolean;
+    checks: { method?: string; path?: string }[];
+  };
   mounts: { source: string; destination: string };
 };
 const fly = Bun.TOML.parse(read('fly.toml')) as FlyToml;
@@ -35,14 +41,19 @@ const [buildStage, runtimeStage] = dockerfile.stages as [Stage, Stage];
 const runtimeEnv = stageEnv(runtimeStage);
 const entrypoint = execForm(last(runtimeStage, 'ENTRYPOINT')?.args ?? '') ?? [];
 const cmd = execForm(last(runtimeStage, 'CMD')?.args ?? '') ?? [];
-const exposedPorts = all(runtimeStage, 'EXPOSE').flatMap((instruction) => instruction.args.split(/\s+/).map((port) => Number.parseInt(port, 10)));
+const exposedPorts = all(runtimeStage, 'EXPOSE').flatMap((instruction) =>
+  instruction.args.split(/\s+/).map((port) => Number.parseInt(port, 10)),
+);
 const volumes = all(runtimeStage, 'VOLUME').flatMap((instruction) => execForm(instruction.args) ?? instruction.args.split(/\s+/));
 const releaseWords = shellWords(fly.deploy.release_command);
 const strongSecret = 'deploy-test-secret-'.padEnd(48, 'x');
 
 /** .dockerignore semantics for the paths we care about: a pattern excludes a path or a parent of it. */
 function ignored(path: string): boolean {
-  const parts = path.replace(/^\.?\//, '').replace(/\/$/, '').split('/');
+  const parts = path
+    .replace(/^\.?\//, '')
+    .replace(/\/$/, '')
+    .split('/');
   let excluded = false;
   for (const raw of ignorePatterns) {
     const negated = raw.startsWith('!');
@@ -80,7 +91,8 @@ describe('Dockerfile', () => {
       expect(ignored(source)).toBe(false);
     }
     expect(ignored('Dockerfile')).toBe(false);
-    for (const secretOrBulk of ['.env', '.git', 'node_modules', 'src/node_modules', 'dist', 'data', 'tests', 'bench']) expect(ignored(secretOrBulk)).toBe(true);
+    for (const secretOrBulk of ['.env', '.git', 'node_modules', 'src/node_modules', 'dist', 'data', 'tests', 'bench'])
+      expect(ignored(secretOrBulk)).toBe(true);
   });
 
   test('the runtime stage holds only the executable that `bun run build` writes, at the ENTRYPOINT path', () => {
@@ -101,7 +113,10 @@ describe('Dockerfile', () => {
     const runs = all(runtimeStage, 'RUN').map((instruction) => instruction.args);
     expect(runs.some((run) => /useradd .*--uid 10001\b/.test(run) && /chown 10001:10001 \/data\b/.test(run))).toBe(true);
     // The VOLUME comes after the chown (later changes to a volume path are discarded by Docker).
-    const index = (keyword: string) => runtimeStage.instructions.findIndex((instruction) => instruction.keyword === keyword && (keyword !== 'RUN' || instruction.args.includes('chown')));
+    const index = (keyword: string) =>
+      runtimeStage.instructions.findIndex(
+        (instruction) => instruction.keyword === keyword && (keyword !== 'RUN' || instruction.args.includes('chown')),
+      );
     expect(index('VOLUME')).toBeGreaterThan(index('RUN'));
   });
 
@@ -199,7 +214,10 @@ describe('the CLI and the executable, run as the image and Fly run them', () => 
     expect(existsSync(join(dataDir, 'parley.db'))).toBe(true);
     const db = new Database(join(dataDir, 'parley.db'), { readonly: true });
     try {
-      const tables = db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((row) => row.name);
+      const tables = db
+        .query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .all()
+        .map((row) => row.name);
       expect(tables).toEqual(expect.arrayContaining(['__drizzle_migrations', 'users']));
     } finally {
       db.close();
@@ -216,7 +234,12 @@ describe('the CLI and the executable, run as the image and Fly run them', () => 
   });
 
   test('CMD serves /health, the HEALTHCHECK command passes, and the Fly kill signal stops it cleanly', async () => {
-    const server = await startBinary({ path: binary.path, cwd: binary.dir, args: cmd, env: { ...imageEnv(), PORT: '0', HOST: '127.0.0.1' } });
+    const server = await startBinary({
+      path: binary.path,
+      cwd: binary.dir,
+      args: cmd,
+      env: { ...imageEnv(), PORT: '0', HOST: '127.0.0.1' },
+    });
     try {
       const response = await fetch(`${server.url}/health`);
       expect(response.status).toBe(200);

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { copyBinaryToEmptyDir, startBinary, type RunningBinary } from '../helpers/binary.ts';
-import { chromiumPath, loadHeadless, type HeadlessResult } from '../helpers/chromium.ts';
+import { copyBinaryToEmptyDir, type RunningBinary, startBinary } from '../helpers/binary.ts';
+import { chromiumPath, type HeadlessResult, loadHeadless } from '../helpers/chromium.ts';
 
 const chromiumRequired = process.env.REQUIRE_SERVICES === '1' || Boolean(process.env.CI);
 if (!chromiumPath) {

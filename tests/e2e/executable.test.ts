@@ -37,7 +37,13 @@ describe('executable with no configuration', () => {
     expect(response.status).toBe(200);
     expect(await readJson(response)).toEqual({ status: 'ok' });
     const detailed = await readJson(await fetch(`${server.url}/api/v1/health/detailed`));
-    expect(detailed).toMatchObject({ status: 'ok', version: pkg.version, database: { kind: 'sqlite' }, kv: { kind: 'memory' }, providers: ['echo'] });
+    expect(detailed).toMatchObject({
+      status: 'ok',
+      version: pkg.version,
+      database: { kind: 'sqlite' },
+      kv: { kind: 'memory' },
+      providers: ['echo'],
+    });
   });
 
   test('keeps SQLite and the generated secret in ./data beside it', () => {
@@ -155,7 +161,12 @@ describe.if(hasPostgres && hasRedis)('executable on Postgres and Redis', () => {
     const server = await startBinary({
       path: binary.path,
       cwd: binary.dir,
-      env: { DATABASE_URL: database.url, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: redis.prefix, DATA_DIR: mkdtempSync(join(tmpdir(), 'parley-pg-')) },
+      env: {
+        DATABASE_URL: database.url,
+        REDIS_URL: redisUrl,
+        REDIS_KEY_PREFIX: redis.prefix,
+        DATA_DIR: mkdtempSync(join(tmpdir(), 'parley-pg-')),
+      },
     });
     try {
       const detailed = await readJson(await fetch(`${server.url}/api/v1/health/detailed`));

@@ -42,7 +42,10 @@ describe.if(hasPostgres && hasRedis)('two instances on one Postgres and Redis', 
   afterAll(() => cleanup?.());
 
   const register = async (on: RunningBinary) => {
-    const response = await post(`${on.url}/api/v1/auth/register`, { email: `${crypto.randomUUID()}@example.com`, password: 'correct horse' });
+    const response = await post(`${on.url}/api/v1/auth/register`, {
+      email: `${crypto.randomUUID()}@example.com`,
+      password: 'correct horse',
+    });
     expect(response.status).toBe(201);
     return readJson(response);
   };
@@ -73,10 +76,15 @@ describe.if(hasPostgres && hasRedis)('two instances on one Postgres and Redis', 
     const first = await register(a);
     const login = await post(`${a.url}/api/v1/auth/login`, { email: first.user.email, password: 'correct horse' });
     const second = await readJson(login);
-    const sessions = await readJson(await fetch(`${b.url}/api/v1/auth/sessions`, { headers: { authorization: `Bearer ${second.accessToken}` } }));
+    const sessions = await readJson(
+      await fetch(`${b.url}/api/v1/auth/sessions`, { headers: { authorization: `Bearer ${second.accessToken}` } }),
+    );
     const other = sessions.data.find((session: { current: boolean }) => !session.current);
     expect(sessions.data).toHaveLength(2);
-    const removed = await fetch(`${b.url}/api/v1/auth/sessions/${other.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${second.accessToken}` } });
+    const removed = await fetch(`${b.url}/api/v1/auth/sessions/${other.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${second.accessToken}` },
+    });
     expect(removed.status).toBe(204);
     expect((await me(a, first.accessToken)).status).toBe(401);
     expect((await me(a, second.accessToken)).status).toBe(200);

@@ -17,8 +17,8 @@ import {
   httpOfUrl,
   type Json,
   registerUser,
-  sendMessage,
   SseReader,
+  sendMessage,
   storedMessage,
   uniqueWords,
   WsClient,
@@ -46,7 +46,9 @@ async function resumeElsewhere(producer: Http, resumer: Http): Promise<void> {
   await first.cancel();
   const lastId = first.events.at(-1)!.id;
 
-  const resumed = new SseReader(await resumer(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), 'last-event-id': lastId } }));
+  const resumed = new SseReader(
+    await resumer(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), 'last-event-id': lastId } }),
+  );
   await resumed.rest(30_000);
   expect(resumed.ended).toBe(true);
   expect(resumed.events[0]!.event).toBe('delta');
@@ -55,7 +57,10 @@ async function resumeElsewhere(producer: Http, resumer: Http): Promise<void> {
 
   const ids = [...first.ids, ...resumed.ids];
   expectIncreasing(ids);
-  const whole = await expectStatus(await resumer(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }), 200);
+  const whole = await expectStatus(
+    await resumer(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }),
+    200,
+  );
   expect(whole.closed).toBe(true);
   expect(whole.events.map((e: Json) => e.id)).toEqual(ids);
 
@@ -117,10 +122,23 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
       const chat = await createChat(onA, user.accessToken);
       const content = uniqueWords(3, 'across');
       const sent = await expectStatus(await sendMessage(onA, user.accessToken, chat.id, { content, stream: false }), 200);
-      const created = await socket.waitFor((f) => f.type === 'message.created' && f.message?.id === sent.userMessage.id, 'message.created on B');
-      expect(copy(created)).toMatchObject({ type: 'message.created', chatId: chat.id, message: { id: sent.userMessage.id, role: 'user', content } });
-      await socket.waitFor((f) => f.type === 'message.created' && f.message?.id === sent.assistantMessage.id, 'the assistant message.created on B');
-      const updated = await socket.waitFor((f) => f.type === 'message.updated' && f.message?.id === sent.assistantMessage.id, 'message.updated on B');
+      const created = await socket.waitFor(
+        (f) => f.type === 'message.created' && f.message?.id === sent.userMessage.id,
+        'message.created on B',
+      );
+      expect(copy(created)).toMatchObject({
+        type: 'message.created',
+        chatId: chat.id,
+        message: { id: sent.userMessage.id, role: 'user', content },
+      });
+      await socket.waitFor(
+        (f) => f.type === 'message.created' && f.message?.id === sent.assistantMessage.id,
+        'the assistant message.created on B',
+      );
+      const updated = await socket.waitFor(
+        (f) => f.type === 'message.updated' && f.message?.id === sent.assistantMessage.id,
+        'message.updated on B',
+      );
       expect(updated.message).toMatchObject({ status: 'complete', content });
       await Bun.sleep(300);
       expect(otherSocket.frames.map((f) => f.type)).toEqual(['ready']);
@@ -137,7 +155,10 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     const start = (await reader.next())!;
     const messageId: string = start.data.messageId;
     await reader.untilDeltas(2);
-    const accepted = await onB(`/api/v1/chats/${chat.id}/messages/${messageId}/cancel`, { method: 'POST', headers: bearer(user.accessToken) });
+    const accepted = await onB(`/api/v1/chats/${chat.id}/messages/${messageId}/cancel`, {
+      method: 'POST',
+      headers: bearer(user.accessToken),
+    });
     expect(await expectStatus(accepted, 202)).toEqual({ messageId, cancelling: true });
     const cancelledAt = Date.now();
     await reader.rest(10_000);
@@ -148,7 +169,11 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     expect(reader.text.length).toBeLessThan(content.length);
     expect(content.startsWith(reader.text)).toBe(true);
     for (const on of [onA, onB]) {
-      expect(await storedMessage(on, user.accessToken, chat.id, messageId)).toMatchObject({ status: 'cancelled', finishReason: 'cancelled', content: reader.text });
+      expect(await storedMessage(on, user.accessToken, chat.id, messageId)).toMatchObject({
+        status: 'cancelled',
+        finishReason: 'cancelled',
+        content: reader.text,
+      });
     }
   }, 30_000);
 
@@ -191,7 +216,10 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     // The text kept is what was flushed before the kill: a prefix of what the stream carried.
     expect(replay.text.startsWith(stored.content)).toBe(true);
     // C also ended the buffer with an interrupted error, so later readers end at once.
-    const whole = await expectStatus(await onC(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }), 200);
+    const whole = await expectStatus(
+      await onC(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }),
+      200,
+    );
     expect(whole.closed).toBe(true);
     expect(copy(whole.events.at(-1))).toMatchObject({ event: 'error', data: { code: 'interrupted' } });
     const again = new SseReader(await onB(`/api/v1/streams/${streamId}`, { headers: bearer(user.accessToken) }));

@@ -1,6 +1,6 @@
 // Anthropic Messages wire format.
 import type { Message, RawMessageStreamEvent, Usage } from '@anthropic-ai/sdk/resources/messages';
-import { countWords, type Ctx, type Frame, isRecord, json, planFor, retryHeaders, textOf } from './upstream-core.ts';
+import { type Ctx, countWords, type Frame, isRecord, json, planFor, retryHeaders, textOf } from './upstream-core.ts';
 
 const ERROR_TYPES: Record<number, string> = {
   400: 'invalid_request_error',
@@ -63,8 +63,7 @@ export async function messages(ctx: Ctx): Promise<Response> {
   await ctx.sleep(plan.firstByteDelayMs);
 
   const inputTokens =
-    countWords(textOf(body['system'])) +
-    msgs.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m['content'])) : 0), 0);
+    countWords(textOf(body['system'])) + msgs.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m['content'])) : 0), 0);
   const outputTokens = countWords(plan.reply);
   const headers = { 'request-id': requestId };
   const message = {
@@ -103,9 +102,7 @@ export async function messages(ctx: Ctx): Promise<Response> {
     }),
     sse({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '', citations: null } }),
     sse({ type: 'ping' }),
-    ...plan.chunks.map((w) =>
-      sse({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: w } }, plan.chunkDelayMs),
-    ),
+    ...plan.chunks.map((w) => sse({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: w } }, plan.chunkDelayMs)),
   ];
   if (plan.ending === 'error') {
     const err = { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' }, request_id: requestId };

@@ -1,6 +1,7 @@
 // Ollama native API, the apiKey option and server lifecycle of the fake upstream.
-import Anthropic from '@anthropic-ai/sdk';
+
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from './llm-upstream.ts';
 
@@ -23,8 +24,7 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 }
 
 describe('Ollama', () => {
-  const post = (path: string, body: unknown) =>
-    fetch(`${fake.ollamaBaseURL}${path}`, { method: 'POST', body: JSON.stringify(body) });
+  const post = (path: string, body: unknown) => fetch(`${fake.ollamaBaseURL}${path}`, { method: 'POST', body: JSON.stringify(body) });
   const psNames = async () =>
     ((await (await fetch(`${fake.ollamaBaseURL}/api/ps`)).json()) as { models: { name: string }[] }).models.map((m) => m.name);
 

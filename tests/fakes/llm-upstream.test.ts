@@ -1,6 +1,7 @@
 // Proves the fake upstream speaks the real wire formats by driving it through the real SDKs.
-import Anthropic from '@anthropic-ai/sdk';
+
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import {
   expectedReply,
@@ -261,7 +262,13 @@ describe('Anthropic SDK', () => {
     expect(final.usage).toMatchObject({ input_tokens: 4, output_tokens: 5 });
   });
 
-  const ANTHROPIC_TYPES = { 400: 'invalid_request_error', 401: 'authentication_error', 429: 'rate_limit_error', 500: 'api_error', 503: 'api_error' };
+  const ANTHROPIC_TYPES = {
+    400: 'invalid_request_error',
+    401: 'authentication_error',
+    429: 'rate_limit_error',
+    500: 'api_error',
+    503: 'api_error',
+  };
   test.each(ERROR_STATUSES)('fake-error-%d surfaces as APIError with that status', async (status) => {
     const err = await rejection(anthropic.messages.create(params(`fake-error-${status}`, 'hi')));
     expect(err).toBeInstanceOf(Anthropic.APIError);

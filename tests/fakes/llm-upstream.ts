@@ -15,6 +15,7 @@ import {
   retryHeaders,
 } from './upstream-core.ts';
 
+export type { FakeUpstreamOptions, RecordedRequest, ScenarioModel } from './upstream-core.ts';
 export {
   expectedReply,
   LONG_REPLY_EXTRA_WORDS,
@@ -23,7 +24,6 @@ export {
   SLOW_REPLY_EXTRA_WORDS,
   splitWords,
 } from './upstream-core.ts';
-export type { FakeUpstreamOptions, RecordedRequest, ScenarioModel } from './upstream-core.ts';
 
 export interface FakeUpstream {
   /** e.g. `http://127.0.0.1:41234` */

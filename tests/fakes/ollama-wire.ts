@@ -1,5 +1,5 @@
 // Ollama native API (/api/*): installed models, loaded models, load/unload, show, generate.
-import { type Ctx, type Frame, isRecord, json, ollamaName, expectedReply, splitWords, countWords } from './upstream-core.ts';
+import { type Ctx, countWords, expectedReply, type Frame, isRecord, json, ollamaName, splitWords } from './upstream-core.ts';
 
 const MODIFIED_AT = '2025-01-01T00:00:00.000000000Z';
 const DEFAULT_KEEP_ALIVE_MS = 5 * 60_000;
@@ -45,7 +45,10 @@ export class OllamaState {
   /** Loaded model name -> expiry (ms since epoch). */
   readonly loaded = new Map<string, number>();
 
-  constructor(private readonly installed: string[], private readonly initiallyLoaded: string[]) {
+  constructor(
+    private readonly installed: string[],
+    private readonly initiallyLoaded: string[],
+  ) {
     this.reset();
   }
 

@@ -1,17 +1,7 @@
 // OpenAI Chat Completions wire format (also served for Ollama's OpenAI-compatible API).
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { Model } from 'openai/resources/models';
-import {
-  countWords,
-  type Ctx,
-  type Frame,
-  isRecord,
-  json,
-  nowSeconds,
-  planFor,
-  retryHeaders,
-  textOf,
-} from './upstream-core.ts';
+import { type Ctx, countWords, type Frame, isRecord, json, nowSeconds, planFor, retryHeaders, textOf } from './upstream-core.ts';
 
 const ERRORS: Record<number, { type: string; code: string | null; message: string }> = {
   400: { type: 'invalid_request_error', code: null, message: 'Invalid request (fake upstream).' },
@@ -24,7 +14,11 @@ const ERRORS: Record<number, { type: string; code: string | null; message: strin
 };
 
 export function openaiError(status: number, message?: string, requestId = 'req_fake'): Response {
-  const e = ERRORS[status] ?? { type: status >= 500 ? 'server_error' : 'invalid_request_error', code: null, message: `HTTP ${status} (fake upstream).` };
+  const e = ERRORS[status] ?? {
+    type: status >= 500 ? 'server_error' : 'invalid_request_error',
+    code: null,
+    message: `HTTP ${status} (fake upstream).`,
+  };
   return json(
     status,
     { error: { message: message ?? e.message, type: e.type, param: null, code: e.code } },
@@ -106,14 +100,24 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
   };
 
   const frames: Frame[] = [
-    { text: chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]), delayMs: 0 },
+    {
+      text: chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]),
+      delayMs: 0,
+    },
     ...plan.chunks.map((w) => ({
       text: chunk([{ index: 0, delta: { content: w }, logprobs: null, finish_reason: null }]),
       delayMs: plan.chunkDelayMs,
     })),
   ];
   if (plan.ending === 'error') {
-    const err = { error: { message: 'The server had an error while processing your request (fake upstream).', type: 'server_error', param: null, code: null } };
+    const err = {
+      error: {
+        message: 'The server had an error while processing your request (fake upstream).',
+        type: 'server_error',
+        param: null,
+        code: null,
+      },
+    };
     frames.push({ text: `data: ${JSON.stringify(err)}\n\n`, delayMs: 0 });
   } else if (plan.ending === 'normal') {
     frames.push({ text: chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]), delayMs: 0 });

@@ -165,13 +165,7 @@ export class ClientGone extends Error {
   }
 }
 
-export function createCtx(
-  req: Request,
-  body: unknown,
-  record: RecordedRequest,
-  opts: ResolvedOptions,
-  reg: Registry,
-): Ctx {
+export function createCtx(req: Request, body: unknown, record: RecordedRequest, opts: ResolvedOptions, reg: Registry): Ctx {
   const life = new AbortController();
   reg.lives.add(life);
   let streaming = false;

@@ -42,10 +42,21 @@ export type RunningBinary = {
 };
 
 /** Starts the executable (PORT=0 unless given) and resolves once it logs that it is listening. */
-export async function startBinary(options: { path: string; cwd: string; env?: Record<string, string | undefined>; args?: string[] }): Promise<RunningBinary> {
+export async function startBinary(options: {
+  path: string;
+  cwd: string;
+  env?: Record<string, string | undefined>;
+  args?: string[];
+}): Promise<RunningBinary> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1' };
   for (const [key, value] of Object.entries(options.env ?? {})) if (value !== undefined) env[key] = value;
-  const proc = Bun.spawn([options.path, ...(options.args ?? [])], { cwd: options.cwd, env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
+  const proc = Bun.spawn([options.path, ...(options.args ?? [])], {
+    cwd: options.cwd,
+    env,
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
   const logs: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();
   let stderrText = '';

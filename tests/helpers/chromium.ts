@@ -77,7 +77,10 @@ export async function loadHeadless(
   if (dump.code !== 0) throw new Error(`chromium --dump-dom exited with ${dump.code}:\n${dump.stderr}`);
   let stderr = dump.stderr;
   if (options.screenshotPath) {
-    const shot = await runChromium([budget, `--screenshot=${options.screenshotPath}`, '--window-size=1280,1600', '--hide-scrollbars', url], timeoutMs);
+    const shot = await runChromium(
+      [budget, `--screenshot=${options.screenshotPath}`, '--window-size=1280,1600', '--hide-scrollbars', url],
+      timeoutMs,
+    );
     stderr += shot.stderr;
     if (shot.code !== 0) throw new Error(`chromium --screenshot exited with ${shot.code}:\n${shot.stderr}`);
     if (!existsSync(options.screenshotPath)) throw new Error(`chromium wrote no screenshot to ${options.screenshotPath}:\n${shot.stderr}`);

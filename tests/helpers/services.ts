@@ -1,8 +1,9 @@
 // Real Postgres and Redis for the suites that need them. Each suite gets its own database or key
 // prefix and removes it afterwards. Without the services the suites skip with a reason, unless
 // REQUIRE_SERVICES=1 (CI), where their absence fails the run.
-import postgres from 'postgres';
+
 import Redis from 'ioredis';
+import postgres from 'postgres';
 
 export const postgresAdminUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';

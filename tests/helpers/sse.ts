@@ -63,7 +63,10 @@ export type SseReaderOptions = {
 export class SseReader {
   readonly events: SseEvent[] = [];
   readonly comments: string[] = [];
-  private readonly reader: { read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }>; cancel(): Promise<void> };
+  private readonly reader: {
+    read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }>;
+    cancel(): Promise<void>;
+  };
   private readonly decoder = new TextDecoder();
   private buffer = '';
   private queued: SseEvent[] = [];

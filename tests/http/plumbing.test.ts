@@ -103,7 +103,10 @@ describe('request id, headers and the access log', () => {
   test('every response carries X-Request-Id; a sane client id is echoed, anything else replaced', async () => {
     const made = await call('/nowhere');
     expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
-    const echoed = await call('/items', { ...json('{"name":"a"}'), headers: { 'content-type': 'application/json', 'x-request-id': 'client-1.2:3' } });
+    const echoed = await call('/items', {
+      ...json('{"name":"a"}'),
+      headers: { 'content-type': 'application/json', 'x-request-id': 'client-1.2:3' },
+    });
     expect(echoed.headers.get('x-request-id')).toBe('client-1.2:3');
     const replaced = await call('/nowhere', { headers: { 'x-request-id': 'bad id\twith spaces' } });
     expect(replaced.headers.get('x-request-id')).not.toContain(' ');
@@ -149,7 +152,14 @@ describe('logger', () => {
     log.info('shown', { password: 'p4ss', apiKey: 'pk_x', refreshToken: 'r', userId: 'u1' });
     expect(lines).toHaveLength(1);
     const entry = JSON.parse(lines[0]!);
-    expect(entry).toMatchObject({ level: 'info', msg: 'shown', password: '[redacted]', apiKey: '[redacted]', refreshToken: '[redacted]', userId: 'u1' });
+    expect(entry).toMatchObject({
+      level: 'info',
+      msg: 'shown',
+      password: '[redacted]',
+      apiKey: '[redacted]',
+      refreshToken: '[redacted]',
+      userId: 'u1',
+    });
   });
 });
 

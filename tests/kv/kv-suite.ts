@@ -90,7 +90,12 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
     describe('del / exists / ttlMs', () => {
       test('del returns how many of the keys existed', async () => {
         const k = ns('del');
-        for (const [key, value] of [['a', '1'], ['b', '2'], ['c', '3']] as const) await store.set(`${k}${key}`, value);
+        for (const [key, value] of [
+          ['a', '1'],
+          ['b', '2'],
+          ['c', '3'],
+        ] as const)
+          await store.set(`${k}${key}`, value);
         expect(await store.del(`${k}a`, `${k}b`, `${k}missing`)).toBe(2);
         expect(await store.exists(`${k}a`)).toBe(false);
         expect(await store.exists(`${k}b`)).toBe(false);
@@ -225,7 +230,8 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
     describe('deleteMatching / countMatching', () => {
       test('glob patterns count and delete only the matching keys', async () => {
         const k = ns('glob');
-        for (const key of ['user:1:a', 'user:1:b', 'user:2:a', 'user:10:a', 'other', 'file.txt', 'fileXtxt']) await store.set(`${k}${key}`, 'x');
+        for (const key of ['user:1:a', 'user:1:b', 'user:2:a', 'user:10:a', 'other', 'file.txt', 'fileXtxt'])
+          await store.set(`${k}${key}`, 'x');
         await store.streamAppend(`${k}user:1:stream`, { a: '1' });
         expect(await store.countMatching(`${k}user:1:*`)).toBe(3);
         expect(await store.countMatching(`${k}user:?:a`)).toBe(2);

@@ -100,7 +100,13 @@ async function restartProxy(port: number): Promise<Proxy> {
 
 /** How a promise settled, and whether it did within `ms`. */
 async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'resolved' | 'rejected' | 'hung'> {
-  return Promise.race([promise.then(() => 'resolved' as const, () => 'rejected' as const), Bun.sleep(ms).then(() => 'hung' as const)]);
+  return Promise.race([
+    promise.then(
+      () => 'resolved' as const,
+      () => 'rejected' as const,
+    ),
+    Bun.sleep(ms).then(() => 'hung' as const),
+  ]);
 }
 
 function freePort(): number {

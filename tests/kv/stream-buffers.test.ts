@@ -3,8 +3,8 @@
 // The buffer itself is durable, so a follower that checks it on its idle tick must still see
 // every event and the end; it must not depend on every notification arriving.
 import { afterEach, describe, expect, test } from 'bun:test';
-import { createMemoryStore } from '../../src/infra/kv/memory.ts';
 import type { KeyValueStore } from '../../src/infra/kv/index.ts';
+import { createMemoryStore } from '../../src/infra/kv/memory.ts';
 import { createStreamBuffers, readStream } from '../../src/infra/kv/stream-buffers.ts';
 
 /** A memory KV whose next publish on a stream channel is silently dropped when `dropNext` is set. */

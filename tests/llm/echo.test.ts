@@ -41,7 +41,13 @@ describe('echo provider', () => {
   test('the last user message counts, even after an assistant turn', async () => {
     const echo = createEchoProvider({ delayMs: 0 });
     const out = await collect(
-      echo.stream({ ...request('echo', 'x'), messages: [{ role: 'user', content: 'mine' }, { role: 'assistant', content: 'theirs' }] }),
+      echo.stream({
+        ...request('echo', 'x'),
+        messages: [
+          { role: 'user', content: 'mine' },
+          { role: 'assistant', content: 'theirs' },
+        ],
+      }),
     );
     expect(out.text).toBe('mine');
   });

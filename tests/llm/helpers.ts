@@ -1,6 +1,7 @@
 // Shared helpers for the LLM provider tests.
-import { createLogger, type Logger } from '../../src/infra/log/index.ts';
+
 import type { GenerationEvent, GenerationRequest, ResilientEvent } from '../../src/infra/llm/types.ts';
+import { createLogger, type Logger } from '../../src/infra/log/index.ts';
 import type { RecordedRequest } from '../fakes/llm-upstream.ts';
 
 /** Collects what was logged, so tests can check (and stay quiet). */

@@ -65,7 +65,10 @@ describe('resolve', () => {
   });
 
   test('a requested provider inherits the chat model when it is the chat provider', () => {
-    expect(resolve('ollama', undefined, { provider: 'ollama', model: 'qwen2.5:0.5b' })).toEqual({ provider: 'ollama', model: 'qwen2.5:0.5b' });
+    expect(resolve('ollama', undefined, { provider: 'ollama', model: 'qwen2.5:0.5b' })).toEqual({
+      provider: 'ollama',
+      model: 'qwen2.5:0.5b',
+    });
   });
 
   test('a requested model alone stays with the chat provider, else the default', () => {

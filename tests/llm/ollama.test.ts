@@ -1,12 +1,6 @@
 // Ollama's native API: model listing and the admin helpers (status, start, stop).
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
-import {
-  createOllamaProvider,
-  ollamaModelName,
-  ollamaModelStatus,
-  startOllamaModel,
-  stopOllamaModel,
-} from '../../src/infra/llm/ollama.ts';
+import { createOllamaProvider, ollamaModelName, ollamaModelStatus, startOllamaModel, stopOllamaModel } from '../../src/infra/llm/ollama.ts';
 import { UnknownModelError, UpstreamError } from '../../src/infra/llm/types.ts';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { bodyOf, closedPortUrl, collect, request, silentLog } from './helpers.ts';

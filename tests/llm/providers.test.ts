@@ -19,12 +19,14 @@ type Case = { name: 'openai' | 'anthropic' | 'ollama'; make: (baseUrl?: string) 
 const cases: Case[] = [
   {
     name: 'openai',
-    make: (base) => createOpenAiProvider({ apiKey: 'k', baseUrl: base ? `${base}/v1` : fake.openaiBaseURL, models: ['cfg-a', 'cfg-b'], log: silentLog }),
+    make: (base) =>
+      createOpenAiProvider({ apiKey: 'k', baseUrl: base ? `${base}/v1` : fake.openaiBaseURL, models: ['cfg-a', 'cfg-b'], log: silentLog }),
     model: 'gpt-4o-mini',
   },
   {
     name: 'anthropic',
-    make: (base) => createAnthropicProvider({ apiKey: 'k', baseUrl: base ?? fake.anthropicBaseURL, models: ['cfg-a', 'cfg-b'], log: silentLog }),
+    make: (base) =>
+      createAnthropicProvider({ apiKey: 'k', baseUrl: base ?? fake.anthropicBaseURL, models: ['cfg-a', 'cfg-b'], log: silentLog }),
     model: 'claude-haiku-4-5',
   },
   {

@@ -232,7 +232,15 @@ describe('aborts', () => {
 describe('timers', () => {
   const scenarios: [string, () => ResilienceOptions][] = [
     ['success', () => options([scripted('openai', () => ok()).provider])],
-    ['retries then failure', () => options([scripted('openai', async function* () { throw fail(500); }).provider])],
+    [
+      'retries then failure',
+      () =>
+        options([
+          scripted('openai', async function* () {
+            throw fail(500);
+          }).provider,
+        ]),
+    ],
     ['first-token timeouts', () => options([scripted('openai', hang).provider], { firstTokenTimeoutMs: 20, maxRetries: 1 })],
     ['total timeout', () => options([scripted('openai', hang).provider], { totalTimeoutMs: 30 })],
     [

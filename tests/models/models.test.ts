@@ -2,10 +2,10 @@
 // the fake upstream, on every storage kind.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { adminKey, asAdmin, bearer, expectError, readJson, register } from '../auth/client.ts';
-import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { bodyOf, kinds, llmEnv, textOfContent, uniqueText, upstreamCalls, wordCount } from '../chats/harness.ts';
 import { compareEventIds, readSse } from '../chats/sse.ts';
+import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { createTestApp, type TestApp } from '../helpers/app.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -23,9 +23,10 @@ for (const [name, kind] of kinds) {
     });
     afterAll(() => app.close());
 
-    const chat = (token: string, json: unknown, path = '/api/v1/chat') => app.request(path, { method: 'POST', headers: bearer(token), json });
+    const chat = (token: string, json: unknown, path = '/api/v1/chat') =>
+      app.request(path, { method: 'POST', headers: bearer(token), json });
 
-    test('happy: GET /models lists echo and every configured provider\'s models, from upstream where it can', async () => {
+    test("happy: GET /models lists echo and every configured provider's models, from upstream where it can", async () => {
       const response = await app.request('/api/v1/models');
       expect(response.status).toBe(200);
       const { data } = (await readJson(response)) as { data: ModelEntry[] };
@@ -47,7 +48,12 @@ for (const [name, kind] of kinds) {
       const text = uniqueText('stateless');
       const echo = await chat(account.accessToken, { message: text, provider: 'echo' });
       expect(echo.status).toBe(200);
-      expect(await readJson(echo)).toEqual({ reply: text, provider: 'echo', model: 'echo', usage: { inputTokens: wordCount(text), outputTokens: wordCount(text) } });
+      expect(await readJson(echo)).toEqual({
+        reply: text,
+        provider: 'echo',
+        model: 'echo',
+        usage: { inputTokens: wordCount(text), outputTokens: wordCount(text) },
+      });
 
       const openai = await chat(account.accessToken, { message: text, provider: 'openai', model: 'gpt-4.1' });
       expect(openai.status).toBe(200);
@@ -70,7 +76,15 @@ for (const [name, kind] of kinds) {
       ];
       for (const provider of ['openai', 'anthropic'] as const) {
         const model = provider === 'openai' ? 'gpt-4o-mini' : 'claude-haiku-4-5';
-        const response = await chat(account.accessToken, { message: text, provider, model, history, system: 'Answer in one word', temperature: 0.2, maxTokens: 50 });
+        const response = await chat(account.accessToken, {
+          message: text,
+          provider,
+          model,
+          history,
+          system: 'Answer in one word',
+          temperature: 0.2,
+          maxTokens: 50,
+        });
         expect(response.status).toBe(200);
         expect((await readJson(response)).reply).toBe(expectedReply(text));
         const call = upstreamCalls(fake, text).find((r) => r.path === (provider === 'openai' ? '/v1/chat/completions' : '/v1/messages'));
@@ -97,10 +111,16 @@ for (const [name, kind] of kinds) {
       expect(response.headers.get('x-accel-buffering')).toBe('no');
       const { events, text: streamed, ended } = await readSse(response);
       expect(ended).toBe(true);
-      expect(events[0]).toMatchObject({ event: 'start', data: { messageId: expect.any(String), streamId: expect.any(String), provider: 'openai', model: 'gpt-4o-mini' } });
+      expect(events[0]).toMatchObject({
+        event: 'start',
+        data: { messageId: expect.any(String), streamId: expect.any(String), provider: 'openai', model: 'gpt-4o-mini' },
+      });
       expect(events[0]!.data.chatId).toBeUndefined();
       expect(events.slice(1, -1).every((e) => e.event === 'delta')).toBe(true);
-      expect(events.at(-1)).toMatchObject({ event: 'done', data: { messageId: events[0]!.data.messageId, finishReason: 'stop', usage: { outputTokens: wordCount(expectedReply(text)) } } });
+      expect(events.at(-1)).toMatchObject({
+        event: 'done',
+        data: { messageId: events[0]!.data.messageId, finishReason: 'stop', usage: { outputTokens: wordCount(expectedReply(text)) } },
+      });
       for (let i = 1; i < events.length; i++) expect(compareEventIds(events[i - 1]!.id, events[i]!.id)).toBeLessThan(0);
       expect(streamed).toBe(expectedReply(text));
     });
@@ -109,15 +129,24 @@ for (const [name, kind] of kinds) {
       const account = await register(app);
       await expectError(await chat(account.accessToken, { message: 'hi', provider: 'mistral' }), 422, 'validation_error');
       await expectError(await chat(account.accessToken, { message: 'hi', provider: 'echo', model: 'nope' }), 422, 'validation_error');
-      await expectError(await chat(account.accessToken, { message: 'hi', provider: 'mistral' }, '/api/v1/chat/stream'), 422, 'validation_error');
+      await expectError(
+        await chat(account.accessToken, { message: 'hi', provider: 'mistral' }, '/api/v1/chat/stream'),
+        422,
+        'validation_error',
+      );
       await expectError(await chat(account.accessToken, { message: '' }), 422, 'validation_error');
-      await expectError(await chat(account.accessToken, { message: 'hi', provider: 'openai', model: 'fake-error-400' }), 502, 'upstream_error');
+      await expectError(
+        await chat(account.accessToken, { message: 'hi', provider: 'openai', model: 'fake-error-400' }),
+        502,
+        'upstream_error',
+      );
       await expectError(await app.request('/api/v1/chat', { method: 'POST', json: { message: 'hi' } }), 401, 'unauthorized');
       await expectError(await app.request('/api/v1/rate-limit'), 401, 'unauthorized');
     });
 
     test('happy: admin Ollama routes read and change what /api/ps reports', async () => {
-      const ps = async () => ((await (await fetch(`${fake.url}/api/ps`)).json()) as { models: { name: string }[] }).models.map((m) => m.name);
+      const ps = async () =>
+        ((await (await fetch(`${fake.url}/api/ps`)).json()) as { models: { name: string }[] }).models.map((m) => m.name);
       const status = () => app.request('/api/v1/models/llama3/status', { headers: asAdmin });
       expect(await readJson(await status())).toEqual({ model: 'llama3', installed: true, loaded: false });
 
@@ -133,16 +162,32 @@ for (const [name, kind] of kinds) {
       expect(await ps()).not.toContain('llama3:latest');
 
       await expectError(await app.request('/api/v1/models/not-installed/status', { headers: asAdmin }), 404, 'not_found');
-      await expectError(await app.request('/api/v1/models/start', { method: 'POST', headers: asAdmin, json: { model: 'not-installed' } }), 404, 'not_found');
+      await expectError(
+        await app.request('/api/v1/models/start', { method: 'POST', headers: asAdmin, json: { model: 'not-installed' } }),
+        404,
+        'not_found',
+      );
     });
 
     test('security: the Ollama admin routes are 403 for a user and 401 without credentials', async () => {
       const account = await register(app);
       const user = bearer(account.accessToken);
       await expectError(await app.request('/api/v1/models/llama3/status', { headers: user }), 403, 'forbidden');
-      await expectError(await app.request('/api/v1/models/start', { method: 'POST', headers: user, json: { model: 'llama3' } }), 403, 'forbidden');
-      await expectError(await app.request('/api/v1/models/stop', { method: 'POST', headers: user, json: { model: 'llama3' } }), 403, 'forbidden');
-      await expectError(await app.request('/api/v1/models/llama3/status', { headers: { 'x-admin-key': `${adminKey}-wrong` } }), 401, 'unauthorized');
+      await expectError(
+        await app.request('/api/v1/models/start', { method: 'POST', headers: user, json: { model: 'llama3' } }),
+        403,
+        'forbidden',
+      );
+      await expectError(
+        await app.request('/api/v1/models/stop', { method: 'POST', headers: user, json: { model: 'llama3' } }),
+        403,
+        'forbidden',
+      );
+      await expectError(
+        await app.request('/api/v1/models/llama3/status', { headers: { 'x-admin-key': `${adminKey}-wrong` } }),
+        401,
+        'unauthorized',
+      );
       await expectError(await app.request('/api/v1/models/llama3/status'), 401, 'unauthorized');
       expect(await fetch(`${fake.url}/api/ps`).then((r) => r.json())).toEqual({ models: [] });
     });
@@ -167,7 +212,8 @@ for (const [name, kind] of kinds) {
       expect(before.limits).toEqual({ perMinute: 3, perHour: 100, perDay: 500 });
       expect(before.remaining).toEqual({ perMinute: 3, perHour: 100, perDay: 500 });
 
-      const send = () => app.request('/api/v1/chat', { method: 'POST', headers: bearer(account.accessToken), json: { message: 'count me' } });
+      const send = () =>
+        app.request('/api/v1/chat', { method: 'POST', headers: bearer(account.accessToken), json: { message: 'count me' } });
       expect((await send()).status).toBe(200);
       const after = await rateLimit();
       expect(after.remaining).toEqual({ perMinute: 2, perHour: 99, perDay: 499 });
@@ -184,7 +230,9 @@ for (const [name, kind] of kinds) {
       expect(retryAfter).toBeLessThanOrEqual(60);
       // Another user has their own budget.
       const other = await register(app);
-      expect((await app.request('/api/v1/chat', { method: 'POST', headers: bearer(other.accessToken), json: { message: 'mine' } })).status).toBe(200);
+      expect(
+        (await app.request('/api/v1/chat', { method: 'POST', headers: bearer(other.accessToken), json: { message: 'mine' } })).status,
+      ).toBe(200);
     });
 
     test('error: a chat message refused by the LLM limit (429) stores nothing', async () => {
@@ -194,7 +242,11 @@ for (const [name, kind] of kinds) {
       const created = await app.request('/api/v1/chats', { method: 'POST', headers: bearer(account.accessToken), json: {} });
       const chatId = (await readJson(created)).id;
       const send = (content: string) =>
-        app.request(`/api/v1/chats/${chatId}/messages`, { method: 'POST', headers: bearer(account.accessToken), json: { content, stream: false } });
+        app.request(`/api/v1/chats/${chatId}/messages`, {
+          method: 'POST',
+          headers: bearer(account.accessToken),
+          json: { content, stream: false },
+        });
       for (const content of ['one', 'two', 'three']) expect((await send(content)).status).toBe(200);
       await expectError(await send('refused'), 429, 'rate_limited');
       const chat = await readJson(await app.request(`/api/v1/chats/${chatId}`, { headers: bearer(account.accessToken) }));
@@ -210,8 +262,16 @@ for (const [name, kind] of kinds) {
 
     test('error: the Ollama admin routes are 503 when Ollama is not configured', async () => {
       await expectError(await app.request('/api/v1/models/llama3/status', { headers: asAdmin }), 503, 'unavailable');
-      await expectError(await app.request('/api/v1/models/start', { method: 'POST', headers: asAdmin, json: { model: 'llama3' } }), 503, 'unavailable');
-      await expectError(await app.request('/api/v1/models/stop', { method: 'POST', headers: asAdmin, json: { model: 'llama3' } }), 503, 'unavailable');
+      await expectError(
+        await app.request('/api/v1/models/start', { method: 'POST', headers: asAdmin, json: { model: 'llama3' } }),
+        503,
+        'unavailable',
+      );
+      await expectError(
+        await app.request('/api/v1/models/stop', { method: 'POST', headers: asAdmin, json: { model: 'llama3' } }),
+        503,
+        'unavailable',
+      );
       const { data } = (await readJson(await app.request('/api/v1/models'))) as { data: ModelEntry[] };
       expect(data).toEqual([{ id: 'echo', provider: 'echo', name: 'echo', capabilities: expect.arrayContaining(['chat']) }]);
     });

@@ -8,7 +8,11 @@ const readJson = (response: Response): Promise<any> => response.json();
 for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis })) {
   describe(`health on ${name}`, () => {
     let app: TestApp;
-    const secrets = { JWT_SECRET: 'jwt-secret-value-that-is-long-enough-1234', ADMIN_API_KEY: 'admin-key-value-1234567890', OPENAI_API_KEY: 'sk-openai-secret' };
+    const secrets = {
+      JWT_SECRET: 'jwt-secret-value-that-is-long-enough-1234',
+      ADMIN_API_KEY: 'admin-key-value-1234567890',
+      OPENAI_API_KEY: 'sk-openai-secret',
+    };
     beforeAll(async () => {
       app = await createTestApp(kind, { ...secrets, OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' });
     });

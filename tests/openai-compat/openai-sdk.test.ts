@@ -67,9 +67,17 @@ describe('OpenAI-compatible API through the openai SDK', () => {
   test('error: a bad key is 401, an unknown provider model 422, a conversation not ending with the user 422', async () => {
     const stranger = new OpenAI({ apiKey: 'pk_not-a-real-key', baseURL: client.baseURL, maxRetries: 0 });
     // Awaited by hand: the SDK's promises are lazy, and expect().rejects does not drive them.
-    const failure = (work: () => Promise<unknown>) => work().then(() => undefined, (error: { status?: number }) => error.status);
+    const failure = (work: () => Promise<unknown>) =>
+      work().then(
+        () => undefined,
+        (error: { status?: number }) => error.status,
+      );
     expect(await failure(() => stranger.models.list())).toBe(401);
-    expect(await failure(() => client.chat.completions.create({ model: 'echo/other', messages: [{ role: 'user', content: 'x' }] }))).toBe(422);
-    expect(await failure(() => client.chat.completions.create({ model: 'echo', messages: [{ role: 'assistant', content: 'x' }] }))).toBe(422);
+    expect(await failure(() => client.chat.completions.create({ model: 'echo/other', messages: [{ role: 'user', content: 'x' }] }))).toBe(
+      422,
+    );
+    expect(await failure(() => client.chat.completions.create({ model: 'echo', messages: [{ role: 'assistant', content: 'x' }] }))).toBe(
+      422,
+    );
   });
 });

@@ -13,7 +13,10 @@ export type Json = any;
 /** One request: a path under the server, with an optional JSON body. */
 export type Http = (path: string, init?: RequestInit & { json?: unknown }) => Promise<Response>;
 
-export const httpOf = (app: TestApp): Http => (path, init) => app.request(path, init);
+export const httpOf =
+  (app: TestApp): Http =>
+  (path, init) =>
+    app.request(path, init);
 
 export function httpOfUrl(base: string): Http {
   return (path, init = {}) => {
@@ -73,8 +76,11 @@ export function uniqueWords(count: number, label = 'word'): string {
 }
 
 /** Polls every 20 ms (see tests/helpers/wait.ts). */
-export const waitUntil = <T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 5000): Promise<T> =>
-  pollUntil(check, what, timeoutMs, 20);
+export const waitUntil = <T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<T> => pollUntil(check, what, timeoutMs, 20);
 
 export function expectIncreasing(ids: string[]): void {
   for (let i = 1; i < ids.length; i++) {
@@ -150,7 +156,8 @@ export class WsClient {
     while (true) {
       const found = this.frames.slice(from).find(match);
       if (found) return found;
-      if (this.closeEvent) throw new Error(`socket closed (${this.closeEvent.code}) while waiting for ${what}; frames: ${JSON.stringify(this.frames)}`);
+      if (this.closeEvent)
+        throw new Error(`socket closed (${this.closeEvent.code}) while waiting for ${what}; frames: ${JSON.stringify(this.frames)}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no frame for ${what} within ${timeoutMs} ms; frames: ${JSON.stringify(this.frames).slice(0, 2000)}`);
       await new Promise<void>((resolve) => {
@@ -168,7 +175,11 @@ export class WsClient {
 
   /** Frames of one reply (by requestId) until its done or error frame. */
   async reply(requestId: string, timeoutMs = 20_000): Promise<{ frames: Json[]; start: Json; end: Json; text: string }> {
-    const end = await this.waitFor((f) => f.requestId === requestId && (f.type === 'done' || f.type === 'error'), `done of ${requestId}`, timeoutMs);
+    const end = await this.waitFor(
+      (f) => f.requestId === requestId && (f.type === 'done' || f.type === 'error'),
+      `done of ${requestId}`,
+      timeoutMs,
+    );
     const frames = this.frames.filter((f) => f.requestId === requestId);
     const start = frames.find((f) => f.type === 'start');
     const text = frames

@@ -47,7 +47,11 @@ test('a socket that stops reading is closed, and the server keeps serving', asyn
   // loopback's kernel buffers and then Bun's 1 MiB limit.
   const prompt = 'x'.repeat(19_000);
   for (let i = 0; i < 800 && app.services.realtime.stats().sockets > 0; i++) {
-    const response = await app.request(`/api/v1/chats/${chat.id}`, { method: 'PATCH', headers: bearer(account.accessToken), json: { systemPrompt: `${prompt}${i}` } });
+    const response = await app.request(`/api/v1/chats/${chat.id}`, {
+      method: 'PATCH',
+      headers: bearer(account.accessToken),
+      json: { systemPrompt: `${prompt}${i}` },
+    });
     expect(response.status).toBe(200);
   }
   await waitUntil(() => app.services.realtime.stats().sockets === 0 || undefined, 'the slow socket to be closed', 10_000);

@@ -16,11 +16,11 @@ import {
   httpOf,
   type Json,
   registerUser,
-  sendMessage,
   SseReader,
+  sendMessage,
   storedMessage,
-  uniqueWords,
   type User,
+  uniqueWords,
   waitUntil,
 } from './helpers.ts';
 
@@ -55,7 +55,8 @@ for (const [name, kind] of kinds) {
       expect(appended).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
       return appended.id;
     };
-    const closeStream = (id: string, as: User = owner) => http(`/api/v1/streams/${id}/close`, { method: 'POST', headers: bearer(as.accessToken) });
+    const closeStream = (id: string, as: User = owner) =>
+      http(`/api/v1/streams/${id}/close`, { method: 'POST', headers: bearer(as.accessToken) });
     const open = (id: string, headers: Record<string, string> = {}, query = '', as: User = owner) =>
       http(`/api/v1/streams/${id}${query}`, { headers: { ...bearer(as.accessToken), ...headers } });
     const dump = async (id: string, as: User = owner) => expectStatus(await open(id, { accept: 'application/json' }, '', as), 200);
@@ -68,7 +69,11 @@ for (const [name, kind] of kinds) {
         const custom = await createStream(owner, { ttlSeconds: 60 });
         expect(custom.ttlSeconds).toBe(60);
         expect(custom.id).not.toBe(created.id);
-        await expectStatus(await http('/api/v1/streams', { method: 'POST', headers: bearer(owner.accessToken), json: { ttlSeconds: 5 } }), 422, 'validation_error');
+        await expectStatus(
+          await http('/api/v1/streams', { method: 'POST', headers: bearer(owner.accessToken), json: { ttlSeconds: 5 } }),
+          422,
+          'validation_error',
+        );
         await expectStatus(await http('/api/v1/streams', { method: 'POST', json: {} }), 401, 'unauthorized');
       });
 
@@ -172,7 +177,11 @@ for (const [name, kind] of kinds) {
           await expectStatus(await open(target, { 'last-event-id': '0-0' }, '', stranger), 404, 'not_found');
           await expectStatus(await append(target, { data: 'intruder' }, stranger), 404, 'not_found');
           await expectStatus(await closeStream(target, stranger), 404, 'not_found');
-          await expectStatus(await http(`/api/v1/streams/${target}`, { method: 'DELETE', headers: bearer(stranger.accessToken) }), 404, 'not_found');
+          await expectStatus(
+            await http(`/api/v1/streams/${target}`, { method: 'DELETE', headers: bearer(stranger.accessToken) }),
+            404,
+            'not_found',
+          );
         }
         // Nothing the stranger did changed it.
         const intact = await dump(id);
@@ -233,7 +242,10 @@ for (const [name, kind] of kinds) {
         const { id } = await createStream(user, {}, on);
         for (let i = 0; i < 3; i++) await appendOk(id, { data: i }, user, on);
         await expectStatus(await append(id, { data: 3 }, user, on), 409, 'conflict');
-        const body = await expectStatus(await on(`/api/v1/streams/${id}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }), 200);
+        const body = await expectStatus(
+          await on(`/api/v1/streams/${id}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }),
+          200,
+        );
         expect(body.events.map((e: Json) => e.data)).toEqual([0, 1, 2]);
       });
 
@@ -248,7 +260,10 @@ for (const [name, kind] of kinds) {
         await expectStatus(await append(total.id, { data: 'b'.repeat(600) }, user, on), 413, 'payload_too_large');
         // The refused 602 bytes were given back: 602 + 402 = 1004 still fits.
         await appendOk(total.id, { data: 'c'.repeat(400) }, user, on);
-        const body = await expectStatus(await on(`/api/v1/streams/${total.id}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }), 200);
+        const body = await expectStatus(
+          await on(`/api/v1/streams/${total.id}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }),
+          200,
+        );
         expect(body.events.map((e: Json) => String(e.data)[0])).toEqual(['a', 'c']);
       });
     });
@@ -263,7 +278,12 @@ for (const [name, kind] of kinds) {
         const first = new SseReader(response);
         const start = (await first.next())!;
         expect(start.event).toBe('start');
-        expect(copy(start.data)).toMatchObject({ chatId: chat.id, messageId: expect.any(String), streamId: expect.any(String), provider: 'echo' });
+        expect(copy(start.data)).toMatchObject({
+          chatId: chat.id,
+          messageId: expect.any(String),
+          streamId: expect.any(String),
+          provider: 'echo',
+        });
         const deltas = await first.read(2);
         expect(deltas.map((e) => e.event)).toEqual(['delta', 'delta']);
         await first.cancel();
@@ -319,7 +339,11 @@ for (const [name, kind] of kinds) {
         const streamId = start.data.streamId;
         await expectStatus(await append(streamId, { data: 'forged' }, user), 409, 'conflict');
         await expectStatus(await closeStream(streamId, user), 409, 'conflict');
-        await expectStatus(await http(`/api/v1/streams/${streamId}`, { method: 'DELETE', headers: bearer(user.accessToken) }), 409, 'conflict');
+        await expectStatus(
+          await http(`/api/v1/streams/${streamId}`, { method: 'DELETE', headers: bearer(user.accessToken) }),
+          409,
+          'conflict',
+        );
         await expectStatus(await open(streamId, {}, '', stranger), 404, 'not_found');
         await reader.rest(20_000);
         expect(reader.events.at(-1)?.event).toBe('done');
@@ -338,9 +362,17 @@ for (const [name, kind] of kinds) {
       const starts = await Promise.all(starters.map(async (reader) => (await reader.next())!));
       const streamIds = starts.map((start) => start.data.streamId as string);
 
-      const readers: { reader: SseReader; leave: boolean; stream: number }[] = starters.map((reader, i) => ({ reader, leave: i % 2 === 0, stream: i }));
+      const readers: { reader: SseReader; leave: boolean; stream: number }[] = starters.map((reader, i) => ({
+        reader,
+        leave: i % 2 === 0,
+        stream: i,
+      }));
       const opened = await Promise.all(
-        Array.from({ length: 36 }, async (_, i) => ({ reader: new SseReader(await open(streamIds[i % 4]!, {}, '', user)), leave: i % 2 === 1, stream: i % 4 })),
+        Array.from({ length: 36 }, async (_, i) => ({
+          reader: new SseReader(await open(streamIds[i % 4]!, {}, '', user)),
+          leave: i % 2 === 1,
+          stream: i % 4,
+        })),
       );
       readers.push(...opened);
       expect(readers.filter((r) => r.leave)).toHaveLength(20);
@@ -362,14 +394,21 @@ for (const [name, kind] of kinds) {
         }),
       );
 
-      await waitUntil(() => t.services.replies.activeReaders() === 0, `followers to drop to 0 (now ${t.services.replies.activeReaders()})`, 3000).catch((error) => {
+      await waitUntil(
+        () => t.services.replies.activeReaders() === 0,
+        `followers to drop to 0 (now ${t.services.replies.activeReaders()})`,
+        3000,
+      ).catch((error) => {
         throw new Error(`${(error as Error).message}; still following: ${t.services.replies.activeReaders()}`);
       });
       await waitUntil(() => t.services.replies.activeCount() === 0, 'generations to finish', 10_000);
       expect(t.services.replies.activeReaders()).toBe(0);
       expect(t.services.replies.activeCount()).toBe(0);
       for (const [i, start] of starts.entries()) {
-        expect(await storedMessage(http, user.accessToken, chat.id, start.data.messageId)).toMatchObject({ status: 'complete', content: contents[i] });
+        expect(await storedMessage(http, user.accessToken, chat.id, start.data.messageId)).toMatchObject({
+          status: 'complete',
+          content: contents[i],
+        });
       }
     }, 60_000);
   });

@@ -16,10 +16,10 @@ import {
   registerUser,
   sendMessage,
   storedMessage,
-  uniqueWords,
   type User,
-  waitUntil,
+  uniqueWords,
   WsClient,
+  waitUntil,
 } from './helpers.ts';
 
 const kinds = storageKinds({ postgres: hasPostgres, redis: hasRedis });
@@ -179,7 +179,8 @@ for (const [name, kind] of kinds) {
           requestId: 'req-1',
         });
         expect(reply.frames.map((f) => f.type)).toEqual(['start', ...Array(8).fill('delta'), 'done']);
-        for (const delta of reply.frames.filter((f) => f.type === 'delta')) expect(Object.keys(delta).sort()).toEqual(['requestId', 'text', 'type']);
+        for (const delta of reply.frames.filter((f) => f.type === 'delta'))
+          expect(Object.keys(delta).sort()).toEqual(['requestId', 'text', 'type']);
         expect(reply.end).toEqual({
           type: 'done',
           messageId: reply.start.messageId,
@@ -188,7 +189,11 @@ for (const [name, kind] of kinds) {
           requestId: 'req-1',
         });
         expect(reply.text).toBe(content);
-        expect(copy(await storedMessage(http, alice.accessToken, chat.id, reply.start.messageId))).toMatchObject({ role: 'assistant', status: 'complete', content });
+        expect(copy(await storedMessage(http, alice.accessToken, chat.id, reply.start.messageId))).toMatchObject({
+          role: 'assistant',
+          status: 'complete',
+          content,
+        });
         const user = await storedMessage(http, alice.accessToken, chat.id, reply.start.userMessageId);
         expect(user).toMatchObject({ role: 'user', content });
       }, 20_000);
@@ -217,7 +222,11 @@ for (const [name, kind] of kinds) {
         socket.send({ type: 'chat.cancel', messageId: start.messageId, requestId: 'cancel-1' });
         const reply = await socket.reply('c-1', 5000);
         expect(copy(reply.end)).toMatchObject({ type: 'done', messageId: start.messageId, finishReason: 'cancelled' });
-        expect(socket.frames.find((f) => f.requestId === 'cancel-1')).toEqual({ type: 'chat.cancelling', messageId: start.messageId, requestId: 'cancel-1' });
+        expect(socket.frames.find((f) => f.requestId === 'cancel-1')).toEqual({
+          type: 'chat.cancelling',
+          messageId: start.messageId,
+          requestId: 'cancel-1',
+        });
         expect(reply.text.length).toBeGreaterThan(0);
         expect(reply.text.length).toBeLessThan(content.length);
         expect(content.startsWith(reply.text)).toBe(true);
@@ -259,11 +268,24 @@ for (const [name, kind] of kinds) {
         const content = uniqueWords(3, 'http');
         const sent = await expectStatus(await sendMessage(http, alice.accessToken, chat.id, { content, stream: false }), 200);
         for (const socket of [first, second]) {
-          const created = await socket.waitFor((f) => f.type === 'message.created' && f.message.id === sent.userMessage.id, 'message.created (user)');
-          expect(created).toEqual({ type: 'message.created', chatId: chat.id, message: expect.objectContaining({ id: sent.userMessage.id, role: 'user', content, chatId: chat.id }) });
-          const assistant = await socket.waitFor((f) => f.type === 'message.created' && f.message.id === sent.assistantMessage.id, 'message.created (assistant)');
+          const created = await socket.waitFor(
+            (f) => f.type === 'message.created' && f.message.id === sent.userMessage.id,
+            'message.created (user)',
+          );
+          expect(created).toEqual({
+            type: 'message.created',
+            chatId: chat.id,
+            message: expect.objectContaining({ id: sent.userMessage.id, role: 'user', content, chatId: chat.id }),
+          });
+          const assistant = await socket.waitFor(
+            (f) => f.type === 'message.created' && f.message.id === sent.assistantMessage.id,
+            'message.created (assistant)',
+          );
           expect(copy(assistant.message)).toMatchObject({ role: 'assistant', status: 'streaming', chatId: chat.id });
-          const updated = await socket.waitFor((f) => f.type === 'message.updated' && f.message.id === sent.assistantMessage.id, 'message.updated (assistant)');
+          const updated = await socket.waitFor(
+            (f) => f.type === 'message.updated' && f.message.id === sent.assistantMessage.id,
+            'message.updated (assistant)',
+          );
           expect(updated.message).toMatchObject({ status: 'complete', content });
         }
         await Bun.sleep(300);
@@ -274,7 +296,11 @@ for (const [name, kind] of kinds) {
       test('chat.updated on PATCH and chat.deleted on DELETE, to the owner only', async () => {
         const [mine, other] = await Promise.all([ready(alice), ready(bob)]);
         const chat = await createChat(http, alice.accessToken);
-        const patched = await http(`/api/v1/chats/${chat.id}`, { method: 'PATCH', headers: bearer(alice.accessToken), json: { title: 'Renamed over HTTP', pinned: true } });
+        const patched = await http(`/api/v1/chats/${chat.id}`, {
+          method: 'PATCH',
+          headers: bearer(alice.accessToken),
+          json: { title: 'Renamed over HTTP', pinned: true },
+        });
         expect(patched.status).toBe(200);
         const updated = await mine.waitFor((f) => f.type === 'chat.updated' && f.chatId === chat.id, 'chat.updated');
         expect(copy(updated.chat)).toMatchObject({ id: chat.id, title: 'Renamed over HTTP', pinned: true });
@@ -294,7 +320,10 @@ for (const [name, kind] of kinds) {
         const content = uniqueWords(3, 'echoed');
         sender.send({ type: 'chat.send', chatId: chat.id, content, requestId: 'w' });
         const reply = await sender.reply('w');
-        const created = await watcher.waitFor((f) => f.type === 'message.created' && f.message.id === reply.start.userMessageId, 'message.created on the watcher');
+        const created = await watcher.waitFor(
+          (f) => f.type === 'message.created' && f.message.id === reply.start.userMessageId,
+          'message.created on the watcher',
+        );
         expect(created.message.content).toBe(content);
         // The watcher did not ask for the reply: it gets no deltas.
         expect(watcher.frames.some((f) => f.type === 'delta')).toBe(false);
@@ -348,7 +377,10 @@ for (const [name, kind] of kinds) {
         await hub.close(socket.id); // the client left at once
         await opening;
         const framesAtClose = socket.frames.length;
-        expect((await http(`/api/v1/chats/${chat.id}`, { method: 'PATCH', headers: bearer(user.accessToken), json: { title: 'after close' } })).status).toBe(200);
+        expect(
+          (await http(`/api/v1/chats/${chat.id}`, { method: 'PATCH', headers: bearer(user.accessToken), json: { title: 'after close' } }))
+            .status,
+        ).toBe(200);
         await Bun.sleep(300);
         // Nothing may be sent to a socket after it closed: no ready, no chat.updated.
         expect(socket.frames.slice(framesAtClose)).toEqual([]);
@@ -364,7 +396,10 @@ for (const [name, kind] of kinds) {
         await hub.open(socket.id, socket.port, '127.0.0.1', user.accessToken);
         expect(socket.frames).toEqual([{ type: 'ready', userId: user.userId }]);
         const followersBefore = t.services.replies.activeReaders();
-        const sending = hub.message(socket.id, JSON.stringify({ type: 'chat.send', chatId: chat.id, content: uniqueWords(25, 'orphan'), requestId: 'o' }));
+        const sending = hub.message(
+          socket.id,
+          JSON.stringify({ type: 'chat.send', chatId: chat.id, content: uniqueWords(25, 'orphan'), requestId: 'o' }),
+        );
         await hub.close(socket.id); // the client left while the message was being stored
         await sending;
         const framesAtClose = socket.frames.length;

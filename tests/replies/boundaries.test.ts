@@ -8,7 +8,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 
 const modulesDir = resolve(import.meta.dir, '../../src/modules');
 const files = readdirSync(modulesDir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
-const importsOf = (file: string) => [...readFileSync(join(modulesDir, file), 'utf8').matchAll(/from '(\.[^']+)'/g)].map((match) => match[1]!);
+const importsOf = (file: string) =>
+  [...readFileSync(join(modulesDir, file), 'utf8').matchAll(/from '(\.[^']+)'/g)].map((match) => match[1]!);
 const roomOf = (file: string) => file.split('/')[0]!;
 
 describe('module boundaries', () => {
@@ -26,11 +27,15 @@ describe('module boundaries', () => {
 
   test('happy: chats, stateless chat, the OpenAI-compatible API and websockets all reply through the replies service', () => {
     for (const room of ['chats', 'models', 'openai-compat', 'realtime']) {
-      const users = files.filter((file) => roomOf(file) === room && importsOf(file).some((specifier) => specifier.endsWith('/replies/service.ts')));
+      const users = files.filter(
+        (file) => roomOf(file) === room && importsOf(file).some((specifier) => specifier.endsWith('/replies/service.ts')),
+      );
       expect({ room, usesReplies: users.length > 0 }).toEqual({ room, usesReplies: true });
     }
     // Nothing outside the engine's room reads a stream buffer to build a reader of its own.
-    const readers = files.filter((file) => !['replies', 'streams'].includes(roomOf(file)) && importsOf(file).some((specifier) => specifier.includes('stream-buffers')));
+    const readers = files.filter(
+      (file) => !['replies', 'streams'].includes(roomOf(file)) && importsOf(file).some((specifier) => specifier.includes('stream-buffers')),
+    );
     expect(readers).toEqual([]);
   });
 });

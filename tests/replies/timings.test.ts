@@ -24,7 +24,11 @@ describe('timings of streamed replies', () => {
   test('happy: the access log and the duration histogram cover the whole stream; TTFT and upstream time are recorded per provider', async () => {
     const { accessToken } = await register(app);
     const started = performance.now();
-    const response = await app.request('/api/v1/chat/stream', { method: 'POST', headers: bearer(accessToken), json: { message: words, provider: 'echo' } });
+    const response = await app.request('/api/v1/chat/stream', {
+      method: 'POST',
+      headers: bearer(accessToken),
+      json: { message: words, provider: 'echo' },
+    });
     const { events } = await readSse(response);
     const streamMs = performance.now() - started;
     expect(events.at(-1)?.event).toBe('done');
@@ -38,7 +42,9 @@ describe('timings of streamed replies', () => {
     expect(Number(line!.durationMs)).toBeGreaterThanOrEqual(minimumMs);
 
     const metrics = await (await app.request('/metrics')).text();
-    expect(sample(metrics, 'parley_http_request_duration_seconds_sum{route="/api/v1/chat/stream"}')!).toBeGreaterThanOrEqual(minimumMs / 1000);
+    expect(sample(metrics, 'parley_http_request_duration_seconds_sum{route="/api/v1/chat/stream"}')!).toBeGreaterThanOrEqual(
+      minimumMs / 1000,
+    );
     expect(sample(metrics, 'parley_llm_time_to_first_token_seconds_count{provider="echo"}')).toBe(1);
     expect(sample(metrics, 'parley_llm_time_to_first_token_seconds_sum{provider="echo"}')!).toBeLessThan(minimumMs / 1000);
     expect(sample(metrics, 'parley_llm_upstream_duration_seconds_count{provider="echo"}')).toBe(1);

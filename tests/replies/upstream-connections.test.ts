@@ -3,8 +3,8 @@
 // 1,000 replies at once must put 1,000 requests in front of the upstream before any finishes.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { bearer, register, testEnv } from '../auth/client.ts';
-import { readSse } from '../helpers/sse.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { readSse } from '../helpers/sse.ts';
 
 const replies = 1000;
 
@@ -31,7 +31,8 @@ function gatedUpstream() {
       openAtFirstFinish ??= open;
       open--;
       finished++;
-      const body = chunk({ role: 'assistant', content: 'all ' }, null) + chunk({ content: 'here' }, null) + chunk({}, 'stop') + 'data: [DONE]\n\n';
+      const body =
+        chunk({ role: 'assistant', content: 'all ' }, null) + chunk({ content: 'here' }, null) + chunk({}, 'stop') + 'data: [DONE]\n\n';
       return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
     },
   });
@@ -52,7 +53,13 @@ describe('upstream connections', () => {
 
   beforeAll(async () => {
     upstream = gatedUpstream();
-    app = await createTestApp(undefined, { ...testEnv, OPENAI_BASE_URL: upstream.url, OPENAI_API_KEY: 'sk-test', OPENAI_MODELS: 'gated', LLM_FIRST_TOKEN_TIMEOUT_MS: '60000' });
+    app = await createTestApp(undefined, {
+      ...testEnv,
+      OPENAI_BASE_URL: upstream.url,
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_MODELS: 'gated',
+      LLM_FIRST_TOKEN_TIMEOUT_MS: '60000',
+    });
   });
   afterAll(async () => {
     await app.close();
@@ -63,10 +70,17 @@ describe('upstream connections', () => {
     const { accessToken } = await register(app);
     const texts = await Promise.all(
       Array.from({ length: replies }, async () => {
-        const response = await app.request('/api/v1/chat/stream', { method: 'POST', headers: bearer(accessToken), json: { message: 'hi', provider: 'openai', model: 'gated' } });
+        const response = await app.request('/api/v1/chat/stream', {
+          method: 'POST',
+          headers: bearer(accessToken),
+          json: { message: 'hi', provider: 'openai', model: 'gated' },
+        });
         expect(response.status).toBe(200);
         const { events } = await readSse(response);
-        return events.filter((event) => event.event === 'delta').map((event) => (event.data as { text: string }).text).join('');
+        return events
+          .filter((event) => event.event === 'delta')
+          .map((event) => (event.data as { text: string }).text)
+          .join('');
       }),
     );
     expect(texts.every((text) => text === 'all here')).toBe(true);

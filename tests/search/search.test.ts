@@ -46,7 +46,8 @@ function runSearchSuite(name: string, open: () => Promise<{ db: Database; cleanu
       await db.run((q) => q.insert(db.tables.messages).values({ id, chatId: ids[chatKey]!, role: 'user', content }));
       return id;
     };
-    const chatIds = async (userId: string, query: string, limit = 50) => (await search.search(userId, query, { limit })).map((hit) => hit.chatId);
+    const chatIds = async (userId: string, query: string, limit = 50) =>
+      (await search.search(userId, query, { limit })).map((hit) => hit.chatId);
 
     beforeAll(async () => {
       ({ db, cleanup } = await open());
@@ -184,8 +185,32 @@ function runSearchSuite(name: string, open: () => Promise<{ db: Database; cleanu
     });
 
     test('query syntax characters are plain text: no errors, no operators', async () => {
-      const nasty = ['"', '*', "'", '(', ')', ':', '-', 'OR', 'NEAR', 'AND', 'NOT', '"unterminated', 'title:deployment', 'NEAR(kubernetes failed)',
-        'kubernetes OR nothing', '-kubernetes', 'kubernetes*', '^kubernetes', "kubernetes' | 'x", 'a & b | !c <-> d', "'; DROP TABLE chats; --", '\\', '{}[]', '%_'];
+      const nasty = [
+        '"',
+        '*',
+        "'",
+        '(',
+        ')',
+        ':',
+        '-',
+        'OR',
+        'NEAR',
+        'AND',
+        'NOT',
+        '"unterminated',
+        'title:deployment',
+        'NEAR(kubernetes failed)',
+        'kubernetes OR nothing',
+        '-kubernetes',
+        'kubernetes*',
+        '^kubernetes',
+        "kubernetes' | 'x",
+        'a & b | !c <-> d',
+        "'; DROP TABLE chats; --",
+        '\\',
+        '{}[]',
+        '%_',
+      ];
       for (const query of nasty) {
         const results = await search.search(alice, query, { limit: 10 });
         expect(Array.isArray(results)).toBe(true);
@@ -249,7 +274,13 @@ describe('query building', () => {
 
   test('cursors round-trip and reject garbage', () => {
     expect(decodeSearchCursor(encodeSearchCursor(40))).toBe(40);
-    for (const bad of ['', 'nope', encodeSearchCursor(-1), Buffer.from('{"o":"3"}').toString('base64url'), Buffer.from('{"o":1.5}').toString('base64url')]) {
+    for (const bad of [
+      '',
+      'nope',
+      encodeSearchCursor(-1),
+      Buffer.from('{"o":"3"}').toString('base64url'),
+      Buffer.from('{"o":1.5}').toString('base64url'),
+    ]) {
       expect(decodeSearchCursor(bad)).toBeUndefined();
     }
   });
@@ -273,7 +304,8 @@ describe.if(hasPostgres)('Postgres', () => {
       await db.migrate();
       const plans = await db.transaction(async (tx) => {
         await tx.execute(sql`SET LOCAL enable_seqscan = off`);
-        const plan = async (statement: ReturnType<typeof sql>) => (await tx.execute<{ 'QUERY PLAN': string }>(statement)).map((row) => row['QUERY PLAN']).join('\n');
+        const plan = async (statement: ReturnType<typeof sql>) =>
+          (await tx.execute<{ 'QUERY PLAN': string }>(statement)).map((row) => row['QUERY PLAN']).join('\n');
         return [
           await plan(sql`EXPLAIN SELECT m.id FROM messages m WHERE ${messageVector} @@ to_tsquery('simple', ${"'deplo':*"})`),
           await plan(sql`EXPLAIN SELECT c.id FROM chats c WHERE ${titleVector} @@ to_tsquery('simple', ${"'deplo':*"})`),
@@ -309,8 +341,12 @@ describe('SQLite migration', () => {
         expect(await db.migrate()).toBe(all.length - searchIndex);
         expect(await db.migrate()).toBe(0);
         const search = createChatSearch(db);
-        expect(await search.search('u1', 'albatross', { limit: 5 })).toEqual([{ chatId: 'c1', matches: [{ messageId: 'm1', snippet: 'an old albatross story' }] }]);
-        expect(await search.search('u1', 'lighthouse', { limit: 5 })).toEqual([{ chatId: 'c1', matches: [{ messageId: null, snippet: 'Legacy lighthouse' }] }]);
+        expect(await search.search('u1', 'albatross', { limit: 5 })).toEqual([
+          { chatId: 'c1', matches: [{ messageId: 'm1', snippet: 'an old albatross story' }] },
+        ]);
+        expect(await search.search('u1', 'lighthouse', { limit: 5 })).toEqual([
+          { chatId: 'c1', matches: [{ messageId: null, snippet: 'Legacy lighthouse' }] },
+        ]);
       } finally {
         await db.close();
       }

@@ -1,8 +1,8 @@
 // The caller's own profile, preferences and usage, on every storage kind.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { bearer, expectError, guest, readJson, register, testEnv } from '../auth/client.ts';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
-import { bearer, expectError, guest, readJson, register, testEnv } from '../auth/client.ts';
 
 const dayOf = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
 
@@ -21,8 +21,9 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
     };
     const patch = (path: string, accessToken: string, json: unknown) =>
       app.request(`/api/v1/users/me${path}`, { method: 'PATCH', headers: bearer(accessToken), json });
-    const insertUsage = (rows: { userId: string; day: string; provider: string; model: string; requests: number; inputTokens: number; outputTokens: number }[]) =>
-      app.infra.db.run((q) => q.insert(app.infra.db.tables.usageRecords).values(rows));
+    const insertUsage = (
+      rows: { userId: string; day: string; provider: string; model: string; requests: number; inputTokens: number; outputTokens: number }[],
+    ) => app.infra.db.run((q) => q.insert(app.infra.db.tables.usageRecords).values(rows));
 
     test('happy: GET /users/me is the profile with preferences', async () => {
       const account = await register(app, { name: 'Grace' });
@@ -61,9 +62,16 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
 
     test('security: fields outside name and avatarUrl (role, tier, email) never change anything', async () => {
       const account = await register(app, { name: 'Kept' });
-      const response = await patch('', account.accessToken, { role: 'admin', tier: 'enterprise', email: 'taken@example.com', emailVerified: true });
+      const response = await patch('', account.accessToken, {
+        role: 'admin',
+        tier: 'enterprise',
+        email: 'taken@example.com',
+        emailVerified: true,
+      });
       const body = await expectError(response, 422, 'validation_error');
-      expect(body.error.details.map((detail: { field: string }) => detail.field)).toEqual(expect.arrayContaining(['body.role', 'body.tier']));
+      expect(body.error.details.map((detail: { field: string }) => detail.field)).toEqual(
+        expect.arrayContaining(['body.role', 'body.tier']),
+      );
       expect(await me(account.accessToken)).toMatchObject({ ...account.user, name: 'Kept' });
     });
 
@@ -84,7 +92,11 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       await expectError(await patch('/preferences', account.accessToken, { big: 'x'.repeat(17 * 1024) }), 413, 'payload_too_large');
       // Each part fits; together they would not.
       expect((await patch('/preferences', account.accessToken, { half: 'y'.repeat(9000) })).status).toBe(200);
-      await expectError(await patch('/preferences', account.accessToken, { other: 'z'.repeat(9000), theme: 'dark' }), 413, 'payload_too_large');
+      await expectError(
+        await patch('/preferences', account.accessToken, { other: 'z'.repeat(9000), theme: 'dark' }),
+        413,
+        'payload_too_large',
+      );
       const stored = (await me(account.accessToken)).preferences;
       expect(Object.keys(stored).sort()).toEqual(['half', 'theme']);
       expect(stored.theme).toBe('light');
@@ -165,9 +177,19 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
     test('happy: a user without usage gets zeros and empty lists; error: a bad days is 422', async () => {
       const account = await register(app);
       const usage = await readJson(await app.request('/api/v1/users/me/usage?days=7', { headers: bearer(account.accessToken) }));
-      expect(usage).toEqual({ from: dayOf(6), to: dayOf(0), totals: { requests: 0, inputTokens: 0, outputTokens: 0 }, byDay: [], byModel: [] });
+      expect(usage).toEqual({
+        from: dayOf(6),
+        to: dayOf(0),
+        totals: { requests: 0, inputTokens: 0, outputTokens: 0 },
+        byDay: [],
+        byModel: [],
+      });
       for (const days of ['0', '367', 'week', '1.5']) {
-        await expectError(await app.request(`/api/v1/users/me/usage?days=${days}`, { headers: bearer(account.accessToken) }), 422, 'validation_error');
+        await expectError(
+          await app.request(`/api/v1/users/me/usage?days=${days}`, { headers: bearer(account.accessToken) }),
+          422,
+          'validation_error',
+        );
       }
     });
 

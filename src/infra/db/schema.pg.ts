@@ -12,8 +12,12 @@ export const users = pgTable(
     email: text('email'),
     name: text('name'),
     passwordHash: text('password_hash'),
-    role: text('role', { enum: ['guest', 'user', 'admin'] }).notNull().default('user'),
-    tier: text('tier', { enum: ['free', 'pro', 'enterprise'] }).notNull().default('free'),
+    role: text('role', { enum: ['guest', 'user', 'admin'] })
+      .notNull()
+      .default('user'),
+    tier: text('tier', { enum: ['free', 'pro', 'enterprise'] })
+      .notNull()
+      .default('free'),
     emailVerified: boolean('email_verified').notNull().default(false),
     avatarUrl: text('avatar_url'),
     preferences: jsonb('preferences').$type<Record<string, unknown>>().notNull().default({}),
@@ -92,7 +96,10 @@ export const chats = pgTable(
     updatedAt: updatedAt(),
   },
   // The list's order (pinned, then latest, then id) read straight off the index: no sort.
-  (table) => [index('chats_user_list_idx').on(table.userId, table.archived, table.pinned, table.updatedAt, table.id), index('chats_featured_idx').on(table.featured, table.id)],
+  (table) => [
+    index('chats_user_list_idx').on(table.userId, table.archived, table.pinned, table.updatedAt, table.id),
+    index('chats_featured_idx').on(table.featured, table.id),
+  ],
 );
 
 export const messages = pgTable(

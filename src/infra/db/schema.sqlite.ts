@@ -3,13 +3,9 @@ import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 const createdAt = () =>
-  integer('created_at', { mode: 'timestamp_ms' })
-    .notNull()
-    .default(sql`(CAST(unixepoch('subsec') * 1000 AS INTEGER))`);
+  integer('created_at', { mode: 'timestamp_ms' }).notNull().default(sql`(CAST(unixepoch('subsec') * 1000 AS INTEGER))`);
 const updatedAt = () =>
-  integer('updated_at', { mode: 'timestamp_ms' })
-    .notNull()
-    .default(sql`(CAST(unixepoch('subsec') * 1000 AS INTEGER))`);
+  integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(sql`(CAST(unixepoch('subsec') * 1000 AS INTEGER))`);
 
 export const users = sqliteTable(
   'users',
@@ -18,8 +14,12 @@ export const users = sqliteTable(
     email: text('email'),
     name: text('name'),
     passwordHash: text('password_hash'),
-    role: text('role', { enum: ['guest', 'user', 'admin'] }).notNull().default('user'),
-    tier: text('tier', { enum: ['free', 'pro', 'enterprise'] }).notNull().default('free'),
+    role: text('role', { enum: ['guest', 'user', 'admin'] })
+      .notNull()
+      .default('user'),
+    tier: text('tier', { enum: ['free', 'pro', 'enterprise'] })
+      .notNull()
+      .default('free'),
     emailVerified: integer('email_verified', { mode: 'boolean' }).notNull().default(false),
     avatarUrl: text('avatar_url'),
     preferences: text('preferences', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
@@ -101,7 +101,10 @@ export const chats = sqliteTable(
     updatedAt: updatedAt(),
   },
   // The list's order (pinned, then latest, then id) read straight off the index: no sort.
-  (table) => [index('chats_user_list_idx').on(table.userId, table.archived, table.pinned, table.updatedAt, table.id), index('chats_featured_idx').on(table.featured, table.id)],
+  (table) => [
+    index('chats_user_list_idx').on(table.userId, table.archived, table.pinned, table.updatedAt, table.id),
+    index('chats_featured_idx').on(table.featured, table.id),
+  ],
 );
 
 export const messages = sqliteTable(

@@ -2,7 +2,7 @@ import { Database as SqliteClient } from 'bun:sqlite';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
+import { type BunSQLiteDatabase, drizzle } from 'drizzle-orm/bun-sqlite';
 import { readMigrations } from './migrations.macro.ts' with { type: 'macro' };
 import * as schema from './schema.sqlite.ts';
 import type { Database, Db, DialectMigrator, Preparable, PreparedInfo, Tables } from './types.ts';

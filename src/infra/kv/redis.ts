@@ -159,7 +159,8 @@ export async function createRedisStore(url: string, { prefix, log, connectTimeou
     },
     async streamRead(name, { afterId, count } = {}) {
       const start = afterId ? `(${afterId}` : '-';
-      const raw = count === undefined ? await client.xrange(key(name), start, '+') : await client.xrange(key(name), start, '+', 'COUNT', count);
+      const raw =
+        count === undefined ? await client.xrange(key(name), start, '+') : await client.xrange(key(name), start, '+', 'COUNT', count);
       return raw.map(([id, flat]): StreamEntry => {
         const fields: Record<string, string> = {};
         for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;

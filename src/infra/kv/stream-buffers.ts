@@ -175,7 +175,11 @@ export async function* readStream(
       // Recheck: the end may have landed between the idle tick and the liveness check.
       const { ended } = await buffers.snapshot(streamId);
       if (ended) continue;
-      yield { id: `${lastId}-interrupted`, event: 'error', data: JSON.stringify({ code: 'interrupted', message: 'The server producing this stream stopped' }) };
+      yield {
+        id: `${lastId}-interrupted`,
+        event: 'error',
+        data: JSON.stringify({ code: 'interrupted', message: 'The server producing this stream stopped' }),
+      };
       return;
     }
     yield { ping: true };

@@ -17,7 +17,6 @@ function countWords(text: string): number {
   return text.split(/\s+/).filter(Boolean).length;
 }
 
-
 export function createEchoProvider(options: EchoProviderOptions): LlmProvider {
   async function* stream(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
     const { signal } = request;

@@ -10,20 +10,22 @@ import { modelInfos } from './shared.ts';
 import type { LlmProvider, ModelInfo, ProviderName } from './types.ts';
 import { UnknownModelError } from './types.ts';
 
-export * from './types.ts';
 export { createAnthropicProvider } from './anthropic.ts';
 export { createEchoProvider, ECHO_MODELS } from './echo.ts';
 export {
   createOllamaProvider,
+  type OllamaModelStatus,
   ollamaModelName,
   ollamaModelStatus,
-  type OllamaModelStatus,
   startOllamaModel,
   stopOllamaModel,
 } from './ollama.ts';
 export { createOpenAiProvider } from './openai.ts';
 export { createUpstreamFetch, type UpstreamFetch } from './pool.ts';
+export * from './types.ts';
+
 import { createUpstreamFetch, type UpstreamFetch } from './pool.ts';
+
 export { type Attempt, type ResilienceOptions, streamWithResilience } from './resilient.ts';
 
 export type LlmConfig = Pick<Config, 'openai' | 'anthropic' | 'ollama' | 'defaultProvider' | 'defaultModel' | 'llm'>;
@@ -58,8 +60,7 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
     providers.set(name, build(name, config, llmLog, fetch));
   }
 
-  const configuredModels = (name: ProviderName): readonly string[] =>
-    name === 'echo' ? ECHO_MODELS : config.llm.models[name];
+  const configuredModels = (name: ProviderName): readonly string[] => (name === 'echo' ? ECHO_MODELS : config.llm.models[name]);
 
   function pickProvider(provider: string | null | undefined, chat: ChatDefaults | undefined): ProviderName {
     const name = provider || chat?.provider || config.defaultProvider;
@@ -112,7 +113,13 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
 function build(name: ProviderName, config: LlmConfig, log: Logger, fetch: UpstreamFetch): LlmProvider {
   switch (name) {
     case 'openai':
-      return createOpenAiProvider({ apiKey: config.openai.apiKey, baseUrl: config.openai.baseUrl, models: config.llm.models.openai, log, fetch });
+      return createOpenAiProvider({
+        apiKey: config.openai.apiKey,
+        baseUrl: config.openai.baseUrl,
+        models: config.llm.models.openai,
+        log,
+        fetch,
+      });
     case 'anthropic':
       return createAnthropicProvider({
         apiKey: config.anthropic.apiKey ?? '',
@@ -122,7 +129,12 @@ function build(name: ProviderName, config: LlmConfig, log: Logger, fetch: Upstre
         fetch,
       });
     case 'ollama':
-      return createOllamaProvider({ baseUrl: config.ollama.baseUrl ?? 'http://localhost:11434', models: config.llm.models.ollama, log, fetch });
+      return createOllamaProvider({
+        baseUrl: config.ollama.baseUrl ?? 'http://localhost:11434',
+        models: config.llm.models.ollama,
+        log,
+        fetch,
+      });
     case 'echo':
       return createEchoProvider({ delayMs: config.llm.echoDelayMs });
   }

@@ -1,8 +1,8 @@
 // Ollama: chat through its OpenAI-compatible /v1 API, models and admin through its native /api.
 
 import type { Logger } from '../log/index.ts';
-import type { UpstreamFetch } from './pool.ts';
 import { createOpenAiProvider } from './openai.ts';
+import type { UpstreamFetch } from './pool.ts';
 import { modelInfos, withTimeout } from './shared.ts';
 import type { LlmProvider } from './types.ts';
 import { UnknownModelError, UpstreamError } from './types.ts';
@@ -55,11 +55,7 @@ export function createOllamaProvider(options: OllamaProviderOptions): LlmProvide
 }
 
 /** Installed (from /api/tags) and loaded in memory (from /api/ps). Absent from tags → UnknownModelError. */
-export async function ollamaModelStatus(
-  baseUrl: string,
-  model: string,
-  options: OllamaCallOptions = {},
-): Promise<OllamaModelStatus> {
+export async function ollamaModelStatus(baseUrl: string, model: string, options: OllamaCallOptions = {}): Promise<OllamaModelStatus> {
   const url = trimSlash(baseUrl);
   const [installed, loaded] = await Promise.all([installedModels(url, options), loadedModels(url, options)]);
   const name = ollamaModelName(model);

@@ -32,18 +32,28 @@ export function createUpstreamFetch(maxConnections: number): UpstreamFetch {
     if (!agent) throw new TypeError(`Unsupported protocol ${url.protocol}`);
 
     return new Promise<Response>((resolve, reject) => {
-      const outgoing = transport.request(url, { method: init.method ?? request?.method ?? 'GET', headers: Object.fromEntries(headers), agent }, (incoming) => {
-        const responseHeaders = new Headers();
-        for (const [name, value] of Object.entries(incoming.headers)) {
-          if (Array.isArray(value)) for (const item of value) responseHeaders.append(name, item);
-          else if (value !== undefined) responseHeaders.set(name, value);
-        }
-        const status = incoming.statusCode ?? 502;
-        // A null-body status must get a null body, or Response's constructor throws.
-        const nullBody = status === 204 || status === 304 || (init.method ?? 'GET') === 'HEAD';
-        if (nullBody) incoming.resume();
-        resolve(new Response(nullBody ? null : (Readable.toWeb(incoming) as ReadableStream<Uint8Array>), { status, statusText: incoming.statusMessage, headers: responseHeaders }));
-      });
+      const outgoing = transport.request(
+        url,
+        { method: init.method ?? request?.method ?? 'GET', headers: Object.fromEntries(headers), agent },
+        (incoming) => {
+          const responseHeaders = new Headers();
+          for (const [name, value] of Object.entries(incoming.headers)) {
+            if (Array.isArray(value)) for (const item of value) responseHeaders.append(name, item);
+            else if (value !== undefined) responseHeaders.set(name, value);
+          }
+          const status = incoming.statusCode ?? 502;
+          // A null-body status must get a null body, or Response's constructor throws.
+          const nullBody = status === 204 || status === 304 || (init.method ?? 'GET') === 'HEAD';
+          if (nullBody) incoming.resume();
+          resolve(
+            new Response(nullBody ? null : (Readable.toWeb(incoming) as ReadableStream<Uint8Array>), {
+              status,
+              statusText: incoming.statusMessage,
+              headers: responseHeaders,
+            }),
+          );
+        },
+      );
       const onAbort = () => {
         const reason = signal?.reason ?? new DOMException('This operation was aborted', 'AbortError');
         outgoing.destroy(reason);

@@ -55,7 +55,6 @@ function orAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeo
   });
 }
 
-
 function asUpstreamError(e: unknown): UpstreamError {
   if (e instanceof UpstreamError) return e;
   const message = e instanceof Error ? e.message : String(e);
@@ -79,8 +78,7 @@ export async function* streamWithResilience(options: ResilienceOptions): AsyncGe
     call.abort();
   };
   signal.addEventListener('abort', onCallerAbort, { once: true });
-  const timeoutError = () =>
-    new UpstreamError(`generation timed out after ${options.totalTimeoutMs} ms`, { retryable: true });
+  const timeoutError = () => new UpstreamError(`generation timed out after ${options.totalTimeoutMs} ms`, { retryable: true });
 
   let yielded = false;
   let lastError: Error | undefined;

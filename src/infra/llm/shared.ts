@@ -53,11 +53,7 @@ export function toUpstreamError(
 }
 
 /** A fetch timeout whose timer is always cleared (AbortSignal.timeout would outlive the call). */
-export async function withTimeout<T>(
-  ms: number,
-  outer: AbortSignal | undefined,
-  run: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
+export async function withTimeout<T>(ms: number, outer: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new Error(`timed out after ${ms} ms`)), ms);
   const onAbort = () => ac.abort(outer?.reason);

@@ -4,8 +4,8 @@ import { createLogMailer } from './log.ts';
 import { createSmtpMailer } from './smtp.ts';
 import type { Mailer } from './types.ts';
 
-export type { Mailer, MailMessage } from './types.ts';
 export { MailSendError } from './smtp.ts';
+export type { Mailer, MailMessage } from './types.ts';
 
 /** SMTP when SMTP_URL is set, otherwise mails become log lines (with their body outside production). */
 export function openMailer(config: Pick<Config, 'smtpUrl' | 'mailFrom' | 'nodeEnv'>, log: Logger): Mailer {

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia';
-import type { RouteBundle } from '../../http/routes.ts';
 import { page } from '../../http/pagination.ts';
+import type { RouteBundle } from '../../http/routes.ts';
 import { IdParams } from '../auth/model.ts';
 import { AdminUpdateUserBody, AdminUsersQuery, AdminUserView } from '../users/model.ts';
 import type { UsersService } from '../users/service.ts';

@@ -18,7 +18,10 @@ const algorithms = ['HS256'];
  * imported once: handing jose the raw secret would import it again on every request.
  */
 export function createAccessTokenCodec(secret: string, ttlSeconds: number): AccessTokenCodec {
-  const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+  const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+    'sign',
+    'verify',
+  ]);
   return {
     async sign(claims) {
       const jti = crypto.randomUUID();

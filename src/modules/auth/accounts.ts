@@ -1,5 +1,5 @@
-import { AppError, conflict, forbidden, unauthorized } from '../../http/errors.ts';
 import type { UserCaller } from '../../http/auth.ts';
+import { AppError, conflict, forbidden, unauthorized } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { Mailer } from '../../infra/mail/index.ts';
 import { normaliseEmail, type UsersService } from '../users/service.ts';
@@ -12,7 +12,9 @@ const resetTokenTtlMs = 60 * 60 * 1000;
 const verifyTokenTtlMs = 24 * 60 * 60 * 1000;
 
 const invalidToken = () =>
-  new AppError('validation_error', 'Request validation failed', { details: [{ field: 'body.token', message: 'is invalid, used or expired' }] });
+  new AppError('validation_error', 'Request validation failed', {
+    details: [{ field: 'body.token', message: 'is invalid, used or expired' }],
+  });
 
 /** Registration, sign-in, guests, passwords and email verification. */
 export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepository, sessions: SessionTokens, mailer: Mailer) {
@@ -47,7 +49,11 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
 
   return {
     /** A new account, or a guest becoming one: same user id, so its chats stay. */
-    async register(input: { email: string; password: string; name?: string }, meta: ClientMeta, caller: UserCaller | null): Promise<AuthResponse> {
+    async register(
+      input: { email: string; password: string; name?: string },
+      meta: ClientMeta,
+      caller: UserCaller | null,
+    ): Promise<AuthResponse> {
       const email = normaliseEmail(input.email);
       const passwordHash = await hashPassword(input.password);
       if (await users.findByEmail(email)) throw conflict('An account with this email already exists');

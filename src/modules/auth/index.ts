@@ -1,6 +1,6 @@
 import { Elysia, t } from 'elysia';
+import { PageQuery, page } from '../../http/pagination.ts';
 import type { RouteBundle } from '../../http/routes.ts';
-import { page, PageQuery } from '../../http/pagination.ts';
 import { PublicUser } from '../users/model.ts';
 import { toPublicUser } from '../users/service.ts';
 import {

@@ -12,17 +12,35 @@ export function createAuthRepository(db: Database) {
   const now = () => new Date();
 
   // Every authenticated request runs one of these two: built and prepared once per process.
-  const sessionWithUser = db.prepare<{ id: string }, { session: SessionRow; user: typeof users.$inferSelect }[]>('auth.sessionWithUser', (q) =>
-    q.select({ session: sessions, user: users }).from(sessions).innerJoin(users, eq(users.id, sessions.userId)).where(eq(sessions.id, sql.placeholder('id'))).limit(1),
+  const sessionWithUser = db.prepare<{ id: string }, { session: SessionRow; user: typeof users.$inferSelect }[]>(
+    'auth.sessionWithUser',
+    (q) =>
+      q
+        .select({ session: sessions, user: users })
+        .from(sessions)
+        .innerJoin(users, eq(users.id, sessions.userId))
+        .where(eq(sessions.id, sql.placeholder('id')))
+        .limit(1),
   );
   const apiKeyWithUser = db.prepare<{ hash: string }, { key: ApiKeyRow; user: typeof users.$inferSelect }[]>('auth.apiKeyWithUser', (q) =>
-    q.select({ key: apiKeys, user: users }).from(apiKeys).innerJoin(users, eq(users.id, apiKeys.userId)).where(eq(apiKeys.keyHash, sql.placeholder('hash'))).limit(1),
+    q
+      .select({ key: apiKeys, user: users })
+      .from(apiKeys)
+      .innerJoin(users, eq(users.id, apiKeys.userId))
+      .where(eq(apiKeys.keyHash, sql.placeholder('hash')))
+      .limit(1),
   );
   const sessionSeen = db.prepare<{ id: string; at: Date }, unknown>('auth.sessionSeen', (q) =>
-    q.update(sessions).set({ lastSeenAt: bound(sessions.lastSeenAt, 'at') }).where(eq(sessions.id, sql.placeholder('id'))),
+    q
+      .update(sessions)
+      .set({ lastSeenAt: bound(sessions.lastSeenAt, 'at') })
+      .where(eq(sessions.id, sql.placeholder('id'))),
   );
   const apiKeyUsed = db.prepare<{ id: string; at: Date }, unknown>('auth.apiKeyUsed', (q) =>
-    q.update(apiKeys).set({ lastUsedAt: bound(apiKeys.lastUsedAt, 'at') }).where(eq(apiKeys.id, sql.placeholder('id'))),
+    q
+      .update(apiKeys)
+      .set({ lastUsedAt: bound(apiKeys.lastUsedAt, 'at') })
+      .where(eq(apiKeys.id, sql.placeholder('id'))),
   );
 
   return {
@@ -39,11 +57,23 @@ export function createAuthRepository(db: Database) {
     async listActiveSessions(userId: string, limit: number, afterId?: string) {
       const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now())];
       if (afterId) conditions.push(lt(sessions.id, afterId));
-      return db.run((q) => q.select().from(sessions).where(and(...conditions)).orderBy(desc(sessions.id)).limit(limit));
+      return db.run((q) =>
+        q
+          .select()
+          .from(sessions)
+          .where(and(...conditions))
+          .orderBy(desc(sessions.id))
+          .limit(limit),
+      );
     },
 
     async touchSession(sessionId: string, fields: { expiresAt?: Date; ip?: string | null; userAgent?: string | null } = {}) {
-      await db.run((q) => q.update(sessions).set({ lastSeenAt: now(), ...fields }).where(eq(sessions.id, sessionId)));
+      await db.run((q) =>
+        q
+          .update(sessions)
+          .set({ lastSeenAt: now(), ...fields })
+          .where(eq(sessions.id, sessionId)),
+      );
     },
 
     /** Last-seen only: what authenticated requests record (at most once a minute each). */
@@ -107,7 +137,14 @@ export function createAuthRepository(db: Database) {
     async listApiKeys(userId: string, limit: number, afterId?: string) {
       const conditions = [eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)];
       if (afterId) conditions.push(lt(apiKeys.id, afterId));
-      return db.run((q) => q.select().from(apiKeys).where(and(...conditions)).orderBy(desc(apiKeys.id)).limit(limit));
+      return db.run((q) =>
+        q
+          .select()
+          .from(apiKeys)
+          .where(and(...conditions))
+          .orderBy(desc(apiKeys.id))
+          .limit(limit),
+      );
     },
 
     async findApiKeyWithUser(keyHash: string) {

@@ -1,4 +1,4 @@
-import { unauthorized, forbidden } from '../../http/errors.ts';
+import { forbidden, unauthorized } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
 import { toPublicUser, type UserRow } from '../users/service.ts';
 import type { AccessTokenCodec } from './access-tokens.ts';
@@ -7,7 +7,6 @@ import type { AuthRepository } from './repository.ts';
 import { hashSecret, randomSecret } from './secrets.ts';
 
 export type ClientMeta = { userAgent: string | null; ip: string | null };
-
 
 /**
  * Sessions and their tokens: a session is one sign-in on one device. It carries a chain of

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia';
-import { page, PageQuery } from '../../http/pagination.ts';
+import { PageQuery, page } from '../../http/pagination.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import {
   Categories,
@@ -28,7 +28,8 @@ const sentResponses = {
     content: { 'text/event-stream': { schema: { type: 'string' } }, 'application/json': { schema: SentMessages } },
   },
 } as never;
-const sseDetail = 'Server-sent events: `start`, `delta`…, then `done` or `error`, each with an `id:`; `: ping` while idle. With `stream: false`, JSON.';
+const sseDetail =
+  'Server-sent events: `start`, `delta`…, then `done` or `error`, each with an `id:`; `: ping` while idle. With `stream: false`, JSON.';
 
 export type ChatsModuleDeps = { chats: ChatsService; routes: RouteBundle };
 
@@ -106,17 +107,28 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
         params: ChatParams,
         body: SendMessageBody,
         // No response schema: the answer is either an SSE stream or SentMessages JSON.
-        detail: { tags, summary: 'Send a message; the reply streams as SSE unless `stream: false`', description: sseDetail, responses: sentResponses },
+        detail: {
+          tags,
+          summary: 'Send a message; the reply streams as SSE unless `stream: false`',
+          description: sseDetail,
+          responses: sentResponses,
+        },
       },
     )
     .post(
       '/:id/messages/:messageId/regenerate',
-      async ({ caller, ip, params, body }) => chats.respond(await chats.regenerate(caller, ip, params.id, params.messageId, body ?? {}), body?.stream),
+      async ({ caller, ip, params, body }) =>
+        chats.respond(await chats.regenerate(caller, ip, params.id, params.messageId, body ?? {}), body?.stream),
       {
         auth: true,
         params: ChatMessageParams,
         body: t.Optional(RegenerateBody),
-        detail: { tags, summary: 'A new assistant reply for that turn (SSE unless `stream: false`)', description: sseDetail, responses: sentResponses },
+        detail: {
+          tags,
+          summary: 'A new assistant reply for that turn (SSE unless `stream: false`)',
+          description: sseDetail,
+          responses: sentResponses,
+        },
       },
     )
     .post(
@@ -130,7 +142,10 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
         auth: true,
         params: ChatMessageParams,
         response: { 202: t.Object({ messageId: t.String(), cancelling: t.Boolean() }) },
-        detail: { tags, summary: 'Stop a reply being generated (on whichever instance runs it); its stream ends with done {finishReason: "cancelled"}' },
+        detail: {
+          tags,
+          summary: 'Stop a reply being generated (on whichever instance runs it); its stream ends with done {finishReason: "cancelled"}',
+        },
       },
     )
     .patch('/:id/featured', ({ params, body }) => chats.setFeatured(params.id, body.featured), {

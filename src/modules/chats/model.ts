@@ -108,7 +108,9 @@ export const Stats = t.Object({
   chats: t.Integer(),
   messages: t.Integer(),
   tokens: t.Object({ input: t.Integer(), output: t.Integer() }),
-  byModel: t.Array(t.Object({ provider: t.String(), model: t.String(), messages: t.Integer(), inputTokens: t.Integer(), outputTokens: t.Integer() })),
+  byModel: t.Array(
+    t.Object({ provider: t.String(), model: t.String(), messages: t.Integer(), inputTokens: t.Integer(), outputTokens: t.Integer() }),
+  ),
 });
 export type Stats = typeof Stats.static;
 

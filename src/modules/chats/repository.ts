@@ -9,8 +9,16 @@ export type MessageRow = Database['tables']['messages']['$inferSelect'];
 export type NewMessage = Database['tables']['messages']['$inferInsert'];
 export type ChatCursor = [pinned: boolean, updatedAt: number, id: string];
 
-
-type ListChatsValues = { userId: string; archived: boolean; limit: number; category?: string; pattern?: string; pinned?: boolean; updatedAt?: Date; id?: string };
+type ListChatsValues = {
+  userId: string;
+  archived: boolean;
+  limit: number;
+  category?: string;
+  pattern?: string;
+  pinned?: boolean;
+  updatedAt?: Date;
+  id?: string;
+};
 type ListMessagesValues = { chatId: string; limit?: number; afterId?: string; upToId?: string };
 
 /**
@@ -21,27 +29,44 @@ type ListMessagesValues = { chatId: string; limit?: number; afterId?: string; up
 export function createChatsRepository(db: Database) {
   const { chats, messages } = db.tables;
 
-  const chatById = db.prepare<{ id: string }, ChatRow[]>('chats.byId', (q) => q.select().from(chats).where(eq(chats.id, sql.placeholder('id'))).limit(1));
-  const messageInChat = db.prepare<{ id: string; chatId: string }, MessageRow[]>('chats.messageInChat', (q) =>
-    q.select().from(messages).where(and(eq(messages.id, sql.placeholder('id')), eq(messages.chatId, sql.placeholder('chatId')))).limit(1),
+  const chatById = db.prepare<{ id: string }, ChatRow[]>('chats.byId', (q) =>
+    q
+      .select()
+      .from(chats)
+      .where(eq(chats.id, sql.placeholder('id')))
+      .limit(1),
   );
-  const messageById = db.prepare<{ id: string }, MessageRow[]>('chats.messageById', (q) => q.select().from(messages).where(eq(messages.id, sql.placeholder('id'))).limit(1));
-  const insertOne = db.prepare<Required<Pick<NewMessage, 'id' | 'chatId' | 'role' | 'content' | 'status' | 'provider' | 'model' | 'attachments'>>, MessageRow[]>(
-    'chats.insertMessage',
-    (q) =>
-      q
-        .insert(messages)
-        .values({
-          id: sql.placeholder('id'),
-          chatId: sql.placeholder('chatId'),
-          role: sql.placeholder('role'),
-          content: sql.placeholder('content'),
-          status: sql.placeholder('status'),
-          provider: sql.placeholder('provider'),
-          model: sql.placeholder('model'),
-          attachments: sql.placeholder('attachments'),
-        })
-        .returning(),
+  const messageInChat = db.prepare<{ id: string; chatId: string }, MessageRow[]>('chats.messageInChat', (q) =>
+    q
+      .select()
+      .from(messages)
+      .where(and(eq(messages.id, sql.placeholder('id')), eq(messages.chatId, sql.placeholder('chatId'))))
+      .limit(1),
+  );
+  const messageById = db.prepare<{ id: string }, MessageRow[]>('chats.messageById', (q) =>
+    q
+      .select()
+      .from(messages)
+      .where(eq(messages.id, sql.placeholder('id')))
+      .limit(1),
+  );
+  const insertOne = db.prepare<
+    Required<Pick<NewMessage, 'id' | 'chatId' | 'role' | 'content' | 'status' | 'provider' | 'model' | 'attachments'>>,
+    MessageRow[]
+  >('chats.insertMessage', (q) =>
+    q
+      .insert(messages)
+      .values({
+        id: sql.placeholder('id'),
+        chatId: sql.placeholder('chatId'),
+        role: sql.placeholder('role'),
+        content: sql.placeholder('content'),
+        status: sql.placeholder('status'),
+        provider: sql.placeholder('provider'),
+        model: sql.placeholder('model'),
+        attachments: sql.placeholder('attachments'),
+      })
+      .returning(),
   );
   // A reply bumps its chat to the top of the list, and names it when it has no title yet.
   const touch = db.prepare<{ id: string; at: Date; title: string | null }, ChatRow[]>('chats.touch', (q) =>
@@ -86,7 +111,12 @@ export function createChatsRepository(db: Database) {
 
   // Oldest first; ids are UUIDv7, so id order is creation order.
   const pageOfMessages = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.first', (q) =>
-    q.select().from(messages).where(eq(messages.chatId, sql.placeholder('chatId'))).orderBy(asc(messages.id)).limit(sql.placeholder('limit')),
+    q
+      .select()
+      .from(messages)
+      .where(eq(messages.chatId, sql.placeholder('chatId')))
+      .orderBy(asc(messages.id))
+      .limit(sql.placeholder('limit')),
   );
   const pageOfMessagesAfter = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.after', (q) =>
     q
@@ -97,7 +127,11 @@ export function createChatsRepository(db: Database) {
       .limit(sql.placeholder('limit')),
   );
   const allMessages = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.all', (q) =>
-    q.select().from(messages).where(eq(messages.chatId, sql.placeholder('chatId'))).orderBy(asc(messages.id)),
+    q
+      .select()
+      .from(messages)
+      .where(eq(messages.chatId, sql.placeholder('chatId')))
+      .orderBy(asc(messages.id)),
   );
   const messagesUpTo = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.upTo', (q) =>
     q
@@ -119,7 +153,10 @@ export function createChatsRepository(db: Database) {
     },
 
     /** Pinned first, then most recently active; keyset pagination on (pinned, updatedAt, id). */
-    async listChats(userId: string, options: { limit: number; after?: ChatCursor; titleContains?: string; category?: string; archived: boolean }) {
+    async listChats(
+      userId: string,
+      options: { limit: number; after?: ChatCursor; titleContains?: string; category?: string; archived: boolean },
+    ) {
       const query = listChatsQuery({ after: !!options.after, category: !!options.category, title: !!options.titleContains });
       const [pinned, updatedAtMs, id] = options.after ?? [];
       return query({
@@ -158,7 +195,14 @@ export function createChatsRepository(db: Database) {
     async listFeatured(limit: number, afterId?: string) {
       const conditions: SQL[] = [eq(chats.featured, true)];
       if (afterId) conditions.push(lt(chats.id, afterId));
-      return db.run((q) => q.select().from(chats).where(and(...conditions)).orderBy(desc(chats.id)).limit(limit));
+      return db.run((q) =>
+        q
+          .select()
+          .from(chats)
+          .where(and(...conditions))
+          .orderBy(desc(chats.id))
+          .limit(limit),
+      );
     },
 
     async insertMessage(message: Pick<NewMessage, 'id' | 'chatId' | 'role'> & Partial<NewMessage>): Promise<MessageRow> {
@@ -187,7 +231,9 @@ export function createChatsRepository(db: Database) {
     async listMessages(chatId: string, options: { limit?: number; afterId?: string; upToId?: string } = {}) {
       if (options.upToId) return messagesUpTo({ chatId, upToId: options.upToId });
       if (options.limit === undefined) return allMessages({ chatId });
-      return options.afterId ? pageOfMessagesAfter({ chatId, limit: options.limit, afterId: options.afterId }) : pageOfMessages({ chatId, limit: options.limit });
+      return options.afterId
+        ? pageOfMessagesAfter({ chatId, limit: options.limit, afterId: options.afterId })
+        : pageOfMessages({ chatId, limit: options.limit });
     },
 
     async categories(userId: string) {

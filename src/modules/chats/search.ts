@@ -21,7 +21,12 @@ const titleBoost = sql.raw('2');
  * operators included, is a separator, so no user syntax ever reaches MATCH or to_tsquery.
  */
 export function searchTerms(text: string): string[] {
-  return (text.normalize('NFC').toLowerCase().match(/[\p{L}\p{N}\p{M}]+/gu) ?? []).slice(0, maxTerms);
+  return (
+    text
+      .normalize('NFC')
+      .toLowerCase()
+      .match(/[\p{L}\p{N}\p{M}]+/gu) ?? []
+  ).slice(0, maxTerms);
 }
 
 /** FTS5: every term quoted (so OR, NEAR, column: are plain words); the last one a prefix. */
@@ -58,9 +63,7 @@ export function createChatSearch(db: Database) {
   // on db.kind here keeps that escape hatch in this file only.
   const query = <T>(statement: SQL): Promise<T[]> =>
     db.run(async (q: Db) =>
-      db.kind === 'sqlite'
-        ? (q as unknown as BunSQLiteDatabase).all<T>(statement)
-        : ((await q.execute(statement)) as unknown as T[]),
+      db.kind === 'sqlite' ? (q as unknown as BunSQLiteDatabase).all<T>(statement) : ((await q.execute(statement)) as unknown as T[]),
     );
   const dialect = db.kind === 'sqlite' ? sqlite : postgres;
 
@@ -86,7 +89,11 @@ export function createChatSearch(db: Database) {
 
 export type ChatSearch = ReturnType<typeof createChatSearch>;
 
-const idList = (ids: string[]) => sql.join(ids.map((id) => sql`${id}`), sql`, `);
+const idList = (ids: string[]) =>
+  sql.join(
+    ids.map((id) => sql`${id}`),
+    sql`, `,
+  );
 
 // SQLite. bm25() is lower-is-better. The FTS tables index every user's rows; the join on
 // chats.user_id scopes them. Rows join back through the implicit rowid (external content).

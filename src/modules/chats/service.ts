@@ -17,7 +17,11 @@ export type StartedReply = StartedGeneration & { userMessage: MessageView | null
 export type GenerationOptions = { provider?: ProviderName; model?: string; temperature?: number; maxTokens?: number };
 
 const isChatCursor = (value: unknown): value is ChatCursor =>
-  Array.isArray(value) && value.length === 3 && typeof value[0] === 'boolean' && typeof value[1] === 'number' && typeof value[2] === 'string';
+  Array.isArray(value) &&
+  value.length === 3 &&
+  typeof value[0] === 'boolean' &&
+  typeof value[1] === 'number' &&
+  typeof value[2] === 'string';
 
 /** Chats, their messages, and starting, regenerating and cancelling replies. */
 export function createChatsService(infra: Infra, deps: { replies: RepliesService; events: UserEvents }) {
@@ -35,7 +39,14 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
   };
 
   /** Starts the assistant's reply to the chat's messages up to `userMessageId` (the user's turn); the call is already admitted. */
-  const reply = async (caller: UserCaller, chat: ChatRow, userMessageId: string, model: ResolvedModel, options: GenerationOptions, userMessage: MessageView | null): Promise<StartedReply> => {
+  const reply = async (
+    caller: UserCaller,
+    chat: ChatRow,
+    userMessageId: string,
+    model: ResolvedModel,
+    options: GenerationOptions,
+    userMessage: MessageView | null,
+  ): Promise<StartedReply> => {
     const userId = caller.user.id;
     const history = buildHistory(await chats.listMessages(chat.id, { upToId: userMessageId }), config.llm.contextTokenBudget);
     // Starting the reply and bumping the chat do not depend on each other.
@@ -61,13 +72,19 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
   return {
     ownChat,
 
-    async create(userId: string, input: { title?: string; provider?: ProviderName; model?: string; systemPrompt?: string; category?: string }): Promise<ChatView> {
+    async create(
+      userId: string,
+      input: { title?: string; provider?: ProviderName; model?: string; systemPrompt?: string; category?: string },
+    ): Promise<ChatView> {
       if (input.provider || input.model) await resolveModel(input);
       const row = await chats.insertChat({ id: Bun.randomUUIDv7(), userId, ...input });
       return toChatView(row);
     },
 
-    async list(userId: string, query: { limit?: number; cursor?: string; q?: string; category?: string; archived?: boolean }): Promise<Page<ChatView>> {
+    async list(
+      userId: string,
+      query: { limit?: number; cursor?: string; q?: string; category?: string; archived?: boolean },
+    ): Promise<Page<ChatView>> {
       const limit = query.limit ?? 20;
       const rows = await chats.listChats(userId, {
         limit: limit + 1,
@@ -87,11 +104,16 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       return { ...toChatView(chat), messages: messages.map(toMessageView) };
     },
 
-    async update(userId: string, chatId: string, patch: Partial<Pick<ChatRow, 'title' | 'provider' | 'model' | 'systemPrompt' | 'category' | 'pinned' | 'archived'>>): Promise<ChatView> {
+    async update(
+      userId: string,
+      chatId: string,
+      patch: Partial<Pick<ChatRow, 'title' | 'provider' | 'model' | 'systemPrompt' | 'category' | 'pinned' | 'archived'>>,
+    ): Promise<ChatView> {
       const chat = await ownChat(userId, chatId);
       // A new provider without a model drops the old provider's model rather than keep a pair that cannot answer.
       if (patch.provider && patch.provider !== chat.provider && patch.model === undefined) patch = { ...patch, model: null };
-      if (patch.provider || patch.model) await resolveModel({ provider: patch.provider ?? chat.provider, model: patch.model ?? (patch.provider ? null : chat.model) });
+      if (patch.provider || patch.model)
+        await resolveModel({ provider: patch.provider ?? chat.provider, model: patch.model ?? (patch.provider ? null : chat.model) });
       const view = toChatView((await chats.updateChat(chatId, patch as Parameters<ChatsRepository['updateChat']>[1]))!);
       void events.publish(userId, { type: 'chat.updated', chatId, chat: view });
       return view;
@@ -111,12 +133,23 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     },
 
     /** Stores the user's message first, then starts the reply. */
-    async send(caller: UserCaller, ip: string, chatId: string, input: GenerationOptions & { content: string; attachments?: string[] }): Promise<StartedReply> {
+    async send(
+      caller: UserCaller,
+      ip: string,
+      chatId: string,
+      input: GenerationOptions & { content: string; attachments?: string[] },
+    ): Promise<StartedReply> {
       const chat = await ownChat(caller.user.id, chatId);
       const model = await resolveModel(input, chat);
       // Counted before anything is stored: a refused call leaves no unanswered message behind.
       await replies.admit(caller, ip);
-      const userMessage = await chats.insertMessage({ id: Bun.randomUUIDv7(), chatId, role: 'user', content: input.content, attachments: input.attachments ?? [] });
+      const userMessage = await chats.insertMessage({
+        id: Bun.randomUUIDv7(),
+        chatId,
+        role: 'user',
+        content: input.content,
+        attachments: input.attachments ?? [],
+      });
       void events.publish(caller.user.id, { type: 'message.created', chatId, message: toMessageView(userMessage) });
       return reply(caller, chat, userMessage.id, model, input, toMessageView(userMessage));
     },
@@ -125,7 +158,10 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     async respond(started: StartedReply, stream: boolean | undefined): Promise<Response | (typeof SentMessages)['static']> {
       if (stream !== false) return replies.sse(started.streamId);
       const result = await replies.result(started);
-      return { userMessage: started.userMessage, assistantMessage: result.message ? toMessageView(result.message) : started.assistantMessage };
+      return {
+        userMessage: started.userMessage,
+        assistantMessage: result.message ? toMessageView(result.message) : started.assistantMessage,
+      };
     },
 
     /** A new reply for the turn of `messageId` (the user's message, or the reply to replace). */
@@ -134,7 +170,10 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const message = await chats.findMessage(chatId, messageId);
       if (!message) throw notFound('Message');
       if (message.status === 'streaming') throw conflict('This reply is still being generated; cancel it first');
-      const turn = message.role === 'user' ? message : (await chats.listMessages(chatId, { upToId: message.id })).filter((row) => row.role === 'user').at(-1);
+      const turn =
+        message.role === 'user'
+          ? message
+          : (await chats.listMessages(chatId, { upToId: message.id })).filter((row) => row.role === 'user').at(-1);
       if (!turn) throw new AppError('conflict', 'There is no user message to answer before this one');
       const model = await resolveModel(options, chat);
       await replies.admit(caller, ip);
@@ -160,7 +199,10 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     async search(userId: string, query: { q: string; limit?: number; cursor?: string }) {
       const limit = query.limit ?? 20;
       const offset = query.cursor === undefined ? 0 : decodeSearchCursor(query.cursor);
-      if (offset === undefined) throw new AppError('validation_error', 'Request validation failed', { details: [{ field: 'query.cursor', message: 'is not a cursor this API gave out' }] });
+      if (offset === undefined)
+        throw new AppError('validation_error', 'Request validation failed', {
+          details: [{ field: 'query.cursor', message: 'is not a cursor this API gave out' }],
+        });
       const hits = await search.search(userId, query.q, { limit: limit + 1, offset });
       const pageHits = hits.slice(0, limit);
       const rows = await Promise.all(pageHits.map((hit) => chats.findChat(hit.chatId)));
@@ -187,7 +229,10 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       return {
         chats: Number(stats.chats),
         messages: Number(stats.messages),
-        tokens: { input: byModel.reduce((sum, row) => sum + row.inputTokens, 0), output: byModel.reduce((sum, row) => sum + row.outputTokens, 0) },
+        tokens: {
+          input: byModel.reduce((sum, row) => sum + row.inputTokens, 0),
+          output: byModel.reduce((sum, row) => sum + row.outputTokens, 0),
+        },
         byModel,
       };
     },

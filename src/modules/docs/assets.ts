@@ -1,7 +1,8 @@
 // Imported as files: `bun build --compile` embeds them in the executable, and from source they
 // are read from node_modules. Either way the docs page needs no CDN.
-import bundlePath from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' };
+
 import cssPath from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' };
+import bundlePath from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' };
 import { notFound } from '../../http/errors.ts';
 
 const files: Record<string, { path: string; type: string }> = {

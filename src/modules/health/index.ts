@@ -11,10 +11,14 @@ export function healthModule(infra: Infra, metrics: Metrics) {
       response: Liveness,
       detail: { tags: ['Health'], summary: 'Liveness: the process is up and serving' },
     })
-    .get('/metrics', ({ set }) => {
-      set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8';
-      return metrics.render();
-    }, { detail: { tags: ['Health'], summary: 'Prometheus metrics of this instance' } })
+    .get(
+      '/metrics',
+      ({ set }) => {
+        set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8';
+        return metrics.render();
+      },
+      { detail: { tags: ['Health'], summary: 'Prometheus metrics of this instance' } },
+    )
     .get(
       '/api/v1/health/detailed',
       async ({ set }) => {

@@ -12,20 +12,17 @@ export function modelsModule({ models, routes }: { models: ModelsService; routes
       response: { 200: ModelList },
       detail: { tags, summary: 'Every model of the configured providers (upstream lists where they can give one)' },
     })
-    .post(
-      '/chat',
-      ({ caller, ip, body }) => models.chat(caller, ip, body),
-      { auth: true, body: StatelessChatBody, response: { 200: StatelessReply }, detail: { tags: ['Chat'], summary: 'One reply, not stored in any chat' } },
-    )
-    .post(
-      '/chat/stream',
-      ({ caller, ip, body }) => models.chatStream(caller, ip, body),
-      {
-        auth: true,
-        body: StatelessChatBody,
-        detail: { tags: ['Chat'], summary: 'One reply, not stored, as SSE: start, delta…, done or error' },
-      },
-    )
+    .post('/chat', ({ caller, ip, body }) => models.chat(caller, ip, body), {
+      auth: true,
+      body: StatelessChatBody,
+      response: { 200: StatelessReply },
+      detail: { tags: ['Chat'], summary: 'One reply, not stored in any chat' },
+    })
+    .post('/chat/stream', ({ caller, ip, body }) => models.chatStream(caller, ip, body), {
+      auth: true,
+      body: StatelessChatBody,
+      detail: { tags: ['Chat'], summary: 'One reply, not stored, as SSE: start, delta…, done or error' },
+    })
     .get('/rate-limit', ({ caller, ip }) => models.rateLimit(caller, ip), {
       auth: true,
       response: { 200: RateLimitStatus },
@@ -43,7 +40,12 @@ export function modelsModule({ models, routes }: { models: ModelsService; routes
         await models.startOllama(body.model);
         return models.ollamaStatus(body.model);
       },
-      { admin: true, body: ModelBody, response: { 200: OllamaStatus }, detail: { tags: ['Models', 'Admin'], summary: 'Load an Ollama model and keep it loaded' } },
+      {
+        admin: true,
+        body: ModelBody,
+        response: { 200: OllamaStatus },
+        detail: { tags: ['Models', 'Admin'], summary: 'Load an Ollama model and keep it loaded' },
+      },
     )
     .post(
       '/models/stop',
@@ -51,6 +53,11 @@ export function modelsModule({ models, routes }: { models: ModelsService; routes
         await models.stopOllama(body.model);
         return models.ollamaStatus(body.model);
       },
-      { admin: true, body: ModelBody, response: { 200: OllamaStatus }, detail: { tags: ['Models', 'Admin'], summary: 'Unload an Ollama model' } },
+      {
+        admin: true,
+        body: ModelBody,
+        response: { 200: OllamaStatus },
+        detail: { tags: ['Models', 'Admin'], summary: 'Unload an Ollama model' },
+      },
     );
 }

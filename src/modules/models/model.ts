@@ -12,7 +12,9 @@ export const StatelessChatBody = t.Object(
     provider: t.Optional(Provider),
     model: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
     history: t.Optional(
-      t.Array(t.Object({ role: t.Union([t.Literal('user'), t.Literal('assistant')]), content: t.String({ maxLength: 100_000 }) }), { maxItems: 200 }),
+      t.Array(t.Object({ role: t.Union([t.Literal('user'), t.Literal('assistant')]), content: t.String({ maxLength: 100_000 }) }), {
+        maxItems: 200,
+      }),
     ),
     system: t.Optional(t.String({ maxLength: 20_000 })),
     temperature: t.Optional(t.Number({ minimum: 0, maximum: 2 })),
@@ -32,7 +34,10 @@ const Windows = t.Object({ perMinute: t.Integer(), perHour: t.Integer(), perDay:
 export const RateLimitStatus = t.Object({
   limits: Windows,
   remaining: Windows,
-  resetSeconds: t.Object({ perMinute: t.Integer(), perHour: t.Integer(), perDay: t.Integer() }, { description: 'Seconds until each window starts afresh' }),
+  resetSeconds: t.Object(
+    { perMinute: t.Integer(), perHour: t.Integer(), perDay: t.Integer() },
+    { description: 'Seconds until each window starts afresh' },
+  ),
 });
 
 export const ModelBody = t.Object({ model: t.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });

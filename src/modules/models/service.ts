@@ -1,7 +1,15 @@
 import type { UserCaller } from '../../http/auth.ts';
 import { AppError } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
-import { type ModelInfo, ollamaModelStatus, type Providers, startOllamaModel, stopOllamaModel, UnknownModelError, UpstreamError } from '../../infra/llm/index.ts';
+import {
+  type ModelInfo,
+  ollamaModelStatus,
+  type Providers,
+  startOllamaModel,
+  stopOllamaModel,
+  UnknownModelError,
+  UpstreamError,
+} from '../../infra/llm/index.ts';
 import type { RepliesService } from '../replies/service.ts';
 
 const modelListTtlMs = 60_000;

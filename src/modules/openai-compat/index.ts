@@ -16,7 +16,9 @@ const textOf = (content: CompletionBody['messages'][number]['content']) =>
 /** OpenAI's chat messages as Parley's stateless chat: system text apart, the last user turn as the message. */
 function toStateless(body: CompletionBody) {
   const system = body.messages.filter((m) => m.role === 'system' || m.role === 'developer').map((m) => textOf(m.content));
-  const turns = body.messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => ({ role: m.role as 'user' | 'assistant', content: textOf(m.content) }));
+  const turns = body.messages
+    .filter((m) => m.role === 'user' || m.role === 'assistant')
+    .map((m) => ({ role: m.role as 'user' | 'assistant', content: textOf(m.content) }));
   const last = turns.pop();
   if (!last || last.role !== 'user' || !last.content) throw invalid('body.messages', 'must end with a user message');
   const [first, ...rest] = body.model.split('/');
@@ -43,7 +45,12 @@ export function openAiCompatModule({ models, replies, routes }: { models: Models
       '/models',
       async () => ({
         object: 'list' as const,
-        data: (await models.list()).map((model) => ({ id: `${model.provider}/${model.id}`, object: 'model' as const, created: 0, owned_by: model.provider })),
+        data: (await models.list()).map((model) => ({
+          id: `${model.provider}/${model.id}`,
+          object: 'model' as const,
+          created: 0,
+          owned_by: model.provider,
+        })),
       }),
       { auth: true, response: { 200: OpenAiModelList }, detail: { tags, summary: 'Models as OpenAI lists them; ids are provider/model' } },
     )
@@ -61,12 +68,18 @@ export function openAiCompatModule({ models, replies, routes }: { models: Models
             created,
             model: `${result.provider}/${result.model}`,
             choices: [{ index: 0, message: { role: 'assistant' as const, content: result.text }, finish_reason: result.finishReason }],
-            usage: { prompt_tokens: result.usage.inputTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.inputTokens + result.usage.outputTokens },
+            usage: {
+              prompt_tokens: result.usage.inputTokens,
+              completion_tokens: result.usage.outputTokens,
+              total_tokens: result.usage.inputTokens + result.usage.outputTokens,
+            },
           };
         }
         let model = body.model;
         const chunk = (delta: object, finishReason: string | null, extra: object = {}) =>
-          encoder.encode(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finishReason }], ...extra })}\n\n`);
+          encoder.encode(
+            `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finishReason }], ...extra })}\n\n`,
+          );
         // OpenAI's stream: data-only lines, then `data: [DONE]`; errors as an in-band error object.
         const format = (item: SseItem): Uint8Array => {
           if ('ping' in item) return encoder.encode(': ping\n\n');
@@ -76,9 +89,18 @@ export function openAiCompatModule({ models, replies, routes }: { models: Models
             return chunk({ role: 'assistant', content: '' }, null);
           }
           if (item.event === 'delta') return chunk({ content: data.text }, null);
-          if (item.event === 'error') return encoder.encode(`data: ${JSON.stringify({ error: { message: data.message, type: 'upstream_error', code: data.code } })}\n\n`);
-          const usage = { prompt_tokens: data.usage.inputTokens, completion_tokens: data.usage.outputTokens, total_tokens: data.usage.inputTokens + data.usage.outputTokens };
-          const last = body.stream_options?.include_usage ? encoder.encode(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`) : new Uint8Array();
+          if (item.event === 'error')
+            return encoder.encode(
+              `data: ${JSON.stringify({ error: { message: data.message, type: 'upstream_error', code: data.code } })}\n\n`,
+            );
+          const usage = {
+            prompt_tokens: data.usage.inputTokens,
+            completion_tokens: data.usage.outputTokens,
+            total_tokens: data.usage.inputTokens + data.usage.outputTokens,
+          };
+          const last = body.stream_options?.include_usage
+            ? encoder.encode(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`)
+            : new Uint8Array();
           return Buffer.concat([chunk({}, data.finishReason), last, encoder.encode('data: [DONE]\n\n')]);
         };
         return replies.sse(started.streamId, { format });
@@ -89,7 +111,12 @@ export function openAiCompatModule({ models, replies, routes }: { models: Models
         detail: {
           tags,
           summary: 'Chat completion in OpenAI’s format, streamed (SSE chunks, then [DONE]) or not',
-          responses: { 200: { description: 'chat.completion, or a text/event-stream of chat.completion.chunk', content: { 'application/json': { schema: Completion } } } } as never,
+          responses: {
+            200: {
+              description: 'chat.completion, or a text/event-stream of chat.completion.chunk',
+              content: { 'application/json': { schema: Completion } },
+            },
+          } as never,
         },
       },
     );

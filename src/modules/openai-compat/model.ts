@@ -3,7 +3,11 @@ import { t } from 'elysia';
 const Part = t.Object({ type: t.String(), text: t.Optional(t.String()) });
 
 export const CompletionBody = t.Object({
-  model: t.String({ minLength: 1, maxLength: 200, description: '`provider/model` (as GET /v1/models lists them) or a model of the default provider' }),
+  model: t.String({
+    minLength: 1,
+    maxLength: 200,
+    description: '`provider/model` (as GET /v1/models lists them) or a model of the default provider',
+  }),
   messages: t.Array(
     t.Object({
       role: t.Union([t.Literal('system'), t.Literal('developer'), t.Literal('user'), t.Literal('assistant')]),

@@ -30,7 +30,10 @@ const frameError = (code: string, message: string, extra: Record<string, unknown
  * the same services as HTTP (a reply is followed through its stream buffer), and relays the
  * owner's events from KV pub/sub. Everything a socket holds is released when it closes.
  */
-export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerResolver; chats: ChatsService; replies: RepliesService; events: UserEvents }) {
+export function createRealtimeHub(
+  infra: Infra,
+  deps: { resolveCaller: CallerResolver; chats: ChatsService; replies: RepliesService; events: UserEvents },
+) {
   const sockets = new Map<string, Socket>();
   const send = (socket: Socket, frame: unknown) => {
     if (!socket.closed) socket.port.send(JSON.stringify(frame));
@@ -96,7 +99,8 @@ export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerRes
       return;
     }
     if (frame.type === 'chat.cancel') {
-      if (typeof frame.messageId !== 'string') return send(socket, frameError('validation_error', 'chat.cancel needs messageId', { requestId }));
+      if (typeof frame.messageId !== 'string')
+        return send(socket, frameError('validation_error', 'chat.cancel needs messageId', { requestId }));
       await deps.chats.cancelMessage(socket.caller.user.id, frame.messageId);
       return send(socket, { type: 'chat.cancelling', messageId: frame.messageId, ...(requestId !== undefined ? { requestId } : {}) });
     }
@@ -127,12 +131,14 @@ export function createRealtimeHub(infra: Infra, deps: { resolveCaller: CallerRes
           return send(socket, frameError('invalid_json', 'Frames are JSON objects'));
         }
       }
-      if (!frame || typeof frame !== 'object' || Array.isArray(frame)) return send(socket, frameError('validation_error', 'Frames are JSON objects with a type'));
+      if (!frame || typeof frame !== 'object' || Array.isArray(frame))
+        return send(socket, frameError('validation_error', 'Frames are JSON objects with a type'));
       try {
         await handle(socket, frame as Record<string, unknown>);
       } catch (error) {
         const requestId = (frame as Record<string, unknown>).requestId;
-        if (error instanceof AppError) return send(socket, frameError(error.code, error.message, requestId !== undefined ? { requestId } : {}));
+        if (error instanceof AppError)
+          return send(socket, frameError(error.code, error.message, requestId !== undefined ? { requestId } : {}));
         infra.log.error('websocket frame failed', { error });
         send(socket, frameError('internal_error', 'Internal server error'));
       }

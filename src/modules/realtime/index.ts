@@ -12,7 +12,12 @@ export function realtimeModule({ hub, routes }: { hub: RealtimeHub; routes: Rout
     query: t.Object({ token: t.Optional(t.String({ maxLength: 4096 })) }),
     detail: { tags: ['Realtime'], summary: 'WebSocket: chat.send, chat.cancel, ping; start/delta/done/error and message.created events' },
     async open(ws) {
-      await hub.open(ws.id, { send: (frame) => ws.send(frame), close: (code, reason) => ws.close(code, reason) }, ws.data.ip, ws.data.query.token);
+      await hub.open(
+        ws.id,
+        { send: (frame) => ws.send(frame), close: (code, reason) => ws.close(code, reason) },
+        ws.data.ip,
+        ws.data.query.token,
+      );
     },
     async message(ws, message) {
       await hub.message(ws.id, message);

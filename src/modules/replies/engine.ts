@@ -30,7 +30,10 @@ export type GenerationInput = {
 type RunInput = GenerationInput & { messageId: string; persist: boolean };
 
 /** What the engine tells metrics: seconds to the first token and for the whole upstream call. */
-export type EngineObserver = { firstToken(provider: ProviderName, seconds: number): void; upstream(provider: ProviderName, seconds: number): void };
+export type EngineObserver = {
+  firstToken(provider: ProviderName, seconds: number): void;
+  upstream(provider: ProviderName, seconds: number): void;
+};
 
 export type StartedGeneration = { streamId: string; messageId: string; message: MessageRow | null; done: Promise<GenerationResult> };
 
@@ -93,11 +96,13 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     // connection pool, a slower partial write could otherwise land after the final one.
     let flushing: Promise<void> = Promise.resolve();
     const flush = () =>
-      (flushing = flushing.catch(() => undefined).then(async () => {
-        if (!input.persist || flushed === text.length) return;
-        flushed = text.length;
-        await repo.flush(input.messageId, text);
-      }));
+      (flushing = flushing
+        .catch(() => undefined)
+        .then(async () => {
+          if (!input.persist || flushed === text.length) return;
+          flushed = text.length;
+          await repo.flush(input.messageId, text);
+        }));
     // Deltas are appended one at a time; text that arrives while an append is in flight is
     // coalesced into the next event. Under a burst this sends fewer, larger deltas (the same
     // concatenated text) instead of queueing one KV round trip per token, and yielding to the
@@ -128,7 +133,10 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       () => void flush().catch((error) => log.warn('flush failed', { error: (error as Error).message })),
       flushEveryMs,
     );
-    const heartbeat = setInterval(() => void kv.set(aliveKey(input.messageId), streamId, { ttlMs: heartbeatMs * 3 }).catch(() => undefined), heartbeatMs);
+    const heartbeat = setInterval(
+      () => void kv.set(aliveKey(input.messageId), streamId, { ttlMs: heartbeatMs * 3 }).catch(() => undefined),
+      heartbeatMs,
+    );
     try {
       const events = runModel(
         { provider, model, messages: input.history, system: input.system, maxTokens: input.maxTokens, temperature: input.temperature },
@@ -241,7 +249,14 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       const done = run(input, streamId, controller)
         .catch((error): GenerationResult => {
           log.error('generation crashed', { messageId, error });
-          return { status: 'error', text: '', provider: input.provider, model: input.model, finishReason: 'error', usage: { inputTokens: 0, outputTokens: 0 } };
+          return {
+            status: 'error',
+            text: '',
+            provider: input.provider,
+            model: input.model,
+            finishReason: 'error',
+            usage: { inputTokens: 0, outputTokens: 0 },
+          };
         })
         .finally(() => {
           active.delete(messageId);
@@ -278,7 +293,10 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         await repo.markInterrupted(message.id);
         const streamId = await kv.get(streamOfKey(message.id)).catch(() => null);
         if (streamId && !(await buffers.snapshot(streamId)).ended) {
-          await emit(streamId, 'error', { code: 'interrupted', message: 'The server generating this reply stopped; the text so far is kept' });
+          await emit(streamId, 'error', {
+            code: 'interrupted',
+            message: 'The server generating this reply stopped; the text so far is kept',
+          });
           await buffers.end(streamId, ttl);
         }
         recovered++;

@@ -29,7 +29,9 @@ export function createLlmLimits({ config, kv, log }: Pick<Infra, 'config' | 'kv'
 
   const status = async (subject: string, count: boolean): Promise<LlmLimitStatus> => {
     const hits = await Promise.all(
-      windows.map((w) => (count ? kv.hitRateLimit(key(subject, w.name), limits[w.name], w.ms) : kv.peekRateLimit(key(subject, w.name), limits[w.name], w.ms))),
+      windows.map((w) =>
+        count ? kv.hitRateLimit(key(subject, w.name), limits[w.name], w.ms) : kv.peekRateLimit(key(subject, w.name), limits[w.name], w.ms),
+      ),
     );
     const remaining = {} as Record<Window, number>;
     const resetSeconds = {} as Record<Window, number>;
@@ -40,9 +42,13 @@ export function createLlmLimits({ config, kv, log }: Pick<Infra, 'config' | 'kv'
     const refused = windows.map((w, i) => ({ w, hit: hits[i]! })).filter(({ hit }) => !hit.allowed);
     if (count && refused.length > 0) {
       const retryAfter = Math.max(...refused.map(({ w }) => resetSeconds[w.name]), 1);
-      throw new AppError('rate_limited', `LLM call limit reached (${refused.map(({ w }) => w.name).join(', ')}); retry in ${retryAfter} s`, {
-        headers: { 'retry-after': String(retryAfter) },
-      });
+      throw new AppError(
+        'rate_limited',
+        `LLM call limit reached (${refused.map(({ w }) => w.name).join(', ')}); retry in ${retryAfter} s`,
+        {
+          headers: { 'retry-after': String(retryAfter) },
+        },
+      );
     }
     return { limits, remaining, resetSeconds };
   };

@@ -80,7 +80,9 @@ export function createRepliesRepository(db: Database) {
     },
 
     async markInterrupted(id: string): Promise<void> {
-      await db.run((q) => q.update(messages).set({ status: 'interrupted', finishReason: 'interrupted', updatedAt: new Date() }).where(eq(messages.id, id)));
+      await db.run((q) =>
+        q.update(messages).set({ status: 'interrupted', finishReason: 'interrupted', updatedAt: new Date() }).where(eq(messages.id, id)),
+      );
     },
   };
 }

@@ -28,12 +28,19 @@ export type ReplyEvent = { id: string; event: string; data: Record<string, unkno
  * and nowhere else: model resolution, LLM call limits, the detached generation, the stream
  * reader and the mapping of an upstream failure to a 502 each live in this room once.
  */
-export function createRepliesService(infra: Infra, deps: { providers: Providers; buffers: StreamBuffers; users: UsersService; metrics: Metrics }) {
+export function createRepliesService(
+  infra: Infra,
+  deps: { providers: Providers; buffers: StreamBuffers; users: UsersService; metrics: Metrics },
+) {
   const { config, log } = infra;
   const { providers, buffers } = deps;
   const limits = createLlmLimits(infra);
-  const firstToken = deps.metrics.histogram('parley_llm_time_to_first_token_seconds', 'Time from asking the provider to its first token', ['provider']);
-  const upstream = deps.metrics.histogram('parley_llm_upstream_duration_seconds', 'Time from asking the provider to the end of its reply', ['provider']);
+  const firstToken = deps.metrics.histogram('parley_llm_time_to_first_token_seconds', 'Time from asking the provider to its first token', [
+    'provider',
+  ]);
+  const upstream = deps.metrics.histogram('parley_llm_upstream_duration_seconds', 'Time from asking the provider to the end of its reply', [
+    'provider',
+  ]);
   const runModel: ModelRunner = (request, signal) =>
     streamWithResilience({
       providers: providers.providers,

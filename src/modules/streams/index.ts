@@ -14,7 +14,12 @@ export function streamsModule({ streams, routes }: { streams: StreamsService; ro
         set.status = 201;
         return streams.create(caller.user.id, body?.ttlSeconds);
       },
-      { auth: true, body: CreateStreamBody, response: { 201: StreamCreated }, detail: { tags, summary: 'Create a stream you append events to' } },
+      {
+        auth: true,
+        body: CreateStreamBody,
+        response: { 201: StreamCreated },
+        detail: { tags, summary: 'Create a stream you append events to' },
+      },
     )
     .post(
       '/:id/append',

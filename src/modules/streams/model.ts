@@ -1,20 +1,28 @@
 import { t } from 'elysia';
 
 export const CreateStreamBody = t.Object(
-  { ttlSeconds: t.Optional(t.Integer({ minimum: 10, maximum: 7 * 86400, description: 'How long the events stay replayable (default STREAM_TTL_SECONDS)' })) },
+  {
+    ttlSeconds: t.Optional(
+      t.Integer({ minimum: 10, maximum: 7 * 86400, description: 'How long the events stay replayable (default STREAM_TTL_SECONDS)' }),
+    ),
+  },
   { additionalProperties: false },
 );
 
 export const AppendBody = t.Object(
   {
-    event: t.Optional(t.String({ minLength: 1, maxLength: 100, pattern: '^[^\\r\\n:]+$', description: 'SSE event name (default "message")' })),
+    event: t.Optional(
+      t.String({ minLength: 1, maxLength: 100, pattern: '^[^\\r\\n:]+$', description: 'SSE event name (default "message")' }),
+    ),
     data: t.Unknown({ description: 'Any JSON value; delivered as the event’s data: line, JSON-encoded' }),
   },
   { additionalProperties: false },
 );
 
 export const StreamParams = t.Object({ id: t.String({ minLength: 1, maxLength: 64 }) });
-export const StreamQuery = t.Object({ after: t.Optional(t.String({ maxLength: 64, pattern: '^\\d+-\\d+$', description: 'Resume after this event id' })) });
+export const StreamQuery = t.Object({
+  after: t.Optional(t.String({ maxLength: 64, pattern: '^\\d+-\\d+$', description: 'Resume after this event id' })),
+});
 
 export const StreamCreated = t.Object({ id: t.String(), ttlSeconds: t.Integer() });
 export const Appended = t.Object({ id: t.String({ description: 'The event id' }) });

@@ -1,6 +1,6 @@
 import { AppError, conflict, invalid, notFound } from '../../http/errors.ts';
-import type { Infra } from '../../infra/index.ts';
 import { streamAsSse } from '../../http/sse.ts';
+import type { Infra } from '../../infra/index.ts';
 import type { StreamBuffers, StreamMeta } from '../../infra/kv/stream-buffers.ts';
 
 const bytesKey = (id: string) => `stream:${id}:bytes`;
@@ -32,7 +32,8 @@ export function createStreamsService(infra: Infra, buffers: StreamBuffers) {
       const text = JSON.stringify(data ?? null);
       const size = Buffer.byteLength(text);
       if (size > config.streamMaxBytes) throw new AppError('payload_too_large', `An event is limited to ${config.streamMaxBytes} bytes`);
-      if ((await buffers.length(id)) >= config.streamMaxEvents) throw conflict(`This stream holds its limit of ${config.streamMaxEvents} events`);
+      if ((await buffers.length(id)) >= config.streamMaxEvents)
+        throw conflict(`This stream holds its limit of ${config.streamMaxEvents} events`);
       const total = await kv.incr(bytesKey(id), { by: size, ttlMs: meta.ttlSeconds * 1000 });
       if (total > config.streamMaxBytes) {
         await kv.incr(bytesKey(id), { by: -size });
@@ -57,7 +58,12 @@ export function createStreamsService(infra: Infra, buffers: StreamBuffers) {
     async dump(userId: string, id: string) {
       const meta = await owned(userId, id);
       const { events, ended } = await buffers.snapshot(id);
-      return { id, kind: meta.kind, closed: ended, events: events.map((event) => ({ id: event.id, event: event.event, data: parseData(event.data) })) };
+      return {
+        id,
+        kind: meta.kind,
+        closed: ended,
+        events: events.map((event) => ({ id: event.id, event: event.event, data: parseData(event.data) })),
+      };
     },
 
     /** Replay after `afterId`, then follow, as SSE (a reply's stream or a generic one: one reader for both). */

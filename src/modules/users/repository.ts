@@ -9,29 +9,36 @@ export type NewUser = Database['tables']['users']['$inferInsert'];
 export function createUsersRepository(db: Database) {
   const { users, usageRecords } = db.tables;
   // Hot paths (GET /auth/me, every finished reply): built and prepared once per process.
-  const byId = db.prepare<{ id: string }, UserRow[]>('users.byId', (q) => q.select().from(users).where(eq(users.id, sql.placeholder('id'))).limit(1));
-  const addUsage = db.prepare<{ userId: string; day: string; provider: string; model: string; inputTokens: number; outputTokens: number }, unknown>(
-    'users.addUsage',
-    (q) =>
-      q
-        .insert(usageRecords)
-        .values({
-          userId: sql.placeholder('userId'),
-          day: sql.placeholder('day'),
-          provider: sql.placeholder('provider'),
-          model: sql.placeholder('model'),
-          requests: 1,
-          inputTokens: sql.placeholder('inputTokens'),
-          outputTokens: sql.placeholder('outputTokens'),
-        })
-        .onConflictDoUpdate({
-          target: [usageRecords.userId, usageRecords.day, usageRecords.provider, usageRecords.model],
-          set: {
-            requests: sql`${usageRecords.requests} + 1`,
-            inputTokens: sql`${usageRecords.inputTokens} + ${sql.placeholder('inputTokens')}`,
-            outputTokens: sql`${usageRecords.outputTokens} + ${sql.placeholder('outputTokens')}`,
-          },
-        }),
+  const byId = db.prepare<{ id: string }, UserRow[]>('users.byId', (q) =>
+    q
+      .select()
+      .from(users)
+      .where(eq(users.id, sql.placeholder('id')))
+      .limit(1),
+  );
+  const addUsage = db.prepare<
+    { userId: string; day: string; provider: string; model: string; inputTokens: number; outputTokens: number },
+    unknown
+  >('users.addUsage', (q) =>
+    q
+      .insert(usageRecords)
+      .values({
+        userId: sql.placeholder('userId'),
+        day: sql.placeholder('day'),
+        provider: sql.placeholder('provider'),
+        model: sql.placeholder('model'),
+        requests: 1,
+        inputTokens: sql.placeholder('inputTokens'),
+        outputTokens: sql.placeholder('outputTokens'),
+      })
+      .onConflictDoUpdate({
+        target: [usageRecords.userId, usageRecords.day, usageRecords.provider, usageRecords.model],
+        set: {
+          requests: sql`${usageRecords.requests} + 1`,
+          inputTokens: sql`${usageRecords.inputTokens} + ${sql.placeholder('inputTokens')}`,
+          outputTokens: sql`${usageRecords.outputTokens} + ${sql.placeholder('outputTokens')}`,
+        },
+      }),
   );
   return {
     async findById(id: string): Promise<UserRow | undefined> {

@@ -51,7 +51,11 @@ export function createUsersService(db: Database) {
     upgradeGuest: users.upgradeGuest,
 
     /** Adds one finished request's tokens to the user's row for today (UTC) and that model. */
-    async recordUsage(userId: string, call: { provider: string; model: string; inputTokens: number; outputTokens: number }, at = new Date()) {
+    async recordUsage(
+      userId: string,
+      call: { provider: string; model: string; inputTokens: number; outputTokens: number },
+      at = new Date(),
+    ) {
       await users.recordUsage({ userId, day: dayOf(at), ...call });
     },
     findByEmail: (email: string) => users.findByEmail(normaliseEmail(email)),
