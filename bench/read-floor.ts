@@ -91,8 +91,8 @@ const unauthorized = () => Response.json({ error: { code: 'unauthorized' } }, { 
 /** The `sub` of a correctly signed, unexpired HS256 token with iss "parley"; null otherwise. */
 function verify(request: Request): string | null {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get('authorization') ?? '');
-  const parts = match?.[1]!.split('.');
-  if (!parts || parts.length !== 3) return null;
+  const parts = match?.[1]?.split('.');
+  if (parts?.length !== 3) return null;
   const expected = new Bun.CryptoHasher('sha256', secret).update(`${parts[0]}.${parts[1]}`).digest();
   const given = Buffer.from(parts[2]!, 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;

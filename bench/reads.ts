@@ -280,7 +280,9 @@ export async function benchReads(): Promise<void> {
   const s = await setup();
   const rows = await benchSqlite(s);
   const postgres = await benchPostgres(s);
-  const notes = typeof postgres === 'string' ? [postgres] : (rows.push(...postgres), []);
+  const notes: string[] = [];
+  if (typeof postgres === 'string') notes.push(postgres);
+  else rows.push(...postgres);
   if (!wrkPath)
     notes.push('wrk not found (apt-get install -y wrk): load came from an in-process fetch loop, which may itself be the bottleneck.');
   const after = loadavg()[0]!;

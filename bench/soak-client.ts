@@ -23,7 +23,7 @@ export type SoakResult = { kinds: Record<string, KindStats>; errorSamples: strin
 type SseEvent = { id: string; event: string; data: string };
 
 /** Reads SSE events from a fetch body; `onEvent` returning true stops reading (and cancels). */
-async function readSse(response: Response, onEvent: (event: SseEvent) => boolean | void): Promise<void> {
+async function readSse(response: Response, onEvent: (event: SseEvent) => boolean | undefined): Promise<void> {
   if (!response.ok || !response.body) throw new Error(`HTTP ${response.status} ${await response.text()}`);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();

@@ -27,7 +27,7 @@ export function createMetrics() {
         render(lines) {
           for (const [labels, s] of series) {
             const prefix = labels ? `${labels},` : '';
-            buckets.forEach((bound, i) => lines.push(`${name}_bucket{${prefix}le="${bound}"} ${s.counts[i]}`));
+            for (const [i, bound] of buckets.entries()) lines.push(`${name}_bucket{${prefix}le="${bound}"} ${s.counts[i]}`);
             lines.push(`${name}_bucket{${prefix}le="+Inf"} ${s.count}`);
             lines.push(`${name}_sum${labels ? `{${labels}}` : ''} ${s.sum}`);
             lines.push(`${name}_count${labels ? `{${labels}}` : ''} ${s.count}`);

@@ -26,7 +26,7 @@ export function anthropicError(status: number, message?: string, requestId = 're
 function lastUserText(messages: unknown[]): string {
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i];
-    if (isRecord(m) && m['role'] === 'user') return textOf(m['content']);
+    if (isRecord(m) && m.role === 'user') return textOf(m.content);
   }
   return '';
 }
@@ -48,14 +48,14 @@ function usage(input: number, output: number): Usage {
 
 export async function messages(ctx: Ctx): Promise<Response> {
   const body = ctx.body;
-  if (!isRecord(body) || typeof body['model'] !== 'string' || !Array.isArray(body['messages'])) {
+  if (!isRecord(body) || typeof body.model !== 'string' || !Array.isArray(body.messages)) {
     return anthropicError(400, 'model: Field required; messages: Field required');
   }
   // The real API rejects requests without max_tokens; catching that here keeps app code honest.
-  if (typeof body['max_tokens'] !== 'number') return anthropicError(400, 'max_tokens: Field required');
+  if (typeof body.max_tokens !== 'number') return anthropicError(400, 'max_tokens: Field required');
 
-  const model = body['model'];
-  const msgs: unknown[] = body['messages'];
+  const model = body.model;
+  const msgs: unknown[] = body.messages;
   const plan = planFor(model, lastUserText(msgs), ctx.opts);
   const requestId = ctx.nextId('req_');
   if (plan.errorStatus) return anthropicError(plan.errorStatus, undefined, requestId);
@@ -63,7 +63,7 @@ export async function messages(ctx: Ctx): Promise<Response> {
   await ctx.sleep(plan.firstByteDelayMs);
 
   const inputTokens =
-    countWords(textOf(body['system'])) + msgs.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m['content'])) : 0), 0);
+    countWords(textOf(body.system)) + msgs.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m.content)) : 0), 0);
   const outputTokens = countWords(plan.reply);
   const headers = { 'request-id': requestId };
   const message = {
@@ -80,7 +80,7 @@ export async function messages(ctx: Ctx): Promise<Response> {
     usage: usage(inputTokens, outputTokens),
   } satisfies Message;
 
-  if (body['stream'] !== true) {
+  if (body.stream !== true) {
     if (plan.ending === 'error') return anthropicError(529, 'Overloaded', requestId);
     const text = JSON.stringify(message);
     // Truncated non-stream: the body is cut mid-JSON, like a dropped connection.

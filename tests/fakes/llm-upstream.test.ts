@@ -73,7 +73,7 @@ describe('OpenAI SDK', () => {
 
     const [rec] = fake.requests;
     expect(rec).toMatchObject({ method: 'POST', path: '/v1/chat/completions', aborted: false, completed: true });
-    expect(rec?.headers['authorization']).toBe('Bearer test');
+    expect(rec?.headers.authorization).toBe('Bearer test');
     expect(modelOf(rec!)).toBe('gpt-4o-mini');
   });
 
@@ -234,7 +234,7 @@ describe('Anthropic SDK', () => {
 
     const rec = fake.requests[0]!;
     expect(rec.path).toBe('/v1/messages');
-    expect(rec.headers['x-api-key'] === 'test' || rec.headers['authorization'] === 'Bearer test').toBe(true);
+    expect(rec.headers['x-api-key'] === 'test' || rec.headers.authorization === 'Bearer test').toBe(true);
     expect(rec.headers['anthropic-version']).toBeString();
   });
 

@@ -97,7 +97,7 @@ export class OllamaState {
 
   show(ctx: Ctx): Response {
     const body = isRecord(ctx.body) ? ctx.body : {};
-    const requested = body['model'] ?? body['name'];
+    const requested = body.model ?? body.name;
     const name = this.find(requested);
     if (!name) return ollamaError(404, `model '${String(requested)}' not found`);
     const d = details(name);
@@ -119,14 +119,14 @@ export class OllamaState {
 
   /** `POST /api/generate`: without a prompt it only loads/unloads; with one it generates. */
   generate(ctx: Ctx): Response {
-    if (!isRecord(ctx.body) || typeof ctx.body['model'] !== 'string') return ollamaError(400, 'model is required');
+    if (!isRecord(ctx.body) || typeof ctx.body.model !== 'string') return ollamaError(400, 'model is required');
     const body = ctx.body;
-    const model = String(body['model']);
+    const model = String(body.model);
     const name = this.find(model);
     if (!name) return ollamaError(404, `model '${model}' not found, try pulling it first`);
-    const keepAlive = parseKeepAlive(body['keep_alive']);
+    const keepAlive = parseKeepAlive(body.keep_alive);
     const createdAt = new Date().toISOString();
-    const prompt = typeof body['prompt'] === 'string' ? body['prompt'] : '';
+    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
 
     if (!prompt) {
       const unload = keepAlive === 0;
@@ -149,7 +149,7 @@ export class OllamaState {
       prompt_eval_count: countWords(prompt),
       eval_count: countWords(reply),
     };
-    if (body['stream'] === false) return json(200, { ...final, response: reply });
+    if (body.stream === false) return json(200, { ...final, response: reply });
     // Ollama streams newline-delimited JSON, not SSE.
     const frames: Frame[] = splitWords(reply).map((w) => ({
       text: `${JSON.stringify({ model, created_at: createdAt, response: w, done: false })}\n`,

@@ -29,18 +29,18 @@ export function openaiError(status: number, message?: string, requestId = 'req_f
 function lastUserText(messages: unknown[]): string {
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i];
-    if (isRecord(m) && m['role'] === 'user') return textOf(m['content']);
+    if (isRecord(m) && m.role === 'user') return textOf(m.content);
   }
   return '';
 }
 
 export async function chatCompletions(ctx: Ctx): Promise<Response> {
   const body = ctx.body;
-  if (!isRecord(body) || typeof body['model'] !== 'string' || !Array.isArray(body['messages'])) {
+  if (!isRecord(body) || typeof body.model !== 'string' || !Array.isArray(body.messages)) {
     return openaiError(400, "Missing required parameters: 'model' and 'messages'.");
   }
-  const model = body['model'];
-  const messages: unknown[] = body['messages'];
+  const model = body.model;
+  const messages: unknown[] = body.messages;
   const plan = planFor(model, lastUserText(messages), ctx.opts);
   const requestId = ctx.nextId('req_');
   if (plan.errorStatus) return openaiError(plan.errorStatus, undefined, requestId);
@@ -49,12 +49,12 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
 
   const id = ctx.nextId('chatcmpl-fake');
   const created = nowSeconds();
-  const promptTokens = messages.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m['content'])) : 0), 0);
+  const promptTokens = messages.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m.content)) : 0), 0);
   const completionTokens = countWords(plan.reply);
   const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
   const headers = { 'x-request-id': requestId };
 
-  if (body['stream'] !== true) {
+  if (body.stream !== true) {
     if (plan.ending === 'error') return openaiError(500, undefined, requestId);
     const completion = {
       id,
@@ -83,7 +83,7 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
     return json(200, completion, headers);
   }
 
-  const includeUsage = isRecord(body['stream_options']) && body['stream_options']['include_usage'] === true;
+  const includeUsage = isRecord(body.stream_options) && body.stream_options.include_usage === true;
   const chunk = (choices: ChatCompletionChunk['choices'], extra: Partial<ChatCompletionChunk> = {}): string => {
     const c: ChatCompletionChunk = {
       id,

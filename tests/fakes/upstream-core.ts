@@ -266,14 +266,14 @@ export function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   return content
-    .filter((p): p is { type: 'text'; text: string } => isRecord(p) && p['type'] === 'text' && typeof p['text'] === 'string')
+    .filter((p): p is { type: 'text'; text: string } => isRecord(p) && p.type === 'text' && typeof p.text === 'string')
     .map((p) => p.text)
     .join(' ');
 }
 
 /** The key a client presented, via `x-api-key` (Anthropic) or `Authorization: Bearer` (both SDKs). */
 export function presentedKey(headers: Record<string, string>): string | undefined {
-  const bearer = /^Bearer\s+(.+)$/i.exec(headers['authorization'] ?? '')?.[1];
+  const bearer = /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '')?.[1];
   return headers['x-api-key'] ?? bearer;
 }
 

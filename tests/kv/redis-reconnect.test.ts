@@ -147,7 +147,10 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
     return { lines, entries, log: createLogger('info', (line) => lines.push(line)) };
   };
   const proxyUrl = (port: number) => `redis://:${secret}@127.0.0.1:${port}`;
-  const track = (store: KeyValueStore) => (openStores.push(store), store);
+  const track = (store: KeyValueStore) => {
+    openStores.push(store);
+    return store;
+  };
 
   test('reports degraded, fails fast, never crashes, and recovers with its subscriptions', async () => {
     let proxy = startProxy();

@@ -133,8 +133,8 @@ describe('listAllModels', () => {
       'ollama:llama3.2',
       'echo:echo',
     ]);
-    expect(lines.filter((l) => l['msg'] === 'llm.models_list_failed').length).toBe(3);
-    expect(lines[0]?.['component']).toBe('llm');
+    expect(lines.filter((l) => l.msg === 'llm.models_list_failed').length).toBe(3);
+    expect(lines[0]?.component).toBe('llm');
   });
 
   test('a provider whose listModels throws is still covered', async () => {

@@ -28,8 +28,8 @@ describe('ollama provider', () => {
     expect(out.text).toBe(expectedReply('hola'));
     const rec = fake.requests[0]!;
     expect(rec.path).toBe('/v1/chat/completions');
-    expect(rec.headers['authorization']).toBe('Bearer ollama');
-    expect(bodyOf(rec)['model']).toBe('qwen2.5:0.5b');
+    expect(rec.headers.authorization).toBe('Bearer ollama');
+    expect(bodyOf(rec).model).toBe('qwen2.5:0.5b');
   });
 
   test('lists models from /api/tags', async () => {

@@ -72,24 +72,24 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     const [rec] = generationRequests(fake.requests);
     expect(rec?.path).toBe(path);
     const body = bodyOf(rec);
-    expect(body['model']).toBe(model);
-    expect(body['stream']).toBe(true);
-    expect(body['max_tokens']).toBe(77);
+    expect(body.model).toBe(model);
+    expect(body.stream).toBe(true);
+    expect(body.max_tokens).toBe(77);
     const history = [
       { role: 'user', content: 'first question' },
       { role: 'assistant', content: 'first answer' },
       { role: 'user', content: 'and now?' },
     ];
     if (name === 'anthropic') {
-      expect(body['system']).toBe('Be brief.');
-      expect(body['messages']).toEqual(history);
+      expect(body.system).toBe('Be brief.');
+      expect(body.messages).toEqual(history);
       // API version 2026-10-21 (SDK 1.x) rejects sampling parameters: never sent.
       expect(body).not.toHaveProperty('temperature');
       expect(out.done?.usage.inputTokens).toBe(2 + 2 + 2 + 2); // the fake counts the system prompt too
     } else {
-      expect(body['messages']).toEqual([{ role: 'system', content: 'Be brief.' }, ...history]);
-      expect(body['temperature']).toBe(0.25);
-      expect(body['stream_options']).toEqual({ include_usage: true });
+      expect(body.messages).toEqual([{ role: 'system', content: 'Be brief.' }, ...history]);
+      expect(body.temperature).toBe(0.25);
+      expect(body.stream_options).toEqual({ include_usage: true });
     }
   });
 
@@ -203,7 +203,7 @@ describe('openai provider without usage from upstream', () => {
       fetch: () => {
         const chunk = (delta: object, finish: string | null) =>
           `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-        const body = chunk({ content: 'abcdefgh' }, null) + chunk({}, 'length') + 'data: [DONE]\n\n';
+        const body = `${chunk({ content: 'abcdefgh' }, null) + chunk({}, 'length')}data: [DONE]\n\n`;
         return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
       },
     });

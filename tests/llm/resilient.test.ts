@@ -96,6 +96,7 @@ describe('rules', () => {
   });
 
   test('backoff doubles: retryBaseMs × 2^n plus jitter', async () => {
+    // biome-ignore lint/correctness/useYield: an upstream that fails before its first event
     const a = scripted('openai', async function* () {
       throw fail(503);
     });
@@ -113,6 +114,7 @@ describe('rules', () => {
   });
 
   test('errors that are not UpstreamError are not retried but do fall back', async () => {
+    // biome-ignore lint/correctness/useYield: an upstream that fails before its first event
     const a = scripted('openai', async function* () {
       throw new TypeError('bug');
     });
@@ -152,6 +154,7 @@ describe('rules', () => {
   });
 
   test('unconfigured and repeated attempts are skipped; nothing configured is UnknownModelError', async () => {
+    // biome-ignore lint/correctness/useYield: an upstream that fails before its first event
     const a = scripted('openai', async function* () {
       throw fail(400);
     });
@@ -168,7 +171,7 @@ describe('rules', () => {
     );
     expect(a.calls.length).toBe(1);
     expect((out.error as UpstreamError).options.status).toBe(400); // the real failure, not the skip
-    expect(lines.some((l) => l['msg'] === 'llm.attempt_skipped')).toBe(true);
+    expect(lines.some((l) => l.msg === 'llm.attempt_skipped')).toBe(true);
 
     const none = await collect(streamWithResilience({ ...options([]), attempts: [{ provider: 'anthropic', model: 'x' }] }));
     expect(none.error).toBeInstanceOf(UnknownModelError);
@@ -184,6 +187,7 @@ describe('rules', () => {
   });
 
   test('the total timeout covers retries and backoff too', async () => {
+    // biome-ignore lint/correctness/useYield: an upstream that fails before its first event
     const a = scripted('openai', async function* () {
       throw fail(500);
     });
@@ -236,6 +240,7 @@ describe('timers', () => {
       'retries then failure',
       () =>
         options([
+          // biome-ignore lint/correctness/useYield: an upstream that fails before its first event
           scripted('openai', async function* () {
             throw fail(500);
           }).provider,

@@ -85,7 +85,7 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
     expect(upstreamCalls()).toBe(3); // 1 + maxRetries
     expect(out.error).toBeInstanceOf(UpstreamError);
     expect((out.error as UpstreamError).options).toMatchObject({ status: 500, retryable: true });
-    expect(lines.map((l) => l['next'])).toEqual(['retry', 'retry', 'fallback']);
+    expect(lines.map((l) => l.next)).toEqual(['retry', 'retry', 'fallback']);
   });
 
   test('a persistent 500 exhausts the retries, then the fallback answers', async () => {

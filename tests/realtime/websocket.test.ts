@@ -338,7 +338,7 @@ for (const [name, kind] of kinds) {
       expect(t.services.realtime.stats().sockets).toBe(base + 30);
       // Replies 0 and 1 are short and read to the end; 2 and 3 are long and their sockets close mid-reply.
       const contents = Array.from({ length: 4 }, (_, i) => uniqueWords(i < 2 ? 5 : 25, `leak${i}`));
-      contents.forEach((content, i) => many[i]!.send({ type: 'chat.send', chatId: chat.id, content, requestId: `leak-${i}` }));
+      for (const [i, content] of contents.entries()) many[i]!.send({ type: 'chat.send', chatId: chat.id, content, requestId: `leak-${i}` });
       await Promise.all([many[0]!.reply('leak-0'), many[1]!.reply('leak-1')]);
       await Promise.all([2, 3].map((i) => many[i]!.waitFor((f) => f.requestId === `leak-${i}` && f.type === 'delta', 'a delta')));
       // The finished replies' follows end just after their done frame; the two long ones still run.

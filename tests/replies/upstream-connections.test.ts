@@ -31,8 +31,7 @@ function gatedUpstream() {
       openAtFirstFinish ??= open;
       open--;
       finished++;
-      const body =
-        chunk({ role: 'assistant', content: 'all ' }, null) + chunk({ content: 'here' }, null) + chunk({}, 'stop') + 'data: [DONE]\n\n';
+      const body = `${chunk({ role: 'assistant', content: 'all ' }, null) + chunk({ content: 'here' }, null) + chunk({}, 'stop')}data: [DONE]\n\n`;
       return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
     },
   });

@@ -53,6 +53,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
     const { signal } = request;
     if (signal.aborted) return;
     const { Sdk, client } = await load();
+    // biome-ignore lint/suspicious/noImplicitAnyLet: the SDK's stream type, inferred from the assignment below
     let events;
     try {
       events = await client.messages.create(

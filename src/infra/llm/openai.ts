@@ -49,6 +49,7 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
       ...request.messages.map((m) => ({ role: m.role, content: m.content })),
     ];
     const { Sdk, client } = await load();
+    // biome-ignore lint/suspicious/noImplicitAnyLet: the SDK's stream type, inferred from the assignment below
     let chunks;
     try {
       chunks = await client.chat.completions.create(

@@ -57,7 +57,7 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
       const email = normaliseEmail(input.email);
       const passwordHash = await hashPassword(input.password);
       if (await users.findByEmail(email)) throw conflict('An account with this email already exists');
-      let user;
+      let user: Awaited<ReturnType<UsersService['insert']>> | undefined;
       try {
         if (caller?.user.role === 'guest') {
           // Conditional on still being a guest: two registrations racing on one guest token get one account.

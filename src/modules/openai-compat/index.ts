@@ -20,7 +20,7 @@ function toStateless(body: CompletionBody) {
     .filter((m) => m.role === 'user' || m.role === 'assistant')
     .map((m) => ({ role: m.role as 'user' | 'assistant', content: textOf(m.content) }));
   const last = turns.pop();
-  if (!last || last.role !== 'user' || !last.content) throw invalid('body.messages', 'must end with a user message');
+  if (last?.role !== 'user' || !last.content) throw invalid('body.messages', 'must end with a user message');
   const [first, ...rest] = body.model.split('/');
   const named = rest.length > 0 && providerNames.includes(first!);
   return {
