@@ -1,6 +1,6 @@
 import { Elysia, type ValidationError } from 'elysia';
 import type { Logger } from '../infra/log/index.ts';
-import { AppError, type ErrorBody, errorStatus } from './errors.ts';
+import { AppError, errorStatus } from './errors.ts';
 import { requestInfo } from './request-context.ts';
 
 type FieldError = { field: string; message: string };
@@ -8,10 +8,13 @@ type FieldError = { field: string; message: string };
 /** The one place that writes error bodies: AppError as thrown, Elysia's own errors mapped, the rest 500. */
 export function errorHandler(log: Logger) {
   return new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, ({ code, error, request, set, path }) => {
+    const requestId = requestInfo(request)?.id;
     const fail = (appError: AppError) => {
       set.status = appError.status;
       Object.assign(set.headers, appError.options.headers ?? {});
-      return appError.toBody();
+      // Deliberate 5xx too (an upstream that failed, a store that is down): each names its request.
+      if (appError.status >= 500) log.warn('request failed', { requestId, route: path, status: appError.status, code: appError.code, error: appError.message });
+      return appError.toBody(requestId);
     };
     // Checked by class: Elysia reads an error's own `code` field as its code.
     if (error instanceof AppError) return fail(error);
@@ -32,9 +35,9 @@ export function errorHandler(log: Logger) {
       const known = Object.entries(errorStatus).find(([, value]) => value === status);
       if (known) return fail(new AppError(known[0] as keyof typeof errorStatus, (error as Error).message || known[0]));
     }
-    log.error('unhandled error', { requestId: requestInfo(request)?.id, route: path, code, error });
+    log.error('unhandled error', { requestId, route: path, code, error });
     set.status = 500;
-    return { error: { code: 'internal_error', message: 'Internal server error' } } satisfies ErrorBody;
+    return new AppError('internal_error', 'Internal server error').toBody(requestId);
   });
 }
 

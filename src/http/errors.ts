@@ -18,7 +18,8 @@ export const errorStatus = {
 
 export type ErrorCode = keyof typeof errorStatus;
 
-export type ErrorBody = { error: { code: ErrorCode; message: string; details?: unknown } };
+/** The contract's error shape; `requestId` (also in X-Request-Id) names the request in the server's log. */
+export type ErrorBody = { error: { code: ErrorCode; message: string; details?: unknown; requestId?: string } };
 
 export class AppError extends Error {
   readonly status: number;
@@ -33,9 +34,10 @@ export class AppError extends Error {
     this.status = errorStatus[code];
   }
 
-  toBody(): ErrorBody {
+  toBody(requestId?: string): ErrorBody {
     const body: ErrorBody = { error: { code: this.code, message: this.message } };
     if (this.options.details !== undefined) body.error.details = this.options.details;
+    if (requestId) body.error.requestId = requestId;
     return body;
   }
 }

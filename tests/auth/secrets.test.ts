@@ -202,7 +202,7 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       const password = 'password-of-a-failed-signup';
       const response = await call('/api/v1/auth/register', { method: 'POST', json: { email: failedEmail, password, name: failureMarker } });
       expect(response.status).toBe(500);
-      expect(response.body).toEqual({ error: { code: 'internal_error', message: 'Internal server error' } });
+      expect(response.body).toEqual({ error: { code: 'internal_error', message: 'Internal server error', requestId: expect.any(String) } });
       const lines = app.logs.slice(before);
       const logged = JSON.stringify(lines);
       // The failure is logged, with its request id...

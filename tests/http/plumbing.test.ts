@@ -20,6 +20,7 @@ function plumbingApp() {
     .get('/items/:id', ({ params }) => {
       if (params.id === 'taken') throw new AppError('conflict', 'Already taken');
       if (params.id === 'slow') throw new AppError('rate_limited', 'Slow down', { headers: { 'retry-after': '7' } });
+      if (params.id === 'down') throw new AppError('unavailable', 'The store is down');
       throw new Error('database password=hunter2 exploded at /srv/app.ts:12');
     });
   const call = (path: string, init?: RequestInit) => app.handle(new Request(`http://localhost${path}`, init));
@@ -73,7 +74,7 @@ describe('error model', () => {
   test('AppError keeps its status and headers', async () => {
     const conflict = await call('/items/taken');
     expect(conflict.status).toBe(409);
-    expect(await readJson(conflict)).toEqual({ error: { code: 'conflict', message: 'Already taken' } });
+    expect(await readJson(conflict)).toEqual({ error: { code: 'conflict', message: 'Already taken', requestId: conflict.headers.get('x-request-id') } });
     const limited = await call('/items/slow');
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('7');
@@ -83,7 +84,7 @@ describe('error model', () => {
     const response = await call('/items/boom', { headers: { 'x-request-id': 'trace-500' } });
     expect(response.status).toBe(500);
     const text = await response.text();
-    expect(JSON.parse(text)).toEqual({ error: { code: 'internal_error', message: 'Internal server error' } });
+    expect(JSON.parse(text)).toEqual({ error: { code: 'internal_error', message: 'Internal server error', requestId: 'trace-500' } });
     expect(text).not.toContain('hunter2');
     expect(text).not.toContain('app.ts');
     const logged = logs.find((line) => line.msg === 'unhandled error');
@@ -93,7 +94,17 @@ describe('error model', () => {
   test('an unknown route is 404 not_found in the same shape', async () => {
     const response = await call('/nowhere');
     expect(response.status).toBe(404);
-    expect(await readJson(response)).toEqual({ error: { code: 'not_found', message: 'No route for GET /nowhere' } });
+    expect(await readJson(response)).toEqual({ error: { code: 'not_found', message: 'No route for GET /nowhere', requestId: response.headers.get('x-request-id') } });
+  });
+
+  test('a deliberate 5xx is logged with its request id, and the body names it; a 4xx is not logged as a failure', async () => {
+    const before = logs.length;
+    const down = await call('/items/down', { headers: { 'x-request-id': 'trace-503' } });
+    expect(down.status).toBe(503);
+    expect((await readJson(down)).error).toEqual({ code: 'unavailable', message: 'The store is down', requestId: 'trace-503' });
+    await (await call('/items/taken', { headers: { 'x-request-id': 'trace-409' } })).arrayBuffer();
+    const failures = logs.slice(before).filter((line) => line.msg === 'request failed');
+    expect(failures).toEqual([expect.objectContaining({ requestId: 'trace-503', status: 503, code: 'unavailable' })]);
   });
 });
 
