@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   ConfigError,
@@ -228,27 +227,13 @@ function readFallbacks(env: Env, available: ProviderName[]): { provider: Provide
   });
 }
 
-/** The process environment with a `.env` file in the working directory filled in beneath it. */
-export function readProcessEnv(cwd = process.cwd()): Env {
-  const env: Env = {};
-  const dotenvPath = resolve(cwd, '.env');
-  if (existsSync(dotenvPath)) Object.assign(env, parseDotenv(readFileSync(dotenvPath, 'utf8')));
-  // Real environment variables win over the file.
-  return Object.assign(env, process.env);
-}
-
-export function parseDotenv(text: string): Env {
-  const env: Env = {};
-  for (const line of text.split(/\r?\n/)) {
-    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)\s*$/.exec(line);
-    if (!match) continue;
-    let value = match[2]!;
-    const quoted = /^(['"])(.*)\1$/.exec(value);
-    if (quoted) value = quoted[1] === '"' ? quoted[2]!.replace(/\\n/g, '\n') : quoted[2]!;
-    else value = value.replace(/\s+#.*$/, '');
-    env[match[1]!] = value;
-  }
-  return env;
+/**
+ * The process environment. Bun itself reads a `.env` file (and `.env.local`, `.env.<NODE_ENV>`)
+ * from the working directory into it before any code runs, also in the compiled executable;
+ * variables already set win over the files.
+ */
+export function readProcessEnv(): Env {
+  return { ...process.env };
 }
 
 function deepFreeze<T extends object>(value: T): T {

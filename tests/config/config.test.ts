@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parseConfig, parseDotenv, readProcessEnv } from '../../src/config/index.ts';
+import { ConfigError, parseConfig } from '../../src/config/index.ts';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'parley-config-'));
 
@@ -102,24 +102,6 @@ describe('config: happy', () => {
     expect(() => {
       (config as { port: number }).port = 1;
     }).toThrow();
-  });
-
-  test('.env beside the process fills in, and the real environment wins', () => {
-    const dir = tempDir();
-    writeFileSync(
-      join(dir, '.env'),
-      'PARLEY_TEST_A=from-file\nexport PARLEY_TEST_B="quoted value"\n# comment\nPARLEY_TEST_C=1 # trailing\n',
-    );
-    process.env.PARLEY_TEST_A = 'from-env';
-    try {
-      const env = readProcessEnv(dir);
-      expect(env.PARLEY_TEST_A).toBe('from-env');
-      expect(env.PARLEY_TEST_B).toBe('quoted value');
-      expect(env.PARLEY_TEST_C).toBe('1');
-    } finally {
-      delete process.env.PARLEY_TEST_A;
-    }
-    expect(parseDotenv("A='x # y'")).toEqual({ A: 'x # y' });
   });
 });
 

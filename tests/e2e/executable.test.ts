@@ -1,6 +1,6 @@
 // The built executable, copied alone into an empty directory, run as a user would run it.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pkg from '../../package.json' with { type: 'json' };
@@ -145,6 +145,19 @@ describe('executable CLI', () => {
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toContain('PORT');
+  });
+
+  test('happy: the executable reads .env from its working directory itself; the real environment wins', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-dotenv-'));
+    writeFileSync(join(dir, '.env'), `DATA_DIR=${join(dir, 'from-dotenv')}\nSSE_PING_MS=999999\n`);
+    // The file's bad value stops start-up, naming the variable: the file was read.
+    const fromFile = await runOnce(['migrate'], {}, dir);
+    expect(fromFile.code).toBe(1);
+    expect(fromFile.stderr).toContain('SSE_PING_MS');
+    // Set in the environment, the same variable wins over the file; the file's DATA_DIR still applies.
+    const overridden = await runOnce(['migrate'], { SSE_PING_MS: '5000' }, dir);
+    expect(overridden.code).toBe(0);
+    expect(existsSync(join(dir, 'from-dotenv', 'parley.db'))).toBe(true);
   });
 
   test('production refuses to start without JWT_SECRET', async () => {
