@@ -13,7 +13,8 @@ export function errorHandler(log: Logger) {
       set.status = appError.status;
       Object.assign(set.headers, appError.options.headers ?? {});
       // Deliberate 5xx too (an upstream that failed, a store that is down): each names its request.
-      if (appError.status >= 500) log.warn('request failed', { requestId, route: path, status: appError.status, code: appError.code, error: appError.message });
+      if (appError.status >= 500)
+        log.warn('request failed', { requestId, route: path, status: appError.status, code: appError.code, error: appError.message });
       return appError.toBody(requestId);
     };
     // Checked by class: Elysia reads an error's own `code` field as its code.

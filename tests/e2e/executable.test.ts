@@ -66,7 +66,9 @@ describe('executable with no configuration', () => {
     const response = await fetch(`${server.url}/api/v1/nope`, { headers: { 'x-request-id': 'e2e-404' } });
     expect(response.status).toBe(404);
     expect(response.headers.get('x-request-id')).toBe('e2e-404');
-    expect(await readJson(response)).toEqual({ error: { code: 'not_found', message: 'No route for GET /api/v1/nope', requestId: response.headers.get('x-request-id') } });
+    expect(await readJson(response)).toEqual({
+      error: { code: 'not_found', message: 'No route for GET /api/v1/nope', requestId: response.headers.get('x-request-id') },
+    });
   });
 
   test('writes one JSON access-log line per request', async () => {

@@ -74,7 +74,9 @@ describe('error model', () => {
   test('AppError keeps its status and headers', async () => {
     const conflict = await call('/items/taken');
     expect(conflict.status).toBe(409);
-    expect(await readJson(conflict)).toEqual({ error: { code: 'conflict', message: 'Already taken', requestId: conflict.headers.get('x-request-id') } });
+    expect(await readJson(conflict)).toEqual({
+      error: { code: 'conflict', message: 'Already taken', requestId: conflict.headers.get('x-request-id') },
+    });
     const limited = await call('/items/slow');
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('7');
@@ -94,7 +96,9 @@ describe('error model', () => {
   test('an unknown route is 404 not_found in the same shape', async () => {
     const response = await call('/nowhere');
     expect(response.status).toBe(404);
-    expect(await readJson(response)).toEqual({ error: { code: 'not_found', message: 'No route for GET /nowhere', requestId: response.headers.get('x-request-id') } });
+    expect(await readJson(response)).toEqual({
+      error: { code: 'not_found', message: 'No route for GET /nowhere', requestId: response.headers.get('x-request-id') },
+    });
   });
 
   test('a deliberate 5xx is logged with its request id, and the body names it; a 4xx is not logged as a failure', async () => {
