@@ -18,7 +18,9 @@ export { ConfigError, type Env } from './parse.ts';
 export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof logLevels)[number];
 
-export type ProviderName = 'openai' | 'anthropic' | 'ollama' | 'echo';
+export { type ProviderName, providerNames } from './vocabulary.ts';
+
+import { type ProviderName, providerNames } from './vocabulary.ts';
 
 export type Config = Readonly<{
   nodeEnv: 'development' | 'production' | 'test';
@@ -117,7 +119,7 @@ export function parseConfig(env: Env): Config {
     ollama: { baseUrl: readUrl(env, 'OLLAMA_BASE_URL', ['http:', 'https:']) },
   };
   const available = configuredProviders(providerKeys);
-  const defaultProvider = readEnum(env, 'DEFAULT_PROVIDER', ['openai', 'anthropic', 'ollama', 'echo'] as const, available[0]!);
+  const defaultProvider = readEnum(env, 'DEFAULT_PROVIDER', providerNames, available[0]!);
   if (!available.includes(defaultProvider)) {
     throw new ConfigError('DEFAULT_PROVIDER', `"${defaultProvider}" is not configured (set its API key or base URL)`);
   }

@@ -1,12 +1,13 @@
 import { Elysia } from 'elysia';
+import type { Role, Tier } from '../config/vocabulary.ts';
 import { forbidden, unauthorized } from './errors.ts';
 import { requestInfo } from './request-context.ts';
 
 /** The caller's user as this request read it (with its session or key, in one query). */
 export type CallerUser = {
   id: string;
-  role: 'guest' | 'user' | 'admin';
-  tier: 'free' | 'pro' | 'enterprise';
+  role: Role;
+  tier: Tier;
   email: string | null;
   name: string | null;
   emailVerified: boolean;

@@ -1,5 +1,6 @@
 // Postgres mirror of schema.sqlite.ts: same tables, columns and indexes (tests/db/schema-parity.test.ts checks).
 import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { messageRoles, messageStatuses, roles, tiers } from '../../config/vocabulary.ts';
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
 const createdAt = () => at('created_at').notNull().defaultNow();
@@ -12,12 +13,8 @@ export const users = pgTable(
     email: text('email'),
     name: text('name'),
     passwordHash: text('password_hash'),
-    role: text('role', { enum: ['guest', 'user', 'admin'] })
-      .notNull()
-      .default('user'),
-    tier: text('tier', { enum: ['free', 'pro', 'enterprise'] })
-      .notNull()
-      .default('free'),
+    role: text('role', { enum: roles }).notNull().default('user'),
+    tier: text('tier', { enum: tiers }).notNull().default('free'),
     emailVerified: boolean('email_verified').notNull().default(false),
     avatarUrl: text('avatar_url'),
     preferences: jsonb('preferences').$type<Record<string, unknown>>().notNull().default({}),
@@ -109,11 +106,9 @@ export const messages = pgTable(
     chatId: text('chat_id')
       .notNull()
       .references(() => chats.id, { onDelete: 'cascade' }),
-    role: text('role', { enum: ['system', 'user', 'assistant'] }).notNull(),
+    role: text('role', { enum: messageRoles }).notNull(),
     content: text('content').notNull().default(''),
-    status: text('status', { enum: ['complete', 'streaming', 'interrupted', 'cancelled', 'error'] })
-      .notNull()
-      .default('complete'),
+    status: text('status', { enum: messageStatuses }).notNull().default('complete'),
     provider: text('provider'),
     model: text('model'),
     finishReason: text('finish_reason'),

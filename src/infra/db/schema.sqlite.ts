@@ -1,6 +1,7 @@
 // SQLite mirror of schema.pg.ts: same tables, columns and indexes (tests/db/schema-parity.test.ts checks).
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { messageRoles, messageStatuses, roles, tiers } from '../../config/vocabulary.ts';
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' }).notNull().default(sql`(CAST(unixepoch('subsec') * 1000 AS INTEGER))`);
@@ -14,12 +15,8 @@ export const users = sqliteTable(
     email: text('email'),
     name: text('name'),
     passwordHash: text('password_hash'),
-    role: text('role', { enum: ['guest', 'user', 'admin'] })
-      .notNull()
-      .default('user'),
-    tier: text('tier', { enum: ['free', 'pro', 'enterprise'] })
-      .notNull()
-      .default('free'),
+    role: text('role', { enum: roles }).notNull().default('user'),
+    tier: text('tier', { enum: tiers }).notNull().default('free'),
     emailVerified: integer('email_verified', { mode: 'boolean' }).notNull().default(false),
     avatarUrl: text('avatar_url'),
     preferences: text('preferences', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
@@ -114,11 +111,9 @@ export const messages = sqliteTable(
     chatId: text('chat_id')
       .notNull()
       .references(() => chats.id, { onDelete: 'cascade' }),
-    role: text('role', { enum: ['system', 'user', 'assistant'] }).notNull(),
+    role: text('role', { enum: messageRoles }).notNull(),
     content: text('content').notNull().default(''),
-    status: text('status', { enum: ['complete', 'streaming', 'interrupted', 'cancelled', 'error'] })
-      .notNull()
-      .default('complete'),
+    status: text('status', { enum: messageStatuses }).notNull().default('complete'),
     provider: text('provider'),
     model: text('model'),
     finishReason: text('finish_reason'),

@@ -1,22 +1,16 @@
 import { t } from 'elysia';
+import { MessageRole, MessageStatus, Provider } from '../../http/vocabulary.ts';
 
-const Provider = t.Union([t.Literal('openai'), t.Literal('anthropic'), t.Literal('ollama'), t.Literal('echo')]);
+export { MessageStatus };
+
 const ModelId = t.String({ minLength: 1, maxLength: 200 });
 const Nullable = <T extends import('elysia').TSchema>(schema: T) => t.Union([schema, t.Null()]);
 const Time = t.String({ format: 'date-time' });
 
-export const MessageStatus = t.Union([
-  t.Literal('complete'),
-  t.Literal('streaming'),
-  t.Literal('interrupted'),
-  t.Literal('cancelled'),
-  t.Literal('error'),
-]);
-
 export const MessageView = t.Object({
   id: t.String(),
   chatId: t.String(),
-  role: t.Union([t.Literal('system'), t.Literal('user'), t.Literal('assistant')]),
+  role: MessageRole,
   content: t.String(),
   status: MessageStatus,
   provider: Nullable(t.String()),

@@ -1,6 +1,5 @@
 import { t } from 'elysia';
-
-const Provider = t.Union([t.Literal('openai'), t.Literal('anthropic'), t.Literal('ollama'), t.Literal('echo')]);
+import { Provider } from '../../http/vocabulary.ts';
 
 export const ModelList = t.Object({
   data: t.Array(t.Object({ id: t.String(), provider: Provider, name: t.String(), capabilities: t.Array(t.String()) })),

@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia';
+import { providerNames } from '../../config/vocabulary.ts';
 import { invalid } from '../../http/errors.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import type { SseItem } from '../../http/sse.ts';
@@ -7,7 +8,6 @@ import type { RepliesService } from '../replies/service.ts';
 import { Completion, type CompletionBody, CompletionBody as CompletionSchema, OpenAiModelList } from './model.ts';
 
 const tags = ['OpenAI-compatible'];
-const providerNames = ['openai', 'anthropic', 'ollama', 'echo'];
 const encoder = new TextEncoder();
 
 const textOf = (content: CompletionBody['messages'][number]['content']) =>
@@ -22,7 +22,7 @@ function toStateless(body: CompletionBody) {
   const last = turns.pop();
   if (last?.role !== 'user' || !last.content) throw invalid('body.messages', 'must end with a user message');
   const [first, ...rest] = body.model.split('/');
-  const named = rest.length > 0 && providerNames.includes(first!);
+  const named = rest.length > 0 && (providerNames as readonly string[]).includes(first!);
   return {
     message: last.content,
     history: turns,

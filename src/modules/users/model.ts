@@ -1,9 +1,7 @@
 import { t } from 'elysia';
+import { Role, Tier } from '../../http/vocabulary.ts';
 
-export const Role = t.Union([t.Literal('guest'), t.Literal('user'), t.Literal('admin')]);
-export const Tier = t.Union([t.Literal('free'), t.Literal('pro'), t.Literal('enterprise')]);
-export type Role = typeof Role.static;
-export type Tier = typeof Tier.static;
+export type { Role, Tier } from '../../config/vocabulary.ts';
 
 /** The user as register, login, guest and refresh answer it. */
 export const PublicUser = t.Object({
