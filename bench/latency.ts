@@ -23,9 +23,21 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import OpenAI from 'openai';
-import { ensureParley, fmt, machineLine, percentile, printTable, type Started, startTarget, tempDir } from './lib.ts';
+import {
+  ensureParley,
+  fmt,
+  machineLine,
+  percentile,
+  printTable,
+  redisReachable,
+  redisUrl,
+  removeKeys,
+  type Started,
+  startTarget,
+  tempDir,
+} from './lib.ts';
 import { TOKEN_TEXT } from './pace-upstream.ts';
 
 const runs = Number(process.env.BENCH_RUNS ?? 300);
@@ -34,7 +46,6 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 50);
 const busySeconds = Number(process.env.BENCH_SECONDS ?? 5);
 const longRuns = Number(process.env.BENCH_LONG_RUNS ?? 20);
 const portkeyDir = process.env.PORTKEY_DIR ?? '/tmp/portkey';
-const redisUrl = 'redis://127.0.0.1:6379';
 const requestTimeoutMs = 30_000;
 // One at a time: a short reply, so hundreds of samples fit in seconds.
 const quietModel = 'pace-4-2';
@@ -316,36 +327,6 @@ function rateTable(title: string, paths: Path[], results: Timing[][]): void {
     ]);
   }
   printTable(title, rows);
-}
-
-async function redisReachable(): Promise<Redis | undefined> {
-  const redis = new Redis(redisUrl, {
-    lazyConnect: true,
-    connectTimeout: 500,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => undefined); // reported by connect() below
-  try {
-    await redis.connect();
-    return redis;
-  } catch {
-    redis.disconnect();
-    return undefined;
-  }
-}
-
-/** Removes every key under `prefix`, a SCAN page at a time. */
-async function removeKeys(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let removed = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) removed += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return removed;
 }
 
 export async function benchLatency(): Promise<void> {

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Subprocess } from 'bun';
+import Redis from 'ioredis';
 
 export const repoRoot = resolve(import.meta.dir, '..');
 /** The executable under test: PARLEY_BIN when set (say, a build of another commit), else dist/parley. */
@@ -175,4 +176,39 @@ export async function targets(): Promise<{ parley: Target; baseline: Target }> {
     },
     baseline: { name: 'bare Bun.serve', argv: [base] },
   };
+}
+
+/** The Redis the benches use when one is up (the machine's own, as in CI). */
+export const redisUrl = 'redis://127.0.0.1:6379';
+
+/** A connected client, or undefined when no Redis answers on `redisUrl`. */
+export async function redisReachable(): Promise<Redis | undefined> {
+  const redis = new Redis(redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 500,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined); // reported by connect() below
+  try {
+    await redis.connect();
+    await redis.ping();
+    return redis;
+  } catch {
+    redis.disconnect();
+    return undefined;
+  }
+}
+
+/** Removes every key under `prefix`, in SCAN pages, without blocking Redis on a big DEL. */
+export async function removeKeys(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let removed = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length > 0) removed += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return removed;
 }

@@ -25,6 +25,7 @@ import {
   machineLine,
   percentile,
   printTable,
+  redisUrl,
   repoRoot,
   type Started,
   startTarget,
@@ -36,7 +37,6 @@ import {
 const seconds = Math.max(1, Math.round(Number(process.env.BENCH_SECONDS ?? 5)));
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const pgAdminUrl = 'postgres://postgres@127.0.0.1:5432/postgres';
-const redisUrl = 'redis://127.0.0.1:6379';
 const chatCount = 50;
 const wrkPath = Bun.which('wrk');
 const loadLabel = wrkPath ? `wrk -t1 -c${connections}` : `in-process fetch loop × ${connections} (wrk not found)`;

@@ -9,7 +9,6 @@
 //   bun bench/stream.ts              (or `bun run bench` for everything)
 //   BENCH_RUNS=50 BENCH_ROUNDS=10 bun bench/stream.ts
 
-import Redis from 'ioredis';
 import OpenAI from 'openai';
 import { startFakeUpstream } from '../tests/fakes/llm-upstream.ts';
 import {
@@ -19,6 +18,9 @@ import {
   percentile,
   printTable,
   procStatusKb,
+  redisReachable,
+  redisUrl,
+  removeKeys,
   type Started,
   startTarget,
   summary,
@@ -31,7 +33,6 @@ const concurrency = 32;
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const requestTimeoutMs = 30_000;
 const model = 'fake-long';
-const redisUrl = 'redis://127.0.0.1:6379';
 
 type Timing = { ttft: number; ttlt: number; deltas: number; ok: boolean };
 type Runner = () => Promise<Timing>;
@@ -182,37 +183,6 @@ function rssSampler(pid: number): () => number | undefined {
     sample();
     return peak;
   };
-}
-
-async function redisReachable(): Promise<Redis | undefined> {
-  const redis = new Redis(redisUrl, {
-    lazyConnect: true,
-    connectTimeout: 500,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => undefined); // reported by connect() below
-  try {
-    await redis.connect();
-    await redis.ping();
-    return redis;
-  } catch {
-    redis.disconnect();
-    return undefined;
-  }
-}
-
-/** Removes every key under `prefix`, in SCAN pages, without blocking Redis on a big DEL. */
-async function removeKeys(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let removed = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) removed += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return removed;
 }
 
 export async function benchStream(): Promise<void> {
