@@ -88,6 +88,10 @@ export type Config = Readonly<{
   ssePingMs: number;
   /** Bun's server closes a connection silent for longer than this (at most 255 s). */
   httpIdleTimeoutSeconds: number;
+  /** How often a running reply refreshes its heartbeat; readers call it interrupted after three missed. */
+  replyHeartbeatMs: number;
+  /** How long a websocket opened without a token may wait before its auth frame. */
+  wsAuthTimeoutMs: number;
   /** Limits of a generic stream (POST /streams): events, and bytes of data in all. */
   streamMaxEvents: number;
   streamMaxBytes: number;
@@ -214,6 +218,8 @@ export function parseConfig(env: Env): Config {
     streamTtlSeconds: readInt(env, 'STREAM_TTL_SECONDS', 3600, { min: 10, max: 7 * 86400 }),
     ssePingMs,
     httpIdleTimeoutSeconds,
+    replyHeartbeatMs: readInt(env, 'REPLY_HEARTBEAT_MS', 5_000, { min: 100, max: 60_000 }),
+    wsAuthTimeoutMs: readInt(env, 'WS_AUTH_TIMEOUT_MS', 5_000, { min: 100, max: 60_000 }),
     streamMaxEvents: readInt(env, 'STREAM_MAX_EVENTS', 10_000, { min: 1 }),
     streamMaxBytes: readInt(env, 'STREAM_MAX_BYTES', 5 * 1024 * 1024, { min: 1024 }),
   });

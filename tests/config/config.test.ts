@@ -165,3 +165,18 @@ describe('config: stream keep-alive and upstream connections', () => {
     expect(configError({ HTTP_IDLE_TIMEOUT_SECONDS: '256' }).message).toContain('HTTP_IDLE_TIMEOUT_SECONDS');
   });
 });
+
+describe('config: timers', () => {
+  test('happy: the reply heartbeat and the websocket auth timeout default to 5 s and can be set', () => {
+    expect(parseConfig({ DATA_DIR: tempDir() })).toMatchObject({ replyHeartbeatMs: 5_000, wsAuthTimeoutMs: 5_000 });
+    expect(parseConfig({ DATA_DIR: tempDir(), REPLY_HEARTBEAT_MS: '250', WS_AUTH_TIMEOUT_MS: '800' })).toMatchObject({
+      replyHeartbeatMs: 250,
+      wsAuthTimeoutMs: 800,
+    });
+  });
+
+  test('error: a timer below 100 ms or not a number is refused, naming the variable', () => {
+    expect(configError({ REPLY_HEARTBEAT_MS: '10' }).message).toContain('REPLY_HEARTBEAT_MS');
+    expect(configError({ WS_AUTH_TIMEOUT_MS: 'soon' }).message).toContain('WS_AUTH_TIMEOUT_MS');
+  });
+});

@@ -21,8 +21,6 @@ type Socket = {
   closed: boolean;
 };
 
-export const authTimeoutMs = 5_000;
-
 const frameError = (code: string, message: string, extra: Record<string, unknown> = {}) => ({ type: 'error', code, message, ...extra });
 
 /**
@@ -35,6 +33,7 @@ export function createRealtimeHub(
   deps: { resolveCaller: CallerResolver; chats: ChatsService; replies: RepliesService; events: UserEvents },
 ) {
   const sockets = new Map<string, Socket>();
+  const authTimeoutMs = infra.config.wsAuthTimeoutMs;
   const send = (socket: Socket, frame: unknown) => {
     if (!socket.closed) socket.port.send(JSON.stringify(frame));
   };
@@ -114,7 +113,7 @@ export function createRealtimeHub(
       if (token) return void (await authenticate(socket, token));
       socket.authTimer = setTimeout(() => {
         if (socket.caller) return;
-        send(socket, frameError('unauthorized', `No auth frame within ${authTimeoutMs / 1000} s`));
+        send(socket, frameError('unauthorized', `No auth frame within ${authTimeoutMs} ms`));
         port.close(4401, 'authentication timeout');
       }, authTimeoutMs);
     },

@@ -51,7 +51,6 @@ export type GenerationResult = {
 const aliveKey = (messageId: string) => `generation:alive:${messageId}`;
 const streamOfKey = (messageId: string) => `generation:stream:${messageId}`;
 const cancelChannel = 'generation:cancel';
-const heartbeatMs = 5_000;
 const flushEveryMs = 300;
 
 /**
@@ -71,6 +70,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
   const { kv, log, config } = infra;
   const { buffers, repo, runModel } = deps;
   const ttl = config.streamTtlSeconds;
+  const heartbeatMs = config.replyHeartbeatMs;
   const active = new Map<string, { controller: AbortController; done: Promise<GenerationResult> }>();
   let cancelListener: Promise<unknown> | undefined;
 
