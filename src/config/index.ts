@@ -56,13 +56,6 @@ export type Config = Readonly<{
     llmPerDay: number;
   }>;
   maxFileSize: number;
-  s3: Readonly<{
-    bucket: string | undefined;
-    endpoint: string | undefined;
-    region: string | undefined;
-    accessKeyId: string | undefined;
-    secretAccessKey: string | undefined;
-  }>;
   smtpUrl: string | undefined;
   mailFrom: string;
   logLevel: LogLevel;
@@ -189,13 +182,6 @@ export function parseConfig(env: Env): Config {
       llmPerDay: readInt(env, 'RATELIMIT_PER_DAY', 500, { min: 1 }),
     },
     maxFileSize: readInt(env, 'MAX_FILE_SIZE', 10_485_760, { min: 1 }),
-    s3: {
-      bucket: readString(env, 'S3_BUCKET'),
-      endpoint: readUrl(env, 'S3_ENDPOINT', ['http:', 'https:']),
-      region: readString(env, 'S3_REGION'),
-      accessKeyId: readString(env, 'S3_ACCESS_KEY_ID'),
-      secretAccessKey: readString(env, 'S3_SECRET_ACCESS_KEY'),
-    },
     smtpUrl: readUrl(env, 'SMTP_URL', ['smtp:', 'smtps:']),
     mailFrom: readString(env, 'MAIL_FROM') ?? 'Parley <no-reply@localhost>',
     logLevel: readEnum(env, 'LOG_LEVEL', logLevels, 'info'),

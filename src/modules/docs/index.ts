@@ -34,7 +34,7 @@ export function docsModule({ version }: DocsOptions) {
             title: 'Parley API',
             version,
             description:
-              'AI chat backend: accounts, chats with streamed LLM replies, files, voice, resumable streams, pipelines and admin.',
+              'AI chat backend: accounts, chats with streamed LLM replies, resumable streams, websockets, an OpenAI-compatible API and admin.',
           },
           tags: [{ name: 'Health', description: 'Liveness and dependency status' }],
           components: {
