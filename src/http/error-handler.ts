@@ -1,6 +1,6 @@
 import { Elysia, type ValidationError } from 'elysia';
 import type { Logger } from '../infra/log/index.ts';
-import { AppError, errorStatus } from './errors.ts';
+import { AppError, errorStatus, invalidFields } from './errors.ts';
 import { requestInfo } from './request-context.ts';
 
 type FieldError = { field: string; message: string };
@@ -28,7 +28,7 @@ export function errorHandler(log: Logger) {
         return fail(new AppError('unsupported_media_type', error.message));
       case 'VALIDATION':
         if (error.type !== 'response') {
-          return fail(new AppError('validation_error', 'Request validation failed', { details: fieldErrors(error) }));
+          return fail(invalidFields(fieldErrors(error)));
         }
     }
     const status = 'status' in error && typeof error.status === 'number' ? error.status : 500;

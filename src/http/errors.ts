@@ -46,5 +46,7 @@ export const notFound = (what = 'Resource') => new AppError('not_found', `${what
 export const unauthorized = (message = 'Authentication required') => new AppError('unauthorized', message);
 export const forbidden = (message = 'Not allowed') => new AppError('forbidden', message);
 export const conflict = (message: string) => new AppError('conflict', message);
-export const invalid = (field: string, message: string) =>
-  new AppError('validation_error', 'Request validation failed', { details: [{ field, message }] });
+/** The one way to build a 422: `details` name each field (`body.email`, `query.cursor`…) and what is wrong with it. */
+export const invalidFields = (details: { field: string; message: string }[], summary = 'Request validation failed') =>
+  new AppError('validation_error', summary, { details });
+export const invalid = (field: string, message: string, summary?: string) => invalidFields([{ field, message }], summary);

@@ -1,5 +1,5 @@
 import { t } from 'elysia';
-import { AppError } from './errors.ts';
+import { invalid } from './errors.ts';
 
 /** `?limit=` (1–100, default 20) and `?cursor=`, as every list in the contract takes them. */
 export const PageQuery = t.Object({
@@ -17,6 +17,9 @@ export function encodeCursor(key: unknown): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
+/** The 422 for a cursor this API did not give out. */
+export const badCursor = () => invalid('query.cursor', 'is not a cursor this API gave out');
+
 export function decodeCursor<T>(cursor: string | undefined, isValid: (value: unknown) => value is T): T | undefined {
   if (cursor === undefined) return undefined;
   try {
@@ -27,9 +30,7 @@ export function decodeCursor<T>(cursor: string | undefined, isValid: (value: unk
   } catch {
     // fall through to the error below
   }
-  throw new AppError('validation_error', 'Request validation failed', {
-    details: [{ field: 'query.cursor', message: 'is not a cursor this API gave out' }],
-  });
+  throw badCursor();
 }
 
 /** Given up to limit+1 rows, the page and the cursor of its last row when more follow. */

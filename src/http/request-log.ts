@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia';
 import type { Logger } from '../infra/log/index.ts';
-import { AppError } from './errors.ts';
+import { AppError, invalid } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import { requestInfo, startRequest } from './request-context.ts';
 import { streamSettled } from './sse.ts';
@@ -39,8 +39,7 @@ export function requestGuard({ log, metrics, maxJsonBytes, maxUploadBytes }: Req
       // Postgres text cannot hold U+0000; refusing it here keeps such input a 422, never a 500.
       .onTransform({ as: 'global' }, ({ body, query, params }) => {
         const field = findNul({ body, query, params });
-        if (field)
-          throw new AppError('validation_error', 'Request validation failed', { details: [{ field, message: 'may not contain U+0000' }] });
+        if (field) throw invalid(field, 'may not contain U+0000');
       })
       .onAfterResponse({ as: 'global' }, ({ request, set, route, responseValue }) => {
         const info = requestInfo(request);

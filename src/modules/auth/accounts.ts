@@ -1,5 +1,5 @@
 import type { UserCaller } from '../../http/auth.ts';
-import { AppError, conflict, forbidden, unauthorized } from '../../http/errors.ts';
+import { AppError, conflict, forbidden, invalid, unauthorized } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { Mailer } from '../../infra/mail/index.ts';
 import { normaliseEmail, type UsersService } from '../users/service.ts';
@@ -11,10 +11,7 @@ import type { ClientMeta, SessionTokens } from './sessions.ts';
 const resetTokenTtlMs = 60 * 60 * 1000;
 const verifyTokenTtlMs = 24 * 60 * 60 * 1000;
 
-const invalidToken = () =>
-  new AppError('validation_error', 'Request validation failed', {
-    details: [{ field: 'body.token', message: 'is invalid, used or expired' }],
-  });
+const invalidToken = () => invalid('body.token', 'is invalid, used or expired');
 
 /** Registration, sign-in, guests, passwords and email verification. */
 export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepository, sessions: SessionTokens, mailer: Mailer) {

@@ -1,6 +1,6 @@
 import type { UserCaller } from '../../http/auth.ts';
 import { AppError, conflict, notFound } from '../../http/errors.ts';
-import { decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
+import { badCursor, decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { ProviderName } from '../../infra/llm/types.ts';
 import type { UserEvents } from '../realtime/service.ts';
@@ -199,10 +199,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     async search(userId: string, query: { q: string; limit?: number; cursor?: string }) {
       const limit = query.limit ?? 20;
       const offset = query.cursor === undefined ? 0 : decodeSearchCursor(query.cursor);
-      if (offset === undefined)
-        throw new AppError('validation_error', 'Request validation failed', {
-          details: [{ field: 'query.cursor', message: 'is not a cursor this API gave out' }],
-        });
+      if (offset === undefined) throw badCursor();
       const hits = await search.search(userId, query.q, { limit: limit + 1, offset });
       const pageHits = hits.slice(0, limit);
       const rows = await Promise.all(pageHits.map((hit) => chats.findChat(hit.chatId)));

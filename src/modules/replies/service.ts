@@ -1,5 +1,5 @@
 import type { UserCaller } from '../../http/auth.ts';
-import { AppError } from '../../http/errors.ts';
+import { AppError, invalid } from '../../http/errors.ts';
 import type { Metrics } from '../../http/metrics.ts';
 import { type SseItem, streamAsSse } from '../../http/sse.ts';
 import type { Infra } from '../../infra/index.ts';
@@ -87,7 +87,7 @@ export function createRepliesService(
       } catch (error) {
         if (!(error instanceof UnknownModelError)) throw error;
         const field = requested.model && !requested.provider ? 'body.model' : 'body.provider';
-        throw new AppError('validation_error', error.message, { details: [{ field, message: error.message }] });
+        throw invalid(field, error.message, error.message);
       }
     },
 
