@@ -1,11 +1,16 @@
 import { t } from 'elysia';
 import { invalid } from './errors.ts';
 
-/** `?limit=` (1–100, default 20) and `?cursor=`, as every list in the contract takes them. */
-export const PageQuery = t.Object({
+const pageFields = {
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
   cursor: t.Optional(t.String({ maxLength: 512 })),
-});
+};
+
+/** `?limit=` (1–100, default 20) and `?cursor=`, as every list in the contract takes them. */
+export const PageQuery = t.Object(pageFields);
+
+/** A list's query: the page fields, plus the list's own filters. */
+export const pageQuery = <P extends import('@sinclair/typebox').TProperties>(filters: P) => t.Object({ ...pageFields, ...filters });
 
 export const page = <T extends import('elysia').TSchema>(item: T) =>
   t.Object({ data: t.Array(item), nextCursor: t.Union([t.String(), t.Null()]) });

@@ -1,4 +1,5 @@
 import { t } from 'elysia';
+import { pageQuery } from '../../http/pagination.ts';
 import { MessageRole, MessageStatus, Provider } from '../../http/vocabulary.ts';
 
 export { MessageStatus };
@@ -64,9 +65,7 @@ export const UpdateChatBody = t.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 
-export const ListChatsQuery = t.Object({
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
-  cursor: t.Optional(t.String({ maxLength: 512 })),
+export const ListChatsQuery = pageQuery({
   q: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Part of the title' })),
   category: t.Optional(t.String({ minLength: 1, maxLength: 50 })),
   archived: t.Optional(t.Boolean({ description: 'true lists archived chats only; default lists the others' })),
@@ -110,10 +109,8 @@ export type Stats = typeof Stats.static;
 
 export const Categories = t.Object({ data: t.Array(t.Object({ category: t.String(), count: t.Integer() })) });
 
-export const SearchQuery = t.Object({
+export const SearchQuery = pageQuery({
   q: t.String({ minLength: 1, maxLength: 200 }),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
-  cursor: t.Optional(t.String({ maxLength: 512 })),
 });
 
 export const SearchResults = t.Object({

@@ -1,4 +1,5 @@
 import { t } from 'elysia';
+import { pageQuery } from '../../http/pagination.ts';
 import { Role, Tier } from '../../http/vocabulary.ts';
 
 export type { Role, Tier } from '../../config/vocabulary.ts';
@@ -56,9 +57,7 @@ export const Usage = t.Object({
 });
 export type Usage = typeof Usage.static;
 
-export const AdminUsersQuery = t.Object({
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
-  cursor: t.Optional(t.String({ maxLength: 512 })),
+export const AdminUsersQuery = pageQuery({
   q: t.Optional(t.String({ maxLength: 254, description: 'Part of an email address' })),
 });
 
