@@ -1,4 +1,5 @@
 import { AppError } from '../../http/errors.ts';
+import { resetSeconds as secondsUntilReset } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
 
 type Window = 'perMinute' | 'perHour' | 'perDay';
@@ -37,7 +38,7 @@ export function createLlmLimits({ config, kv, log }: Pick<Infra, 'config' | 'kv'
     const resetSeconds = {} as Record<Window, number>;
     windows.forEach((w, i) => {
       remaining[w.name] = hits[i]!.remaining;
-      resetSeconds[w.name] = Math.max(0, Math.ceil(hits[i]!.resetMs / 1000));
+      resetSeconds[w.name] = secondsUntilReset(hits[i]!.resetMs);
     });
     const refused = windows.map((w, i) => ({ w, hit: hits[i]! })).filter(({ hit }) => !hit.allowed);
     if (count && refused.length > 0) {
