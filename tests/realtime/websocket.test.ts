@@ -122,6 +122,30 @@ for (const [name, kind] of kinds) {
         expect(socket.frames.filter((f) => f.type === 'pong')).toEqual([{ type: 'pong' }, { type: 'pong' }]);
       });
 
+      test('error: chat.send is held to the HTTP body’s schema: the same limits, field by field, and the same options accepted', async () => {
+        const socket = await ready(alice);
+        const chat = await createChat(http, alice.accessToken);
+        const cases: [Record<string, unknown>, string][] = [
+          [{ content: 'x'.repeat(100_001) }, 'frame.content'],
+          [{ content: 'x', temperature: 3 }, 'frame.temperature'],
+          [{ content: 'x', provider: 'mistral' }, 'frame.provider'],
+          [{ content: 'x', surprise: true }, 'frame.surprise'],
+          [{ content: 'x', chatId: 'y'.repeat(65) }, 'frame.chatId'],
+        ];
+        for (const [fields, field] of cases) {
+          const requestId = `schema-${field}`;
+          const from = socket.frames.length;
+          socket.send({ type: 'chat.send', chatId: chat.id, requestId, ...fields });
+          const error = await socket.waitFor((f) => f.requestId === requestId, `an answer for ${field}`, 3000, from);
+          expect({ type: error.type, code: error.code }).toEqual({ type: 'error', code: 'validation_error' });
+          expect(error.details.map((d: { field: string }) => d.field)).toContain(field);
+        }
+        // What HTTP takes, a frame takes too: temperature and maxTokens are options of chat.send.
+        socket.send({ type: 'chat.send', chatId: chat.id, content: 'one two', temperature: 0.5, maxTokens: 50, requestId: 'opts' });
+        const done = await socket.waitFor((f) => f.requestId === 'opts' && (f.type === 'done' || f.type === 'error'), 'the reply', 10_000);
+        expect(done.type).toBe('done');
+      });
+
       test('invalid JSON, non-objects, unknown types and chat.send without content get error frames; the socket stays open', async () => {
         const socket = await ready(alice);
         const chat = await createChat(http, alice.accessToken);

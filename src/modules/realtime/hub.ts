@@ -1,7 +1,11 @@
+import type { TSchema } from '@sinclair/typebox';
+import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
+import { t } from 'elysia';
 import type { CallerResolver, UserCaller } from '../../http/auth.ts';
 import { AppError } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { Unsubscribe } from '../../infra/kv/index.ts';
+import { ChatMessageParams, ChatParams, SendMessageBody } from '../chats/model.ts';
 import type { ChatsService } from '../chats/service.ts';
 import type { RepliesService } from '../replies/service.ts';
 import type { UserEvents } from './service.ts';
@@ -20,6 +24,28 @@ type Socket = {
   /** Set by close(): work that was awaiting when the socket went away must not attach to it. */
   closed: boolean;
 };
+
+// Frames take the same schemas as the matching HTTP requests (body of POST /chats/:id/messages,
+// the ids of the chat routes), so a limit changed in one place holds for both.
+const ChatSendFrame = TypeCompiler.Compile(
+  t.Object(
+    { ...SendMessageBody.properties, type: t.Literal('chat.send'), chatId: ChatParams.properties.id, requestId: t.Optional(t.Unknown()) },
+    { additionalProperties: false },
+  ),
+);
+const ChatCancelFrame = TypeCompiler.Compile(
+  t.Object(
+    { type: t.Literal('chat.cancel'), messageId: ChatMessageParams.properties.messageId, requestId: t.Optional(t.Unknown()) },
+    { additionalProperties: false },
+  ),
+);
+
+/** What is wrong with a frame, field by field, in the shape of an HTTP 422's details. */
+function frameErrors(schema: TypeCheck<TSchema>, frame: unknown): { field: string; message: string }[] {
+  return [...schema.Errors(frame)]
+    .slice(0, 10)
+    .map((error) => ({ field: `frame${error.path.replaceAll('/', '.')}`, message: error.message }));
+}
 
 const frameError = (code: string, message: string, extra: Record<string, unknown> = {}) => ({ type: 'error', code, message, ...extra });
 
@@ -85,21 +111,23 @@ export function createRealtimeHub(
     }
     if (!socket.caller) return send(socket, frameError('unauthorized', 'Send {type:"auth", token} first'));
     if (frame.type === 'chat.send') {
-      const { chatId, content, provider, model } = frame;
-      if (typeof chatId !== 'string' || typeof content !== 'string' || content.length === 0 || content.length > 100_000) {
-        return send(socket, frameError('validation_error', 'chat.send needs chatId and content (1 to 100000 characters)', { requestId }));
-      }
-      if ((provider !== undefined && typeof provider !== 'string') || (model !== undefined && typeof model !== 'string')) {
-        return send(socket, frameError('validation_error', 'provider and model must be strings', { requestId }));
-      }
-      const started = await deps.chats.send(socket.caller, socket.ip, chatId, { content, provider: provider as never, model });
+      if (!ChatSendFrame.Check(frame))
+        return send(
+          socket,
+          frameError('validation_error', 'Request validation failed', { details: frameErrors(ChatSendFrame, frame), requestId }),
+        );
+      const { type: _, chatId, requestId: __, ...body } = frame;
+      const started = await deps.chats.send(socket.caller, socket.ip, chatId, body);
       // The reply goes on (it is stored either way); only a socket still open follows it.
       if (!socket.closed) void forwardReply(socket, started.streamId, requestId);
       return;
     }
     if (frame.type === 'chat.cancel') {
-      if (typeof frame.messageId !== 'string')
-        return send(socket, frameError('validation_error', 'chat.cancel needs messageId', { requestId }));
+      if (!ChatCancelFrame.Check(frame))
+        return send(
+          socket,
+          frameError('validation_error', 'Request validation failed', { details: frameErrors(ChatCancelFrame, frame), requestId }),
+        );
       await deps.chats.cancelMessage(socket.caller.user.id, frame.messageId);
       return send(socket, { type: 'chat.cancelling', messageId: frame.messageId, ...(requestId !== undefined ? { requestId } : {}) });
     }
