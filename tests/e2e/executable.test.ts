@@ -81,7 +81,7 @@ describe('executable with no configuration', () => {
     const other = await startBinary({ path: binary.path, cwd: binary.dir });
     expect(await other.stop('SIGTERM')).toBe(0);
     expect(other.logs.some((entry) => entry.msg === 'stopped')).toBe(true);
-    expect(fetch(`${other.url}/health`)).rejects.toThrow();
+    await expect(fetch(`${other.url}/health`)).rejects.toThrow();
   });
 });
 

@@ -45,7 +45,20 @@ describe.if(hasRedis)('redis store specifics', () => {
     }
   });
 
-  test('a healthy store logged no warnings', () => {
-    expect(logLines).toEqual([]);
+  test('a healthy store logs no warnings: connect, use, subscribe and close one on its own', async () => {
+    const lines: string[] = [];
+    const { prefix, cleanup } = createTestRedisPrefix();
+    const store = await createRedisStore(redisUrl, { prefix, log: createLogger('warn', (line) => lines.push(line)) });
+    try {
+      await store.set('k', 'v');
+      const unsubscribe = await store.subscribe('ch', () => undefined);
+      await store.publish('ch', 'hello');
+      await unsubscribe();
+      expect(store.status()).toBe('ok');
+    } finally {
+      await store.close();
+      await cleanup();
+    }
+    expect(lines).toEqual([]);
   });
 });
