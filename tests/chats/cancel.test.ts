@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { bearer, expectError, readJson, register } from '../auth/client.ts';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { readSse, SseReader } from '../helpers/sse.ts';
 import {
   createChat,
   getChat,
@@ -17,7 +18,6 @@ import {
   waitUntil,
   withNamedEvents,
 } from './harness.ts';
-import { readSse, SseReader } from './sse.ts';
 
 let slowFake: FakeUpstream;
 let quickFake: FakeUpstream;

@@ -7,7 +7,7 @@ import type { FakeUpstream, RecordedRequest } from '../fakes/llm-upstream.ts';
 import type { TestApp } from '../helpers/app.ts';
 import { storageKinds } from '../helpers/app.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
-import { readSse, type SseEvent, type SseTranscript } from './sse.ts';
+import { readSse, type SseEvent, type SseTranscript } from '../helpers/sse.ts';
 
 export { waitUntil } from '../helpers/wait.ts';
 

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { bearer, readJson, register } from '../auth/client.ts';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { compareEventIds, parseSseBlock, readSse } from '../helpers/sse.ts';
 import {
   bodyOf,
   createChat,
@@ -17,7 +18,6 @@ import {
   upstreamCalls,
   wordCount,
 } from './harness.ts';
-import { compareEventIds, parseSseBlock, readSse } from './sse.ts';
 
 type ProviderCase = { provider: 'echo' | 'openai' | 'anthropic' | 'ollama'; model: string; reply: (text: string) => string };
 const providers: ProviderCase[] = [

@@ -3,9 +3,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { adminKey, asAdmin, bearer, expectError, readJson, register } from '../auth/client.ts';
 import { bodyOf, kinds, llmEnv, textOfContent, uniqueText, upstreamCalls, wordCount } from '../chats/harness.ts';
-import { compareEventIds, readSse } from '../chats/sse.ts';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { compareEventIds, readSse } from '../helpers/sse.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
