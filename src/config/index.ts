@@ -83,6 +83,8 @@ export type Config = Readonly<{
   httpIdleTimeoutSeconds: number;
   /** How often a running reply refreshes its heartbeat; readers call it interrupted after three missed. */
   replyHeartbeatMs: number;
+  /** How often a streaming reply's text so far is written to its message row. */
+  replyFlushMs: number;
   /** How long a websocket opened without a token may wait before its auth frame. */
   wsAuthTimeoutMs: number;
   /** Limits of a generic stream (POST /streams): events, and bytes of data in all. */
@@ -205,6 +207,7 @@ export function parseConfig(env: Env): Config {
     ssePingMs,
     httpIdleTimeoutSeconds,
     replyHeartbeatMs: readInt(env, 'REPLY_HEARTBEAT_MS', 5_000, { min: 100, max: 60_000 }),
+    replyFlushMs: readInt(env, 'REPLY_FLUSH_MS', 300, { min: 20, max: 60_000 }),
     wsAuthTimeoutMs: readInt(env, 'WS_AUTH_TIMEOUT_MS', 5_000, { min: 100, max: 60_000 }),
     streamMaxEvents: readInt(env, 'STREAM_MAX_EVENTS', 10_000, { min: 1 }),
     streamMaxBytes: readInt(env, 'STREAM_MAX_BYTES', 5 * 1024 * 1024, { min: 1024 }),

@@ -168,7 +168,7 @@ describe('config: stream keep-alive and upstream connections', () => {
 
 describe('config: timers', () => {
   test('happy: the reply heartbeat and the websocket auth timeout default to 5 s and can be set', () => {
-    expect(parseConfig({ DATA_DIR: tempDir() })).toMatchObject({ replyHeartbeatMs: 5_000, wsAuthTimeoutMs: 5_000 });
+    expect(parseConfig({ DATA_DIR: tempDir() })).toMatchObject({ replyHeartbeatMs: 5_000, replyFlushMs: 300, wsAuthTimeoutMs: 5_000 });
     expect(parseConfig({ DATA_DIR: tempDir(), REPLY_HEARTBEAT_MS: '250', WS_AUTH_TIMEOUT_MS: '800' })).toMatchObject({
       replyHeartbeatMs: 250,
       wsAuthTimeoutMs: 800,

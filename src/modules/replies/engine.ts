@@ -51,7 +51,6 @@ export type GenerationResult = {
 const aliveKey = (messageId: string) => `generation:alive:${messageId}`;
 const streamOfKey = (messageId: string) => `generation:stream:${messageId}`;
 const cancelChannel = 'generation:cancel';
-const flushEveryMs = 300;
 
 /**
  * A generation runs detached from any HTTP request: it appends start/delta/done/error to a
@@ -71,6 +70,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
   const { buffers, repo, runModel } = deps;
   const ttl = config.streamTtlSeconds;
   const heartbeatMs = config.replyHeartbeatMs;
+  const flushEveryMs = config.replyFlushMs;
   const active = new Map<string, { controller: AbortController; done: Promise<GenerationResult> }>();
   let cancelListener: Promise<unknown> | undefined;
 
