@@ -51,37 +51,50 @@ export function authGuard(resolveCaller: CallerResolver) {
     if (!caller?.user) throw unauthorized();
     return caller as UserCaller;
   };
+  // Who is calling is settled in the transform phase, before the body is validated: a caller
+  // without credentials gets 401, never a 422 that describes the route's schema. The handler's
+  // `caller` is that same answer.
+  const settled = new WeakMap<Request, Caller | null>();
+  const settle = (check: (request: Request) => Promise<Caller | null>) => ({
+    async transform({ request }: { request: Request }) {
+      settled.set(request, await check(request));
+    },
+  });
+  const settledCaller = (request: Request) => settled.get(request) ?? null;
+
   return new Elysia({ name: 'auth-guard' }).macro({
     auth: {
       detail: { security: bearer },
-      async resolve({ request }) {
-        return { caller: await requireUser(request) };
-      },
+      ...settle(requireUser),
+      resolve: ({ request }) => ({ caller: settledCaller(request) as UserCaller }),
     },
     member: {
       detail: { security: bearer },
-      async resolve({ request }) {
+      ...settle(async (request) => {
         const caller = await requireUser(request);
         if (caller.user.role === 'guest') throw forbidden('Register an account to use this');
-        return { caller };
-      },
+        return caller;
+      }),
+      resolve: ({ request }) => ({ caller: settledCaller(request) as UserCaller }),
     },
     admin: {
       detail: { security: [{ bearer: [] }, { adminKey: [] }] },
-      async resolve({ request }) {
+      ...settle(async (request) => {
         const caller = await identify(request);
         if (!caller) throw unauthorized();
         if (!caller.isAdmin) throw forbidden('Admin only');
-        return { caller };
-      },
+        return caller;
+      }),
+      resolve: ({ request }) => ({ caller: settledCaller(request) as Caller }),
     },
     optionalAuth: {
       detail: { security: [{}, ...bearer] },
-      async resolve({ request }) {
-        // An admin key alone names no user: for these routes that is no caller at all.
+      // An admin key alone names no user: for these routes that is no caller at all.
+      ...settle(async (request) => {
         const caller = await identify(request);
-        return { caller: caller?.user ? (caller as UserCaller) : null };
-      },
+        return caller?.user ? caller : null;
+      }),
+      resolve: ({ request }) => ({ caller: settledCaller(request) as UserCaller | null }),
     },
   });
 }

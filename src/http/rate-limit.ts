@@ -50,7 +50,8 @@ export function rateLimit(options: RateLimitOptions) {
   const plugin = new Elysia({ name: `rate-limit:${name}` });
   if (!enabled) return plugin;
 
-  return plugin.onBeforeHandle({ as: 'scoped' }, async (context) => {
+  // In the transform phase: before authentication and body validation, so every request counts.
+  return plugin.onTransform({ as: 'scoped' }, async (context) => {
     const { request, server, set, path } = context;
     // The route bundle derives `ip` once per request; a limiter used on its own works it out.
     const ip = (context as { ip?: string }).ip ?? clientIp(request, server, trustProxy);
