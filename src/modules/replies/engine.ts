@@ -27,7 +27,7 @@ export type GenerationInput = {
   onStored?: (message: MessageRow) => void;
 };
 
-type RunInput = GenerationInput & { messageId: string; persist: boolean };
+type RunInput = GenerationInput & { messageId: string };
 
 /** What the engine tells metrics: seconds to the first token and for the whole upstream call. */
 export type EngineObserver = {
@@ -99,7 +99,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       (flushing = flushing
         .catch(() => undefined)
         .then(async () => {
-          if (!input.persist || flushed === text.length) return;
+          if (input.chatId === null || flushed === text.length) return;
           flushed = text.length;
           await repo.flush(input.messageId, text);
         }));
@@ -204,7 +204,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     const finishReason = cancelled ? 'cancelled' : (finish?.reason ?? 'error');
     let message: MessageRow | undefined;
     try {
-      if (input.persist) {
+      if (input.chatId !== null) {
         message = await repo.finish({
           id: input.messageId,
           content: text,
@@ -233,7 +233,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     async start(generation: GenerationInput): Promise<StartedGeneration> {
       await listenForCancels();
       const messageId = Bun.randomUUIDv7();
-      const input: RunInput = { ...generation, messageId, persist: generation.chatId !== null };
+      const input: RunInput = { ...generation, messageId };
       const message = generation.chatId
         ? await repo.insertStreaming({ id: messageId, chatId: generation.chatId, provider: generation.provider, model: generation.model })
         : null;
