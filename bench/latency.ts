@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import type Redis from 'ioredis';
 import OpenAI from 'openai';
 import {
+  apiPoster,
   ensureParley,
   fmt,
   machineLine,
@@ -133,13 +134,7 @@ async function parleyPaths(server: Started, label: string): Promise<{ stateless:
   });
   if (!registered.ok) throw new Error(`register: ${registered.status} ${await registered.text()}`);
   const { accessToken } = (await registered.json()) as { accessToken: string };
-  const post = (path: string, body: unknown) =>
-    fetch(`${server.url}/api/v1${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(requestTimeoutMs),
-    });
+  const post = apiPoster(server.url, accessToken, requestTimeoutMs);
   return {
     stateless: {
       name: `parley /chat/stream${label}`,

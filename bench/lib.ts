@@ -212,3 +212,14 @@ export async function removeKeys(redis: Redis, prefix: string): Promise<number> 
   } while (cursor !== '0');
   return removed;
 }
+
+/** `POST <base>/api/v1<path>` with a JSON body as the holder of `accessToken`, given up after `timeoutMs`. */
+export function apiPoster(base: string, accessToken: string, timeoutMs: number) {
+  return (path: string, body: unknown) =>
+    fetch(`${base}/api/v1${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+}

@@ -12,6 +12,7 @@
 import OpenAI from 'openai';
 import { startFakeUpstream } from '../tests/fakes/llm-upstream.ts';
 import {
+  apiPoster,
   ensureParley,
   fmt,
   machineLine,
@@ -87,13 +88,7 @@ function sdkRunner(baseURL: string): Runner {
 async function parleyClient(server: Started) {
   const guest = await fetch(`${server.url}/api/v1/auth/guest`, { method: 'POST', signal: AbortSignal.timeout(requestTimeoutMs) });
   const { accessToken } = (await guest.json()) as { accessToken: string };
-  const post = (path: string, body: unknown) =>
-    fetch(`${server.url}/api/v1${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(requestTimeoutMs),
-    });
+  const post = apiPoster(server.url, accessToken, requestTimeoutMs);
   const attempt =
     (run: Runner): Runner =>
     () =>
