@@ -1,8 +1,8 @@
 // Admin user management: who may call it, the newest-first list with search and pages, and
 // changes to role, tier and disabled, on every storage kind.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { adminPatchUser, asAdmin, bearer, createApiKey, expectError, guest, readJson, register, testEnv } from '../auth/client.ts';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
+import { adminPatchUser, asAdmin, bearer, createApiKey, expectError, guest, readJson, register, testEnv } from '../helpers/client.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
 
 type AdminUser = { id: string; email: string | null; role: string; tier: string; disabled: boolean; createdAt: string };

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq } from 'drizzle-orm';
-import { asAdmin, bearer, login, readJson, register, testEnv } from '../auth/client.ts';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
+import { asAdmin, bearer, login, readJson, register, testEnv } from '../helpers/client.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
 
 for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis })) {

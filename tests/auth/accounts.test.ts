@@ -2,7 +2,6 @@
 // email verification, through the real app on every storage kind.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
-import { hasPostgres, hasRedis } from '../helpers/services.ts';
 import {
   adminPatchUser,
   bearer,
@@ -10,14 +9,14 @@ import {
   expectError,
   guest,
   login,
-  mailedTokens,
   meStatus,
   readJson,
   register,
   testEnv,
   uniqueEmail,
-  waitForMailedToken,
-} from './client.ts';
+} from '../helpers/client.ts';
+import { mailedTokens, waitForMailedToken } from '../helpers/mail.ts';
+import { hasPostgres, hasRedis } from '../helpers/services.ts';
 
 const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 

@@ -2,8 +2,8 @@
 // their owner, and listed page by page, on every storage kind.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
+import { bearer, createApiKey, expectError, guest, meStatus, readJson, register, testEnv } from '../helpers/client.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
-import { bearer, createApiKey, expectError, guest, meStatus, readJson, register, testEnv } from './client.ts';
 
 for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis })) {
   describe(`api keys on ${name}`, () => {

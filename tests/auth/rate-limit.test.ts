@@ -3,8 +3,8 @@
 // from the IP 'unknown', so each app here has its own budget.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
+import { bearer, expectError, readJson, uniqueEmail } from '../helpers/client.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
-import { bearer, expectError, readJson, uniqueEmail } from './client.ts';
 
 const rateHeaders = (response: Response) => ({
   limit: response.headers.get('ratelimit-limit'),

@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
 import Redis from 'ioredis';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
+import { asAdmin, bearer, testEnv, uniqueEmail } from '../helpers/client.ts';
+import { mailLogMessage, waitForMailedToken } from '../helpers/mail.ts';
 import { hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
-import { asAdmin, bearer, mailLogMessage, testEnv, uniqueEmail, waitForMailedToken } from './client.ts';
 
 type Exchange = { route: string; status: number; text: string; carriesSecrets: boolean };
 

@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { decodeJwt, SignJWT } from 'jose';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
+import { bearer, createApiKey, expectError, login, meStatus, readJson, register, type Tokens, testEnv } from '../helpers/client.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
-import { bearer, createApiKey, expectError, login, meStatus, readJson, register, type Tokens, testEnv } from './client.ts';
 
 const clientA = { 'user-agent': 'ParleyTest/1.0 (device A)', 'x-forwarded-for': '203.0.113.7' };
 const clientB = { 'user-agent': 'ParleyTest/1.0 (device B)', 'x-forwarded-for': '198.51.100.23' };

@@ -1,23 +1,24 @@
 // Stopping replies: cancel stops the upstream at once and keeps the text so far; a client that
 // leaves stops nothing; regenerate answers the same turn again; a crash leaves `interrupted`.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { bearer, expectError, readJson, register } from '../auth/client.ts';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { readSse, SseReader } from '../helpers/sse.ts';
+import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import {
+  bearer,
   createChat,
+  expectError,
   getChat,
-  kinds,
-  llmEnv,
+  readJson,
+  register,
   sendJson,
   sendMessage,
   storedMessage,
   uniqueText,
-  upstreamCalls,
   waitUntil,
   withNamedEvents,
-} from './harness.ts';
+} from '../helpers/client.ts';
+import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
+import { readSse, SseReader } from '../helpers/sse.ts';
 
 let slowFake: FakeUpstream;
 let quickFake: FakeUpstream;

@@ -1,10 +1,10 @@
 // Chats as resources: create, list (cursor, filters), read, update, delete; ownership (another
 // user's chat does not exist for you), categories, stats, featured chats and full-text search.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { asAdmin, bearer, expectError, readJson, register } from '../auth/client.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { createChat, getChat, kinds, llmEnv, sendJson, uniqueText } from './harness.ts';
+import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
+import { asAdmin, bearer, createChat, expectError, getChat, readJson, register, sendJson, uniqueText } from '../helpers/client.ts';
+import { llmEnv } from '../helpers/llm.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -266,16 +266,15 @@ for (const [name, kind] of kinds) {
       });
 
       const stats = await readJson(await app.request('/api/v1/chats/stats', { headers: bearer(account.accessToken) }));
-      const stored = (await getChat(app, account.accessToken, chat.id)).messages[1];
+      const usage = (await getChat(app, account.accessToken, chat.id)).messages[1]?.usage;
+      if (!usage) throw new Error('the reply has no usage');
       expect(stats).toEqual({
         chats: 4,
         messages: 2,
-        tokens: { input: stored.usage.inputTokens, output: stored.usage.outputTokens },
-        byModel: [
-          { provider: 'echo', model: 'echo', messages: 1, inputTokens: stored.usage.inputTokens, outputTokens: stored.usage.outputTokens },
-        ],
+        tokens: { input: usage.inputTokens, output: usage.outputTokens },
+        byModel: [{ provider: 'echo', model: 'echo', messages: 1, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens }],
       });
-      expect(stored.usage.outputTokens).toBe(3);
+      expect(usage.outputTokens).toBe(3);
     });
 
     test('happy: an admin features a chat: it is listed and readable without auth; others stay 404', async () => {

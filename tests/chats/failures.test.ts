@@ -1,21 +1,22 @@
 // What a chat reply does when the upstream fails: errors end the stream with `error` and are
 // stored; transient failures are retried; fallbacks answer; hangs time out; partial text is kept.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { bearer, expectError, readJson, register } from '../auth/client.ts';
 import { expectedReply, type FakeUpstream, PARTIAL_WORDS, splitWords, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import {
+  bearer,
   createChat,
-  kinds,
-  llmEnv,
+  expectError,
+  readJson,
+  register,
   sendJson,
   sendMessage,
   storedMessage,
   streamMessage,
   uniqueText,
-  upstreamCalls,
   waitUntil,
-} from './harness.ts';
+} from '../helpers/client.ts';
+import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {

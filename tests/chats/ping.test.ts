@@ -1,7 +1,7 @@
 // Idle streams stay open with `: ping` comments (SSE_PING_MS, 15 s by default).
 import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { bearer, readJson, register, testEnv } from '../auth/client.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { bearer, readJson, register, testEnv } from '../helpers/client.ts';
 
 let app: TestApp;
 beforeAll(async () => {

@@ -1,23 +1,11 @@
 // Replies to chat messages, streamed as SSE and as JSON, through every provider (the remote ones
 // against the fake upstream), on every storage kind.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { bearer, readJson, register } from '../auth/client.ts';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
+import { bearer, createChat, getChat, readJson, register, sendJson, streamMessage, uniqueText } from '../helpers/client.ts';
+import { bodyOf, llmEnv, textOfContent, upstreamCalls, wordCount } from '../helpers/llm.ts';
 import { compareEventIds, parseSseBlock, readSse } from '../helpers/sse.ts';
-import {
-  bodyOf,
-  createChat,
-  getChat,
-  kinds,
-  llmEnv,
-  sendJson,
-  streamMessage,
-  textOfContent,
-  uniqueText,
-  upstreamCalls,
-  wordCount,
-} from './harness.ts';
 
 type ProviderCase = { provider: 'echo' | 'openai' | 'anthropic' | 'ollama'; model: string; reply: (text: string) => string };
 const providers: ProviderCase[] = [
@@ -35,7 +23,7 @@ afterAll(() => fake.stop());
 
 test('the SSE helper parses events, multi-line data and comment lines', async () => {
   const body = 'id: 1-0\nevent: start\ndata: {"a":1}\n\n: ping\n\nid: 1-1\nevent: delta\ndata: {"text":\ndata: "hi"}\n\n';
-  const transcript = await readSse(new Response(body));
+  const transcript = await readSse(new Response(body, { headers: { 'content-type': 'text/event-stream' } }));
   expect(transcript.events).toEqual([
     { id: '1-0', event: 'start', data: { a: 1 } },
     { id: '1-1', event: 'delta', data: { text: 'hi' } },
@@ -77,8 +65,8 @@ for (const [name, kind] of kinds) {
         }
 
         const stored = await getChat(app, account.accessToken, chat.id);
-        const [user, assistant] = stored.messages;
         expect(stored.messages).toHaveLength(2);
+        const [user, assistant] = stored.messages as [(typeof stored.messages)[0], (typeof stored.messages)[0]];
         expect(streamed.start).toEqual({
           chatId: chat.id,
           userMessageId: user.id,
@@ -176,7 +164,7 @@ for (const [name, kind] of kinds) {
       const long = await createChat(app, account.accessToken, { provider: 'echo' });
       const words = 'a rather long opening message that keeps going well past the sixty characters a title may hold';
       await sendJson(app, account.accessToken, long.id, { content: words });
-      const title: string = (await getChat(app, account.accessToken, long.id)).title;
+      const title = String((await getChat(app, account.accessToken, long.id)).title);
       expect(title.endsWith('…')).toBe(true);
       expect(title.length).toBeLessThanOrEqual(61);
       expect(words.startsWith(title.slice(0, -1))).toBe(true);

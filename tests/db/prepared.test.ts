@@ -9,9 +9,8 @@ import { join } from 'node:path';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { SQLiteDialect } from 'drizzle-orm/sqlite-core';
 import postgres from 'postgres';
-import { bearer, createApiKey, readJson, register, testEnv } from '../auth/client.ts';
-import { kinds } from '../chats/harness.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
+import { bearer, createApiKey, readJson, register, testEnv } from '../helpers/client.ts';
 
 let built = 0;
 for (const dialect of [PgDialect.prototype, SQLiteDialect.prototype] as { sqlToQuery: (...args: unknown[]) => unknown }[]) {

@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { copyBinaryToEmptyDir, type RunningBinary, startBinary } from '../helpers/binary.ts';
-import { createTestDatabase, createTestRedisPrefix, hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
 import {
   bearer,
   copy,
@@ -16,13 +15,14 @@ import {
   type Http,
   httpOfUrl,
   type Json,
-  registerUser,
-  SseReader,
+  register,
   sendMessage,
   storedMessage,
   uniqueWords,
-  WsClient,
-} from '../realtime/helpers.ts';
+} from '../helpers/client.ts';
+import { createTestDatabase, createTestRedisPrefix, hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
+import { SseReader } from '../helpers/sse.ts';
+import { WsClient } from '../helpers/ws.ts';
 
 // Short ping and heartbeat intervals, so a dead producer is noticed in seconds rather than 30 s.
 const commonEnv = {
@@ -40,7 +40,7 @@ const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `parley-rt-${label
  * `resumer` with Last-Event-ID: no gap, no repeat, ends with done, text == the stored message.
  */
 async function resumeElsewhere(producer: Http, resumer: Http): Promise<void> {
-  const user = await registerUser(producer);
+  const user = await register(producer);
   const chat = await createChat(producer, user.accessToken);
   const content = uniqueWords(16, 'resume');
   const response = await sendMessage(producer, user.accessToken, chat.id, { content });
@@ -122,9 +122,9 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
   }, 60_000);
 
   test('(b) a websocket on B hears message.created for a message created through A’s HTTP API', async () => {
-    const user = await registerUser(onA);
+    const user = await register(onA);
     const socket = await WsClient.ready(`${b.url.replace(/^http/, 'ws')}/api/v1/ws`, user.accessToken);
-    const other = await registerUser(onA);
+    const other = await register(onA);
     const otherSocket = await WsClient.ready(`${b.url.replace(/^http/, 'ws')}/api/v1/ws`, other.accessToken);
     try {
       const chat = await createChat(onA, user.accessToken);
@@ -156,7 +156,7 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
   }, 30_000);
 
   test('(c) a cancel sent to B stops a generation running on A: A’s stream ends with done cancelled and the message is cancelled', async () => {
-    const user = await registerUser(onA);
+    const user = await register(onA);
     const chat = await createChat(onA, user.accessToken);
     const content = uniqueWords(30, 'cancel');
     const reader = new SseReader(await sendMessage(onA, user.accessToken, chat.id, { content }));
@@ -186,7 +186,7 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
   }, 30_000);
 
   test('(d) A killed mid-reply: B replays what A produced and ends with error interrupted; a new instance C marks the message interrupted', async () => {
-    const user = await registerUser(onA);
+    const user = await register(onA);
     const chat = await createChat(onA, user.accessToken);
     const content = uniqueWords(60, 'crash');
     const fromA = new SseReader(await sendMessage(onA, user.accessToken, chat.id, { content }));

@@ -7,7 +7,7 @@ import { createApp, createServices, type Services } from '../../src/app.ts';
 import { type Env, parseConfig } from '../../src/config/index.ts';
 import { closeInfra, type Infra, openInfra } from '../../src/infra/index.ts';
 import { createLogger } from '../../src/infra/log/index.ts';
-import { createTestDatabase, createTestRedisPrefix, redisUrl } from './services.ts';
+import { createTestDatabase, createTestRedisPrefix, hasPostgres, hasRedis, redisUrl } from './services.ts';
 
 export type StorageKind = { database: 'sqlite' | 'postgres'; kv: 'memory' | 'redis' };
 
@@ -69,3 +69,6 @@ export function storageKinds(services: { postgres: boolean; redis: boolean }): [
   if (services.postgres && services.redis) kinds.push(['postgres+redis', { database: 'postgres', kv: 'redis' }]);
   return kinds;
 }
+
+/** The storage kinds of this machine: sqlite+memory always, postgres+redis when both are up. */
+export const kinds = storageKinds({ postgres: hasPostgres, redis: hasRedis });

@@ -55,7 +55,7 @@ export function parseSseBlock(block: string): Block[] {
 }
 
 export type SseReaderOptions = {
-  /** Throw at once unless the response's content-type is text/event-stream. */
+  /** Throw at once unless the response's content-type is text/event-stream (default true). */
   requireEventStream?: boolean;
 };
 
@@ -78,7 +78,7 @@ export class SseReader {
     options: SseReaderOptions = {},
   ) {
     if (!response.body) throw new Error(`no response body (status ${response.status})`);
-    if (options.requireEventStream && !response.headers.get('content-type')?.startsWith('text/event-stream')) {
+    if ((options.requireEventStream ?? true) && !response.headers.get('content-type')?.startsWith('text/event-stream')) {
       throw new Error(`not an event stream: ${response.status} ${response.headers.get('content-type')}`);
     }
     this.reader = response.body.getReader();

@@ -2,8 +2,8 @@
 // any, each answers 401 in the error shape, before its body is looked at (an empty body would be
 // a 422 if validation ran first, describing the route's schema to an anonymous caller).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { testEnv } from '../auth/client.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { testEnv } from '../helpers/client.ts';
 
 type Operation = { security?: Record<string, unknown>[] };
 

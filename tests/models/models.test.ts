@@ -1,10 +1,10 @@
 // Models, stateless chat (JSON and SSE), the LLM call limits, and the admin Ollama routes, against
 // the fake upstream, on every storage kind.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { adminKey, asAdmin, bearer, expectError, readJson, register } from '../auth/client.ts';
-import { bodyOf, kinds, llmEnv, textOfContent, uniqueText, upstreamCalls, wordCount } from '../chats/harness.ts';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
+import { adminKey, asAdmin, bearer, expectError, readJson, register, uniqueText } from '../helpers/client.ts';
+import { bodyOf, llmEnv, textOfContent, upstreamCalls, wordCount } from '../helpers/llm.ts';
 import { compareEventIds, readSse } from '../helpers/sse.ts';
 
 let fake: FakeUpstream;

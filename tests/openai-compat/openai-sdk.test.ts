@@ -1,8 +1,8 @@
 // The official openai SDK, pointed at Parley's /v1 with a Parley API key, as a user would.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import { createApiKey, register, testEnv } from '../auth/client.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { createApiKey, register, testEnv } from '../helpers/client.ts';
 
 describe('OpenAI-compatible API through the openai SDK', () => {
   let app: TestApp;

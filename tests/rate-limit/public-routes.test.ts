@@ -1,8 +1,8 @@
 // Every public route has the general per-IP budget, GET /chats/featured included (it had none).
 // In process every request comes from the IP 'unknown', so this app has a budget of its own.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { expectError } from '../auth/client.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { expectError } from '../helpers/client.ts';
 
 describe('the general limit on public routes', () => {
   let app: TestApp;

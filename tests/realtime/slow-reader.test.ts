@@ -2,8 +2,8 @@
 // limit), instead of the server buffering its events without bound.
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { connect, type Socket } from 'node:net';
-import { bearer, readJson, register, testEnv } from '../auth/client.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { bearer, readJson, register, testEnv } from '../helpers/client.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 let app: TestApp;

@@ -3,26 +3,24 @@
 // resume with Last-Event-ID, no gap and no repeat), plus a leak check of followers.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
-import { hasPostgres, hasRedis } from '../helpers/services.ts';
 import {
+  type Account,
   bearer,
-  compareEventIds,
   copy,
   createChat,
-  deltaText,
   expectIncreasing,
   expectStatus,
   type Http,
   httpOf,
   type Json,
-  registerUser,
-  SseReader,
+  register,
   sendMessage,
   storedMessage,
-  type User,
   uniqueWords,
   waitUntil,
-} from './helpers.ts';
+} from '../helpers/client.ts';
+import { hasPostgres, hasRedis } from '../helpers/services.ts';
+import { compareEventIds, deltaText, SseReader } from '../helpers/sse.ts';
 
 const kinds = storageKinds({ postgres: hasPostgres, redis: hasRedis });
 const baseEnv = { RATE_LIMIT_ENABLED: 'false', ECHO_DELAY_MS: '150' };
@@ -32,34 +30,34 @@ for (const [name, kind] of kinds) {
     let t: TestApp;
     let limited: TestApp;
     let http: Http;
-    let owner: User;
-    let stranger: User;
+    let owner: Account;
+    let stranger: Account;
     beforeAll(async () => {
       [t, limited] = await Promise.all([
         createTestApp(kind, baseEnv),
         createTestApp(kind, { ...baseEnv, STREAM_MAX_EVENTS: '3', STREAM_MAX_BYTES: '1024' }),
       ]);
       http = httpOf(t);
-      [owner, stranger] = await Promise.all([registerUser(http), registerUser(http)]);
+      [owner, stranger] = await Promise.all([register(http), register(http)]);
     });
     afterAll(async () => {
       await Promise.all([t?.close(), limited?.close()]);
     });
 
-    const createStream = async (as: User = owner, body: Record<string, unknown> = {}, on: Http = http) =>
+    const createStream = async (as: Account = owner, body: Record<string, unknown> = {}, on: Http = http) =>
       expectStatus(await on('/api/v1/streams', { method: 'POST', headers: bearer(as.accessToken), json: body }), 201);
-    const append = (id: string, body: Record<string, unknown>, as: User = owner, on: Http = http) =>
+    const append = (id: string, body: Record<string, unknown>, as: Account = owner, on: Http = http) =>
       on(`/api/v1/streams/${id}/append`, { method: 'POST', headers: bearer(as.accessToken), json: body });
-    const appendOk = async (id: string, body: Record<string, unknown>, as: User = owner, on: Http = http): Promise<string> => {
+    const appendOk = async (id: string, body: Record<string, unknown>, as: Account = owner, on: Http = http): Promise<string> => {
       const appended = await expectStatus(await append(id, body, as, on), 202);
       expect(appended).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
       return appended.id;
     };
-    const closeStream = (id: string, as: User = owner) =>
+    const closeStream = (id: string, as: Account = owner) =>
       http(`/api/v1/streams/${id}/close`, { method: 'POST', headers: bearer(as.accessToken) });
-    const open = (id: string, headers: Record<string, string> = {}, query = '', as: User = owner) =>
+    const open = (id: string, headers: Record<string, string> = {}, query = '', as: Account = owner) =>
       http(`/api/v1/streams/${id}${query}`, { headers: { ...bearer(as.accessToken), ...headers } });
-    const dump = async (id: string, as: User = owner) => expectStatus(await open(id, { accept: 'application/json' }, '', as), 200);
+    const dump = async (id: string, as: Account = owner) => expectStatus(await open(id, { accept: 'application/json' }, '', as), 200);
 
     describe('generic streams', () => {
       test('create answers 201 {id, ttlSeconds}; a custom TTL is kept; a TTL under 10 s is 422', async () => {
@@ -238,7 +236,7 @@ for (const [name, kind] of kinds) {
 
       test('limits: STREAM_MAX_EVENTS=3 refuses the 4th append with 409', async () => {
         const on = httpOf(limited);
-        const user = await registerUser(on);
+        const user = await register(on);
         const { id } = await createStream(user, {}, on);
         for (let i = 0; i < 3; i++) await appendOk(id, { data: i }, user, on);
         await expectStatus(await append(id, { data: 3 }, user, on), 409, 'conflict');
@@ -251,7 +249,7 @@ for (const [name, kind] of kinds) {
 
       test('limits: STREAM_MAX_BYTES refuses a too-large event and a stream past its total with 413, and a refused append does not count', async () => {
         const on = httpOf(limited);
-        const user = await registerUser(on);
+        const user = await register(on);
         const big = await createStream(user, {}, on);
         await expectStatus(await append(big.id, { data: 'x'.repeat(1100) }, user, on), 413, 'payload_too_large');
 
@@ -270,7 +268,7 @@ for (const [name, kind] of kinds) {
 
     describe('reply streams', () => {
       test('a client that leaves after 2 deltas resumes with Last-Event-ID exactly after it, to done; the text equals the stored message', async () => {
-        const user = await registerUser(http);
+        const user = await register(http);
         const chat = await createChat(http, user.accessToken);
         const content = uniqueWords(14, 'resume');
         const response = await sendMessage(http, user.accessToken, chat.id, { content });
@@ -310,7 +308,7 @@ for (const [name, kind] of kinds) {
       }, 30_000);
 
       test('a finished reply stream replays whole: start, every delta, done', async () => {
-        const user = await registerUser(http);
+        const user = await register(http);
         const chat = await createChat(http, user.accessToken);
         const content = uniqueWords(5, 'replay');
         const live = new SseReader(await sendMessage(http, user.accessToken, chat.id, { content }));
@@ -332,7 +330,7 @@ for (const [name, kind] of kinds) {
       }, 30_000);
 
       test('a reply stream takes no appends or close, is not deletable while streaming, and is the owner’s only', async () => {
-        const user = await registerUser(http);
+        const user = await register(http);
         const chat = await createChat(http, user.accessToken);
         const reader = new SseReader(await sendMessage(http, user.accessToken, chat.id, { content: uniqueWords(10, 'owned') }));
         const start = (await reader.next())!;
@@ -353,7 +351,7 @@ for (const [name, kind] of kinds) {
     });
 
     test('leak check: 20 readers that leave midway and 20 that read to the end leave no follower and no generation behind', async () => {
-      const user = await registerUser(http);
+      const user = await register(http);
       const chat = await createChat(http, user.accessToken);
       const contents = Array.from({ length: 4 }, (_, i) => uniqueWords(10, `burst${i}`));
       // Four replies; each POST body is itself one reader.

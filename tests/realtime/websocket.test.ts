@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import Redis from 'ioredis';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
-import { hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
 import {
+  type Account,
   bearer,
   copy,
   createChat,
@@ -13,14 +13,14 @@ import {
   type Http,
   httpOf,
   type Json,
-  registerUser,
+  register,
   sendMessage,
   storedMessage,
-  type User,
   uniqueWords,
-  WsClient,
   waitUntil,
-} from './helpers.ts';
+} from '../helpers/client.ts';
+import { hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
+import { WsClient } from '../helpers/ws.ts';
 
 const kinds = storageKinds({ postgres: hasPostgres, redis: hasRedis });
 
@@ -29,15 +29,15 @@ for (const [name, kind] of kinds) {
     let t: TestApp;
     let http: Http;
     let wsUrl: string;
-    let alice: User;
-    let bob: User;
+    let alice: Account;
+    let bob: Account;
     const sockets: WsClient[] = [];
     const connect = async (url: string) => {
       const client = await WsClient.connect(url);
       sockets.push(client);
       return client;
     };
-    const ready = async (user: User) => {
+    const ready = async (user: Account) => {
       const client = await WsClient.ready(wsUrl, user.accessToken);
       sockets.push(client);
       return client;
@@ -48,7 +48,7 @@ for (const [name, kind] of kinds) {
       t.app.listen({ port: 0, hostname: '127.0.0.1' });
       wsUrl = `ws://127.0.0.1:${t.app.server!.port}/api/v1/ws`;
       http = httpOf(t);
-      [alice, bob] = await Promise.all([registerUser(http), registerUser(http)]);
+      [alice, bob] = await Promise.all([register(http), register(http)]);
     });
     afterAll(async () => {
       await Promise.all(sockets.map((socket) => socket.close()));
@@ -106,7 +106,7 @@ for (const [name, kind] of kinds) {
       });
 
       test('a logged-out access token is refused with 4401', async () => {
-        const carol = await registerUser(http);
+        const carol = await register(http);
         expect((await http('/api/v1/auth/logout', { method: 'POST', headers: bearer(carol.accessToken) })).status).toBe(204);
         const socket = await connect(`${wsUrl}?token=${carol.accessToken}`);
         expect((await Promise.race([socket.closed, Bun.sleep(3000).then(() => null)]))?.code).toBe(4401);
@@ -354,7 +354,7 @@ for (const [name, kind] of kinds) {
     });
 
     test('leak check: 30 sockets, some replies (some left midway), all closed → no socket, follow or follower left', async () => {
-      const user = await registerUser(http);
+      const user = await register(http);
       const chat = await createChat(http, user.accessToken);
       const base = t.services.realtime.stats().sockets;
       const many = await Promise.all(Array.from({ length: 30 }, () => WsClient.ready(wsUrl, user.accessToken)));
@@ -392,7 +392,7 @@ for (const [name, kind] of kinds) {
       };
 
       test('closed before its token was checked: it is never subscribed to the owner’s events', async () => {
-        const user = await registerUser(http);
+        const user = await register(http);
         const chat = await createChat(http, user.accessToken);
         const hub = t.services.realtime;
         const socket = fakeSocket();
@@ -412,7 +412,7 @@ for (const [name, kind] of kinds) {
       });
 
       test('closed while its chat.send was being stored: no follower is left behind for the reply', async () => {
-        const user = await registerUser(http);
+        const user = await register(http);
         const chat = await createChat(http, user.accessToken);
         const hub = t.services.realtime;
         const socket = fakeSocket();
@@ -436,7 +436,7 @@ for (const [name, kind] of kinds) {
     });
 
     test.if(kind.kv === 'redis')('a socket closed while its token is still being checked leaves no subscription behind', async () => {
-      const user = await registerUser(http);
+      const user = await register(http);
       const base = t.services.realtime.stats().sockets;
       for (let i = 0; i < 10; i++) {
         const socket = new WsClient(new WebSocket(`${wsUrl}?token=${user.accessToken}`));

@@ -1,8 +1,8 @@
 // Honest timings: a streamed response is logged and timed until its stream ends, not until its
 // headers leave; the time to the first token and the whole upstream call are histograms by provider.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { bearer, register, testEnv } from '../auth/client.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { bearer, register, testEnv } from '../helpers/client.ts';
 import { readSse } from '../helpers/sse.ts';
 
 const delayMs = 40;

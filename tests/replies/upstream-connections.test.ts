@@ -2,8 +2,8 @@
 // start-up. The provider SDKs reach upstream through a pool of their own (LLM_MAX_CONNECTIONS):
 // 1,000 replies at once must put 1,000 requests in front of the upstream before any finishes.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { bearer, register, testEnv } from '../auth/client.ts';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
+import { bearer, register, testEnv } from '../helpers/client.ts';
 import { readSse } from '../helpers/sse.ts';
 
 const replies = 1000;

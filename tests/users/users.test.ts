@@ -1,7 +1,7 @@
 // The caller's own profile, preferences and usage, on every storage kind.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { bearer, expectError, guest, readJson, register, testEnv } from '../auth/client.ts';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
+import { bearer, expectError, guest, readJson, register, testEnv } from '../helpers/client.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
 
 const dayOf = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
