@@ -35,6 +35,14 @@ export type CallerResolver = (request: Request) => Promise<Caller | null>;
 const bearer = [{ bearer: [] }];
 
 /**
+ * Who may call an operation, as the OpenAPI document says it (`x-access`), so a client (and the
+ * shared security test) can tell a member-only or admin-only route from one any signed-in user
+ * may call: `user` (guests included), `member`, `admin` or `optional`.
+ */
+export type Access = 'user' | 'member' | 'admin' | 'optional';
+const access = (level: Access) => ({ 'x-access': level });
+
+/**
  * Route options that say who may call: `auth` (any signed-in user, guests included), `member`
  * (a registered user), `admin` (role admin or X-Admin-Key), `optionalAuth` (anyone; the caller
  * when credentials were sent). Each resolves `caller` for the handler.
@@ -64,12 +72,12 @@ export function authGuard(resolveCaller: CallerResolver) {
 
   return new Elysia({ name: 'auth-guard' }).macro({
     auth: {
-      detail: { security: bearer },
+      detail: { security: bearer, ...access('user') },
       ...settle(requireUser),
       resolve: ({ request }) => ({ caller: settledCaller(request) as UserCaller }),
     },
     member: {
-      detail: { security: bearer },
+      detail: { security: bearer, ...access('member') },
       ...settle(async (request) => {
         const caller = await requireUser(request);
         if (caller.user.role === 'guest') throw forbidden('Register an account to use this');
@@ -78,7 +86,7 @@ export function authGuard(resolveCaller: CallerResolver) {
       resolve: ({ request }) => ({ caller: settledCaller(request) as UserCaller }),
     },
     admin: {
-      detail: { security: [{ bearer: [] }, { adminKey: [] }] },
+      detail: { security: [{ bearer: [] }, { adminKey: [] }], ...access('admin') },
       ...settle(async (request) => {
         const caller = await identify(request);
         if (!caller) throw unauthorized();
@@ -88,7 +96,7 @@ export function authGuard(resolveCaller: CallerResolver) {
       resolve: ({ request }) => ({ caller: settledCaller(request) as Caller }),
     },
     optionalAuth: {
-      detail: { security: [{}, ...bearer] },
+      detail: { security: [{}, ...bearer], ...access('optional') },
       // An admin key alone names no user: for these routes that is no caller at all.
       ...settle(async (request) => {
         const caller = await identify(request);
