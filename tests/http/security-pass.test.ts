@@ -106,7 +106,7 @@ describe('every route of the OpenAPI document', () => {
         201,
       );
       const sessions = await expectStatus(await app.request('/api/v1/auth/sessions', { headers: bearer(owner.accessToken) }), 200);
-      idsFor = (path) => {
+      idsFor = (path): Record<string, string> | undefined => {
         if (path.startsWith('/api/v1/chats/{id}')) return { id: chat.id, messageId: sent.assistantMessage.id };
         if (path.startsWith('/api/v1/streams/{id}')) return { id: stream.id };
         if (path.startsWith('/api/v1/auth/api-keys/{id}')) return { id: key.id };
