@@ -1,8 +1,15 @@
 // One storage suite, run on SQLite and on Postgres (sqlite.test.ts, postgres.test.ts): the same
 // awaited Drizzle calls must behave the same on both, transactions included.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { eq, sql } from 'drizzle-orm';
-import type { Database } from '../../src/infra/db/index.ts';
+import type { Database, Db } from '../../src/infra/db/index.ts';
+import { createAuthRepository } from '../../src/modules/auth/repository.ts';
+import { createUsersRepository } from '../../src/modules/users/repository.ts';
+
+// Every builder method `Db` keeps; the type below fails to compile if `Db` gains one unlisted.
+const sharedBuilderMethods = ['select', 'selectDistinct', 'insert', 'update', 'delete', 'with', '$with', '$count'] as const;
+const everyMethodListed: [Exclude<keyof Db, (typeof sharedBuilderMethods)[number]>] extends [never] ? true : false = true;
 
 export function runStorageSuite(name: string, open: () => Promise<{ db: Database; cleanup: () => Promise<void> }>) {
   describe(`storage on ${name}`, () => {
@@ -150,6 +157,92 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       await concurrent;
       expect(await userExists(inTx)).toBe(false);
       expect(await userExists(beside)).toBe(true);
+    });
+
+    test('a unit of work handing tx to its repositories rolls back as a whole', async () => {
+      const users = createUsersRepository(db);
+      const auth = createAuthRepository(db);
+      const id = Bun.randomUUIDv7();
+      const sessionId = Bun.randomUUIDv7();
+      const failure = db.transaction(async (tx) => {
+        await users.with(tx).insert({ id, email: `${id}@example.com` });
+        await Bun.sleep(5);
+        await auth
+          .with(tx)
+          .createSession({ id: sessionId, userId: id, userAgent: null, ip: null, expiresAt: new Date(Date.now() + 60_000) });
+        // A prepared statement and raw SQL take the handle too.
+        await users
+          .with(tx)
+          .recordUsage({ userId: id, day: '2026-01-02', provider: 'echo', model: 'echo', inputTokens: 1, outputTokens: 1 });
+        expect(await auth.with(tx).findSessionWithUser(sessionId)).toBeDefined();
+        const [seen] = await db.raw<{ n: number }>(sql`SELECT count(*) AS n FROM users WHERE id = ${id}`, tx);
+        expect(Number(seen!.n)).toBe(1);
+        throw new Error('boom');
+      });
+      await expect(failure).rejects.toThrow('boom');
+      expect(await userExists(id)).toBe(false);
+      expect(await auth.findSessionWithUser(sessionId)).toBeUndefined();
+      expect(await users.usageSince(id, '2026-01-01')).toEqual([]);
+    });
+
+    test('tx alone decides: a call handed tx joins it even outside the ambient scope', async () => {
+      const users = createUsersRepository(db);
+      // Runs a function in the context captured here, where no transaction is ambient.
+      const outside = AsyncLocalStorage.snapshot();
+      const kept = Bun.randomUUIDv7();
+      await db.transaction((tx) => outside(() => users.with(tx).insert({ id: kept, email: `${kept}@example.com` })));
+      expect(await userExists(kept)).toBe(true);
+
+      const dropped = Bun.randomUUIDv7();
+      const failure = db.transaction(async (tx) => {
+        await outside(() => users.with(tx).insert({ id: dropped, email: `${dropped}@example.com` }));
+        throw new Error('boom');
+      });
+      await expect(failure).rejects.toThrow('boom');
+      expect(await userExists(dropped)).toBe(false);
+    });
+
+    test('a handle used after its transaction ended is refused', async () => {
+      const users = createUsersRepository(db);
+      const stale = await db.transaction(async (tx) => tx);
+      const id = Bun.randomUUIDv7();
+      await expect(async () => users.with(stale).insert({ id, email: `${id}@example.com` })).toThrow('after its transaction ended');
+      await expect(async () => users.with(stale).findById(id)).toThrow('after its transaction ended');
+      expect(await userExists(id)).toBe(false);
+    });
+
+    test('work a transaction left running, once it commits, is no longer part of any transaction', async () => {
+      const late = Bun.randomUUIDv7();
+      const inFailing = Bun.randomUUIDv7();
+      let releaseLate!: () => void;
+      const lateGate = new Promise<void>((resolve) => (releaseLate = resolve));
+      let leftRunning!: Promise<unknown>;
+      await db.transaction(async () => {
+        // Not awaited, and without tx: it outlives the callback (a fire-and-forget call).
+        leftRunning = lateGate.then(() => newUserWithId(db, late));
+      });
+      let releaseFailing!: () => void;
+      const failingGate = new Promise<void>((resolve) => (releaseFailing = resolve));
+      const failing = db.transaction(async (tx) => {
+        await tx.insert(db.tables.users).values({ id: inFailing, email: `${inFailing}@example.com` });
+        await failingGate;
+        throw new Error('rolled back');
+      });
+      releaseLate();
+      await Bun.sleep(10);
+      releaseFailing();
+      await failing.catch(() => undefined);
+      await leftRunning;
+      expect(await userExists(inFailing)).toBe(false);
+      expect(await userExists(late)).toBe(true);
+    });
+
+    test('the handle has every builder method Db keeps', async () => {
+      expect(everyMethodListed).toBe(true);
+      const handles = [await db.run(async (q) => q), await db.transaction(async (tx) => tx)];
+      for (const handle of handles) {
+        for (const method of sharedBuilderMethods) expect(typeof (handle as Record<string, unknown>)[method]).toBe('function');
+      }
     });
 
     test('many concurrent transactions all commit', async () => {

@@ -303,9 +303,9 @@ describe.if(hasPostgres)('Postgres', () => {
     try {
       await db.migrate();
       const plans = await db.transaction(async (tx) => {
-        await tx.execute(sql`SET LOCAL enable_seqscan = off`);
+        await db.raw(sql`SET LOCAL enable_seqscan = off`, tx);
         const plan = async (statement: ReturnType<typeof sql>) =>
-          (await tx.execute<{ 'QUERY PLAN': string }>(statement)).map((row) => row['QUERY PLAN']).join('\n');
+          (await db.raw<{ 'QUERY PLAN': string }>(statement, tx)).map((row) => row['QUERY PLAN']).join('\n');
         return [
           await plan(sql`EXPLAIN SELECT m.id FROM messages m WHERE ${messageVector} @@ to_tsquery('simple', ${"'deplo':*"})`),
           await plan(sql`EXPLAIN SELECT c.id FROM chats c WHERE ${titleVector} @@ to_tsquery('simple', ${"'deplo':*"})`),

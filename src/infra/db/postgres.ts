@@ -1,15 +1,20 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { sql } from 'drizzle-orm';
-import { drizzle } from 'drizzle-orm/postgres-js';
+import { type SQL, sql } from 'drizzle-orm';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { readMigrations } from './migrations.macro.ts' with { type: 'macro' };
 import * as schema from './schema.pg.ts';
-import type { Database, Db, DialectMigrator, Preparable, PreparedInfo } from './types.ts';
+import type { Database, Db, DialectMigrator, Preparable, PreparedInfo, Tables, Tx } from './types.ts';
 
 const migrations = readMigrations('pg');
 // Any constant works; it only has to be the same on every instance that migrates.
 const migrationLockId = 7_270_345_001;
 
+/**
+ * Postgres through postgres.js: a pool, and a transaction holds one of its connections. A
+ * query given the transaction's `tx` runs on that connection; one without it, inside the
+ * callback, finds it through AsyncLocalStorage (the fallback for nested code).
+ */
 export function openPostgres(url: string, options: { maxConnections?: number } = {}): Database {
   const client = postgres(url, {
     max: options.maxConnections ?? 10,
@@ -17,27 +22,51 @@ export function openPostgres(url: string, options: { maxConnections?: number } =
     connect_timeout: 10,
     idle_timeout: 60,
   });
-  const db: Db = drizzle({ client, schema });
-  const scope = new AsyncLocalStorage<Db>();
+  const orm: PostgresJsDatabase<Tables> = drizzle({ client, schema });
+  const db: Db = orm;
+  const scope = new AsyncLocalStorage<Tx>();
+  // Handles of transactions in progress: a handle kept past its callback is refused.
+  const open = new WeakSet<Tx>();
   const prepared: PreparedInfo[] = [];
+
+  /** The unit of work to run on: `tx` when given (and still open), else the ambient one, if any. */
+  const current = (tx?: Tx): Tx | undefined => {
+    if (tx && !open.has(tx)) throw new Error('A transaction handle was used after its transaction ended');
+    // Work started in a callback may outlive it; once the transaction ends it runs on the pool.
+    const ambient = scope.getStore();
+    return tx ?? (ambient && open.has(ambient) ? ambient : undefined);
+  };
 
   return {
     kind: 'postgres',
     tables: schema,
-    run(work) {
-      return work(scope.getStore() ?? db);
+    run(work, tx) {
+      return work(current(tx) ?? db);
     },
     transaction(work) {
-      const current = scope.getStore();
-      if (current) return work(current);
-      return db.transaction((tx) => scope.run(tx as unknown as Db, () => work(tx as unknown as Db)));
+      const outer = current();
+      if (outer) return work(outer);
+      return orm.transaction(async (pgTx) => {
+        const tx = pgTx as unknown as Tx;
+        open.add(tx);
+        try {
+          return await scope.run(tx, () => work(tx));
+        } finally {
+          open.delete(tx);
+        }
+      });
+    },
+    async raw<T extends Record<string, unknown>>(statement: SQL, tx?: Tx) {
+      // The handle is a PgTransaction (or the pool's database): both have execute().
+      const target = (current(tx) ?? db) as unknown as PostgresJsDatabase<Tables>;
+      return (await target.execute<T>(statement)) as unknown as T[];
     },
     prepare<P extends Record<string, unknown>, R>(name: string, build: (db: Db) => Preparable<R>) {
       let statement: ReturnType<Preparable<R>['prepare']> | undefined;
-      return (values: P): Promise<R> => {
+      return (values: P, tx?: Tx): Promise<R> => {
         // A transaction owns one connection: the query must run there, built for it.
-        const tx = scope.getStore();
-        if (tx) return build(tx).prepare(name).execute(values);
+        const unit = current(tx);
+        if (unit) return build(unit).prepare(name).execute(values);
         if (!statement) {
           const query = build(db);
           prepared.push({ name, sql: query.toSQL().sql });
@@ -52,10 +81,10 @@ export function openPostgres(url: string, options: { maxConnections?: number } =
       const lock = await client.reserve();
       try {
         await lock`SELECT pg_advisory_lock(${migrationLockId})`;
-        const before = await countApplied(db);
-        const migrator = db as unknown as DialectMigrator;
+        const before = await countApplied(orm);
+        const migrator = orm as unknown as DialectMigrator;
         await migrator.dialect.migrate(migrations, migrator.session, { migrationsFolder: '' });
-        return (await countApplied(db)) - before;
+        return (await countApplied(orm)) - before;
       } finally {
         await lock`SELECT pg_advisory_unlock(${migrationLockId})`.catch(() => undefined);
         lock.release();
@@ -63,7 +92,7 @@ export function openPostgres(url: string, options: { maxConnections?: number } =
     },
     async ping() {
       const started = performance.now();
-      await db.execute(sql`SELECT 1`);
+      await orm.execute(sql`SELECT 1`);
       return performance.now() - started;
     },
     async close() {
@@ -72,7 +101,7 @@ export function openPostgres(url: string, options: { maxConnections?: number } =
   };
 }
 
-async function countApplied(db: Db): Promise<number> {
+async function countApplied(db: PostgresJsDatabase<Tables>): Promise<number> {
   const rows = await db.execute<{ n: number }>(
     sql`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'drizzle' AND tablename = '__drizzle_migrations'`,
   );

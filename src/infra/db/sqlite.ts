@@ -2,20 +2,25 @@ import { Database as SqliteClient } from 'bun:sqlite';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { SQL } from 'drizzle-orm';
 import { type BunSQLiteDatabase, drizzle } from 'drizzle-orm/bun-sqlite';
 import { readMigrations } from './migrations.macro.ts' with { type: 'macro' };
 import * as schema from './schema.sqlite.ts';
-import type { Database, Db, DialectMigrator, Preparable, PreparedInfo, Tables } from './types.ts';
+import type { Database, Db, DialectMigrator, Preparable, PreparedInfo, Tables, Tx } from './types.ts';
 
 const migrations = readMigrations('sqlite');
 
-type Scope = { inTransaction: boolean };
+// `active` turns false when the unit of work ends: work it started that outlives it (a
+// fire-and-forget call) must then queue for the lock like anyone else.
+type Scope = { inTransaction: boolean; active: boolean };
 
 /**
  * bun:sqlite is one synchronous connection, and Drizzle's transaction() on it cannot await
  * (an async callback commits before it throws). So this door owns transactions itself, and
  * serialises every unit of work behind one lock: between the awaits of a transaction, no other
- * request's query can slip into it. Reentrant through AsyncLocalStorage.
+ * request's query can slip into it. A query given the transaction's `tx` runs at once (the
+ * transaction holds the lock); one without it, inside the callback, re-enters through
+ * AsyncLocalStorage instead of queueing behind its own transaction.
  */
 export function openSqlite(path: string): Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -26,42 +31,75 @@ export function openSqlite(path: string): Database {
   client.exec('PRAGMA busy_timeout = 5000');
   const orm: BunSQLiteDatabase<typeof schema> = drizzle({ client, schema });
   const db = orm as unknown as Db;
+  // One connection: every transaction's handle is the connection's builder, valid while open.
+  const tx = orm as unknown as Tx;
+  let txOpen = false;
   const scope = new AsyncLocalStorage<Scope>();
   let queue: Promise<unknown> = Promise.resolve();
   // Units of work queued or running: when none is, a prepared statement may run at once.
   let pending = 0;
   const prepared: PreparedInfo[] = [];
 
+  // `work` may hand back a plain value despite its type (a synchronous bun:sqlite call): await it.
+  const within = async <T>(inTransaction: boolean, work: () => Promise<T>): Promise<T> => {
+    const state: Scope = { inTransaction, active: true };
+    try {
+      return await scope.run(state, work);
+    } finally {
+      state.active = false;
+    }
+  };
+  const ambient = (): Scope | undefined => {
+    const state = scope.getStore();
+    return state?.active ? state : undefined;
+  };
+
   const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
     pending++;
-    const result = queue.then(() => scope.run({ inTransaction: false }, work)).finally(() => pending--);
+    const result = queue.then(() => within(false, work)).finally(() => pending--);
     queue = result.catch(() => undefined);
     return result;
   };
 
-  const inTransaction = async <T>(work: (tx: Db) => Promise<T>): Promise<T> => {
+  const inTransaction = async <T>(work: (tx: Tx) => Promise<T>): Promise<T> => {
     client.exec('BEGIN IMMEDIATE');
+    txOpen = true;
     try {
-      const result = await scope.run({ inTransaction: true }, () => work(db));
+      const result = await within(true, () => work(tx));
       client.exec('COMMIT');
       return result;
     } catch (error) {
       client.exec('ROLLBACK');
       throw error;
+    } finally {
+      txOpen = false;
     }
+  };
+  // A handle kept past its callback would run outside the lock, in whatever comes next.
+  const assertOpen = (handle: Tx) => {
+    if (handle !== tx || !txOpen) throw new Error('A transaction handle was used after its transaction ended');
+  };
+  const run = <T>(work: (db: Db) => Promise<T>, handle?: Tx): Promise<T> => {
+    if (handle) {
+      assertOpen(handle);
+      return work(db);
+    }
+    return ambient() ? work(db) : exclusive(() => work(db));
   };
 
   return {
     kind: 'sqlite',
     tables: schema as unknown as Tables,
-    run(work) {
-      return scope.getStore() ? work(db) : exclusive(() => work(db));
-    },
+    run,
     transaction(work) {
-      const current = scope.getStore();
-      if (current?.inTransaction) return work(db);
+      const current = ambient();
+      if (current?.inTransaction) return work(tx);
       if (current) return inTransaction(work);
       return exclusive(() => inTransaction(work));
+    },
+    raw<T extends Record<string, unknown>>(statement: SQL, handle?: Tx) {
+      // Synchronous on bun:sqlite; run() keeps it behind the lock (or inside `handle`'s unit of work).
+      return run(async () => orm.all<T>(statement), handle);
     },
     prepare<P extends Record<string, unknown>, R>(name: string, build: (db: Db) => Preparable<R>) {
       let statement: ReturnType<Preparable<R>['prepare']> | undefined;
@@ -76,7 +114,10 @@ export function openSqlite(path: string): Database {
       };
       // Synchronous, so it cannot interleave with anything: only a transaction in progress
       // (another unit of work holding the lock) makes it wait its turn.
-      return (values: P) => (pending === 0 || scope.getStore() ? execute(values) : exclusive(() => execute(values)));
+      return (values: P, handle?: Tx) => {
+        if (handle) assertOpen(handle);
+        return handle || pending === 0 || ambient() ? execute(values) : exclusive(() => execute(values));
+      };
     },
     preparedQueries: () => [...prepared],
     async migrate() {

@@ -1,12 +1,16 @@
 import { and, desc, eq, gt, isNotNull, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
-import type { Database } from '../../infra/db/index.ts';
+import type { Database, Tx } from '../../infra/db/index.ts';
 import { bound } from '../../infra/db/placeholder.ts';
+import { repository } from '../../infra/db/repository.ts';
 
 export type SessionRow = Database['tables']['sessions']['$inferSelect'];
 export type ApiKeyRow = Database['tables']['apiKeys']['$inferSelect'];
 export type OneTimePurpose = 'reset_password' | 'verify_email';
 
-/** Data access for sessions, refresh tokens, API keys and mailed one-time tokens. */
+/**
+ * Data access for sessions, refresh tokens, API keys and mailed one-time tokens. Inside a
+ * transaction, use `repo.with(tx)`: the same methods, on the unit of work.
+ */
 export function createAuthRepository(db: Database) {
   const { sessions, refreshTokens, apiKeys, oneTimeTokens, users } = db.tables;
   const now = () => new Date();
@@ -43,54 +47,60 @@ export function createAuthRepository(db: Database) {
       .where(eq(apiKeys.id, sql.placeholder('id'))),
   );
 
-  return {
+  return repository((tx: Tx | undefined) => ({
     async createSession(session: { id: string; userId: string; userAgent: string | null; ip: string | null; expiresAt: Date }) {
-      await db.run((q) => q.insert(sessions).values({ ...session, lastSeenAt: now() }));
+      await db.run((q) => q.insert(sessions).values({ ...session, lastSeenAt: now() }), tx);
     },
 
     /** The session with its user, in one query: what every authenticated request checks. */
     async findSessionWithUser(sessionId: string) {
-      const [row] = await sessionWithUser({ id: sessionId });
+      const [row] = await sessionWithUser({ id: sessionId }, tx);
       return row;
     },
 
     async listActiveSessions(userId: string, limit: number, afterId?: string) {
       const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now())];
       if (afterId) conditions.push(lt(sessions.id, afterId));
-      return db.run((q) =>
-        q
-          .select()
-          .from(sessions)
-          .where(and(...conditions))
-          .orderBy(desc(sessions.id))
-          .limit(limit),
+      return db.run(
+        (q) =>
+          q
+            .select()
+            .from(sessions)
+            .where(and(...conditions))
+            .orderBy(desc(sessions.id))
+            .limit(limit),
+        tx,
       );
     },
 
     async touchSession(sessionId: string, fields: { expiresAt?: Date; ip?: string | null; userAgent?: string | null } = {}) {
-      await db.run((q) =>
-        q
-          .update(sessions)
-          .set({ lastSeenAt: now(), ...fields })
-          .where(eq(sessions.id, sessionId)),
+      await db.run(
+        (q) =>
+          q
+            .update(sessions)
+            .set({ lastSeenAt: now(), ...fields })
+            .where(eq(sessions.id, sessionId)),
+        tx,
       );
     },
 
     /** Last-seen only: what authenticated requests record (at most once a minute each). */
     async markSessionSeen(sessionId: string) {
-      await sessionSeen({ id: sessionId, at: now() });
+      await sessionSeen({ id: sessionId, at: now() }, tx);
     },
 
     /** Revokes sessions of a user (all, or all but one); returns the ids revoked. */
     async revokeUserSessions(userId: string, exceptSessionId?: string): Promise<string[]> {
       const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt)];
       if (exceptSessionId) conditions.push(ne(sessions.id, exceptSessionId));
-      const rows = await db.run((q) =>
-        q
-          .update(sessions)
-          .set({ revokedAt: now() })
-          .where(and(...conditions))
-          .returning({ id: sessions.id }),
+      const rows = await db.run(
+        (q) =>
+          q
+            .update(sessions)
+            .set({ revokedAt: now() })
+            .where(and(...conditions))
+            .returning({ id: sessions.id }),
+        tx,
       );
       return rows.map((row) => row.id);
     },
@@ -98,85 +108,95 @@ export function createAuthRepository(db: Database) {
     async revokeSession(sessionId: string, userId?: string): Promise<boolean> {
       const conditions = [eq(sessions.id, sessionId), isNull(sessions.revokedAt)];
       if (userId) conditions.push(eq(sessions.userId, userId));
-      const rows = await db.run((q) =>
-        q
-          .update(sessions)
-          .set({ revokedAt: now() })
-          .where(and(...conditions))
-          .returning({ id: sessions.id }),
+      const rows = await db.run(
+        (q) =>
+          q
+            .update(sessions)
+            .set({ revokedAt: now() })
+            .where(and(...conditions))
+            .returning({ id: sessions.id }),
+        tx,
       );
       return rows.length > 0;
     },
 
     async insertRefreshToken(token: { tokenHash: string; sessionId: string; expiresAt: Date }) {
-      await db.run((q) => q.insert(refreshTokens).values(token));
+      await db.run((q) => q.insert(refreshTokens).values(token), tx);
     },
 
     async findRefreshToken(tokenHash: string) {
-      const [row] = await db.run((q) => q.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).limit(1));
+      const [row] = await db.run((q) => q.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).limit(1), tx);
       return row;
     },
 
     /** Marks a refresh token used; false when it already was (a race or a replay). */
     async consumeRefreshToken(tokenHash: string): Promise<boolean> {
-      const rows = await db.run((q) =>
-        q
-          .update(refreshTokens)
-          .set({ usedAt: now() })
-          .where(and(eq(refreshTokens.tokenHash, tokenHash), isNull(refreshTokens.usedAt)))
-          .returning({ tokenHash: refreshTokens.tokenHash }),
+      const rows = await db.run(
+        (q) =>
+          q
+            .update(refreshTokens)
+            .set({ usedAt: now() })
+            .where(and(eq(refreshTokens.tokenHash, tokenHash), isNull(refreshTokens.usedAt)))
+            .returning({ tokenHash: refreshTokens.tokenHash }),
+        tx,
       );
       return rows.length === 1;
     },
 
     async insertApiKey(key: { id: string; userId: string; name: string; keyHash: string; keyPrefix: string; expiresAt: Date | null }) {
-      const [row] = await db.run((q) => q.insert(apiKeys).values(key).returning());
+      const [row] = await db.run((q) => q.insert(apiKeys).values(key).returning(), tx);
       return row!;
     },
 
     async listApiKeys(userId: string, limit: number, afterId?: string) {
       const conditions = [eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)];
       if (afterId) conditions.push(lt(apiKeys.id, afterId));
-      return db.run((q) =>
-        q
-          .select()
-          .from(apiKeys)
-          .where(and(...conditions))
-          .orderBy(desc(apiKeys.id))
-          .limit(limit),
+      return db.run(
+        (q) =>
+          q
+            .select()
+            .from(apiKeys)
+            .where(and(...conditions))
+            .orderBy(desc(apiKeys.id))
+            .limit(limit),
+        tx,
       );
     },
 
     async findApiKeyWithUser(keyHash: string) {
-      const [row] = await apiKeyWithUser({ hash: keyHash });
+      const [row] = await apiKeyWithUser({ hash: keyHash }, tx);
       return row;
     },
 
     async touchApiKey(id: string) {
-      await apiKeyUsed({ id, at: now() });
+      await apiKeyUsed({ id, at: now() }, tx);
     },
 
     async revokeApiKey(id: string, userId: string): Promise<boolean> {
-      const rows = await db.run((q) =>
-        q
-          .update(apiKeys)
-          .set({ revokedAt: now() })
-          .where(and(eq(apiKeys.id, id), eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)))
-          .returning({ id: apiKeys.id }),
+      const rows = await db.run(
+        (q) =>
+          q
+            .update(apiKeys)
+            .set({ revokedAt: now() })
+            .where(and(eq(apiKeys.id, id), eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)))
+            .returning({ id: apiKeys.id }),
+        tx,
       );
       return rows.length > 0;
     },
 
     /** Removes what can never be used again: ended sessions (with their tokens) and spent or stale tokens. */
     async cleanup(): Promise<{ sessions: number; refreshTokens: number; oneTimeTokens: number }> {
-      return db.transaction(async (tx) => {
+      // Atomic on its own, or part of the caller's unit of work when given one.
+      const atomically = <T>(work: (unit: Tx) => Promise<T>) => (tx ? work(tx) : db.transaction(work));
+      return atomically(async (unit) => {
         const at = now();
-        const ended = await tx
+        const ended = await unit
           .delete(sessions)
           .where(or(isNotNull(sessions.revokedAt), lte(sessions.expiresAt, at)))
           .returning({ id: sessions.id });
-        const stale = await tx.delete(refreshTokens).where(lte(refreshTokens.expiresAt, at)).returning({ id: refreshTokens.tokenHash });
-        const spent = await tx
+        const stale = await unit.delete(refreshTokens).where(lte(refreshTokens.expiresAt, at)).returning({ id: refreshTokens.tokenHash });
+        const spent = await unit
           .delete(oneTimeTokens)
           .where(or(isNotNull(oneTimeTokens.usedAt), lte(oneTimeTokens.expiresAt, at)))
           .returning({ id: oneTimeTokens.tokenHash });
@@ -185,28 +205,30 @@ export function createAuthRepository(db: Database) {
     },
 
     async insertOneTimeToken(token: { tokenHash: string; userId: string; purpose: OneTimePurpose; email: string; expiresAt: Date }) {
-      await db.run((q) => q.insert(oneTimeTokens).values(token));
+      await db.run((q) => q.insert(oneTimeTokens).values(token), tx);
     },
 
     /** Uses a mailed token once: whom it was for, when it was valid, unused and unexpired. */
     async consumeOneTimeToken(tokenHash: string, purpose: OneTimePurpose): Promise<{ userId: string; email: string | null } | undefined> {
-      const [row] = await db.run((q) =>
-        q
-          .update(oneTimeTokens)
-          .set({ usedAt: now() })
-          .where(
-            and(
-              eq(oneTimeTokens.tokenHash, tokenHash),
-              eq(oneTimeTokens.purpose, purpose),
-              isNull(oneTimeTokens.usedAt),
-              gt(oneTimeTokens.expiresAt, now()),
-            ),
-          )
-          .returning({ userId: oneTimeTokens.userId, email: oneTimeTokens.email }),
+      const [row] = await db.run(
+        (q) =>
+          q
+            .update(oneTimeTokens)
+            .set({ usedAt: now() })
+            .where(
+              and(
+                eq(oneTimeTokens.tokenHash, tokenHash),
+                eq(oneTimeTokens.purpose, purpose),
+                isNull(oneTimeTokens.usedAt),
+                gt(oneTimeTokens.expiresAt, now()),
+              ),
+            )
+            .returning({ userId: oneTimeTokens.userId, email: oneTimeTokens.email }),
+        tx,
       );
       return row;
     },
-  };
+  }));
 }
 
 export type AuthRepository = ReturnType<typeof createAuthRepository>;

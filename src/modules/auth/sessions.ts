@@ -1,4 +1,5 @@
 import { forbidden, unauthorized } from '../../http/errors.ts';
+import type { Tx } from '../../infra/db/index.ts';
 import type { Infra } from '../../infra/index.ts';
 import { toPublicUser, type UserRow } from '../users/service.ts';
 import type { AccessTokenCodec } from './access-tokens.ts';
@@ -16,9 +17,12 @@ export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: A
   const { config, log } = infra;
   const refreshTtlMs = config.refreshTokenTtlSeconds * 1000;
 
-  const mint = async (user: UserRow, sessionId: string): Promise<AuthResponse> => {
+  /** A new refresh token (stored in `tx`'s unit of work) and access token for the session. */
+  const mint = async (user: UserRow, sessionId: string, tx: Tx): Promise<AuthResponse> => {
     const refreshToken = randomSecret('rt_');
-    await repo.insertRefreshToken({ tokenHash: hashSecret(refreshToken), sessionId, expiresAt: new Date(Date.now() + refreshTtlMs) });
+    await repo
+      .with(tx)
+      .insertRefreshToken({ tokenHash: hashSecret(refreshToken), sessionId, expiresAt: new Date(Date.now() + refreshTtlMs) });
     const access = await codec.sign({ sub: user.id, sid: sessionId, role: user.role });
     return { user: toPublicUser(user), accessToken: access.token, refreshToken, expiresIn: config.accessTokenTtlSeconds };
   };
@@ -31,9 +35,10 @@ export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: A
   return {
     async start(user: UserRow, meta: ClientMeta): Promise<AuthResponse> {
       const sessionId = Bun.randomUUIDv7();
-      return infra.db.transaction(async () => {
-        await repo.createSession({ id: sessionId, userId: user.id, ...meta, expiresAt: new Date(Date.now() + refreshTtlMs) });
-        return mint(user, sessionId);
+      // The session and its first refresh token: both stored, or neither.
+      return infra.db.transaction(async (tx) => {
+        await repo.with(tx).createSession({ id: sessionId, userId: user.id, ...meta, expiresAt: new Date(Date.now() + refreshTtlMs) });
+        return mint(user, sessionId, tx);
       });
     },
 
@@ -53,9 +58,9 @@ export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: A
       if (stored.expiresAt.getTime() <= Date.now() || found.session.expiresAt.getTime() <= Date.now()) {
         throw unauthorized('Session has expired');
       }
-      return infra.db.transaction(async () => {
-        await repo.touchSession(stored.sessionId, { expiresAt: new Date(Date.now() + refreshTtlMs), ...meta });
-        return mint(found.user, stored.sessionId);
+      return infra.db.transaction(async (tx) => {
+        await repo.with(tx).touchSession(stored.sessionId, { expiresAt: new Date(Date.now() + refreshTtlMs), ...meta });
+        return mint(found.user, stored.sessionId, tx);
       });
     },
 

@@ -1,7 +1,8 @@
 import { and, asc, count, desc, eq, gt, isNotNull, lt, lte, or, type SQL, sql, sum } from 'drizzle-orm';
 import { containsPattern, likeEscaped } from '../../infra/db/contains.ts';
-import type { Database } from '../../infra/db/index.ts';
+import type { Database, Tx } from '../../infra/db/index.ts';
 import { bound } from '../../infra/db/placeholder.ts';
+import { repository } from '../../infra/db/repository.ts';
 import type { PreparedQuery } from '../../infra/db/types.ts';
 
 export type ChatRow = Database['tables']['chats']['$inferSelect'];
@@ -25,6 +26,7 @@ type ListMessagesValues = { chatId: string; limit?: number; afterId?: string; up
  * Data access for chats and their messages. Every query that takes a user id scopes to it.
  * The queries of hot routes are prepared once per process (`db.prepare`); a query whose
  * filters vary is prepared once per combination of filters, so no request builds SQL text.
+ * Inside a transaction, use `chats.with(tx)`: the same methods, on the unit of work.
  */
 export function createChatsRepository(db: Database) {
   const { chats, messages } = db.tables;
@@ -141,14 +143,14 @@ export function createChatsRepository(db: Database) {
       .orderBy(asc(messages.id)),
   );
 
-  return {
+  return repository((tx: Tx | undefined) => ({
     async insertChat(chat: Database['tables']['chats']['$inferInsert']): Promise<ChatRow> {
-      const [row] = await db.run((q) => q.insert(chats).values(chat).returning());
+      const [row] = await db.run((q) => q.insert(chats).values(chat).returning(), tx);
       return row!;
     },
 
     async findChat(id: string): Promise<ChatRow | undefined> {
-      const [row] = await chatById({ id });
+      const [row] = await chatById({ id }, tx);
       return row;
     },
 
@@ -159,117 +161,132 @@ export function createChatsRepository(db: Database) {
     ) {
       const query = listChatsQuery({ after: !!options.after, category: !!options.category, title: !!options.titleContains });
       const [pinned, updatedAtMs, id] = options.after ?? [];
-      return query({
-        userId,
-        archived: options.archived,
-        limit: options.limit,
-        category: options.category,
-        pattern: options.titleContains ? containsPattern(options.titleContains.toLowerCase()) : undefined,
-        pinned,
-        updatedAt: updatedAtMs === undefined ? undefined : new Date(updatedAtMs),
-        id,
-      });
+      return query(
+        {
+          userId,
+          archived: options.archived,
+          limit: options.limit,
+          category: options.category,
+          pattern: options.titleContains ? containsPattern(options.titleContains.toLowerCase()) : undefined,
+          pinned,
+          updatedAt: updatedAtMs === undefined ? undefined : new Date(updatedAtMs),
+          id,
+        },
+        tx,
+      );
     },
 
     /** Marks the chat active now (top of the list) and gives it `title` if it has none. */
     async touchChat(id: string, title: string | null): Promise<ChatRow | undefined> {
-      const [row] = await touch({ id, at: new Date(), title });
+      const [row] = await touch({ id, at: new Date(), title }, tx);
       return row;
     },
 
     async updateChat(id: string, patch: Partial<Database['tables']['chats']['$inferInsert']>): Promise<ChatRow | undefined> {
-      const [row] = await db.run((q) =>
-        q
-          .update(chats)
-          .set({ updatedAt: new Date(), ...patch })
-          .where(eq(chats.id, id))
-          .returning(),
+      const [row] = await db.run(
+        (q) =>
+          q
+            .update(chats)
+            .set({ updatedAt: new Date(), ...patch })
+            .where(eq(chats.id, id))
+            .returning(),
+        tx,
       );
       return row;
     },
 
     async deleteChat(id: string): Promise<void> {
-      await db.run((q) => q.delete(chats).where(eq(chats.id, id)));
+      await db.run((q) => q.delete(chats).where(eq(chats.id, id)), tx);
     },
 
     async listFeatured(limit: number, afterId?: string) {
       const conditions: SQL[] = [eq(chats.featured, true)];
       if (afterId) conditions.push(lt(chats.id, afterId));
-      return db.run((q) =>
-        q
-          .select()
-          .from(chats)
-          .where(and(...conditions))
-          .orderBy(desc(chats.id))
-          .limit(limit),
+      return db.run(
+        (q) =>
+          q
+            .select()
+            .from(chats)
+            .where(and(...conditions))
+            .orderBy(desc(chats.id))
+            .limit(limit),
+        tx,
       );
     },
 
     async insertMessage(message: Pick<NewMessage, 'id' | 'chatId' | 'role'> & Partial<NewMessage>): Promise<MessageRow> {
-      const [row] = await insertOne({
-        content: '',
-        status: 'complete',
-        provider: null,
-        model: null,
-        attachments: [],
-        ...message,
-      } as Parameters<typeof insertOne>[0]);
+      const [row] = await insertOne(
+        {
+          content: '',
+          status: 'complete',
+          provider: null,
+          model: null,
+          attachments: [],
+          ...message,
+        } as Parameters<typeof insertOne>[0],
+        tx,
+      );
       return row!;
     },
 
     async findMessage(chatId: string, messageId: string): Promise<MessageRow | undefined> {
-      const [row] = await messageInChat({ id: messageId, chatId });
+      const [row] = await messageInChat({ id: messageId, chatId }, tx);
       return row;
     },
 
     async findMessageById(messageId: string): Promise<MessageRow | undefined> {
-      const [row] = await messageById({ id: messageId });
+      const [row] = await messageById({ id: messageId }, tx);
       return row;
     },
 
     /** Oldest first: a page (`limit`, after `afterId`), everything up to `upToId`, or all. */
     async listMessages(chatId: string, options: { limit?: number; afterId?: string; upToId?: string } = {}) {
-      if (options.upToId) return messagesUpTo({ chatId, upToId: options.upToId });
-      if (options.limit === undefined) return allMessages({ chatId });
+      if (options.upToId) return messagesUpTo({ chatId, upToId: options.upToId }, tx);
+      if (options.limit === undefined) return allMessages({ chatId }, tx);
       return options.afterId
-        ? pageOfMessagesAfter({ chatId, limit: options.limit, afterId: options.afterId })
-        : pageOfMessages({ chatId, limit: options.limit });
+        ? pageOfMessagesAfter({ chatId, limit: options.limit, afterId: options.afterId }, tx)
+        : pageOfMessages({ chatId, limit: options.limit }, tx);
     },
 
     async categories(userId: string) {
-      return db.run((q) =>
-        q
-          .select({ category: chats.category, count: count() })
-          .from(chats)
-          .where(and(eq(chats.userId, userId), isNotNull(chats.category)))
-          .groupBy(chats.category)
-          .orderBy(desc(count()), asc(chats.category)),
+      return db.run(
+        (q) =>
+          q
+            .select({ category: chats.category, count: count() })
+            .from(chats)
+            .where(and(eq(chats.userId, userId), isNotNull(chats.category)))
+            .groupBy(chats.category)
+            .orderBy(desc(count()), asc(chats.category)),
+        tx,
       );
     },
 
     async stats(userId: string) {
-      const [chatCount] = await db.run((q) => q.select({ n: count() }).from(chats).where(eq(chats.userId, userId)));
-      const [messageCount] = await db.run((q) =>
-        q.select({ n: count() }).from(messages).innerJoin(chats, eq(chats.id, messages.chatId)).where(eq(chats.userId, userId)),
+      const [chatCount] = await db.run((q) => q.select({ n: count() }).from(chats).where(eq(chats.userId, userId)), tx);
+      const [messageCount] = await db.run(
+        (q) => q.select({ n: count() }).from(messages).innerJoin(chats, eq(chats.id, messages.chatId)).where(eq(chats.userId, userId)),
+        tx,
       );
-      const byModel = await db.run((q) =>
-        q
-          .select({
-            provider: messages.provider,
-            model: messages.model,
-            messages: count(),
-            inputTokens: sum(messages.inputTokens),
-            outputTokens: sum(messages.outputTokens),
-          })
-          .from(messages)
-          .innerJoin(chats, eq(chats.id, messages.chatId))
-          .where(and(eq(chats.userId, userId), eq(messages.role, 'assistant'), isNotNull(messages.model)))
-          .groupBy(messages.provider, messages.model)
-          .orderBy(asc(messages.provider), asc(messages.model)),
+      const byModel = await db.run(
+        (q) =>
+          q
+            .select({
+              provider: messages.provider,
+              model: messages.model,
+              messages: count(),
+              inputTokens: sum(messages.inputTokens),
+              outputTokens: sum(messages.outputTokens),
+            })
+            .from(messages)
+            .innerJoin(chats, eq(chats.id, messages.chatId))
+            .where(and(eq(chats.userId, userId), eq(messages.role, 'assistant'), isNotNull(messages.model)))
+            .groupBy(messages.provider, messages.model)
+            .orderBy(asc(messages.provider), asc(messages.model)),
+        tx,
       );
       return { chats: chatCount?.n ?? 0, messages: messageCount?.n ?? 0, byModel };
     },
-  };
+  }));
 }
 
 export type ChatsRepository = ReturnType<typeof createChatsRepository>;

@@ -2,8 +2,8 @@
 // on Postgres (migrations 0002_fulltext_search). The two engines share no SQL for this, so this
 // is the one module that writes raw, dialect-specific SQL.
 import { type SQL, sql } from 'drizzle-orm';
-import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite';
-import type { Database, Db } from '../../infra/db/index.ts';
+import type { Database, Tx } from '../../infra/db/index.ts';
+import { repository } from '../../infra/db/repository.ts';
 
 export type SearchMatch = { messageId: string | null; snippet: string };
 export type SearchHit = { chatId: string; matches: SearchMatch[] };
@@ -57,17 +57,13 @@ export function decodeSearchCursor(cursor: string): number | undefined {
 type PageRow = { chat_id: string };
 type MatchRow = { chat_id: string; message_id: string | null; snippet: string | null };
 
+/** Full-text search over chats; `search.with(tx)` runs it inside a unit of work. */
 export function createChatSearch(db: Database) {
-  // Raw SQL needs `.all()` on bun:sqlite and `.execute()` on postgres-js; `Db` is typed as the
-  // latter for both, and the query-builder rule (no .all/.execute) cannot express FTS. Branching
-  // on db.kind here keeps that escape hatch in this file only.
-  const query = <T>(statement: SQL): Promise<T[]> =>
-    db.run(async (q: Db) =>
-      db.kind === 'sqlite' ? (q as unknown as BunSQLiteDatabase).all<T>(statement) : ((await q.execute(statement)) as unknown as T[]),
-    );
+  // The query builder cannot express FTS: this file writes SQL per dialect (picked once, by
+  // db.kind) and runs it through `db.raw`, the one door for dialect-specific statements.
   const dialect = db.kind === 'sqlite' ? sqlite : postgres;
 
-  return {
+  return repository((tx: Tx | undefined) => ({
     /** The caller's chats (archived too) matching every word, best first, up to 3 matches each. */
     async search(userId: string, text: string, options: { limit: number; offset?: number }): Promise<SearchHit[]> {
       const terms = searchTerms(text);
@@ -75,16 +71,16 @@ export function createChatSearch(db: Database) {
       const limit = Math.min(Math.max(Math.trunc(options.limit) || 1, 1), maxLimit);
       const offset = Math.max(Math.trunc(options.offset ?? 0) || 0, 0);
 
-      const page = await query<PageRow>(dialect.page(terms, userId, limit, offset));
+      const page = await db.raw<PageRow>(dialect.page(terms, userId, limit, offset), tx);
       if (page.length === 0) return [];
       const ids = page.map((row) => row.chat_id);
-      const rows = await query<MatchRow>(dialect.matches(terms, ids));
+      const rows = await db.raw<MatchRow>(dialect.matches(terms, ids), tx);
 
       const byChat = new Map<string, SearchMatch[]>(ids.map((id) => [id, []]));
       for (const row of rows) byChat.get(row.chat_id)?.push({ messageId: row.message_id, snippet: row.snippet ?? '' });
       return ids.map((chatId) => ({ chatId, matches: byChat.get(chatId)! }));
     },
-  };
+  }));
 }
 
 export type ChatSearch = ReturnType<typeof createChatSearch>;

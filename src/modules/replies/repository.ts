@@ -1,6 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
-import type { Database } from '../../infra/db/index.ts';
+import type { Database, Tx } from '../../infra/db/index.ts';
 import { bound, slot } from '../../infra/db/placeholder.ts';
+import { repository } from '../../infra/db/repository.ts';
 
 export type MessageRow = Database['tables']['messages']['$inferSelect'];
 
@@ -18,6 +19,7 @@ type Finish = {
 /**
  * The engine's writes to an assistant message: created `streaming`, its text flushed in batches,
  * then finished once. Each is prepared once per process: a reply runs several per second.
+ * Inside a transaction, use `repo.with(tx)`: the same methods, on the unit of work.
  */
 export function createRepliesRepository(db: Database) {
   const { messages } = db.tables;
@@ -59,32 +61,34 @@ export function createRepliesRepository(db: Database) {
       .returning(),
   );
 
-  return {
+  return repository((tx: Tx | undefined) => ({
     async insertStreaming(message: { id: string; chatId: string; provider: string; model: string }): Promise<MessageRow> {
-      const [row] = await insertStreaming(message);
+      const [row] = await insertStreaming(message, tx);
       return row!;
     },
 
     async flush(id: string, content: string): Promise<void> {
-      await flushText({ id, content, at: new Date() });
+      await flushText({ id, content, at: new Date() }, tx);
     },
 
     async finish(fields: Finish): Promise<MessageRow | undefined> {
-      const [row] = await finishOne({ ...fields, at: new Date() });
+      const [row] = await finishOne({ ...fields, at: new Date() }, tx);
       return row;
     },
 
     /** Start-up only: replies some instance was writing when it stopped. */
     streaming(): Promise<MessageRow[]> {
-      return db.run((q) => q.select().from(messages).where(eq(messages.status, 'streaming')));
+      return db.run((q) => q.select().from(messages).where(eq(messages.status, 'streaming')), tx);
     },
 
     async markInterrupted(id: string): Promise<void> {
-      await db.run((q) =>
-        q.update(messages).set({ status: 'interrupted', finishReason: 'interrupted', updatedAt: new Date() }).where(eq(messages.id, id)),
+      await db.run(
+        (q) =>
+          q.update(messages).set({ status: 'interrupted', finishReason: 'interrupted', updatedAt: new Date() }).where(eq(messages.id, id)),
+        tx,
       );
     },
-  };
+  }));
 }
 
 export type RepliesRepository = ReturnType<typeof createRepliesRepository>;

@@ -1,11 +1,15 @@
 import { and, asc, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
 import { containsText } from '../../infra/db/contains.ts';
-import type { Database } from '../../infra/db/index.ts';
+import type { Database, Tx } from '../../infra/db/index.ts';
+import { repository } from '../../infra/db/repository.ts';
 
 export type UserRow = Database['tables']['users']['$inferSelect'];
 export type NewUser = Database['tables']['users']['$inferInsert'];
 
-/** Data access for the users table and the usage records that belong to a user. */
+/**
+ * Data access for the users table and the usage records that belong to a user. Inside a
+ * transaction, use `users.with(tx)`: the same methods, on the unit of work.
+ */
 export function createUsersRepository(db: Database) {
   const { users, usageRecords } = db.tables;
   // Hot paths (GET /auth/me, every finished reply): built and prepared once per process.
@@ -40,37 +44,41 @@ export function createUsersRepository(db: Database) {
         },
       }),
   );
-  return {
+  return repository((tx: Tx | undefined) => ({
     async findById(id: string): Promise<UserRow | undefined> {
-      const [row] = await byId({ id });
+      const [row] = await byId({ id }, tx);
       return row;
     },
     async findByEmail(email: string): Promise<UserRow | undefined> {
-      const [row] = await db.run((q) => q.select().from(users).where(eq(users.email, email)).limit(1));
+      const [row] = await db.run((q) => q.select().from(users).where(eq(users.email, email)).limit(1), tx);
       return row;
     },
     async insert(user: NewUser): Promise<UserRow> {
-      const [row] = await db.run((q) => q.insert(users).values(user).returning());
+      const [row] = await db.run((q) => q.insert(users).values(user).returning(), tx);
       return row!;
     },
     async update(id: string, patch: Partial<Omit<NewUser, 'id' | 'createdAt'>>): Promise<UserRow | undefined> {
-      const [row] = await db.run((q) =>
-        q
-          .update(users)
-          .set({ ...patch, updatedAt: new Date() })
-          .where(eq(users.id, id))
-          .returning(),
+      const [row] = await db.run(
+        (q) =>
+          q
+            .update(users)
+            .set({ ...patch, updatedAt: new Date() })
+            .where(eq(users.id, id))
+            .returning(),
+        tx,
       );
       return row;
     },
     /** Turns a guest into a user; undefined when it is no longer a guest (a race, or a replay). */
     async upgradeGuest(id: string, fields: { email: string; passwordHash: string; name: string | null }): Promise<UserRow | undefined> {
-      const [row] = await db.run((q) =>
-        q
-          .update(users)
-          .set({ ...fields, role: 'user', updatedAt: new Date() })
-          .where(and(eq(users.id, id), eq(users.role, 'guest')))
-          .returning(),
+      const [row] = await db.run(
+        (q) =>
+          q
+            .update(users)
+            .set({ ...fields, role: 'user', updatedAt: new Date() })
+            .where(and(eq(users.id, id), eq(users.role, 'guest')))
+            .returning(),
+        tx,
       );
       return row;
     },
@@ -79,29 +87,33 @@ export function createUsersRepository(db: Database) {
       const conditions: SQL[] = [];
       if (afterId) conditions.push(lt(users.id, afterId));
       if (emailContains) conditions.push(containsText(users.email, emailContains));
-      return db.run((q) =>
-        q
-          .select()
-          .from(users)
-          .where(conditions.length ? and(...conditions) : undefined)
-          .orderBy(desc(users.id))
-          .limit(limit),
+      return db.run(
+        (q) =>
+          q
+            .select()
+            .from(users)
+            .where(conditions.length ? and(...conditions) : undefined)
+            .orderBy(desc(users.id))
+            .limit(limit),
+        tx,
       );
     },
     async usageSince(userId: string, fromDay: string) {
-      return db.run((q) =>
-        q
-          .select()
-          .from(usageRecords)
-          .where(and(eq(usageRecords.userId, userId), gte(usageRecords.day, fromDay)))
-          .orderBy(asc(usageRecords.day), asc(usageRecords.provider), asc(usageRecords.model)),
+      return db.run(
+        (q) =>
+          q
+            .select()
+            .from(usageRecords)
+            .where(and(eq(usageRecords.userId, userId), gte(usageRecords.day, fromDay)))
+            .orderBy(asc(usageRecords.day), asc(usageRecords.provider), asc(usageRecords.model)),
+        tx,
       );
     },
     /** Adds one completed request's tokens to the user's row for that day and model. */
     async recordUsage(entry: { userId: string; day: string; provider: string; model: string; inputTokens: number; outputTokens: number }) {
-      await addUsage(entry);
+      await addUsage(entry, tx);
     },
-  };
+  }));
 }
 
 export type UsersRepository = ReturnType<typeof createUsersRepository>;

@@ -1,6 +1,6 @@
 import { AppError, notFound } from '../../http/errors.ts';
 import { decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
-import type { Database } from '../../infra/db/index.ts';
+import type { Database, Tx } from '../../infra/db/index.ts';
 import { type AdminUserView, maxPreferencesBytes, type Profile, type PublicUser, type Role, type Tier, type Usage } from './model.ts';
 import { createUsersRepository, type UserRow } from './repository.ts';
 
@@ -37,8 +37,8 @@ const dayOf = (date: Date) => date.toISOString().slice(0, 10);
 export function createUsersService(db: Database) {
   const users = createUsersRepository(db);
 
-  const mustFind = async (id: string) => {
-    const row = await users.findById(id);
+  const mustFind = async (id: string, tx?: Tx) => {
+    const row = await (tx ? users.with(tx) : users).findById(id);
     if (!row) throw notFound('User');
     return row;
   };
@@ -71,8 +71,9 @@ export function createUsersService(db: Database) {
     },
 
     async mergePreferences(userId: string, changes: Record<string, unknown>): Promise<Profile> {
-      return db.transaction(async () => {
-        const current = await mustFind(userId);
+      // Read, merge and write as one unit of work.
+      return db.transaction(async (tx) => {
+        const current = await mustFind(userId, tx);
         const merged: Record<string, unknown> = { ...current.preferences };
         for (const [key, value] of Object.entries(changes)) {
           if (value === null) delete merged[key];
@@ -81,7 +82,7 @@ export function createUsersService(db: Database) {
         if (Buffer.byteLength(JSON.stringify(merged)) > maxPreferencesBytes) {
           throw new AppError('payload_too_large', `Preferences are limited to ${maxPreferencesBytes} bytes`);
         }
-        return toProfile((await users.update(userId, { preferences: merged }))!);
+        return toProfile((await users.with(tx).update(userId, { preferences: merged }))!);
       });
     },
 
