@@ -15,3 +15,6 @@ export type MessageRole = (typeof messageRoles)[number];
 
 export const messageStatuses = ['complete', 'streaming', 'interrupted', 'cancelled', 'error'] as const;
 export type MessageStatus = (typeof messageStatuses)[number];
+
+export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof logLevels)[number];

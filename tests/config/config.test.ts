@@ -1,8 +1,11 @@
 import { describe, expect, test } from 'bun:test';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parseConfig } from '../../src/config/index.ts';
+import { Kind } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { ConfigError, EnvSchema, parseConfig } from '../../src/config/index.ts';
+import { decodeEnv } from '../../src/config/parse.ts';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'parley-config-'));
 
@@ -178,5 +181,195 @@ describe('config: timers', () => {
   test('error: a timer below 100 ms or not a number is refused, naming the variable', () => {
     expect(configError({ REPLY_HEARTBEAT_MS: '10' }).message).toContain('REPLY_HEARTBEAT_MS');
     expect(configError({ WS_AUTH_TIMEOUT_MS: 'soon' }).message).toContain('WS_AUTH_TIMEOUT_MS');
+  });
+});
+
+describe('config: the schema declares every variable once', () => {
+  const variables = Object.entries(EnvSchema.properties);
+
+  test('every variable has a description and a row in README.md', () => {
+    const readme = readFileSync(join(import.meta.dir, '../../README.md'), 'utf8');
+    expect(variables.length).toBeGreaterThan(50);
+    for (const [name, schema] of variables) {
+      expect(`${name}: ${typeof schema.description}`).toBe(`${name}: string`);
+      expect(schema.description!.length).toBeGreaterThan(10);
+      expect(readme.includes(`\`${name}\``) ? name : `${name} is not in README.md`).toBe(name);
+    }
+  });
+
+  test('with nothing set, the decoded environment is exactly the schema defaults, and fits the schema', () => {
+    const decoded = decodeEnv(EnvSchema, {});
+    expect(decoded).toEqual(Value.Default(EnvSchema, {}) as typeof decoded);
+    expect(Value.Check(EnvSchema, decoded)).toBe(true);
+    expect(decoded.OPENAI_MODELS).not.toBe(EnvSchema.properties.OPENAI_MODELS.default);
+  });
+
+  test('every variable without a default is optional, and only those', () => {
+    const required: readonly string[] = EnvSchema.required ?? [];
+    for (const [name, schema] of variables) {
+      expect(`${name}: ${schema.default === undefined}`).toBe(`${name}: ${!required.includes(name)}`);
+    }
+    expect(variables.filter(([, schema]) => schema.default === undefined).map(([name]) => name)).toEqual([
+      'DATABASE_URL',
+      'REDIS_URL',
+      'JWT_SECRET',
+      'ADMIN_API_KEY',
+      'OPENAI_API_KEY',
+      'OPENAI_BASE_URL',
+      'ANTHROPIC_API_KEY',
+      'ANTHROPIC_BASE_URL',
+      'OLLAMA_BASE_URL',
+      'DEFAULT_PROVIDER',
+      'DEFAULT_MODEL',
+      'SMTP_URL',
+    ]);
+    expect(new Set(variables.map(([, schema]) => schema[Kind]))).toEqual(
+      new Set(['Union', 'Integer', 'String', 'Number', 'Boolean', 'Array']),
+    );
+  });
+});
+
+describe('config: decoding', () => {
+  test('happy: with nothing set, every field takes the value it had before the schema', () => {
+    const dataDir = tempDir();
+    expect(parseConfig({ DATA_DIR: dataDir })).toEqual({
+      nodeEnv: 'development',
+      port: 3000,
+      host: '0.0.0.0',
+      dataDir,
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      redisKeyPrefix: 'parley:',
+      jwtSecret: expect.any(String),
+      jwtSecretGenerated: true,
+      accessTokenTtlSeconds: 900,
+      refreshTokenTtlSeconds: 2_592_000,
+      adminApiKey: undefined,
+      openai: { apiKey: undefined, baseUrl: undefined },
+      anthropic: { apiKey: undefined, baseUrl: undefined },
+      ollama: { baseUrl: undefined },
+      defaultProvider: 'echo',
+      defaultModel: undefined,
+      maxTokens: 1000,
+      temperature: 0.7,
+      corsOrigins: [],
+      trustProxy: false,
+      rateLimit: {
+        enabled: true,
+        maxRequests: 100,
+        windowMs: 900_000,
+        authMax: 5,
+        authWindowMs: 900_000,
+        llmPerMinute: 10,
+        llmPerHour: 100,
+        llmPerDay: 500,
+      },
+      maxFileSize: 10_485_760,
+      smtpUrl: undefined,
+      mailFrom: 'Parley <no-reply@localhost>',
+      logLevel: 'info',
+      shutdownGraceMs: 10_000,
+      llm: {
+        firstTokenTimeoutMs: 30_000,
+        totalTimeoutMs: 300_000,
+        maxRetries: 2,
+        retryBaseMs: 250,
+        fallbacks: [],
+        models: { openai: ['gpt-4o-mini', 'gpt-4o'], anthropic: ['claude-sonnet-4-5', 'claude-haiku-4-5'], ollama: [] },
+        echoDelayMs: 20,
+        maxConnections: 10_000,
+        contextTokenBudget: 8000,
+      },
+      streamTtlSeconds: 3600,
+      ssePingMs: 15_000,
+      httpIdleTimeoutSeconds: 120,
+      replyHeartbeatMs: 5000,
+      replyFlushMs: 300,
+      wsAuthTimeoutMs: 5000,
+      streamMaxEvents: 10_000,
+      streamMaxBytes: 5_242_880,
+    });
+  });
+
+  test('happy: empty or blank values count as unset; values are trimmed', () => {
+    const config = parseConfig({
+      DATA_DIR: tempDir(),
+      PORT: '',
+      HOST: ' 127.0.0.1 ',
+      LOG_LEVEL: '   ',
+      OPENAI_MODELS: ' , ',
+      TRUST_PROXY: '',
+    });
+    expect(config).toMatchObject({ port: 3000, host: '127.0.0.1', logLevel: 'info', trustProxy: false });
+    expect(config.llm.models.openai).toEqual(['gpt-4o-mini', 'gpt-4o']);
+  });
+
+  test('happy: booleans, URLs, lists, durations and fallbacks', () => {
+    const config = parseConfig({
+      DATA_DIR: tempDir(),
+      TRUST_PROXY: 'YES',
+      RATE_LIMIT_ENABLED: 'Off',
+      OLLAMA_BASE_URL: 'http://ollama:11434//',
+      DATABASE_URL: 'postgresql://db/parley/',
+      OLLAMA_MODELS: ' llama3 , qwen/ ,,',
+      ANTHROPIC_MODELS: 'claude-x',
+      ACCESS_TOKEN_TTL: '1500ms',
+      REFRESH_TOKEN_TTL: '90',
+      LLM_FALLBACKS: 'ollama:llama3:8b, echo:echo-1',
+    });
+    expect(config).toMatchObject({
+      trustProxy: true,
+      databaseUrl: 'postgresql://db/parley',
+      accessTokenTtlSeconds: 1,
+      refreshTokenTtlSeconds: 90,
+    });
+    expect(config.rateLimit.enabled).toBe(false);
+    expect(config.ollama.baseUrl).toBe('http://ollama:11434');
+    expect(config.defaultProvider).toBe('ollama');
+    expect(config.llm.models).toEqual({ openai: ['gpt-4o-mini', 'gpt-4o'], anthropic: ['claude-x'], ollama: ['llama3', 'qwen'] });
+    expect(config.llm.fallbacks).toEqual([
+      { provider: 'ollama', model: 'llama3:8b' },
+      { provider: 'echo', model: 'echo-1' },
+    ]);
+    expect(Object.isFrozen(config.llm.models.openai)).toBe(true);
+    expect(Object.isFrozen(EnvSchema.properties.OPENAI_MODELS.default)).toBe(false);
+  });
+
+  test.each([
+    ['int', { PORT: 'abc' }, 'PORT: expected a whole number, got "abc"'],
+    ['int', { PORT: '1.5' }, 'PORT: expected a whole number, got "1.5"'],
+    ['int', { PORT: '70000' }, 'PORT: expected 0 to 65535, got 70000'],
+    ['int', { MAX_FILE_SIZE: '0' }, 'MAX_FILE_SIZE: expected 1 or more, got 0'],
+    ['number', { TEMPERATURE: '3' }, 'TEMPERATURE: expected a number from 0 to 2, got "3"'],
+    ['number', { TEMPERATURE: 'Infinity' }, 'TEMPERATURE: expected a number from 0 to 2, got "Infinity"'],
+    ['boolean', { TRUST_PROXY: 'Nah' }, 'TRUST_PROXY: expected true or false, got "nah"'],
+    ['enum', { LOG_LEVEL: 'DEBUG' }, 'LOG_LEVEL: expected one of debug, info, warn, error, silent, got "DEBUG"'],
+    ['enum', { NODE_ENV: 'staging' }, 'NODE_ENV: expected one of development, production, test, got "staging"'],
+    ['url', { REDIS_URL: 'not a url' }, 'REDIS_URL: is not a valid URL'],
+    ['url', { DATABASE_URL: 'mysql://x/y' }, 'DATABASE_URL: expected a postgres:// or postgresql:// URL'],
+    ['url', { OPENAI_BASE_URL: 'ftp://x' }, 'OPENAI_BASE_URL: expected a http:// or https:// URL'],
+    [
+      'list',
+      { CORS_ORIGINS: 'https://a.example.com,not-an-origin' },
+      'CORS_ORIGINS: "not-an-origin" is not an origin such as https://app.example.com',
+    ],
+    ['list', { LLM_FALLBACKS: 'echo' }, 'LLM_FALLBACKS: "echo" is not provider:model with a configured provider'],
+    ['list', { LLM_FALLBACKS: 'openai:gpt-4o' }, 'LLM_FALLBACKS: "openai:gpt-4o" is not provider:model with a configured provider'],
+    [
+      'duration',
+      { ACCESS_TOKEN_TTL: '15 minutes' },
+      'ACCESS_TOKEN_TTL: expected a duration such as 15m, 30d or 900 (seconds), got "15 minutes"',
+    ],
+    ['duration', { REFRESH_TOKEN_TTL: '500ms' }, 'REFRESH_TOKEN_TTL: must be at least one second, got "500ms"'],
+  ])('error: a wrong %s value is refused with the same line as before, naming its variable', (_kind, env, message) => {
+    const error = configError(env as Record<string, string>);
+    expect(error.message).toBe(message);
+    expect(error.variable).toBe(message.slice(0, message.indexOf(':')));
+  });
+
+  test('error: a bad value is refused before the JWT secret is generated in DATA_DIR', () => {
+    const dataDir = tempDir();
+    expect(() => parseConfig({ DATA_DIR: dataDir, PORT: 'abc' })).toThrow(ConfigError);
+    expect(existsSync(join(dataDir, 'jwt-secret'))).toBe(false);
   });
 });

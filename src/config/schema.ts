@@ -1,0 +1,168 @@
+import { type SchemaOptions, type Static, Type as T } from '@sinclair/typebox';
+import { logLevels, providerNames } from './vocabulary.ts';
+
+// The environment contract, declared once: one property per variable with its type, default, range
+// and meaning. decodeEnv (parse.ts) reads the raw strings by it; parseConfig (index.ts) builds the
+// Config the app uses from the decoded, typed result. README's configuration table documents the same.
+
+const nodeEnvs = ['development', 'production', 'test'] as const;
+const httpProtocols = ['http:', 'https:'];
+
+/** One of `values`, exactly as written. */
+const oneOf = <const V extends string>(values: readonly V[], options: SchemaOptions) =>
+  T.Union(
+    values.map((value) => T.Literal(value)),
+    options,
+  );
+/** Free text, unset unless given. */
+const text = (description: string) => T.Optional(T.String({ description }));
+/** A URL with one of `protocols` (spelt as URL#protocol, e.g. 'https:'), trailing slashes removed; unset unless given. */
+const url = (protocols: readonly string[], description: string) => T.Optional(T.String({ protocols, description }));
+/** Comma-separated items, trimmed, trailing slashes removed, empty ones dropped; a list with no items counts as unset. */
+const list = (description: string, fallback: readonly string[] = []) => T.Array(T.String(), { default: fallback, description });
+/** Whole seconds, given as a duration such as 900 (seconds), 1500ms, 90s, 15m, 2h or 30d; at least one second. */
+const duration = (seconds: number, description: string) => T.Integer({ format: 'duration', minimum: 1, default: seconds, description });
+
+export const EnvSchema = T.Object({
+  NODE_ENV: oneOf(nodeEnvs, {
+    default: 'development',
+    description: 'production requires a strong JWT_SECRET and refuses weak settings (short ADMIN_API_KEY, CORS_ORIGINS=*).',
+  }),
+  PORT: T.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'Port to listen on; 0 picks a free port.' }),
+  HOST: T.String({ default: '0.0.0.0', description: 'Address to listen on.' }),
+  DATA_DIR: T.String({
+    default: './data',
+    description: 'Directory of the SQLite database and the generated JWT secret, resolved against the working directory.',
+  }),
+  DATABASE_URL: url(['postgres:', 'postgresql:'], 'A postgres:// URL selects PostgreSQL; unset, SQLite in DATA_DIR is used.'),
+  REDIS_URL: url(
+    ['redis:', 'rediss:'],
+    'Redis for sessions, the token blacklist, rate limits, cache, pub/sub and streams; unset, all are kept in memory.',
+  ),
+  REDIS_KEY_PREFIX: T.String({ default: 'parley:', description: 'Namespace of every Redis key and channel.' }),
+  JWT_SECRET: text('Secret that signs tokens (32+ characters in production); unset, one is generated and kept in DATA_DIR.'),
+  ACCESS_TOKEN_TTL: duration(15 * 60, 'Lifetime of an access token (default 15m).'),
+  REFRESH_TOKEN_TTL: duration(30 * 86_400, 'Lifetime of a refresh token (default 30d).'),
+  ADMIN_API_KEY: text('An X-Admin-Key header with this value grants admin (24+ characters in production).'),
+  OPENAI_API_KEY: text('API key of OpenAI or an OpenAI-compatible server.'),
+  OPENAI_BASE_URL: url(httpProtocols, 'Base URL of an OpenAI-compatible server; enough on its own to configure the provider.'),
+  ANTHROPIC_API_KEY: text('API key of Anthropic; configures the provider.'),
+  ANTHROPIC_BASE_URL: url(httpProtocols, 'Base URL of the Anthropic API, if not the default.'),
+  OLLAMA_BASE_URL: url(httpProtocols, 'Base URL of a local Ollama server; configures the provider.'),
+  DEFAULT_PROVIDER: T.Optional(
+    oneOf(providerNames, {
+      description: 'Provider used when a request names none; it must be configured. Unset, the first configured one.',
+    }),
+  ),
+  DEFAULT_MODEL: text('Model of DEFAULT_PROVIDER used when a request names none; unset, the first model listed for it.'),
+  MAX_TOKENS: T.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'Default limit of tokens generated per reply.' }),
+  TEMPERATURE: T.Number({ minimum: 0, maximum: 2, default: 0.7, description: 'Default sampling temperature.' }),
+  CORS_ORIGINS: list('Origins allowed cross-origin, such as https://app.example.com, or *; unset, same-origin only.'),
+  TRUST_PROXY: T.Boolean({ default: false, description: 'Believe X-Forwarded-For and Fly-Client-IP for the client address.' }),
+  RATE_LIMIT_ENABLED: T.Boolean({ default: true, description: 'Whether requests are rate limited at all.' }),
+  RATE_LIMIT_MAX_REQUESTS: T.Integer({ minimum: 1, default: 100, description: 'General API requests per IP per window.' }),
+  RATE_LIMIT_WINDOW_MS: T.Integer({ minimum: 1000, default: 900_000, description: 'Window of the general API limit, in ms.' }),
+  AUTH_RATE_LIMIT_MAX: T.Integer({
+    minimum: 1,
+    default: 5,
+    description: 'Login, register, forgot and reset password requests per IP per window.',
+  }),
+  AUTH_RATE_LIMIT_WINDOW_MS: T.Integer({ minimum: 1000, default: 900_000, description: 'Window of the auth limit, in ms.' }),
+  RATELIMIT_PER_MINUTE: T.Integer({ minimum: 1, default: 10, description: 'LLM calls per user (guests per IP) per minute.' }),
+  RATELIMIT_PER_HOUR: T.Integer({ minimum: 1, default: 100, description: 'LLM calls per user (guests per IP) per hour.' }),
+  RATELIMIT_PER_DAY: T.Integer({ minimum: 1, default: 500, description: 'LLM calls per user (guests per IP) per day.' }),
+  MAX_FILE_SIZE: T.Integer({ minimum: 1, default: 10_485_760, description: 'Bytes per upload; it bounds request bodies.' }),
+  SMTP_URL: url(['smtp:', 'smtps:'], 'Mail server for password reset and email verification; unset, mail is logged.'),
+  MAIL_FROM: T.String({ default: 'Parley <no-reply@localhost>', description: 'Sender of the mail Parley sends.' }),
+  LOG_LEVEL: oneOf(logLevels, { default: 'info', description: 'Least severe level logged, as JSON lines on stdout.' }),
+  SHUTDOWN_GRACE_MS: T.Integer({
+    minimum: 0,
+    maximum: 600_000,
+    default: 10_000,
+    description: 'How long a graceful shutdown waits for requests and streams to finish, in ms.',
+  }),
+  OPENAI_MODELS: list('Models listed for OpenAI when upstream cannot list its own.', ['gpt-4o-mini', 'gpt-4o']),
+  ANTHROPIC_MODELS: list('Models listed for Anthropic, merged with those upstream lists.', ['claude-sonnet-4-5', 'claude-haiku-4-5']),
+  OLLAMA_MODELS: list('Models listed for Ollama when it cannot list its own.'),
+  LLM_FIRST_TOKEN_TIMEOUT_MS: T.Integer({
+    minimum: 100,
+    default: 30_000,
+    description: 'Give up on an upstream silent this long before its first token, in ms.',
+  }),
+  LLM_TOTAL_TIMEOUT_MS: T.Integer({
+    minimum: 1000,
+    default: 300_000,
+    description: 'Give up on an upstream reply taking longer in all, in ms.',
+  }),
+  LLM_MAX_RETRIES: T.Integer({
+    minimum: 0,
+    maximum: 10,
+    default: 2,
+    description: 'Retries of 429, 5xx and network failures, only while nothing was streamed yet.',
+  }),
+  LLM_RETRY_BASE_MS: T.Integer({ minimum: 0, maximum: 60_000, default: 250, description: 'First retry delay, doubled each retry, in ms.' }),
+  LLM_FALLBACKS: list('provider:model pairs tried in order after the requested provider/model fails before streaming.'),
+  ECHO_DELAY_MS: T.Integer({
+    minimum: 0,
+    maximum: 10_000,
+    default: 20,
+    description: 'Pause between the words the built-in echo provider streams, in ms.',
+  }),
+  CONTEXT_TOKEN_BUDGET: T.Integer({
+    minimum: 100,
+    default: 8000,
+    description: 'Approximate tokens of history sent upstream; older turns are dropped first.',
+  }),
+  STREAM_TTL_SECONDS: T.Integer({
+    minimum: 10,
+    maximum: 7 * 86_400,
+    default: 3600,
+    description: "How long a stream's events stay replayable after its last event, in seconds.",
+  }),
+  HTTP_IDLE_TIMEOUT_SECONDS: T.Integer({
+    minimum: 5,
+    maximum: 255,
+    default: 120,
+    description: "Bun's server closes a connection silent for longer than this, in seconds (Bun allows at most 255).",
+  }),
+  SSE_PING_MS: T.Integer({
+    minimum: 100,
+    maximum: 254_000,
+    default: 15_000,
+    description:
+      'Quiet time after which a stream reader gets a `: ping` (and the producer is checked), in ms; must stay below HTTP_IDLE_TIMEOUT_SECONDS less one second.',
+  }),
+  REPLY_HEARTBEAT_MS: T.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    default: 5_000,
+    description: 'How often a running reply refreshes its heartbeat, in ms; readers call it interrupted after three missed.',
+  }),
+  REPLY_FLUSH_MS: T.Integer({
+    minimum: 20,
+    maximum: 60_000,
+    default: 300,
+    description: "How often a streaming reply's text so far is written to its message row, in ms.",
+  }),
+  WS_AUTH_TIMEOUT_MS: T.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    default: 5_000,
+    description: 'How long a websocket opened without a token may wait before its auth frame, in ms.',
+  }),
+  LLM_MAX_CONNECTIONS: T.Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 10_000,
+    description: 'Upstream connections the provider clients may hold open at once (per origin).',
+  }),
+  STREAM_MAX_EVENTS: T.Integer({ minimum: 1, default: 10_000, description: 'Most events a generic stream (POST /streams) may hold.' }),
+  STREAM_MAX_BYTES: T.Integer({
+    minimum: 1024,
+    default: 5 * 1024 * 1024,
+    description: 'Most bytes of event data a generic stream (POST /streams) may hold in all.',
+  }),
+});
+
+/** The environment decoded by EnvSchema: defaults filled in, numbers, booleans, lists and seconds typed. */
+export type DecodedEnv = Static<typeof EnvSchema>;
