@@ -51,6 +51,9 @@ export function parseConfig(raw: Env) {
       throw new ConfigError('ADMIN_API_KEY', 'must be at least 24 characters in production');
     }
     if (corsOrigins.includes('*')) throw new ConfigError('CORS_ORIGINS', 'may not be "*" in production');
+    // OWASP Password Storage Cheat Sheet: argon2id with at least 19 MiB and 2 passes.
+    if (env.PASSWORD_HASH_MEMORY_KIB < 19_456) throw new ConfigError('PASSWORD_HASH_MEMORY_KIB', 'must be at least 19456 in production');
+    if (env.PASSWORD_HASH_TIME_COST < 2) throw new ConfigError('PASSWORD_HASH_TIME_COST', 'must be at least 2 in production');
   }
   for (const origin of corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
@@ -81,6 +84,7 @@ export function parseConfig(raw: Env) {
     jwtSecret: secret.secret,
     /** True when the secret was generated and kept in DATA_DIR rather than given. */
     jwtSecretGenerated: secret.generated,
+    passwordHash: { memoryKib: env.PASSWORD_HASH_MEMORY_KIB, timeCost: env.PASSWORD_HASH_TIME_COST },
     accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL,
     refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL,
     adminApiKey,

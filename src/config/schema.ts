@@ -41,6 +41,18 @@ export const EnvSchema = T.Object({
   ),
   REDIS_KEY_PREFIX: T.String({ default: 'parley:', description: 'Namespace of every Redis key and channel.' }),
   JWT_SECRET: text('Secret that signs tokens (32+ characters in production); unset, one is generated and kept in DATA_DIR.'),
+  PASSWORD_HASH_MEMORY_KIB: T.Integer({
+    minimum: 64,
+    maximum: 4_194_304,
+    default: 65_536,
+    description: 'argon2id memory cost of a password hash, in KiB (production: at least 19456, OWASP Password Storage Cheat Sheet).',
+  }),
+  PASSWORD_HASH_TIME_COST: T.Integer({
+    minimum: 1,
+    maximum: 20,
+    default: 2,
+    description: 'argon2id passes over that memory (production: at least 2). Stored hashes keep their own cost and still verify.',
+  }),
   ACCESS_TOKEN_TTL: duration(15 * 60, 'Lifetime of an access token (default 15m).'),
   REFRESH_TOKEN_TTL: duration(30 * 86_400, 'Lifetime of a refresh token (default 30d).'),
   ADMIN_API_KEY: text('An X-Admin-Key header with this value grants admin (24+ characters in production).'),

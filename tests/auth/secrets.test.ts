@@ -1,10 +1,10 @@
 // Secrets stay secret: after a full account flow, no log line, no response that is not meant to
 // carry one, no database row and no KV entry holds a password, token or API key in plaintext.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import Redis from 'ioredis';
 import { createTestApp, storageKinds, type TestApp } from '../helpers/app.ts';
-import { asAdmin, bearer, testEnv, uniqueEmail } from '../helpers/client.ts';
+import { asAdmin, bearer, login, register, testEnv, uniqueEmail } from '../helpers/client.ts';
 import { mailLogMessage, waitForMailedToken } from '../helpers/mail.ts';
 import { hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
 
@@ -24,10 +24,7 @@ async function injectUserInsertFailure(app: TestApp) {
           'CREATE TRIGGER fail_marked_users BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION fail_marked_users()',
         ];
   for (const statement of statements) {
-    await app.infra.db.run((q) => {
-      const raw = q as unknown as { execute?: (query: unknown) => Promise<unknown>; run?: (query: unknown) => Promise<unknown> };
-      return app.infra.db.kind === 'sqlite' ? raw.run!(sql.raw(statement)) : raw.execute!(sql.raw(statement));
-    });
+    await app.infra.db.raw(sql.raw(statement));
   }
 }
 
@@ -182,7 +179,8 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
         sessions: await db.run((q) => q.select().from(sessions)),
       };
       const user = rows.users.find((row) => row.id === userId)!;
-      expect(user.passwordHash).toStartWith('$argon2id$');
+      // New hashes carry the configured cost (the tests' cheap one: tests/helpers/services.ts).
+      expect(user.passwordHash).toStartWith('$argon2id$v=19$m=64,t=1,');
       for (const row of rows.users) if (row.role !== 'guest') expect(row.passwordHash).toStartWith('$argon2id$');
       const [key] = rows.apiKeys;
       expect(rows.apiKeys).toHaveLength(1);
@@ -194,6 +192,15 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       expect(rows.oneTimeTokens.length).toBe(2);
       for (const row of rows.oneTimeTokens) expect(row.usedAt).not.toBeNull();
       expect(found(JSON.stringify(rows), allSecrets())).toEqual([]);
+    });
+
+    test('happy: a password hashed at another cost (an earlier PASSWORD_HASH_* setting) still signs in', async () => {
+      const account = await register(app);
+      const { db } = app.infra;
+      const older = await Bun.password.hash(account.password, { algorithm: 'argon2id', memoryCost: 256, timeCost: 3 });
+      await db.run((q) => q.update(db.tables.users).set({ passwordHash: older }).where(eq(db.tables.users.id, account.userId)));
+      expect((await login(app, account.email, account.password)).userId).toBe(account.userId);
+      await expect(login(app, account.email, `${account.password}x`)).rejects.toThrow('login: expected 200, got 401');
     });
 
     test('security: a database failure is logged without the query parameters (no password hash, no email)', async () => {

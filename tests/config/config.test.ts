@@ -135,6 +135,14 @@ describe('config: error', () => {
     expect(configError({ NODE_ENV: 'production', JWT_SECRET: 'short' }).variable).toBe('JWT_SECRET');
     expect(configError({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), ADMIN_API_KEY: 'weak' }).variable).toBe('ADMIN_API_KEY');
     expect(configError({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), CORS_ORIGINS: '*' }).variable).toBe('CORS_ORIGINS');
+    // OWASP's floor for argon2id: 19 MiB and 2 passes. Tests run cheaper; production may not.
+    const strong = { NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) };
+    expect(configError({ ...strong, PASSWORD_HASH_MEMORY_KIB: '19455' }).variable).toBe('PASSWORD_HASH_MEMORY_KIB');
+    expect(configError({ ...strong, PASSWORD_HASH_TIME_COST: '1' }).variable).toBe('PASSWORD_HASH_TIME_COST');
+    expect(parseConfig({ ...strong, DATA_DIR: tempDir(), PASSWORD_HASH_MEMORY_KIB: '19456' }).passwordHash).toEqual({
+      memoryKib: 19_456,
+      timeCost: 2,
+    });
     expect(parseConfig({ DATA_DIR: tempDir(), NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }).nodeEnv).toBe('production');
   });
 
@@ -242,6 +250,7 @@ describe('config: decoding', () => {
       redisKeyPrefix: 'parley:',
       jwtSecret: expect.any(String),
       jwtSecretGenerated: true,
+      passwordHash: { memoryKib: 65_536, timeCost: 2 },
       accessTokenTtlSeconds: 900,
       refreshTokenTtlSeconds: 2_592_000,
       adminApiKey: undefined,

@@ -7,7 +7,7 @@ import { createApp, createServices, type Services } from '../../src/app.ts';
 import { type Env, parseConfig } from '../../src/config/index.ts';
 import { closeInfra, type Infra, openInfra } from '../../src/infra/index.ts';
 import { createLogger } from '../../src/infra/log/index.ts';
-import { createTestDatabase, createTestRedisPrefix, hasPostgres, hasRedis, redisUrl } from './services.ts';
+import { cheapPasswordHashes, createTestDatabase, createTestRedisPrefix, hasPostgres, hasRedis, redisUrl } from './services.ts';
 
 export type StorageKind = { database: 'sqlite' | 'postgres'; kv: 'memory' | 'redis' };
 
@@ -29,6 +29,8 @@ export async function createTestApp(kind: StorageKind = { database: 'sqlite', kv
     DATA_DIR: dataDir,
     NODE_ENV: 'test',
     LOG_LEVEL: 'debug',
+    // Cheap password hashes: argon2id at its default cost takes ~120 ms of CPU per register or login.
+    ...cheapPasswordHashes,
     DATABASE_URL: database?.url,
     REDIS_URL: redis ? redisUrl : undefined,
     REDIS_KEY_PREFIX: redis?.prefix,

@@ -4,6 +4,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Subprocess } from 'bun';
+import { cheapPasswordHashes } from './services.ts';
 
 export const repoRoot = resolve(import.meta.dir, '../..');
 export const binaryPath = join(repoRoot, 'dist/parley');
@@ -48,7 +49,13 @@ export async function startBinary(options: {
   env?: Record<string, string | undefined>;
   args?: string[];
 }): Promise<RunningBinary> {
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: '0', HOST: '127.0.0.1' };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ...cheapPasswordHashes,
+  };
   for (const [key, value] of Object.entries(options.env ?? {})) if (value !== undefined) env[key] = value;
   const proc = Bun.spawn([options.path, ...(options.args ?? [])], {
     cwd: options.cwd,

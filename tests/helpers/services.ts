@@ -51,6 +51,9 @@ function requireOrSkip(name: string, up: boolean): boolean {
 export const hasPostgres = requireOrSkip(`PostgreSQL at ${postgresAdminUrl}`, await checkPostgres());
 export const hasRedis = requireOrSkip(`Redis at ${redisUrl}`, await checkRedis());
 
+/** argon2id at its lowest cost: tests prove what a password does, not how slow its hash is (~120 ms of CPU at the default). */
+export const cheapPasswordHashes = { PASSWORD_HASH_MEMORY_KIB: '64', PASSWORD_HASH_TIME_COST: '1' };
+
 export function uniqueName(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
 }

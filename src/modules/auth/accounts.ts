@@ -5,7 +5,7 @@ import type { Mailer } from '../../infra/mail/index.ts';
 import { normaliseEmail, type UsersService } from '../users/service.ts';
 import type { AuthResponse } from './model.ts';
 import type { AuthRepository, OneTimePurpose } from './repository.ts';
-import { hashPassword, hashSecret, randomSecret, verifyDecoy, verifyPassword } from './secrets.ts';
+import { hashSecret, passwordHasher, randomSecret } from './secrets.ts';
 import type { ClientMeta, SessionTokens } from './sessions.ts';
 
 const resetTokenTtlMs = 60 * 60 * 1000;
@@ -16,6 +16,7 @@ const invalidToken = () => invalid('body.token', 'is invalid, used or expired');
 /** Registration, sign-in, guests, passwords and email verification. */
 export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepository, sessions: SessionTokens, mailer: Mailer) {
   const { log } = infra;
+  const passwords = passwordHasher(infra.config.passwordHash);
 
   /** Never throws: a mail that cannot be prepared or sent is logged, not fatal to the request. */
   const mailToken = async (userId: string, email: string, purpose: OneTimePurpose) => {
@@ -52,7 +53,7 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
       caller: UserCaller | null,
     ): Promise<AuthResponse> {
       const email = normaliseEmail(input.email);
-      const passwordHash = await hashPassword(input.password);
+      const passwordHash = await passwords.hash(input.password);
       if (await users.findByEmail(email)) throw conflict('An account with this email already exists');
       let user: Awaited<ReturnType<UsersService['insert']>> | undefined;
       try {
@@ -77,7 +78,9 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
     /** The same answer, in about the same time, for an unknown email and a wrong password. */
     async login(input: { email: string; password: string }, meta: ClientMeta): Promise<AuthResponse> {
       const user = await users.findByEmail(input.email);
-      const valid = user?.passwordHash ? await verifyPassword(input.password, user.passwordHash) : await verifyDecoy(input.password);
+      const valid = user?.passwordHash
+        ? await passwords.verify(input.password, user.passwordHash)
+        : await passwords.verifyDecoy(input.password);
       if (!user || !valid) throw unauthorized('Invalid email or password');
       if (user.disabled) throw forbidden('This account is disabled');
       return sessions.start(user, meta);
@@ -91,10 +94,10 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
     /** Ends every other session; the one making the request stays signed in. */
     async changePassword(caller: UserCaller, currentPassword: string, newPassword: string): Promise<void> {
       const user = await users.findById(caller.user.id);
-      if (!user?.passwordHash || !(await verifyPassword(currentPassword, user.passwordHash))) {
+      if (!user?.passwordHash || !(await passwords.verify(currentPassword, user.passwordHash))) {
         throw unauthorized('Current password is wrong');
       }
-      await users.update(user.id, { passwordHash: await hashPassword(newPassword) });
+      await users.update(user.id, { passwordHash: await passwords.hash(newPassword) });
       await sessions.revokeAllSessions(user.id, caller.sessionId ?? undefined);
     },
 
@@ -109,7 +112,7 @@ export function createAccounts(infra: Infra, users: UsersService, repo: AuthRepo
 
     /** A mailed token sets a new password once, and ends every session of the account. */
     async resetPassword(token: string, newPassword: string): Promise<void> {
-      const passwordHash = await hashPassword(newPassword);
+      const passwordHash = await passwords.hash(newPassword);
       const used = await repo.consumeOneTimeToken(hashSecret(token), 'reset_password');
       const user = used && (await users.findById(used.userId));
       if (!used || !user || user.email !== used.email) throw invalidToken();

@@ -18,20 +18,27 @@ export function safeEqual(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-// argon2id through Bun.password, async only: the sync variants would block every other request.
-export function hashPassword(password: string): Promise<string> {
-  return Bun.password.hash(password, { algorithm: 'argon2id' });
-}
+/** argon2id's cost: memory in KiB and passes (PASSWORD_HASH_MEMORY_KIB / PASSWORD_HASH_TIME_COST). */
+export type PasswordHashCost = { memoryKib: number; timeCost: number };
 
-export function verifyPassword(password: string, hash: string): Promise<boolean> {
-  return Bun.password.verify(password, hash);
-}
-
-let decoyHash: Promise<string> | undefined;
-
-/** Burns the same time as a real verification, so an unknown email answers like a wrong password. */
-export async function verifyDecoy(password: string): Promise<false> {
-  decoyHash ??= hashPassword(randomSecret());
-  await Bun.password.verify(password, await decoyHash);
-  return false;
+/**
+ * Password hashing with argon2id through Bun.password, async only (the sync variants would block
+ * every other request). New hashes use `cost`; a stored hash carries its own parameters, so
+ * hashes made with another cost still verify.
+ */
+export function passwordHasher(cost: PasswordHashCost) {
+  const hash = (password: string): Promise<string> =>
+    Bun.password.hash(password, { algorithm: 'argon2id', memoryCost: cost.memoryKib, timeCost: cost.timeCost });
+  const verify = (password: string, stored: string): Promise<boolean> => Bun.password.verify(password, stored);
+  let decoyHash: Promise<string> | undefined;
+  return {
+    hash,
+    verify,
+    /** Burns the same time as a real verification, so an unknown email answers like a wrong password. */
+    async verifyDecoy(password: string): Promise<false> {
+      decoyHash ??= hash(randomSecret());
+      await verify(password, await decoyHash);
+      return false;
+    },
+  };
 }
