@@ -4,9 +4,6 @@ import type { Logger } from '../infra/log/index.ts';
 import { clientIp } from './client-ip.ts';
 import { AppError } from './errors.ts';
 
-/** What a custom `key` sees: the request, the caller's IP (as the limiter resolved it) and the full Elysia context. */
-export type RateLimitKeyContext = { request: Request; ip: string; path: string; context: unknown };
-
 export type RateLimitOptions = {
   kv: KeyValueStore;
   /** Names the budget: key `ratelimit:<name>:<ip>`, plugin `rate-limit:<name>`. Limiters with different names stack. */
@@ -17,8 +14,6 @@ export type RateLimitOptions = {
   trustProxy: boolean;
   /** Told (at most once a minute per store) when the store fails and requests are let through. */
   log: Logger;
-  /** What the budget is per; the caller's IP by default. */
-  key?: (ctx: RateLimitKeyContext) => string | Promise<string>;
 };
 
 /** `RateLimit-*` response headers (lower-case, as Elysia's `set.headers` keeps them) for a hit. */
@@ -40,26 +35,25 @@ const warnEveryMs = 60_000;
 const lastWarned = new WeakMap<KeyValueStore, number>();
 
 /**
- * A fixed-window limit per caller on the routes of the instance that `.use()`s it (a scoped
+ * A fixed-window limit per client IP on the routes of the instance that `.use()`s it (a scoped
  * hook: not the routes of its parent, not sibling modules; only routes added after the `.use`).
  * Every limited response carries `RateLimit-Limit/-Remaining/-Reset`; past the limit it is 429
  * `rate_limited` with `Retry-After`. If the store fails, the request goes through (fail open).
  */
 export function rateLimit(options: RateLimitOptions) {
-  const { kv, name, max, windowMs, enabled, trustProxy, log, key } = options;
+  const { kv, name, max, windowMs, enabled, trustProxy, log } = options;
   const plugin = new Elysia({ name: `rate-limit:${name}` });
   if (!enabled) return plugin;
 
   // In the transform phase: before authentication and body validation, so every request counts.
   return plugin.onTransform({ as: 'scoped' }, async (context) => {
-    const { request, server, set, path } = context;
+    const { request, server, set } = context;
     // The route bundle derives `ip` once per request; a limiter used on its own works it out.
     const ip = (context as { ip?: string }).ip ?? clientIp(request, server, trustProxy);
-    const subject = key ? await key({ request, ip, path, context }) : ip;
 
     let hit: RateLimitHit;
     try {
-      hit = await kv.hitRateLimit(`ratelimit:${name}:${subject}`, max, windowMs);
+      hit = await kv.hitRateLimit(`ratelimit:${name}:${ip}`, max, windowMs);
     } catch (error) {
       const now = Date.now();
       if (now - (lastWarned.get(kv) ?? 0) >= warnEveryMs) {

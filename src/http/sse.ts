@@ -32,13 +32,10 @@ export function formatSse(item: SseItem): Uint8Array {
 }
 
 /**
- * Streams `source` as SSE. `onClose` runs once, when the source ends or the client leaves;
- * the abort controller it gets is what tells the source to stop.
+ * Streams `source` as SSE (or in `format`). When the source ends or the client leaves, the
+ * signal it was given aborts, which is what tells the source to stop.
  */
-export function sseResponse(
-  source: (signal: AbortSignal) => AsyncIterable<SseItem>,
-  options: { headers?: Record<string, string>; onClose?: () => void; format?: (item: SseItem) => Uint8Array } = {},
-): Response {
+function sseResponse(source: (signal: AbortSignal) => AsyncIterable<SseItem>, format: (item: SseItem) => Uint8Array = formatSse): Response {
   const controller = new AbortController();
   let iterator: AsyncIterator<SseItem> | undefined;
   let closed = false;
@@ -48,7 +45,6 @@ export function sseResponse(
     if (closed) return;
     closed = true;
     controller.abort();
-    options.onClose?.();
     ended();
   };
   const body = new ReadableStream<Uint8Array>({
@@ -61,7 +57,7 @@ export function sseResponse(
           stream.close();
           return;
         }
-        stream.enqueue((options.format ?? formatSse)(next.value));
+        stream.enqueue(format(next.value));
       } catch (error) {
         close();
         stream.error(error);
@@ -72,7 +68,7 @@ export function sseResponse(
       await iterator?.return?.();
     },
   });
-  const response = new Response(body, { headers: { ...sseHeaders, ...options.headers } });
+  const response = new Response(body, { headers: sseHeaders });
   settled.set(response, end);
   return response;
 }
@@ -86,5 +82,5 @@ export function streamAsSse(
   streamId: string,
   options: { afterId?: string; format?: (item: SseItem) => Uint8Array } = {},
 ): Response {
-  return sseResponse((signal) => readStream(buffers, streamId, { afterId: options.afterId, signal }), { format: options.format });
+  return sseResponse((signal) => readStream(buffers, streamId, { afterId: options.afterId, signal }), options.format);
 }

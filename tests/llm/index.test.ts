@@ -49,76 +49,113 @@ describe('createProviders', () => {
 describe('resolve', () => {
   let resolve: Providers['resolve'];
   beforeAll(() => {
-    ({ resolve } = createProviders(config({ ...allThree(), DEFAULT_PROVIDER: 'anthropic', DEFAULT_MODEL: 'claude-default' }), silentLog));
+    ({ resolve: resolve } = createProviders(
+      config({ ...allThree(), DEFAULT_PROVIDER: 'anthropic', DEFAULT_MODEL: 'claude-default' }),
+      silentLog,
+    ));
   });
 
-  test('the request wins over the chat and the defaults', () => {
-    expect(resolve('openai', 'gpt-x', { provider: 'ollama', model: 'm' })).toEqual({ provider: 'openai', model: 'gpt-x' });
+  test('the request wins over the chat and the defaults', async () => {
+    expect(await resolve('openai', 'gpt-x', { provider: 'ollama', model: 'm' })).toEqual({ provider: 'openai', model: 'gpt-x' });
   });
 
-  test('a requested provider without a model takes its first configured model', () => {
-    expect(resolve('openai')).toEqual({ provider: 'openai', model: 'gpt-a' });
-    expect(resolve('echo')).toEqual({ provider: 'echo', model: 'echo' });
-    expect(resolve('ollama')).toEqual({ provider: 'ollama', model: 'llama3.2' });
+  test('a requested provider without a model takes its first configured model', async () => {
+    expect(await resolve('openai')).toEqual({ provider: 'openai', model: 'gpt-a' });
+    expect(await resolve('echo')).toEqual({ provider: 'echo', model: 'echo' });
+    expect(await resolve('ollama')).toEqual({ provider: 'ollama', model: 'llama3.2' });
     // The chat's model belongs to another provider: not inherited.
-    expect(resolve('openai', null, { provider: 'ollama', model: 'llama3.2' })).toEqual({ provider: 'openai', model: 'gpt-a' });
+    expect(await resolve('openai', null, { provider: 'ollama', model: 'llama3.2' })).toEqual({ provider: 'openai', model: 'gpt-a' });
+    // The configured list is enough: nothing is asked of upstream.
+    expect(fake.requests).toEqual([]);
   });
 
-  test('a requested provider inherits the chat model when it is the chat provider', () => {
-    expect(resolve('ollama', undefined, { provider: 'ollama', model: 'qwen2.5:0.5b' })).toEqual({
+  test('a requested provider inherits the chat model when it is the chat provider', async () => {
+    expect(await resolve('ollama', undefined, { provider: 'ollama', model: 'qwen2.5:0.5b' })).toEqual({
       provider: 'ollama',
       model: 'qwen2.5:0.5b',
     });
   });
 
-  test('a requested model alone stays with the chat provider, else the default', () => {
-    expect(resolve(undefined, 'gpt-4.1', { provider: 'openai', model: 'gpt-a' })).toEqual({ provider: 'openai', model: 'gpt-4.1' });
-    expect(resolve(null, 'claude-x')).toEqual({ provider: 'anthropic', model: 'claude-x' });
+  test('a requested model alone stays with the chat provider, else the default', async () => {
+    expect(await resolve(undefined, 'gpt-4.1', { provider: 'openai', model: 'gpt-a' })).toEqual({ provider: 'openai', model: 'gpt-4.1' });
+    expect(await resolve(null, 'claude-x')).toEqual({ provider: 'anthropic', model: 'claude-x' });
   });
 
-  test('the chat wins over the defaults', () => {
-    expect(resolve(undefined, undefined, { provider: 'openai', model: 'gpt-b' })).toEqual({ provider: 'openai', model: 'gpt-b' });
-    expect(resolve(undefined, undefined, { provider: 'openai', model: null })).toEqual({ provider: 'openai', model: 'gpt-a' });
+  test('the chat wins over the defaults', async () => {
+    expect(await resolve(undefined, undefined, { provider: 'openai', model: 'gpt-b' })).toEqual({ provider: 'openai', model: 'gpt-b' });
+    expect(await resolve(undefined, undefined, { provider: 'openai', model: null })).toEqual({ provider: 'openai', model: 'gpt-a' });
   });
 
-  test('DEFAULT_PROVIDER and DEFAULT_MODEL last', () => {
-    expect(resolve()).toEqual({ provider: 'anthropic', model: 'claude-default' });
-    expect(resolve(undefined, undefined, { provider: null, model: null })).toEqual({ provider: 'anthropic', model: 'claude-default' });
+  test('DEFAULT_PROVIDER and DEFAULT_MODEL last', async () => {
+    expect(await resolve()).toEqual({ provider: 'anthropic', model: 'claude-default' });
+    expect(await resolve(undefined, undefined, { provider: null, model: null })).toEqual({
+      provider: 'anthropic',
+      model: 'claude-default',
+    });
     // A model-only chat belongs to the default provider.
-    expect(resolve(undefined, undefined, { model: 'claude-chat' })).toEqual({ provider: 'anthropic', model: 'claude-chat' });
+    expect(await resolve(undefined, undefined, { model: 'claude-chat' })).toEqual({ provider: 'anthropic', model: 'claude-chat' });
     // Without DEFAULT_MODEL, the default provider's first configured model.
-    expect(createProviders(config(allThree()), silentLog).resolve()).toEqual({ provider: 'openai', model: 'gpt-a' });
+    expect(await createProviders(config(allThree()), silentLog).resolve()).toEqual({ provider: 'openai', model: 'gpt-a' });
   });
 
-  test('unknown or unconfigured providers are UnknownModelError', () => {
-    expect(() => resolve('mistral')).toThrow(UnknownModelError);
+  test('unknown or unconfigured providers are UnknownModelError', async () => {
+    await expect(resolve('mistral')).rejects.toThrow(UnknownModelError);
     const echoOnly = createProviders(config({}), silentLog);
-    expect(echoOnly.resolve()).toEqual({ provider: 'echo', model: 'echo' });
-    expect(() => echoOnly.resolve('openai', 'gpt-4o')).toThrow(UnknownModelError);
-    expect(() => echoOnly.resolve(undefined, undefined, { provider: 'anthropic', model: 'claude' })).toThrow(UnknownModelError);
+    expect(await echoOnly.resolve()).toEqual({ provider: 'echo', model: 'echo' });
+    await expect(echoOnly.resolve('openai', 'gpt-4o')).rejects.toThrow(UnknownModelError);
+    await expect(echoOnly.resolve(undefined, undefined, { provider: 'anthropic', model: 'claude' })).rejects.toThrow(
+      UnknownModelError,
+    );
   });
 
-  test('ollama without OLLAMA_MODELS: resolve throws, resolveAsync asks /api/tags', async () => {
+  test('ollama without OLLAMA_MODELS takes the first model of /api/tags', async () => {
     const p = createProviders(config({ OLLAMA_BASE_URL: fake.ollamaBaseURL }), silentLog);
-    expect(() => p.resolve('ollama')).toThrow(UnknownModelError);
-    expect(p.resolve('ollama', 'qwen2.5:0.5b')).toEqual({ provider: 'ollama', model: 'qwen2.5:0.5b' });
-    expect(await p.resolveAsync('ollama')).toEqual({ provider: 'ollama', model: 'llama3.2:latest' });
-    expect(await p.resolveAsync('echo')).toEqual({ provider: 'echo', model: 'echo' });
-    await expect(p.resolveAsync('nope')).rejects.toBeInstanceOf(UnknownModelError);
+    expect(await p.resolve('ollama', 'qwen2.5:0.5b')).toEqual({ provider: 'ollama', model: 'qwen2.5:0.5b' });
+    expect(fake.requests).toEqual([]);
+    expect(await p.resolve('ollama')).toEqual({ provider: 'ollama', model: 'llama3.2:latest' });
+    expect(fake.requests.map((r) => r.path)).toEqual(['/api/tags']);
+    expect(await p.resolve('echo')).toEqual({ provider: 'echo', model: 'echo' });
+  });
+
+  test('ollama without OLLAMA_MODELS that lists nothing, or is down, is UnknownModelError (and the failure is logged)', async () => {
+    const { log, lines } = memoryLog();
+    const down = createProviders(config({ OLLAMA_BASE_URL: await closedPortUrl() }), log);
+    await expect(down.resolve('ollama')).rejects.toThrow(UnknownModelError);
+    expect(lines.filter((l) => l.msg === 'llm.models_list_failed').map((l) => l.provider)).toEqual(['ollama']);
+
+    const empty = createProviders(config({ OLLAMA_BASE_URL: fake.ollamaBaseURL }), silentLog);
+    empty.providers.set('ollama', { ...empty.providers.get('ollama')!, listModels: async () => [] });
+    await expect(empty.resolve('ollama')).rejects.toThrow(UnknownModelError);
   });
 });
 
 describe('listAllModels', () => {
   test('merges every provider', async () => {
-    const models = await createProviders(config(allThree()), silentLog).listAllModels();
+    const { log, lines } = memoryLog();
+    const models = await createProviders(config(allThree()), log).listAllModels();
     const ids = (provider: string) => models.filter((m) => m.provider === provider).map((m) => m.id);
     expect(ids('openai')).toEqual(['gpt-4o-mini', 'gpt-4.1', 'o4-mini', 'llama3.2:latest', 'qwen2.5:0.5b']);
+    // Upstream's dated ids first, then the configured aliases.
     expect(ids('anthropic')).toEqual(['claude-sonnet-4-6', 'claude-haiku-4-5', 'claude-opus-4-7', 'claude-a']);
     expect(ids('ollama')).toEqual(['llama3.2:latest', 'qwen2.5:0.5b']);
     expect(ids('echo')).toEqual(['echo']);
+    expect(lines.filter((l) => l.msg === 'llm.models_list_failed')).toEqual([]);
   });
 
-  test('a provider that is down contributes its configured list, never an exception', async () => {
+  test('anthropic aliases already listed upstream are not repeated', async () => {
+    const models = await createProviders(
+      config({ ...allThree(), ANTHROPIC_MODELS: 'claude-haiku-4-5,claude-a' }),
+      silentLog,
+    ).listAllModels();
+    expect(models.filter((m) => m.provider === 'anthropic').map((m) => m.id)).toEqual([
+      'claude-sonnet-4-6',
+      'claude-haiku-4-5',
+      'claude-opus-4-7',
+      'claude-a',
+    ]);
+  });
+
+  test('a provider that is down contributes its configured list, never an exception, and is logged once', async () => {
     const down = await closedPortUrl();
     const { log, lines } = memoryLog();
     const p = createProviders(
@@ -133,14 +170,47 @@ describe('listAllModels', () => {
       'ollama:llama3.2',
       'echo:echo',
     ]);
-    expect(lines.filter((l) => l.msg === 'llm.models_list_failed').length).toBe(3);
-    expect(lines[0]?.component).toBe('llm');
+    const warnings = lines.filter((l) => l.msg === 'llm.models_list_failed');
+    expect(warnings.map((l) => l.provider).toSorted()).toEqual(['anthropic', 'ollama', 'openai']);
+    for (const warning of warnings) {
+      expect(warning.component).toBe('llm');
+      expect(warning.level).toBe('warn');
+      expect(typeof warning.error).toBe('string');
+    }
   });
 
-  test('a provider whose listModels throws is still covered', async () => {
-    const p = createProviders(config(allThree()), silentLog);
+  test('a provider whose listModels throws contributes its configured list, and the error is logged', async () => {
+    const { log, lines } = memoryLog();
+    const p = createProviders(config(allThree()), log);
     p.providers.set('openai', { ...p.providers.get('openai')!, listModels: () => Promise.reject(new Error('bug')) });
+    p.providers.set('anthropic', { ...p.providers.get('anthropic')!, listModels: () => Promise.reject(new Error('anthropic bug')) });
     const models = await p.listAllModels();
     expect(models.filter((m) => m.provider === 'openai').map((m) => m.id)).toEqual(['gpt-a', 'gpt-b']);
+    expect(models.filter((m) => m.provider === 'anthropic').map((m) => m.id)).toEqual(['claude-a']);
+    expect(models.filter((m) => m.provider === 'ollama').map((m) => m.id)).toEqual(['llama3.2:latest', 'qwen2.5:0.5b']);
+    expect(
+      lines
+        .filter((l) => l.msg === 'llm.models_list_failed')
+        .map((l) => `${l.provider}: ${l.error}`)
+        .toSorted(),
+    ).toEqual(['anthropic: anthropic bug', 'openai: bug']);
+  });
+
+  test('a provider that lists nothing contributes its configured list (anthropic its aliases)', async () => {
+    const { log, lines } = memoryLog();
+    const p = createProviders(config(allThree()), log);
+    for (const name of ['openai', 'anthropic', 'ollama'] as const) {
+      p.providers.set(name, { ...p.providers.get(name)!, listModels: async () => [] });
+    }
+    const models = await p.listAllModels();
+    expect(models).toEqual([
+      { id: 'gpt-a', provider: 'openai', name: 'gpt-a', capabilities: ['chat', 'stream'] },
+      { id: 'gpt-b', provider: 'openai', name: 'gpt-b', capabilities: ['chat', 'stream'] },
+      { id: 'claude-a', provider: 'anthropic', name: 'claude-a', capabilities: ['chat', 'stream'] },
+      { id: 'llama3.2', provider: 'ollama', name: 'llama3.2', capabilities: ['chat', 'stream'] },
+      { id: 'echo', provider: 'echo', name: 'echo', capabilities: ['chat', 'stream'] },
+    ]);
+    // An empty list is an answer, not a failure.
+    expect(lines.filter((l) => l.msg === 'llm.models_list_failed')).toEqual([]);
   });
 });

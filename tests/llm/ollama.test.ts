@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test
 import { createOllamaProvider, ollamaModelName, ollamaModelStatus, startOllamaModel, stopOllamaModel } from '../../src/infra/llm/ollama.ts';
 import { UnknownModelError, UpstreamError } from '../../src/infra/llm/types.ts';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { bodyOf, closedPortUrl, collect, request, silentLog } from './helpers.ts';
+import { bodyOf, closedPortUrl, collect, request } from './helpers.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -23,7 +23,7 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 
 describe('ollama provider', () => {
   test('chats through /v1/chat/completions with the placeholder key', async () => {
-    const provider = createOllamaProvider({ baseUrl: `${fake.ollamaBaseURL}/`, models: [], log: silentLog });
+    const provider = createOllamaProvider({ baseUrl: `${fake.ollamaBaseURL}/` });
     const out = await collect(provider.stream(request('qwen2.5:0.5b', 'hola')));
     expect(out.text).toBe(expectedReply('hola'));
     const rec = fake.requests[0]!;
@@ -33,9 +33,24 @@ describe('ollama provider', () => {
   });
 
   test('lists models from /api/tags', async () => {
-    const provider = createOllamaProvider({ baseUrl: fake.ollamaBaseURL, models: ['configured'] });
+    const provider = createOllamaProvider({ baseUrl: fake.ollamaBaseURL });
     expect((await provider.listModels()).map((m) => m.id)).toEqual(['llama3.2:latest', 'qwen2.5:0.5b']);
     expect(fake.requests.map((r) => r.path)).toEqual(['/api/tags']);
+  });
+
+  test('listing fails as UpstreamError when /api/tags cannot answer (no fallback here: see createProviders)', async () => {
+    const down = await rejection(createOllamaProvider({ baseUrl: await closedPortUrl() }).listModels());
+    expect(down).toBeInstanceOf(UpstreamError);
+    expect((down as UpstreamError).options.retryable).toBe(true);
+
+    const broken = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => Response.json({ error: 'boom' }, { status: 500 }) });
+    try {
+      const failed = await rejection(createOllamaProvider({ baseUrl: `http://127.0.0.1:${broken.port}` }).listModels());
+      expect(failed).toBeInstanceOf(UpstreamError);
+      expect((failed as UpstreamError).options.status).toBe(500);
+    } finally {
+      await broken.stop(true);
+    }
   });
 
   test('names default to the :latest tag', () => {

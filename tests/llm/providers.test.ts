@@ -5,7 +5,7 @@ import { createOllamaProvider } from '../../src/infra/llm/ollama.ts';
 import { createOpenAiProvider } from '../../src/infra/llm/openai.ts';
 import { type LlmProvider, UpstreamError } from '../../src/infra/llm/types.ts';
 import { expectedReply, type FakeUpstream, PARTIAL_WORDS, splitWords, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { bodyOf, closedPortUrl, collect, generationRequests, request, silentLog, waitFor } from './helpers.ts';
+import { bodyOf, closedPortUrl, collect, generationRequests, request, waitFor } from './helpers.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -19,19 +19,17 @@ type Case = { name: 'openai' | 'anthropic' | 'ollama'; make: (baseUrl?: string) 
 const cases: Case[] = [
   {
     name: 'openai',
-    make: (base) =>
-      createOpenAiProvider({ apiKey: 'k', baseUrl: base ? `${base}/v1` : fake.openaiBaseURL, models: ['cfg-a', 'cfg-b'], log: silentLog }),
+    make: (base) => createOpenAiProvider({ apiKey: 'k', baseUrl: base ? `${base}/v1` : fake.openaiBaseURL }),
     model: 'gpt-4o-mini',
   },
   {
     name: 'anthropic',
-    make: (base) =>
-      createAnthropicProvider({ apiKey: 'k', baseUrl: base ?? fake.anthropicBaseURL, models: ['cfg-a', 'cfg-b'], log: silentLog }),
+    make: (base) => createAnthropicProvider({ apiKey: 'k', baseUrl: base ?? fake.anthropicBaseURL }),
     model: 'claude-haiku-4-5',
   },
   {
     name: 'ollama',
-    make: (base) => createOllamaProvider({ baseUrl: base ?? fake.ollamaBaseURL, models: ['cfg-a', 'cfg-b'], log: silentLog }),
+    make: (base) => createOllamaProvider({ baseUrl: base ?? fake.ollamaBaseURL }),
     model: 'llama3.2',
   },
 ];
@@ -165,12 +163,12 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     expect(fake.requests.length).toBe(0);
   });
 
-  test('listModels asks upstream', async () => {
+  test('listModels returns what upstream lists, and only that', async () => {
     const ids = (await make().listModels()).map((m) => m.id);
     const expected = {
       openai: ['gpt-4o-mini', 'gpt-4.1', 'o4-mini', 'llama3.2:latest', 'qwen2.5:0.5b'],
-      // Upstream's ids first, then the configured aliases (upstream lists dated ids only).
-      anthropic: ['claude-sonnet-4-6', 'claude-haiku-4-5', 'claude-opus-4-7', 'cfg-a', 'cfg-b'],
+      // Upstream's dated ids only: adding the configured aliases is createProviders' job.
+      anthropic: ['claude-sonnet-4-6', 'claude-haiku-4-5', 'claude-opus-4-7'],
       ollama: ['llama3.2:latest', 'qwen2.5:0.5b'],
     }[name];
     expect(ids).toEqual(expected);
@@ -178,12 +176,27 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     expect(first).toEqual({ id: expected[0]!, provider: name, name: expected[0]!, capabilities: ['chat', 'stream'] });
   });
 
-  test('listModels falls back to the configured list when upstream is down', async () => {
-    const models = await make(await closedPortUrl()).listModels();
-    expect(models).toEqual([
-      { id: 'cfg-a', provider: name, name: 'cfg-a', capabilities: ['chat', 'stream'] },
-      { id: 'cfg-b', provider: name, name: 'cfg-b', capabilities: ['chat', 'stream'] },
-    ]);
+  test('listModels rejects when upstream is down (the fallback is createProviders’)', async () => {
+    await expect(make(await closedPortUrl()).listModels()).rejects.toBeInstanceOf(Error);
+  });
+
+  test('listModels returns an empty list when upstream lists nothing', async () => {
+    // Each API's empty model list, at the path that provider asks.
+    const server = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: (req) => {
+        const path = new URL(req.url).pathname;
+        if (path === '/api/tags') return Response.json({ models: [] });
+        if (path === '/v1/models') return Response.json({ object: 'list', data: [], has_more: false, first_id: null, last_id: null });
+        return new Response('not found', { status: 404 });
+      },
+    });
+    try {
+      expect(await make(`http://127.0.0.1:${server.port}`).listModels()).toEqual([]);
+    } finally {
+      await server.stop(true);
+    }
   });
 
   test('an unreachable upstream is a retryable UpstreamError without status', async () => {
@@ -208,7 +221,7 @@ describe('openai provider without usage from upstream', () => {
       },
     });
     try {
-      const provider = createOpenAiProvider({ apiKey: 'k', baseUrl: `http://127.0.0.1:${server.port}/v1`, models: [] });
+      const provider = createOpenAiProvider({ apiKey: 'k', baseUrl: `http://127.0.0.1:${server.port}/v1` });
       const out = await collect(provider.stream({ ...request('m', '12345678'), system: '1234' }));
       expect(out.text).toBe('abcdefgh');
       expect(out.done).toEqual({ type: 'done', finishReason: 'length', usage: { inputTokens: 3, outputTokens: 2 } });

@@ -21,8 +21,8 @@ const echo = createEchoProvider({ delayMs: 0 });
 describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => {
   const provider = (): LlmProvider =>
     name === 'openai'
-      ? createOpenAiProvider({ apiKey: 'k', baseUrl: fake.openaiBaseURL, models: [] })
-      : createAnthropicProvider({ apiKey: 'k', baseUrl: fake.anthropicBaseURL, models: [] });
+      ? createOpenAiProvider({ apiKey: 'k', baseUrl: fake.openaiBaseURL })
+      : createAnthropicProvider({ apiKey: 'k', baseUrl: fake.anthropicBaseURL });
   const model = name === 'openai' ? 'gpt-4o-mini' : 'claude-haiku-4-5';
 
   function run(primaryModel: string, overrides: Partial<ResilienceOptions> & { fallback?: boolean } = {}) {

@@ -3,11 +3,13 @@ import type { KeyValueStore, RateLimitHit, StreamEntry } from './types.ts';
 
 type Slot = { value: string | StreamEntry[]; expiresAt: number | null };
 
+const sweepIntervalMs = 30_000;
+
 /**
  * The single-instance fallback: the same behaviour as Redis, kept in this process. Expired keys
  * are dropped when touched and by a periodic sweep, so memory does not grow with dead keys.
  */
-export function createMemoryStore(options: { sweepIntervalMs?: number } = {}): KeyValueStore {
+export function createMemoryStore(): KeyValueStore {
   const slots = new Map<string, Slot>();
   const channels = new Map<string, Set<(message: string) => void>>();
   let lastStreamMs = 0;
@@ -47,7 +49,7 @@ export function createMemoryStore(options: { sweepIntervalMs?: number } = {}): K
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const [key, slot] of slots) if (slot.expiresAt !== null && slot.expiresAt <= now) slots.delete(key);
-  }, options.sweepIntervalMs ?? 30_000);
+  }, sweepIntervalMs);
   sweep.unref();
 
   return {
@@ -67,11 +69,6 @@ export function createMemoryStore(options: { sweepIntervalMs?: number } = {}): K
     },
     async exists(key) {
       return live(key) !== undefined;
-    },
-    async ttlMs(key) {
-      const slot = live(key);
-      if (!slot) return -2;
-      return slot.expiresAt === null ? -1 : slot.expiresAt - Date.now();
     },
     async incr(key, { by = 1, ttlMs } = {}) {
       const slot = live(key);
@@ -114,7 +111,7 @@ export function createMemoryStore(options: { sweepIntervalMs?: number } = {}): K
         if (channels.get(channel) === listeners) channels.delete(channel);
       };
     },
-    async streamAppend(key, fields, { ttlMs, maxLength } = {}) {
+    async streamAppend(key, fields, { ttlMs } = {}) {
       let slot = live(key);
       if (slot && typeof slot.value === 'string') throw new Error(`${key} holds a value, not a stream`);
       if (!slot) slots.set(key, (slot = { value: [], expiresAt: null }));
@@ -124,11 +121,10 @@ export function createMemoryStore(options: { sweepIntervalMs?: number } = {}): K
       const id = `${lastStreamMs}-${lastStreamSeq}`;
       const entries = slot.value as StreamEntry[];
       entries.push({ id, fields: { ...fields } });
-      if (maxLength !== undefined && entries.length > maxLength) entries.splice(0, entries.length - maxLength);
       if (ttlMs) slot.expiresAt = now + ttlMs;
       return id;
     },
-    async streamRead(key, { afterId, count } = {}) {
+    async streamRead(key, { afterId } = {}) {
       const slot = live(key);
       if (!slot || typeof slot.value === 'string') return [];
       // Ids only grow, so the first entry after `afterId` is found by binary search: followers
@@ -143,8 +139,7 @@ export function createMemoryStore(options: { sweepIntervalMs?: number } = {}): K
           else start = middle + 1;
         }
       }
-      const end = count === undefined ? entries.length : Math.min(entries.length, start + count);
-      return entries.slice(start, end).map((entry) => ({ id: entry.id, fields: { ...entry.fields } }));
+      return entries.slice(start).map((entry) => ({ id: entry.id, fields: { ...entry.fields } }));
     },
     async streamLength(key) {
       const slot = live(key);

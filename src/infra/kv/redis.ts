@@ -99,7 +99,6 @@ export async function createRedisStore(url: string, { prefix, log, connectTimeou
     async exists(name) {
       return (await client.exists(key(name))) === 1;
     },
-    ttlMs: (name) => client.pttl(key(name)),
     incr: (name, { by = 1, ttlMs = 0 } = {}) => client.parleyIncr(key(name), by, ttlMs),
     async hitRateLimit(name, limit, windowMs) {
       return asHit(await client.parleyRateLimit(key(name), windowMs, 1), limit);
@@ -146,21 +145,17 @@ export async function createRedisStore(url: string, { prefix, log, connectTimeou
         await subscriber.unsubscribe(name).catch(() => undefined);
       };
     },
-    async streamAppend(name, fields, { ttlMs, maxLength } = {}) {
-      const args = Object.entries(fields).flat();
+    async streamAppend(name, fields, { ttlMs } = {}) {
       const multi = client.multi();
-      if (maxLength !== undefined) multi.xadd(key(name), 'MAXLEN', maxLength, '*', ...args);
-      else multi.xadd(key(name), '*', ...args);
+      multi.xadd(key(name), '*', ...Object.entries(fields).flat());
       if (ttlMs) multi.pexpire(key(name), ttlMs);
       const results = await multi.exec();
       const [error, id] = results?.[0] ?? [new Error('stream append was not executed'), null];
       if (error) throw error;
       return id as string;
     },
-    async streamRead(name, { afterId, count } = {}) {
-      const start = afterId ? `(${afterId}` : '-';
-      const raw =
-        count === undefined ? await client.xrange(key(name), start, '+') : await client.xrange(key(name), start, '+', 'COUNT', count);
+    async streamRead(name, { afterId } = {}) {
+      const raw = await client.xrange(key(name), afterId ? `(${afterId}` : '-', '+');
       return raw.map(([id, flat]): StreamEntry => {
         const fields: Record<string, string> = {};
         for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;

@@ -60,8 +60,8 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: numb
     /** Readers following a stream right now, on this instance (for leak checks and metrics). */
     activeFollowers: () => followers,
 
-    async append(id: string, event: string, data: string, ttlSeconds: number, maxLength?: number): Promise<string> {
-      const entryId = await kv.streamAppend(entriesKey(id), { event, data }, { ttlMs: ttlSeconds * 1000, maxLength });
+    async append(id: string, event: string, data: string, ttlSeconds: number): Promise<string> {
+      const entryId = await kv.streamAppend(entriesKey(id), { event, data }, { ttlMs: ttlSeconds * 1000 });
       await kv.publish(channel(id), entryId);
       return entryId;
     },

@@ -27,8 +27,6 @@ export type KeyValueStore = {
   /** Returns how many of the keys existed. */
   del(...keys: string[]): Promise<number>;
   exists(key: string): Promise<boolean>;
-  /** Milliseconds left, -1 for no expiry, -2 for no key. */
-  ttlMs(key: string): Promise<number>;
   /** Adds to a counter; the TTL is set when the counter is created. */
   incr(key: string, options?: { by?: number; ttlMs?: number }): Promise<number>;
   /** One atomic fixed-window hit: count it, then say whether it is within `limit`. */
@@ -43,9 +41,9 @@ export type KeyValueStore = {
   subscribe(channel: string, listener: (message: string) => void): Promise<Unsubscribe>;
 
   /** Appends to an append-only buffer; ids increase. `ttlMs` (re)sets the buffer's expiry. */
-  streamAppend(key: string, fields: Record<string, string>, options?: { ttlMs?: number; maxLength?: number }): Promise<string>;
+  streamAppend(key: string, fields: Record<string, string>, options?: { ttlMs?: number }): Promise<string>;
   /** Entries strictly after `afterId` (from the start when omitted), oldest first. */
-  streamRead(key: string, options?: { afterId?: string; count?: number }): Promise<StreamEntry[]>;
+  streamRead(key: string, options?: { afterId?: string }): Promise<StreamEntry[]>;
   streamLength(key: string): Promise<number>;
 
   /** `ok`, or `degraded` while the backing service is unreachable. */

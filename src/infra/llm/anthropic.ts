@@ -1,9 +1,8 @@
 // Anthropic Messages API through the official SDK, reading the raw stream events.
 
 import type Anthropic from '@anthropic-ai/sdk';
-import type { Logger } from '../log/index.ts';
 import type { UpstreamFetch } from './pool.ts';
-import { modelInfos, toUpstreamError } from './shared.ts';
+import { LIST_TIMEOUT_MS, modelInfos, toUpstreamError } from './shared.ts';
 import type { GenerationEvent, GenerationRequest, LlmProvider } from './types.ts';
 import { UpstreamError } from './types.ts';
 
@@ -11,10 +10,6 @@ export type AnthropicProviderOptions = {
   apiKey: string;
   /** Without `/v1`: the SDK appends it. */
   baseUrl?: string | undefined;
-  /** Listed alongside upstream's list (it names dated ids, not the aliases people configure). */
-  models: readonly string[];
-  listTimeoutMs?: number;
-  log?: Logger;
   /** The connection pool to reach upstream through (see pool.ts); global fetch when absent. */
   fetch?: UpstreamFetch;
 };
@@ -112,18 +107,10 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
   }
 
   async function listModels() {
-    let ids: string[] = [];
-    try {
-      const { client } = await load();
-      for await (const model of client.models.list({ limit: 100 }, { timeout: options.listTimeoutMs ?? 5000 })) {
-        ids.push(model.id);
-      }
-    } catch (e) {
-      ids = [];
-      options.log?.warn('llm.models_list_failed', { provider: 'anthropic', error: e instanceof Error ? e.message : String(e) });
-    }
-    // Upstream first; configured aliases after (deduplicated), as the config documents.
-    return modelInfos('anthropic', [...ids, ...options.models]);
+    const { client } = await load();
+    const ids: string[] = [];
+    for await (const model of client.models.list({ limit: 100 }, { timeout: LIST_TIMEOUT_MS })) ids.push(model.id);
+    return modelInfos('anthropic', ids);
   }
 
   return { name: 'anthropic', listModels, stream };

@@ -40,16 +40,13 @@ export type Providers = {
   providers: Map<ProviderName, LlmProvider>;
   /**
    * Request, else the chat, else DEFAULT_PROVIDER/DEFAULT_MODEL. A model is only inherited from a
-   * level whose provider is the one chosen. Throws UnknownModelError for an unknown or unconfigured
-   * provider, or when no model can be chosen (ollama without OLLAMA_MODELS: see resolveAsync).
+   * level whose provider is the one chosen; without one, the provider's first configured model, or
+   * (ollama without OLLAMA_MODELS) the first model it lists. Rejects with UnknownModelError for an
+   * unknown or unconfigured provider, or when no model can be chosen.
    */
-  resolve(provider?: string | null, model?: string | null, chat?: ChatDefaults): Resolved;
-  /** resolve(), but an ollama without OLLAMA_MODELS falls back to the first model of /api/tags. */
-  resolveAsync(provider?: string | null, model?: string | null, chat?: ChatDefaults): Promise<Resolved>;
-  /** Every provider's models; a provider that fails contributes its configured list instead. */
+  resolve(provider?: string | null, model?: string | null, chat?: ChatDefaults): Promise<Resolved>;
+  /** Every provider's models (see modelsOf): never rejects. */
   listAllModels(): Promise<ModelInfo[]>;
-  /** The configured fallback list of one provider (what it offers when it cannot be asked). */
-  configuredModels(provider: ProviderName): readonly string[];
 };
 
 export function createProviders(config: LlmConfig, log: Logger): Providers {
@@ -57,10 +54,28 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
   const providers = new Map<ProviderName, LlmProvider>();
   const fetch = createUpstreamFetch(config.llm.maxConnections);
   for (const name of configuredProviders(config)) {
-    providers.set(name, build(name, config, llmLog, fetch));
+    providers.set(name, build(name, config, fetch));
   }
 
+  /** A provider's configured list (OPENAI_MODELS…): what it offers when it cannot be asked. */
   const configuredModels = (name: ProviderName): readonly string[] => (name === 'echo' ? ECHO_MODELS : config.llm.models[name]);
+
+  /**
+   * The one model-list fallback: what the provider lists, else (it failed, or listed nothing) its
+   * configured list. Anthropic lists dated ids, not the aliases people configure, so its
+   * configured aliases always follow upstream's ids (deduplicated). A failure is logged, never thrown.
+   */
+  async function modelsOf(provider: LlmProvider): Promise<ModelInfo[]> {
+    const configured = configuredModels(provider.name);
+    let listed: ModelInfo[] = [];
+    try {
+      listed = await provider.listModels();
+    } catch (e) {
+      llmLog.warn('llm.models_list_failed', { provider: provider.name, error: e instanceof Error ? e.message : String(e) });
+    }
+    if (provider.name === 'anthropic') return modelInfos(provider.name, [...listed.map((m) => m.id), ...configured]);
+    return listed.length > 0 ? listed : modelInfos(provider.name, configured);
+  }
 
   function pickProvider(provider: string | null | undefined, chat: ChatDefaults | undefined): ProviderName {
     const name = provider || chat?.provider || config.defaultProvider;
@@ -78,61 +93,37 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
     return configuredModels(name)[0];
   }
 
-  function resolve(provider?: string | null, model?: string | null, chat?: ChatDefaults): Resolved {
+  async function resolve(provider?: string | null, model?: string | null, chat?: ChatDefaults): Promise<Resolved> {
     const name = pickProvider(provider, chat);
-    const chosen = pickModel(name, model, chat);
-    if (!chosen) throw new UnknownModelError(`no model given and none configured for "${name}" (set OLLAMA_MODELS)`);
-    return { provider: name, model: chosen };
-  }
-
-  async function resolveAsync(provider?: string | null, model?: string | null, chat?: ChatDefaults): Promise<Resolved> {
-    const name = pickProvider(provider, chat);
-    const chosen = pickModel(name, model, chat) ?? (await providers.get(name)?.listModels())?.[0]?.id;
-    if (!chosen) throw new UnknownModelError(`no model given and "${name}" offers none`);
+    const chosen = pickModel(name, model, chat) ?? (await modelsOf(providers.get(name)!))[0]?.id;
+    if (!chosen) throw new UnknownModelError(`no model given and "${name}" offers none (set OLLAMA_MODELS)`);
     return { provider: name, model: chosen };
   }
 
   async function listAllModels(): Promise<ModelInfo[]> {
-    const lists = await Promise.all(
-      [...providers.values()].map(async (p) => {
-        try {
-          return await p.listModels();
-        } catch (e) {
-          // Providers already fall back themselves; this guards the listing against any other bug.
-          llmLog.warn('llm.models_list_failed', { provider: p.name, error: e instanceof Error ? e.message : String(e) });
-          return modelInfos(p.name, configuredModels(p.name));
-        }
-      }),
-    );
-    return lists.flat();
+    return (await Promise.all([...providers.values()].map(modelsOf))).flat();
   }
 
-  return { providers, resolve, resolveAsync, listAllModels, configuredModels };
+  return { providers, resolve, listAllModels };
 }
 
-function build(name: ProviderName, config: LlmConfig, log: Logger, fetch: UpstreamFetch): LlmProvider {
+function build(name: ProviderName, config: LlmConfig, fetch: UpstreamFetch): LlmProvider {
   switch (name) {
     case 'openai':
       return createOpenAiProvider({
         apiKey: config.openai.apiKey,
         baseUrl: config.openai.baseUrl,
-        models: config.llm.models.openai,
-        log,
         fetch,
       });
     case 'anthropic':
       return createAnthropicProvider({
         apiKey: config.anthropic.apiKey ?? '',
         baseUrl: config.anthropic.baseUrl,
-        models: config.llm.models.anthropic,
-        log,
         fetch,
       });
     case 'ollama':
       return createOllamaProvider({
         baseUrl: config.ollama.baseUrl ?? 'http://localhost:11434',
-        models: config.llm.models.ollama,
-        log,
         fetch,
       });
     case 'echo':

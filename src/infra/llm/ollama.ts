@@ -1,19 +1,14 @@
 // Ollama: chat through its OpenAI-compatible /v1 API, models and admin through its native /api.
 
-import type { Logger } from '../log/index.ts';
 import { createOpenAiProvider } from './openai.ts';
 import type { UpstreamFetch } from './pool.ts';
-import { modelInfos, withTimeout } from './shared.ts';
+import { LIST_TIMEOUT_MS, modelInfos, withTimeout } from './shared.ts';
 import type { LlmProvider } from './types.ts';
 import { UnknownModelError, UpstreamError } from './types.ts';
 
 export type OllamaProviderOptions = {
   /** Without `/v1`, e.g. `http://localhost:11434`. */
   baseUrl: string;
-  /** OLLAMA_MODELS: listed when /api/tags cannot be reached. */
-  models: readonly string[];
-  listTimeoutMs?: number;
-  log?: Logger;
   /** The connection pool to reach upstream through (see pool.ts); global fetch when absent. */
   fetch?: UpstreamFetch;
 };
@@ -21,7 +16,7 @@ export type OllamaProviderOptions = {
 export type OllamaModelStatus = { model: string; installed: boolean; loaded: boolean };
 
 /** Per-call options for the admin helpers. */
-export type OllamaCallOptions = { signal?: AbortSignal; timeoutMs?: number };
+export type OllamaCallOptions = { timeoutMs?: number };
 
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
 
@@ -35,23 +30,15 @@ export function createOllamaProvider(options: OllamaProviderOptions): LlmProvide
   const chat = createOpenAiProvider({
     apiKey: 'ollama', // ignored by Ollama, required by the SDK
     baseUrl: `${baseUrl}/v1`,
-    models: options.models,
     name: 'ollama',
-    ...(options.log ? { log: options.log } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
 
-  async function listModels() {
-    try {
-      const names = await installedModels(baseUrl, { timeoutMs: options.listTimeoutMs ?? 5000 });
-      if (names.length > 0) return modelInfos('ollama', names);
-    } catch (e) {
-      options.log?.warn('llm.models_list_failed', { provider: 'ollama', error: e instanceof Error ? e.message : String(e) });
-    }
-    return modelInfos('ollama', options.models);
-  }
-
-  return { name: 'ollama', listModels, stream: (request) => chat.stream(request) };
+  return {
+    name: 'ollama',
+    listModels: async () => modelInfos('ollama', await installedModels(baseUrl, { timeoutMs: LIST_TIMEOUT_MS })),
+    stream: (request) => chat.stream(request),
+  };
 }
 
 /** Installed (from /api/tags) and loaded in memory (from /api/ps). Absent from tags → UnknownModelError. */
@@ -109,7 +96,7 @@ async function ollamaJson(
   options: OllamaCallOptions,
   body?: unknown,
 ): Promise<unknown> {
-  return withTimeout(options.timeoutMs ?? 5000, options.signal, async (signal) => {
+  return withTimeout(options.timeoutMs ?? 5000, async (signal) => {
     let res: Response;
     let text: string;
     try {

@@ -2,9 +2,8 @@
 
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import type { Logger } from '../log/index.ts';
 import type { UpstreamFetch } from './pool.ts';
-import { estimateUsage, modelInfos, toUpstreamError } from './shared.ts';
+import { estimateUsage, LIST_TIMEOUT_MS, modelInfos, toUpstreamError } from './shared.ts';
 import type { GenerationEvent, GenerationRequest, LlmProvider, ProviderName, Usage } from './types.ts';
 import { UpstreamError } from './types.ts';
 
@@ -12,12 +11,7 @@ export type OpenAiProviderOptions = {
   apiKey?: string | undefined;
   /** Includes `/v1`, e.g. `https://api.openai.com/v1`. */
   baseUrl?: string | undefined;
-  /** Listed when upstream cannot list its own models. */
-  models: readonly string[];
   name?: ProviderName;
-  /** Upper bound for models.list(), so a hung upstream cannot stall a model listing. */
-  listTimeoutMs?: number;
-  log?: Logger;
   /** The connection pool to reach upstream through (see pool.ts); global fetch when absent. */
   fetch?: UpstreamFetch;
 };
@@ -94,15 +88,10 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
   }
 
   async function listModels() {
-    try {
-      const { client } = await load();
-      const ids: string[] = [];
-      for await (const model of client.models.list({ timeout: options.listTimeoutMs ?? 5000 })) ids.push(model.id);
-      if (ids.length > 0) return modelInfos(name, ids);
-    } catch (e) {
-      options.log?.warn('llm.models_list_failed', { provider: name, error: e instanceof Error ? e.message : String(e) });
-    }
-    return modelInfos(name, options.models);
+    const { client } = await load();
+    const ids: string[] = [];
+    for await (const model of client.models.list({ timeout: LIST_TIMEOUT_MS })) ids.push(model.id);
+    return modelInfos(name, ids);
   }
 
   return { name, listModels, stream };

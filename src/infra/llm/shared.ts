@@ -18,6 +18,9 @@ export function estimateUsage(request: Pick<GenerationRequest, 'messages' | 'sys
   return { inputTokens: estimateTokens(input), outputTokens: estimateTokens(output) };
 }
 
+/** Upper bound for a model listing, so a hung upstream cannot stall GET /models. */
+export const LIST_TIMEOUT_MS = 5000;
+
 export function modelInfo(provider: ProviderName, id: string): ModelInfo {
   return { id, provider, name: id, capabilities: ['chat', 'stream'] };
 }
@@ -53,17 +56,13 @@ export function toUpstreamError(
 }
 
 /** A fetch timeout whose timer is always cleared (AbortSignal.timeout would outlive the call). */
-export async function withTimeout<T>(ms: number, outer: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new Error(`timed out after ${ms} ms`)), ms);
-  const onAbort = () => ac.abort(outer?.reason);
-  if (outer?.aborted) onAbort();
-  outer?.addEventListener('abort', onAbort, { once: true });
   try {
     return await run(ac.signal);
   } finally {
     clearTimeout(timer);
-    outer?.removeEventListener('abort', onAbort);
   }
 }
 

@@ -29,7 +29,10 @@ export type ModelInfo = { id: string; provider: ProviderName; name: string; capa
 
 export type LlmProvider = {
   readonly name: ProviderName;
-  /** Upstream's own list where it can give one, else the configured fallback list. */
+  /**
+   * What upstream lists, as it lists it (possibly nothing); throws when upstream cannot be asked.
+   * Falling back to the configured list is createProviders' job (llm/index.ts), not the provider's.
+   */
   listModels(): Promise<ModelInfo[]>;
   /**
    * Streams deltas and ends with one `done`. Throws UpstreamError when upstream fails, or when

@@ -79,7 +79,7 @@ export function createRepliesService(
      */
     async resolveModel(requested: ModelRequest, chat?: { provider: string | null; model: string | null }): Promise<ResolvedModel> {
       try {
-        const resolved = await providers.resolveAsync(requested.provider, requested.model, chat);
+        const resolved = await providers.resolve(requested.provider, requested.model, chat);
         if (resolved.provider === 'echo' && !(ECHO_MODELS as readonly string[]).includes(resolved.model)) {
           throw new UnknownModelError(`The echo provider offers ${ECHO_MODELS.join(', ')}, not "${resolved.model}"`);
         }
