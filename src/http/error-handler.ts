@@ -42,12 +42,14 @@ export function errorHandler(log: Logger) {
   });
 }
 
-function fieldErrors(error: Pick<ValidationError, 'type' | 'all'>): FieldError[] {
+function fieldErrors(error: Pick<ValidationError, 'type' | 'all' | 'validator'>): FieldError[] {
   const seen = new Set<string>();
   const fields: FieldError[] = [];
   for (const issue of error.all) {
     const path = 'path' in issue && typeof issue.path === 'string' ? issue.path : '';
-    const field = `${error.type}${path.replaceAll('/', '.')}`;
+    // A query integer out of range comes as a `property` error on its own schema (see queryInteger).
+    const named = error.type === 'property' ? (error.validator as { 'x-field'?: string } | undefined)?.['x-field'] : undefined;
+    const field = named ?? `${error.type}${path.replaceAll('/', '.')}`;
     const message = 'message' in issue && typeof issue.message === 'string' ? issue.message : 'is invalid';
     const key = `${field}:${message}`;
     if (seen.has(key)) continue;

@@ -1,8 +1,16 @@
 import { t } from 'elysia';
 import { invalid } from './errors.ts';
 
+/**
+ * An integer query parameter. Elysia decodes it from text, and when the number is out of range
+ * it reports the error without the parameter's name (a `property` error on the bare schema);
+ * `x-field` carries the name to the error handler, so the 422 says `query.<name>`.
+ */
+export const queryInteger = (name: string, options: { minimum: number; maximum: number; default?: number; description?: string }) =>
+  t.Integer({ ...options, 'x-field': `query.${name}` });
+
 const pageFields = {
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 20 })),
+  limit: t.Optional(queryInteger('limit', { minimum: 1, maximum: 100, default: 20 })),
   cursor: t.Optional(t.String({ maxLength: 512 })),
 };
 

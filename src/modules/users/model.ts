@@ -1,5 +1,5 @@
 import { t } from 'elysia';
-import { pageQuery } from '../../http/pagination.ts';
+import { pageQuery, queryInteger } from '../../http/pagination.ts';
 import { Role, Tier } from '../../http/vocabulary.ts';
 
 export type { Role, Tier } from '../../config/vocabulary.ts';
@@ -45,7 +45,7 @@ export const PreferencesBody = t.Record(t.String({ maxLength: 100 }), t.Unknown(
   description: `A JSON object merged into the stored preferences (null removes a key); at most ${maxPreferencesBytes} bytes stored`,
 });
 
-export const UsageQuery = t.Object({ days: t.Optional(t.Integer({ minimum: 1, maximum: 366, default: 30 })) });
+export const UsageQuery = t.Object({ days: t.Optional(queryInteger('days', { minimum: 1, maximum: 366, default: 30 })) });
 
 const UsageTotals = t.Object({ requests: t.Integer(), inputTokens: t.Integer(), outputTokens: t.Integer() });
 export const Usage = t.Object({
