@@ -111,20 +111,36 @@ export const messages = sqliteTable(
     chatId: text('chat_id')
       .notNull()
       .references(() => chats.id, { onDelete: 'cascade' }),
+    // The conversation is a tree of turns: a user message's parent is the user message of the
+    // turn before (null for the first), a reply's parent is its user message. Siblings share a
+    // parent and a role: regenerated replies, or edited user messages.
+    parentId: text('parent_id'),
+    /** Chosen among its siblings; the active path follows the chosen ones from the root. */
+    selected: integer('selected', { mode: 'boolean' }).notNull().default(true),
+    /** On the active path (selected, and every ancestor selected): what reads, history, search and stats use. */
+    active: integer('active', { mode: 'boolean' }).notNull().default(true),
+    /** The order along a path: a user message's id, or `<user message id>:<id>` for a reply, so a reply sorts inside its turn. */
+    sortKey: text('sort_key').notNull().default(''),
     role: text('role', { enum: messageRoles }).notNull(),
     content: text('content').notNull().default(''),
     status: text('status', { enum: messageStatuses }).notNull().default('complete'),
     provider: text('provider'),
     model: text('model'),
     finishReason: text('finish_reason'),
+    /** A model's thinking, where the provider streams it: kept apart from the reply and never sent back upstream. */
+    reasoning: text('reasoning'),
     inputTokens: integer('input_tokens'),
     outputTokens: integer('output_tokens'),
     attachments: text('attachments', { mode: 'json' }).$type<string[]>().notNull().default([]),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  // Messages are read by chat in id order (UUIDv7: creation order).
-  (table) => [index('messages_chat_id_idx').on(table.chatId, table.id), index('messages_status_idx').on(table.status)],
+  // The tree of a chat is read by chat in id order (UUIDv7: creation order); its active path in sort-key order.
+  (table) => [
+    index('messages_chat_id_idx').on(table.chatId, table.id),
+    index('messages_active_path_idx').on(table.chatId, table.active, table.sortKey),
+    index('messages_status_idx').on(table.status),
+  ],
 );
 
 // One row per user, day, provider and model, incremented as replies complete.
