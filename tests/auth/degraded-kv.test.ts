@@ -13,7 +13,7 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-test('with Redis down, sign-in works, a logged-out token is refused, and health says degraded', async () => {
+test('error: with Redis down, sign-in works, a logged-out token is refused, and health says degraded', async () => {
   expect(app.infra.kv.kind).toBe('redis');
   expect(app.infra.kv.status()).toBe('degraded');
   const registered = await app.request('/api/v1/auth/register', {

@@ -100,12 +100,12 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       const expectRefused = async (token: string) =>
         expectError(await app.request('/api/v1/auth/me', { headers: bearer(token) }), 401, 'unauthorized');
 
-      test('a token signed here with the app secret works (so the refusals below are for the stated reason)', async () => {
+      test('happy: a token signed here with the app secret works (so the refusals below are for the stated reason)', async () => {
         const token = await sign({ sub: account.userId, sid: sessionIdOf(account.accessToken) });
         expect(await meStatus(app, token)).toBe(200);
       });
 
-      test('a payload character flipped', async () => {
+      test('security: a payload character flipped', async () => {
         const [header, payload, signature] = account.accessToken.split('.') as [string, string, string];
         const at = Math.floor(payload.length / 2);
         const flipped = payload.slice(0, at) + (payload[at] === 'A' ? 'B' : 'A') + payload.slice(at + 1);
@@ -115,36 +115,36 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
         await expectRefused(`${header}.${other.accessToken.split('.')[1]}.${signature}`);
       });
 
-      test('an expired token with a valid signature', async () => {
+      test('security: an expired token with a valid signature', async () => {
         const token = await sign({ sub: account.userId, sid: sessionIdOf(account.accessToken), exp: Math.floor(Date.now() / 1000) - 60 });
         await expectRefused(token);
       });
 
-      test('alg: none', async () => {
+      test('security: alg: none', async () => {
         const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
         const payload = { ...decodeJwt(account.accessToken) };
         await expectRefused(`${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`);
         await expectRefused(`${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}`);
       });
 
-      test('signed with a wrong secret', async () => {
+      test('security: signed with a wrong secret', async () => {
         await expectRefused(
           await sign({ sub: account.userId, sid: sessionIdOf(account.accessToken) }, 'not-the-secret-of-this-app-0123456789'),
         );
       });
 
-      test('a valid signature but a session that does not exist, or is another user’s', async () => {
+      test('security: a valid signature but a session that does not exist, or is another user’s', async () => {
         await expectRefused(await sign({ sub: account.userId, sid: crypto.randomUUID() }));
         const other = await register(app);
         await expectRefused(await sign({ sub: account.userId, sid: sessionIdOf(other.accessToken) }));
       });
 
-      test('a valid signature but a role the app does not know, or no session id', async () => {
+      test('security: a valid signature but a role the app does not know, or no session id', async () => {
         await expectRefused(await sign({ sub: account.userId, sid: sessionIdOf(account.accessToken), role: 'superuser' }));
         await expectRefused(await sign({ sub: account.userId }));
       });
 
-      test('malformed Authorization headers', async () => {
+      test('security: malformed Authorization headers', async () => {
         const token = account.accessToken;
         for (const authorization of [
           'Bearer',

@@ -21,7 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => fake.stop());
 
-test('the SSE helper parses events, multi-line data and comment lines', async () => {
+test('happy: the SSE helper parses events, multi-line data and comment lines', async () => {
   const body = 'id: 1-0\nevent: start\ndata: {"a":1}\n\n: ping\n\nid: 1-1\nevent: delta\ndata: {"text":\ndata: "hi"}\n\n';
   const transcript = await readSse(new Response(body, { headers: { 'content-type': 'text/event-stream' } }));
   expect(transcript.events).toEqual([

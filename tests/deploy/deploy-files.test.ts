@@ -67,13 +67,13 @@ function ignored(path: string): boolean {
 }
 
 describe('Dockerfile', () => {
-  test('builds in a Debian Node stage and runs in a slim glibc stage', () => {
+  test('happy: builds in a Debian Node stage and runs in a slim glibc stage', () => {
     expect(dockerfile.stages).toHaveLength(2);
     expect(buildStage.base).toMatch(/^node:\d+-bookworm(-slim)?$/);
     expect(runtimeStage.base).toMatch(/^(debian:bookworm-slim|gcr\.io\/distroless\/cc-debian12(:\w+)?)$/);
   });
 
-  test('installs the Bun of package.json from npm, then installs frozen and runs `bun run build`', () => {
+  test('happy: installs the Bun of package.json from npm, then installs frozen and runs `bun run build`', () => {
     expect(dockerfile.globalArgs.BUN_VERSION).toBe(pkg.devDependencies.bun);
     expect(all(buildStage, 'ARG').map((instruction) => instruction.args)).toContain('BUN_VERSION');
     const runs = all(buildStage, 'RUN').map((instruction) => instruction.args);
@@ -82,7 +82,7 @@ describe('Dockerfile', () => {
     expect(runs.some((run) => run.includes('bun run build'))).toBe(true);
   });
 
-  test('copies into the build everything the build reads, none of it excluded by .dockerignore', () => {
+  test('happy: copies into the build everything the build reads, none of it excluded by .dockerignore', () => {
     const sources = all(buildStage, 'COPY').flatMap((instruction) => parseCopy(instruction.args).sources);
     // The bundle reads package.json (version), drizzle/ (migrations macro) and src/.
     for (const needed of ['package.json', 'bun.lock', 'bunfig.toml', 'tsconfig.json', 'drizzle', 'src']) expect(sources).toContain(needed);
@@ -95,7 +95,7 @@ describe('Dockerfile', () => {
       expect(ignored(secretOrBulk)).toBe(true);
   });
 
-  test('the runtime stage holds only the executable that `bun run build` writes, at the ENTRYPOINT path', () => {
+  test('happy: the runtime stage holds only the executable that `bun run build` writes, at the ENTRYPOINT path', () => {
     const outfile = /--outfile[= ](\S+)/.exec(pkg.scripts.build)?.[1];
     expect(outfile).toBe('dist/parley');
     const workdir = last(buildStage, 'WORKDIR')?.args;
@@ -106,7 +106,7 @@ describe('Dockerfile', () => {
     expect(cmd).toEqual(['serve']);
   });
 
-  test('runs as uid 10001, which owns the /data volume that DATA_DIR points at', () => {
+  test('security: runs as uid 10001, which owns the /data volume that DATA_DIR points at', () => {
     expect(last(runtimeStage, 'USER')?.args).toBe('10001:10001');
     expect(volumes).toEqual(['/data']);
     expect(runtimeEnv.DATA_DIR).toBe('/data');
@@ -120,7 +120,7 @@ describe('Dockerfile', () => {
     expect(index('VOLUME')).toBeGreaterThan(index('RUN'));
   });
 
-  test('its ENV is accepted by the real config parser: port 3000 exposed, production, JWT_SECRET required', () => {
+  test('happy: its ENV is accepted by the real config parser: port 3000 exposed, production, JWT_SECRET required', () => {
     expect(runtimeEnv).toMatchObject({ NODE_ENV: 'production', PORT: '3000', HOST: '0.0.0.0', DATA_DIR: '/data' });
     const config = parseConfig({ ...runtimeEnv, JWT_SECRET: strongSecret });
     expect(config).toMatchObject({ nodeEnv: 'production', port: 3000, host: '0.0.0.0', dataDir: '/data', jwtSecretGenerated: false });
@@ -129,7 +129,7 @@ describe('Dockerfile', () => {
     expect(() => parseConfig(runtimeEnv)).toThrow(/JWT_SECRET/);
   });
 
-  test('HEALTHCHECK probes /health on the served port with curl, which the runtime stage installs', () => {
+  test('happy: HEALTHCHECK probes /health on the served port with curl, which the runtime stage installs', () => {
     const check = parseHealthcheck(last(runtimeStage, 'HEALTHCHECK')?.args ?? '');
     expect(check).toBeDefined();
     const command = Array.isArray(check!.command) ? check!.command.join(' ') : check!.command;
@@ -140,17 +140,17 @@ describe('Dockerfile', () => {
 });
 
 describe('fly.toml', () => {
-  test('builds this Dockerfile and sets the same env as the image', () => {
+  test('happy: builds this Dockerfile and sets the same env as the image', () => {
     expect(fly.build.dockerfile).toBe('Dockerfile');
     expect(Object.keys(fly.env).sort()).toEqual(['DATA_DIR', 'NODE_ENV', 'PORT']);
     for (const [key, value] of Object.entries(fly.env)) expect(runtimeEnv[key]).toBe(value);
   });
 
-  test('keeps secrets out of [env] (they belong in `fly secrets set`)', () => {
+  test('security: keeps secrets out of [env] (they belong in `fly secrets set`)', () => {
     for (const key of Object.keys(fly.env)) expect(key).not.toMatch(/SECRET|KEY|PASSWORD|TOKEN|DATABASE_URL|REDIS_URL|SMTP_URL/);
   });
 
-  test('routes to the port the image listens on and checks GET /health', () => {
+  test('happy: routes to the port the image listens on and checks GET /health', () => {
     expect(fly.http_service.internal_port).toBe(Number(runtimeEnv.PORT));
     expect(exposedPorts).toContain(fly.http_service.internal_port);
     expect(fly.http_service.force_https).toBe(true);
@@ -158,19 +158,19 @@ describe('fly.toml', () => {
     expect(fly.http_service.checks).toContainEqual(expect.objectContaining({ method: 'GET', path: '/health' }));
   });
 
-  test('mounts its volume at the image VOLUME, which is DATA_DIR', () => {
+  test('happy: mounts its volume at the image VOLUME, which is DATA_DIR', () => {
     expect(fly.mounts).toEqual({ source: 'parley_data', destination: '/data' });
     expect(volumes).toContain(fly.mounts.destination);
     expect(fly.env.DATA_DIR).toBe(fly.mounts.destination);
   });
 
-  test('release_command replaces CMD under the same ENTRYPOINT, so Fly runs `/app/parley migrate`', () => {
+  test('happy: release_command replaces CMD under the same ENTRYPOINT, so Fly runs `/app/parley migrate`', () => {
     expect([...entrypoint, ...releaseWords]).toEqual(['/app/parley', 'migrate']);
     // Naming the binary again would run `/app/parley /app/parley migrate`.
     expect(releaseWords[0]).not.toBe(entrypoint[0]);
   });
 
-  test('stops with a signal the server drains on, and waits longer than its grace period', () => {
+  test('happy: stops with a signal the server drains on, and waits longer than its grace period', () => {
     expect(['SIGTERM', 'SIGINT']).toContain(fly.kill_signal ?? 'SIGINT');
     const { shutdownGraceMs } = parseConfig({ ...fly.env, JWT_SECRET: strongSecret });
     expect((fly.kill_timeout ?? 5) * 1000).toBeGreaterThan(shutdownGraceMs);
@@ -197,7 +197,7 @@ describe('the CLI and the executable, run as the image and Fly run them', () => 
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('`--help` lists serve and migrate, the subcommands the image CMD and the release command use', async () => {
+  test('happy: `--help` lists serve and migrate, the subcommands the image CMD and the release command use', async () => {
     const help = await run([process.execPath, join(repoRoot, 'src/cli.ts'), '--help'], {});
     expect(help.code).toBe(0);
     const subcommands = [...help.stdout.matchAll(/^\s+parley \[?([a-z]+)\]?\s/gm)].map((match) => match[1]);
@@ -206,7 +206,7 @@ describe('the CLI and the executable, run as the image and Fly run them', () => 
     expect(subcommands).toContain(releaseWords[0]);
   });
 
-  test('the release command, alone in an empty directory, migrates a fresh SQLite file and exits 0', async () => {
+  test('happy: the release command, alone in an empty directory, migrates a fresh SQLite file and exits 0', async () => {
     const argv = [binary.path, ...entrypoint.slice(1), ...releaseWords];
     const result = await run(argv, imageEnv());
     expect(result.stderr).toBe('');
@@ -226,14 +226,14 @@ describe('the CLI and the executable, run as the image and Fly run them', () => 
     expect((await run(argv, imageEnv())).code).toBe(0);
   });
 
-  test('without JWT_SECRET the release command fails the deploy with a clear message', async () => {
+  test('error: without JWT_SECRET the release command fails the deploy with a clear message', async () => {
     const { JWT_SECRET: _omitted, ...env } = imageEnv();
     const result = await run([binary.path, ...releaseWords], env);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('JWT_SECRET');
   });
 
-  test('CMD serves /health, the HEALTHCHECK command passes, and the Fly kill signal stops it cleanly', async () => {
+  test('happy: CMD serves /health, the HEALTHCHECK command passes, and the Fly kill signal stops it cleanly', async () => {
     const server = await startBinary({
       path: binary.path,
       cwd: binary.dir,
@@ -258,7 +258,7 @@ describe('the CLI and the executable, run as the image and Fly run them', () => 
 });
 
 describe('README', () => {
-  test('documents the Docker and Fly commands, the /data volume and `parley migrate`', () => {
+  test('happy: documents the Docker and Fly commands, the /data volume and `parley migrate`', () => {
     const path = join(repoRoot, 'README.md');
     expect(existsSync(path)).toBe(true);
     const readme = readFileSync(path, 'utf8');

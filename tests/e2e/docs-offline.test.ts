@@ -44,7 +44,7 @@ describe('Swagger UI offline (compiled executable)', () => {
     if (shotDir && !process.env.KEEP_DOCS_SCREENSHOT) rmSync(shotDir, { recursive: true, force: true });
   });
 
-  test('the /swagger page references only same-origin assets', async () => {
+  test('happy: the /swagger page references only same-origin assets', async () => {
     const res = await fetch(`${server.url}/swagger`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type') ?? '').toContain('text/html');
@@ -66,7 +66,7 @@ describe('Swagger UI offline (compiled executable)', () => {
   test.each([
     ['swagger-ui-bundle.js', 'text/javascript', 500_000],
     ['swagger-ui.css', 'text/css', 50_000],
-  ] as const)('/swagger/assets/%s is served from the executable', async (file, type, minBytes) => {
+  ] as const)('happy: /swagger/assets/%s is served from the executable', async (file, type, minBytes) => {
     const res = await fetch(`${server.url}/swagger/assets/${file}`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type') ?? '').toStartWith(type);
@@ -76,7 +76,7 @@ describe('Swagger UI offline (compiled executable)', () => {
     else expect(body).toContain('.swagger-ui');
   });
 
-  test('/swagger/assets/ answers 404 for an unknown file', async () => {
+  test('error: /swagger/assets/ answers 404 for an unknown file', async () => {
     const res = await fetch(`${server.url}/swagger/assets/nope.js`);
     expect(res.status).toBe(404);
   });
@@ -93,7 +93,7 @@ describe('Swagger UI offline (compiled executable)', () => {
       if (process.env.KEEP_DOCS_SCREENSHOT) console.log(`[docs-offline] screenshot: ${screenshotPath}`);
     }, 120_000);
 
-    test.each(['/swagger', '/swagger/'])('%s: the UI script ran, fetched /swagger/json and rendered the API', (path) => {
+    test.each(['/swagger', '/swagger/'])('happy: %s: the UI script ran, fetched /swagger/json and rendered the API', (path) => {
       const dom = pages.get(path)?.dom ?? '';
       // Swagger UI shows this when the document cannot be fetched or parsed.
       expect(dom).not.toContain('Failed to load API definition');
@@ -109,7 +109,7 @@ describe('Swagger UI offline (compiled executable)', () => {
       expect(dom).toMatch(/class="opblock-summary-path" data-path="\/api\/v1\/health\/detailed"/);
     });
 
-    test('the screenshot is a non-trivial PNG', async () => {
+    test('happy: the screenshot is a non-trivial PNG', async () => {
       const bytes = new Uint8Array(await Bun.file(screenshotPath).arrayBuffer());
       expect([...bytes.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
       expect(statSync(screenshotPath).size).toBeGreaterThan(10_000);

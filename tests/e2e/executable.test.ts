@@ -32,7 +32,7 @@ describe('executable with no configuration', () => {
     await server?.stop();
   });
 
-  test('serves health', async () => {
+  test('happy: serves health', async () => {
     const response = await fetch(`${server.url}/health`);
     expect(response.status).toBe(200);
     expect(await readJson(response)).toEqual({ status: 'ok' });
@@ -46,12 +46,12 @@ describe('executable with no configuration', () => {
     });
   });
 
-  test('keeps SQLite and the generated secret in ./data beside it', () => {
+  test('happy: keeps SQLite and the generated secret in ./data beside it', () => {
     expect(existsSync(join(binary.dir, 'data/parley.db'))).toBe(true);
     expect(statSync(join(binary.dir, 'data/jwt-secret')).mode & 0o777).toBe(0o600);
   });
 
-  test('serves the docs and their assets from inside the executable', async () => {
+  test('happy: serves the docs and their assets from inside the executable', async () => {
     const doc = await readJson(await fetch(`${server.url}/swagger/json`));
     expect(Object.keys(doc.paths)).toContain('/api/v1/health/detailed');
     const page = await fetch(`${server.url}/swagger`);
@@ -62,7 +62,7 @@ describe('executable with no configuration', () => {
     expect((await asset.text()).length).toBeGreaterThan(10_000);
   });
 
-  test('answers an unknown route with 404 in the error shape', async () => {
+  test('error: answers an unknown route with 404 in the error shape', async () => {
     const response = await fetch(`${server.url}/api/v1/nope`, { headers: { 'x-request-id': 'e2e-404' } });
     expect(response.status).toBe(404);
     expect(response.headers.get('x-request-id')).toBe('e2e-404');
@@ -71,13 +71,13 @@ describe('executable with no configuration', () => {
     });
   });
 
-  test('writes one JSON access-log line per request', async () => {
+  test('happy: writes one JSON access-log line per request', async () => {
     await fetch(`${server.url}/health`, { headers: { 'x-request-id': 'e2e-log' } });
     const line = await server.waitForLog((entry) => entry.requestId === 'e2e-log');
     expect(line).toMatchObject({ msg: 'request', method: 'GET', route: '/health', status: 200 });
   });
 
-  test('shuts down cleanly on SIGTERM', async () => {
+  test('happy: shuts down cleanly on SIGTERM', async () => {
     const other = await startBinary({ path: binary.path, cwd: binary.dir });
     expect(await other.stop('SIGTERM')).toBe(0);
     expect(other.logs.some((entry) => entry.msg === 'stopped')).toBe(true);
@@ -86,7 +86,7 @@ describe('executable with no configuration', () => {
 });
 
 describe('graceful shutdown', () => {
-  test('SIGTERM lets a streaming reply finish, then exits 0', async () => {
+  test('happy: SIGTERM lets a streaming reply finish, then exits 0', async () => {
     const server = await startBinary({
       path: binary.path,
       cwd: binary.dir,
@@ -118,7 +118,7 @@ describe('graceful shutdown', () => {
 });
 
 describe('executable CLI', () => {
-  test('--version and --help', async () => {
+  test('happy: --version and --help', async () => {
     expect((await runOnce(['--version'])).stdout.trim()).toBe(pkg.version);
     const help = await runOnce(['--help']);
     expect(help.code).toBe(0);
@@ -126,13 +126,13 @@ describe('executable CLI', () => {
     expect(help.stdout).toContain('parley [serve]');
   });
 
-  test('unknown arguments exit 2 with the usage', async () => {
+  test('error: unknown arguments exit 2 with the usage', async () => {
     const result = await runOnce(['frobnicate']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('Usage:');
   });
 
-  test('migrate applies the embedded migrations and is idempotent', async () => {
+  test('happy: migrate applies the embedded migrations and is idempotent', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'parley-migrate-'));
     const first = await runOnce(['migrate'], { DATA_DIR: dataDir });
     expect(first.code).toBe(0);
@@ -142,7 +142,7 @@ describe('executable CLI', () => {
     expect(JSON.parse(second.stdout.trim()).applied).toBe(0);
   });
 
-  test('a bad value exits 1 with one line naming the variable', async () => {
+  test('error: a bad value exits 1 with one line naming the variable', async () => {
     const result = await runOnce([], { PORT: 'abc' });
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
@@ -162,7 +162,7 @@ describe('executable CLI', () => {
     expect(existsSync(join(dir, 'from-dotenv', 'parley.db'))).toBe(true);
   });
 
-  test('production refuses to start without JWT_SECRET', async () => {
+  test('error: production refuses to start without JWT_SECRET', async () => {
     const result = await runOnce([], { NODE_ENV: 'production', DATA_DIR: mkdtempSync(join(tmpdir(), 'parley-prod-')) });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('JWT_SECRET');
@@ -170,7 +170,7 @@ describe('executable CLI', () => {
 });
 
 describe.if(hasPostgres && hasRedis)('executable on Postgres and Redis', () => {
-  test('migrates, serves and reports both', async () => {
+  test('happy: migrates, serves and reports both', async () => {
     const database = await createTestDatabase();
     const redis = createTestRedisPrefix();
     const server = await startBinary({

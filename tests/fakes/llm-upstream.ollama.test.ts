@@ -28,7 +28,7 @@ describe('Ollama', () => {
   const psNames = async () =>
     ((await (await fetch(`${fake.ollamaBaseURL}/api/ps`)).json()) as { models: { name: string }[] }).models.map((m) => m.name);
 
-  test('/api/tags lists installed models', async () => {
+  test('happy: /api/tags lists installed models', async () => {
     const body = (await (await fetch(`${fake.ollamaBaseURL}/api/tags`)).json()) as {
       models: { name: string; model: string; digest: string; details: { format: string } }[];
     };
@@ -37,7 +37,7 @@ describe('Ollama', () => {
     expect(body.models[0]?.digest).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  test('load and unload through /api/generate update /api/ps', async () => {
+  test('happy: load and unload through /api/generate update /api/ps', async () => {
     expect(await psNames()).toEqual([]);
     const load = await post('/api/generate', { model: 'llama3.2', keep_alive: '10m' });
     expect(await load.json()).toMatchObject({ model: 'llama3.2', response: '', done: true, done_reason: 'load' });
@@ -52,7 +52,7 @@ describe('Ollama', () => {
     expect(((await unknown.json()) as { error: string }).error).toContain('not found');
   });
 
-  test('reset() restores the initially loaded models', async () => {
+  test('happy: reset() restores the initially loaded models', async () => {
     await post('/api/generate', { model: 'qwen2.5:0.5b' });
     expect(await psNames()).toEqual(['qwen2.5:0.5b']);
     fake.reset();
@@ -60,7 +60,7 @@ describe('Ollama', () => {
     expect(await psNames()).toEqual([]);
   });
 
-  test('/api/show answers details or 404', async () => {
+  test('happy: /api/show answers details or 404', async () => {
     const ok = await post('/api/show', { model: 'qwen2.5:0.5b' });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ details: { format: 'gguf', parameter_size: '494.03M' } });
@@ -69,7 +69,7 @@ describe('Ollama', () => {
     expect(await missing.json()).toEqual({ error: "model 'missing' not found" });
   });
 
-  test('OpenAI-compatible chat at /v1 via the OpenAI SDK', async () => {
+  test('happy: OpenAI-compatible chat at /v1 via the OpenAI SDK', async () => {
     const client = new OpenAI({ apiKey: 'ollama', baseURL: `${fake.ollamaBaseURL}/v1`, maxRetries: 0 });
     const res = await client.chat.completions.create({ model: 'llama3.2', messages: user('hola') });
     expect(res.choices[0]?.message.content).toBe(expectedReply('hola'));
@@ -77,7 +77,7 @@ describe('Ollama', () => {
 });
 
 describe('lifecycle', () => {
-  test('stop() ends in-flight slow streams and clears timers', async () => {
+  test('happy: stop() ends in-flight slow streams and clears timers', async () => {
     const own = await startFakeUpstream({ slowChunkMs: 1000 });
     const res = await fetch(`${own.openaiBaseURL}/chat/completions`, {
       method: 'POST',
@@ -100,7 +100,7 @@ describe('lifecycle', () => {
 describe('apiKey option', () => {
   const params = (model: string) => ({ model, max_tokens: 8, messages: user('k') });
 
-  test('wrong keys get 401 from both SDKs, the right key works', async () => {
+  test('security: wrong keys get 401 from both SDKs, the right key works', async () => {
     const strict = await startFakeUpstream({ apiKey: 'sekret', ollamaLoaded: ['llama3.2'] });
     try {
       const bad = new OpenAI({ apiKey: 'wrong', baseURL: strict.openaiBaseURL, maxRetries: 0 });

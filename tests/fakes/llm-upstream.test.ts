@@ -48,7 +48,7 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 
 const ERROR_STATUSES = [400, 401, 429, 500, 503] as const;
 
-test('exports the documented scenario ids', () => {
+test('happy: exports the documented scenario ids', () => {
   expect(SCENARIO_MODELS).toContain('fake-truncated');
   expect(SCENARIO_MODELS).toContain('fake-mid-stream-error');
   const errorIds: string[] = SCENARIO_MODELS.filter((m) => m.startsWith('fake-error-'));
@@ -57,7 +57,7 @@ test('exports the documented scenario ids', () => {
 });
 
 describe('OpenAI SDK', () => {
-  test('non-streaming completion with usage and recorded request', async () => {
+  test('happy: non-streaming completion with usage and recorded request', async () => {
     const res = await openai.chat.completions.create({
       model: 'gpt-4o-mini',
       messages: [
@@ -77,7 +77,7 @@ describe('OpenAI SDK', () => {
     expect(modelOf(rec!)).toBe('gpt-4o-mini');
   });
 
-  test('streaming: one delta per word, finish chunk, usage chunk, [DONE]', async () => {
+  test('happy: one delta per word, finish chunk, usage chunk, [DONE]', async () => {
     const stream = await openai.chat.completions.create({
       model: 'gpt-4o-mini',
       messages: user('stream me please'),
@@ -97,7 +97,7 @@ describe('OpenAI SDK', () => {
     expect(fake.requests[0]?.completed).toBe(true);
   });
 
-  test.each(ERROR_STATUSES)('fake-error-%d surfaces as APIError with that status', async (status) => {
+  test.each(ERROR_STATUSES)('error: fake-error-%d surfaces as APIError with that status', async (status) => {
     const err = await rejection(openai.chat.completions.create({ model: `fake-error-${status}`, messages: user('hi') }));
     expect(err).toBeInstanceOf(OpenAI.APIError);
     const apiErr = err as InstanceType<typeof OpenAI.APIError>;
@@ -110,12 +110,12 @@ describe('OpenAI SDK', () => {
     if (status === 401) expect(apiErr.code).toBe('invalid_api_key');
   });
 
-  test('error scenarios also fail streaming requests before any chunk', async () => {
+  test('error: error scenarios also fail streaming requests before any chunk', async () => {
     const err = await rejection(openai.chat.completions.create({ model: 'fake-error-503', messages: user('hi'), stream: true }));
     expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
   });
 
-  test('failNext: queued failures, SDK retries, custom body', async () => {
+  test('error: failNext: queued failures, SDK retries, custom body', async () => {
     fake.failNext(1, 500);
     const e1 = await rejection(openai.chat.completions.create({ model: 'gpt-4o-mini', messages: user('a') }));
     expect((e1 as InstanceType<typeof OpenAI.APIError>).status).toBe(500);
@@ -136,7 +136,7 @@ describe('OpenAI SDK', () => {
     expect((e2 as Error).message).toContain('short and stout');
   });
 
-  test('fake-truncated: stream ends without finish_reason or [DONE]', async () => {
+  test('error: fake-truncated: stream ends without finish_reason or [DONE]', async () => {
     const stream = await openai.chat.completions.create({ model: 'fake-truncated', messages: user('cut me'), stream: true });
     const chunks = [];
     for await (const c of stream) chunks.push(c);
@@ -149,7 +149,7 @@ describe('OpenAI SDK', () => {
     expect(err).toBeInstanceOf(SyntaxError);
   });
 
-  test('fake-mid-stream-error: deltas then an in-band APIError', async () => {
+  test('error: fake-mid-stream-error: deltas then an in-band APIError', async () => {
     const stream = await openai.chat.completions.create({ model: 'fake-mid-stream-error', messages: user('boom'), stream: true });
     const deltas: string[] = [];
     const err = await rejection(
@@ -162,14 +162,14 @@ describe('OpenAI SDK', () => {
     expect(deltas.join('')).toBe('Fake reply to: ');
   });
 
-  test('fake-slow-first-token delays the response', async () => {
+  test('happy: fake-slow-first-token delays the response', async () => {
     const t0 = performance.now();
     const res = await openai.chat.completions.create({ model: 'fake-slow-first-token', messages: user('wait') });
     expect(performance.now() - t0).toBeGreaterThanOrEqual(280);
     expect(res.choices[0]?.message.content).toBe(expectedReply('wait'));
   });
 
-  test('fake-long streams the long reply', async () => {
+  test('happy: fake-long streams the long reply', async () => {
     const stream = await openai.chat.completions.create({ model: 'fake-long', messages: user('go'), stream: true });
     let text = '';
     for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
@@ -177,7 +177,7 @@ describe('OpenAI SDK', () => {
     expect(text.split(' ').length).toBeGreaterThan(LONG_REPLY_EXTRA_WORDS);
   });
 
-  test('aborting a fake-slow stream is recorded and leaves no timers', async () => {
+  test('happy: aborting a fake-slow stream is recorded and leaves no timers', async () => {
     const ac = new AbortController();
     const stream = await openai.chat.completions.create(
       { model: 'fake-slow', messages: user('slowly'), stream: true },
@@ -196,7 +196,7 @@ describe('OpenAI SDK', () => {
     expect(fake.activeTimers).toBe(0); // cleared synchronously by the abort
   });
 
-  test('aborting while waiting for the first byte is recorded too', async () => {
+  test('happy: aborting while waiting for the first byte is recorded too', async () => {
     const ac = new AbortController();
     const pending = rejection(
       openai.chat.completions.create({ model: 'fake-slow-first-token', messages: user('x') }, { signal: ac.signal }),
@@ -208,7 +208,7 @@ describe('OpenAI SDK', () => {
     expect(fake.activeTimers).toBe(0);
   });
 
-  test('models.list parses', async () => {
+  test('happy: models.list parses', async () => {
     const ids = [];
     for await (const m of openai.models.list()) ids.push(m.id);
     expect(ids).toEqual(['gpt-4o-mini', 'gpt-4.1', 'o4-mini', 'llama3.2:latest', 'qwen2.5:0.5b']);
@@ -223,7 +223,7 @@ describe('Anthropic SDK', () => {
     messages: [{ role: 'user' as const, content: [{ type: 'text' as const, text }] }],
   });
 
-  test('non-streaming message with usage and auth header', async () => {
+  test('happy: non-streaming message with usage and auth header', async () => {
     const msg = await anthropic.messages.create(params('claude-haiku-4-5', 'hello there'));
     expect(msg.type).toBe('message');
     expect(msg.role).toBe('assistant');
@@ -238,7 +238,7 @@ describe('Anthropic SDK', () => {
     expect(rec.headers['anthropic-version']).toBeString();
   });
 
-  test('streaming: event order, text deltas and final message', async () => {
+  test('happy: event order, text deltas and final message', async () => {
     const raw = await anthropic.messages.create({ ...params('claude-haiku-4-5', 'one two'), stream: true });
     const types: string[] = [];
     for await (const ev of raw) types.push(ev.type);
@@ -269,7 +269,7 @@ describe('Anthropic SDK', () => {
     500: 'api_error',
     503: 'api_error',
   };
-  test.each(ERROR_STATUSES)('fake-error-%d surfaces as APIError with that status', async (status) => {
+  test.each(ERROR_STATUSES)('error: fake-error-%d surfaces as APIError with that status', async (status) => {
     const err = await rejection(anthropic.messages.create(params(`fake-error-${status}`, 'hi')));
     expect(err).toBeInstanceOf(Anthropic.APIError);
     const apiErr = err as InstanceType<typeof Anthropic.APIError>;
@@ -278,7 +278,7 @@ describe('Anthropic SDK', () => {
     if (status === 429) expect(apiErr.headers?.get('retry-after')).toBe('0');
   });
 
-  test('failNext with SDK retries', async () => {
+  test('error: failNext with SDK retries', async () => {
     fake.failNext(1, 503);
     const retrying = new Anthropic({ apiKey: 'test', baseURL: fake.anthropicBaseURL, maxRetries: 1 });
     const msg = await retrying.messages.create(params('claude-haiku-4-5', 'again'));
@@ -286,7 +286,7 @@ describe('Anthropic SDK', () => {
     expect(fake.requests.length).toBe(2);
   });
 
-  test('fake-truncated: no message_stop, finalMessage rejects', async () => {
+  test('error: fake-truncated: no message_stop, finalMessage rejects', async () => {
     const stream = anthropic.messages.stream(params('fake-truncated', 'cut me'));
     const deltas: string[] = [];
     stream.on('text', (t) => deltas.push(t));
@@ -303,13 +303,13 @@ describe('Anthropic SDK', () => {
     expect(types.filter((t) => t === 'content_block_delta').length).toBe(PARTIAL_WORDS);
   });
 
-  test('fake-mid-stream-error: event: error becomes an overloaded APIError', async () => {
+  test('error: fake-mid-stream-error: event: error becomes an overloaded APIError', async () => {
     const err = await rejection(anthropic.messages.stream(params('fake-mid-stream-error', 'boom')).finalMessage());
     expect(err).toBeInstanceOf(Anthropic.APIError);
     expect((err as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ error: { type: 'overloaded_error' } });
   });
 
-  test('aborting a fake-slow stream is recorded and leaves no timers', async () => {
+  test('happy: aborting a fake-slow stream is recorded and leaves no timers', async () => {
     const ac = new AbortController();
     const stream = anthropic.messages.stream(params('fake-slow', 'slowly'), { signal: ac.signal });
     let n = 0;
@@ -324,14 +324,14 @@ describe('Anthropic SDK', () => {
     expect(fake.activeTimers).toBe(0); // cleared synchronously by the abort
   });
 
-  test('models.list parses', async () => {
+  test('happy: models.list parses', async () => {
     const page = await anthropic.models.list();
     expect(page.data.map((m) => m.id)).toEqual(['claude-sonnet-4-6', 'claude-haiku-4-5', 'claude-opus-4-7']);
     expect(page.data[0]).toMatchObject({ type: 'model', display_name: 'claude-sonnet-4-6' });
     expect(page.has_more).toBe(false);
   });
 
-  test('missing max_tokens is rejected like the real API', async () => {
+  test('error: missing max_tokens is rejected like the real API', async () => {
     const res = await fetch(`${fake.anthropicBaseURL}/v1/messages`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-api-key': 'test' },

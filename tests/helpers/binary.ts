@@ -54,7 +54,8 @@ export async function startBinary(options: {
     HOME: process.env.HOME ?? '/tmp',
     PORT: '0',
     HOST: '127.0.0.1',
-    ...cheapPasswordHashes,
+    // Production refuses hashes below OWASP's cost, and is run as it ships.
+    ...(options.env?.NODE_ENV === 'production' ? {} : cheapPasswordHashes),
   };
   for (const [key, value] of Object.entries(options.env ?? {})) if (value !== undefined) env[key] = value;
   const proc = Bun.spawn([options.path, ...(options.args ?? [])], {

@@ -38,13 +38,13 @@ const readJson = (response: Response): Promise<any> => response.json();
 describe('error model', () => {
   const { call, logs } = plumbingApp();
 
-  test('malformed JSON is 400 invalid_json', async () => {
+  test('error: malformed JSON is 400 invalid_json', async () => {
     const response = await call('/items', json('{"name": '));
     expect(response.status).toBe(400);
     expect((await readJson(response)).error.code).toBe('invalid_json');
   });
 
-  test('a schema violation is 422 validation_error naming the field', async () => {
+  test('error: a schema violation is 422 validation_error naming the field', async () => {
     const response = await call('/items', json(JSON.stringify({ name: '', count: -1 })));
     expect(response.status).toBe(422);
     const body = await readJson(response);
@@ -54,24 +54,24 @@ describe('error model', () => {
     expect(fields).toContain('body.count');
   });
 
-  test('a missing body is 422, not 500', async () => {
+  test('error: a missing body is 422, not 500', async () => {
     const response = await call('/items', { method: 'POST' });
     expect(response.status).toBe(422);
   });
 
-  test('a non-JSON body is 415 unsupported_media_type', async () => {
+  test('error: a non-JSON body is 415 unsupported_media_type', async () => {
     const response = await call('/items', json('name=x', 'text/plain'));
     expect(response.status).toBe(415);
     expect((await readJson(response)).error.code).toBe('unsupported_media_type');
   });
 
-  test('a body over the limit is 413 payload_too_large', async () => {
+  test('error: a body over the limit is 413 payload_too_large', async () => {
     const response = await call('/items', json(JSON.stringify({ name: 'x'.repeat(2000) })));
     expect(response.status).toBe(413);
     expect((await readJson(response)).error.code).toBe('payload_too_large');
   });
 
-  test('AppError keeps its status and headers', async () => {
+  test('error: AppError keeps its status and headers', async () => {
     const conflict = await call('/items/taken');
     expect(conflict.status).toBe(409);
     expect(await readJson(conflict)).toEqual({
@@ -82,7 +82,7 @@ describe('error model', () => {
     expect(limited.headers.get('retry-after')).toBe('7');
   });
 
-  test('an unexpected error is 500 internal_error with no internals, logged with the request id', async () => {
+  test('error: an unexpected error is 500 internal_error with no internals, logged with the request id', async () => {
     const response = await call('/items/boom', { headers: { 'x-request-id': 'trace-500' } });
     expect(response.status).toBe(500);
     const text = await response.text();
@@ -93,7 +93,7 @@ describe('error model', () => {
     expect(logged?.requestId).toBe('trace-500');
   });
 
-  test('an unknown route is 404 not_found in the same shape', async () => {
+  test('error: an unknown route is 404 not_found in the same shape', async () => {
     const response = await call('/nowhere');
     expect(response.status).toBe(404);
     expect(await readJson(response)).toEqual({
@@ -101,7 +101,7 @@ describe('error model', () => {
     });
   });
 
-  test('a deliberate 5xx is logged with its request id, and the body names it; a 4xx is not logged as a failure', async () => {
+  test('error: a deliberate 5xx is logged with its request id, and the body names it; a 4xx is not logged as a failure', async () => {
     const before = logs.length;
     const down = await call('/items/down', { headers: { 'x-request-id': 'trace-503' } });
     expect(down.status).toBe(503);
@@ -115,7 +115,7 @@ describe('error model', () => {
 describe('request id, headers and the access log', () => {
   const { call, logs } = plumbingApp();
 
-  test('every response carries X-Request-Id; a sane client id is echoed, anything else replaced', async () => {
+  test('happy: every response carries X-Request-Id; a sane client id is echoed, anything else replaced', async () => {
     const made = await call('/nowhere');
     expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     const echoed = await call('/items', {
@@ -128,13 +128,13 @@ describe('request id, headers and the access log', () => {
     expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  test('security headers are set', async () => {
+  test('security: security headers are set', async () => {
     const response = await call('/nowhere');
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
     expect(response.headers.get('x-frame-options')).toBe('DENY');
   });
 
-  test('one JSON line per request with id, method, route, status and duration, and no token', async () => {
+  test('happy: one JSON line per request with id, method, route, status and duration, and no token', async () => {
     logs.length = 0;
     const token = 'eyJhbGciOiJIUzI1NiJ9.secret-token-value.sig';
     const response = await call('/items', {
@@ -150,7 +150,7 @@ describe('request id, headers and the access log', () => {
     expect(JSON.stringify(logs)).not.toContain('secret-token-value');
   });
 
-  test('error responses are logged with their status', async () => {
+  test('error: error responses are logged with their status', async () => {
     await call('/items', { ...json('{"name":'), headers: { 'content-type': 'application/json', 'x-request-id': 'e-400' } });
     await call('/nowhere', { headers: { 'x-request-id': 'e-404' } });
     await Bun.sleep(5);
@@ -160,7 +160,7 @@ describe('request id, headers and the access log', () => {
 });
 
 describe('logger', () => {
-  test('redacts secret-looking fields and respects the level', () => {
+  test('security: redacts secret-looking fields and respects the level', () => {
     const lines: string[] = [];
     const log = createLogger('info', (line) => lines.push(line));
     log.debug('hidden');
@@ -186,7 +186,7 @@ describe('app composition', () => {
   });
   afterAll(() => app.close());
 
-  test('CORS answers allowed origins only', async () => {
+  test('security: CORS answers allowed origins only', async () => {
     const allowed = await app.request('/health', { headers: { origin: 'https://app.example.com' } });
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     const other = await app.request('/health', { headers: { origin: 'https://evil.example.com' } });

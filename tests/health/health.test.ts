@@ -18,13 +18,13 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
     });
     afterAll(() => app.close());
 
-    test('GET /health is liveness', async () => {
+    test('happy: GET /health is liveness', async () => {
       const response = await app.request('/health');
       expect(response.status).toBe(200);
       expect(await readJson(response)).toEqual({ status: 'ok' });
     });
 
-    test('GET /api/v1/health/detailed reports each dependency, and nothing secret', async () => {
+    test('happy: GET /api/v1/health/detailed reports each dependency, and nothing secret', async () => {
       const response = await app.request('/api/v1/health/detailed');
       expect(response.status).toBe(200);
       const text = await response.text();
@@ -41,7 +41,7 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       expect(text).not.toContain('postgres://');
     });
 
-    test('a database that stops answering is reported down with 503, without hanging', async () => {
+    test('error: a database that stops answering is reported down with 503, without hanging', async () => {
       const other = await createTestApp(kind);
       await other.infra.db.close();
       const response = await other.request('/api/v1/health/detailed');
@@ -61,7 +61,7 @@ describe('OpenAPI document', () => {
   });
   afterAll(() => app.close());
 
-  test('describes the routes, with schemas, and hides its own plumbing', async () => {
+  test('happy: describes the routes, with schemas, and hides its own plumbing', async () => {
     const response = await app.request('/swagger/json');
     expect(response.status).toBe(200);
     const doc = await readJson(response);
@@ -73,7 +73,7 @@ describe('OpenAPI document', () => {
     expect(doc.components.securitySchemes.bearer.scheme).toBe('bearer');
   });
 
-  test('the UI page loads its script and styles from this server, never a CDN', async () => {
+  test('happy: the UI page loads its script and styles from this server, never a CDN', async () => {
     const html = await (await app.request('/swagger')).text();
     expect(html).toContain('src="/swagger/assets/swagger-ui-bundle.js"');
     expect(html).toContain('href="/swagger/assets/swagger-ui.css"');
@@ -93,7 +93,7 @@ describe('metrics', () => {
   });
   afterAll(() => app.close());
 
-  test('GET /metrics is Prometheus text with request counts by route and status, and live gauges', async () => {
+  test('happy: GET /metrics is Prometheus text with request counts by route and status, and live gauges', async () => {
     await app.request('/health');
     await app.request('/health');
     await app.request('/nowhere');
