@@ -4,12 +4,17 @@ import type { Logger } from '../infra/log/index.ts';
 import { clientIp } from './client-ip.ts';
 import { AppError } from './errors.ts';
 
-export type RateLimitOptions = {
+/** One per-IP budget: `max` requests per fixed window of `windowMs`, counted under `ratelimit:<name>:<ip>`. */
+export type RateLimitBudget = { name: string; max: number; windowMs: number };
+
+export type RateLimitOptions = RateLimitBudget & {
   kv: KeyValueStore;
-  /** Names the budget: key `ratelimit:<name>:<ip>`, plugin `rate-limit:<name>`. Limiters with different names stack. */
-  name: string;
-  max: number;
-  windowMs: number;
+  /**
+   * Further budgets the same requests spend, checked and charged together with this one in one
+   * atomic KV operation: a request refused by any of them is charged to none. Give one limiter
+   * every budget of its routes rather than stacking limiters, which charge one after the other.
+   */
+  with?: RateLimitBudget[];
   enabled: boolean;
   trustProxy: boolean;
   /** Told (at most once a minute per store) when the store fails and requests are let through. */
@@ -33,16 +38,25 @@ export function resetSeconds(resetMs: number): number {
 const warnEveryMs = 60_000;
 // Per store, so a Redis outage is one warning a minute, however many limiters share the store.
 const lastWarned = new WeakMap<KeyValueStore, number>();
+// Which limiter charged a request, to tell when two are stacked on one route (see `with`).
+const chargedBy = new WeakMap<Request, string>();
+const stackWarned = new Set<string>();
 
 /**
  * A fixed-window limit per client IP on the routes of the instance that `.use()`s it (a scoped
- * hook: not the routes of its parent, not sibling modules; only routes added after the `.use`).
- * Every limited response carries `RateLimit-Limit/-Remaining/-Reset`; past the limit it is 429
- * `rate_limited` with `Retry-After`. If the store fails, the request goes through (fail open).
+ * hook: not the routes of its parent, not sibling modules; only routes added after the `.use`),
+ * over one budget or several (`with`), all charged or none. Every limited response carries
+ * `RateLimit-Limit/-Remaining/-Reset` (of the budget closest to refusing); past a limit it is 429
+ * `rate_limited` with `Retry-After` and the headers of the budget that refused. A refused request
+ * is charged to no budget. If the store fails, the request goes through (fail open).
  */
 export function rateLimit(options: RateLimitOptions) {
-  const { kv, name, max, windowMs, enabled, trustProxy, log } = options;
-  const plugin = new Elysia({ name: `rate-limit:${name}` });
+  const { kv, enabled, trustProxy, log } = options;
+  const budgets: RateLimitBudget[] = [{ name: options.name, max: options.max, windowMs: options.windowMs }, ...(options.with ?? [])];
+  const names = budgets.map((budget) => budget.name);
+  if (new Set(names).size !== names.length) throw new Error(`rate limiter budgets must have distinct names: ${names.join(', ')}`);
+  const label = names.join('+');
+  const plugin = new Elysia({ name: `rate-limit:${label}` });
   if (!enabled) return plugin;
 
   // In the transform phase: before authentication and body validation, so every request counts.
@@ -51,25 +65,44 @@ export function rateLimit(options: RateLimitOptions) {
     // The route bundle derives `ip` once per request; a limiter used on its own works it out.
     const ip = (context as { ip?: string }).ip ?? clientIp(request, server, trustProxy);
 
-    let hit: RateLimitHit;
+    const earlier = chargedBy.get(request);
+    if (earlier !== undefined && !stackWarned.has(`${earlier}|${label}`)) {
+      stackWarned.add(`${earlier}|${label}`);
+      log.warn('rate limiters stacked on one route: a refusal by the later one leaves the earlier charged; give one limiter both budgets', {
+        limiters: [earlier, label],
+      });
+    }
+
+    let hits: RateLimitHit[];
+    let admitted: boolean;
     try {
-      hit = await kv.hitRateLimit(`ratelimit:${name}:${ip}`, max, windowMs);
+      ({ admitted, windows: hits } = await kv.consumeWindows(
+        budgets.map((budget) => ({ key: `ratelimit:${budget.name}:${ip}`, limit: budget.max, ttlMs: budget.windowMs })),
+      ));
     } catch (error) {
       const now = Date.now();
       if (now - (lastWarned.get(kv) ?? 0) >= warnEveryMs) {
         lastWarned.set(kv, now);
-        log.warn('rate limit store unavailable: letting requests through', { limiter: name, error });
+        log.warn('rate limit store unavailable: letting requests through', { limiter: label, error });
       }
       return;
     }
 
-    const headers = rateLimitHeaders(hit, max);
-    if (hit.allowed) {
-      // Several limiters on one route: the response shows the one closest to refusing.
+    if (admitted) {
+      chargedBy.set(request, label);
+      // The budget closest to refusing is the one shown, here and across stacked limiters.
+      const closest = hits.reduce((best, hit, i) => (hit.remaining < hits[best]!.remaining ? i : best), 0);
       const shown = Number(set.headers['ratelimit-remaining'] ?? Number.POSITIVE_INFINITY);
-      if (hit.remaining <= shown) Object.assign(set.headers, headers);
+      if (hits[closest]!.remaining <= shown) Object.assign(set.headers, rateLimitHeaders(hits[closest]!, budgets[closest]!.max));
       return;
     }
+    // Of the budgets that refused, the one that frees up last: retrying sooner cannot succeed.
+    let refusing = -1;
+    hits.forEach((hit, i) => {
+      if (!hit.allowed && (refusing < 0 || hit.resetMs > hits[refusing]!.resetMs)) refusing = i;
+    });
+    const hit = hits[refusing]!;
+    const headers = rateLimitHeaders(hit, budgets[refusing]!.max);
     const retryAfter = Math.max(1, resetSeconds(hit.resetMs));
     Object.assign(set.headers, headers);
     throw new AppError('rate_limited', `Too many requests, retry in ${retryAfter} s`, {

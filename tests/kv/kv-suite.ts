@@ -38,7 +38,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
     });
 
     describe('get / set', () => {
-      test('a missing key reads as null; a set value reads back exactly', async () => {
+      test('happy: a missing key reads as null; a set value reads back exactly', async () => {
         const k = ns('get');
         expect(await store.get(`${k}missing`)).toBeNull();
         expect(await store.set(`${k}a`, 'héllo wörld ✓ {"json":true}')).toBe(true);
@@ -48,7 +48,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         expect(await store.exists(`${k}empty`)).toBe(true);
       });
 
-      test('ttlMs expires the value', async () => {
+      test('happy: ttlMs expires the value', async () => {
         const k = ns('set-ttl');
         expect(await store.set(`${k}a`, 'v', { ttlMs: 80 })).toBe(true);
         expect(await store.get(`${k}a`)).toBe('v');
@@ -57,7 +57,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         expect(await store.exists(`${k}a`)).toBe(false);
       });
 
-      test('onlyIfAbsent sets a missing key and refuses an existing one, leaving its expiry alone', async () => {
+      test('error: onlyIfAbsent sets a missing key and refuses an existing one, leaving its expiry alone', async () => {
         const k = ns('nx');
         expect(await store.set(`${k}a`, 'first', { onlyIfAbsent: true })).toBe(true);
         expect(await store.set(`${k}a`, 'second', { onlyIfAbsent: true })).toBe(false);
@@ -70,7 +70,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         expect(await store.get(`${k}a`)).toBe('fourth');
       });
 
-      test('onlyIfAbsent succeeds again once the key has expired', async () => {
+      test('happy: onlyIfAbsent succeeds again once the key has expired', async () => {
         const k = ns('nx-ttl');
         expect(await store.set(`${k}lock`, 'a', { onlyIfAbsent: true, ttlMs: 80 })).toBe(true);
         expect(await store.set(`${k}lock`, 'b', { onlyIfAbsent: true, ttlMs: 80 })).toBe(false);
@@ -79,7 +79,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         expect(await store.get(`${k}lock`)).toBe('c');
       });
 
-      test('a plain set replaces the value and removes an earlier expiry', async () => {
+      test('happy: a plain set replaces the value and removes an earlier expiry', async () => {
         const k = ns('set-clear');
         await store.set(`${k}a`, 'v1', { ttlMs: 80 });
         expect(await store.set(`${k}a`, 'v2')).toBe(true);
@@ -90,7 +90,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
     });
 
     describe('del / exists', () => {
-      test('del returns how many of the keys existed', async () => {
+      test('happy: del returns how many of the keys existed', async () => {
         const k = ns('del');
         for (const [key, value] of [
           ['a', '1'],
@@ -107,7 +107,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         expect(await store.del(`${k}c`, `${k}c`)).toBe(1);
       });
 
-      test('exists is true for values, counters and streams, false otherwise', async () => {
+      test('happy: exists is true for values, counters and streams, false otherwise', async () => {
         const k = ns('exists');
         expect(await store.exists(`${k}value`)).toBe(false);
         await store.set(`${k}value`, 'x');
@@ -118,7 +118,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
     });
 
     describe('incr', () => {
-      test('starts from 0, adds `by` (negative too) and is readable with get', async () => {
+      test('happy: starts from 0, adds `by` (negative too) and is readable with get', async () => {
         const k = ns('incr');
         expect(await store.incr(`${k}n`)).toBe(1);
         expect(await store.incr(`${k}n`)).toBe(2);
@@ -129,7 +129,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         expect(await store.incr(`${k}s`, { by: 2 })).toBe(42);
       });
 
-      test('ttlMs is set on creation only, never reset or added by later incr', async () => {
+      test('happy: ttlMs is set on creation only, never reset or added by later incr', async () => {
         const k = ns('incr-ttl');
         expect(await store.incr(`${k}n`, { ttlMs: 120 })).toBe(1);
         await Bun.sleep(40);
@@ -146,7 +146,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         expect(await store.get(`${k}n`)).toBe('4');
       });
 
-      test('concurrent increments are all counted', async () => {
+      test('happy: concurrent increments are all counted', async () => {
         const k = ns('incr-many');
         const results = await Promise.all(Array.from({ length: 40 }, () => store.incr(`${k}n`)));
         expect(results.toSorted((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
@@ -154,74 +154,166 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
       });
     });
 
-    describe('rate limits', () => {
-      test('counts hits; allowed flips exactly after the limit; remaining and resetMs follow', async () => {
-        const k = ns('rl');
-        const hits = [];
-        for (let i = 0; i < 5; i++) hits.push(await store.hitRateLimit(`${k}ip`, 3, 10_000));
-        expect(hits.map((h) => h.count)).toEqual([1, 2, 3, 4, 5]);
-        expect(hits.map((h) => h.allowed)).toEqual([true, true, true, false, false]);
-        expect(hits.map((h) => h.remaining)).toEqual([2, 1, 0, 0, 0]);
-        for (const hit of hits) expect(hit.resetMs).toBeWithin(9_000, 10_001);
-      });
+    describe('consumeWindows / peekWindows (all windows or none)', () => {
+      const windows = (k: string, ...specs: [name: string, limit: number, ttlMs: number][]) =>
+        specs.map(([name, limit, ttlMs]) => ({ key: `${k}${name}`, limit, ttlMs }));
 
-      test('the window resets once it has expired', async () => {
-        const k = ns('rl-window');
-        expect((await store.hitRateLimit(`${k}ip`, 1, 120)).allowed).toBe(true);
-        const blocked = await store.hitRateLimit(`${k}ip`, 1, 120);
-        expect(blocked).toMatchObject({ allowed: false, count: 2, remaining: 0 });
-        expect(blocked.resetMs).toBeLessThanOrEqual(120);
-        await Bun.sleep(200);
-        expect(await store.hitRateLimit(`${k}ip`, 1, 120)).toMatchObject({ allowed: true, count: 1, remaining: 0 });
-      });
-
-      test('later hits do not extend the window', async () => {
-        const k = ns('rl-fixed');
-        await store.hitRateLimit(`${k}ip`, 100, 300);
-        await Bun.sleep(120);
-        const later = await store.hitRateLimit(`${k}ip`, 100, 300);
-        expect(later.count).toBe(2);
-        expect(later.resetMs).toBeWithin(1, 201);
-      });
-
-      test('concurrent hits are counted exactly: 50 at once with limit 10 allow exactly 10', async () => {
-        const k = ns('rl-race');
-        const hits = await Promise.all(Array.from({ length: 50 }, () => store.hitRateLimit(`${k}ip`, 10, 10_000)));
-        expect(hits.filter((h) => h.allowed)).toHaveLength(10);
-        expect(hits.map((h) => h.count).toSorted((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-        for (const hit of hits) expect(hit.allowed).toBe(hit.count <= 10);
-        expect((await store.peekRateLimit(`${k}ip`, 10, 10_000)).count).toBe(50);
-      });
-
-      test('peekRateLimit reads the window without counting', async () => {
-        const k = ns('rl-peek');
-        const empty = await store.peekRateLimit(`${k}ip`, 2, 5_000);
-        expect(empty).toEqual({ allowed: true, count: 0, remaining: 2, resetMs: 5_000 });
-        expect(await store.exists(`${k}ip`)).toBe(false);
-        await store.hitRateLimit(`${k}ip`, 2, 5_000);
-        for (let i = 0; i < 3; i++) {
-          const peek = await store.peekRateLimit(`${k}ip`, 2, 5_000);
-          expect(peek).toMatchObject({ allowed: true, count: 1, remaining: 1 });
-          expect(peek.resetMs).toBeWithin(4_000, 5_001);
+      test('happy: admitted calls charge every window; a call one window refuses charges none', async () => {
+        const k = ns('win');
+        const spec = windows(k, ['minute', 2, 60_000], ['hour', 5, 3_600_000], ['day', 9, 86_400_000]);
+        for (const expected of [1, 2]) {
+          const verdict = await store.consumeWindows(spec);
+          expect(verdict.admitted).toBe(true);
+          expect(verdict.windows.map((w) => w.count)).toEqual([expected, expected, expected]);
+          expect(verdict.windows.map((w) => w.allowed)).toEqual([true, true, true]);
+          expect(verdict.windows.map((w) => w.remaining)).toEqual([2 - expected, 5 - expected, 9 - expected]);
         }
-        await store.hitRateLimit(`${k}ip`, 2, 5_000);
-        await store.hitRateLimit(`${k}ip`, 2, 5_000);
-        expect(await store.peekRateLimit(`${k}ip`, 2, 5_000)).toMatchObject({ allowed: false, count: 3, remaining: 0 });
+        for (let i = 0; i < 3; i++) {
+          const refused = await store.consumeWindows(spec);
+          expect(refused.admitted).toBe(false);
+          // Only the minute window refused; the others had room and still were not charged.
+          expect(refused.windows.map((w) => w.allowed)).toEqual([false, true, true]);
+          expect(refused.windows.map((w) => w.count)).toEqual([2, 2, 2]);
+          expect(refused.windows.map((w) => w.remaining)).toEqual([0, 3, 7]);
+          expect(refused.windows[0]!.resetMs).toBeWithin(50_000, 60_001);
+        }
+        // Each window is a plain counter under the key it was given.
+        for (const name of ['minute', 'hour', 'day']) expect(await store.get(`${k}${name}`)).toBe('2');
       });
 
-      test('a counter that has no expiry yet gets the window on its next hit', async () => {
-        const k = ns('rl-noexpiry');
-        await store.incr(`${k}ip`);
-        const hit = await store.hitRateLimit(`${k}ip`, 5, 120);
-        expect(hit.count).toBe(2);
-        expect(hit.resetMs).toBeLessThanOrEqual(120);
+      test('error: a refusal by a later window charges the earlier ones nothing, and creates no counter', async () => {
+        const k = ns('win-later');
+        const spec = windows(k, ['fresh', 10, 60_000], ['spent', 0, 60_000]);
+        const refused = await store.consumeWindows(spec);
+        expect(refused.admitted).toBe(false);
+        expect(refused.windows).toEqual([
+          { allowed: true, count: 0, remaining: 10, resetMs: 60_000 },
+          { allowed: false, count: 0, remaining: 0, resetMs: 60_000 },
+        ]);
+        expect(await store.exists(`${k}fresh`)).toBe(false);
+        expect(await store.exists(`${k}spent`)).toBe(false);
+      });
+
+      test('happy: windows with different TTLs each end on their own, counted from their first charge', async () => {
+        const k = ns('win-ttl');
+        const spec = windows(k, ['short', 1, 150], ['long', 5, 10_000]);
+        const first = await store.consumeWindows(spec);
+        expect(first.admitted).toBe(true);
+        expect(first.windows[0]!.resetMs).toBeWithin(1, 151);
+        expect(first.windows[1]!.resetMs).toBeWithin(9_000, 10_001);
+        expect((await store.consumeWindows(spec)).admitted).toBe(false);
+        expect(await store.get(`${k}long`)).toBe('1');
+        await Bun.sleep(250);
+        expect(await store.exists(`${k}short`)).toBe(false);
+        const again = await store.consumeWindows(spec);
+        expect(again.admitted).toBe(true);
+        expect(again.windows.map((w) => w.count)).toEqual([1, 2]);
+        expect(again.windows[0]!.resetMs).toBeWithin(1, 151);
+        // The long window kept its end: a later charge does not extend it.
+        expect(again.windows[1]!.resetMs).toBeLessThanOrEqual(first.windows[1]!.resetMs - 200);
+      });
+
+      test('security: 50 concurrent calls with limit 10 admit exactly 10, and the other windows count exactly 10', async () => {
+        const k = ns('win-race');
+        const spec = windows(k, ['minute', 10, 60_000], ['hour', 100, 3_600_000], ['day', 500, 86_400_000]);
+        const verdicts = await Promise.all(Array.from({ length: 50 }, () => store.consumeWindows(spec)));
+        const admitted = verdicts.filter((v) => v.admitted);
+        expect(admitted).toHaveLength(10);
+        expect(admitted.map((v) => v.windows[0]!.count).toSorted((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+        for (const verdict of verdicts.filter((v) => !v.admitted)) {
+          expect(verdict.windows.map((w) => w.allowed)).toEqual([false, true, true]);
+          expect(verdict.windows.map((w) => w.count)).toEqual([10, 10, 10]);
+        }
+        const peek = await store.peekWindows(spec);
+        expect(peek.admitted).toBe(false);
+        expect(peek.windows.map((w) => w.count)).toEqual([10, 10, 10]);
+        expect(peek.windows.map((w) => w.remaining)).toEqual([0, 90, 490]);
+      });
+
+      test('security: concurrent calls on windows in either order admit exactly the tightest limit', async () => {
+        const k = ns('win-race-order');
+        const tightLast = windows(k, ['hour', 100, 3_600_000], ['minute', 7, 60_000]);
+        const tightFirst = [tightLast[1]!, tightLast[0]!];
+        const verdicts = await Promise.all(Array.from({ length: 40 }, (_, i) => store.consumeWindows(i % 2 ? tightFirst : tightLast)));
+        expect(verdicts.filter((v) => v.admitted)).toHaveLength(7);
+        expect((await store.peekWindows(tightLast)).windows.map((w) => w.count)).toEqual([7, 7]);
+      });
+
+      test('happy: peekWindows says whether one more call fits, without charging or creating anything', async () => {
+        const k = ns('win-peek');
+        const spec = windows(k, ['a', 2, 5_000], ['b', 3, 60_000]);
+        expect(await store.peekWindows(spec)).toEqual({
+          admitted: true,
+          windows: [
+            { allowed: true, count: 0, remaining: 2, resetMs: 5_000 },
+            { allowed: true, count: 0, remaining: 3, resetMs: 60_000 },
+          ],
+        });
+        expect(await store.exists(`${k}a`)).toBe(false);
+        expect((await store.consumeWindows(spec)).windows.map((w) => w.count)).toEqual([1, 1]);
+        // Peeks that would be admitted count nothing either: the next charge is the second.
+        for (let i = 0; i < 3; i++) {
+          const peek = await store.peekWindows(spec);
+          expect(peek.admitted).toBe(true);
+          expect(peek.windows.map((w) => [w.allowed, w.count, w.remaining])).toEqual([
+            [true, 1, 1],
+            [true, 1, 2],
+          ]);
+          expect(peek.windows[0]!.resetMs).toBeWithin(4_000, 5_001);
+        }
+        expect((await store.consumeWindows(spec)).windows.map((w) => w.count)).toEqual([2, 2]);
+        for (let i = 0; i < 3; i++) {
+          const peek = await store.peekWindows(spec);
+          expect(peek.admitted).toBe(false);
+          expect(peek.windows.map((w) => [w.allowed, w.count, w.remaining])).toEqual([
+            [false, 2, 0],
+            [true, 2, 1],
+          ]);
+          expect(peek.windows[0]!.resetMs).toBeWithin(4_000, 5_001);
+        }
+      });
+
+      test('happy: `by` charges several at once, and only if all of it fits', async () => {
+        const k = ns('win-by');
+        const spec = windows(k, ['a', 5, 60_000], ['b', 100, 60_000]);
+        expect((await store.consumeWindows(spec, { by: 3 })).windows.map((w) => w.count)).toEqual([3, 3]);
+        expect((await store.peekWindows(spec, { by: 3 })).admitted).toBe(false);
+        expect((await store.peekWindows(spec, { by: 2 })).admitted).toBe(true);
+        expect((await store.consumeWindows(spec, { by: 3 })).admitted).toBe(false);
+        expect((await store.consumeWindows(spec, { by: 2 })).windows.map((w) => w.count)).toEqual([5, 5]);
+      });
+
+      test('happy: no windows admits; a counter without expiry gets the window on its next charge', async () => {
+        const k = ns('win-edge');
+        expect(await store.consumeWindows([])).toEqual({ admitted: true, windows: [] });
+        await store.incr(`${k}n`);
+        const verdict = await store.consumeWindows(windows(k, ['n', 5, 120]));
+        expect(verdict.windows[0]!.count).toBe(2);
+        expect(verdict.windows[0]!.resetMs).toBeLessThanOrEqual(120);
         await Bun.sleep(200);
-        expect(await store.exists(`${k}ip`)).toBe(false);
+        expect(await store.exists(`${k}n`)).toBe(false);
+      });
+
+      test('error: repeated keys, bad limits, TTLs or `by`, and keys that hold no counter are rejected, charging nothing', async () => {
+        const k = ns('win-bad');
+        const good = { key: `${k}good`, limit: 5, ttlMs: 60_000 };
+        await expect(store.consumeWindows([good, good])).rejects.toThrow();
+        await expect(store.consumeWindows([good, { key: `${k}x`, limit: 5, ttlMs: 0 }])).rejects.toThrow();
+        await expect(store.consumeWindows([good, { key: `${k}x`, limit: -1, ttlMs: 1000 }])).rejects.toThrow();
+        await expect(store.consumeWindows([good], { by: 0 })).rejects.toThrow();
+        await store.set(`${k}text`, 'not a number');
+        await store.streamAppend(`${k}stream`, { a: '1' });
+        await expect(store.consumeWindows([good, { key: `${k}text`, limit: 5, ttlMs: 1000 }])).rejects.toThrow();
+        await expect(store.consumeWindows([good, { key: `${k}stream`, limit: 5, ttlMs: 1000 }])).rejects.toThrow();
+        await expect(store.peekWindows([good, { key: `${k}text`, limit: 5, ttlMs: 1000 }])).rejects.toThrow();
+        expect(await store.exists(`${k}good`)).toBe(false);
+        expect(await store.get(`${k}text`)).toBe('not a number');
+        expect(await store.streamLength(`${k}stream`)).toBe(1);
       });
     });
 
     describe('deleteMatching / countMatching', () => {
-      test('glob patterns count and delete only the matching keys', async () => {
+      test('happy: glob patterns count and delete only the matching keys', async () => {
         const k = ns('glob');
         for (const key of ['user:1:a', 'user:1:b', 'user:2:a', 'user:10:a', 'other', 'file.txt', 'fileXtxt'])
           await store.set(`${k}${key}`, 'x');
@@ -243,7 +335,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         expect(await store.countMatching(`${k}*`)).toBe(4);
       });
 
-      test('expired keys are neither counted nor deleted', async () => {
+      test('happy: expired keys are neither counted nor deleted', async () => {
         const k = ns('glob-ttl');
         await store.set(`${k}live`, 'x');
         await store.set(`${k}dying`, 'x', { ttlMs: 60 });
@@ -255,7 +347,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
     });
 
     describe('publish / subscribe', () => {
-      test('delivers to every subscriber of the channel, in order, and to no other channel', async () => {
+      test('happy: delivers to every subscriber of the channel, in order, and to no other channel', async () => {
         const k = ns('pubsub');
         const first: string[] = [];
         const second: string[] = [];
@@ -275,12 +367,12 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         for (const unsub of unsubs) await unsub();
       });
 
-      test('publishing to a channel nobody listens to resolves', async () => {
+      test('happy: publishing to a channel nobody listens to resolves', async () => {
         const k = ns('pubsub-none');
         expect(await store.publish(`${k}void`, 'hello?')).toBeUndefined();
       });
 
-      test('unsubscribe stops delivery; calling it again is harmless', async () => {
+      test('happy: unsubscribe stops delivery; calling it again is harmless', async () => {
         const k = ns('unsub');
         const gone: string[] = [];
         const staying: string[] = [];
@@ -297,7 +389,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         await unsubStaying();
       });
 
-      test('a stale unsubscribe does not remove a later subscriber of the same channel', async () => {
+      test('happy: a stale unsubscribe does not remove a later subscriber of the same channel', async () => {
         const k = ns('unsub-stale');
         const received: string[] = [];
         const probe: string[] = [];
@@ -317,7 +409,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
     });
 
     describe('streams', () => {
-      test('ids increase strictly; entries read back oldest first with their fields', async () => {
+      test('happy: ids increase strictly; entries read back oldest first with their fields', async () => {
         const k = ns('stream');
         const ids: string[] = [];
         for (let i = 0; i < 20; i++) ids.push(await store.streamAppend(`${k}s`, { n: String(i), text: `chunk ${i} ✓`, empty: '' }));
@@ -329,7 +421,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         expect(await store.streamLength(`${k}s`)).toBe(20);
       });
 
-      test('afterId is exclusive', async () => {
+      test('happy: afterId is exclusive', async () => {
         const k = ns('stream-read');
         const ids: string[] = [];
         for (let i = 0; i < 5; i++) ids.push(await store.streamAppend(`${k}s`, { n: String(i) }));
@@ -339,7 +431,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         expect((await store.streamRead(`${k}s`, { afterId: '0-0' })).length).toBe(5);
       });
 
-      test('ttlMs expires the whole buffer and a later ttlMs sets it again', async () => {
+      test('happy: ttlMs expires the whole buffer and a later ttlMs sets it again', async () => {
         const k = ns('stream-ttl');
         // An append without ttlMs keeps the buffer's expiry…
         await store.streamAppend(`${k}s`, { n: '0' }, { ttlMs: 100 });
@@ -354,7 +446,7 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
         expect((await store.streamRead(`${k}t`)).map((e) => e.fields.n)).toEqual(['0', '1']);
       });
 
-      test('a missing stream reads as empty', async () => {
+      test('happy: a missing stream reads as empty', async () => {
         const k = ns('stream-missing');
         expect(await store.streamRead(`${k}none`)).toEqual([]);
         expect(await store.streamRead(`${k}none`, { afterId: '1-0' })).toEqual([]);
@@ -363,14 +455,14 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
     });
 
     describe('health and isolation', () => {
-      test('status is ok and ping measures a round trip', async () => {
+      test('happy: status is ok and ping measures a round trip', async () => {
         expect(store.status()).toBe('ok');
         const ms = await store.ping();
         expect(typeof ms).toBe('number');
         expect(ms).toBeWithin(0, 1000);
       });
 
-      test('two stores opened separately do not see each other’s keys or channels', async () => {
+      test('security: two stores opened separately do not see each other’s keys or channels', async () => {
         const other = await open();
         try {
           const k = ns('iso');

@@ -5,13 +5,13 @@ import { runKeyValueSuite } from './kv-suite.ts';
 runKeyValueSuite('memory', async () => ({ store: createMemoryStore(), cleanup: async () => {} }));
 
 describe('memory store specifics', () => {
-  test('kind is memory', async () => {
+  test('happy: kind is memory', async () => {
     const store = createMemoryStore();
     expect(store.kind).toBe('memory');
     await store.close();
   });
 
-  test('close drops keys and subscribers', async () => {
+  test('happy: close drops keys and subscribers', async () => {
     const store = createMemoryStore();
     const received: string[] = [];
     await store.set('k', 'v');

@@ -16,7 +16,7 @@ async function openRedis() {
 if (hasRedis) runKeyValueSuite('Redis (ioredis)', openRedis);
 
 describe.if(hasRedis)('redis store specifics', () => {
-  test('kind is redis; keys, streams and channels live under the prefix', async () => {
+  test('happy: kind is redis; keys, streams and channels live under the prefix', async () => {
     const { store, cleanup, prefix } = await openRedis();
     const raw = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     const rawSub = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
@@ -45,7 +45,7 @@ describe.if(hasRedis)('redis store specifics', () => {
     }
   });
 
-  test('a healthy store logs no warnings: connect, use, subscribe and close one on its own', async () => {
+  test('happy: a healthy store logs no warnings: connect, use, subscribe and close one on its own', async () => {
     const lines: string[] = [];
     const { prefix, cleanup } = createTestRedisPrefix();
     const store = await createRedisStore(redisUrl, { prefix, log: createLogger('warn', (line) => lines.push(line)) });

@@ -61,6 +61,11 @@ function rateHeaders(response: Response) {
   };
 }
 
+/** What a limiter's window has counted: its counter, read as a plain value (0 when absent). */
+async function counted(kv: KeyValueStore, key: string): Promise<number> {
+  return Number((await kv.get(key)) ?? 0);
+}
+
 /** Stands in for an unreachable Redis: every operation rejects the way ioredis does. */
 function unreachableStore(): KeyValueStore & { calls: number } {
   const store = {
@@ -79,8 +84,8 @@ function unreachableStore(): KeyValueStore & { calls: number } {
     del: fail,
     exists: fail,
     incr: fail,
-    hitRateLimit: fail,
-    peekRateLimit: fail,
+    consumeWindows: fail,
+    peekWindows: fail,
     deleteMatching: fail,
     countMatching: fail,
     publish: fail,
@@ -96,7 +101,7 @@ describe('clientIp', () => {
   const server = (address: string | null) => ({ requestIP: () => (address === null ? null : { address }) });
   const request = (headers: Record<string, string> = {}) => new Request('http://localhost/', { headers });
 
-  test('not trusting a proxy: the socket address, whatever the headers say', () => {
+  test('security: not trusting a proxy: the socket address, whatever the headers say', () => {
     const spoofed = request({ 'x-forwarded-for': '1.2.3.4', 'fly-client-ip': '5.6.7.8' });
     expect(clientIp(spoofed, server('10.0.0.9'), false)).toBe('10.0.0.9');
     expect(clientIp(spoofed, undefined, false)).toBe('unknown');
@@ -104,14 +109,14 @@ describe('clientIp', () => {
     expect(clientIp(spoofed, server(null), false)).toBe('unknown');
   });
 
-  test('trusting a proxy: Fly-Client-IP, then the first X-Forwarded-For address, then the socket', () => {
+  test('happy: trusting a proxy: Fly-Client-IP, then the first X-Forwarded-For address, then the socket', () => {
     expect(clientIp(request({ 'fly-client-ip': '5.6.7.8', 'x-forwarded-for': '1.2.3.4' }), server('10.0.0.9'), true)).toBe('5.6.7.8');
     expect(clientIp(request({ 'x-forwarded-for': ' 1.2.3.4 , 10.0.0.1, 10.0.0.2' }), server('10.0.0.9'), true)).toBe('1.2.3.4');
     expect(clientIp(request(), server('10.0.0.9'), true)).toBe('10.0.0.9');
     expect(clientIp(request(), undefined, true)).toBe('unknown');
   });
 
-  test('header values that are not IP addresses are ignored', () => {
+  test('security: header values that are not IP addresses are ignored', () => {
     const socket = server('10.0.0.9');
     expect(clientIp(request({ 'x-forwarded-for': 'evil, 1.2.3.4' }), socket, true)).toBe('10.0.0.9');
     expect(clientIp(request({ 'x-forwarded-for': '999.1.1.1' }), socket, true)).toBe('10.0.0.9');
@@ -121,7 +126,7 @@ describe('clientIp', () => {
     expect(clientIp(request({ 'x-forwarded-for': `${'1'.repeat(200)}` }), socket, true)).toBe('10.0.0.9');
   });
 
-  test('IPv6, ports and IPv4-mapped addresses are normalised', () => {
+  test('happy: IPv6, ports and IPv4-mapped addresses are normalised', () => {
     expect(clientIp(request({ 'x-forwarded-for': '2001:DB8::1' }), undefined, true)).toBe('2001:db8::1');
     expect(clientIp(request({ 'x-forwarded-for': '[2001:db8::1]:443' }), undefined, true)).toBe('2001:db8::1');
     expect(clientIp(request({ 'x-forwarded-for': '1.2.3.4:5678' }), undefined, true)).toBe('1.2.3.4');
@@ -132,7 +137,7 @@ describe('clientIp', () => {
     expect(normalizeIp(undefined)).toBeNull();
   });
 
-  test('a server that cannot place the request gives unknown rather than an error', () => {
+  test('error: a server that cannot place the request gives unknown rather than an error', () => {
     const throwing = {
       requestIP: (): { address: string } | null => {
         throw new Error('not from this server');
@@ -143,7 +148,7 @@ describe('clientIp', () => {
 });
 
 describe('rateLimitHeaders', () => {
-  test('limit, remaining (never negative) and reset in whole seconds rounded up', () => {
+  test('happy: limit, remaining (never negative) and reset in whole seconds rounded up', () => {
     expect(rateLimitHeaders({ remaining: 4, resetMs: 1001 }, 5)).toEqual({
       'ratelimit-limit': '5',
       'ratelimit-remaining': '4',
@@ -167,7 +172,7 @@ function countingSuite(label: string, open: () => Promise<{ kv: KeyValueStore; c
       await close();
     });
 
-    test('max requests pass with RateLimit-* counting down; request max+1 is 429 rate_limited', async () => {
+    test('security: max requests pass with RateLimit-* counting down; request max+1 is 429 rate_limited', async () => {
       const { call } = limitedApp({ kv, max: 3, windowMs: 60_000 });
       for (const expected of ['2', '1', '0']) {
         const response = await call('/limited/ping');
@@ -199,7 +204,7 @@ function countingSuite(label: string, open: () => Promise<{ kv: KeyValueStore; c
       expect(post.status).toBe(429);
     });
 
-    test('a burst of concurrent requests lets exactly max through', async () => {
+    test('security: a burst of concurrent requests lets exactly max through', async () => {
       const { call } = limitedApp({ kv, max: 5 });
       const responses = await Promise.all(Array.from({ length: 12 }, () => call('/limited/ping')));
       const statuses = responses.map((response) => response.status);
@@ -212,7 +217,7 @@ function countingSuite(label: string, open: () => Promise<{ kv: KeyValueStore; c
       expect(remaining).toEqual(['0', '1', '2', '3', '4']);
     });
 
-    test('behind a trusted proxy, each forwarded IP has its own budget', async () => {
+    test('happy: behind a trusted proxy, each forwarded IP has its own budget', async () => {
       const { call } = limitedApp({ kv, max: 2, trustProxy: true });
       expect((await call('/limited/ping', from('203.0.113.1'))).status).toBe(200);
       expect((await call('/limited/ping', from('203.0.113.1'))).status).toBe(200);
@@ -226,7 +231,7 @@ function countingSuite(label: string, open: () => Promise<{ kv: KeyValueStore; c
       expect(fly.headers.get('ratelimit-remaining')).toBe('1');
     });
 
-    test('without TRUST_PROXY, a spoofed X-Forwarded-For or Fly-Client-IP does not buy a new budget', async () => {
+    test('security: without TRUST_PROXY, a spoofed X-Forwarded-For or Fly-Client-IP does not buy a new budget', async () => {
       const { call } = limitedApp({ kv, max: 2, trustProxy: false });
       expect((await call('/limited/ping', from('203.0.113.1'))).status).toBe(200);
       expect((await call('/limited/ping', from('203.0.113.2'))).status).toBe(200);
@@ -235,7 +240,7 @@ function countingSuite(label: string, open: () => Promise<{ kv: KeyValueStore; c
       expect((await call('/limited/ping')).status).toBe(429);
     });
 
-    test('the window resets after windowMs', async () => {
+    test('happy: the window resets after windowMs', async () => {
       const { call } = limitedApp({ kv, max: 2, windowMs: 300 });
       expect((await call('/limited/ping')).status).toBe(200);
       expect((await call('/limited/ping')).status).toBe(200);
@@ -249,44 +254,105 @@ function countingSuite(label: string, open: () => Promise<{ kv: KeyValueStore; c
       expect(again.headers.get('ratelimit-remaining')).toBe('1');
     });
 
-    test('two limiters on one route (general + auth) both apply; the tighter one shows', async () => {
+    test('error: one limiter with two budgets (auth with general): a request refused by either is charged to neither; the tighter shows', async () => {
       const { log } = capturingLogger();
-      const general = uniqueName('general');
+      const general = { name: uniqueName('general'), max: 4, windowMs: 60_000 };
       const auth = uniqueName('auth');
       const authModule = new Elysia({ name: 'auth-module' })
-        .use(rateLimit({ kv, log, name: general, max: 4, windowMs: 60_000, enabled: true, trustProxy: false }))
-        .use(rateLimit({ kv, log, name: auth, max: 2, windowMs: 60_000, enabled: true, trustProxy: false }))
+        .use(rateLimit({ kv, log, name: auth, max: 2, windowMs: 60_000, with: [general], enabled: true, trustProxy: false }))
         .post('/auth/login', () => ({ ok: true }));
       const chatModule = new Elysia({ name: 'chat-module' })
-        .use(rateLimit({ kv, log, name: general, max: 4, windowMs: 60_000, enabled: true, trustProxy: false }))
+        .use(rateLimit({ kv, log, ...general, enabled: true, trustProxy: false }))
         .get('/chats', () => ({ data: [] }));
       const app = new Elysia().use(errorHandler(log)).use(authModule).use(chatModule);
       const call = (path: string, method = 'GET') => app.handle(new Request(`http://localhost${path}`, { method }));
+      const counts = async () => ({
+        general: await counted(kv, `ratelimit:${general.name}:unknown`),
+        auth: await counted(kv, `ratelimit:${auth}:unknown`),
+      });
 
       const first = await call('/auth/login', 'POST');
       expect(first.status).toBe(200);
       expect(rateHeaders(first)).toMatchObject({ limit: '2', remaining: '1' });
       expect((await call('/auth/login', 'POST')).status).toBe(200);
-      const refusedByAuth = await call('/auth/login', 'POST');
-      expect(refusedByAuth.status).toBe(429);
-      expect(rateHeaders(refusedByAuth)).toMatchObject({ limit: '2', remaining: '0' });
-
-      // The general budget (shared with /chats) counted all three login attempts.
+      expect(await counts()).toEqual({ general: 2, auth: 2 });
+      for (let i = 0; i < 3; i++) {
+        const refusedByAuth = await call('/auth/login', 'POST');
+        expect(refusedByAuth.status).toBe(429);
+        expect(rateHeaders(refusedByAuth)).toMatchObject({ limit: '2', remaining: '0' });
+      }
+      // The refused logins cost the general budget (shared with /chats) nothing.
+      expect(await counts()).toEqual({ general: 2, auth: 2 });
       const chats = await call('/chats');
       expect(chats.status).toBe(200);
-      expect(rateHeaders(chats)).toMatchObject({ limit: '4', remaining: '0' });
+      expect(rateHeaders(chats)).toMatchObject({ limit: '4', remaining: '1' });
+      expect((await call('/chats')).status).toBe(200);
       const refusedByGeneral = await call('/chats');
       expect(refusedByGeneral.status).toBe(429);
       expect(rateHeaders(refusedByGeneral)).toMatchObject({ limit: '4', remaining: '0' });
+      expect(await counts()).toEqual({ general: 4, auth: 2 });
     });
 
-    test('counts under ratelimit:<name>:<ip>', async () => {
+    test('error: a request refused by the general budget is charged nothing to the auth budget', async () => {
+      const { log } = capturingLogger();
+      const general = { name: uniqueName('general'), max: 2, windowMs: 60_000 };
+      const auth = uniqueName('auth');
+      const app = new Elysia()
+        .use(errorHandler(log))
+        .use(
+          new Elysia({ name: 'auth-module' })
+            .use(rateLimit({ kv, log, name: auth, max: 5, windowMs: 120_000, with: [general], enabled: true, trustProxy: false }))
+            .post('/auth/login', () => ({ ok: true })),
+        );
+      const login = () => app.handle(new Request('http://localhost/auth/login', { method: 'POST' }));
+      expect((await login()).status).toBe(200);
+      const second = await login();
+      expect(second.status).toBe(200);
+      // The general budget is closer to refusing (0 left against 3), so it is the one shown.
+      expect(rateHeaders(second)).toMatchObject({ limit: '2', remaining: '0' });
+      for (let i = 0; i < 4; i++) {
+        const refused = await login();
+        expect(refused.status).toBe(429);
+        expect(rateHeaders(refused)).toMatchObject({ limit: '2', remaining: '0' });
+        expect(Number(refused.headers.get('retry-after'))).toBeWithin(59, 61);
+      }
+      expect(await counted(kv, `ratelimit:${auth}:unknown`)).toBe(2);
+      expect(await counted(kv, `ratelimit:${general.name}:unknown`)).toBe(2);
+    });
+
+    test('security: concurrent requests on a two-budget limiter admit exactly the tighter budget, and charge the other exactly that', async () => {
+      const { log } = capturingLogger();
+      const general = { name: uniqueName('general'), max: 100, windowMs: 60_000 };
+      const auth = uniqueName('auth');
+      const app = new Elysia()
+        .use(errorHandler(log))
+        .use(
+          new Elysia({ name: 'auth-module' })
+            .use(rateLimit({ kv, log, name: auth, max: 5, windowMs: 60_000, with: [general], enabled: true, trustProxy: false }))
+            .post('/auth/login', () => ({ ok: true })),
+        );
+      const responses = await Promise.all(
+        Array.from({ length: 30 }, () => app.handle(new Request('http://localhost/auth/login', { method: 'POST' }))),
+      );
+      expect(responses.filter((response) => response.status === 200)).toHaveLength(5);
+      expect(responses.filter((response) => response.status === 429)).toHaveLength(25);
+      expect(await counted(kv, `ratelimit:${general.name}:unknown`)).toBe(5);
+      expect(await counted(kv, `ratelimit:${auth}:unknown`)).toBe(5);
+    });
+
+    test('error: a refused request is not counted in its own window either', async () => {
+      const name = uniqueName('refused');
+      const { call } = limitedApp({ kv, name, max: 2 });
+      for (let i = 0; i < 6; i++) await call('/limited/ping');
+      expect(await counted(kv, `ratelimit:${name}:unknown`)).toBe(2);
+    });
+
+    test('happy: counts under ratelimit:<name>:<ip>', async () => {
       const name = uniqueName('keyed');
       const { call } = limitedApp({ kv, name, max: 5, trustProxy: true });
       await call('/limited/ping', from('198.51.100.7'));
       await call('/limited/ping', from('198.51.100.7'));
-      const peek = await kv.peekRateLimit(`ratelimit:${name}:198.51.100.7`, 5, 60_000);
-      expect(peek.count).toBe(2);
+      expect(await counted(kv, `ratelimit:${name}:198.51.100.7`)).toBe(2);
     });
   });
 }
@@ -311,7 +377,7 @@ describe.if(hasRedis)('on Redis', () => {
 });
 
 describe('scope and switches', () => {
-  test('disabled: no headers and no limit', async () => {
+  test('happy: disabled: no headers and no limit', async () => {
     const kv = createMemoryStore();
     const { call } = limitedApp({ kv, max: 1, enabled: false });
     for (let i = 0; i < 5; i++) {
@@ -323,7 +389,7 @@ describe('scope and switches', () => {
     expect(await kv.countMatching('ratelimit:*')).toBe(0);
   });
 
-  test('routes of a sibling module, and of the parent app, are not limited', async () => {
+  test('happy: routes of a sibling module, and of the parent app, are not limited', async () => {
     const kv = createMemoryStore();
     const { log } = capturingLogger();
     const limited = new Elysia({ name: 'limited' }).use(limiter({ kv, max: 1 })).get('/limited', () => 'limited');
@@ -349,7 +415,26 @@ describe('scope and switches', () => {
     expect((await call('/nowhere')).status).toBe(404);
   });
 
-  test('an unreachable store lets requests through and warns at most once a minute', async () => {
+  test('error: two limiters stacked on one route are reported (once), since they charge one after the other', async () => {
+    const kv = createMemoryStore();
+    const { log, lines } = capturingLogger();
+    const app = new Elysia().use(errorHandler(log)).use(
+      new Elysia({ name: 'stacked' })
+        .use(limiter({ kv, log, name: uniqueName('outer'), max: 10 }))
+        .use(limiter({ kv, log, name: uniqueName('inner'), max: 10 }))
+        .get('/stacked', () => 'ok'),
+    );
+    for (let i = 0; i < 3; i++) expect((await app.handle(new Request('http://localhost/stacked'))).status).toBe(200);
+    expect(lines.filter((line) => String(line.msg).startsWith('rate limiters stacked on one route'))).toHaveLength(1);
+  });
+
+  test('error: a limiter given the same budget twice is refused when it is built', () => {
+    const kv = createMemoryStore();
+    const budget = { name: 'twice', max: 1, windowMs: 1000 };
+    expect(() => limiter({ kv, ...budget, with: [budget] })).toThrow(/distinct/);
+  });
+
+  test('error: an unreachable store lets requests through and warns at most once a minute', async () => {
     const kv = unreachableStore();
     const { call, lines } = limitedApp({ kv, max: 1 });
     for (let i = 0; i < 5; i++) {
@@ -364,7 +449,7 @@ describe('scope and switches', () => {
     expect(lines.filter((line) => line.level === 'error')).toHaveLength(0);
   });
 
-  test('a real Redis client that cannot connect fails open too', async () => {
+  test('error: a real Redis client that cannot connect fails open too', async () => {
     const { log, lines } = capturingLogger();
     // Nothing listens on port 1: the store starts degraded and commands fail fast.
     const kv = await createRedisStore('redis://127.0.0.1:1', { prefix: 'unused:', log, connectTimeoutMs: 500 });
@@ -379,7 +464,7 @@ describe('scope and switches', () => {
 });
 
 describe('over a real socket', () => {
-  test('the socket address is the key when no proxy is trusted', async () => {
+  test('security: the socket address is the key when no proxy is trusted', async () => {
     const kv = createMemoryStore();
     const { log } = capturingLogger();
     const name = uniqueName('socket');
@@ -393,8 +478,8 @@ describe('over a real socket', () => {
       expect(first.status).toBe(200);
       expect(await first.json()).toEqual({ ip: '127.0.0.1' });
       expect(first.headers.get('ratelimit-remaining')).toBe('1');
-      expect((await kv.peekRateLimit(`ratelimit:${name}:127.0.0.1`, 2, 60_000)).count).toBe(1);
-      expect((await kv.peekRateLimit(`ratelimit:${name}:unknown`, 2, 60_000)).count).toBe(0);
+      expect(await counted(kv, `ratelimit:${name}:127.0.0.1`)).toBe(1);
+      expect(await counted(kv, `ratelimit:${name}:unknown`)).toBe(0);
       expect((await fetch(`${base}/whoami`, { headers: { 'x-forwarded-for': '203.0.113.10' } })).status).toBe(200);
       const refused = await fetch(`${base}/whoami`);
       expect(refused.status).toBe(429);

@@ -1,5 +1,6 @@
 import { compareStreamIds, globToRegExp } from './glob.ts';
-import type { KeyValueStore, RateLimitHit, StreamEntry } from './types.ts';
+import type { KeyValueStore, LimitWindow, StreamEntry, WindowsVerdict } from './types.ts';
+import { checkWindows } from './windows.ts';
 
 type Slot = { value: string | StreamEntry[]; expiresAt: number | null };
 
@@ -28,18 +29,35 @@ export function createMemoryStore(): KeyValueStore {
     const slot = live(key);
     return typeof slot?.value === 'string' ? slot.value : null;
   };
-  const windowHit = (key: string, limit: number, windowMs: number, count: boolean): RateLimitHit => {
-    let slot = live(key);
-    if (!slot && count) {
-      slot = { value: '0', expiresAt: Date.now() + windowMs };
-      slots.set(key, slot);
-    }
-    // Like the Redis script: a counter without expiry gets one, so the window always ends.
-    if (slot && count && slot.expiresAt === null) slot.expiresAt = Date.now() + windowMs;
-    const hits = Number(slot?.value ?? 0) + (count ? 1 : 0);
-    if (slot && count) slot.value = String(hits);
-    const resetMs = slot?.expiresAt ? slot.expiresAt - Date.now() : windowMs;
-    return { allowed: hits <= limit, count: hits, remaining: Math.max(0, limit - hits), resetMs };
+  // Synchronous from the first read to the last write, so no other call of this process can come
+  // between the check and the charge: all windows or none, as the Redis script does.
+  const windowsVerdict = (windows: LimitWindow[], by: number, charge: boolean): WindowsVerdict => {
+    checkWindows(windows, by);
+    const now = Date.now();
+    const current = windows.map(({ key }) => {
+      const slot = live(key);
+      if (slot && typeof slot.value !== 'string') throw new Error(`${key} holds a stream, not a counter`);
+      const count = Number(slot?.value ?? 0);
+      if (!Number.isSafeInteger(count)) throw new Error(`${key} does not hold a counter`);
+      return { slot, count };
+    });
+    const allowed = windows.map((window, i) => current[i]!.count + by <= window.limit);
+    const admitted = allowed.every(Boolean);
+    return {
+      admitted,
+      windows: windows.map((window, i) => {
+        let { slot, count } = current[i]!;
+        if (admitted && charge) {
+          if (!slot) slots.set(window.key, (slot = { value: '0', expiresAt: now + window.ttlMs }));
+          // A counter without expiry gets one, so the window always ends (as in the Redis script).
+          if (slot.expiresAt === null) slot.expiresAt = now + window.ttlMs;
+          count += by;
+          slot.value = String(count);
+        }
+        const resetMs = slot?.expiresAt != null ? slot.expiresAt - now : window.ttlMs;
+        return { allowed: allowed[i]!, count, remaining: Math.max(0, window.limit - count), resetMs };
+      }),
+    };
   };
   const matching = (pattern: string) => {
     const regexp = globToRegExp(pattern);
@@ -79,11 +97,11 @@ export function createMemoryStore(): KeyValueStore {
       else slots.set(key, { value: String(next), expiresAt: ttlMs ? Date.now() + ttlMs : null });
       return next;
     },
-    async hitRateLimit(key, limit, windowMs) {
-      return windowHit(key, limit, windowMs, true);
+    async consumeWindows(windows, { by = 1 } = {}) {
+      return windowsVerdict(windows, by, true);
     },
-    async peekRateLimit(key, limit, windowMs) {
-      return windowHit(key, limit, windowMs, false);
+    async peekWindows(windows, { by = 1 } = {}) {
+      return windowsVerdict(windows, by, false);
     },
     async deleteMatching(pattern) {
       const keys = matching(pattern);

@@ -1,18 +1,8 @@
 import Redis from 'ioredis';
 import type { Logger } from '../log/index.ts';
 import { safeUrl } from '../log/index.ts';
-import type { KeyValueStore, RateLimitHit, StreamEntry } from './types.ts';
-
-// Atomic in Redis so that concurrent instances count one window: count, start the window on
-// the first hit, and report how long it has left.
-const rateLimitScript = `
-local count = redis.call('INCRBY', KEYS[1], ARGV[2])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}`;
+import type { KeyValueStore, LimitWindow, StreamEntry, WindowsVerdict } from './types.ts';
+import { checkWindows } from './windows.ts';
 
 // The TTL is set only when this call creates the counter (as in the memory store).
 const incrScript = `
@@ -23,29 +13,77 @@ if created and tonumber(ARGV[2]) > 0 then
 end
 return value`;
 
+// Several fixed windows checked and charged in one script, so no other call (on any instance)
+// runs between the check and the charge: either every window has room for ARGV[1] more and all
+// are charged, or none is. ARGV[2] is 1 to charge, 0 to only look; then each window's limit and
+// TTL (ms), in the order of KEYS. A window's TTL starts with its first charge, and a counter that
+// has none (one made by incr) gets one. Answers {admitted, counts, ttls, allowed}.
+const windowsScript = `
+local by = tonumber(ARGV[1])
+local counts, ttls, allowed = {}, {}, {}
+local admitted = 1
+for i, key in ipairs(KEYS) do
+  local raw = redis.call('GET', key)
+  local count = 0
+  if raw then
+    count = tonumber(raw)
+    if not count then return redis.error_reply('ERR ' .. key .. ' does not hold a counter') end
+  end
+  counts[i] = count
+  ttls[i] = redis.call('PTTL', key)
+  if count + by <= tonumber(ARGV[1 + 2 * i]) then
+    allowed[i] = 1
+  else
+    allowed[i] = 0
+    admitted = 0
+  end
+end
+if admitted == 1 and ARGV[2] == '1' then
+  for i, key in ipairs(KEYS) do
+    counts[i] = redis.call('INCRBY', key, by)
+    if ttls[i] < 0 then
+      redis.call('PEXPIRE', key, ARGV[2 + 2 * i])
+      ttls[i] = tonumber(ARGV[2 + 2 * i])
+    end
+  end
+end
+return {admitted, counts, ttls, allowed}`;
+
 type ScriptedRedis = Redis & {
-  parleyRateLimit(key: string, windowMs: number, by: number): Promise<[number, number]>;
+  /** numberOfKeys, the keys, then by, charge (1/0) and each window's limit and TTL. */
+  parleyWindows(...args: (string | number)[]): Promise<[number, number[], number[], number[]]>;
   parleyIncr(key: string, by: number, ttlMs: number): Promise<number>;
 };
 
-export type RedisStoreOptions = { prefix: string; log: Logger; connectTimeoutMs?: number };
+export type RedisStoreOptions = {
+  prefix: string;
+  log: Logger;
+  connectTimeoutMs?: number;
+  /** Reconnect attempt n waits n × `retryStepMs` (default 200), at most `maxRetryDelayMs` (default 2000). */
+  retryStepMs?: number;
+  maxRetryDelayMs?: number;
+};
 
 /**
  * Redis through ioredis. Commands fail fast while Redis is unreachable (no offline queue), so a
  * request gets an error it can handle instead of hanging; ioredis reconnects by itself and
  * re-subscribes pub/sub channels, and status() reports `degraded` meanwhile.
  */
-export async function createRedisStore(url: string, { prefix, log, connectTimeoutMs = 3000 }: RedisStoreOptions): Promise<KeyValueStore> {
+export async function createRedisStore(
+  url: string,
+  { prefix, log, connectTimeoutMs = 3000, retryStepMs = 200, maxRetryDelayMs = 2000 }: RedisStoreOptions,
+): Promise<KeyValueStore> {
   const connectionOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: connectTimeoutMs,
-    retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
+    retryStrategy: (attempt: number) => Math.min(attempt * retryStepMs, maxRetryDelayMs),
   };
   const client = new Redis(url, connectionOptions) as ScriptedRedis;
-  client.defineCommand('parleyRateLimit', { numberOfKeys: 1, lua: rateLimitScript });
   client.defineCommand('parleyIncr', { numberOfKeys: 1, lua: incrScript });
+  // No numberOfKeys: a call passes how many windows it checks.
+  client.defineCommand('parleyWindows', { lua: windowsScript });
   const subscriber = client.duplicate();
   const listeners = new Map<string, Set<(message: string) => void>>();
   const key = (name: string) => prefix + name;
@@ -75,12 +113,25 @@ export async function createRedisStore(url: string, { prefix, log, connectTimeou
       if (keys.length) await onKeys(keys);
     } while (cursor !== '0');
   };
-  const asHit = ([count, ttl]: [number, number], limit: number): RateLimitHit => ({
-    allowed: count <= limit,
-    count,
-    remaining: Math.max(0, limit - count),
-    resetMs: ttl,
-  });
+  const windowsVerdict = async (windows: LimitWindow[], by: number, charge: boolean): Promise<WindowsVerdict> => {
+    checkWindows(windows, by);
+    if (windows.length === 0) return { admitted: true, windows: [] };
+    const [admitted, counts, ttls, allowed] = await client.parleyWindows(
+      windows.length,
+      ...windows.map((window) => key(window.key)),
+      by,
+      charge ? 1 : 0,
+      ...windows.flatMap((window) => [window.limit, window.ttlMs]),
+    );
+    return {
+      admitted: admitted === 1,
+      windows: windows.map((window, i) => {
+        const count = counts[i]!;
+        const ttl = ttls[i]!;
+        return { allowed: allowed[i] === 1, count, remaining: Math.max(0, window.limit - count), resetMs: ttl > 0 ? ttl : window.ttlMs };
+      }),
+    };
+  };
 
   return {
     kind: 'redis',
@@ -100,13 +151,8 @@ export async function createRedisStore(url: string, { prefix, log, connectTimeou
       return (await client.exists(key(name))) === 1;
     },
     incr: (name, { by = 1, ttlMs = 0 } = {}) => client.parleyIncr(key(name), by, ttlMs),
-    async hitRateLimit(name, limit, windowMs) {
-      return asHit(await client.parleyRateLimit(key(name), windowMs, 1), limit);
-    },
-    async peekRateLimit(name, limit, windowMs) {
-      const [count, ttl] = await Promise.all([client.get(key(name)), client.pttl(key(name))]);
-      return asHit([Number(count ?? 0), ttl > 0 ? ttl : windowMs], limit);
-    },
+    consumeWindows: (windows, { by = 1 } = {}) => windowsVerdict(windows, by, true),
+    peekWindows: (windows, { by = 1 } = {}) => windowsVerdict(windows, by, false),
     async deleteMatching(pattern) {
       let removed = 0;
       await scan(pattern, async (keys) => {

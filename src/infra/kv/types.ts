@@ -12,6 +12,21 @@ export type RateLimitHit = {
   resetMs: number;
 };
 
+/** One fixed window of a multi-window limit: its counter's key, how many calls it admits, and how long it lasts once started. */
+export type LimitWindow = { key: string; limit: number; ttlMs: number };
+
+/** What `consumeWindows` / `peekWindows` answer: whether the call is (would be) admitted, and every window as it now stands. */
+export type WindowsVerdict = {
+  /** Admitted: every window had room, and all were charged. Refused: none was charged. */
+  admitted: boolean;
+  /**
+   * Per window, in the order given: `allowed` is whether that window had room for this call (the
+   * windows without room are those that refused it), `count` what the window has counted (this
+   * call included only when admitted), `remaining` what it still admits, `resetMs` until it ends.
+   */
+  windows: RateLimitHit[];
+};
+
 export type Unsubscribe = () => Promise<void>;
 
 /**
@@ -29,10 +44,15 @@ export type KeyValueStore = {
   exists(key: string): Promise<boolean>;
   /** Adds to a counter; the TTL is set when the counter is created. */
   incr(key: string, options?: { by?: number; ttlMs?: number }): Promise<number>;
-  /** One atomic fixed-window hit: count it, then say whether it is within `limit`. */
-  hitRateLimit(key: string, limit: number, windowMs: number): Promise<RateLimitHit>;
-  /** Reads a fixed window without counting a hit. */
-  peekRateLimit(key: string, limit: number, windowMs: number): Promise<RateLimitHit>;
+  /**
+   * Charges one call against several fixed windows at once, all or none, atomically (one Lua
+   * script on Redis, so across instances): if every window has room for `by` (default 1) more,
+   * all are incremented (a window's TTL starts with its first charge); if any window is full,
+   * nothing is charged and no counter is created. Keys must be distinct.
+   */
+  consumeWindows(windows: LimitWindow[], options?: { by?: number }): Promise<WindowsVerdict>;
+  /** The same check as consumeWindows (room for `by`, default 1, in every window), charging nothing. */
+  peekWindows(windows: LimitWindow[], options?: { by?: number }): Promise<WindowsVerdict>;
   /** Deletes keys matching a glob pattern (`*`, `?`); returns how many. */
   deleteMatching(pattern: string): Promise<number>;
   countMatching(pattern: string): Promise<number>;

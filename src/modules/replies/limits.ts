@@ -1,6 +1,7 @@
 import { AppError } from '../../http/errors.ts';
 import { resetSeconds as secondsUntilReset } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
+import type { LimitWindow, WindowsVerdict } from '../../infra/kv/types.ts';
 
 type Window = 'perMinute' | 'perHour' | 'perDay';
 const windows: { name: Window; ms: number }[] = [
@@ -18,7 +19,10 @@ export type LlmLimitStatus = {
 
 /**
  * LLM calls per user (guests per IP) per minute, hour and day, counted in KV so every instance
- * shares them. If KV cannot count, calls are let through (logged) rather than refused.
+ * shares them. One atomic KV operation checks the three windows and charges all of them or none:
+ * a call refused by one window costs nothing in the others, so what GET /rate-limit reports as
+ * used is exactly the calls admitted. If KV cannot count, calls are let through (logged) rather
+ * than refused.
  */
 export function createLlmLimits({ config, kv, log }: Pick<Infra, 'config' | 'kv' | 'log'>) {
   const limits: Record<Window, number> = {
@@ -27,45 +31,40 @@ export function createLlmLimits({ config, kv, log }: Pick<Infra, 'config' | 'kv'
     perDay: config.rateLimit.llmPerDay,
   };
   const key = (subject: string, window: Window) => `ratelimit:llm:${window}:${subject}`;
+  const windowsOf = (subject: string): LimitWindow[] =>
+    windows.map((w) => ({ key: key(subject, w.name), limit: limits[w.name], ttlMs: w.ms }));
 
-  const status = async (subject: string, count: boolean): Promise<LlmLimitStatus> => {
-    const hits = await Promise.all(
-      windows.map((w) =>
-        count ? kv.hitRateLimit(key(subject, w.name), limits[w.name], w.ms) : kv.peekRateLimit(key(subject, w.name), limits[w.name], w.ms),
-      ),
-    );
+  const toStatus = (verdict: WindowsVerdict): LlmLimitStatus => {
     const remaining = {} as Record<Window, number>;
     const resetSeconds = {} as Record<Window, number>;
     windows.forEach((w, i) => {
-      remaining[w.name] = hits[i]!.remaining;
-      resetSeconds[w.name] = secondsUntilReset(hits[i]!.resetMs);
+      remaining[w.name] = verdict.windows[i]!.remaining;
+      resetSeconds[w.name] = secondsUntilReset(verdict.windows[i]!.resetMs);
     });
-    const refused = windows.map((w, i) => ({ w, hit: hits[i]! })).filter(({ hit }) => !hit.allowed);
-    if (count && refused.length > 0) {
-      const retryAfter = Math.max(...refused.map(({ w }) => resetSeconds[w.name]), 1);
-      throw new AppError(
-        'rate_limited',
-        `LLM call limit reached (${refused.map(({ w }) => w.name).join(', ')}); retry in ${retryAfter} s`,
-        {
-          headers: { 'retry-after': String(retryAfter) },
-        },
-      );
-    }
     return { limits, remaining, resetSeconds };
   };
 
   return {
-    /** Counts one LLM call, or throws 429 when any window is spent. */
+    /** Counts one LLM call in every window, or throws 429 naming the full window(s) and counts nothing. */
     async consume(subject: string): Promise<void> {
       if (!config.rateLimit.enabled) return;
+      let verdict: WindowsVerdict;
       try {
-        await status(subject, true);
+        verdict = await kv.consumeWindows(windowsOf(subject));
       } catch (error) {
-        if (error instanceof AppError) throw error;
         log.warn('llm rate limit unavailable: letting the call through', { error: (error as Error).message });
+        return;
       }
+      if (verdict.admitted) return;
+      const { resetSeconds } = toStatus(verdict);
+      const refused = windows.filter((_, i) => !verdict.windows[i]!.allowed);
+      const retryAfter = Math.max(...refused.map((w) => resetSeconds[w.name]), 1);
+      throw new AppError('rate_limited', `LLM call limit reached (${refused.map((w) => w.name).join(', ')}); retry in ${retryAfter} s`, {
+        headers: { 'retry-after': String(retryAfter) },
+      });
     },
-    peek: (subject: string) => status(subject, false),
+    /** The limits and what is left of them, counting nothing. */
+    peek: async (subject: string): Promise<LlmLimitStatus> => toStatus(await kv.peekWindows(windowsOf(subject))),
   };
 }
 
