@@ -13,7 +13,7 @@ function plumbingApp() {
   const log = createLogger('debug', (line) => logs.push(JSON.parse(line)));
   const app = new Elysia()
     .use(errorHandler(log))
-    .use(requestGuard({ log, metrics: createMetrics(), maxJsonBytes: 1024, maxUploadBytes: 4096 }))
+    .use(requestGuard({ log, metrics: createMetrics(), maxJsonBytes: 1024 }))
     .post('/items', ({ body }) => ({ ok: true, name: body.name }), {
       body: t.Object({ name: t.String({ minLength: 1 }), count: t.Optional(t.Integer({ minimum: 0 })) }),
     })

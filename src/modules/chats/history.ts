@@ -1,5 +1,6 @@
 import { estimateTokens } from '../../infra/llm/shared.ts';
 import type { ChatMessage } from '../../infra/llm/types.ts';
+import { graphemeFloor, graphemes } from '../../text/graphemes.ts';
 import type { MessageRow } from './repository.ts';
 
 /** The turns sent upstream: finished text only, newest kept first, within the token budget. */
@@ -23,11 +24,24 @@ export function buildHistory(rows: MessageRow[], budgetTokens: number): ChatMess
   return kept;
 }
 
-/** A title from the first exchange: the user's first words, cut at a word boundary. */
+/**
+ * A title from the first exchange: the user's first words, at most `maxLength` code units then `…`,
+ * cut at a word boundary when one is near the end, and always between characters (grapheme
+ * clusters, UAX #29: see src/text/graphemes.ts), never inside an emoji or a combining sequence.
+ */
 export function titleFrom(text: string, maxLength = 60): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   if (flat.length <= maxLength) return flat;
-  const cut = flat.slice(0, maxLength);
-  const lastSpace = cut.lastIndexOf(' ');
-  return `${(lastSpace > maxLength / 2 ? cut.slice(0, lastSpace) : cut).replace(/[\s,.;:!?-]+$/, '')}…`;
+  const segments = graphemes(flat);
+  let end = graphemeFloor(flat, maxLength, segments);
+  // A space is a cluster of its own unless a combining mark follows it; cut before it (never inside).
+  const lastSpace = flat.lastIndexOf(' ', end - 1);
+  if (lastSpace > maxLength / 2) end = graphemeFloor(flat, lastSpace, segments);
+  // Trailing spaces and punctuation go, one whole cluster at a time.
+  while (end > 0) {
+    const last = segments.containing(end - 1);
+    if (!last || !/^[\s,.;:!?-]+$/.test(last.segment)) break;
+    end = last.index;
+  }
+  return `${flat.slice(0, end)}…`;
 }
