@@ -1,14 +1,37 @@
 import { openapi } from '@elysiajs/openapi';
 import { Elysia } from 'elysia';
 import { swaggerAssets } from './assets.ts';
+import { completeDocument, type OpenApiDocument } from './document.ts';
 
 export const docsPath = '/swagger';
 
 export type DocsOptions = { version: string };
 
+const tags = [
+  { name: 'Health', description: 'Liveness and dependency status' },
+  { name: 'Auth', description: 'Accounts, sessions, tokens and API keys' },
+  { name: 'Users', description: 'The caller’s profile, preferences and usage' },
+  { name: 'Models', description: 'Providers and models, LLM limits; Ollama control for admins' },
+  { name: 'Chat', description: 'Stateless replies, stored in no chat' },
+  { name: 'Chats', description: 'Chats and their message trees, replies streamed as SSE' },
+  { name: 'Streams', description: 'Resumable event streams' },
+  { name: 'Realtime', description: 'The websocket' },
+  { name: 'Admin', description: 'Users, cache and housekeeping (role admin or X-Admin-Key)' },
+  { name: 'OpenAI-compatible', description: 'OpenAI’s wire format under /v1, for its SDKs' },
+];
+
+const description = [
+  'AI chat backend: accounts, chats with streamed LLM replies, resumable streams, websockets, an OpenAI-compatible API and admin.',
+  'JSON in and out (`Content-Type: application/json`; anything else is 415). Every error is an `ErrorBody` ' +
+    '(`{"error": {"code", "message", "details"?, "requestId"}}`) whose code matches its status, and every response carries `X-Request-Id`.',
+  'Sign in with `Authorization: Bearer <accessToken or pk_… API key>`; admin routes also take `X-Admin-Key`. ' +
+    'Each protected operation says who may call it in `x-access` (user, member, admin, or optional).',
+].join('\n\n');
+
 /**
  * The OpenAPI document at /swagger/json and Swagger UI at /swagger. The UI's script and styles
  * are served from the executable itself (see assets.ts), so the page renders with no internet.
+ * The plugin's document is finished by completeDocument (document.ts) before it is served.
  */
 export function docsModule({ version }: DocsOptions) {
   // The plugin tells the UI to load the document from `swagger/json`, relative to the page, which
@@ -22,7 +45,18 @@ export function docsModule({ version }: DocsOptions) {
     autoDarkMode: false,
     persistAuthorization: true,
   };
+  // The plugin caches its document until the routes change; so does this, by that object.
+  const finished = new WeakMap<object, OpenApiDocument>();
+  const finish = (generated: OpenApiDocument) => {
+    let doc = finished.get(generated);
+    if (!doc) finished.set(generated, (doc = completeDocument(generated)));
+    return doc;
+  };
   return new Elysia({ name: 'docs' })
+    .onAfterHandle(({ path, responseValue }) => {
+      if (path === swaggerOptions.url && responseValue && typeof responseValue === 'object' && 'paths' in responseValue)
+        return finish(responseValue as OpenApiDocument);
+    })
     .get(`${docsPath}/assets/:file`, ({ params }) => swaggerAssets.response(params.file), { detail: { hide: true } })
     .use(
       openapi({
@@ -30,13 +64,9 @@ export function docsModule({ version }: DocsOptions) {
         provider: 'swagger-ui',
         swagger: swaggerOptions,
         documentation: {
-          info: {
-            title: 'Parley API',
-            version,
-            description:
-              'AI chat backend: accounts, chats with streamed LLM replies, resumable streams, websockets, an OpenAI-compatible API and admin.',
-          },
-          tags: [{ name: 'Health', description: 'Liveness and dependency status' }],
+          info: { title: 'Parley API', version, description, license: { name: 'MIT', identifier: 'MIT' } },
+          servers: [{ url: '/', description: 'This server' }],
+          tags,
           components: {
             securitySchemes: {
               bearer: { type: 'http', scheme: 'bearer', description: 'An access token (JWT) or an API key (pk_…)' },

@@ -17,7 +17,13 @@ export function healthModule(infra: Infra, metrics: Metrics) {
         set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8';
         return metrics.render();
       },
-      { detail: { tags: ['Health'], summary: 'Prometheus metrics of this instance' } },
+      {
+        detail: {
+          tags: ['Health'],
+          summary: 'Prometheus metrics of this instance',
+          responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
     )
     .get(
       '/api/v1/health/detailed',
