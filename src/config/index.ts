@@ -124,6 +124,7 @@ export function parseConfig(raw: Env) {
       contextTokenBudget: env.CONTEXT_TOKEN_BUDGET,
     },
     streamTtlSeconds: env.STREAM_TTL_SECONDS,
+    idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
     ssePingMs: env.SSE_PING_MS,
     httpIdleTimeoutSeconds: env.HTTP_IDLE_TIMEOUT_SECONDS,
     replyHeartbeatMs: env.REPLY_HEARTBEAT_MS,

@@ -131,6 +131,13 @@ export const EnvSchema = T.Object({
     default: 3600,
     description: "How long a stream's events stay replayable after its last event, in seconds.",
   }),
+  IDEMPOTENCY_TTL_SECONDS: T.Integer({
+    minimum: 1,
+    maximum: 30 * 86_400,
+    default: 86_400,
+    description:
+      'How long an Idempotency-Key is remembered: a repeat of the POST within this time gets the first result (a streamed reply resumed), on any instance.',
+  }),
   HTTP_IDLE_TIMEOUT_SECONDS: T.Integer({
     minimum: 5,
     maximum: 255,

@@ -25,6 +25,15 @@ export function streamSettled(response: unknown): Promise<void> | undefined {
   return response instanceof Response ? settled.get(response) : undefined;
 }
 
+// The stream buffer each buffer-backed SSE response reads, so a retried request can be answered
+// by replaying the same stream (see idempotency.ts) without the route saying which it was.
+const sources = new WeakMap<Response, string>();
+
+/** The id of the stream buffer `response` replays (made by streamAsSse); undefined for any other response. */
+export function streamIdOf(response: unknown): string | undefined {
+  return response instanceof Response ? sources.get(response) : undefined;
+}
+
 export function formatSse(item: SseItem): Uint8Array {
   if ('ping' in item) return encoder.encode(': ping\n\n');
   const data = item.data.replace(/\r?\n/g, '\ndata: ');
@@ -82,5 +91,7 @@ export function streamAsSse(
   streamId: string,
   options: { afterId?: string; format?: (item: SseItem) => Uint8Array } = {},
 ): Response {
-  return sseResponse((signal) => readStream(buffers, streamId, { afterId: options.afterId, signal }), options.format);
+  const response = sseResponse((signal) => readStream(buffers, streamId, { afterId: options.afterId, signal }), options.format);
+  sources.set(response, streamId);
+  return response;
 }

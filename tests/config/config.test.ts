@@ -20,40 +20,7 @@ function configError(env: Record<string, string>): ConfigError {
 }
 
 describe('config: happy', () => {
-  test('with nothing set: the contract defaults, SQLite, memory KV, echo', () => {
-    const dataDir = tempDir();
-    const config = parseConfig({ DATA_DIR: dataDir });
-    expect(config).toMatchObject({
-      nodeEnv: 'development',
-      port: 3000,
-      host: '0.0.0.0',
-      dataDir,
-      databaseUrl: undefined,
-      redisUrl: undefined,
-      accessTokenTtlSeconds: 900,
-      refreshTokenTtlSeconds: 30 * 86400,
-      defaultProvider: 'echo',
-      maxTokens: 1000,
-      temperature: 0.7,
-      corsOrigins: [],
-      trustProxy: false,
-      maxFileSize: 10_485_760,
-      logLevel: 'info',
-      jwtSecretGenerated: true,
-    });
-    expect(config.rateLimit).toEqual({
-      enabled: true,
-      maxRequests: 100,
-      windowMs: 900_000,
-      authMax: 5,
-      authWindowMs: 900_000,
-      llmPerMinute: 10,
-      llmPerHour: 100,
-      llmPerDay: 500,
-    });
-  });
-
-  test('DATA_DIR defaults to ./data', () => {
+  test('happy: DATA_DIR defaults to ./data', () => {
     const cwd = process.cwd();
     const dir = tempDir();
     process.chdir(dir);
@@ -64,7 +31,7 @@ describe('config: happy', () => {
     }
   });
 
-  test('the generated JWT secret is kept in DATA_DIR with mode 0600 and reused', () => {
+  test('security: the generated JWT secret is kept in DATA_DIR with mode 0600 and reused', () => {
     const dataDir = tempDir();
     const first = parseConfig({ DATA_DIR: dataDir });
     const file = join(dataDir, 'jwt-secret');
@@ -74,14 +41,14 @@ describe('config: happy', () => {
     expect(parseConfig({ DATA_DIR: dataDir }).jwtSecret).toBe(first.jwtSecret);
   });
 
-  test('a given JWT_SECRET is used and nothing is written', () => {
+  test('happy: a given JWT_SECRET is used and nothing is written', () => {
     const dataDir = tempDir();
     const config = parseConfig({ DATA_DIR: dataDir, JWT_SECRET: 'x'.repeat(40) });
     expect(config.jwtSecret).toBe('x'.repeat(40));
     expect(config.jwtSecretGenerated).toBe(false);
   });
 
-  test('values are parsed and the object is frozen, deeply', () => {
+  test('happy: values are parsed and the object is frozen, deeply', () => {
     const config = parseConfig({
       DATA_DIR: tempDir(),
       PORT: '8080',
@@ -123,14 +90,14 @@ describe('config: error', () => {
     ['CORS_ORIGINS', { CORS_ORIGINS: 'not-an-origin' }],
     ['DEFAULT_PROVIDER', { DEFAULT_PROVIDER: 'anthropic' }],
     ['DEFAULT_PROVIDER', { DEFAULT_PROVIDER: 'gemini' }],
-  ])('a bad %s is refused with one line naming it', (variable, env) => {
+  ])('error: a bad %s is refused with one line naming it', (variable, env) => {
     const error = configError(env as Record<string, string>);
     expect(error.variable).toBe(variable);
     expect(error.message.startsWith(`${variable}: `)).toBe(true);
     expect(error.message).not.toContain('\n');
   });
 
-  test('production refuses to start without a strong JWT_SECRET', () => {
+  test('security: production refuses to start without a strong JWT_SECRET', () => {
     expect(configError({ NODE_ENV: 'production' }).variable).toBe('JWT_SECRET');
     expect(configError({ NODE_ENV: 'production', JWT_SECRET: 'short' }).variable).toBe('JWT_SECRET');
     expect(configError({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), ADMIN_API_KEY: 'weak' }).variable).toBe('ADMIN_API_KEY');
@@ -146,7 +113,7 @@ describe('config: error', () => {
     expect(parseConfig({ DATA_DIR: tempDir(), NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) }).nodeEnv).toBe('production');
   });
 
-  test('the message never echoes a secret value', () => {
+  test('security: the message never echoes a secret value', () => {
     const error = configError({ NODE_ENV: 'production', JWT_SECRET: 'hunter2-secret' });
     expect(error.message).not.toContain('hunter2');
   });
@@ -195,7 +162,7 @@ describe('config: timers', () => {
 describe('config: the schema declares every variable once', () => {
   const variables = Object.entries(EnvSchema.properties);
 
-  test('every variable has a description and a row in README.md', () => {
+  test('happy: every variable has a description and a row in README.md', () => {
     const readme = readFileSync(join(import.meta.dir, '../../README.md'), 'utf8');
     expect(variables.length).toBeGreaterThan(50);
     for (const [name, schema] of variables) {
@@ -205,14 +172,14 @@ describe('config: the schema declares every variable once', () => {
     }
   });
 
-  test('with nothing set, the decoded environment is exactly the schema defaults, and fits the schema', () => {
+  test('happy: with nothing set, the decoded environment is exactly the schema defaults, and fits the schema', () => {
     const decoded = decodeEnv(EnvSchema, {});
     expect(decoded).toEqual(Value.Default(EnvSchema, {}) as typeof decoded);
     expect(Value.Check(EnvSchema, decoded)).toBe(true);
     expect(decoded.OPENAI_MODELS).not.toBe(EnvSchema.properties.OPENAI_MODELS.default);
   });
 
-  test('every variable without a default is optional, and only those', () => {
+  test('happy: every variable without a default is optional, and only those', () => {
     const required: readonly string[] = EnvSchema.required ?? [];
     for (const [name, schema] of variables) {
       expect(`${name}: ${schema.default === undefined}`).toBe(`${name}: ${!required.includes(name)}`);
@@ -238,7 +205,7 @@ describe('config: the schema declares every variable once', () => {
 });
 
 describe('config: decoding', () => {
-  test('happy: with nothing set, every field takes the value it had before the schema', () => {
+  test('happy: with nothing set: the contract defaults (SQLite, memory KV, echo), every field as before the schema', () => {
     const dataDir = tempDir();
     expect(parseConfig({ DATA_DIR: dataDir })).toEqual({
       nodeEnv: 'development',
@@ -290,6 +257,7 @@ describe('config: decoding', () => {
         contextTokenBudget: 8000,
       },
       streamTtlSeconds: 3600,
+      idempotencyTtlSeconds: 86_400,
       ssePingMs: 15_000,
       httpIdleTimeoutSeconds: 120,
       replyHeartbeatMs: 5000,

@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia';
+import { mayFail, noContent } from '../../http/docs.ts';
 import { PageQuery, page } from '../../http/pagination.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import { PublicUser } from '../users/model.ts';
@@ -41,13 +42,13 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         optionalAuth: true,
         body: RegisterBody,
         response: { 201: AuthResponse },
-        detail: { tags, summary: 'Create an account (a guest calling this keeps its user id and chats)' },
+        detail: { tags, summary: 'Create an account (a guest calling this keeps its user id and chats)', ...mayFail('conflict') },
       },
     )
     .post('/login', ({ body, request, ip }) => auth.accounts.login(body, meta(request, ip)), {
       body: LoginBody,
       response: { 200: AuthResponse },
-      detail: { tags, summary: 'Sign in with email and password' },
+      detail: { tags, summary: 'Sign in with email and password', ...mayFail('unauthorized', 'forbidden') },
     })
     .post(
       '/forgot-password',
@@ -64,12 +65,17 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         await auth.accounts.resetPassword(body.token, body.newPassword);
         set.status = 204;
       },
-      { body: ResetPasswordBody, detail: { tags, summary: 'Set a new password with a mailed token; ends every session' } },
+      {
+        body: ResetPasswordBody,
+        detail: { tags, summary: 'Set a new password with a mailed token; ends every session', responses: noContent },
+      },
     );
 
+  // `sensitive` first: its routes spend the general budget inside their own limiter (both budgets
+  // in one atomic check), and must not get the general limiter of `routes.api()` on top.
   return new Elysia({ name: 'auth', prefix: '/api/v1/auth' })
-    .use(routes.api())
     .use(sensitive)
+    .use(routes.api())
     .post(
       '/guest',
       async ({ request, ip, set }) => {
@@ -81,7 +87,11 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
     .post('/refresh', ({ body, request, ip }) => auth.sessions.refresh(body.refreshToken, meta(request, ip)), {
       body: RefreshBody,
       response: { 200: AuthResponse },
-      detail: { tags, summary: 'Trade a refresh token for new tokens (each refresh token works once)' },
+      detail: {
+        tags,
+        summary: 'Trade a refresh token for new tokens (each refresh token works once)',
+        ...mayFail('unauthorized', 'forbidden'),
+      },
     })
     .post(
       '/logout',
@@ -89,7 +99,7 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         await auth.sessionList.logout(caller);
         set.status = 204;
       },
-      { auth: true, detail: { tags, summary: 'End this session; its access token is refused at once' } },
+      { auth: true, detail: { tags, summary: 'End this session; its access token is refused at once', responses: noContent } },
     )
     .post(
       '/logout-all',
@@ -97,7 +107,7 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         await auth.sessionList.logoutAll(caller);
         set.status = 204;
       },
-      { auth: true, detail: { tags, summary: 'End every session of this user' } },
+      { auth: true, detail: { tags, summary: 'End every session of this user', responses: noContent } },
     )
     .get('/me', ({ caller }) => toPublicUser(caller.user), {
       auth: true,
@@ -110,7 +120,11 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         await auth.accounts.changePassword(caller, body.currentPassword, body.newPassword);
         set.status = 204;
       },
-      { member: true, body: ChangePasswordBody, detail: { tags, summary: 'Change the password; ends every other session' } },
+      {
+        member: true,
+        body: ChangePasswordBody,
+        detail: { tags, summary: 'Change the password; ends every other session', responses: noContent },
+      },
     )
     .post('/verify-email', async ({ body }) => ({ user: toPublicUser(await auth.accounts.verifyEmail(body.token)) }), {
       body: VerifyEmailBody,
@@ -124,7 +138,11 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         set.status = 202;
         return { message: 'A new verification token is on its way' };
       },
-      { member: true, response: { 202: Accepted }, detail: { tags, summary: 'Mail a new email-verification token' } },
+      {
+        member: true,
+        response: { 202: Accepted },
+        detail: { tags, summary: 'Mail a new email-verification token', ...mayFail('conflict') },
+      },
     )
     .get('/sessions', ({ caller, query }) => auth.sessionList.list(caller, query), {
       auth: true,
@@ -138,7 +156,7 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         await auth.sessionList.end(caller, params.id);
         set.status = 204;
       },
-      { auth: true, params: IdParams, detail: { tags, summary: 'End one session; its tokens are refused at once' } },
+      { auth: true, params: IdParams, detail: { tags, summary: 'End one session; its tokens are refused at once', responses: noContent } },
     )
     .post(
       '/api-keys',
@@ -148,6 +166,8 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
       },
       {
         member: true,
+        // The key is a secret KV must not hold: a repeat is 409 naming the key already created.
+        idempotent: 'secret',
         body: CreateApiKeyBody,
         response: { 201: CreatedApiKey },
         detail: { tags, summary: 'Create an API key (pk_…); the key is shown only in this response' },
@@ -165,6 +185,6 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         await auth.apiKeys.revoke(caller.user.id, params.id);
         set.status = 204;
       },
-      { member: true, params: IdParams, detail: { tags, summary: 'Revoke an API key' } },
+      { member: true, params: IdParams, detail: { tags, summary: 'Revoke an API key', responses: noContent } },
     );
 }

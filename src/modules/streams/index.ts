@@ -1,4 +1,5 @@
-import { Elysia } from 'elysia';
+import { Elysia, t } from 'elysia';
+import { mayFail, noContent } from '../../http/docs.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import { AppendBody, Appended, CreateStreamBody, StreamCreated, StreamDump, StreamParams, StreamQuery } from './model.ts';
 import type { StreamsService } from './service.ts';
@@ -16,6 +17,7 @@ export function streamsModule({ streams, routes }: { streams: StreamsService; ro
       },
       {
         auth: true,
+        idempotent: true,
         body: CreateStreamBody,
         response: { 201: StreamCreated },
         detail: { tags, summary: 'Create a stream you append events to' },
@@ -32,7 +34,11 @@ export function streamsModule({ streams, routes }: { streams: StreamsService; ro
         params: StreamParams,
         body: AppendBody,
         response: { 202: Appended },
-        detail: { tags, summary: 'Append an event: delivered as an SSE event of that name whose data: is `data`, JSON-encoded' },
+        detail: {
+          tags,
+          summary: 'Append an event: delivered as an SSE event of that name whose data: is `data`, JSON-encoded',
+          ...mayFail('conflict'),
+        },
       },
     )
     .post(
@@ -41,7 +47,12 @@ export function streamsModule({ streams, routes }: { streams: StreamsService; ro
         await streams.close(caller.user.id, params.id);
         return { id: params.id, closed: true };
       },
-      { auth: true, params: StreamParams, detail: { tags, summary: 'Close a stream: readers get what it holds, then the end' } },
+      {
+        auth: true,
+        params: StreamParams,
+        response: { 200: t.Object({ id: t.String(), closed: t.Boolean() }) },
+        detail: { tags, summary: 'Close a stream: readers get what it holds, then the end', ...mayFail('conflict') },
+      },
     )
     .get(
       '/:id',
@@ -77,6 +88,10 @@ export function streamsModule({ streams, routes }: { streams: StreamsService; ro
         await streams.remove(caller.user.id, params.id);
         set.status = 204;
       },
-      { auth: true, params: StreamParams, detail: { tags, summary: 'Delete a stream and its events' } },
+      {
+        auth: true,
+        params: StreamParams,
+        detail: { tags, summary: 'Delete a stream and its events', responses: noContent, ...mayFail('conflict') },
+      },
     );
 }
