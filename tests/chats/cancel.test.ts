@@ -23,7 +23,9 @@ import { readSse, SseReader } from '../helpers/sse.ts';
 let slowFake: FakeUpstream;
 let quickFake: FakeUpstream;
 beforeAll(async () => {
-  [slowFake, quickFake] = await Promise.all([startFakeUpstream({ slowChunkMs: 150 }), startFakeUpstream({ slowChunkMs: 20 })]);
+  // fake-slow sends its ~55 words 50 ms apart on slowFake (2.7 s in all: a cancel lands mid-reply),
+  // 8 ms apart on quickFake (under half a second: a reply that is left is read to its end quickly).
+  [slowFake, quickFake] = await Promise.all([startFakeUpstream({ slowChunkMs: 50 }), startFakeUpstream({ slowChunkMs: 8 })]);
 });
 afterAll(() => Promise.all([slowFake.stop(), quickFake.stop()]));
 
@@ -123,13 +125,17 @@ for (const [name, kind] of kinds) {
       // The turn is answered afresh: the old reply is not sent back as history.
       expect((calls[1]!.body as { messages: unknown[] }).messages).toEqual([{ role: 'user', content: text }]);
 
+      // The new reply takes the old one's place on the path; the old one is its sibling.
       const stored = await getChat(app, account.accessToken, chat.id);
-      expect(stored.messages.map((m: { id: string }) => m.id)).toEqual([
-        first.userMessage.id,
-        first.assistantMessage.id,
-        streamed.start.messageId,
-      ]);
-      expect(stored.messages[2]).toMatchObject({ role: 'assistant', status: 'complete', content: expectedReply(text) });
+      expect(stored.messages.map((m: { id: string }) => m.id)).toEqual([first.userMessage.id, streamed.start.messageId]);
+      expect(stored.messages[1]).toMatchObject({
+        role: 'assistant',
+        status: 'complete',
+        content: expectedReply(text),
+        parentId: first.userMessage.id,
+        siblingCount: 2,
+        siblingIndex: 1,
+      });
 
       const again = await app.request(`/api/v1/chats/${chat.id}/messages/${first.userMessage.id}/regenerate`, {
         method: 'POST',
@@ -176,6 +182,8 @@ for (const [name, kind] of kinds) {
         expect(partial.events.map((e) => e.event)).toEqual(['start', 'delta']);
         expect(partial.ended).toBe(false);
         const messageId = partial.events[0]!.data.messageId;
+        // The client left while the upstream was still sending.
+        expect(upstreamCalls(quickFake, text)[0]?.completed).toBe(false);
 
         const full = expectedReply(text, 'fake-slow');
         const stored = await waitUntil(

@@ -11,7 +11,7 @@ if (hasPostgres) {
 }
 
 describe.if(hasPostgres)('postgres migrations', () => {
-  test('instances migrating at once take turns: each migration is applied exactly once', async () => {
+  test('happy: instances migrating at once take turns: each migration is applied exactly once', async () => {
     const database = await createTestDatabase();
     const instances = [openPostgres(database.url), openPostgres(database.url), openPostgres(database.url)];
     try {

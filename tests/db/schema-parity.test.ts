@@ -41,7 +41,7 @@ function describeTables(
   );
 }
 
-test('SQLite and Postgres schemas define the same tables, columns, keys and indexes', () => {
+test('happy: SQLite and Postgres schemas define the same tables, columns, keys and indexes', () => {
   const pgShapes = describeTables(pg, pgTableConfig as never);
   const sqliteShapes = describeTables(sqlite, sqliteTableConfig as never);
   expect(Object.keys(sqliteShapes).sort()).toEqual(Object.keys(pgShapes).sort());

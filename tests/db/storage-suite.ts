@@ -33,12 +33,12 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
     const userExists = async (id: string) =>
       (await db.run((q) => q.select({ id: db.tables.users.id }).from(db.tables.users).where(eq(db.tables.users.id, id)))).length === 1;
 
-    test('migrate is idempotent', async () => {
+    test('happy: migrate is idempotent', async () => {
       expect(await db.migrate()).toBe(0);
       expect(await db.migrate()).toBe(0);
     });
 
-    test('round-trips dates, booleans, JSON and defaults', async () => {
+    test('happy: round-trips dates, booleans, JSON and defaults', async () => {
       const id = await newUser();
       const [row] = await db.run((q) => q.select().from(db.tables.users).where(eq(db.tables.users.id, id)));
       expect(row).toBeDefined();
@@ -57,13 +57,13 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       expect(updated!.emailVerified).toBe(true);
     });
 
-    test('a unique email is enforced', async () => {
+    test('error: a unique email is enforced', async () => {
       const email = `${crypto.randomUUID()}@example.com`;
       await newUser(email);
       await expect(newUser(email)).rejects.toThrow();
     });
 
-    test('deleting a user cascades to chats and messages', async () => {
+    test('happy: deleting a user cascades to chats and messages', async () => {
       const userId = await newUser();
       const chatId = Bun.randomUUIDv7();
       const { chats, messages, users } = db.tables;
@@ -79,7 +79,7 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       expect(await db.run((q) => q.select().from(messages).where(eq(messages.chatId, chatId)))).toHaveLength(0);
     });
 
-    test('usage records add up through an upsert', async () => {
+    test('happy: usage records add up through an upsert', async () => {
       const userId = await newUser();
       const { usageRecords } = db.tables;
       for (const tokens of [3, 4]) {
@@ -101,7 +101,7 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       expect(row).toMatchObject({ requests: 2, inputTokens: 7, outputTokens: 2 });
     });
 
-    test('a transaction that throws rolls back every write, across awaits', async () => {
+    test('error: a transaction that throws rolls back every write, across awaits', async () => {
       const ids = [Bun.randomUUIDv7(), Bun.randomUUIDv7()];
       const failure = db.transaction(async (tx) => {
         await tx.insert(db.tables.users).values({ id: ids[0]!, email: `${ids[0]}@example.com` });
@@ -115,7 +115,7 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       expect(await userExists(ids[1]!)).toBe(false);
     });
 
-    test('a transaction that completes commits, and returns its value', async () => {
+    test('happy: a transaction that completes commits, and returns its value', async () => {
       const id = Bun.randomUUIDv7();
       const result = await db.transaction(async (tx) => {
         await tx.insert(db.tables.users).values({ id, email: `${id}@example.com` });
@@ -125,7 +125,7 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       expect(await userExists(id)).toBe(true);
     });
 
-    test('a nested transaction joins the outer one and rolls back with it', async () => {
+    test('error: a nested transaction joins the outer one and rolls back with it', async () => {
       const outer = Bun.randomUUIDv7();
       const inner = Bun.randomUUIDv7();
       const failure = db.transaction(async (tx) => {
@@ -140,7 +140,7 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       expect(await userExists(inner)).toBe(false);
     });
 
-    test('work running beside a failing transaction is neither lost nor rolled back with it', async () => {
+    test('error: work running beside a failing transaction is neither lost nor rolled back with it', async () => {
       const inTx = Bun.randomUUIDv7();
       const beside = Bun.randomUUIDv7();
       let release!: () => void;
@@ -159,7 +159,7 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       expect(await userExists(beside)).toBe(true);
     });
 
-    test('a unit of work handing tx to its repositories rolls back as a whole', async () => {
+    test('error: a unit of work handing tx to its repositories rolls back as a whole', async () => {
       const users = createUsersRepository(db);
       const auth = createAuthRepository(db);
       const id = Bun.randomUUIDv7();
@@ -185,7 +185,7 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       expect(await users.usageSince(id, '2026-01-01')).toEqual([]);
     });
 
-    test('tx alone decides: a call handed tx joins it even outside the ambient scope', async () => {
+    test('happy: tx alone decides: a call handed tx joins it even outside the ambient scope', async () => {
       const users = createUsersRepository(db);
       // Runs a function in the context captured here, where no transaction is ambient.
       const outside = AsyncLocalStorage.snapshot();
@@ -202,7 +202,7 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       expect(await userExists(dropped)).toBe(false);
     });
 
-    test('a handle used after its transaction ended is refused', async () => {
+    test('error: a handle used after its transaction ended is refused', async () => {
       const users = createUsersRepository(db);
       const stale = await db.transaction(async (tx) => tx);
       const id = Bun.randomUUIDv7();
@@ -211,7 +211,7 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       expect(await userExists(id)).toBe(false);
     });
 
-    test('work a transaction left running, once it commits, is no longer part of any transaction', async () => {
+    test('error: work a transaction left running, once it commits, is no longer part of any transaction', async () => {
       const late = Bun.randomUUIDv7();
       const inFailing = Bun.randomUUIDv7();
       let releaseLate!: () => void;
@@ -237,7 +237,7 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       expect(await userExists(late)).toBe(true);
     });
 
-    test('the handle has every builder method Db keeps', async () => {
+    test('happy: the handle has every builder method Db keeps', async () => {
       expect(everyMethodListed).toBe(true);
       const handles = [await db.run(async (q) => q), await db.transaction(async (tx) => tx)];
       for (const handle of handles) {
@@ -245,13 +245,13 @@ export function runStorageSuite(name: string, open: () => Promise<{ db: Database
       }
     });
 
-    test('many concurrent transactions all commit', async () => {
+    test('happy: many concurrent transactions all commit', async () => {
       const ids = Array.from({ length: 20 }, () => Bun.randomUUIDv7());
       await Promise.all(ids.map((id) => db.transaction((tx) => tx.insert(db.tables.users).values({ id, email: `${id}@example.com` }))));
       for (const id of ids) expect(await userExists(id)).toBe(true);
     });
 
-    test('ping measures a round trip, and fails once the database is closed', async () => {
+    test('error: ping measures a round trip, and fails once the database is closed', async () => {
       const latency = await db.ping();
       expect(Number.isFinite(latency)).toBe(true);
       const { db: other, cleanup: drop } = await open();

@@ -27,6 +27,6 @@ function dialectOnlyCallsDoNotCompile(db: Db, tx: Tx): Tx {
   return notTx;
 }
 
-test('Db and Tx expose only the builder both dialects share (checked by tsc)', () => {
+test('error: Db and Tx expose only the builder both dialects share (checked by tsc)', () => {
   expect(dialectOnlyCallsDoNotCompile).toBeInstanceOf(Function);
 });

@@ -92,6 +92,7 @@ describe('every route of the OpenAPI document', () => {
     const bodies: Record<string, unknown> = {
       'post /api/v1/chats/{id}/messages': { content: 'hello', stream: false },
       'patch /api/v1/chats/{id}': { title: 'taken' },
+      'patch /api/v1/chats/{id}/messages/{messageId}': { content: 'taken', stream: false },
       'post /api/v1/streams/{id}/append': { event: 'x', data: 1 },
     };
 

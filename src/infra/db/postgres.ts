@@ -64,15 +64,18 @@ export function openPostgres(url: string, options: { maxConnections?: number } =
     prepare<P extends Record<string, unknown>, R>(name: string, build: (db: Db) => Preparable<R>) {
       let statement: ReturnType<Preparable<R>['prepare']> | undefined;
       return (values: P, tx?: Tx): Promise<R> => {
-        // A transaction owns one connection: the query must run there, built for it.
-        const unit = current(tx);
-        if (unit) return build(unit).prepare(name).execute(values);
         if (!statement) {
           const query = build(db);
           prepared.push({ name, sql: query.toSQL().sql });
           statement = query.prepare(name);
         }
-        return statement.execute(values);
+        // A transaction owns one connection: the same statement runs there. Drizzle's
+        // postgres-js prepared query reads `this.client` when it executes (drizzle-orm 0.45.4,
+        // pinned), so a view of it with the transaction's client runs it on that connection.
+        const unit = current(tx);
+        if (!unit) return statement.execute(values);
+        const client = (unit as unknown as { session: { client: unknown } }).session.client;
+        return (Object.create(statement, { client: { value: client } }) as typeof statement).execute(values);
       };
     },
     preparedQueries: () => [...prepared],

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNotNull, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNotNull, isNull, lt, lte, ne, or, type SQL, sql } from 'drizzle-orm';
 import type { Database, Tx } from '../../infra/db/index.ts';
 import { bound } from '../../infra/db/placeholder.ts';
 import { repository } from '../../infra/db/repository.ts';
@@ -14,6 +14,23 @@ export type OneTimePurpose = 'reset_password' | 'verify_email';
 export function createAuthRepository(db: Database) {
   const { sessions, refreshTokens, apiKeys, oneTimeTokens, users } = db.tables;
   const now = () => new Date();
+
+  /** A page of a user's live rows (sessions or API keys), newest first: ids are UUIDv7, so id order is creation order. */
+  const newestFirst = <T extends typeof sessions | typeof apiKeys>(
+    table: T,
+    live: SQL[],
+    options: { limit: number; afterId?: string; tx?: Tx },
+  ): Promise<T['$inferSelect'][]> =>
+    db.run(
+      (q) =>
+        q
+          .select()
+          .from(table as typeof sessions)
+          .where(and(...live, options.afterId ? lt(table.id, options.afterId) : undefined))
+          .orderBy(desc(table.id))
+          .limit(options.limit),
+      options.tx,
+    ) as Promise<T['$inferSelect'][]>;
 
   // Every authenticated request runs one of these two: built and prepared once per process.
   const sessionWithUser = db.prepare<{ id: string }, { session: SessionRow; user: typeof users.$inferSelect }[]>(
@@ -59,18 +76,11 @@ export function createAuthRepository(db: Database) {
     },
 
     async listActiveSessions(userId: string, limit: number, afterId?: string) {
-      const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now())];
-      if (afterId) conditions.push(lt(sessions.id, afterId));
-      return db.run(
-        (q) =>
-          q
-            .select()
-            .from(sessions)
-            .where(and(...conditions))
-            .orderBy(desc(sessions.id))
-            .limit(limit),
+      return newestFirst(sessions, [eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now())], {
+        limit,
+        afterId,
         tx,
-      );
+      });
     },
 
     async touchSession(sessionId: string, fields: { expiresAt?: Date; ip?: string | null; userAgent?: string | null } = {}) {
@@ -149,18 +159,7 @@ export function createAuthRepository(db: Database) {
     },
 
     async listApiKeys(userId: string, limit: number, afterId?: string) {
-      const conditions = [eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)];
-      if (afterId) conditions.push(lt(apiKeys.id, afterId));
-      return db.run(
-        (q) =>
-          q
-            .select()
-            .from(apiKeys)
-            .where(and(...conditions))
-            .orderBy(desc(apiKeys.id))
-            .limit(limit),
-        tx,
-      );
+      return newestFirst(apiKeys, [eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)], { limit, afterId, tx });
     },
 
     async findApiKeyWithUser(keyHash: string) {

@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia';
+import { mayFail, noContent } from '../../http/docs.ts';
 import { PageQuery, page } from '../../http/pagination.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import {
@@ -8,6 +9,7 @@ import {
   ChatView,
   ChatWithMessages,
   CreateChatBody,
+  EditMessageBody,
   FeaturedBody,
   ListChatsQuery,
   MessageView,
@@ -53,7 +55,7 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
         set.status = 201;
         return chats.create(caller.user.id, body);
       },
-      { auth: true, body: CreateChatBody, response: { 201: ChatView }, detail: { tags, summary: 'Create a chat' } },
+      { auth: true, idempotent: true, body: CreateChatBody, response: { 201: ChatView }, detail: { tags, summary: 'Create a chat' } },
     )
     .get('/search', ({ caller, query }) => chats.search(caller.user.id, query), {
       auth: true,
@@ -90,7 +92,7 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
         await chats.remove(caller.user.id, params.id);
         set.status = 204;
       },
-      { auth: true, params: ChatParams, detail: { tags, summary: 'Delete a chat and its messages' } },
+      { auth: true, params: ChatParams, detail: { tags, summary: 'Delete a chat and its messages', responses: noContent } },
     )
     .get('/:id/messages', ({ caller, params, query }) => chats.listMessages(caller.user.id, params.id, query), {
       auth: true,
@@ -104,6 +106,8 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
       async ({ caller, ip, params, body }) => chats.respond(await chats.send(caller, ip, params.id, body), body.stream),
       {
         auth: true,
+        // A repeat with the same Idempotency-Key replays this reply's stream (or its JSON): no second turn.
+        idempotent: 'reply',
         params: ChatParams,
         body: SendMessageBody,
         // No response schema: the answer is either an SSE stream or SentMessages JSON.
@@ -112,6 +116,7 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
           summary: 'Send a message; the reply streams as SSE unless `stream: false`',
           description: sseDetail,
           responses: sentResponses,
+          ...mayFail('upstream_error'),
         },
       },
     )
@@ -121,6 +126,7 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
         chats.respond(await chats.regenerate(caller, ip, params.id, params.messageId, body ?? {}), body?.stream),
       {
         auth: true,
+        idempotent: 'reply',
         params: ChatMessageParams,
         body: t.Optional(RegenerateBody),
         detail: {
@@ -128,9 +134,33 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
           summary: 'A new assistant reply for that turn (SSE unless `stream: false`)',
           description: sseDetail,
           responses: sentResponses,
+          ...mayFail('conflict', 'upstream_error'),
         },
       },
     )
+    .patch(
+      '/:id/messages/:messageId',
+      async ({ caller, ip, params, body }) => chats.respond(await chats.edit(caller, ip, params.id, params.messageId, body), body.stream),
+      {
+        auth: true,
+        idempotent: 'reply',
+        params: ChatMessageParams,
+        body: EditMessageBody,
+        detail: {
+          tags,
+          summary: 'Edit a user message: a new version beside the old one starts a branch and gets its reply (SSE unless `stream: false`)',
+          description: sseDetail,
+          responses: sentResponses,
+          ...mayFail('conflict', 'upstream_error'),
+        },
+      },
+    )
+    .post('/:id/messages/:messageId/select', ({ caller, params }) => chats.select(caller.user.id, params.id, params.messageId), {
+      auth: true,
+      params: ChatMessageParams,
+      response: { 200: ChatWithMessages },
+      detail: { tags, summary: 'Make the branch through that message the active one; answers the chat as it now reads' },
+    })
     .post(
       '/:id/messages/:messageId/cancel',
       async ({ caller, params, set }) => {
@@ -145,6 +175,7 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
         detail: {
           tags,
           summary: 'Stop a reply being generated (on whichever instance runs it); its stream ends with done {finishReason: "cancelled"}',
+          ...mayFail('conflict'),
         },
       },
     )

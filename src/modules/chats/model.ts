@@ -11,8 +11,19 @@ const Time = t.String({ format: 'date-time' });
 export const MessageView = t.Object({
   id: t.String(),
   chatId: t.String(),
+  parentId: Nullable(
+    t.String({ description: "The user message of the turn before (a question), or this reply's question; null for the first turn" }),
+  ),
+  siblingCount: t.Integer({
+    minimum: 1,
+    description: 'Versions of this message: regenerated replies, or edited questions (itself included)',
+  }),
+  siblingIndex: t.Integer({ minimum: 0, description: 'Which version this one is, oldest first (0-based)' }),
   role: MessageRole,
   content: t.String(),
+  reasoning: Nullable(
+    t.String({ description: "The model's thinking, where the provider streams it; kept apart from content and never sent back upstream" }),
+  ),
   status: MessageStatus,
   provider: Nullable(t.String()),
   model: Nullable(t.String()),
@@ -89,6 +100,12 @@ export const SendMessageBody = t.Object(
 );
 
 export const RegenerateBody = t.Object(GenerationOptions, { additionalProperties: false });
+
+/** An edited question: its new text (a new version beside the old one) and how to answer it. */
+export const EditMessageBody = t.Object(
+  { content: SendMessageBody.properties.content, ...GenerationOptions },
+  { additionalProperties: false },
+);
 
 export const SentMessages = t.Object({ userMessage: Nullable(MessageView), assistantMessage: MessageView });
 

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, isNotNull, lt, lte, or, type SQL, sql, sum } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql, sum } from 'drizzle-orm';
 import { containsPattern, likeEscaped } from '../../infra/db/contains.ts';
 import type { Database, Tx } from '../../infra/db/index.ts';
 import { bound } from '../../infra/db/placeholder.ts';
@@ -20,7 +20,10 @@ type ListChatsValues = {
   updatedAt?: Date;
   id?: string;
 };
-type ListMessagesValues = { chatId: string; limit?: number; afterId?: string; upToId?: string };
+type PathValues = { chatId: string; limit?: number; after?: string; upTo?: string };
+
+/** A message's place in its chat's tree, without its text: enough to find paths and siblings. */
+export type TreeNode = Pick<MessageRow, 'id' | 'parentId' | 'role' | 'selected' | 'active'>;
 
 /**
  * Data access for chats and their messages. Every query that takes a user id scopes to it.
@@ -53,7 +56,9 @@ export function createChatsRepository(db: Database) {
       .limit(1),
   );
   const insertOne = db.prepare<
-    Required<Pick<NewMessage, 'id' | 'chatId' | 'role' | 'content' | 'status' | 'provider' | 'model' | 'attachments'>>,
+    Required<
+      Pick<NewMessage, 'id' | 'chatId' | 'parentId' | 'sortKey' | 'role' | 'content' | 'status' | 'provider' | 'model' | 'attachments'>
+    >,
     MessageRow[]
   >('chats.insertMessage', (q) =>
     q
@@ -61,6 +66,8 @@ export function createChatsRepository(db: Database) {
       .values({
         id: sql.placeholder('id'),
         chatId: sql.placeholder('chatId'),
+        parentId: sql.placeholder('parentId'),
+        sortKey: sql.placeholder('sortKey'),
         role: sql.placeholder('role'),
         content: sql.placeholder('content'),
         status: sql.placeholder('status'),
@@ -111,35 +118,69 @@ export function createChatsRepository(db: Database) {
     return query;
   };
 
-  // Oldest first; ids are UUIDv7, so id order is creation order.
-  const pageOfMessages = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.first', (q) =>
+  // The active path, in turn order (sort keys: see the schema). Only messages on it are read here.
+  const onPath = (extra?: SQL) => and(eq(messages.chatId, sql.placeholder('chatId')), eq(messages.active, true), extra);
+  const pathFirst = db.prepare<PathValues, MessageRow[]>('chats.path.first', (q) =>
+    q.select().from(messages).where(onPath()).orderBy(asc(messages.sortKey)).limit(sql.placeholder('limit')),
+  );
+  const pathAfter = db.prepare<PathValues, MessageRow[]>('chats.path.after', (q) =>
     q
       .select()
       .from(messages)
-      .where(eq(messages.chatId, sql.placeholder('chatId')))
-      .orderBy(asc(messages.id))
+      .where(onPath(gt(messages.sortKey, sql.placeholder('after'))))
+      .orderBy(asc(messages.sortKey))
       .limit(sql.placeholder('limit')),
   );
-  const pageOfMessagesAfter = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.after', (q) =>
+  const pathAll = db.prepare<PathValues, MessageRow[]>('chats.path.all', (q) =>
+    q.select().from(messages).where(onPath()).orderBy(asc(messages.sortKey)),
+  );
+  const pathUpTo = db.prepare<PathValues, MessageRow[]>('chats.path.upTo', (q) =>
     q
       .select()
       .from(messages)
-      .where(and(eq(messages.chatId, sql.placeholder('chatId')), gt(messages.id, sql.placeholder('afterId'))))
-      .orderBy(asc(messages.id))
-      .limit(sql.placeholder('limit')),
+      .where(onPath(lte(messages.sortKey, sql.placeholder('upTo'))))
+      .orderBy(asc(messages.sortKey)),
   );
-  const allMessages = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.all', (q) =>
+  const lock = db.prepare<{ id: string }, unknown>('chats.lock', (q) =>
     q
-      .select()
+      .update(chats)
+      .set({ id: sql`${chats.id}` })
+      .where(eq(chats.id, sql.placeholder('id'))),
+  );
+  const flags = db.prepare<Pick<TreeNode, 'id' | 'selected' | 'active'>, unknown>('chats.flags', (q) =>
+    q
+      .update(messages)
+      .set({ selected: bound(messages.selected, 'selected'), active: bound(messages.active, 'active') })
+      .where(eq(messages.id, sql.placeholder('id'))),
+  );
+  const lastQuestionOf = db.prepare<{ chatId: string }, Pick<MessageRow, 'id'>[]>('chats.lastQuestion', (q) =>
+    q
+      .select({ id: messages.id })
+      .from(messages)
+      .where(onPath(eq(messages.role, 'user')))
+      .orderBy(desc(messages.sortKey))
+      .limit(1),
+  );
+  const questionVersions = (variant: 'root' | 'child') =>
+    db.prepare<{ chatId: string; parentId?: string }, Pick<TreeNode, 'id' | 'selected'>[]>(`chats.questionVersions.${variant}`, (q) =>
+      q
+        .select({ id: messages.id, selected: messages.selected })
+        .from(messages)
+        .where(
+          and(
+            eq(messages.chatId, sql.placeholder('chatId')),
+            variant === 'root' ? isNull(messages.parentId) : eq(messages.parentId, sql.placeholder('parentId')),
+            eq(messages.role, 'user'),
+          ),
+        ),
+    );
+  const rootVersions = questionVersions('root');
+  const childVersions = questionVersions('child');
+  const treeOf = db.prepare<{ chatId: string }, TreeNode[]>('chats.tree', (q) =>
+    q
+      .select({ id: messages.id, parentId: messages.parentId, role: messages.role, selected: messages.selected, active: messages.active })
       .from(messages)
       .where(eq(messages.chatId, sql.placeholder('chatId')))
-      .orderBy(asc(messages.id)),
-  );
-  const messagesUpTo = db.prepare<ListMessagesValues, MessageRow[]>('chats.messages.upTo', (q) =>
-    q
-      .select()
-      .from(messages)
-      .where(and(eq(messages.chatId, sql.placeholder('chatId')), lte(messages.id, sql.placeholder('upToId'))))
       .orderBy(asc(messages.id)),
   );
 
@@ -195,6 +236,11 @@ export function createChatsRepository(db: Database) {
       return row;
     },
 
+    /** Takes the chat row's lock for the rest of the transaction (a no-op update: Postgres locks the row; SQLite has one writer). */
+    async lockChat(id: string): Promise<void> {
+      await lock({ id }, tx);
+    },
+
     async deleteChat(id: string): Promise<void> {
       await db.run((q) => q.delete(chats).where(eq(chats.id, id)), tx);
     },
@@ -214,6 +260,7 @@ export function createChatsRepository(db: Database) {
       );
     },
 
+    /** Stores a message on the active path (selected, active); `sortKey` defaults to its id (a user message's key). */
     async insertMessage(message: Pick<NewMessage, 'id' | 'chatId' | 'role'> & Partial<NewMessage>): Promise<MessageRow> {
       const [row] = await insertOne(
         {
@@ -222,6 +269,8 @@ export function createChatsRepository(db: Database) {
           provider: null,
           model: null,
           attachments: [],
+          parentId: null,
+          sortKey: message.id,
           ...message,
         } as Parameters<typeof insertOne>[0],
         tx,
@@ -239,13 +288,46 @@ export function createChatsRepository(db: Database) {
       return row;
     },
 
-    /** Oldest first: a page (`limit`, after `afterId`), everything up to `upToId`, or all. */
-    async listMessages(chatId: string, options: { limit?: number; afterId?: string; upToId?: string } = {}) {
-      if (options.upToId) return messagesUpTo({ chatId, upToId: options.upToId }, tx);
-      if (options.limit === undefined) return allMessages({ chatId }, tx);
-      return options.afterId
-        ? pageOfMessagesAfter({ chatId, limit: options.limit, afterId: options.afterId }, tx)
-        : pageOfMessages({ chatId, limit: options.limit }, tx);
+    /** The active path in turn order: a page (`limit`, after the sort key `after`), everything up to the sort key `upTo`, or all. */
+    async listPath(chatId: string, options: { limit?: number; after?: string; upTo?: string } = {}) {
+      if (options.upTo !== undefined) return pathUpTo({ chatId, upTo: options.upTo }, tx);
+      if (options.limit === undefined) return pathAll({ chatId }, tx);
+      return options.after !== undefined
+        ? pathAfter({ chatId, limit: options.limit, after: options.after }, tx)
+        : pathFirst({ chatId, limit: options.limit }, tx);
+    },
+
+    /** Every message of the chat as a tree node, in id (creation) order: parents before children. */
+    tree(chatId: string): Promise<TreeNode[]> {
+      return treeOf({ chatId }, tx);
+    },
+
+    /** The newest question on the active path (the parent of the next one asked), if any. */
+    async lastQuestion(chatId: string): Promise<string | null> {
+      const [row] = await lastQuestionOf({ chatId }, tx);
+      return row?.id ?? null;
+    },
+
+    /** The versions of the questions under `parentId` (null: the chat's first questions), with which is selected. */
+    questionVersions(chatId: string, parentId: string | null): Promise<Pick<TreeNode, 'id' | 'selected'>[]> {
+      return parentId === null ? rootVersions({ chatId }, tx) : childVersions({ chatId, parentId }, tx);
+    },
+
+    /** Writes new `selected`/`active` flags (the nodes a re-selection changed). */
+    async setFlags(nodes: Pick<TreeNode, 'id' | 'selected' | 'active'>[]): Promise<void> {
+      for (const node of nodes) await flags({ id: node.id, selected: node.selected, active: node.active }, tx);
+    },
+
+    /** Messages of the chat still being generated (on any branch). */
+    streaming(chatId: string): Promise<Pick<MessageRow, 'id'>[]> {
+      return db.run(
+        (q) =>
+          q
+            .select({ id: messages.id })
+            .from(messages)
+            .where(and(eq(messages.chatId, chatId), eq(messages.status, 'streaming'))),
+        tx,
+      );
     },
 
     async categories(userId: string) {
@@ -264,7 +346,12 @@ export function createChatsRepository(db: Database) {
     async stats(userId: string) {
       const [chatCount] = await db.run((q) => q.select({ n: count() }).from(chats).where(eq(chats.userId, userId)), tx);
       const [messageCount] = await db.run(
-        (q) => q.select({ n: count() }).from(messages).innerJoin(chats, eq(chats.id, messages.chatId)).where(eq(chats.userId, userId)),
+        (q) =>
+          q
+            .select({ n: count() })
+            .from(messages)
+            .innerJoin(chats, eq(chats.id, messages.chatId))
+            .where(and(eq(chats.userId, userId), eq(messages.active, true))),
         tx,
       );
       const byModel = await db.run(
@@ -279,7 +366,7 @@ export function createChatsRepository(db: Database) {
             })
             .from(messages)
             .innerJoin(chats, eq(chats.id, messages.chatId))
-            .where(and(eq(chats.userId, userId), eq(messages.role, 'assistant'), isNotNull(messages.model)))
+            .where(and(eq(chats.userId, userId), eq(messages.active, true), eq(messages.role, 'assistant'), isNotNull(messages.model)))
             .groupBy(messages.provider, messages.model)
             .orderBy(asc(messages.provider), asc(messages.model)),
         tx,

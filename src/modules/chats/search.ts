@@ -4,6 +4,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { Database, Tx } from '../../infra/db/index.ts';
 import { repository } from '../../infra/db/repository.ts';
+import { graphemeExcerpt, truncateGraphemes } from '../../text/graphemes.ts';
 
 export type SearchMatch = { messageId: string | null; snippet: string };
 export type SearchHit = { chatId: string; matches: SearchMatch[] };
@@ -54,8 +55,28 @@ export function decodeSearchCursor(cursor: string): number | undefined {
   }
 }
 
+const ellipsis = '…';
+// When an engine's snippet cannot be found in the text it came from (it always can, today).
+const fallbackSnippetLength = 200;
+
+/**
+ * A match's snippet, cut between characters. SQLite's snippet() and Postgres's ts_headline() cut
+ * at their own token edges, which can fall inside a grapheme cluster (the vowel sign of का, the
+ * keycap of 1️⃣, a mark after a space): the stretch of `body` they chose is found again and widened
+ * to grapheme boundaries (UAX #29, src/text/graphemes.ts), with `…` where text was left out.
+ */
+export function wholeSnippet(body: string | null, snippet: string | null): string {
+  if (body === null) return snippet ?? '';
+  let core = snippet ?? '';
+  if (core.startsWith(ellipsis)) core = core.slice(ellipsis.length);
+  if (core.endsWith(ellipsis)) core = core.slice(0, -ellipsis.length);
+  const at = core ? body.indexOf(core) : -1;
+  if (at < 0) return truncateGraphemes(body, fallbackSnippetLength, ellipsis);
+  return graphemeExcerpt(body, at, at + core.length, ellipsis);
+}
+
 type PageRow = { chat_id: string };
-type MatchRow = { chat_id: string; message_id: string | null; snippet: string | null };
+type MatchRow = { chat_id: string; message_id: string | null; body: string | null; snippet: string | null };
 
 /** Full-text search over chats; `search.with(tx)` runs it inside a unit of work. */
 export function createChatSearch(db: Database) {
@@ -77,7 +98,7 @@ export function createChatSearch(db: Database) {
       const rows = await db.raw<MatchRow>(dialect.matches(terms, ids), tx);
 
       const byChat = new Map<string, SearchMatch[]>(ids.map((id) => [id, []]));
-      for (const row of rows) byChat.get(row.chat_id)?.push({ messageId: row.message_id, snippet: row.snippet ?? '' });
+      for (const row of rows) byChat.get(row.chat_id)?.push({ messageId: row.message_id, snippet: wholeSnippet(row.body, row.snippet) });
       return ids.map((chatId) => ({ chatId, matches: byChat.get(chatId)! }));
     },
   }));
@@ -92,7 +113,7 @@ const idList = (ids: string[]) =>
   );
 
 // SQLite. bm25() is lower-is-better. The FTS tables index every user's rows; the join on
-// chats.user_id scopes them. Rows join back through the implicit rowid (external content).
+// chats.user_id scopes them; only messages on a chat's active path are searched. Rows join back through the implicit rowid (external content).
 const sqlite = {
   page(terms: string[], userId: string, limit: number, offset: number): SQL {
     const match = toFtsQuery(terms);
@@ -104,7 +125,7 @@ const sqlite = {
         UNION ALL
         SELECT c.id, bm25(messages_fts)
           FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid JOIN chats c ON c.id = m.chat_id
-         WHERE messages_fts MATCH ${match} AND c.user_id = ${userId}
+         WHERE messages_fts MATCH ${match} AND c.user_id = ${userId} AND m.active
       )
       SELECT h.chat_id FROM hits h JOIN chats c ON c.id = h.chat_id
        GROUP BY h.chat_id
@@ -117,19 +138,19 @@ const sqlite = {
     // Rank first, then build snippets for the kept rows only: snippet() is the costly part.
     return sql`
       WITH hits AS (
-        SELECT c.id AS chat_id, NULL AS message_id, NULL AS fts_rowid, c.title AS title, 0 AS kind, bm25(chats_fts) AS score
+        SELECT c.id AS chat_id, NULL AS message_id, NULL AS fts_rowid, c.title AS body, 0 AS kind, bm25(chats_fts) AS score
           FROM chats_fts JOIN chats c ON c.rowid = chats_fts.rowid
          WHERE chats_fts MATCH ${match} AND c.id IN (${idList(chatIds)})
         UNION ALL
-        SELECT m.chat_id, m.id, m.rowid, NULL, 1, bm25(messages_fts)
+        SELECT m.chat_id, m.id, m.rowid, m.content, 1, bm25(messages_fts)
           FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
-         WHERE messages_fts MATCH ${match} AND m.chat_id IN (${idList(chatIds)})
+         WHERE messages_fts MATCH ${match} AND m.chat_id IN (${idList(chatIds)}) AND m.active
       ),
       ranked AS (
         SELECT *, row_number() OVER (PARTITION BY chat_id ORDER BY kind, score, message_id DESC) AS n FROM hits
       )
-      SELECT chat_id, message_id,
-             CASE WHEN kind = 0 THEN title ELSE (
+      SELECT chat_id, message_id, body,
+             CASE WHEN kind = 0 THEN body ELSE (
                SELECT snippet(messages_fts, 0, '', '', '…', 16) FROM messages_fts
                 WHERE messages_fts MATCH ${match} AND messages_fts.rowid = ranked.fts_rowid
              ) END AS snippet
@@ -155,7 +176,7 @@ const postgres = {
         UNION ALL
         SELECT c.id, ts_rank(${messageVector}, ${tsq})
           FROM messages m JOIN chats c ON c.id = m.chat_id
-         WHERE c.user_id = ${userId} AND ${messageVector} @@ ${tsq}
+         WHERE c.user_id = ${userId} AND m.active AND ${messageVector} @@ ${tsq}
       )
       SELECT h.chat_id FROM hits h JOIN chats c ON c.id = h.chat_id
        GROUP BY h.chat_id, c.updated_at
@@ -174,12 +195,12 @@ const postgres = {
         UNION ALL
         SELECT m.chat_id, m.id, m.content, 1, ts_rank(${messageVector}, ${tsq})
           FROM messages m
-         WHERE m.chat_id IN (${idList(chatIds)}) AND ${messageVector} @@ ${tsq}
+         WHERE m.chat_id IN (${idList(chatIds)}) AND m.active AND ${messageVector} @@ ${tsq}
       ),
       ranked AS (
         SELECT *, row_number() OVER (PARTITION BY chat_id ORDER BY kind, score DESC, message_id DESC) AS n FROM hits
       )
-      SELECT chat_id, message_id,
+      SELECT chat_id, message_id, body,
              CASE WHEN kind = 0 THEN body ELSE ts_headline('simple', body, ${tsq}, ${headline}) END AS snippet
         FROM ranked WHERE n <= ${maxMatchesPerChat}
        ORDER BY chat_id, n`;

@@ -7,14 +7,42 @@ import type { UserEvents } from '../realtime/service.ts';
 import type { RepliesService, ResolvedModel, StartedGeneration } from '../replies/service.ts';
 import { buildHistory, titleFrom } from './history.ts';
 import type { ChatView, MessageView, SentMessages, Stats } from './model.ts';
-import { type ChatCursor, type ChatRow, type ChatsRepository, createChatsRepository } from './repository.ts';
+import {
+  type ChatCursor,
+  type ChatRow,
+  type ChatsRepository,
+  createChatsRepository,
+  type MessageRow,
+  type TreeNode,
+} from './repository.ts';
 import { createChatSearch, decodeSearchCursor, encodeSearchCursor } from './search.ts';
+import { reselect, siblingInfo, withoutReplies } from './tree.ts';
 import { toChatView, toMessageView } from './views.ts';
 
 /** A reply just started: its stream, and the messages stored for it. */
 export type StartedReply = StartedGeneration & { userMessage: MessageView | null; assistantMessage: MessageView };
 
 export type GenerationOptions = { provider?: ProviderName; model?: string; temperature?: number; maxTokens?: number };
+
+const asNode = (row: MessageRow): TreeNode => ({
+  id: row.id,
+  parentId: row.parentId,
+  role: row.role,
+  selected: row.selected,
+  active: row.active,
+});
+
+/** Applies `changes` (re-selections, in order) to `nodes`: the flags each node ends with, for the nodes that changed. */
+function merged(...changes: TreeNode[][]): TreeNode[] {
+  const byId = new Map<string, TreeNode>();
+  for (const change of changes) for (const node of change) byId.set(node.id, node);
+  return [...byId.values()];
+}
+
+const applied = (nodes: TreeNode[], changes: TreeNode[]): TreeNode[] => {
+  const byId = new Map(changes.map((node) => [node.id, node]));
+  return nodes.map((node) => byId.get(node.id) ?? node);
+};
 
 const isChatCursor = (value: unknown): value is ChatCursor =>
   Array.isArray(value) &&
@@ -38,35 +66,81 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     return chat;
   };
 
-  /** Starts the assistant's reply to the chat's messages up to `userMessageId` (the user's turn); the call is already admitted. */
+  /** Views of `rows` (messages of one chat) with their sibling counts, from the chat's tree. */
+  const viewsOf = async (chatId: string, rows: MessageRow[]): Promise<MessageView[]> => {
+    const info = siblingInfo(await chats.tree(chatId));
+    return rows.map((row) => toMessageView(row, info.get(row.id)));
+  };
+  const viewOf = async (row: MessageRow): Promise<MessageView> => (await viewsOf(row.chatId, [row]))[0]!;
+
+  /**
+   * One change to a chat's tree, as a unit of work: the chat row is locked first (Postgres: the
+   * update holds it; SQLite runs one writer at a time), so two changes to one chat never decide
+   * from the same stale tree.
+   */
+  const changeTree = <T>(chatId: string, work: (repo: ChatsRepository, nodes: TreeNode[]) => Promise<T>): Promise<T> =>
+    infra.db.transaction(async (tx) => {
+      const repo = chats.with(tx);
+      await repo.lockChat(chatId);
+      return work({ ...repo, with: chats.with }, await repo.tree(chatId));
+    });
+
+  /**
+   * Stores a new version of a question under `parentId` as the selected one of its group (the
+   * other versions step aside with their branches); announces it and returns it with its view.
+   */
+  const askAgain = async (userId: string, chatId: string, parentId: string | null, content: string, attachments: string[]) => {
+    const row = await changeTree(chatId, async (repo, nodes) => {
+      const inserted = await repo.insertMessage({
+        id: Bun.randomUUIDv7(),
+        chatId,
+        role: 'user',
+        content,
+        attachments,
+        parentId,
+      });
+      await repo.setFlags(reselect([...nodes, asNode(inserted)], inserted.id));
+      return inserted;
+    });
+    const view = await viewOf(row);
+    void events.publish(userId, { type: 'message.created', chatId, message: view });
+    return { row, view };
+  };
+
+  /** Starts the assistant's reply to `question` with the active path up to it as history; the call is already admitted. */
   const reply = async (
     caller: UserCaller,
     chat: ChatRow,
-    userMessageId: string,
+    question: MessageRow,
     model: ResolvedModel,
     options: GenerationOptions,
     userMessage: MessageView | null,
   ): Promise<StartedReply> => {
     const userId = caller.user.id;
-    const history = buildHistory(await chats.listMessages(chat.id, { upToId: userMessageId }), config.llm.contextTokenBudget);
+    const history = buildHistory(await chats.listPath(chat.id, { upTo: question.sortKey }), config.llm.contextTokenBudget);
     // Starting the reply and bumping the chat do not depend on each other.
     const [started, updated] = await Promise.all([
       replies.start({
         userId,
         chatId: chat.id,
-        userMessageId,
+        userMessageId: question.id,
         ...model,
         system: chat.systemPrompt ?? undefined,
         history,
         maxTokens: options.maxTokens ?? config.maxTokens,
         temperature: options.temperature ?? config.temperature,
-        onCreated: (message) => void events.publish(userId, { type: 'message.created', chatId: chat.id, message: toMessageView(message) }),
-        onStored: (message) => void events.publish(userId, { type: 'message.updated', chatId: chat.id, message: toMessageView(message) }),
+        onCreated: (message) => void publishMessage(userId, 'message.created', message),
+        onStored: (message) => void publishMessage(userId, 'message.updated', message),
       }),
       chats.touchChat(chat.id, chat.title ? null : titleFrom(history[history.length - 1]?.content ?? 'New chat')),
     ]);
     if (updated) void events.publish(userId, { type: 'chat.updated', chatId: chat.id, chat: toChatView(updated) });
-    return { ...started, userMessage, assistantMessage: toMessageView(started.message!) };
+    return { ...started, userMessage, assistantMessage: await viewOf(started.message!) };
+  };
+
+  const publishMessage = async (userId: string, type: 'message.created' | 'message.updated', row: MessageRow) => {
+    const message = await viewOf(row).catch(() => toMessageView(row));
+    await events.publish(userId, { type, chatId: row.chatId, message });
   };
 
   return {
@@ -100,8 +174,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     async get(userId: string | null, chatId: string) {
       const chat = await chats.findChat(chatId);
       if (!chat || (chat.userId !== userId && !chat.featured)) throw notFound('Chat');
-      const messages = await chats.listMessages(chat.id);
-      return { ...toChatView(chat), messages: messages.map(toMessageView) };
+      return { ...toChatView(chat), messages: await viewsOf(chat.id, await chats.listPath(chat.id)) };
     },
 
     async update(
@@ -119,17 +192,29 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       return view;
     },
 
+    /** Deletes the chat; its replies still generating (on any instance) are cancelled first, so nothing keeps running or billing. */
     async remove(userId: string, chatId: string): Promise<void> {
       await ownChat(userId, chatId);
+      await Promise.all((await chats.streaming(chatId)).map((message) => replies.cancel(message.id)));
       await chats.deleteChat(chatId);
       void events.publish(userId, { type: 'chat.deleted', chatId });
     },
 
+    /** A page of the active path, in turn order; the cursor is the last message's sort key. */
     async listMessages(userId: string, chatId: string, query: { limit?: number; cursor?: string }): Promise<Page<MessageView>> {
       await ownChat(userId, chatId);
       const limit = query.limit ?? 20;
-      const rows = await chats.listMessages(chatId, { limit: limit + 1, afterId: decodeCursor(query.cursor, isString) });
-      return toPage(rows, limit, (row) => row.id, toMessageView);
+      const [rows, nodes] = await Promise.all([
+        chats.listPath(chatId, { limit: limit + 1, after: decodeCursor(query.cursor, isString) }),
+        chats.tree(chatId),
+      ]);
+      const info = siblingInfo(nodes);
+      return toPage(
+        rows,
+        limit,
+        (row) => row.sortKey,
+        (row) => toMessageView(row, info.get(row.id)),
+      );
     },
 
     /** Stores the user's message first, then starts the reply. */
@@ -143,15 +228,57 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const model = await resolveModel(input, chat);
       // Counted before anything is stored: a refused call leaves no unanswered message behind.
       await replies.admit(caller, ip);
-      const userMessage = await chats.insertMessage({
-        id: Bun.randomUUIDv7(),
-        chatId,
-        role: 'user',
-        content: input.content,
-        attachments: input.attachments ?? [],
+      // One unit of work per chat (its row locked): a question sent while another is being
+      // stored goes under it, so quick sends make turns one after another, never rival branches.
+      // Prepared queries only; the whole tree is read only when another version was selected.
+      const { row, parentId, versions } = await infra.db.transaction(async (tx) => {
+        const repo = chats.with(tx);
+        await repo.lockChat(chatId);
+        const parentId = await repo.lastQuestion(chatId);
+        const row = await repo.insertMessage({
+          id: Bun.randomUUIDv7(),
+          chatId,
+          role: 'user',
+          content: input.content,
+          attachments: input.attachments ?? [],
+          parentId,
+        });
+        const versions = await repo.questionVersions(chatId, parentId);
+        if (versions.some((version) => version.selected && version.id !== row.id)) {
+          await repo.setFlags(reselect(await repo.tree(chatId), row.id));
+        }
+        return { row, parentId, versions };
       });
-      void events.publish(caller.user.id, { type: 'message.created', chatId, message: toMessageView(userMessage) });
-      return reply(caller, chat, userMessage.id, model, input, toMessageView(userMessage));
+      const view = toMessageView(
+        row,
+        siblingInfo(versions.map((version) => ({ ...version, parentId, role: 'user', active: true }))).get(row.id),
+      );
+      void events.publish(caller.user.id, { type: 'message.created', chatId, message: view });
+      return reply(caller, chat, row, model, input, view);
+    },
+
+    /**
+     * Edits a question: a new version of it (a sibling, same parent) becomes the active branch and
+     * gets its own reply; the old version keeps its branch, reachable with `select`.
+     */
+    async edit(caller: UserCaller, ip: string, chatId: string, messageId: string, input: GenerationOptions & { content: string }) {
+      const chat = await ownChat(caller.user.id, chatId);
+      const original = await chats.findMessage(chatId, messageId);
+      if (!original) throw notFound('Message');
+      if (original.role !== 'user') throw conflict('Only a user message can be edited; regenerate a reply instead');
+      const model = await resolveModel(input, chat);
+      await replies.admit(caller, ip);
+      const { row, view } = await askAgain(caller.user.id, chatId, original.parentId, input.content, original.attachments);
+      return reply(caller, chat, row, model, input, view);
+    },
+
+    /** Makes the branch through `messageId` the active one (it and its ancestors become the selected versions); the chat as it now reads. */
+    async select(userId: string, chatId: string, messageId: string) {
+      const chat = await ownChat(userId, chatId);
+      if (!(await chats.findMessage(chatId, messageId))) throw notFound('Message');
+      await changeTree(chatId, (repo, nodes) => repo.setFlags(reselect(nodes, messageId)));
+      void events.publish(userId, { type: 'chat.updated', chatId, chat: toChatView(chat) });
+      return this.get(userId, chatId);
     },
 
     /** The reply as SSE (its stream), or with `stream: false` the stored messages once it is done (502 if it failed). */
@@ -160,7 +287,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const result = await replies.result(started);
       return {
         userMessage: started.userMessage,
-        assistantMessage: result.message ? toMessageView(result.message) : started.assistantMessage,
+        assistantMessage: result.message ? await viewOf(result.message) : started.assistantMessage,
       };
     },
 
@@ -170,14 +297,16 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const message = await chats.findMessage(chatId, messageId);
       if (!message) throw notFound('Message');
       if (message.status === 'streaming') throw conflict('This reply is still being generated; cancel it first');
-      const turn =
-        message.role === 'user'
-          ? message
-          : (await chats.listMessages(chatId, { upToId: message.id })).filter((row) => row.role === 'user').at(-1);
-      if (!turn) throw new AppError('conflict', 'There is no user message to answer before this one');
+      const question = message.role === 'user' ? message : message.parentId ? await chats.findMessage(chatId, message.parentId) : undefined;
+      if (!question) throw new AppError('conflict', 'There is no user message to answer before this one');
       const model = await resolveModel(options, chat);
       await replies.admit(caller, ip);
-      return reply(caller, chat, turn.id, model, options, null);
+      // The new reply is a sibling of the question's replies: they step aside, and the question's branch becomes the active one.
+      await changeTree(chatId, async (repo, nodes) => {
+        const onBranch = reselect(nodes, question.id);
+        await repo.setFlags(merged(onBranch, withoutReplies(applied(nodes, onBranch), question.id)));
+      });
+      return reply(caller, chat, { ...question, active: true }, model, options, null);
     },
 
     /** Cancel by message id alone (websocket frames carry no chat id); still owner-only. */

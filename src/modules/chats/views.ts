@@ -1,5 +1,6 @@
 import type { ChatView, MessageView } from './model.ts';
 import type { ChatRow, MessageRow } from './repository.ts';
+import type { SiblingInfo } from './tree.ts';
 
 export function toChatView(row: ChatRow): ChatView {
   return {
@@ -17,12 +18,16 @@ export function toChatView(row: ChatRow): ChatView {
   };
 }
 
-export function toMessageView(row: MessageRow): MessageView {
+/** A stored message as the API shows it; `siblings` from the chat's tree (see tree.ts), else it is the only version. */
+export function toMessageView(row: MessageRow, siblings: SiblingInfo = { siblingCount: 1, siblingIndex: 0 }): MessageView {
   return {
     id: row.id,
     chatId: row.chatId,
+    parentId: row.parentId,
+    ...siblings,
     role: row.role,
     content: row.content,
+    reasoning: row.reasoning,
     status: row.status,
     provider: row.provider,
     model: row.model,
