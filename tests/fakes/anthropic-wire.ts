@@ -66,13 +66,20 @@ export async function messages(ctx: Ctx): Promise<Response> {
     countWords(textOf(body.system)) + msgs.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m.content)) : 0), 0);
   const outputTokens = countWords(plan.reply);
   const headers = { 'request-id': requestId };
+  const thinking = plan.reasoning.join('');
+  const signature = 'c2lnbmF0dXJlLWZha2U=';
+  // The no-finish scenarios name no stop reason: null, or "" (not a value the SDK's types allow).
+  const stopReason = (plan.finishReason === 'stop' ? 'end_turn' : plan.finishReason) as 'end_turn';
   const message = {
     id: ctx.nextId('msg_fake'),
     type: 'message',
     role: 'assistant',
     model,
-    content: [{ type: 'text', text: plan.reply, citations: null }],
-    stop_reason: 'end_turn',
+    content: [
+      ...(thinking ? [{ type: 'thinking' as const, thinking, signature }] : []),
+      { type: 'text' as const, text: plan.reply, citations: null },
+    ],
+    stop_reason: stopReason,
     stop_sequence: null,
     stop_details: null,
     container: null,
@@ -84,8 +91,9 @@ export async function messages(ctx: Ctx): Promise<Response> {
     if (plan.ending === 'error') return anthropicError(529, 'Overloaded', requestId);
     const text = JSON.stringify(message);
     // Truncated non-stream: the body is cut mid-JSON, like a dropped connection.
-    if (plan.ending === 'truncated') {
-      return ctx.stream([{ text: text.slice(0, Math.floor(text.length / 2)), delayMs: 0 }], 'application/json', headers);
+    if (plan.ending === 'truncated' || plan.ending === 'cut') {
+      const half: Frame = { text: text.slice(0, Math.floor(text.length / 2)), delayMs: 0 };
+      return ctx.stream(plan.ending === 'cut' ? [half, { text: '', delayMs: 0, cut: true }] : [half], 'application/json', headers);
     }
     await ctx.sleep(plan.chunkDelayMs * plan.chunks.length);
     return json(200, message, headers);
@@ -95,24 +103,40 @@ export async function messages(ctx: Ctx): Promise<Response> {
     text: `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`,
     delayMs,
   });
+  // Thinking, when the scenario has some, is block 0 (thinking deltas, then its signature); the text follows.
+  const textIndex = thinking ? 1 : 0;
   const frames: Frame[] = [
     sse({
       type: 'message_start',
       message: { ...message, content: [], stop_reason: null, usage: usage(inputTokens, 1) },
     }),
-    sse({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '', citations: null } }),
+    ...(thinking
+      ? [
+          sse({ type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }),
+          ...plan.reasoning.map((w) =>
+            sse({ type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: w } }, plan.reasoningDelayMs),
+          ),
+          sse({ type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature } }),
+          sse({ type: 'content_block_stop', index: 0 }),
+        ]
+      : []),
+    sse({ type: 'content_block_start', index: textIndex, content_block: { type: 'text', text: '', citations: null } }),
     sse({ type: 'ping' }),
-    ...plan.chunks.map((w) => sse({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: w } }, plan.chunkDelayMs)),
+    ...plan.chunks.map((w) =>
+      sse({ type: 'content_block_delta', index: textIndex, delta: { type: 'text_delta', text: w } }, plan.chunkDelayMs),
+    ),
   ];
   if (plan.ending === 'error') {
     const err = { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' }, request_id: requestId };
     frames.push({ text: `event: error\ndata: ${JSON.stringify(err)}\n\n`, delayMs: 0 });
+  } else if (plan.ending === 'cut') {
+    frames.push({ text: '', delayMs: 0, cut: true });
   } else if (plan.ending === 'normal') {
     frames.push(
-      sse({ type: 'content_block_stop', index: 0 }),
+      sse({ type: 'content_block_stop', index: textIndex }),
       sse({
         type: 'message_delta',
-        delta: { stop_reason: 'end_turn', stop_sequence: null, stop_details: null, container: null },
+        delta: { stop_reason: stopReason, stop_sequence: null, stop_details: null, container: null },
         usage: {
           output_tokens: outputTokens,
           input_tokens: inputTokens,

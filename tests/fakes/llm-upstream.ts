@@ -17,12 +17,14 @@ import {
 
 export type { FakeUpstreamOptions, RecordedRequest, ScenarioModel } from './upstream-core.ts';
 export {
+  expectedReasoning,
   expectedReply,
   LONG_REPLY_EXTRA_WORDS,
   PARTIAL_WORDS,
   SCENARIO_MODELS,
   SLOW_REPLY_EXTRA_WORDS,
   splitWords,
+  WHOLE_ANSWER_CHUNKS,
 } from './upstream-core.ts';
 
 export interface FakeUpstream {

@@ -64,9 +64,16 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: plan.reply, refusal: null, annotations: [] },
+          message: {
+            role: 'assistant',
+            content: plan.reply,
+            refusal: null,
+            annotations: [],
+            // Not in the SDK's types: what DeepSeek and vLLM (reasoning_content) or Ollama (reasoning) return.
+            ...(plan.reasoning.length ? { [plan.reasoningField]: plan.reasoning.join('') } : {}),
+          },
           logprobs: null,
-          finish_reason: 'stop',
+          finish_reason: (plan.finishReason ?? null) as 'stop',
         },
       ],
       usage,
@@ -75,8 +82,9 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
     } satisfies ChatCompletion;
     const text = JSON.stringify(completion);
     // Truncated non-stream: the body is cut mid-JSON, like a dropped connection.
-    if (plan.ending === 'truncated') {
-      return ctx.stream([{ text: text.slice(0, Math.floor(text.length / 2)), delayMs: 0 }], 'application/json', headers);
+    if (plan.ending === 'truncated' || plan.ending === 'cut') {
+      const half: Frame = { text: text.slice(0, Math.floor(text.length / 2)), delayMs: 0 };
+      return ctx.stream(plan.ending === 'cut' ? [half, { text: '', delayMs: 0, cut: true }] : [half], 'application/json', headers);
     }
     // Slow non-stream: the whole reply takes as long as the slow stream would.
     await ctx.sleep(plan.chunkDelayMs * plan.chunks.length);
@@ -99,13 +107,29 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
     return `data: ${JSON.stringify(c)}\n\n`;
   };
 
+  // Until the finish chunk, every chunk carries `finish_reason: null`. The no-finish scenarios send
+  // what bug report case #5 shows: their two content chunks with null or "" and then `[DONE]`, with
+  // no role chunk, finish chunk or usage chunk.
+  const bare = plan.finishReason !== 'stop';
+  const pendingReason = (bare ? plan.finishReason : null) as null;
   const frames: Frame[] = [
-    {
-      text: chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]),
-      delayMs: 0,
-    },
+    ...(bare
+      ? []
+      : [
+          {
+            text: chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]),
+            delayMs: 0,
+          },
+        ]),
+    // Thinking first, in the field the scenario names (not in the SDK's types), with no content.
+    ...plan.reasoning.map((w) => ({
+      text: chunk([
+        { index: 0, delta: { [plan.reasoningField]: w } as { content?: string }, logprobs: null, finish_reason: pendingReason },
+      ]),
+      delayMs: plan.reasoningDelayMs,
+    })),
     ...plan.chunks.map((w) => ({
-      text: chunk([{ index: 0, delta: { content: w }, logprobs: null, finish_reason: null }]),
+      text: chunk([{ index: 0, delta: { content: w }, logprobs: null, finish_reason: pendingReason }]),
       delayMs: plan.chunkDelayMs,
     })),
   ];
@@ -119,9 +143,12 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
       },
     };
     frames.push({ text: `data: ${JSON.stringify(err)}\n\n`, delayMs: 0 });
+  } else if (plan.ending === 'cut') {
+    frames.push({ text: '', delayMs: 0, cut: true });
   } else if (plan.ending === 'normal') {
-    frames.push({ text: chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]), delayMs: 0 });
-    if (includeUsage) frames.push({ text: chunk([], { usage }), delayMs: 0 });
+    if (plan.finishReason === 'stop')
+      frames.push({ text: chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]), delayMs: 0 });
+    if (includeUsage && !bare) frames.push({ text: chunk([], { usage }), delayMs: 0 });
     frames.push({ text: 'data: [DONE]\n\n', delayMs: 0 });
   }
   return ctx.stream(frames, 'text/event-stream; charset=utf-8', headers);

@@ -13,14 +13,30 @@ export const SCENARIO_MODELS = [
   'fake-slow',
   'fake-long',
   'fake-mid-stream-error',
+  // How a stream ends (bug report case #5): the reply is exactly `the whole answer`, in two deltas.
+  /** `finish_reason: null` on every chunk, then `[DONE]` (Anthropic: `stop_reason: null`, then `message_stop`). */
+  'fake-no-finish-reason',
+  /** `finish_reason: ""` on every chunk, then `[DONE]` (Anthropic: `stop_reason: ""`, then `message_stop`). */
+  'fake-empty-finish-reason',
+  /** PARTIAL_WORDS deltas, then the connection is closed abruptly: no finish reason, no `[DONE]` / `message_stop`. */
+  'fake-cut',
+  // Thinking before the answer (see expectedReasoning), then the normal reply.
+  /** OpenAI-compatible `delta.reasoning_content` (DeepSeek, vLLM); Anthropic `thinking` blocks. */
+  'fake-reasoning',
+  /** OpenAI-compatible `delta.reasoning` (Ollama's /v1, OpenRouter); Anthropic as fake-reasoning. */
+  'fake-reasoning-field',
+  /** As fake-reasoning, one reasoning chunk every `slowChunkMs`, then the reply at once. */
+  'fake-slow-reasoning',
 ] as const;
 export type ScenarioModel = (typeof SCENARIO_MODELS)[number];
 
 /** Filler words appended to the reply of `fake-long` / `fake-slow`. */
 export const LONG_REPLY_EXTRA_WORDS = 300;
 export const SLOW_REPLY_EXTRA_WORDS = 50;
-/** Deltas sent by `fake-truncated` / `fake-mid-stream-error` before they break off. */
+/** Deltas sent by `fake-truncated` / `fake-mid-stream-error` / `fake-cut` before they break off. */
 export const PARTIAL_WORDS = 3;
+/** The deltas of `fake-no-finish-reason` / `fake-empty-finish-reason`, as in bug report case #5. */
+export const WHOLE_ANSWER_CHUNKS = ['the whole ', 'answer'] as const;
 
 export interface FakeUpstreamOptions {
   /** Delay before the first byte for `fake-slow-first-token` (default 3000). */
@@ -82,11 +98,19 @@ export function ollamaName(name: string): string {
 // ---------------------------------------------------------------- replies
 
 export function expectedReply(lastUserText: string, model?: string): string {
+  if (model === 'fake-no-finish-reason' || model === 'fake-empty-finish-reason') return WHOLE_ANSWER_CHUNKS.join('');
   const base = `Fake reply to: ${lastUserText}`;
   if (model === 'fake-long') return `${base} ${filler(LONG_REPLY_EXTRA_WORDS)}`;
   if (model === 'fake-slow') return `${base} ${filler(SLOW_REPLY_EXTRA_WORDS)}`;
   return base;
 }
+
+/** The thinking the fake-reasoning scenarios stream before their reply, word by word. */
+export function expectedReasoning(lastUserText: string): string {
+  return `Thinking about: ${lastUserText}`;
+}
+
+const REASONING_MODELS = new Set(['fake-reasoning', 'fake-reasoning-field', 'fake-slow-reasoning']);
 
 function filler(n: number): string {
   return Array.from({ length: n }, (_, i) => `w${i + 1}`).join(' ');
@@ -109,7 +133,15 @@ export interface Plan {
   chunks: string[];
   firstByteDelayMs: number;
   chunkDelayMs: number;
-  ending: 'normal' | 'truncated' | 'error';
+  /** `cut`: the connection is closed abruptly after the chunks (truncated: the body ends cleanly). */
+  ending: 'normal' | 'truncated' | 'error' | 'cut';
+  /** The finish reason of a normal ending: `stop`, or what every chunk carries instead of one (null, ""). */
+  finishReason: 'stop' | null | '';
+  /** Thinking chunks sent before the reply (empty for most scenarios). */
+  reasoning: string[];
+  reasoningDelayMs: number;
+  /** Where an OpenAI-compatible stream puts the thinking. */
+  reasoningField: 'reasoning_content' | 'reasoning';
 }
 
 export function planFor(model: string, lastUserText: string, opts: ResolvedOptions): Plan {
@@ -117,13 +149,20 @@ export function planFor(model: string, lastUserText: string, opts: ResolvedOptio
   const words = splitWords(reply);
   // Any fake-error-NNN works; the listed ones are the documented set.
   const err = /^fake-error-([45]\d\d)$/.exec(model);
+  const wholeAnswer = model === 'fake-no-finish-reason' || model === 'fake-empty-finish-reason';
+  const partial = model === 'fake-truncated' || model === 'fake-mid-stream-error' || model === 'fake-cut';
   return {
     errorStatus: err?.[1] ? Number(err[1]) : undefined,
     reply,
-    chunks: model === 'fake-truncated' || model === 'fake-mid-stream-error' ? words.slice(0, PARTIAL_WORDS) : words,
+    chunks: wholeAnswer ? [...WHOLE_ANSWER_CHUNKS] : partial ? words.slice(0, PARTIAL_WORDS) : words,
     firstByteDelayMs: model === 'fake-slow-first-token' ? opts.slowFirstTokenMs : 0,
     chunkDelayMs: model === 'fake-slow' ? opts.slowChunkMs : 0,
-    ending: model === 'fake-truncated' ? 'truncated' : model === 'fake-mid-stream-error' ? 'error' : 'normal',
+    ending:
+      model === 'fake-truncated' ? 'truncated' : model === 'fake-mid-stream-error' ? 'error' : model === 'fake-cut' ? 'cut' : 'normal',
+    finishReason: model === 'fake-no-finish-reason' ? null : model === 'fake-empty-finish-reason' ? '' : 'stop',
+    reasoning: REASONING_MODELS.has(model) ? splitWords(expectedReasoning(lastUserText)) : [],
+    reasoningDelayMs: model === 'fake-slow-reasoning' ? opts.slowChunkMs : 0,
+    reasoningField: model === 'fake-reasoning-field' ? 'reasoning' : 'reasoning_content',
   };
 }
 
@@ -133,6 +172,8 @@ export interface Frame {
   text: string;
   /** Wait this long before sending the frame. */
   delayMs: number;
+  /** Instead of sending `text`, close the connection abruptly (no clean end of the body). */
+  cut?: boolean;
 }
 
 /** Server-wide bookkeeping so `stop()` can cancel every pending timer and stream. */
@@ -164,6 +205,9 @@ export class ClientGone extends Error {
     super('client went away');
   }
 }
+
+/** How long a `cut` frame waits at least, so the frames sent before it reach the client first. */
+const CUT_GRACE_MS = 30;
 
 export function createCtx(req: Request, body: unknown, record: RecordedRequest, opts: ResolvedOptions, reg: Registry): Ctx {
   const life = new AbortController();
@@ -205,13 +249,22 @@ export function createCtx(req: Request, body: unknown, record: RecordedRequest, 
     const body = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         const frame = frames[i++];
+        // A cut drops whatever the socket still holds: give the frames before it time to leave.
+        const delayMs = frame?.cut ? Math.max(frame.delayMs, CUT_GRACE_MS) : (frame?.delayMs ?? 0);
         try {
-          if (frame && frame.delayMs > 0) await sleep(frame.delayMs);
+          if (delayMs > 0) await sleep(delayMs);
         } catch {
           // Aborted or server stopping: the socket is going away, just end quietly.
           try {
             controller.close();
           } catch {}
+          return;
+        }
+        if (frame?.cut) {
+          // Erroring the body makes Bun drop the connection mid-response, as a crashed upstream
+          // or a proxy that gives up would (an `undefined` reason keeps it from logging a stack).
+          reg.lives.delete(life);
+          controller.error(undefined);
           return;
         }
         if (frame) controller.enqueue(enc.encode(frame.text));

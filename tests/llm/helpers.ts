@@ -16,6 +16,8 @@ export type Collected = {
   events: (GenerationEvent | ResilientEvent)[];
   text: string;
   deltas: string[];
+  /** The concatenated reasoning events (the model's thinking, apart from `text`). */
+  reasoning: string;
   done: Extract<GenerationEvent, { type: 'done' }> | undefined;
   attempts: string[];
   error: unknown;
@@ -27,7 +29,7 @@ export async function collect(
   stream: AsyncIterable<GenerationEvent | ResilientEvent>,
   onEvent?: (event: GenerationEvent | ResilientEvent, index: number) => void,
 ): Promise<Collected> {
-  const out: Collected = { events: [], text: '', deltas: [], done: undefined, attempts: [], error: undefined, ms: 0 };
+  const out: Collected = { events: [], text: '', deltas: [], reasoning: '', done: undefined, attempts: [], error: undefined, ms: 0 };
   const t0 = performance.now();
   try {
     for await (const event of stream) {
@@ -35,7 +37,8 @@ export async function collect(
       if (event.type === 'delta') {
         out.text += event.text;
         out.deltas.push(event.text);
-      } else if (event.type === 'done') out.done = event;
+      } else if (event.type === 'reasoning') out.reasoning += event.text;
+      else if (event.type === 'done') out.done = event;
       else out.attempts.push(`${event.provider}:${event.model}`);
       onEvent?.(event, out.events.length - 1);
     }

@@ -64,6 +64,85 @@ describe('OpenAI-compatible API through the openai SDK', () => {
     expect(usage?.completion_tokens).toBe(3);
   });
 
+  test('happy: standard request fields (case #7): top_p, and the rest of what the SDK sends', async () => {
+    const completion = await client.chat.completions.create({
+      model: 'echo/echo',
+      messages: [{ role: 'user', content: 'hi' }],
+      top_p: 0.9,
+    });
+    expect(completion.choices[0]!.message.content).toBe('hi');
+
+    const everything = await client.chat.completions.create({
+      model: 'echo/echo',
+      messages: [{ role: 'user', content: 'hi' }],
+      top_p: 1,
+      user: 'u-1',
+      stop: ['\n'],
+      n: 1,
+      presence_penalty: 0,
+      frequency_penalty: 0,
+      seed: 7,
+      response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' }, strict: true } },
+      logprobs: false,
+      top_logprobs: 0,
+      logit_bias: { '50256': -100 },
+      metadata: { run: '1' },
+      store: false,
+      service_tier: 'auto',
+      parallel_tool_calls: false,
+      reasoning_effort: 'low',
+      modalities: ['text'],
+      prediction: { type: 'content', content: 'hi' },
+    });
+    expect(everything.choices[0]!.message.content).toBe('hi');
+  });
+
+  test('happy: explicit nulls (case #6) mean the default', async () => {
+    const completion = await client.chat.completions.create({
+      model: 'echo/echo',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: null,
+      max_completion_tokens: null,
+      temperature: null,
+      top_p: null,
+      stream: null,
+      stream_options: null,
+      stop: null,
+      seed: null,
+      n: null,
+      presence_penalty: null,
+      frequency_penalty: null,
+    });
+    expect(completion.choices[0]!.message.content).toBe('hi');
+  });
+
+  test('happy: a streamed completion with include_obfuscation and a stop string', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'echo/echo',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      stream_options: { include_usage: true, include_obfuscation: false },
+      stop: 'END',
+    });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('hi');
+  });
+
+  test('error: what Parley cannot honour is a 422 naming the field: n 2, top_p out of range, logprobs', async () => {
+    const refused = (body: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>) =>
+      client.chat.completions.create({ model: 'echo/echo', messages: [{ role: 'user', content: 'hi' }], ...body }).then(
+        () => undefined,
+        (error: { status?: number; error?: { details?: { field: string }[] } }) => ({
+          status: error.status,
+          fields: error.error?.details?.map((detail) => detail.field),
+        }),
+      );
+    expect(await refused({ n: 2 })).toEqual({ status: 422, fields: ['body.n'] });
+    expect(await refused({ top_p: 1.1 })).toEqual({ status: 422, fields: ['body.top_p'] });
+    expect(await refused({ logprobs: true })).toEqual({ status: 422, fields: ['body.logprobs'] });
+  });
+
   test('error: a bad key is 401, an unknown provider model 422, a conversation not ending with the user 422', async () => {
     const stranger = new OpenAI({ apiKey: 'pk_not-a-real-key', baseURL: client.baseURL, maxRetries: 0 });
     // Awaited by hand: the SDK's promises are lazy, and expect().rejects does not drive them.

@@ -1,8 +1,11 @@
 // Anthropic Messages API through the official SDK, reading the raw stream events.
+// A reply is finished when `message_stop` arrives, whether or not a `message_delta` named a
+// stop_reason before it (none, null or "": finish reason "stop"). A stream that ends without
+// `message_stop` was cut: an error. `thinking` blocks stream as reasoning, apart from the text.
 
 import type Anthropic from '@anthropic-ai/sdk';
 import type { UpstreamFetch } from './pool.ts';
-import { LIST_TIMEOUT_MS, modelInfos, toUpstreamError } from './shared.ts';
+import { LIST_TIMEOUT_MS, midStreamError, modelInfos, STREAM_CUT_MESSAGE, toUpstreamError } from './shared.ts';
 import type { GenerationEvent, GenerationRequest, LlmProvider } from './types.ts';
 import { UpstreamError } from './types.ts';
 
@@ -22,6 +25,16 @@ const FINISH_REASONS: Record<string, string> = {
   model_context_window_exceeded: 'length',
 };
 
+/**
+ * OpenAI's `stop` as Anthropic's `stop_sequences`. The Messages API refuses a sequence that is
+ * only whitespace (400 "each stop sequence must contain non-whitespace"), so such a one (a
+ * common `"\n"`) is left out rather than failing the whole request.
+ */
+function stopSequences(stop: string[] | undefined): { stop_sequences?: string[] } {
+  const kept = (stop ?? []).filter((sequence) => sequence.trim() !== '');
+  return kept.length ? { stop_sequences: kept } : {};
+}
+
 // In-band `error` events: overloaded/api errors are transient; anything else is a real refusal.
 const RETRYABLE_TYPES = new Set(['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error']);
 
@@ -38,11 +51,11 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
         ...(options.fetch ? { fetch: options.fetch } : {}),
       }),
     })));
-  const toError = (Sdk: typeof Anthropic, e: unknown) =>
-    toUpstreamError('anthropic', e, Sdk, (err) => {
-      const type = (err as { type?: unknown }).type;
-      return typeof type === 'string' && RETRYABLE_TYPES.has(type);
-    });
+  const inBandRetryable = (err: Error) => {
+    const type = (err as { type?: unknown }).type;
+    return typeof type === 'string' && RETRYABLE_TYPES.has(type);
+  };
+  const toError = (Sdk: typeof Anthropic, e: unknown) => toUpstreamError('anthropic', e, Sdk, inBandRetryable);
 
   async function* stream(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
     const { signal } = request;
@@ -55,8 +68,10 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
         {
           model: request.model,
           max_tokens: request.maxTokens,
-          // No temperature: SDK 1.x speaks API version 2026-10-21, which rejects sampling
-          // parameters (temperature, top_p, top_k) with a 400 on every model.
+          // No temperature and no top_p: SDK 1.x speaks API version 2026-10-21, which rejects
+          // sampling parameters (temperature, top_p, top_k) with a 400 on every model, even at
+          // their defaults. Nor seed, penalties or response_format: the Messages API has none.
+          ...stopSequences(request.sampling?.stop),
           ...(request.system ? { system: request.system } : {}),
           messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
           stream: true,
@@ -77,17 +92,18 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
         if (signal.aborted) return;
         switch (event.type) {
           case 'message_start':
-            inputTokens = event.message.usage.input_tokens;
-            outputTokens = event.message.usage.output_tokens;
+            inputTokens = event.message.usage?.input_tokens ?? 0;
+            outputTokens = event.message.usage?.output_tokens ?? 0;
             break;
           case 'content_block_delta':
             if (event.delta.type === 'text_delta' && event.delta.text) yield { type: 'delta', text: event.delta.text };
+            else if (event.delta.type === 'thinking_delta' && event.delta.thinking) yield { type: 'reasoning', text: event.delta.thinking };
             break;
           case 'message_delta':
-            if (event.delta.stop_reason) stopReason = event.delta.stop_reason;
+            if (event.delta?.stop_reason) stopReason = event.delta.stop_reason;
             // output_tokens here is cumulative; input_tokens may be restated (or null).
-            outputTokens = event.usage.output_tokens;
-            if (typeof event.usage.input_tokens === 'number') inputTokens = event.usage.input_tokens;
+            if (typeof event.usage?.output_tokens === 'number') outputTokens = event.usage.output_tokens;
+            if (typeof event.usage?.input_tokens === 'number') inputTokens = event.usage.input_tokens;
             break;
           case 'message_stop':
             stopped = true;
@@ -98,10 +114,11 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
       }
     } catch (e) {
       if (signal.aborted) return;
-      throw toError(Sdk, e);
+      throw midStreamError('anthropic', e, Sdk, inBandRetryable);
     }
     if (signal.aborted) return; // the SDK just ends its loop after an abort
-    if (!stopped) throw new UpstreamError('upstream stream ended before it finished', { retryable: true });
+    if (!stopped) throw new UpstreamError(STREAM_CUT_MESSAGE, { retryable: true });
+    // message_stop without a stop reason: the message is whole all the same.
     const finishReason = stopReason ? (FINISH_REASONS[stopReason] ?? stopReason) : 'stop';
     yield { type: 'done', finishReason, usage: { inputTokens, outputTokens } };
   }

@@ -1,5 +1,8 @@
 // Ollama: chat through its OpenAI-compatible /v1 API, models and admin through its native /api.
+// Its /v1 stream ends with `data: [DONE]` and may carry `finish_reason` null on every chunk (an
+// empty done_reason), and its thinking as `delta.reasoning`: openai.ts handles both.
 
+import { truncateGraphemes } from '../../text/graphemes.ts';
 import { createOpenAiProvider } from './openai.ts';
 import type { UpstreamFetch } from './pool.ts';
 import { LIST_TIMEOUT_MS, modelInfos, withTimeout } from './shared.ts';
@@ -120,7 +123,7 @@ async function ollamaJson(
     }
     if (!res.ok) {
       const detail = (parsed as { error?: unknown } | undefined)?.error;
-      const message = typeof detail === 'string' ? detail : text.slice(0, 200) || res.statusText;
+      const message = typeof detail === 'string' ? detail : truncateGraphemes(text, 200) || res.statusText;
       throw new UpstreamError(`ollama: ${path} answered ${res.status}: ${message}`, {
         status: res.status,
         retryable: res.status === 429 || res.status >= 500,

@@ -1,10 +1,22 @@
 // OpenAI (and any OpenAI-compatible server, Ollama included) through the official SDK.
+//
+// When is a streamed reply finished? When upstream sent its terminal `data: [DONE]`, or named a
+// finish reason (`finish_reason` "stop", "length", …). Some OpenAI-compatible servers and proxies
+// (Ollama's /v1 when its done_reason is empty, for one) send `finish_reason` null or "" on every
+// chunk and end with `[DONE]`: that reply is whole, and its finish reason is "stop". A stream
+// that ends with neither (a connection closed early, a proxy cutting the body) is truncated: an
+// error, never a success. The SDK ends its loop the same way on `[DONE]` and on a body that simply
+// stops, so the `fetch` it is given watches the bytes for `[DONE]` (see watchForDone below).
 
 import type OpenAI from 'openai';
-import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type {
+  ChatCompletionChunk,
+  ChatCompletionCreateParamsStreaming,
+  ChatCompletionMessageParam,
+} from 'openai/resources/chat/completions';
 import type { UpstreamFetch } from './pool.ts';
-import { estimateUsage, LIST_TIMEOUT_MS, modelInfos, toUpstreamError } from './shared.ts';
-import type { GenerationEvent, GenerationRequest, LlmProvider, ProviderName, Usage } from './types.ts';
+import { estimateUsage, LIST_TIMEOUT_MS, midStreamError, modelInfos, STREAM_CUT_MESSAGE, toUpstreamError } from './shared.ts';
+import type { GenerationEvent, GenerationRequest, LlmProvider, ProviderName, Sampling, Usage } from './types.ts';
 import { UpstreamError } from './types.ts';
 
 export type OpenAiProviderOptions = {
@@ -16,8 +28,92 @@ export type OpenAiProviderOptions = {
   fetch?: UpstreamFetch;
 };
 
+/** What OpenAI-compatible servers stream besides `content`: DeepSeek and vLLM `reasoning_content`, Ollama's /v1 and others `reasoning`. */
+type Delta = ChatCompletionChunk.Choice.Delta & { reasoning_content?: unknown; reasoning?: unknown };
+
+/** The thinking a delta carries, if any; one field only, for servers that send the same text under both names. */
+function reasoningOf(delta: Delta | undefined): string | undefined {
+  if (!delta) return undefined;
+  if (typeof delta.reasoning_content === 'string' && delta.reasoning_content) return delta.reasoning_content;
+  if (typeof delta.reasoning === 'string' && delta.reasoning) return delta.reasoning;
+  return undefined;
+}
+
+/** The request's sampling options as Chat Completions fields; what is absent stays out (the upstream's default). */
+function samplingParams(sampling: Sampling | undefined): Partial<ChatCompletionCreateParamsStreaming> {
+  if (!sampling) return {};
+  const { topP, stop, seed, presencePenalty, frequencyPenalty, responseFormat, user } = sampling;
+  return {
+    ...(topP !== undefined ? { top_p: topP } : {}),
+    ...(stop?.length ? { stop } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    ...(presencePenalty !== undefined ? { presence_penalty: presencePenalty } : {}),
+    ...(frequencyPenalty !== undefined ? { frequency_penalty: frequencyPenalty } : {}),
+    ...(responseFormat
+      ? {
+          response_format:
+            responseFormat.type === 'json_schema' ? { type: 'json_schema', json_schema: responseFormat.jsonSchema } : responseFormat,
+        }
+      : {}),
+    ...(user !== undefined ? { user } : {}),
+  };
+}
+
+/** Whether a streamed response's body carried the SSE line `data: [DONE]`, by the Response the SDK was handed. */
+const doneMarkers = new WeakMap<Response, { seen: boolean }>();
+
+/** `data: [DONE]` as the SDK reads it (one optional space after the colon, nothing else on the line). */
+const isDoneLine = (line: string) => line === 'data: [DONE]' || line === 'data:[DONE]';
+
+/**
+ * Passes the body through unchanged and sets `marker.seen` once a `data: [DONE]` line goes by
+ * (before the SDK reads the bytes that hold it). Only the current line is kept, capped: a line
+ * longer than the marker cannot be it.
+ */
+function watchForDone(marker: { seen: boolean }): TransformStream<Uint8Array, Uint8Array> {
+  const decoder = new TextDecoder();
+  let line = '';
+  const scan = (text: string) => {
+    const parts = text.split(/\r\n|\r|\n/);
+    for (let i = 0; i < parts.length; i++) {
+      line = `${line}${parts[i]}`.slice(0, 16);
+      if (i === parts.length - 1) break; // the line goes on in the next chunk
+      if (isDoneLine(line)) marker.seen = true;
+      line = '';
+    }
+  };
+  return new TransformStream({
+    transform(chunk, controller) {
+      if (!marker.seen) scan(decoder.decode(chunk, { stream: true }));
+      controller.enqueue(chunk);
+    },
+    flush() {
+      // A body that ends right after the marker, without the final newline, reached it too.
+      if (!marker.seen) scan(decoder.decode());
+      if (isDoneLine(line)) marker.seen = true;
+    },
+  });
+}
+
+/** `fetch` whose successful responses are watched for `[DONE]` (see doneMarkers). */
+function watchingFetch(base: UpstreamFetch): UpstreamFetch {
+  return async (input, init) => {
+    const response = await base(input, init);
+    if (!response.ok || !response.body) return response;
+    const marker = { seen: false };
+    const watched = new Response(response.body.pipeThrough(watchForDone(marker)), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+    doneMarkers.set(watched, marker);
+    return watched;
+  };
+}
+
 export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvider {
   const name = options.name ?? 'openai';
+  const fetch = watchingFetch(options.fetch ?? ((input, init) => globalThis.fetch(input, init)));
   // The SDK is loaded on first use, not at start-up: an instance that never calls it starts faster.
   let loaded: Promise<{ Sdk: typeof OpenAI; client: OpenAI }> | undefined;
   const load = () =>
@@ -29,11 +125,11 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
         baseURL: options.baseUrl ?? 'https://api.openai.com/v1',
         // Retries, fallbacks and timeouts belong to streamWithResilience, not to the SDK.
         maxRetries: 0,
-        ...(options.fetch ? { fetch: options.fetch } : {}),
+        fetch,
       }),
     })));
-  const toError = (Sdk: typeof OpenAI, e: unknown) =>
-    toUpstreamError(name, e, Sdk, (err) => !/invalid_request|authentication|permission/.test(String((err as { type?: unknown }).type)));
+  const inBandRetryable = (err: Error) => !/invalid_request|authentication|permission/.test(String((err as { type?: unknown }).type));
+  const toError = (Sdk: typeof OpenAI, e: unknown) => toUpstreamError(name, e, Sdk, inBandRetryable);
 
   async function* stream(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
     const { signal } = request;
@@ -45,18 +141,24 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
     const { Sdk, client } = await load();
     // biome-ignore lint/suspicious/noImplicitAnyLet: the SDK's stream type, inferred from the assignment below
     let chunks;
+    let marker: { seen: boolean } | undefined;
     try {
-      chunks = await client.chat.completions.create(
-        {
-          model: request.model,
-          messages,
-          max_tokens: request.maxTokens,
-          temperature: request.temperature,
-          stream: true,
-          stream_options: { include_usage: true },
-        },
-        { signal },
-      );
+      const { data, response } = await client.chat.completions
+        .create(
+          {
+            model: request.model,
+            messages,
+            max_tokens: request.maxTokens,
+            temperature: request.temperature,
+            ...samplingParams(request.sampling),
+            stream: true,
+            stream_options: { include_usage: true },
+          },
+          { signal },
+        )
+        .withResponse();
+      chunks = data;
+      marker = doneMarkers.get(response);
     } catch (e) {
       if (signal.aborted) return; // the caller aborted: it knows, nothing to report
       throw toError(Sdk, e);
@@ -65,11 +167,17 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
     let finishReason: string | undefined;
     let usage: Usage | undefined;
     let text = '';
+    let reasoning = '';
     try {
       for await (const chunk of chunks) {
         if (signal.aborted) return;
         if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
-        const choice = chunk.choices[0];
+        const choice = chunk.choices?.[0];
+        const thought = reasoningOf(choice?.delta as Delta | undefined);
+        if (thought) {
+          reasoning += thought;
+          yield { type: 'reasoning', text: thought };
+        }
         const content = choice?.delta?.content;
         if (content) {
           text += content;
@@ -79,12 +187,13 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
       }
     } catch (e) {
       if (signal.aborted) return;
-      throw toError(Sdk, e);
+      throw midStreamError(name, e, Sdk, inBandRetryable);
     }
     // The SDK ends its loop quietly after an abort; only our own check tells the cases apart.
     if (signal.aborted) return;
-    if (!finishReason) throw new UpstreamError('upstream stream ended before it finished', { retryable: true });
-    yield { type: 'done', finishReason, usage: usage ?? estimateUsage(request, text) };
+    // Finished: upstream said `[DONE]`, or named a finish reason. Neither: the stream was cut.
+    if (!finishReason && !marker?.seen) throw new UpstreamError(STREAM_CUT_MESSAGE, { retryable: true });
+    yield { type: 'done', finishReason: finishReason ?? 'stop', usage: usage ?? estimateUsage(request, text + reasoning) };
   }
 
   async function listModels() {

@@ -1,5 +1,6 @@
 // Timeouts, retries and fallbacks around the providers. The one rule that shapes everything:
-// once the caller has seen a delta, nothing is retried (it would repeat text), a failure is thrown.
+// once the caller has seen a delta (or reasoning), nothing is retried (it would repeat text), a
+// failure is thrown.
 
 import type { Logger } from '../log/index.ts';
 import { sleep } from './shared.ts';
@@ -106,10 +107,15 @@ export async function* streamWithResilience(options: ResilienceOptions): AsyncGe
         if (call.signal.aborted) attemptAc.abort();
         call.signal.addEventListener('abort', onCallAbort, { once: true });
         let firstTokenTimedOut = false;
-        let firstTokenTimer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
-          firstTokenTimedOut = true;
-          attemptAc.abort();
-        }, options.firstTokenTimeoutMs);
+        // Until the first token of the reply, upstream may be silent this long at most. Reasoning
+        // is upstream life: each chunk of it starts the wait again, so a model that thinks longer
+        // than the timeout before it answers is never cut while its thinking keeps coming.
+        const armFirstToken = () =>
+          setTimeout(() => {
+            firstTokenTimedOut = true;
+            attemptAc.abort();
+          }, options.firstTokenTimeoutMs);
+        let firstTokenTimer: ReturnType<typeof setTimeout> | undefined = armFirstToken();
         let iterator: AsyncIterator<GenerationEvent> | undefined;
         let finished = false;
         let retryable = false;
@@ -122,8 +128,8 @@ export async function* streamWithResilience(options: ResilienceOptions): AsyncGe
             if (next === ABORTED || next.done) break;
             const event = next.value;
             clearTimeout(firstTokenTimer);
-            firstTokenTimer = undefined;
-            if (event.type === 'delta') yielded = true;
+            firstTokenTimer = event.type === 'reasoning' && firstTokenTimer !== undefined ? armFirstToken() : undefined;
+            if (event.type === 'delta' || event.type === 'reasoning') yielded = true;
             if (event.type === 'done') finished = true;
             yield event;
             if (finished) return;
@@ -144,6 +150,7 @@ export async function* streamWithResilience(options: ResilienceOptions): AsyncGe
             status: error.options.status,
             retryable: error.options.retryable,
             error: error.message,
+            ...(error.cause instanceof Error ? { cause: error.cause.message } : {}),
           };
           // Text already reached the caller (or the time is up): a retry would repeat or overrun.
           if (yielded || totalTimedOut) {

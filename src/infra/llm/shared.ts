@@ -55,6 +55,27 @@ export function toUpstreamError(
   return new UpstreamError(`${provider}: ${message}`, { retryable: true, cause: e });
 }
 
+/** The one message for a reply stream that stopped before its terminal event, however it stopped. */
+export const STREAM_CUT_MESSAGE = 'upstream stream ended before it finished';
+
+/**
+ * An error met while reading a stream that had started: an in-band error event (an SDK APIError)
+ * or a malformed frame keeps its own message; anything else is the connection going away before
+ * the terminal event (a reset socket, a proxy giving up), reported as the stream being cut, with
+ * the transport's error as its cause.
+ */
+export function midStreamError(
+  provider: ProviderName,
+  e: unknown,
+  sdk: Parameters<typeof toUpstreamError>[2],
+  inBandRetryable: (e: Error) => boolean,
+): UpstreamError {
+  if (e instanceof UpstreamError || e instanceof sdk.APIError || e instanceof SyntaxError) {
+    return toUpstreamError(provider, e, sdk, inBandRetryable);
+  }
+  return new UpstreamError(STREAM_CUT_MESSAGE, { retryable: true, cause: e });
+}
+
 /** A fetch timeout whose timer is always cleared (AbortSignal.timeout would outlive the call). */
 export async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();

@@ -7,6 +7,33 @@ export type { ProviderName };
 
 export type ChatMessage = { role: 'user' | 'assistant'; content: string };
 
+/** The shape the reply must take: free text, any JSON object, or JSON matching a named schema. */
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      jsonSchema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean };
+    };
+
+/**
+ * Optional request options beyond max tokens and temperature, as OpenAI's Chat Completions names
+ * them. Each provider sends what its API understands and leaves the rest out: OpenAI-compatible
+ * upstreams (openai, ollama) take all of them; Anthropic takes `stop` (as `stop_sequences`) only;
+ * echo ignores them. Absent means "the upstream's default".
+ */
+export type Sampling = {
+  topP?: number;
+  /** Up to 4 sequences that end the reply (not included in it). */
+  stop?: string[];
+  seed?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  responseFormat?: ResponseFormat;
+  /** Not sampling: the caller's own end-user id, passed on for the upstream's abuse monitoring. */
+  user?: string;
+};
+
 export type GenerationRequest = {
   model: string;
   /** Oldest first; the last one is the user's turn. */
@@ -14,6 +41,7 @@ export type GenerationRequest = {
   system?: string;
   maxTokens: number;
   temperature: number;
+  sampling?: Sampling;
   /** Aborting it stops the upstream request (cancel, shutdown, timeouts). */
   signal: AbortSignal;
 };
@@ -22,7 +50,17 @@ export type Usage = { inputTokens: number; outputTokens: number };
 
 export type GenerationEvent =
   | { type: 'delta'; text: string }
-  /** Always last when the upstream finished properly (stop, length, …). */
+  /**
+   * The model's thinking (OpenAI-compatible `reasoning_content`/`reasoning`, Anthropic `thinking`),
+   * where the provider streams it. Kept apart from the reply: never part of a `delta`, never sent
+   * back upstream. It is upstream life all the same (see streamWithResilience's first-token timeout).
+   */
+  | { type: 'reasoning'; text: string }
+  /**
+   * Always last when the upstream finished properly: it reached its terminal marker (OpenAI's
+   * `data: [DONE]`, Anthropic's `message_stop`) or named a finish reason. `finishReason` is
+   * upstream's (stop, length, …), or `stop` when it reached its marker without naming one.
+   */
   | { type: 'done'; finishReason: string; usage: Usage };
 
 export type ModelInfo = { id: string; provider: ProviderName; name: string; capabilities: string[] };
@@ -35,8 +73,9 @@ export type LlmProvider = {
    */
   listModels(): Promise<ModelInfo[]>;
   /**
-   * Streams deltas and ends with one `done`. Throws UpstreamError when upstream fails, or when
-   * its stream ends without its terminal event (a truncated stream is never a success).
+   * Streams deltas (and reasoning, where upstream thinks aloud) and ends with one `done`. Throws
+   * UpstreamError when upstream fails, or when its stream ends without its terminal event (a
+   * truncated stream is never a success).
    */
   stream(request: GenerationRequest): AsyncIterable<GenerationEvent>;
 };

@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia';
+import { eventStream, mayFail } from '../../http/docs.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import { ModelBody, ModelList, OllamaStatus, RateLimitStatus, StatelessChatBody, StatelessReply } from './model.ts';
 import type { ModelsService } from './service.ts';
@@ -14,14 +15,21 @@ export function modelsModule({ models, routes }: { models: ModelsService; routes
     })
     .post('/chat', ({ caller, ip, body }) => models.chat(caller, ip, body), {
       auth: true,
+      idempotent: 'reply',
       body: StatelessChatBody,
       response: { 200: StatelessReply },
-      detail: { tags: ['Chat'], summary: 'One reply, not stored in any chat' },
+      detail: { tags: ['Chat'], summary: 'One reply, not stored in any chat', ...mayFail('upstream_error') },
     })
     .post('/chat/stream', ({ caller, ip, body }) => models.chatStream(caller, ip, body), {
       auth: true,
+      idempotent: 'reply',
       body: StatelessChatBody,
-      detail: { tags: ['Chat'], summary: 'One reply, not stored, as SSE: start, delta…, done or error' },
+      detail: {
+        tags: ['Chat'],
+        summary: 'One reply, not stored, as SSE: start, delta…, done or error',
+        responses: eventStream('text/event-stream of start, delta…, then done or error events'),
+        ...mayFail('upstream_error'),
+      },
     })
     .get('/rate-limit', ({ caller, ip }) => models.rateLimit(caller, ip), {
       auth: true,
@@ -32,7 +40,7 @@ export function modelsModule({ models, routes }: { models: ModelsService; routes
       admin: true,
       params: t.Object({ id: t.String({ minLength: 1, maxLength: 200 }) }),
       response: { 200: OllamaStatus },
-      detail: { tags: ['Models', 'Admin'], summary: 'Whether an Ollama model is installed and loaded' },
+      detail: { tags: ['Models', 'Admin'], summary: 'Whether an Ollama model is installed and loaded', ...mayFail('upstream_error') },
     })
     .post(
       '/models/start',
@@ -44,7 +52,7 @@ export function modelsModule({ models, routes }: { models: ModelsService; routes
         admin: true,
         body: ModelBody,
         response: { 200: OllamaStatus },
-        detail: { tags: ['Models', 'Admin'], summary: 'Load an Ollama model and keep it loaded' },
+        detail: { tags: ['Models', 'Admin'], summary: 'Load an Ollama model and keep it loaded', ...mayFail('upstream_error') },
       },
     )
     .post(
@@ -57,7 +65,7 @@ export function modelsModule({ models, routes }: { models: ModelsService; routes
         admin: true,
         body: ModelBody,
         response: { 200: OllamaStatus },
-        detail: { tags: ['Models', 'Admin'], summary: 'Unload an Ollama model' },
+        detail: { tags: ['Models', 'Admin'], summary: 'Unload an Ollama model', ...mayFail('upstream_error') },
       },
     );
 }

@@ -5,6 +5,7 @@ import {
   type ModelInfo,
   ollamaModelStatus,
   type Providers,
+  type Sampling,
   startOllamaModel,
   stopOllamaModel,
   UnknownModelError,
@@ -23,6 +24,8 @@ export type StatelessChat = {
   system?: string;
   temperature?: number;
   maxTokens?: number;
+  /** Sampling options beyond temperature (top_p, stop, seed…), for callers that take them (/v1). */
+  sampling?: Sampling;
 };
 
 /** Models, stateless chat, LLM limits, and starting/stopping Ollama models. */
@@ -67,6 +70,7 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
         history: [...(body.history ?? []), { role: 'user', content: body.message }],
         maxTokens: body.maxTokens ?? infra.config.maxTokens,
         temperature: body.temperature ?? infra.config.temperature,
+        sampling: body.sampling,
       });
     },
 

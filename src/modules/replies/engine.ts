@@ -1,12 +1,20 @@
 import type { Infra } from '../../infra/index.ts';
 import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
 import { estimateTokens } from '../../infra/llm/shared.ts';
-import type { ChatMessage, ProviderName, ResilientEvent, Usage } from '../../infra/llm/types.ts';
+import type { ChatMessage, ProviderName, ResilientEvent, Sampling, Usage } from '../../infra/llm/types.ts';
 import type { MessageRow, RepliesRepository } from './repository.ts';
 
 /** Runs one model call with retries, timeouts and fallbacks (bound in app.ts to the providers). */
 export type ModelRunner = (
-  request: { provider: ProviderName; model: string; messages: ChatMessage[]; system?: string; maxTokens: number; temperature: number },
+  request: {
+    provider: ProviderName;
+    model: string;
+    messages: ChatMessage[];
+    system?: string;
+    maxTokens: number;
+    temperature: number;
+    sampling?: Sampling;
+  },
   signal: AbortSignal,
 ) => AsyncIterable<ResilientEvent>;
 
@@ -19,8 +27,12 @@ export type GenerationInput = {
   model: string;
   system?: string;
   history: ChatMessage[];
-  maxTokens: number;
-  temperature: number;
+  /** MAX_TOKENS when absent. */
+  maxTokens?: number;
+  /** TEMPERATURE when absent. */
+  temperature?: number;
+  /** Further sampling options (the OpenAI-compatible API's top_p, stop, seed…); each provider sends what it understands. */
+  sampling?: Sampling;
   /** Runs once the assistant message is stored as `streaming`, before the reply starts (a stored reply only). */
   onCreated?: (message: MessageRow) => void;
   /** Runs once the finished reply is stored, before `done` is sent (a stored reply only). */
@@ -40,6 +52,8 @@ export type StartedGeneration = { streamId: string; messageId: string; message: 
 export type GenerationResult = {
   status: 'complete' | 'cancelled' | 'error' | 'interrupted';
   text: string;
+  /** The model's thinking, where the provider streamed it ('' when none): never part of `text`. */
+  reasoning: string;
   provider: ProviderName;
   model: string;
   finishReason: string;
@@ -53,9 +67,10 @@ const streamOfKey = (messageId: string) => `generation:stream:${messageId}`;
 const cancelChannel = 'generation:cancel';
 
 /**
- * A generation runs detached from any HTTP request: it appends start/delta/done/error to a
- * stream buffer that every reader follows, flushes text to the database in batches, and only
- * `cancel` (on any instance, through KV pub/sub) stops it. A client leaving changes nothing.
+ * A generation runs detached from any HTTP request: it appends start/delta/reasoning/done/error
+ * to a stream buffer that every reader follows, flushes text (and reasoning, in its own column)
+ * to the database in batches, and only `cancel` (on any instance, through KV pub/sub) stops it.
+ * A client leaving changes nothing.
  */
 export type EngineDeps = {
   buffers: StreamBuffers;
@@ -71,23 +86,30 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
   const ttl = config.streamTtlSeconds;
   const heartbeatMs = config.replyHeartbeatMs;
   const flushEveryMs = config.replyFlushMs;
-  const active = new Map<string, { controller: AbortController; done: Promise<GenerationResult> }>();
+  const active = new Map<string, { userId: string; controller: AbortController; done: Promise<GenerationResult> }>();
+  /** Stops what this instance runs for `target`: a message id, or `user:<id>` for all of a user's replies. */
+  const stopLocal = (target: string) => {
+    if (!target.startsWith('user:')) return active.get(target)?.controller.abort();
+    const userId = target.slice('user:'.length);
+    for (const entry of active.values()) if (entry.userId === userId) entry.controller.abort();
+  };
   let cancelListener: Promise<unknown> | undefined;
 
   // One subscription per instance: whoever runs the generation obeys a cancel sent anywhere.
   const listenForCancels = () =>
-    (cancelListener ??= kv
-      .subscribe(cancelChannel, (messageId) => active.get(messageId)?.controller.abort())
-      .catch((error) => {
-        cancelListener = undefined;
-        log.warn('cannot listen for cancels', { error: (error as Error).message });
-      }));
+    (cancelListener ??= kv.subscribe(cancelChannel, stopLocal).catch((error) => {
+      cancelListener = undefined;
+      log.warn('cannot listen for cancels', { error: (error as Error).message });
+    }));
 
   const emit = (streamId: string, event: string, payload: unknown) => buffers.append(streamId, event, JSON.stringify(payload), ttl);
 
   async function run(input: RunInput, streamId: string, controller: AbortController): Promise<GenerationResult> {
     let text = '';
     let flushed = 0;
+    // The model's thinking: relayed as `reasoning` events and stored apart, never mixed into `text`.
+    let reasoning = '';
+    let flushedReasoning = 0;
     let provider = input.provider;
     let model = input.model;
     let finish: { reason: string; usage: Usage } | undefined;
@@ -99,23 +121,23 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       (flushing = flushing
         .catch(() => undefined)
         .then(async () => {
-          if (input.chatId === null || flushed === text.length) return;
+          if (input.chatId === null || (flushed === text.length && flushedReasoning === reasoning.length)) return;
           flushed = text.length;
-          await repo.flush(input.messageId, text);
+          flushedReasoning = reasoning.length;
+          await repo.flush(input.messageId, text, reasoning || null);
         }));
-    // Deltas are appended one at a time; text that arrives while an append is in flight is
-    // coalesced into the next event. Under a burst this sends fewer, larger deltas (the same
-    // concatenated text) instead of queueing one KV round trip per token, and yielding to the
-    // event loop between appends lets readers write what they have as it comes.
-    let pending = '';
+    // Deltas (and reasoning) are appended one at a time; text that arrives while an append is in
+    // flight is coalesced into the next event of its kind, in arrival order. Under a burst this
+    // sends fewer, larger events (the same concatenated text) instead of queueing one KV round
+    // trip per token, and yielding to the event loop between appends lets readers write what
+    // they have as it comes.
+    const pending: { event: 'delta' | 'reasoning'; text: string }[] = [];
     let appending: Promise<void> | undefined;
     let appendFailure: unknown;
     const drainDeltas = async () => {
       try {
-        while (pending) {
-          const chunk = pending;
-          pending = '';
-          await emit(streamId, 'delta', { text: chunk });
+        for (let next = pending.shift(); next; next = pending.shift()) {
+          await emit(streamId, next.event, { text: next.text });
           await new Promise((resolve) => setImmediate(resolve));
         }
       } catch (error) {
@@ -125,8 +147,10 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         appending = undefined;
       }
     };
-    const pushDelta = (chunk: string) => {
-      pending += chunk;
+    const pushDelta = (event: 'delta' | 'reasoning', chunk: string) => {
+      const last = pending.at(-1);
+      if (last?.event === event) last.text += chunk;
+      else pending.push({ event, text: chunk });
       appending ??= drainDeltas();
     };
     const flushTimer = setInterval(
@@ -139,17 +163,26 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     );
     try {
       const events = runModel(
-        { provider, model, messages: input.history, system: input.system, maxTokens: input.maxTokens, temperature: input.temperature },
+        {
+          provider,
+          model,
+          messages: input.history,
+          system: input.system,
+          maxTokens: input.maxTokens ?? config.maxTokens,
+          temperature: input.temperature ?? config.temperature,
+          ...(input.sampling ? { sampling: input.sampling } : {}),
+        },
         controller.signal,
       )[Symbol.asyncIterator]();
       const askedAt = performance.now();
       let firstTokenAt: number | undefined;
       const handle = (event: ResilientEvent) => {
         if (event.type === 'attempt') [provider, model] = [event.provider, event.model];
-        else if (event.type === 'delta') {
+        else if (event.type === 'delta' || event.type === 'reasoning') {
           if (firstTokenAt === undefined) deps.observe.firstToken(provider, ((firstTokenAt = performance.now()) - askedAt) / 1000);
-          text += event.text;
-          pushDelta(event.text);
+          if (event.type === 'delta') text += event.text;
+          else reasoning += event.text;
+          pushDelta(event.type, event.text);
         } else finish = { reason: event.finishReason, usage: event.usage };
       };
       // The first step only names the attempt; the second sends the upstream request. Send it
@@ -197,7 +230,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     const cancelled = !failure && !finish && controller.signal.aborted;
     const usage = finish?.usage ?? {
       inputTokens: input.history.reduce((sum, turn) => sum + estimateTokens(turn.content), 0),
-      outputTokens: text ? estimateTokens(text) : 0,
+      outputTokens: text || reasoning ? estimateTokens(text + reasoning) : 0,
     };
     const status: GenerationResult['status'] = failure ? 'error' : cancelled ? 'cancelled' : finish ? 'complete' : 'error';
     if (!failure && !finish && !cancelled) failure = { code: 'upstream_error', message: 'The model provider ended without finishing' };
@@ -208,6 +241,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         message = await repo.finish({
           id: input.messageId,
           content: text,
+          reasoning: reasoning || null,
           status,
           provider,
           model,
@@ -225,7 +259,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     else await emit(streamId, 'done', { messageId: input.messageId, finishReason, usage });
     await buffers.end(streamId, ttl);
     await kv.del(aliveKey(input.messageId)).catch(() => undefined);
-    return { status, text, provider, model, finishReason, usage, error: failure, message };
+    return { status, text, reasoning, provider, model, finishReason, usage, error: failure, message };
   }
 
   return {
@@ -235,7 +269,13 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       const messageId = Bun.randomUUIDv7();
       const input: RunInput = { ...generation, messageId };
       const message = generation.chatId
-        ? await repo.insertStreaming({ id: messageId, chatId: generation.chatId, provider: generation.provider, model: generation.model })
+        ? await repo.insertStreaming({
+            id: messageId,
+            chatId: generation.chatId,
+            questionId: generation.userMessageId,
+            provider: generation.provider,
+            model: generation.model,
+          })
         : null;
       if (message) generation.onCreated?.(message);
       const streamId = Bun.randomUUIDv7();
@@ -252,6 +292,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
           return {
             status: 'error',
             text: '',
+            reasoning: '',
             provider: input.provider,
             model: input.model,
             finishReason: 'error',
@@ -262,7 +303,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
           active.delete(messageId);
           release();
         });
-      active.set(messageId, { controller, done });
+      active.set(messageId, { userId: input.userId, controller, done });
       return { streamId, messageId, message, done };
     },
 
@@ -271,6 +312,12 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       const local = active.get(messageId);
       if (local) local.controller.abort();
       else await kv.publish(cancelChannel, messageId);
+    },
+
+    /** Stops every reply of `userId` on every instance (the user was disabled or deleted); resolves once asked. */
+    async cancelUser(userId: string): Promise<void> {
+      stopLocal(`user:${userId}`);
+      await kv.publish(cancelChannel, `user:${userId}`);
     },
 
     activeCount: () => active.size,

@@ -8,6 +8,8 @@ export type MessageRow = Database['tables']['messages']['$inferSelect'];
 type Finish = {
   id: string;
   content: string;
+  /** The model's thinking, apart from `content`; null when it streamed none. */
+  reasoning: string | null;
   status: MessageRow['status'];
   provider: string;
   model: string;
@@ -24,12 +26,15 @@ type Finish = {
 export function createRepliesRepository(db: Database) {
   const { messages } = db.tables;
 
-  const insertStreaming = db.prepare<{ id: string; chatId: string; provider: string; model: string }, MessageRow[]>('replies.insert', (q) =>
+  type NewReply = { id: string; chatId: string; parentId: string | null; sortKey: string; provider: string; model: string };
+  const insertStreaming = db.prepare<NewReply, MessageRow[]>('replies.insert', (q) =>
     q
       .insert(messages)
       .values({
         id: sql.placeholder('id'),
         chatId: sql.placeholder('chatId'),
+        parentId: sql.placeholder('parentId'),
+        sortKey: sql.placeholder('sortKey'),
         role: 'assistant',
         content: '',
         status: 'streaming',
@@ -38,10 +43,10 @@ export function createRepliesRepository(db: Database) {
       })
       .returning(),
   );
-  const flushText = db.prepare<{ id: string; content: string; at: Date }, unknown>('replies.flush', (q) =>
+  const flushText = db.prepare<{ id: string; content: string; reasoning: string | null; at: Date }, unknown>('replies.flush', (q) =>
     q
       .update(messages)
-      .set({ content: slot('content'), updatedAt: bound(messages.updatedAt, 'at') })
+      .set({ content: slot('content'), reasoning: slot('reasoning'), updatedAt: bound(messages.updatedAt, 'at') })
       .where(eq(messages.id, sql.placeholder('id'))),
   );
   const finishOne = db.prepare<Finish & { at: Date }, MessageRow[]>('replies.finish', (q) =>
@@ -49,6 +54,7 @@ export function createRepliesRepository(db: Database) {
       .update(messages)
       .set({
         content: slot('content'),
+        reasoning: slot('reasoning'),
         status: slot('status'),
         provider: slot('provider'),
         model: slot('model'),
@@ -62,13 +68,26 @@ export function createRepliesRepository(db: Database) {
   );
 
   return repository((tx: Tx | undefined) => ({
-    async insertStreaming(message: { id: string; chatId: string; provider: string; model: string }): Promise<MessageRow> {
-      const [row] = await insertStreaming(message, tx);
+    /**
+     * Stores a new reply to `questionId` as `streaming`, selected and on the active path. Its sort
+     * key places it inside its question's turn: `<question id>:<reply id>` (see the schema).
+     */
+    async insertStreaming(message: {
+      id: string;
+      chatId: string;
+      questionId: string | null;
+      provider: string;
+      model: string;
+    }): Promise<MessageRow> {
+      const { questionId, ...fields } = message;
+      const sortKey = questionId ? `${questionId}:${message.id}` : message.id;
+      const [row] = await insertStreaming({ ...fields, parentId: questionId, sortKey }, tx);
       return row!;
     },
 
-    async flush(id: string, content: string): Promise<void> {
-      await flushText({ id, content, at: new Date() }, tx);
+    /** The text so far, and the thinking so far (null when none) in its own column. */
+    async flush(id: string, content: string, reasoning: string | null = null): Promise<void> {
+      await flushText({ id, content, reasoning, at: new Date() }, tx);
     },
 
     async finish(fields: Finish): Promise<MessageRow | undefined> {

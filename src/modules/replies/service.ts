@@ -118,6 +118,8 @@ export function createRepliesService(
 
     /** Stops a reply on whichever instance runs it; resolves once asked. */
     cancel: (messageId: string) => generations.cancel(messageId),
+    /** Stops every reply of the user, on whichever instance runs it (a disabled or deleted user's work stops). */
+    cancelUser: (userId: string) => generations.cancelUser(userId),
 
     activeCount: generations.activeCount,
     activeReaders: buffers.activeFollowers,
