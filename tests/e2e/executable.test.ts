@@ -90,7 +90,7 @@ describe('graceful shutdown', () => {
     const server = await startBinary({
       path: binary.path,
       cwd: binary.dir,
-      env: { DATA_DIR: mkdtempSync(join(tmpdir(), 'parley-grace-')), ECHO_DELAY_MS: '150', RATE_LIMIT_ENABLED: 'false' },
+      env: { DATA_DIR: mkdtempSync(join(tmpdir(), 'parley-grace-')), ECHO_DELAY_MS: '40', RATE_LIMIT_ENABLED: 'false' },
     });
     const post = (path: string, body: unknown, token?: string) =>
       fetch(`${server.url}${path}`, {

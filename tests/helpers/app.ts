@@ -23,7 +23,7 @@ export type TestApp = {
 
 export async function createTestApp(kind: StorageKind = { database: 'sqlite', kv: 'memory' }, env: Env = {}): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-test-'));
-  const database = kind.database === 'postgres' ? await createTestDatabase() : undefined;
+  const database = kind.database === 'postgres' ? await createTestDatabase({ migrated: true }) : undefined;
   const redis = kind.kv === 'redis' ? createTestRedisPrefix() : undefined;
   const config = parseConfig({
     DATA_DIR: dataDir,
