@@ -51,7 +51,7 @@ describe.if(hasPostgres && hasRedis)('two instances on one Postgres and Redis', 
   };
   const me = (on: RunningBinary, token: string) => fetch(`${on.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${token}` } });
 
-  test('a logout on A is refused on B at once', async () => {
+  test('security: a logout on A is refused on B at once', async () => {
     const session = await register(a);
     expect((await me(b, session.accessToken)).status).toBe(200);
     const logout = await post(`${a.url}/api/v1/auth/logout`, {}, { authorization: `Bearer ${session.accessToken}` });
@@ -62,7 +62,7 @@ describe.if(hasPostgres && hasRedis)('two instances on one Postgres and Redis', 
     expect((await post(`${b.url}/api/v1/auth/refresh`, { refreshToken: session.refreshToken })).status).toBe(401);
   });
 
-  test('a refresh token used on A cannot be replayed on B, and the replay ends the session everywhere', async () => {
+  test('security: a refresh token used on A cannot be replayed on B, and the replay ends the session everywhere', async () => {
     const session = await register(a);
     const rotated = await post(`${a.url}/api/v1/auth/refresh`, { refreshToken: session.refreshToken });
     expect(rotated.status).toBe(200);
@@ -72,7 +72,7 @@ describe.if(hasPostgres && hasRedis)('two instances on one Postgres and Redis', 
     expect((await post(`${a.url}/api/v1/auth/refresh`, { refreshToken: fresh.refreshToken })).status).toBe(401);
   });
 
-  test('a session deleted through B stops working on A', async () => {
+  test('security: a session deleted through B stops working on A', async () => {
     const first = await register(a);
     const login = await post(`${a.url}/api/v1/auth/login`, { email: first.user.email, password: 'correct horse' });
     const second = await readJson(login);

@@ -19,19 +19,22 @@ import {
   sendMessage,
   storedMessage,
   uniqueWords,
+  waitUntil,
 } from '../helpers/client.ts';
 import { createTestDatabase, createTestRedisPrefix, hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
 import { SseReader } from '../helpers/sse.ts';
 import { WsClient } from '../helpers/ws.ts';
 
-// Short ping and heartbeat intervals, so a dead producer is noticed in seconds rather than 30 s.
+// Short ping and heartbeat intervals, so a dead producer is noticed in about a second rather than
+// 30 s; a reply of n words lasts (n - 1) × 50 ms; its text so far is stored every 100 ms.
 const commonEnv = {
   RATE_LIMIT_ENABLED: 'false',
-  ECHO_DELAY_MS: '150',
+  ECHO_DELAY_MS: '50',
   SHUTDOWN_GRACE_MS: '1000',
   LOG_LEVEL: 'info',
-  SSE_PING_MS: '1000',
-  REPLY_HEARTBEAT_MS: '1000',
+  SSE_PING_MS: '300',
+  REPLY_HEARTBEAT_MS: '300',
+  REPLY_FLUSH_MS: '100',
 };
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `parley-rt-${label}-`));
 
@@ -42,7 +45,8 @@ const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `parley-rt-${label
 async function resumeElsewhere(producer: Http, resumer: Http): Promise<void> {
   const user = await register(producer);
   const chat = await createChat(producer, user.accessToken);
-  const content = uniqueWords(16, 'resume');
+  // 12 words (550 ms): the client resumes elsewhere while the reply still runs.
+  const content = uniqueWords(12, 'resume');
   const response = await sendMessage(producer, user.accessToken, chat.id, { content });
   expect(response.status).toBe(200);
   const first = new SseReader(response);
@@ -117,11 +121,11 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
   }, 180_000);
   afterAll(() => cleanup?.());
 
-  test('(a) a reply started on A, left after a few events, resumes on B with Last-Event-ID: no gap, no repeat, ends with done', async () => {
+  test('happy: (a) a reply started on A, left after a few events, resumes on B with Last-Event-ID: no gap, no repeat, ends with done', async () => {
     await resumeElsewhere(onA, onB);
   }, 60_000);
 
-  test('(b) a websocket on B hears message.created for a message created through A’s HTTP API', async () => {
+  test('happy: (b) a websocket on B hears message.created for a message created through A’s HTTP API', async () => {
     const user = await register(onA);
     const socket = await WsClient.ready(`${b.url.replace(/^http/, 'ws')}/api/v1/ws`, user.accessToken);
     const other = await register(onA);
@@ -148,17 +152,19 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
         'message.updated on B',
       );
       expect(updated.message).toMatchObject({ status: 'complete', content });
-      await Bun.sleep(300);
+      // The other user's socket gets nothing (B relays events within a few ms).
+      await Bun.sleep(100);
       expect(otherSocket.frames.map((f) => f.type)).toEqual(['ready']);
     } finally {
       await Promise.all([socket.close(), otherSocket.close()]);
     }
   }, 30_000);
 
-  test('(c) a cancel sent to B stops a generation running on A: A’s stream ends with done cancelled and the message is cancelled', async () => {
+  test('happy: (c) a cancel sent to B stops a generation running on A: A’s stream ends with done cancelled and the message is cancelled', async () => {
     const user = await register(onA);
     const chat = await createChat(onA, user.accessToken);
-    const content = uniqueWords(30, 'cancel');
+    // 100 words would take 5 s; the cancel ends the reply after about two.
+    const content = uniqueWords(100, 'cancel');
     const reader = new SseReader(await sendMessage(onA, user.accessToken, chat.id, { content }));
     const start = (await reader.next())!;
     const messageId: string = start.data.messageId;
@@ -172,7 +178,7 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     await reader.rest(10_000);
     expect(reader.ended).toBe(true);
     expect(copy(reader.events.at(-1))).toMatchObject({ event: 'done', data: { messageId, finishReason: 'cancelled' } });
-    // It stopped soon after the cancel, well before the 30 words (4.5 s) were through.
+    // It stopped soon after the cancel, well before the 100 words (5 s) were through.
     expect(Date.now() - cancelledAt).toBeLessThan(2000);
     expect(reader.text.length).toBeLessThan(content.length);
     expect(content.startsWith(reader.text)).toBe(true);
@@ -185,15 +191,22 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     }
   }, 30_000);
 
-  test('(d) A killed mid-reply: B replays what A produced and ends with error interrupted; a new instance C marks the message interrupted', async () => {
+  test('error: (d) A killed mid-reply: B replays what A produced and ends with error interrupted; a new instance C marks the message interrupted', async () => {
     const user = await register(onA);
     const chat = await createChat(onA, user.accessToken);
+    // 60 words (3 s): A is killed well before the end.
     const content = uniqueWords(60, 'crash');
     const fromA = new SseReader(await sendMessage(onA, user.accessToken, chat.id, { content }));
     const start = (await fromA.next())!;
     const { streamId, messageId } = start.data as { streamId: string; messageId: string };
     await fromA.untilDeltas(5);
     await fromA.cancel();
+    // Some of the text has been stored (REPLY_FLUSH_MS) before the kill, so C has something to keep.
+    await waitUntil(
+      async () => (await storedMessage(onB, user.accessToken, chat.id, messageId)).content.length > 0,
+      'the reply so far to be flushed',
+      5000,
+    );
     expect(await a.stop('SIGKILL')).not.toBe(0);
     const killedAt = Date.now();
 
@@ -209,8 +222,8 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     expect(replay.events.filter((e) => e.event === 'done')).toEqual([]);
     expect(content.startsWith(replay.text)).toBe(true);
     expect(replay.text.length).toBeLessThan(content.length);
-    // Idle tick (1 s) + heartbeat TTL (3 s) at worst, with room for a busy machine.
-    expect(noticedAfterMs).toBeLessThan(15_000);
+    // Idle tick (300 ms) + heartbeat TTL (900 ms) at worst, with room for a busy machine.
+    expect(noticedAfterMs).toBeLessThan(5000);
     console.info(`[realtime-instances] B reported the interruption ${noticedAfterMs} ms after A was killed`);
 
     // Until an instance starts and recovers it, the message is still marked streaming.
@@ -252,7 +265,7 @@ describe('realtime on one executable with no services (SQLite + memory KV)', () 
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('(e) a reply left after a few events resumes with Last-Event-ID: no gap, no repeat, ends with done', async () => {
+  test('happy: (e) a reply left after a few events resumes with Last-Event-ID: no gap, no repeat, ends with done', async () => {
     expect(solo.logs.find((line) => line.msg === 'listening')).toMatchObject({ database: 'sqlite', kv: 'memory' });
     const http = httpOfUrl(solo.url);
     await resumeElsewhere(http, http);

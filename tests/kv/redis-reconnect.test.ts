@@ -10,6 +10,8 @@ import { waitFor } from './kv-suite.ts';
 
 const upstream = new URL(redisUrl);
 const secret = 'kv-test-s3cret-Pa55';
+// Reconnect attempts 20, 40, 60 ... ms apart, never more than 100 ms (production: 200 ms steps up to 2 s).
+const retry = { retryStepMs: 20, maxRetryDelayMs: 100 };
 
 type End = { peer: Socket<End> | undefined; early: Uint8Array[]; out: Uint8Array[] };
 
@@ -152,12 +154,12 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
     return store;
   };
 
-  test('reports degraded, fails fast, never crashes, and recovers with its subscriptions', async () => {
+  test('error: reports degraded, fails fast, never crashes, and recovers with its subscriptions', async () => {
     let proxy = startProxy();
     proxies.push(proxy);
     const { port } = proxy;
     const { lines, entries, log } = capture();
-    const store = track(await createRedisStore(proxyUrl(port), { prefix: prefix.prefix, log, connectTimeoutMs: 1000 }));
+    const store = track(await createRedisStore(proxyUrl(port), { prefix: prefix.prefix, log, connectTimeoutMs: 1000, ...retry }));
     expect(store.status()).toBe('ok');
     expect(proxy.stats.accepted).toBe(2); // commands and pub/sub
     await store.set('before', 'kept');
@@ -172,7 +174,7 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
     for (const [what, call] of [
       ['get', () => store.get('before')],
       ['set', () => store.set('during', 'x')],
-      ['hitRateLimit', () => store.hitRateLimit('rl', 5, 1000)],
+      ['consumeWindows', () => store.consumeWindows([{ key: 'rl', limit: 5, ttlMs: 1000 }])],
       ['publish', () => store.publish('events', 'lost')],
       ['streamAppend', () => store.streamAppend('s', { a: '1' })],
       ['subscribe', () => store.subscribe('other', () => {})],
@@ -188,7 +190,7 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
     expect(warning.msg).toContain('connection error');
     expect(warning.url).toBe(`redis://:***@127.0.0.1:${port}`);
     expect(lines.join('\n')).not.toContain(secret);
-    await Bun.sleep(300); // keep failing for a while: retries must not crash anything
+    await Bun.sleep(200); // keep failing for a while (several retries): they must not crash anything
     expect(store.status()).toBe('degraded');
 
     proxy = await restartProxy(port);
@@ -202,9 +204,9 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
 
     // The subscription made before the drop is restored by ioredis (autoResubscribe).
     for (let i = 0; !received.some((m) => m.startsWith('after-')); i++) {
-      if (i >= 50) throw new Error(`no message after reconnecting; received ${JSON.stringify(received)}`);
+      if (i >= 200) throw new Error(`no message after reconnecting; received ${JSON.stringify(received)}`);
       await store.publish('events', `after-${i}`);
-      await Bun.sleep(100);
+      await Bun.sleep(25);
     }
     expect(received[0]).toBe('m0');
     expect(received).not.toContain('lost');
@@ -215,16 +217,16 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
     await store.close();
     await waitFor('connections closed', () => proxy.openSockets() === 0, 2000);
     const accepted = proxy.stats.accepted;
-    await Bun.sleep(500);
+    await Bun.sleep(retry.maxRetryDelayMs + 100); // longer than the longest retry delay
     expect(proxy.stats.accepted).toBe(accepted); // no reconnect after close
     expect(crashes).toEqual([]);
   }, 20_000);
 
-  test('a store created while Redis is unreachable starts degraded and connects once it appears', async () => {
+  test('error: a store created while Redis is unreachable starts degraded and connects once it appears', async () => {
     const port = freePort();
     const { entries, lines, log } = capture();
     const started = performance.now();
-    const store = track(await createRedisStore(proxyUrl(port), { prefix: prefix.prefix, log, connectTimeoutMs: 1000 }));
+    const store = track(await createRedisStore(proxyUrl(port), { prefix: prefix.prefix, log, connectTimeoutMs: 1000, ...retry }));
     expect(performance.now() - started).toBeLessThan(3000);
     expect(store.status()).toBe('degraded');
     expect(entries().some((entry) => entry.level === 'warn' && entry.msg.includes('starting degraded'))).toBe(true);
@@ -241,15 +243,15 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
     expect(crashes).toEqual([]);
   }, 20_000);
 
-  test('closing a degraded store stops its reconnect attempts', async () => {
+  test('error: closing a degraded store stops its reconnect attempts', async () => {
     const port = freePort();
     const { log } = capture();
-    const store = track(await createRedisStore(proxyUrl(port), { prefix: prefix.prefix, log, connectTimeoutMs: 1000 }));
+    const store = track(await createRedisStore(proxyUrl(port), { prefix: prefix.prefix, log, connectTimeoutMs: 1000, ...retry }));
     expect(store.status()).toBe('degraded');
     expect(await settleWithin(store.close(), 2000)).toBe('resolved');
     const proxy = startProxy(port);
     proxies.push(proxy);
-    await Bun.sleep(2500); // longer than the longest retry delay
+    await Bun.sleep(retry.maxRetryDelayMs + 100); // longer than the longest retry delay
     expect(proxy.stats.accepted).toBe(0);
     expect(crashes).toEqual([]);
   }, 20_000);

@@ -5,7 +5,7 @@ import { collect, request, silentLog } from './helpers.ts';
 
 describe('echo provider', () => {
   test.each(['hello world', '  leading and  double  spaces\nand a newline\t', 'one', '   '])(
-    'replies with the last user message exactly: %j',
+    'happy: replies with the last user message exactly: %j',
     async (text) => {
       const echo = createEchoProvider({ delayMs: 0 });
       const out = await collect(
@@ -24,7 +24,7 @@ describe('echo provider', () => {
     },
   );
 
-  test('streams word by word with the configured delay between words', async () => {
+  test('happy: streams word by word with the configured delay between words', async () => {
     const echo = createEchoProvider({ delayMs: 40 });
     const out = await collect(echo.stream(request('echo', 'a b c d')));
     expect(out.deltas).toEqual(['a ', 'b ', 'c ', 'd']);
@@ -32,13 +32,13 @@ describe('echo provider', () => {
     expect(out.ms).toBeLessThan(400);
   });
 
-  test('usage counts words', async () => {
+  test('happy: usage counts words', async () => {
     const echo = createEchoProvider({ delayMs: 0 });
     const out = await collect(echo.stream({ ...request('echo', 'three little words'), system: 'be nice' }));
     expect(out.done?.usage).toEqual({ inputTokens: 5, outputTokens: 3 });
   });
 
-  test('the last user message counts, even after an assistant turn', async () => {
+  test('happy: the last user message counts, even after an assistant turn', async () => {
     const echo = createEchoProvider({ delayMs: 0 });
     const out = await collect(
       echo.stream({
@@ -52,7 +52,7 @@ describe('echo provider', () => {
     expect(out.text).toBe('mine');
   });
 
-  test('an abort stops it promptly, quietly, without done', async () => {
+  test('happy: an abort stops it promptly, quietly, without done', async () => {
     const echo = createEchoProvider({ delayMs: 1000 });
     const ac = new AbortController();
     const out = await collect(echo.stream(request('echo', 'a b c', { signal: ac.signal })), () => ac.abort());
@@ -62,7 +62,7 @@ describe('echo provider', () => {
     expect(out.error).toBeUndefined();
   });
 
-  test('an abort during the delay ends it without waiting for the timer', async () => {
+  test('happy: an abort during the delay ends it without waiting for the timer', async () => {
     const echo = createEchoProvider({ delayMs: 5000 });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 30);
@@ -71,7 +71,7 @@ describe('echo provider', () => {
     expect(out.deltas).toEqual(['a ']);
   });
 
-  test('through streamWithResilience with the caller aborting', async () => {
+  test('happy: through streamWithResilience with the caller aborting', async () => {
     const echo = createEchoProvider({ delayMs: 1000 });
     const ac = new AbortController();
     const out = await collect(
@@ -96,13 +96,13 @@ describe('echo provider', () => {
     expect(out.text).toBe('a ');
   });
 
-  test('lists one model', async () => {
+  test('happy: lists one model', async () => {
     expect(await createEchoProvider({ delayMs: 0 }).listModels()).toEqual([
       { id: 'echo', provider: 'echo', name: 'echo', capabilities: ['chat', 'stream'] },
     ]);
   });
 
-  test('splitWords keeps every character', () => {
+  test('happy: splitWords keeps every character', () => {
     expect(splitWords(' a  b\n')).toEqual([' a  ', 'b\n']);
     expect(splitWords('')).toEqual([]);
   });

@@ -26,12 +26,12 @@ const allThree = (): Env => ({
 });
 
 describe('createProviders', () => {
-  test('echo alone when nothing is configured; every configured one otherwise', () => {
+  test('happy: echo alone when nothing is configured; every configured one otherwise', () => {
     expect([...createProviders(config({}), silentLog).providers.keys()]).toEqual(['echo']);
     expect([...createProviders(config(allThree()), silentLog).providers.keys()]).toEqual(['openai', 'anthropic', 'ollama', 'echo']);
   });
 
-  test('the built providers talk to the configured upstreams', async () => {
+  test('happy: the built providers talk to the configured upstreams', async () => {
     const { providers } = createProviders(config(allThree()), silentLog);
     for (const [name, model] of [
       ['openai', 'gpt-a'],
@@ -55,11 +55,11 @@ describe('resolve', () => {
     ));
   });
 
-  test('the request wins over the chat and the defaults', async () => {
+  test('happy: the request wins over the chat and the defaults', async () => {
     expect(await resolve('openai', 'gpt-x', { provider: 'ollama', model: 'm' })).toEqual({ provider: 'openai', model: 'gpt-x' });
   });
 
-  test('a requested provider without a model takes its first configured model', async () => {
+  test('happy: a requested provider without a model takes its first configured model', async () => {
     expect(await resolve('openai')).toEqual({ provider: 'openai', model: 'gpt-a' });
     expect(await resolve('echo')).toEqual({ provider: 'echo', model: 'echo' });
     expect(await resolve('ollama')).toEqual({ provider: 'ollama', model: 'llama3.2' });
@@ -69,24 +69,24 @@ describe('resolve', () => {
     expect(fake.requests).toEqual([]);
   });
 
-  test('a requested provider inherits the chat model when it is the chat provider', async () => {
+  test('happy: a requested provider inherits the chat model when it is the chat provider', async () => {
     expect(await resolve('ollama', undefined, { provider: 'ollama', model: 'qwen2.5:0.5b' })).toEqual({
       provider: 'ollama',
       model: 'qwen2.5:0.5b',
     });
   });
 
-  test('a requested model alone stays with the chat provider, else the default', async () => {
+  test('happy: a requested model alone stays with the chat provider, else the default', async () => {
     expect(await resolve(undefined, 'gpt-4.1', { provider: 'openai', model: 'gpt-a' })).toEqual({ provider: 'openai', model: 'gpt-4.1' });
     expect(await resolve(null, 'claude-x')).toEqual({ provider: 'anthropic', model: 'claude-x' });
   });
 
-  test('the chat wins over the defaults', async () => {
+  test('happy: the chat wins over the defaults', async () => {
     expect(await resolve(undefined, undefined, { provider: 'openai', model: 'gpt-b' })).toEqual({ provider: 'openai', model: 'gpt-b' });
     expect(await resolve(undefined, undefined, { provider: 'openai', model: null })).toEqual({ provider: 'openai', model: 'gpt-a' });
   });
 
-  test('DEFAULT_PROVIDER and DEFAULT_MODEL last', async () => {
+  test('happy: DEFAULT_PROVIDER and DEFAULT_MODEL last', async () => {
     expect(await resolve()).toEqual({ provider: 'anthropic', model: 'claude-default' });
     expect(await resolve(undefined, undefined, { provider: null, model: null })).toEqual({
       provider: 'anthropic',
@@ -98,17 +98,15 @@ describe('resolve', () => {
     expect(await createProviders(config(allThree()), silentLog).resolve()).toEqual({ provider: 'openai', model: 'gpt-a' });
   });
 
-  test('unknown or unconfigured providers are UnknownModelError', async () => {
+  test('error: unknown or unconfigured providers are UnknownModelError', async () => {
     await expect(resolve('mistral')).rejects.toThrow(UnknownModelError);
     const echoOnly = createProviders(config({}), silentLog);
     expect(await echoOnly.resolve()).toEqual({ provider: 'echo', model: 'echo' });
     await expect(echoOnly.resolve('openai', 'gpt-4o')).rejects.toThrow(UnknownModelError);
-    await expect(echoOnly.resolve(undefined, undefined, { provider: 'anthropic', model: 'claude' })).rejects.toThrow(
-      UnknownModelError,
-    );
+    await expect(echoOnly.resolve(undefined, undefined, { provider: 'anthropic', model: 'claude' })).rejects.toThrow(UnknownModelError);
   });
 
-  test('ollama without OLLAMA_MODELS takes the first model of /api/tags', async () => {
+  test('happy: ollama without OLLAMA_MODELS takes the first model of /api/tags', async () => {
     const p = createProviders(config({ OLLAMA_BASE_URL: fake.ollamaBaseURL }), silentLog);
     expect(await p.resolve('ollama', 'qwen2.5:0.5b')).toEqual({ provider: 'ollama', model: 'qwen2.5:0.5b' });
     expect(fake.requests).toEqual([]);
@@ -117,7 +115,7 @@ describe('resolve', () => {
     expect(await p.resolve('echo')).toEqual({ provider: 'echo', model: 'echo' });
   });
 
-  test('ollama without OLLAMA_MODELS that lists nothing, or is down, is UnknownModelError (and the failure is logged)', async () => {
+  test('error: ollama without OLLAMA_MODELS that lists nothing, or is down, is UnknownModelError (and the failure is logged)', async () => {
     const { log, lines } = memoryLog();
     const down = createProviders(config({ OLLAMA_BASE_URL: await closedPortUrl() }), log);
     await expect(down.resolve('ollama')).rejects.toThrow(UnknownModelError);
@@ -130,7 +128,7 @@ describe('resolve', () => {
 });
 
 describe('listAllModels', () => {
-  test('merges every provider', async () => {
+  test('happy: merges every provider', async () => {
     const { log, lines } = memoryLog();
     const models = await createProviders(config(allThree()), log).listAllModels();
     const ids = (provider: string) => models.filter((m) => m.provider === provider).map((m) => m.id);
@@ -142,7 +140,7 @@ describe('listAllModels', () => {
     expect(lines.filter((l) => l.msg === 'llm.models_list_failed')).toEqual([]);
   });
 
-  test('anthropic aliases already listed upstream are not repeated', async () => {
+  test('happy: anthropic aliases already listed upstream are not repeated', async () => {
     const models = await createProviders(
       config({ ...allThree(), ANTHROPIC_MODELS: 'claude-haiku-4-5,claude-a' }),
       silentLog,
@@ -155,7 +153,7 @@ describe('listAllModels', () => {
     ]);
   });
 
-  test('a provider that is down contributes its configured list, never an exception, and is logged once', async () => {
+  test('error: a provider that is down contributes its configured list, never an exception, and is logged once', async () => {
     const down = await closedPortUrl();
     const { log, lines } = memoryLog();
     const p = createProviders(
@@ -179,7 +177,7 @@ describe('listAllModels', () => {
     }
   });
 
-  test('a provider whose listModels throws contributes its configured list, and the error is logged', async () => {
+  test('error: a provider whose listModels throws contributes its configured list, and the error is logged', async () => {
     const { log, lines } = memoryLog();
     const p = createProviders(config(allThree()), log);
     p.providers.set('openai', { ...p.providers.get('openai')!, listModels: () => Promise.reject(new Error('bug')) });
@@ -196,7 +194,7 @@ describe('listAllModels', () => {
     ).toEqual(['anthropic: anthropic bug', 'openai: bug']);
   });
 
-  test('a provider that lists nothing contributes its configured list (anthropic its aliases)', async () => {
+  test('happy: a provider that lists nothing contributes its configured list (anthropic its aliases)', async () => {
     const { log, lines } = memoryLog();
     const p = createProviders(config(allThree()), log);
     for (const name of ['openai', 'anthropic', 'ollama'] as const) {

@@ -22,7 +22,7 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 }
 
 describe('ollama provider', () => {
-  test('chats through /v1/chat/completions with the placeholder key', async () => {
+  test('happy: chats through /v1/chat/completions with the placeholder key', async () => {
     const provider = createOllamaProvider({ baseUrl: `${fake.ollamaBaseURL}/` });
     const out = await collect(provider.stream(request('qwen2.5:0.5b', 'hola')));
     expect(out.text).toBe(expectedReply('hola'));
@@ -32,13 +32,13 @@ describe('ollama provider', () => {
     expect(bodyOf(rec).model).toBe('qwen2.5:0.5b');
   });
 
-  test('lists models from /api/tags', async () => {
+  test('happy: lists models from /api/tags', async () => {
     const provider = createOllamaProvider({ baseUrl: fake.ollamaBaseURL });
     expect((await provider.listModels()).map((m) => m.id)).toEqual(['llama3.2:latest', 'qwen2.5:0.5b']);
     expect(fake.requests.map((r) => r.path)).toEqual(['/api/tags']);
   });
 
-  test('listing fails as UpstreamError when /api/tags cannot answer (no fallback here: see createProviders)', async () => {
+  test('error: listing fails as UpstreamError when /api/tags cannot answer (no fallback here: see createProviders)', async () => {
     const down = await rejection(createOllamaProvider({ baseUrl: await closedPortUrl() }).listModels());
     expect(down).toBeInstanceOf(UpstreamError);
     expect((down as UpstreamError).options.retryable).toBe(true);
@@ -53,20 +53,20 @@ describe('ollama provider', () => {
     }
   });
 
-  test('names default to the :latest tag', () => {
+  test('happy: names default to the :latest tag', () => {
     expect(ollamaModelName('llama3.2')).toBe('llama3.2:latest');
     expect(ollamaModelName('qwen2.5:0.5b')).toBe('qwen2.5:0.5b');
   });
 });
 
 describe('ollama admin helpers', () => {
-  test('status reports installed and loaded', async () => {
+  test('happy: status reports installed and loaded', async () => {
     expect(await ollamaModelStatus(fake.ollamaBaseURL, 'qwen2.5:0.5b')).toEqual({ model: 'qwen2.5:0.5b', installed: true, loaded: true });
     expect(await ollamaModelStatus(fake.ollamaBaseURL, 'llama3.2')).toEqual({ model: 'llama3.2', installed: true, loaded: false });
     expect(fake.requests.map((r) => r.path).sort()).toEqual(['/api/ps', '/api/ps', '/api/tags', '/api/tags']);
   });
 
-  test('start pins the model in memory, stop unloads it', async () => {
+  test('happy: start pins the model in memory, stop unloads it', async () => {
     await startOllamaModel(fake.ollamaBaseURL, 'llama3.2');
     const start = fake.requests.find((r) => r.path === '/api/generate');
     expect(start?.method).toBe('POST');
@@ -78,13 +78,13 @@ describe('ollama admin helpers', () => {
     expect((await ollamaModelStatus(fake.ollamaBaseURL, 'llama3.2')).loaded).toBe(false);
   });
 
-  test('unknown models are UnknownModelError', async () => {
+  test('error: unknown models are UnknownModelError', async () => {
     expect(await rejection(ollamaModelStatus(fake.ollamaBaseURL, 'nope'))).toBeInstanceOf(UnknownModelError);
     expect(await rejection(startOllamaModel(fake.ollamaBaseURL, 'nope'))).toBeInstanceOf(UnknownModelError);
     expect(await rejection(stopOllamaModel(fake.ollamaBaseURL, 'nope'))).toBeInstanceOf(UnknownModelError);
   });
 
-  test('other failures are UpstreamError', async () => {
+  test('error: other failures are UpstreamError', async () => {
     fake.failNext(1, 500);
     const failed = await rejection(startOllamaModel(fake.ollamaBaseURL, 'llama3.2'));
     expect(failed).toBeInstanceOf(UpstreamError);
@@ -98,7 +98,7 @@ describe('ollama admin helpers', () => {
     }
   });
 
-  test('a hung server times out as UpstreamError', async () => {
+  test('error: a hung server times out as UpstreamError', async () => {
     const server = Bun.serve({ port: 0, hostname: '127.0.0.1', idleTimeout: 0, fetch: () => new Promise<Response>(() => {}) });
     try {
       const t0 = performance.now();

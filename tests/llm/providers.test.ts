@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test
 import { createAnthropicProvider } from '../../src/infra/llm/anthropic.ts';
 import { createOllamaProvider } from '../../src/infra/llm/ollama.ts';
 import { createOpenAiProvider } from '../../src/infra/llm/openai.ts';
-import { type LlmProvider, UpstreamError } from '../../src/infra/llm/types.ts';
+import { type LlmProvider, type Sampling, UpstreamError } from '../../src/infra/llm/types.ts';
 import { expectedReply, type FakeUpstream, PARTIAL_WORDS, splitWords, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { bodyOf, closedPortUrl, collect, generationRequests, request, waitFor } from './helpers.ts';
 
@@ -37,7 +37,7 @@ const cases: Case[] = [
 describe.each(cases)('$name provider', ({ name, make, model }) => {
   const path = name === 'anthropic' ? '/v1/messages' : '/v1/chat/completions';
 
-  test('streams deltas that join into the reply, then one done with usage', async () => {
+  test('happy: streams deltas that join into the reply, then one done with usage', async () => {
     const provider = make();
     expect(provider.name).toBe(name);
     const out = await collect(provider.stream(request(model, 'tell me a story')));
@@ -51,7 +51,7 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     expect(out.done?.usage).toEqual({ inputTokens: 4, outputTokens: 7 });
   });
 
-  test('history, system prompt and max_tokens reach upstream', async () => {
+  test('happy: history, system prompt and max_tokens reach upstream', async () => {
     const provider = make();
     const out = await collect(
       provider.stream({
@@ -91,13 +91,54 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     }
   });
 
+  test('happy: sampling options reach upstream as its API names them, and only those it takes', async () => {
+    const provider = make();
+    const sampling: Sampling = {
+      topP: 0.8,
+      stop: ['END', '\n'],
+      seed: 11,
+      presencePenalty: 1,
+      frequencyPenalty: -1,
+      responseFormat: { type: 'json_schema', jsonSchema: { name: 'answer', schema: { type: 'object' }, strict: true } },
+      user: 'end-user-7',
+    };
+    const out = await collect(provider.stream(request(model, 'sample me', { sampling })));
+    expect(out.text).toBe(expectedReply('sample me'));
+    const body = bodyOf(generationRequests(fake.requests)[0]!) as Record<string, unknown>;
+    if (name === 'anthropic') {
+      // API version 2026-10-21 refuses top_p (and any sampling parameter) and whitespace-only
+      // stop sequences; the Messages API has no seed, penalties, response_format or user.
+      expect(body.stop_sequences).toEqual(['END']);
+      for (const field of ['top_p', 'temperature', 'stop', 'seed', 'presence_penalty', 'frequency_penalty', 'response_format', 'user'])
+        expect(body).not.toHaveProperty(field);
+    } else {
+      expect(body).toMatchObject({
+        top_p: 0.8,
+        stop: ['END', '\n'],
+        seed: 11,
+        presence_penalty: 1,
+        frequency_penalty: -1,
+        response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' }, strict: true } },
+        user: 'end-user-7',
+      });
+    }
+  });
+
+  test('happy: without sampling options nothing of them is sent', async () => {
+    const provider = make();
+    await collect(provider.stream(request(model, 'plain')));
+    const body = bodyOf(generationRequests(fake.requests)[0]!) as Record<string, unknown>;
+    for (const field of ['top_p', 'stop', 'stop_sequences', 'seed', 'presence_penalty', 'frequency_penalty', 'response_format', 'user'])
+      expect(body).not.toHaveProperty(field);
+  });
+
   test.each([
     [400, false],
     [401, false],
     [429, true],
     [500, true],
     [503, true],
-  ])('fake-error-%d becomes an UpstreamError (retryable %p)', async (status, retryable) => {
+  ])('error: fake-error-%d becomes an UpstreamError (retryable %p)', async (status, retryable) => {
     const out = await collect(make().stream(request(`fake-error-${status}`, 'hi')));
     expect(out.error).toBeInstanceOf(UpstreamError);
     const err = out.error as UpstreamError;
@@ -106,7 +147,7 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     expect(out.events).toEqual([]);
   });
 
-  test('a truncated stream is an error, not a success', async () => {
+  test('error: a truncated stream is an error, not a success', async () => {
     const out = await collect(make().stream(request('fake-truncated', 'cut me')));
     expect(out.text).toBe(splitWords(expectedReply('cut me')).slice(0, PARTIAL_WORDS).join(''));
     expect(out.done).toBeUndefined();
@@ -115,7 +156,7 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     expect((out.error as UpstreamError).options.retryable).toBe(true);
   });
 
-  test('an in-band error after some deltas is thrown as UpstreamError', async () => {
+  test('error: an in-band error after some deltas is thrown as UpstreamError', async () => {
     const out = await collect(make().stream(request('fake-mid-stream-error', 'boom')));
     expect(out.text).toBe('Fake reply to: ');
     expect(out.error).toBeInstanceOf(UpstreamError);
@@ -123,7 +164,7 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     expect(out.done).toBeUndefined();
   });
 
-  test('aborting mid-stream ends the iteration quietly and promptly, and upstream sees it', async () => {
+  test('happy: aborting mid-stream ends the iteration quietly and promptly, and upstream sees it', async () => {
     const ac = new AbortController();
     let abortedAt = 0;
     const out = await collect(make().stream(request('fake-slow', 'slowly', { signal: ac.signal })), (event) => {
@@ -141,7 +182,7 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     expect(rec.completed).toBe(false);
   });
 
-  test('aborting before the first byte ends quietly too', async () => {
+  test('happy: aborting before the first byte ends quietly too', async () => {
     const ac = new AbortController();
     const pending = collect(make().stream(request('fake-slow-first-token', 'x', { signal: ac.signal })));
     await waitFor(() => generationRequests(fake.requests).length === 1);
@@ -154,7 +195,7 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     await waitFor(() => generationRequests(fake.requests)[0]!.aborted);
   });
 
-  test('an already aborted signal sends nothing upstream', async () => {
+  test('happy: an already aborted signal sends nothing upstream', async () => {
     const ac = new AbortController();
     ac.abort();
     const out = await collect(make().stream(request(model, 'x', { signal: ac.signal })));
@@ -163,7 +204,7 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     expect(fake.requests.length).toBe(0);
   });
 
-  test('listModels returns what upstream lists, and only that', async () => {
+  test('happy: listModels returns what upstream lists, and only that', async () => {
     const ids = (await make().listModels()).map((m) => m.id);
     const expected = {
       openai: ['gpt-4o-mini', 'gpt-4.1', 'o4-mini', 'llama3.2:latest', 'qwen2.5:0.5b'],
@@ -176,11 +217,11 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     expect(first).toEqual({ id: expected[0]!, provider: name, name: expected[0]!, capabilities: ['chat', 'stream'] });
   });
 
-  test('listModels rejects when upstream is down (the fallback is createProviders’)', async () => {
+  test('error: listModels rejects when upstream is down (the fallback is createProviders’)', async () => {
     await expect(make(await closedPortUrl()).listModels()).rejects.toBeInstanceOf(Error);
   });
 
-  test('listModels returns an empty list when upstream lists nothing', async () => {
+  test('happy: listModels returns an empty list when upstream lists nothing', async () => {
     // Each API's empty model list, at the path that provider asks.
     const server = Bun.serve({
       port: 0,
@@ -199,7 +240,7 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
     }
   });
 
-  test('an unreachable upstream is a retryable UpstreamError without status', async () => {
+  test('error: an unreachable upstream is a retryable UpstreamError without status', async () => {
     const out = await collect(make(await closedPortUrl()).stream(request(model, 'x')));
     expect(out.error).toBeInstanceOf(UpstreamError);
     expect((out.error as UpstreamError).options).toMatchObject({ retryable: true });
@@ -208,7 +249,7 @@ describe.each(cases)('$name provider', ({ name, make, model }) => {
 });
 
 describe('openai provider without usage from upstream', () => {
-  test('estimates usage at ~4 characters a token', async () => {
+  test('happy: estimates usage at ~4 characters a token', async () => {
     // A server that streams a reply but ignores stream_options.include_usage.
     const server = Bun.serve({
       port: 0,

@@ -80,7 +80,7 @@ afterEach(() => {
 });
 
 describe('rules', () => {
-  test('each attempt gets its own signal, linked to the caller, with the model of the attempt', async () => {
+  test('happy: each attempt gets its own signal, linked to the caller, with the model of the attempt', async () => {
     const a = scripted('openai', async function* (_req, call) {
       if (call === 0) throw fail(500);
       yield* ok();
@@ -95,7 +95,7 @@ describe('rules', () => {
     expect(second?.messages).toEqual([{ role: 'user', content: 'q' }]);
   });
 
-  test('backoff doubles: retryBaseMs × 2^n plus jitter', async () => {
+  test('error: backoff doubles: retryBaseMs × 2^n plus jitter', async () => {
     // biome-ignore lint/correctness/useYield: an upstream that fails before its first event
     const a = scripted('openai', async function* () {
       throw fail(503);
@@ -113,7 +113,7 @@ describe('rules', () => {
     expect(backoffMs(30, 1000)).toBe(10_000); // capped
   });
 
-  test('errors that are not UpstreamError are not retried but do fall back', async () => {
+  test('error: errors that are not UpstreamError are not retried but do fall back', async () => {
     // biome-ignore lint/correctness/useYield: an upstream that fails before its first event
     const a = scripted('openai', async function* () {
       throw new TypeError('bug');
@@ -127,7 +127,7 @@ describe('rules', () => {
     expect(out.attempts).toEqual(['openai:openai-model', 'echo:echo-model']);
   });
 
-  test('a provider that ends without done counts as a retryable failure', async () => {
+  test('error: a provider that ends without done counts as a retryable failure', async () => {
     const a = scripted('openai', async function* (_req, call) {
       if (call === 0) return;
       yield* ok();
@@ -137,7 +137,7 @@ describe('rules', () => {
     expect(out.text).toBe('hi');
   });
 
-  test('after a delta, a failure is thrown as is: no retry, no fallback', async () => {
+  test('error: after a delta, a failure is thrown as is: no retry, no fallback', async () => {
     const a = scripted('openai', async function* () {
       yield { type: 'delta', text: 'par' };
       throw fail(503);
@@ -153,7 +153,7 @@ describe('rules', () => {
     expect(out.text).toBe('par');
   });
 
-  test('unconfigured and repeated attempts are skipped; nothing configured is UnknownModelError', async () => {
+  test('error: unconfigured and repeated attempts are skipped; nothing configured is UnknownModelError', async () => {
     // biome-ignore lint/correctness/useYield: an upstream that fails before its first event
     const a = scripted('openai', async function* () {
       throw fail(400);
@@ -177,7 +177,7 @@ describe('rules', () => {
     expect(none.error).toBeInstanceOf(UnknownModelError);
   });
 
-  test('a provider that never answers is cut by the first-token timeout, even if it ignores its signal', async () => {
+  test('error: a provider that never answers is cut by the first-token timeout, even if it ignores its signal', async () => {
     const a = scripted('openai', hang);
     const out = await collect(streamWithResilience(options([a.provider], { firstTokenTimeoutMs: 50, maxRetries: 1 })));
     expect(a.calls.length).toBe(2);
@@ -186,7 +186,7 @@ describe('rules', () => {
     expect(a.calls.every((c) => c.request.signal.aborted)).toBe(true);
   });
 
-  test('the total timeout covers retries and backoff too', async () => {
+  test('error: the total timeout covers retries and backoff too', async () => {
     // biome-ignore lint/correctness/useYield: an upstream that fails before its first event
     const a = scripted('openai', async function* () {
       throw fail(500);
@@ -199,7 +199,7 @@ describe('rules', () => {
 });
 
 describe('aborts', () => {
-  test('the caller aborting during backoff stops at once: no further attempt, no error', async () => {
+  test('happy: the caller aborting during backoff stops at once: no further attempt, no error', async () => {
     const ac = new AbortController();
     const a = scripted('openai', async function* () {
       setTimeout(() => ac.abort(), 20);
@@ -211,7 +211,7 @@ describe('aborts', () => {
     expect(a.calls.length).toBe(1);
   });
 
-  test('an already aborted caller gets nothing', async () => {
+  test('happy: an already aborted caller gets nothing', async () => {
     const ac = new AbortController();
     ac.abort();
     const a = scripted('openai', async function* () {
@@ -222,7 +222,7 @@ describe('aborts', () => {
     expect(a.calls.length).toBe(0);
   });
 
-  test('the caller aborting while the provider hangs ends the iteration promptly', async () => {
+  test('happy: the caller aborting while the provider hangs ends the iteration promptly', async () => {
     const ac = new AbortController();
     const a = scripted('openai', hang);
     setTimeout(() => ac.abort(), 30);
@@ -261,13 +261,13 @@ describe('timers', () => {
       },
     ],
   ];
-  test.each(scenarios)('none is left running after %s', async (_name, make) => {
+  test.each(scenarios)('error: none is left running after %s', async (_name, make) => {
     trackTimers();
     await collect(streamWithResilience(make()));
     expect(live.size).toBe(0);
   });
 
-  test('none is left running when the consumer stops reading early', async () => {
+  test('happy: none is left running when the consumer stops reading early', async () => {
     trackTimers();
     const a = scripted('openai', async function* () {
       yield { type: 'delta', text: 'a' };

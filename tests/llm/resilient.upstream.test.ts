@@ -10,26 +10,34 @@ import { expectedReply, type FakeUpstream, PARTIAL_WORDS, splitWords, startFakeU
 import { collect, generationRequests, memoryLog, silentLog, waitFor } from './helpers.ts';
 
 let fake: FakeUpstream;
+// fake-slow at 50 ms a word, for the total timeout: several deltas come before a short timeout.
+let quickFake: FakeUpstream;
 beforeAll(async () => {
-  fake = await startFakeUpstream({ slowFirstTokenMs: 2000, slowChunkMs: 300 });
+  [fake, quickFake] = await Promise.all([
+    startFakeUpstream({ slowFirstTokenMs: 2000, slowChunkMs: 300 }),
+    startFakeUpstream({ slowChunkMs: 50 }),
+  ]);
 });
-afterEach(() => fake.reset());
-afterAll(() => fake.stop());
+afterEach(() => {
+  fake.reset();
+  quickFake.reset();
+});
+afterAll(() => Promise.all([fake.stop(), quickFake.stop()]));
 
 const echo = createEchoProvider({ delayMs: 0 });
 
 describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => {
-  const provider = (): LlmProvider =>
+  const provider = (upstream: FakeUpstream): LlmProvider =>
     name === 'openai'
-      ? createOpenAiProvider({ apiKey: 'k', baseUrl: fake.openaiBaseURL })
-      : createAnthropicProvider({ apiKey: 'k', baseUrl: fake.anthropicBaseURL });
+      ? createOpenAiProvider({ apiKey: 'k', baseUrl: upstream.openaiBaseURL })
+      : createAnthropicProvider({ apiKey: 'k', baseUrl: upstream.anthropicBaseURL });
   const model = name === 'openai' ? 'gpt-4o-mini' : 'claude-haiku-4-5';
 
-  function run(primaryModel: string, overrides: Partial<ResilienceOptions> & { fallback?: boolean } = {}) {
-    const { fallback, ...rest } = overrides;
+  function run(primaryModel: string, overrides: Partial<ResilienceOptions> & { fallback?: boolean; upstream?: FakeUpstream } = {}) {
+    const { fallback, upstream = fake, ...rest } = overrides;
     return streamWithResilience({
       providers: new Map<ProviderName, LlmProvider>([
-        [name, provider()],
+        [name, provider(upstream)],
         ['echo', echo],
       ]),
       attempts: [{ provider: name, model: primaryModel }, ...(fallback ? [{ provider: 'echo' as const, model: 'echo' }] : [])],
@@ -45,7 +53,7 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
   }
   const upstreamCalls = () => generationRequests(fake.requests).length;
 
-  test('success: an attempt event, the deltas, one done', async () => {
+  test('happy: an attempt event, the deltas, one done', async () => {
     const out = await collect(run(model));
     expect(out.error).toBeUndefined();
     expect(out.events[0]).toEqual({ type: 'attempt', provider: name, model });
@@ -54,7 +62,7 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
     expect(out.done?.usage.outputTokens).toBe(5);
   });
 
-  test('400 is not retried: exactly one upstream request, then UpstreamError', async () => {
+  test('error: 400 is not retried: exactly one upstream request, then UpstreamError', async () => {
     const out = await collect(run('fake-error-400'));
     expect(upstreamCalls()).toBe(1);
     expect(out.error).toBeInstanceOf(UpstreamError);
@@ -62,7 +70,7 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
     expect(out.attempts).toEqual([`${name}:fake-error-400`]);
   });
 
-  test('400 goes straight to the fallback', async () => {
+  test('error: 400 goes straight to the fallback', async () => {
     const out = await collect(run('fake-error-400', { fallback: true }));
     expect(upstreamCalls()).toBe(1);
     expect(out.attempts).toEqual([`${name}:fake-error-400`, 'echo:echo']);
@@ -70,7 +78,7 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
     expect(out.done?.finishReason).toBe('stop');
   });
 
-  test.each([429, 500, 503])('a single %d is retried and the retry succeeds', async (status) => {
+  test.each([429, 500, 503])('error: a single %d is retried and the retry succeeds', async (status) => {
     fake.failNext(1, status);
     const out = await collect(run(model, { fallback: true }));
     expect(upstreamCalls()).toBe(2);
@@ -79,7 +87,7 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
     expect(out.text).toBe(expectedReply('hello world'));
   });
 
-  test('a persistent 500 exhausts the retries, then throws', async () => {
+  test('error: a persistent 500 exhausts the retries, then throws', async () => {
     const { log, lines } = memoryLog();
     const out = await collect(run('fake-error-500', { log }));
     expect(upstreamCalls()).toBe(3); // 1 + maxRetries
@@ -88,7 +96,7 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
     expect(lines.map((l) => l.next)).toEqual(['retry', 'retry', 'fallback']);
   });
 
-  test('a persistent 500 exhausts the retries, then the fallback answers', async () => {
+  test('error: a persistent 500 exhausts the retries, then the fallback answers', async () => {
     const out = await collect(run('fake-error-500', { fallback: true }));
     expect(upstreamCalls()).toBe(3);
     expect(out.error).toBeUndefined();
@@ -96,7 +104,7 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
     expect(out.text).toBe('hello world');
   });
 
-  test('a stream truncated before any delta is retried', async () => {
+  test('error: a stream truncated before any delta is retried', async () => {
     fake.failNext(1, 200, {}); // 200 with no events at all: no finish, nothing yielded
     const out = await collect(run(model));
     expect(upstreamCalls()).toBe(2);
@@ -104,7 +112,7 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
     expect(out.text).toBe(expectedReply('hello world'));
   });
 
-  test('a stream truncated after deltas is thrown, not retried nor sent to the fallback', async () => {
+  test('error: a stream truncated after deltas is thrown, not retried nor sent to the fallback', async () => {
     const out = await collect(run('fake-truncated', { fallback: true }));
     expect(upstreamCalls()).toBe(1);
     expect(out.text).toBe(splitWords(expectedReply('hello world')).slice(0, PARTIAL_WORDS).join(''));
@@ -113,7 +121,7 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
     expect(out.attempts).toEqual([`${name}:fake-truncated`]);
   });
 
-  test('a mid-stream error after deltas is thrown, not retried', async () => {
+  test('error: a mid-stream error after deltas is thrown, not retried', async () => {
     const out = await collect(run('fake-mid-stream-error', { fallback: true }));
     expect(upstreamCalls()).toBe(1);
     expect(out.text).toBe('Fake reply to: ');
@@ -121,25 +129,25 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
     expect(out.done).toBeUndefined();
   });
 
-  test('a slow first token aborts the attempt, retries, then fails', async () => {
-    const out = await collect(run('fake-slow-first-token', { firstTokenTimeoutMs: 300, maxRetries: 1 }));
-    expect(out.ms).toBeLessThan(1500); // 2 × 300 ms, far from the fake's 2000 ms
+  test('error: a slow first token aborts the attempt, retries, then fails', async () => {
+    const out = await collect(run('fake-slow-first-token', { firstTokenTimeoutMs: 150, maxRetries: 1 }));
+    expect(out.ms).toBeLessThan(1500); // 2 × 150 ms, far from the fake's 2000 ms
     expect(out.error).toBeInstanceOf(UpstreamError);
-    expect((out.error as Error).message).toContain('no first token within 300 ms');
+    expect((out.error as Error).message).toContain('no first token within 150 ms');
     const recs = generationRequests(fake.requests);
     expect(recs.length).toBe(2);
     await waitFor(() => recs.every((r) => r.aborted));
     expect(fake.activeTimers).toBe(0);
   });
 
-  test('a slow first token falls back once the retries are spent', async () => {
-    const out = await collect(run('fake-slow-first-token', { firstTokenTimeoutMs: 300, maxRetries: 0, fallback: true }));
+  test('error: a slow first token falls back once the retries are spent', async () => {
+    const out = await collect(run('fake-slow-first-token', { firstTokenTimeoutMs: 150, maxRetries: 0, fallback: true }));
     expect(out.attempts).toEqual([`${name}:fake-slow-first-token`, 'echo:echo']);
     expect(out.text).toBe('hello world');
     await waitFor(() => generationRequests(fake.requests)[0]!.aborted);
   });
 
-  test('the caller aborting mid-stream ends the iteration within 100 ms, quietly', async () => {
+  test('happy: the caller aborting mid-stream ends the iteration within 100 ms, quietly', async () => {
     const ac = new AbortController();
     let abortedAt = 0;
     const out = await collect(run('fake-slow', { signal: ac.signal, fallback: true }), (event) => {
@@ -157,17 +165,18 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
     expect(upstreamCalls()).toBe(1);
   });
 
-  test('the total timeout stops a stream that is still going', async () => {
-    const out = await collect(run('fake-slow', { totalTimeoutMs: 800, fallback: true }));
-    expect(out.ms).toBeLessThan(1200);
+  test('error: the total timeout stops a stream that is still going', async () => {
+    // fake-slow would take 2.7 s on quickFake; its first deltas come within the 250 ms.
+    const out = await collect(run('fake-slow', { totalTimeoutMs: 250, fallback: true, upstream: quickFake }));
+    expect(out.ms).toBeLessThan(650);
     expect(out.deltas.length).toBeGreaterThan(0);
     expect(out.error).toBeInstanceOf(UpstreamError);
-    expect((out.error as Error).message).toContain('timed out after 800 ms');
+    expect((out.error as Error).message).toContain('timed out after 250 ms');
     expect(out.attempts).toEqual([`${name}:fake-slow`]);
-    await waitFor(() => generationRequests(fake.requests)[0]!.aborted);
+    await waitFor(() => generationRequests(quickFake.requests)[0]!.aborted);
   });
 
-  test('a consumer that stops reading aborts the upstream request', async () => {
+  test('happy: a consumer that stops reading aborts the upstream request', async () => {
     for await (const event of run('fake-slow')) {
       if (event.type === 'delta') break;
     }

@@ -38,7 +38,7 @@ function openPausedSocket(token: string): Promise<Socket> {
   });
 }
 
-test('a socket that stops reading is closed, and the server keeps serving', async () => {
+test('error: a socket that stops reading is closed, and the server keeps serving', async () => {
   const account = await register(app);
   const socket = await openPausedSocket(account.accessToken);
   await waitUntil(() => app.services.realtime.stats().sockets === 1 || undefined, 'the socket to register');

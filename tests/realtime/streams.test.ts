@@ -23,7 +23,9 @@ import { hasPostgres, hasRedis } from '../helpers/services.ts';
 import { compareEventIds, deltaText, SseReader } from '../helpers/sse.ts';
 
 const kinds = storageKinds({ postgres: hasPostgres, redis: hasRedis });
-const baseEnv = { RATE_LIMIT_ENABLED: 'false', ECHO_DELAY_MS: '150' };
+// 40 ms between the echo provider's words: each word is its own delta (an append takes far less),
+// and a reply of n words lasts (n - 1) × 40 ms.
+const baseEnv = { RATE_LIMIT_ENABLED: 'false', ECHO_DELAY_MS: '40' };
 
 for (const [name, kind] of kinds) {
   describe(`streams on ${name}`, () => {
@@ -60,7 +62,7 @@ for (const [name, kind] of kinds) {
     const dump = async (id: string, as: Account = owner) => expectStatus(await open(id, { accept: 'application/json' }, '', as), 200);
 
     describe('generic streams', () => {
-      test('create answers 201 {id, ttlSeconds}; a custom TTL is kept; a TTL under 10 s is 422', async () => {
+      test('happy: create answers 201 {id, ttlSeconds}; a custom TTL is kept; a TTL under 10 s is 422', async () => {
         const created = await createStream();
         expect(created).toEqual({ id: expect.any(String), ttlSeconds: 3600 });
         expect(created.id.length).toBeGreaterThan(0);
@@ -75,7 +77,7 @@ for (const [name, kind] of kinds) {
         await expectStatus(await http('/api/v1/streams', { method: 'POST', json: {} }), 401, 'unauthorized');
       });
 
-      test('append answers 202 {id} with increasing ids; SSE replays them, follows live, and ends after close', async () => {
+      test('happy: append answers 202 {id} with increasing ids; SSE replays them, follows live, and ends after close', async () => {
         const { id } = await createStream();
         const appended = [
           { event: 'note', data: { n: 1, text: 'first' } },
@@ -111,7 +113,7 @@ for (const [name, kind] of kinds) {
         expect(reader.events).toHaveLength(4);
       });
 
-      test('?after= and Last-Event-ID resume exactly after that id: no gap, no repeat', async () => {
+      test('happy: ?after= and Last-Event-ID resume exactly after that id: no gap, no repeat', async () => {
         const { id } = await createStream();
         const ids: string[] = [];
         for (let i = 0; i < 5; i++) ids.push(await appendOk(id, { event: 'n', data: i }));
@@ -133,7 +135,7 @@ for (const [name, kind] of kinds) {
         expect(whole.ids).toEqual(ids);
       });
 
-      test('resume while live: a reader resuming mid-stream gets the rest, then what is appended next', async () => {
+      test('happy: resume while live: a reader resuming mid-stream gets the rest, then what is appended next', async () => {
         const { id } = await createStream();
         const first = await appendOk(id, { data: 'one' });
         const second = await appendOk(id, { data: 'two' });
@@ -146,7 +148,7 @@ for (const [name, kind] of kinds) {
         expect(reader.ids).toEqual([second, third]);
       });
 
-      test('Accept: application/json returns {id, kind, closed, events[{id, event, data}]}', async () => {
+      test('happy: Accept: application/json returns {id, kind, closed, events[{id, event, data}]}', async () => {
         const { id } = await createStream();
         const a = await appendOk(id, { event: 'x', data: { k: 'v' } });
         const b = await appendOk(id, { data: 42 });
@@ -165,7 +167,7 @@ for (const [name, kind] of kinds) {
         expect(after.events.map((e: Json) => e.id)).toEqual([a, b]);
       });
 
-      test('another user’s stream is 404 on every route, like one that does not exist', async () => {
+      test('security: another user’s stream is 404 on every route, like one that does not exist', async () => {
         const { id } = await createStream();
         await appendOk(id, { data: 'secret' });
         const missing = Bun.randomUUIDv7();
@@ -187,7 +189,7 @@ for (const [name, kind] of kinds) {
         expect(intact.events.map((e: Json) => e.data)).toEqual(['secret']);
       });
 
-      test('append after close is 409 and adds nothing', async () => {
+      test('error: append after close is 409 and adds nothing', async () => {
         const { id } = await createStream();
         await appendOk(id, { data: 1 });
         expect((await closeStream(id)).status).toBe(200);
@@ -197,7 +199,7 @@ for (const [name, kind] of kinds) {
         expect(after.closed).toBe(true);
       });
 
-      test('a bad Last-Event-ID or ?after= is 422, not a silent replay', async () => {
+      test('error: a bad Last-Event-ID or ?after= is 422, not a silent replay', async () => {
         const { id } = await createStream();
         await appendOk(id, { data: 1 });
         await expectStatus(await open(id, { 'last-event-id': 'abc' }), 422, 'validation_error');
@@ -205,14 +207,14 @@ for (const [name, kind] of kinds) {
         await expectStatus(await open(id, { 'last-event-id': '12-x' }), 422, 'validation_error');
       });
 
-      test('an event name with a newline or colon is 422 (it would break the SSE framing)', async () => {
+      test('security: an event name with a newline or colon is 422 (it would break the SSE framing)', async () => {
         const { id } = await createStream();
         await expectStatus(await append(id, { event: 'a\nevent: forged', data: 1 }), 422, 'validation_error');
         await expectStatus(await append(id, { event: 'a:b', data: 1 }), 422, 'validation_error');
         expect((await dump(id)).events).toEqual([]);
       });
 
-      test('DELETE answers 204, then the stream is 404 everywhere', async () => {
+      test('happy: DELETE answers 204, then the stream is 404 everywhere', async () => {
         const { id } = await createStream();
         await appendOk(id, { data: 'gone soon' });
         const removed = await http(`/api/v1/streams/${id}`, { method: 'DELETE', headers: bearer(owner.accessToken) });
@@ -224,7 +226,7 @@ for (const [name, kind] of kinds) {
         await expectStatus(await http(`/api/v1/streams/${id}`, { method: 'DELETE', headers: bearer(owner.accessToken) }), 404, 'not_found');
       });
 
-      test('DELETE while a reader follows ends that reader', async () => {
+      test('happy: DELETE while a reader follows ends that reader', async () => {
         const { id } = await createStream();
         await appendOk(id, { data: 'x' });
         const reader = new SseReader(await open(id));
@@ -234,7 +236,7 @@ for (const [name, kind] of kinds) {
         expect(reader.ended).toBe(true);
       });
 
-      test('limits: STREAM_MAX_EVENTS=3 refuses the 4th append with 409', async () => {
+      test('error: STREAM_MAX_EVENTS=3 refuses the 4th append with 409', async () => {
         const on = httpOf(limited);
         const user = await register(on);
         const { id } = await createStream(user, {}, on);
@@ -247,7 +249,7 @@ for (const [name, kind] of kinds) {
         expect(body.events.map((e: Json) => e.data)).toEqual([0, 1, 2]);
       });
 
-      test('limits: STREAM_MAX_BYTES refuses a too-large event and a stream past its total with 413, and a refused append does not count', async () => {
+      test('error: STREAM_MAX_BYTES refuses a too-large event and a stream past its total with 413, and a refused append does not count', async () => {
         const on = httpOf(limited);
         const user = await register(on);
         const big = await createStream(user, {}, on);
@@ -267,10 +269,11 @@ for (const [name, kind] of kinds) {
     });
 
     describe('reply streams', () => {
-      test('a client that leaves after 2 deltas resumes with Last-Event-ID exactly after it, to done; the text equals the stored message', async () => {
+      test('happy: a client that leaves after 2 deltas resumes with Last-Event-ID exactly after it, to done; the text equals the stored message', async () => {
         const user = await register(http);
         const chat = await createChat(http, user.accessToken);
-        const content = uniqueWords(14, 'resume');
+        // 10 words (360 ms): the resume comes while the reply still runs.
+        const content = uniqueWords(10, 'resume');
         const response = await sendMessage(http, user.accessToken, chat.id, { content });
         expect(response.status).toBe(200);
         const first = new SseReader(response);
@@ -307,7 +310,7 @@ for (const [name, kind] of kinds) {
         expect(stored).toMatchObject({ role: 'assistant', status: 'complete', content: text });
       }, 30_000);
 
-      test('a finished reply stream replays whole: start, every delta, done', async () => {
+      test('happy: a finished reply stream replays whole: start, every delta, done', async () => {
         const user = await register(http);
         const chat = await createChat(http, user.accessToken);
         const content = uniqueWords(5, 'replay');
@@ -329,9 +332,10 @@ for (const [name, kind] of kinds) {
         expect(after.events).toEqual([]);
       }, 30_000);
 
-      test('a reply stream takes no appends or close, is not deletable while streaming, and is the owner’s only', async () => {
+      test('security: a reply stream takes no appends or close, is not deletable while streaming, and is the owner’s only', async () => {
         const user = await register(http);
         const chat = await createChat(http, user.accessToken);
+        // 10 words (360 ms), still streaming while the four requests below are refused.
         const reader = new SseReader(await sendMessage(http, user.accessToken, chat.id, { content: uniqueWords(10, 'owned') }));
         const start = (await reader.next())!;
         const streamId = start.data.streamId;
@@ -350,10 +354,10 @@ for (const [name, kind] of kinds) {
       }, 30_000);
     });
 
-    test('leak check: 20 readers that leave midway and 20 that read to the end leave no follower and no generation behind', async () => {
+    test('happy: 20 readers that leave midway and 20 that read to the end leave no follower and no generation behind', async () => {
       const user = await register(http);
       const chat = await createChat(http, user.accessToken);
-      const contents = Array.from({ length: 4 }, (_, i) => uniqueWords(10, `burst${i}`));
+      const contents = Array.from({ length: 4 }, (_, i) => uniqueWords(14, `burst${i}`));
       // Four replies; each POST body is itself one reader.
       const posted = await Promise.all(contents.map((content) => sendMessage(http, user.accessToken, chat.id, { content })));
       const starters = posted.map((response) => new SseReader(response));
@@ -375,7 +379,7 @@ for (const [name, kind] of kinds) {
       readers.push(...opened);
       expect(readers.filter((r) => r.leave)).toHaveLength(20);
       expect(readers.filter((r) => !r.leave)).toHaveLength(20);
-      // All 40 follow their stream at once (the replies last about 1.4 s).
+      // All 40 follow their stream at once (the replies last about 520 ms; the 40 follow within ~150 ms).
       await waitUntil(() => t.services.replies.activeReaders() >= 40, `40 followers (now ${t.services.replies.activeReaders()})`, 1000);
 
       await Promise.all(

@@ -23,6 +23,13 @@ import { hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
 import { WsClient } from '../helpers/ws.ts';
 
 const kinds = storageKinds({ postgres: hasPostgres, redis: hasRedis });
+// The echo provider's pause between words: long enough that every word is its own delta (an append
+// takes well under this), short enough that a reply of n words takes (n - 1) × 40 ms.
+const echoDelayMs = 40;
+// How long a socket opened without a token may wait for its auth frame.
+const authTimeoutMs = 400;
+// How long a test waits to see that something does NOT arrive (events are relayed in a few ms).
+const quietMs = 100;
 
 for (const [name, kind] of kinds) {
   describe(`websocket on ${name}`, () => {
@@ -44,7 +51,11 @@ for (const [name, kind] of kinds) {
     };
 
     beforeAll(async () => {
-      t = await createTestApp(kind, { RATE_LIMIT_ENABLED: 'false', ECHO_DELAY_MS: '150', WS_AUTH_TIMEOUT_MS: '1000' });
+      t = await createTestApp(kind, {
+        RATE_LIMIT_ENABLED: 'false',
+        ECHO_DELAY_MS: String(echoDelayMs),
+        WS_AUTH_TIMEOUT_MS: String(authTimeoutMs),
+      });
       t.app.listen({ port: 0, hostname: '127.0.0.1' });
       wsUrl = `ws://127.0.0.1:${t.app.server!.port}/api/v1/ws`;
       http = httpOf(t);
@@ -57,7 +68,7 @@ for (const [name, kind] of kinds) {
     });
 
     describe('authentication', () => {
-      test('?token= authenticates at once: the first frame is ready with the user id', async () => {
+      test('happy: ?token= authenticates at once: the first frame is ready with the user id', async () => {
         const socket = await ready(alice);
         expect(socket.frames[0]).toEqual({ type: 'ready', userId: alice.userId });
         socket.send({ type: 'ping' });
@@ -65,7 +76,7 @@ for (const [name, kind] of kinds) {
         expect(socket.isOpen).toBe(true);
       });
 
-      test('an auth frame authenticates a socket opened without a token', async () => {
+      test('happy: an auth frame authenticates a socket opened without a token', async () => {
         const socket = await connect(wsUrl);
         // Before auth, anything but auth or ping is refused with an error frame.
         socket.send({ type: 'chat.send', chatId: 'x', content: 'hi' });
@@ -80,20 +91,20 @@ for (const [name, kind] of kinds) {
         await socket.waitFor((f) => f.type === 'pong', 'pong');
       });
 
-      test('no auth within WS_AUTH_TIMEOUT_MS (1 s here): an error frame, then close code 4401, and the hub lets the socket go', async () => {
+      test(`security: no auth within WS_AUTH_TIMEOUT_MS (${authTimeoutMs} ms here): an error frame, then close code 4401, and the hub lets the socket go`, async () => {
         const base = t.services.realtime.stats().sockets;
         const socket = await connect(wsUrl);
         await waitUntil(() => t.services.realtime.stats().sockets === base + 1, 'the hub to hold the socket', 2000);
         const opened = Date.now();
         const closed = await Promise.race([socket.closed, Bun.sleep(5000).then(() => null)]);
         expect(closed?.code).toBe(4401);
-        // Not before the timeout: a socket gets the whole second to authenticate.
-        expect(Date.now() - opened).toBeGreaterThanOrEqual(950);
-        expect(socket.frames).toEqual([{ type: 'error', code: 'unauthorized', message: expect.any(String) }]);
+        // Not before the timeout: a socket gets the whole WS_AUTH_TIMEOUT_MS to authenticate.
+        expect(Date.now() - opened).toBeGreaterThanOrEqual(authTimeoutMs - 50);
+        expect(socket.frames).toEqual([{ type: 'error', code: 'unauthorized', message: expect.stringContaining('No auth frame') }]);
         await waitUntil(() => t.services.realtime.stats().sockets === base, 'the hub to release the socket', 2000);
       }, 15_000);
 
-      test('a bad token (query or auth frame) is refused with 4401', async () => {
+      test('security: a bad token (query or auth frame) is refused with 4401', async () => {
         const byQuery = await connect(`${wsUrl}?token=not-a-token`);
         expect((await Promise.race([byQuery.closed, Bun.sleep(3000).then(() => null)]))?.code).toBe(4401);
         expect(byQuery.frames.some((f) => f.type === 'ready')).toBe(false);
@@ -103,9 +114,12 @@ for (const [name, kind] of kinds) {
         byFrame.send({ type: 'auth', token: `${alice.accessToken}x` });
         expect((await Promise.race([byFrame.closed, Bun.sleep(3000).then(() => null)]))?.code).toBe(4401);
         expect(byFrame.frames.some((f) => f.type === 'ready')).toBe(false);
+        // Refused for its token, not merely closed by the auth timeout.
+        expect(byFrame.frames.at(-1)).toMatchObject({ type: 'error', code: 'unauthorized' });
+        expect(byFrame.frames.at(-1).message).not.toContain('No auth frame');
       });
 
-      test('a logged-out access token is refused with 4401', async () => {
+      test('security: a logged-out access token is refused with 4401', async () => {
         const carol = await register(http);
         expect((await http('/api/v1/auth/logout', { method: 'POST', headers: bearer(carol.accessToken) })).status).toBe(204);
         const socket = await connect(`${wsUrl}?token=${carol.accessToken}`);
@@ -114,7 +128,7 @@ for (const [name, kind] of kinds) {
     });
 
     describe('frames', () => {
-      test('ping → pong', async () => {
+      test('happy: ping → pong', async () => {
         const socket = await ready(alice);
         socket.send({ type: 'ping' });
         socket.send({ type: 'ping' });
@@ -146,7 +160,7 @@ for (const [name, kind] of kinds) {
         expect(done.type).toBe('done');
       });
 
-      test('invalid JSON, non-objects, unknown types and chat.send without content get error frames; the socket stays open', async () => {
+      test('error: invalid JSON, non-objects, unknown types and chat.send without content get error frames; the socket stays open', async () => {
         const socket = await ready(alice);
         const chat = await createChat(http, alice.accessToken);
         const bad: [unknown, string][] = [
@@ -185,7 +199,7 @@ for (const [name, kind] of kinds) {
         expect(socket.frames.some((f) => f.code === 'internal_error')).toBe(false);
       });
 
-      test('chat.send streams start, deltas and done with the requestId; the deltas equal the stored message', async () => {
+      test('happy: chat.send streams start, deltas and done with the requestId; the deltas equal the stored message', async () => {
         const socket = await ready(alice);
         const chat = await createChat(http, alice.accessToken);
         const content = uniqueWords(8, 'ws');
@@ -221,7 +235,7 @@ for (const [name, kind] of kinds) {
         expect(user).toMatchObject({ role: 'user', content });
       }, 20_000);
 
-      test('two chat.send on one socket interleave, each frame tagged with its own requestId', async () => {
+      test('happy: two chat.send on one socket interleave, each frame tagged with its own requestId', async () => {
         const socket = await ready(alice);
         const chat = await createChat(http, alice.accessToken);
         const [first, second] = [uniqueWords(5, 'one'), uniqueWords(6, 'two')];
@@ -235,10 +249,11 @@ for (const [name, kind] of kinds) {
         expect(a.start.messageId).not.toBe(b.start.messageId);
       }, 20_000);
 
-      test('chat.cancel mid-reply ends it with done finishReason cancelled, and the stored message is cancelled', async () => {
+      test('happy: chat.cancel mid-reply ends it with done finishReason cancelled, and the stored message is cancelled', async () => {
         const socket = await ready(alice);
         const chat = await createChat(http, alice.accessToken);
-        const content = uniqueWords(20, 'stop');
+        // 60 words (2.4 s) if it ran to the end; the cancel ends it after about two.
+        const content = uniqueWords(60, 'stop');
         socket.send({ type: 'chat.send', chatId: chat.id, content, requestId: 'c-1' });
         const start = await socket.waitFor((f) => f.requestId === 'c-1' && f.type === 'start', 'start');
         await waitUntil(() => socket.frames.filter((f) => f.requestId === 'c-1' && f.type === 'delta').length >= 2, 'two deltas');
@@ -260,7 +275,7 @@ for (const [name, kind] of kinds) {
         expect((await socket.waitFor((f) => f.requestId === 'cancel-2', 'second cancel answer')).code).toBe('conflict');
       }, 20_000);
 
-      test('another user’s chatId in chat.send, or their message in chat.cancel, is an error frame not_found', async () => {
+      test('security: another user’s chatId in chat.send, or their message in chat.cancel, is an error frame not_found', async () => {
         const socket = await ready(bob);
         const chat = await createChat(http, alice.accessToken);
         socket.send({ type: 'chat.send', chatId: chat.id, content: 'let me in', requestId: 'steal' });
@@ -270,11 +285,13 @@ for (const [name, kind] of kinds) {
         expect((await socket.waitFor((f) => f.requestId === 'missing', 'answer for a missing chat')).code).toBe('not_found');
 
         const aliceSocket = await ready(alice);
-        const content = uniqueWords(12, 'mine');
+        const content = uniqueWords(10, 'mine');
         aliceSocket.send({ type: 'chat.send', chatId: chat.id, content, requestId: 'own' });
         const start = await aliceSocket.waitFor((f) => f.requestId === 'own' && f.type === 'start', 'start');
         socket.send({ type: 'chat.cancel', messageId: start.messageId, requestId: 'steal-cancel' });
         expect((await socket.waitFor((f) => f.requestId === 'steal-cancel', 'answer to chat.cancel')).code).toBe('not_found');
+        // The refused cancel reached a reply that was still running (10 words last 360 ms).
+        expect(aliceSocket.frames.some((f) => f.requestId === 'own' && f.type === 'done')).toBe(false);
         const reply = await aliceSocket.reply('own');
         expect(reply.end.finishReason).toBe('stop');
         expect(reply.text).toBe(content);
@@ -285,7 +302,7 @@ for (const [name, kind] of kinds) {
     });
 
     describe('the owner’s events', () => {
-      test('message.created reaches every socket of the owner for a message sent over HTTP, and no socket of another user', async () => {
+      test('happy: message.created reaches every socket of the owner for a message sent over HTTP, and no socket of another user', async () => {
         const [first, second, other] = await Promise.all([ready(alice), ready(alice), ready(bob)]);
         const chat = await createChat(http, alice.accessToken);
         const content = uniqueWords(3, 'http');
@@ -311,12 +328,12 @@ for (const [name, kind] of kinds) {
           );
           expect(updated.message).toMatchObject({ status: 'complete', content });
         }
-        await Bun.sleep(300);
+        await Bun.sleep(quietMs);
         expect(other.frames.filter((f) => f.chatId === chat.id)).toEqual([]);
         expect(other.frames.map((f) => f.type)).toEqual(['ready']);
       }, 20_000);
 
-      test('chat.updated on PATCH and chat.deleted on DELETE, to the owner only', async () => {
+      test('happy: chat.updated on PATCH and chat.deleted on DELETE, to the owner only', async () => {
         const [mine, other] = await Promise.all([ready(alice), ready(bob)]);
         const chat = await createChat(http, alice.accessToken);
         const patched = await http(`/api/v1/chats/${chat.id}`, {
@@ -333,11 +350,11 @@ for (const [name, kind] of kinds) {
         // The order is the order of the changes.
         const types = mine.frames.filter((f) => f.chatId === chat.id).map((f) => f.type);
         expect(types).toEqual(['chat.updated', 'chat.deleted']);
-        await Bun.sleep(300);
+        await Bun.sleep(quietMs);
         expect(other.frames.filter((f) => f.chatId === chat.id)).toEqual([]);
       });
 
-      test('a reply sent over the websocket is announced to the owner’s other sockets too', async () => {
+      test('happy: a reply sent over the websocket is announced to the owner’s other sockets too', async () => {
         const [sender, watcher] = await Promise.all([ready(alice), ready(alice)]);
         const chat = await createChat(http, alice.accessToken);
         const content = uniqueWords(3, 'echoed');
@@ -353,14 +370,15 @@ for (const [name, kind] of kinds) {
       }, 20_000);
     });
 
-    test('leak check: 30 sockets, some replies (some left midway), all closed → no socket, follow or follower left', async () => {
+    test('happy: 30 sockets, some replies (some left midway), all closed → no socket, follow or follower left', async () => {
       const user = await register(http);
       const chat = await createChat(http, user.accessToken);
       const base = t.services.realtime.stats().sockets;
       const many = await Promise.all(Array.from({ length: 30 }, () => WsClient.ready(wsUrl, user.accessToken)));
       expect(t.services.realtime.stats().sockets).toBe(base + 30);
-      // Replies 0 and 1 are short and read to the end; 2 and 3 are long and their sockets close mid-reply.
-      const contents = Array.from({ length: 4 }, (_, i) => uniqueWords(i < 2 ? 5 : 25, `leak${i}`));
+      // Replies 0 and 1 are short (5 words, 160 ms) and read to the end; 2 and 3 are long (18 words,
+      // 680 ms) and their sockets close mid-reply (everything is released about 200 ms in).
+      const contents = Array.from({ length: 4 }, (_, i) => uniqueWords(i < 2 ? 5 : 18, `leak${i}`));
       for (const [i, content] of contents.entries()) many[i]!.send({ type: 'chat.send', chatId: chat.id, content, requestId: `leak-${i}` });
       await Promise.all([many[0]!.reply('leak-0'), many[1]!.reply('leak-1')]);
       await Promise.all([2, 3].map((i) => many[i]!.waitFor((f) => f.requestId === `leak-${i}` && f.type === 'delta', 'a delta')));
@@ -373,6 +391,8 @@ for (const [name, kind] of kinds) {
       await waitUntil(() => t.services.realtime.stats().follows === 0, 'follows to be released', 3000);
       await waitUntil(() => t.services.replies.activeReaders() === 0, 'stream followers to be released', 3000);
       expect(t.services.realtime.stats()).toEqual({ sockets: base, follows: 0 });
+      // Everything was released while the two long replies still ran.
+      expect(t.services.replies.activeCount()).toBeGreaterThanOrEqual(2);
       // The replies themselves were not stopped by their sockets leaving.
       await waitUntil(() => t.services.replies.activeCount() === 0, 'generations to finish', 15_000);
       const stored = await expectStatus(await http(`/api/v1/chats/${chat.id}`, { headers: bearer(user.accessToken) }), 200);
@@ -391,7 +411,7 @@ for (const [name, kind] of kinds) {
         return { id: `fake-${Bun.randomUUIDv7()}`, port, frames, closes };
       };
 
-      test('closed before its token was checked: it is never subscribed to the owner’s events', async () => {
+      test('happy: closed before its token was checked: it is never subscribed to the owner’s events', async () => {
         const user = await register(http);
         const chat = await createChat(http, user.accessToken);
         const hub = t.services.realtime;
@@ -404,14 +424,14 @@ for (const [name, kind] of kinds) {
           (await http(`/api/v1/chats/${chat.id}`, { method: 'PATCH', headers: bearer(user.accessToken), json: { title: 'after close' } }))
             .status,
         ).toBe(200);
-        await Bun.sleep(300);
+        await Bun.sleep(quietMs);
         // Nothing may be sent to a socket after it closed: no ready, no chat.updated.
         expect(socket.frames.slice(framesAtClose)).toEqual([]);
         expect(socket.frames.filter((f) => f.type === 'chat.updated')).toEqual([]);
         expect(socket.frames.filter((f) => f.type === 'ready')).toEqual([]);
       });
 
-      test('closed while its chat.send was being stored: no follower is left behind for the reply', async () => {
+      test('happy: closed while its chat.send was being stored: no follower is left behind for the reply', async () => {
         const user = await register(http);
         const chat = await createChat(http, user.accessToken);
         const hub = t.services.realtime;
@@ -421,13 +441,14 @@ for (const [name, kind] of kinds) {
         const followersBefore = t.services.replies.activeReaders();
         const sending = hub.message(
           socket.id,
-          JSON.stringify({ type: 'chat.send', chatId: chat.id, content: uniqueWords(25, 'orphan'), requestId: 'o' }),
+          JSON.stringify({ type: 'chat.send', chatId: chat.id, content: uniqueWords(12, 'orphan'), requestId: 'o' }),
         );
         await hub.close(socket.id); // the client left while the message was being stored
         await sending;
         const framesAtClose = socket.frames.length;
-        await Bun.sleep(600);
-        // The reply runs on (about 3.6 s), but nobody should be following it for this socket.
+        // A follower would attach within a KV round trip and get a delta every 40 ms.
+        await Bun.sleep((3 * quietMs) / 2);
+        // The reply runs on (about 440 ms), but nobody should be following it for this socket.
         expect(t.services.replies.activeCount()).toBeGreaterThanOrEqual(1);
         expect(t.services.replies.activeReaders()).toBe(followersBefore);
         expect(socket.frames.slice(framesAtClose).filter((f) => f.type === 'delta')).toEqual([]);
@@ -435,20 +456,24 @@ for (const [name, kind] of kinds) {
       }, 20_000);
     });
 
-    test.if(kind.kv === 'redis')('a socket closed while its token is still being checked leaves no subscription behind', async () => {
-      const user = await register(http);
-      const base = t.services.realtime.stats().sockets;
-      for (let i = 0; i < 10; i++) {
-        const socket = new WsClient(new WebSocket(`${wsUrl}?token=${user.accessToken}`));
-        await socket.opened;
-        socket.ws.close(1000, 'changed my mind');
-        await socket.closed;
-      }
-      await waitUntil(() => t.services.realtime.stats().sockets === base, 'sockets to be released', 3000);
-      await Bun.sleep(500);
-      expect(t.services.realtime.stats().sockets).toBe(base);
-      expect(await userChannelSubscribers(t, user.userId)).toBe(0);
-    });
+    test.if(kind.kv === 'redis')(
+      'happy: a socket closed while its token is still being checked leaves no subscription behind',
+      async () => {
+        const user = await register(http);
+        const base = t.services.realtime.stats().sockets;
+        for (let i = 0; i < 10; i++) {
+          const socket = new WsClient(new WebSocket(`${wsUrl}?token=${user.accessToken}`));
+          await socket.opened;
+          socket.ws.close(1000, 'changed my mind');
+          await socket.closed;
+        }
+        await waitUntil(() => t.services.realtime.stats().sockets === base, 'sockets to be released', 3000);
+        // A subscription made after its socket closed would appear within a Redis round trip.
+        await Bun.sleep(2 * quietMs);
+        expect(t.services.realtime.stats().sockets).toBe(base);
+        expect(await userChannelSubscribers(t, user.userId)).toBe(0);
+      },
+    );
   });
 }
 

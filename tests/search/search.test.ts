@@ -76,13 +76,13 @@ function runSearchSuite(name: string, open: () => Promise<{ db: Database; cleanu
       await cleanup();
     });
 
-    test('a word in a message finds its chat, with a snippet around it', async () => {
+    test('happy: a word in a message finds its chat, with a snippet around it', async () => {
       const results = await search.search(alice, 'kubernetes', { limit: 10 });
       expect(results.map((r) => r.chatId)).toEqual([ids.cooking!]);
       expect(results[0]!.matches).toEqual([{ messageId: ids.k8sMessage!, snippet: expect.stringContaining('Kubernetes') }]);
     });
 
-    test('a long message yields a short snippet that contains the hit', async () => {
+    test('happy: a long message yields a short snippet that contains the hit', async () => {
       const filler = (n: number) => Array.from({ length: n }, (_, i) => `filler${i}`).join(' ');
       await addChat('long', alice, null);
       await addMessage('long', `${filler(150)} the needlepoint is here ${filler(150)}`);
@@ -93,29 +93,29 @@ function runSearchSuite(name: string, open: () => Promise<{ db: Database; cleanu
       expect(snippet.length).toBeLessThan(300);
     });
 
-    test('a word in a title finds the chat, with messageId null and the title as snippet', async () => {
+    test('happy: a word in a title finds the chat, with messageId null and the title as snippet', async () => {
       const results = await search.search(alice, 'checklist', { limit: 10 });
       expect(results).toEqual([{ chatId: ids.checklist!, matches: [{ messageId: null, snippet: 'Deployment checklist' }] }]);
     });
 
-    test('the last word matches as a prefix; earlier words must match whole', async () => {
+    test('happy: the last word matches as a prefix; earlier words must match whole', async () => {
       expect((await chatIds(alice, 'deplo')).sort()).toEqual([ids.checklist!, ids.cooking!].sort());
       expect(await chatIds(alice, 'checklist deplo')).toEqual([ids.checklist!]);
       expect(await chatIds(alice, 'deplo checklist')).toEqual([]);
     });
 
-    test('every word must appear', async () => {
+    test('happy: every word must appear', async () => {
       expect(await chatIds(alice, 'kubernetes failed')).toEqual([ids.cooking!]);
       expect(await chatIds(alice, 'kubernetes succeeded')).toEqual([]);
     });
 
-    test('case does not matter', async () => {
+    test('happy: case does not matter', async () => {
       expect(await chatIds(alice, 'KUBERNETES')).toEqual([ids.cooking!]);
       expect(await chatIds(alice, 'DePlOyMeNt ChEcKlIsT')).toEqual([ids.checklist!]);
       expect(await chatIds(alice, 'CAFÉ')).toEqual([ids.cooking!]);
     });
 
-    test("another user's chats never appear", async () => {
+    test("security: another user's chats never appear", async () => {
       expect(await chatIds(alice, 'bob')).toEqual([]);
       expect(await chatIds(alice, 'secret')).toEqual([]);
       expect(await chatIds(bob, 'kubernetes')).toEqual([ids.bobs!]);
@@ -123,11 +123,11 @@ function runSearchSuite(name: string, open: () => Promise<{ db: Database; cleanu
       expect(await chatIds(Bun.randomUUIDv7(), 'deployment')).toEqual([]);
     });
 
-    test('archived chats are included', async () => {
+    test('happy: archived chats are included', async () => {
       expect(await chatIds(alice, 'zebra')).toEqual([ids.archived!]);
     });
 
-    test('at most 3 matches per chat, the title first', async () => {
+    test('happy: at most 3 matches per chat, the title first', async () => {
       const [hit] = await search.search(alice, 'banana', { limit: 10 });
       expect(hit?.chatId).toBe(ids.bananas!);
       expect(hit!.matches).toHaveLength(3);
@@ -137,7 +137,7 @@ function runSearchSuite(name: string, open: () => Promise<{ db: Database; cleanu
       for (const match of hit!.matches.slice(1)) expect(match.snippet).toContain('banana');
     });
 
-    test('relevance first, then recency', async () => {
+    test('happy: relevance first, then recency', async () => {
       const old = new Date('2020-01-01T00:00:00Z');
       const recent = new Date('2025-01-01T00:00:00Z');
       await addChat('mangoMany', alice, null, { updatedAt: old });
@@ -153,7 +153,7 @@ function runSearchSuite(name: string, open: () => Promise<{ db: Database; cleanu
       expect(await chatIds(alice, 'kiwi')).toEqual([ids.kiwiNew!, ids.kiwiOld!]);
     });
 
-    test('rows written or changed after the index exists are found; deleted ones disappear', async () => {
+    test('happy: rows written or changed after the index exists are found; deleted ones disappear', async () => {
       const { chats, messages } = db.tables;
       expect(await chatIds(alice, 'quokka')).toEqual([]);
       const messageId = await addMessage('checklist', 'a quokka appeared');
@@ -184,7 +184,7 @@ function runSearchSuite(name: string, open: () => Promise<{ db: Database; cleanu
       expect(await chatIds(alice, 'kubernetes')).toEqual([ids.cooking!]);
     });
 
-    test('query syntax characters are plain text: no errors, no operators', async () => {
+    test('security: query syntax characters are plain text: no errors, no operators', async () => {
       const nasty = [
         '"',
         '*',
@@ -223,11 +223,11 @@ function runSearchSuite(name: string, open: () => Promise<{ db: Database; cleanu
       expect(await chatIds(alice, 'NOT kubernetes')).toEqual([]);
     });
 
-    test('a query of only punctuation returns nothing', async () => {
+    test('happy: a query of only punctuation returns nothing', async () => {
       for (const query of ['"*()', '   ', '-:-', '!!!', "''", '']) expect(await search.search(alice, query, { limit: 10 })).toEqual([]);
     });
 
-    test('pages cover every match once, in a stable order', async () => {
+    test('happy: pages cover every match once, in a stable order', async () => {
       const sameTime = new Date('2024-06-01T00:00:00Z');
       const expected: string[] = [];
       for (let i = 0; i < 7; i++) {
@@ -253,7 +253,7 @@ function runSearchSuite(name: string, open: () => Promise<{ db: Database; cleanu
       expect(await search.search(alice, 'pagination', { limit: 10, offset: 100 })).toEqual([]);
     });
 
-    test('search joins the caller transaction', async () => {
+    test('happy: search joins the caller transaction', async () => {
       const found = await db.transaction(async () => {
         await addChat('inTx', alice, 'Transactional tapir');
         return chatIds(alice, 'tapir');
@@ -264,7 +264,7 @@ function runSearchSuite(name: string, open: () => Promise<{ db: Database; cleanu
 }
 
 describe('query building', () => {
-  test('user text becomes quoted terms, the last one a prefix', () => {
+  test('happy: user text becomes quoted terms, the last one a prefix', () => {
     expect(searchTerms(`He said "deploy*" (NOW) -x: OR'd`)).toEqual(['he', 'said', 'deploy', 'now', 'x', 'or', 'd']);
     expect(toFtsQuery(['a', 'or', 'near'])).toBe('"a" "or" "near"*');
     expect(toTsQuery(['a', 'or', 'b'])).toBe("'a' & 'or' & 'b':*");
@@ -272,7 +272,7 @@ describe('query building', () => {
     expect(searchTerms('Ünïcödé 中文 42')).toEqual(['ünïcödé', '中文', '42']);
   });
 
-  test('cursors round-trip and reject garbage', () => {
+  test('error: cursors round-trip and reject garbage', () => {
     expect(decodeSearchCursor(encodeSearchCursor(40))).toBe(40);
     for (const bad of [
       '',
@@ -297,7 +297,7 @@ describe.if(hasPostgres)('Postgres', () => {
     return { db: openPostgres(database.url), cleanup: database.drop };
   });
 
-  test("search's expressions are the GIN indexes' expressions", async () => {
+  test("happy: search's expressions are the GIN indexes' expressions", async () => {
     const database = await createTestDatabase();
     const db = openPostgres(database.url);
     try {
@@ -321,7 +321,7 @@ describe.if(hasPostgres)('Postgres', () => {
 });
 
 describe('SQLite migration', () => {
-  test('rows written before the search migration are indexed by its rebuild', async () => {
+  test('happy: rows written before the search migration are indexed by its rebuild', async () => {
     const dir = tempDir();
     const path = join(dir, 'parley.db');
     try {
