@@ -14,6 +14,8 @@ export function llmEnv(fake: FakeUpstream, extra: Env = {}): Env {
     OLLAMA_BASE_URL: fake.ollamaBaseURL,
     OLLAMA_MODELS: 'llama3',
     LLM_RETRY_BASE_MS: '5',
+    // The echo provider answers at once; a suite that needs a reply still running sets its own delay.
+    ECHO_DELAY_MS: '0',
     ...extra,
   };
 }

@@ -69,7 +69,7 @@ let template: Promise<string> | undefined;
 /**
  * A database with every migration applied, made once per test process: copying it (CREATE
  * DATABASE … TEMPLATE) is several times quicker than migrating each suite's database. Dropped
- * by `dropTemplateDatabase` (tests/setup.ts, after the last test file).
+ * by `dropTestDatabases` (tests/setup.ts, after the last test file).
  */
 function migratedTemplate(): Promise<string> {
   template ??= (async () => {
@@ -86,15 +86,47 @@ function migratedTemplate(): Promise<string> {
   return template;
 }
 
-/** Drops the migrated template, if this process made one. */
-export async function dropTemplateDatabase(): Promise<void> {
-  if (!template) return;
-  const name = await template.catch(() => undefined);
-  template = undefined;
-  if (!name) return;
+async function adminQuery(statement: string): Promise<void> {
   const admin = postgres(postgresAdminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
+  try {
+    await admin.unsafe(statement);
+  } finally {
+    await admin.end();
+  }
+}
+
+async function copyOfTemplate(): Promise<string> {
+  const name = uniqueName('parley_test');
+  await adminQuery(`CREATE DATABASE ${name} TEMPLATE ${await migratedTemplate()}`);
+  return name;
+}
+
+// Copying a database costs ~150 ms (it is written to disk): the next suite's copy is made
+// while the current suite runs, so suites rarely wait for one.
+let spare: Promise<string> | undefined;
+function takeMigratedCopy(): Promise<string> {
+  const taken = spare ?? copyOfTemplate();
+  spare = copyOfTemplate();
+  spare.catch(() => undefined);
+  return taken;
+}
+
+// A suite's database is dropped while the next suite runs; the last drops are awaited by
+// dropTestDatabases (tests/setup.ts, after the last test file).
+const dropping = new Set<Promise<void>>();
+function dropLater(name: string): Promise<void> {
+  const drop = adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => dropping.delete(drop));
+  dropping.add(drop);
+  return Promise.resolve();
+}
+
+/** Drops what this process left: suites' databases still being dropped, the unused spare copy and the migrated template. */
+export async function dropTestDatabases(): Promise<void> {
+  await Promise.allSettled([...dropping]);
+  const names = await Promise.all([spare, template].map((made) => made?.catch(() => undefined)));
+  spare = undefined;
+  template = undefined;
+  for (const name of names) if (name) await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 }
 
 /**
@@ -102,19 +134,15 @@ export async function dropTemplateDatabase(): Promise<void> {
  * removes it (connections included).
  */
 export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = uniqueName('parley_test');
-  const source = options.migrated ? ` TEMPLATE ${await migratedTemplate()}` : '';
-  const admin = postgres(postgresAdminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name}${source}`);
-  await admin.end();
-  const url = new URL(databaseUrl(name));
+  let name: string;
+  if (options.migrated) name = await takeMigratedCopy();
+  else {
+    name = uniqueName('parley_test');
+    await adminQuery(`CREATE DATABASE ${name}`);
+  }
   return {
-    url: url.toString(),
-    async drop() {
-      const cleaner = postgres(postgresAdminUrl, { max: 1, onnotice: () => {} });
-      await cleaner.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await cleaner.end();
-    },
+    url: databaseUrl(name),
+    drop: () => dropLater(name),
   };
 }
 
