@@ -24,6 +24,8 @@ const sentUpstream = (text: string) => {
   return (bodyOf(call).messages ?? []).map((m) => `${m.role}:${textOfContent(m.content)}`);
 };
 const line = (m: Json) => `${m.role}:${m.content}`;
+/** The ids of the question and reply of each turn sent with stream:false, in order. */
+const turnIds = (...turns: Json[]) => turns.flatMap((turn) => [turn.userMessage.id, turn.assistantMessage.id]);
 
 for (const [name, kind] of kinds) {
   describe(`message branches on ${name}`, () => {
@@ -120,12 +122,7 @@ for (const [name, kind] of kinds) {
 
       // Back to the first version: its own reply comes with it.
       const back = await select(chat.id, second.userMessage.id);
-      expect(back.messages.map((m: Json) => m.id)).toEqual([
-        first.userMessage.id,
-        first.assistantMessage.id,
-        second.userMessage.id,
-        second.assistantMessage.id,
-      ]);
+      expect(back.messages.map((m: Json) => m.id)).toEqual(turnIds(first, second));
       expect(back.messages[2]).toMatchObject({ siblingCount: 2, siblingIndex: 0 });
       // And forth again, by the edited version's reply: its question is selected with it.
       const forth = await select(chat.id, edited.assistantMessage.id);
@@ -138,12 +135,7 @@ for (const [name, kind] of kinds) {
       const second = await sendJson(app, user.accessToken, chat.id, { content: uniqueText('q2') });
       const again = await regenerate(chat.id, first.assistantMessage.id);
       const restored = await select(chat.id, first.assistantMessage.id);
-      expect(restored.messages.map((m: Json) => m.id)).toEqual([
-        first.userMessage.id,
-        first.assistantMessage.id,
-        second.userMessage.id,
-        second.assistantMessage.id,
-      ]);
+      expect(restored.messages.map((m: Json) => m.id)).toEqual(turnIds(first, second));
       expect(restored.messages[1]).toMatchObject({ siblingCount: 2, siblingIndex: 0 });
       expect((await select(chat.id, again.assistantMessage.id)).messages[1].id).toBe(again.assistantMessage.id);
     });

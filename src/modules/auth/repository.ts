@@ -15,6 +15,20 @@ export function createAuthRepository(db: Database) {
   const { sessions, refreshTokens, apiKeys, oneTimeTokens, users } = db.tables;
   const now = () => new Date();
 
+  /** Revokes the live sessions matching `conditions`; returns their ids. */
+  const revokeSessions = async (conditions: (SQL | undefined)[], tx?: Tx): Promise<string[]> => {
+    const rows = await db.run(
+      (q) =>
+        q
+          .update(sessions)
+          .set({ revokedAt: now() })
+          .where(and(isNull(sessions.revokedAt), ...conditions))
+          .returning({ id: sessions.id }),
+      tx,
+    );
+    return rows.map((row) => row.id);
+  };
+
   /** A page of a user's live rows (sessions or API keys), newest first: ids are UUIDv7, so id order is creation order. */
   const newestFirst = <T extends typeof sessions | typeof apiKeys>(
     table: T,
@@ -101,33 +115,11 @@ export function createAuthRepository(db: Database) {
 
     /** Revokes sessions of a user (all, or all but one); returns the ids revoked. */
     async revokeUserSessions(userId: string, exceptSessionId?: string): Promise<string[]> {
-      const conditions = [eq(sessions.userId, userId), isNull(sessions.revokedAt)];
-      if (exceptSessionId) conditions.push(ne(sessions.id, exceptSessionId));
-      const rows = await db.run(
-        (q) =>
-          q
-            .update(sessions)
-            .set({ revokedAt: now() })
-            .where(and(...conditions))
-            .returning({ id: sessions.id }),
-        tx,
-      );
-      return rows.map((row) => row.id);
+      return revokeSessions([eq(sessions.userId, userId), exceptSessionId ? ne(sessions.id, exceptSessionId) : undefined], tx);
     },
 
     async revokeSession(sessionId: string, userId?: string): Promise<boolean> {
-      const conditions = [eq(sessions.id, sessionId), isNull(sessions.revokedAt)];
-      if (userId) conditions.push(eq(sessions.userId, userId));
-      const rows = await db.run(
-        (q) =>
-          q
-            .update(sessions)
-            .set({ revokedAt: now() })
-            .where(and(...conditions))
-            .returning({ id: sessions.id }),
-        tx,
-      );
-      return rows.length > 0;
+      return (await revokeSessions([eq(sessions.id, sessionId), userId ? eq(sessions.userId, userId) : undefined], tx)).length > 0;
     },
 
     async insertRefreshToken(token: { tokenHash: string; sessionId: string; expiresAt: Date }) {

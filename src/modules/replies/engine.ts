@@ -1,20 +1,12 @@
 import type { Infra } from '../../infra/index.ts';
 import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
 import { estimateTokens } from '../../infra/llm/shared.ts';
-import type { ChatMessage, ProviderName, ResilientEvent, Sampling, Usage } from '../../infra/llm/types.ts';
+import type { ChatMessage, GenerationRequest, ProviderName, ResilientEvent, Sampling, Usage } from '../../infra/llm/types.ts';
 import type { MessageRow, RepliesRepository } from './repository.ts';
 
 /** Runs one model call with retries, timeouts and fallbacks (bound in app.ts to the providers). */
 export type ModelRunner = (
-  request: {
-    provider: ProviderName;
-    model: string;
-    messages: ChatMessage[];
-    system?: string;
-    maxTokens: number;
-    temperature: number;
-    sampling?: Sampling;
-  },
+  request: Omit<GenerationRequest, 'signal'> & { provider: ProviderName },
   signal: AbortSignal,
 ) => AsyncIterable<ResilientEvent>;
 
