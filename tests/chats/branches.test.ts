@@ -10,6 +10,7 @@ import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/ll
 import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import { type Account, bearer, createChat, expectStatus, getChat, type Json, register, sendJson, uniqueText } from '../helpers/client.ts';
 import { bodyOf, llmEnv, textOfContent, upstreamCalls } from '../helpers/llm.ts';
+import { hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -218,3 +219,57 @@ for (const [name, kind] of kinds) {
     });
   });
 }
+
+describe.if(hasPostgres && hasRedis)('message branches across two instances on one Postgres and Redis', () => {
+  let a: TestApp;
+  let b: TestApp;
+  beforeAll(async () => {
+    a = await createTestApp({ database: 'postgres', kv: 'redis' }, llmEnv(fake));
+    // B shares A's database, key prefix and secret: the same service behind a load balancer.
+    b = await createTestApp(undefined, {
+      ...llmEnv(fake),
+      DATABASE_URL: a.infra.config.databaseUrl,
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: a.infra.config.redisKeyPrefix,
+      JWT_SECRET: a.infra.config.jwtSecret,
+    });
+  });
+  afterAll(async () => {
+    await b.close();
+    await a.close();
+  });
+
+  test('happy: a branch made on A is read, switched and continued on B, and A sees the switch', async () => {
+    const user = await register(a);
+    const chat = await createChat(a, user.accessToken, { provider: 'openai', model: 'gpt-4o-mini' });
+    const first = await sendJson(a, user.accessToken, chat.id, { content: uniqueText('on A') });
+    const again = await expectStatus(
+      await a.request(`/api/v1/chats/${chat.id}/messages/${first.assistantMessage.id}/regenerate`, {
+        method: 'POST',
+        headers: bearer(user.accessToken),
+        json: { stream: false },
+      }),
+      200,
+    );
+    expect((await getChat(b, user.accessToken, chat.id)).messages.map((m) => m.id)).toEqual([
+      first.userMessage.id,
+      again.assistantMessage.id,
+    ]);
+    const switched = await expectStatus(
+      await b.request(`/api/v1/chats/${chat.id}/messages/${first.assistantMessage.id}/select`, {
+        method: 'POST',
+        headers: bearer(user.accessToken),
+      }),
+      200,
+    );
+    expect(switched.messages[1]).toMatchObject({ id: first.assistantMessage.id, siblingCount: 2, siblingIndex: 0 });
+    const next = uniqueText('on B');
+    await sendJson(b, user.accessToken, chat.id, { content: next });
+    expect(sentUpstream(next)).toEqual([
+      `user:${first.userMessage.content}`,
+      `assistant:${first.assistantMessage.content}`,
+      `user:${next}`,
+    ]);
+    expect((await getChat(a, user.accessToken, chat.id)).messages.map((m) => m.id).slice(0, 2)).toEqual(turnIds(first));
+  });
+});
