@@ -12,7 +12,7 @@ export const jwtSecretFileName = 'jwt-secret';
 export function loadOrCreateJwtSecret(dataDir: string): { secret: string; generated: true } {
   const path = join(dataDir, jwtSecretFileName);
   try {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     if (existsSync(path)) {
       const secret = readFileSync(path, 'utf8').trim();
       if (secret.length >= 32) return { secret, generated: true };

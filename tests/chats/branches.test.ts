@@ -62,6 +62,8 @@ for (const [name, kind] of kinds) {
       const second = await sendJson(app, user.accessToken, chat.id, { content: two });
       const regenerated = await regenerate(chat.id, first.assistantMessage.id);
       expect(regenerated.assistantMessage).toMatchObject({ parentId: first.userMessage.id, siblingCount: 2, siblingIndex: 1 });
+      // Every version's id, so a client can select one it did not keep.
+      expect(regenerated.assistantMessage.siblingIds).toEqual([first.assistantMessage.id, regenerated.assistantMessage.id]);
 
       const listed = await expectStatus(
         await app.request(`/api/v1/chats/${chat.id}/messages?limit=100`, { headers: bearer(user.accessToken) }),

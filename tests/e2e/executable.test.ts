@@ -46,8 +46,9 @@ describe('executable with no configuration', () => {
     });
   });
 
-  test('happy: keeps SQLite and the generated secret in ./data beside it', () => {
+  test('security: keeps SQLite and the generated secret in ./data beside it, readable by its owner only', () => {
     expect(existsSync(join(binary.dir, 'data/parley.db'))).toBe(true);
+    expect(statSync(join(binary.dir, 'data')).mode & 0o777).toBe(0o700);
     expect(statSync(join(binary.dir, 'data/jwt-secret')).mode & 0o777).toBe(0o600);
   });
 

@@ -23,7 +23,8 @@ type Scope = { inTransaction: boolean; active: boolean };
  * AsyncLocalStorage instead of queueing behind its own transaction.
  */
 export function openSqlite(path: string): Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  // The data directory holds the database and the JWT secret: its owner only.
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const client = new SqliteClient(path, { create: true, strict: true });
   client.exec('PRAGMA journal_mode = WAL');
   client.exec('PRAGMA synchronous = NORMAL');

@@ -19,6 +19,9 @@ export const MessageView = t.Object({
     description: 'Versions of this message: regenerated replies, or edited questions (itself included)',
   }),
   siblingIndex: t.Integer({ minimum: 0, description: 'Which version this one is, oldest first (0-based)' }),
+  siblingIds: t.Array(t.String(), {
+    description: 'The ids of every version, oldest first (select one with POST …/messages/:messageId/select)',
+  }),
   role: MessageRole,
   content: t.String(),
   reasoning: Nullable(
@@ -40,7 +43,9 @@ export const ChatView = t.Object({
   title: Nullable(t.String()),
   provider: Nullable(t.String()),
   model: Nullable(t.String()),
-  systemPrompt: Nullable(t.String()),
+  systemPrompt: Nullable(t.String(), {
+    description: 'Its owner’s only: null for anyone else reading a featured chat (and in GET /chats/featured)',
+  }),
   category: Nullable(t.String()),
   pinned: t.Boolean(),
   archived: t.Boolean(),

@@ -8,11 +8,11 @@
 // turns after it.
 import type { TreeNode } from './repository.ts';
 
-export type SiblingInfo = { siblingCount: number; siblingIndex: number };
+export type SiblingInfo = { siblingCount: number; siblingIndex: number; siblingIds: string[] };
 
 const groupOf = (node: Pick<TreeNode, 'parentId' | 'role'>) => `${node.parentId ?? ''}|${node.role}`;
 
-/** For each message: how many siblings its group has (itself included) and its 0-based place among them, oldest first. */
+/** For each message: its group's ids (itself included, oldest first), how many, and its 0-based place among them. */
 export function siblingInfo(nodes: TreeNode[]): Map<string, SiblingInfo> {
   const groups = new Map<string, string[]>();
   for (const node of nodes) {
@@ -23,7 +23,7 @@ export function siblingInfo(nodes: TreeNode[]): Map<string, SiblingInfo> {
   }
   const info = new Map<string, SiblingInfo>();
   for (const ids of groups.values()) {
-    for (const [index, id] of ids.entries()) info.set(id, { siblingCount: ids.length, siblingIndex: index });
+    for (const [index, id] of ids.entries()) info.set(id, { siblingCount: ids.length, siblingIndex: index, siblingIds: ids });
   }
   return info;
 }

@@ -18,8 +18,24 @@ export function toChatView(row: ChatRow): ChatView {
   };
 }
 
+/**
+ * A chat as anyone but its owner sees it (a featured chat is public): without the owner's system
+ * prompt, which is theirs (instructions, context, sometimes secrets) even when the chat is shown.
+ */
+export function toPublicChatView(row: ChatRow): ChatView {
+  return { ...toChatView(row), systemPrompt: null };
+}
+
+/** The chat as `viewerId` may see it: whole for its owner, the public view for anyone else (or no one signed in). */
+export function chatViewFor(row: ChatRow, viewerId: string | null): ChatView {
+  return row.userId === viewerId ? toChatView(row) : toPublicChatView(row);
+}
+
 /** A stored message as the API shows it; `siblings` from the chat's tree (see tree.ts), else it is the only version. */
-export function toMessageView(row: MessageRow, siblings: SiblingInfo = { siblingCount: 1, siblingIndex: 0 }): MessageView {
+export function toMessageView(
+  row: MessageRow,
+  siblings: SiblingInfo = { siblingCount: 1, siblingIndex: 0, siblingIds: [row.id] },
+): MessageView {
   return {
     id: row.id,
     chatId: row.chatId,
