@@ -21,8 +21,8 @@ import { healthModule } from './modules/health/index.ts';
 import { modelsModule } from './modules/models/index.ts';
 import { createModelsService } from './modules/models/service.ts';
 import { openAiCompatModule } from './modules/openai-compat/index.ts';
-import { realtimeModule } from './modules/realtime/index.ts';
-import { createRealtimeHub, createUserEvents } from './modules/realtime/service.ts';
+import { liveSseGuard, realtimeModule } from './modules/realtime/index.ts';
+import { createLiveConnections, createRealtimeHub, createUserEvents } from './modules/realtime/service.ts';
 import { createRepliesService } from './modules/replies/service.ts';
 import { streamsModule } from './modules/streams/index.ts';
 import { createStreamsService } from './modules/streams/service.ts';
@@ -50,15 +50,16 @@ export function createServices(infra: Infra) {
   const chats = createChatsService(infra, { replies, events });
   const models = createModelsService(infra, { providers, replies });
   const streams = createStreamsService(infra, buffers);
-  const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events });
-  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers };
+  const live = createLiveConnections(infra, auth.revocations);
+  const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
+  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers } = services;
+  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live } = services;
   const config = infra.config;
   const routes = createRouteBundle({
     guard: authGuard(auth.resolveCaller),
@@ -99,11 +100,12 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     .use(errorHandler(infra.log))
     .use(requestGuard({ log: infra.log, metrics, maxJsonBytes }))
     .use(corsPolicy(config.corsOrigins))
+    .use(liveSseGuard(live))
     .use(docsModule({ version }))
     .use(healthModule(infra, metrics))
     .use(authModule({ auth, routes }))
     .use(usersModule({ users, routes }))
-    .use(adminModule({ users, replies, routes }))
+    .use(adminModule({ users, replies, auth, routes }))
     .use(maintenanceRoutes({ kv: infra.kv, routes, cleanupSessions: auth.cleanup }))
     .use(modelsModule({ models, routes }))
     .use(chatsModule({ chats, routes }))

@@ -34,6 +34,19 @@ export function streamIdOf(response: unknown): string | undefined {
   return response instanceof Response ? sources.get(response) : undefined;
 }
 
+// How to end each SSE response early (see sseEnder).
+const enders = new WeakMap<Response, (last: (lastId: string | undefined) => SseItem) => void>();
+
+/**
+ * For an SSE response made here, a function that ends it early: it sends the item `last` makes
+ * (given the id of the last event sent), then ends the body and stops the source, whether or
+ * not the client is reading. Undefined for any other response. Used when the reader's
+ * credentials are revoked or expire.
+ */
+export function sseEnder(response: unknown): ((last: (lastId: string | undefined) => SseItem) => void) | undefined {
+  return response instanceof Response ? enders.get(response) : undefined;
+}
+
 export function formatSse(item: SseItem): Uint8Array {
   if ('ping' in item) return encoder.encode(': ping\n\n');
   const data = item.data.replace(/\r?\n/g, '\ndata: ');
@@ -44,9 +57,15 @@ export function formatSse(item: SseItem): Uint8Array {
  * Streams `source` as SSE (or in `format`). When the source ends or the client leaves, the
  * signal it was given aborts, which is what tells the source to stop.
  */
-function sseResponse(source: (signal: AbortSignal) => AsyncIterable<SseItem>, format: (item: SseItem) => Uint8Array = formatSse): Response {
+function sseResponse(
+  source: (signal: AbortSignal) => AsyncIterable<SseItem>,
+  format: (item: SseItem) => Uint8Array = formatSse,
+  afterId?: string,
+): Response {
   const controller = new AbortController();
   let iterator: AsyncIterator<SseItem> | undefined;
+  let output: ReadableStreamDefaultController<Uint8Array> | undefined;
+  let lastId = afterId;
   let closed = false;
   let ended!: () => void;
   const end = new Promise<void>((resolve) => (ended = resolve));
@@ -57,17 +76,24 @@ function sseResponse(source: (signal: AbortSignal) => AsyncIterable<SseItem>, fo
     ended();
   };
   const body = new ReadableStream<Uint8Array>({
+    start(stream) {
+      output = stream;
+    },
     async pull(stream) {
       iterator ??= source(controller.signal)[Symbol.asyncIterator]();
       try {
         const next = await iterator.next();
+        // Ended early (sseEnder) while waiting: the body is already closed.
+        if (closed) return;
         if (next.done) {
           close();
           stream.close();
           return;
         }
+        if (!('ping' in next.value)) lastId = next.value.id;
         stream.enqueue(format(next.value));
       } catch (error) {
+        if (closed) return;
         close();
         stream.error(error);
       }
@@ -79,6 +105,14 @@ function sseResponse(source: (signal: AbortSignal) => AsyncIterable<SseItem>, fo
   });
   const response = new Response(body, { headers: sseHeaders });
   settled.set(response, end);
+  enders.set(response, (last) => {
+    if (closed) return;
+    close();
+    output?.enqueue(format(last(lastId)));
+    output?.close();
+    // The source may be waiting for its next item: it sees the abort, and returns after it.
+    void iterator?.return?.()?.catch(() => undefined);
+  });
   return response;
 }
 
@@ -91,7 +125,11 @@ export function streamAsSse(
   streamId: string,
   options: { afterId?: string; format?: (item: SseItem) => Uint8Array } = {},
 ): Response {
-  const response = sseResponse((signal) => readStream(buffers, streamId, { afterId: options.afterId, signal }), options.format);
+  const response = sseResponse(
+    (signal) => readStream(buffers, streamId, { afterId: options.afterId, signal }),
+    options.format,
+    options.afterId,
+  );
   sources.set(response, streamId);
   return response;
 }

@@ -61,6 +61,7 @@ export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: 
       tokenId: claims.jti,
       tokenExpiresAt: claims.exp,
       apiKeyId: null,
+      apiKeyExpiresAtMs: null,
     };
   };
 
@@ -79,6 +80,7 @@ export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: 
       tokenId: null,
       tokenExpiresAt: null,
       apiKeyId: found.key.id,
+      apiKeyExpiresAtMs: found.key.expiresAt?.getTime() ?? null,
     };
   };
 
@@ -96,7 +98,16 @@ export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: 
       if (!config.adminApiKey || !safeEqual(adminKey, config.adminApiKey)) throw unauthorized('Invalid admin key');
       caller = caller
         ? { ...caller, isAdmin: true }
-        : { user: null, isAdmin: true, via: 'adminKey', sessionId: null, tokenId: null, tokenExpiresAt: null, apiKeyId: null };
+        : {
+            user: null,
+            isAdmin: true,
+            via: 'adminKey',
+            sessionId: null,
+            tokenId: null,
+            tokenExpiresAt: null,
+            apiKeyId: null,
+            apiKeyExpiresAtMs: null,
+          };
     }
     return caller;
   };

@@ -5,19 +5,38 @@ import { createAccounts } from './accounts.ts';
 import { createApiKeys } from './api-keys.ts';
 import { createCallerResolver } from './caller.ts';
 import { createAuthRepository } from './repository.ts';
+import { createRevocations } from './revocations.ts';
 import { createSessionList } from './session-list.ts';
 import { createSessionTokens } from './sessions.ts';
 
-/** Everything identity: accounts, sessions and their tokens, API keys, and who is calling. */
+export type { Revocation, Revocations } from './revocations.ts';
+
+/**
+ * Everything identity: accounts, sessions and their tokens, API keys, and who is calling; and
+ * `revocations`, where every ended session, revoked key and disabled user is announced to the
+ * live connections of every instance.
+ */
 export function createAuthService(infra: Infra, users: UsersService) {
   const repo = createAuthRepository(infra.db);
   const codec = createAccessTokenCodec(infra.config.jwtSecret, infra.config.accessTokenTtlSeconds);
-  const sessions = createSessionTokens(infra, repo, codec);
+  const revocations = createRevocations(infra);
+  const sessions = createSessionTokens(infra, repo, codec, revocations);
+  const apiKeys = createApiKeys(repo);
   return {
     accounts: createAccounts(infra, users, repo, sessions, infra.mailer),
     sessions,
     sessionList: createSessionList(repo, sessions),
-    apiKeys: createApiKeys(repo),
+    apiKeys: {
+      ...apiKeys,
+      /** Revokes the key and announces it, so connections opened with it end on every instance. */
+      async revoke(userId: string, id: string): Promise<void> {
+        await apiKeys.revoke(userId, id);
+        await revocations.publish({ kind: 'apiKeys', apiKeyIds: [id] });
+      },
+    },
+    revocations,
+    /** Announces that every credential of the user stopped working (an admin disabled them). */
+    userDisabled: (userId: string) => revocations.publish({ kind: 'user', userId, reason: 'disabled' }),
     resolveCaller: createCallerResolver(infra, repo, codec),
     cleanup: () => repo.cleanup(),
   };

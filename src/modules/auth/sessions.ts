@@ -5,15 +5,17 @@ import { toPublicUser, type UserRow } from '../users/service.ts';
 import type { AccessTokenCodec } from './access-tokens.ts';
 import type { AuthResponse } from './model.ts';
 import type { AuthRepository } from './repository.ts';
+import type { Revocations } from './revocations.ts';
 import { hashSecret, randomSecret } from './secrets.ts';
 
 export type ClientMeta = { userAgent: string | null; ip: string | null };
 
 /**
  * Sessions and their tokens: a session is one sign-in on one device. It carries a chain of
- * refresh tokens (each good once) and mints short-lived access tokens.
+ * refresh tokens (each good once) and mints short-lived access tokens. Every way a session ends
+ * goes through here and is announced (`revocations`), so live connections holding it end too.
  */
-export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: AccessTokenCodec) {
+export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: AccessTokenCodec, revocations: Revocations) {
   const { config, log } = infra;
   const refreshTtlMs = config.refreshTokenTtlSeconds * 1000;
 
@@ -27,8 +29,17 @@ export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: A
     return { user: toPublicUser(user), accessToken: access.token, refreshToken, expiresIn: config.accessTokenTtlSeconds };
   };
 
+  /** Announces sessions that just ended (after they are stored as ended). */
+  const ended = (sessionIds: string[]) => revocations.publish({ kind: 'sessions', sessionIds });
+
+  const revokeSession = async (sessionId: string, userId?: string): Promise<boolean> => {
+    const revoked = await repo.revokeSession(sessionId, userId);
+    if (revoked) await ended([sessionId]);
+    return revoked;
+  };
+
   const revokeAndLog = async (sessionId: string, reason: string) => {
-    await repo.revokeSession(sessionId);
+    await revokeSession(sessionId);
     log.warn('session revoked', { sessionId, reason });
   };
 
@@ -64,8 +75,14 @@ export function createSessionTokens(infra: Infra, repo: AuthRepository, codec: A
       });
     },
 
-    revokeSession: (sessionId: string, userId?: string) => repo.revokeSession(sessionId, userId),
-    revokeAllSessions: (userId: string, exceptSessionId?: string) => repo.revokeUserSessions(userId, exceptSessionId),
+    /** Ends one session (of `userId`, when given); false when there was no such live session. */
+    revokeSession,
+    /** Ends every session of the user (but `exceptSessionId`); returns the ids ended. */
+    async revokeAllSessions(userId: string, exceptSessionId?: string): Promise<string[]> {
+      const sessionIds = await repo.revokeUserSessions(userId, exceptSessionId);
+      await ended(sessionIds);
+      return sessionIds;
+    },
   };
 }
 

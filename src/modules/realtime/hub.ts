@@ -2,12 +2,14 @@ import type { TSchema } from '@sinclair/typebox';
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { t } from 'elysia';
 import type { CallerResolver, UserCaller } from '../../http/auth.ts';
-import { AppError } from '../../http/errors.ts';
+import { AppError, unavailableFrom } from '../../http/errors.ts';
+import { unfitFrame } from '../../http/input-check.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { Unsubscribe } from '../../infra/kv/index.ts';
 import { ChatMessageParams, ChatParams, SendMessageBody } from '../chats/model.ts';
 import type { ChatsService } from '../chats/service.ts';
 import type { RepliesService } from '../replies/service.ts';
+import type { EndReason, LiveConnections, Watch } from './connections.ts';
 import type { UserEvents } from './service.ts';
 
 /** What a socket can do: send a frame (already JSON) and be closed. */
@@ -17,12 +19,18 @@ type Socket = {
   port: SocketPort;
   ip: string;
   caller: UserCaller | null;
+  /** The credentials it authenticated with: acting frames check them again. */
+  token?: string;
+  /** Its hold on those credentials: ends (4401) when they are revoked, on any instance, or expire. */
+  watch?: Watch;
   authTimer?: Timer;
   unsubscribe?: Promise<Unsubscribe>;
   /** Replies this socket is forwarding; aborted when it closes. */
   follows: Set<AbortController>;
   /** Set by close(): work that was awaiting when the socket went away must not attach to it. */
   closed: boolean;
+  /** Set when its credentials ended (it is then closed too): no frame of it acts any more. */
+  revoked?: boolean;
 };
 
 // Frames take the same schemas as the matching HTTP requests (body of POST /chats/:id/messages,
@@ -49,14 +57,25 @@ function frameErrors(schema: TypeCheck<TSchema>, frame: unknown): { field: strin
 
 const frameError = (code: string, message: string, extra: Record<string, unknown> = {}) => ({ type: 'error', code, message, ...extra });
 
+const resolveToken = (resolveCaller: CallerResolver, token: string) =>
+  resolveCaller(new Request('http://localhost/ws', { headers: { authorization: `Bearer ${token}` } }));
+
 /**
  * The websocket side of realtime: authenticates sockets, runs chat.send / chat.cancel through
  * the same services as HTTP (a reply is followed through its stream buffer), and relays the
  * owner's events from KV pub/sub. Everything a socket holds is released when it closes.
+ *
+ * A socket keeps its rights only as long as its credentials: it is watched (`live`) and closed
+ * with an `error {code: "unauthorized"}` frame and code 4401 as soon as its session is ended,
+ * its API key revoked or its user disabled (on any instance), or its token or key expires. A
+ * frame that acts (chat.send, chat.cancel) checks the credentials again first, like the HTTP
+ * request it stands for, so one racing the close stores nothing and calls nothing. A reply the
+ * socket started before that runs on (it was admitted, and is stored); the socket stops
+ * following it. (Disabling a user stops their replies too: see the admin module.)
  */
 export function createRealtimeHub(
   infra: Infra,
-  deps: { resolveCaller: CallerResolver; chats: ChatsService; replies: RepliesService; events: UserEvents },
+  deps: { resolveCaller: CallerResolver; chats: ChatsService; replies: RepliesService; events: UserEvents; live: LiveConnections },
 ) {
   const sockets = new Map<string, Socket>();
   const authTimeoutMs = infra.config.wsAuthTimeoutMs;
@@ -64,12 +83,34 @@ export function createRealtimeHub(
     if (!socket.closed) socket.port.send(JSON.stringify(frame));
   };
 
+  /** The socket's credentials ended: one error frame, then 4401; from here on it does nothing. */
+  const revoke = (socket: Socket, reason: EndReason) => {
+    socket.revoked = true;
+    if (socket.closed) return;
+    send(socket, frameError(reason.code, reason.message));
+    socket.closed = true;
+    for (const follow of socket.follows) follow.abort();
+    socket.port.close(4401, 'unauthorized');
+  };
+
+  /** The KV or the database is away: the socket could only hang, so it is told why and closed (1013: try again later). */
+  const closeUnavailable = (socket: Socket, error: AppError) => {
+    send(socket, frameError(error.code, error.message));
+    socket.port.close(1013, 'unavailable');
+    return false;
+  };
+
   const authenticate = async (socket: Socket, token: string): Promise<boolean> => {
+    // Revocations heard from here on end the socket even if the check below read the database before them.
+    const since = performance.now();
+    let caller: UserCaller;
     try {
-      const caller = await deps.resolveCaller(new Request('http://localhost/ws', { headers: { authorization: `Bearer ${token}` } }));
-      if (!caller?.user) throw new AppError('unauthorized', 'Authentication required');
-      socket.caller = caller as UserCaller;
+      const resolved = await resolveToken(deps.resolveCaller, token);
+      if (!resolved?.user) throw new AppError('unauthorized', 'Authentication required');
+      caller = resolved as UserCaller;
     } catch (error) {
+      const outage = unavailableFrom(error);
+      if (outage) return closeUnavailable(socket, outage);
       const message = error instanceof AppError ? error.message : 'Authentication failed';
       send(socket, frameError('unauthorized', message));
       socket.port.close(4401, 'unauthorized');
@@ -77,9 +118,19 @@ export function createRealtimeHub(
     }
     clearTimeout(socket.authTimer);
     if (socket.closed) return false;
-    const userId = socket.caller.user.id;
+    socket.caller = caller;
+    socket.token = token;
+    socket.watch = deps.live.watch(caller, since, (reason) => revoke(socket, reason));
+    // Revoked or expired already.
+    if (socket.closed) return false;
+    const userId = caller.user.id;
     socket.unsubscribe = deps.events.subscribe(userId, (event) => send(socket, event));
-    const unsubscribe = await socket.unsubscribe;
+    let unsubscribe: Unsubscribe;
+    try {
+      unsubscribe = await socket.unsubscribe;
+    } catch (error) {
+      return closeUnavailable(socket, unavailableFrom(error) ?? new AppError('unavailable', 'Live events are unavailable right now'));
+    }
     // Closed while subscribing: close() may have run before the subscription existed.
     if (socket.closed) {
       await unsubscribe();
@@ -87,6 +138,33 @@ export function createRealtimeHub(
     }
     send(socket, { type: 'ready', userId });
     return true;
+  };
+
+  /**
+   * The caller an acting frame runs as: the socket's credentials checked again, as the HTTP
+   * request the frame stands for would be (and with the user's current role and tier). Null
+   * when they no longer hold; the socket is then closed (4401).
+   */
+  const authorized = async (socket: Socket): Promise<UserCaller | null> => {
+    // A socket the client just closed may still finish the frame it sent (as a request would); a revoked one may not.
+    if (socket.revoked || !socket.token || !socket.watch || socket.watch.ended) return null;
+    let caller: Awaited<ReturnType<CallerResolver>>;
+    try {
+      caller = await resolveToken(deps.resolveCaller, socket.token);
+    } catch (error) {
+      // Refused credentials (401, 403) end the socket; anything else (the database is down) fails this frame only.
+      if (!(error instanceof AppError) || (error.code !== 'unauthorized' && error.code !== 'forbidden')) throw error;
+      revoke(socket, { code: 'unauthorized', message: error.message });
+      return null;
+    }
+    if (!caller?.user) {
+      revoke(socket, { code: 'unauthorized', message: 'Authentication required' });
+      return null;
+    }
+    // A revocation heard while the database was read wins.
+    if (socket.revoked || socket.watch.ended) return null;
+    socket.caller = caller as UserCaller;
+    return socket.caller;
   };
 
   const forwardReply = async (socket: Socket, streamId: string, requestId: unknown) => {
@@ -111,24 +189,28 @@ export function createRealtimeHub(
     }
     if (!socket.caller) return send(socket, frameError('unauthorized', 'Send {type:"auth", token} first'));
     if (frame.type === 'chat.send') {
+      const caller = await authorized(socket);
+      if (!caller) return;
       if (!ChatSendFrame.Check(frame))
         return send(
           socket,
           frameError('validation_error', 'Request validation failed', { details: frameErrors(ChatSendFrame, frame), requestId }),
         );
       const { type: _, chatId, requestId: __, ...body } = frame;
-      const started = await deps.chats.send(socket.caller, socket.ip, chatId, body);
+      const started = await deps.chats.send(caller, socket.ip, chatId, body);
       // The reply goes on (it is stored either way); only a socket still open follows it.
       if (!socket.closed) void forwardReply(socket, started.streamId, requestId);
       return;
     }
     if (frame.type === 'chat.cancel') {
+      const caller = await authorized(socket);
+      if (!caller) return;
       if (!ChatCancelFrame.Check(frame))
         return send(
           socket,
           frameError('validation_error', 'Request validation failed', { details: frameErrors(ChatCancelFrame, frame), requestId }),
         );
-      await deps.chats.cancelMessage(socket.caller.user.id, frame.messageId);
+      await deps.chats.cancelMessage(caller.user.id, frame.messageId);
       return send(socket, { type: 'chat.cancelling', messageId: frame.messageId, ...(requestId !== undefined ? { requestId } : {}) });
     }
     send(socket, frameError('validation_error', `Unknown frame type ${JSON.stringify(frame.type)}`, { requestId }));
@@ -160,12 +242,14 @@ export function createRealtimeHub(
       }
       if (!frame || typeof frame !== 'object' || Array.isArray(frame))
         return send(socket, frameError('validation_error', 'Frames are JSON objects with a type'));
+      const unfit = unfitFrame(frame); // no U+0000, lone surrogate or deep nesting: the same check as HTTP input
+      if (unfit) return send(socket, unfit);
       try {
         await handle(socket, frame as Record<string, unknown>);
       } catch (error) {
         const requestId = (frame as Record<string, unknown>).requestId;
-        if (error instanceof AppError)
-          return send(socket, frameError(error.code, error.message, requestId !== undefined ? { requestId } : {}));
+        const known = error instanceof AppError ? error : unavailableFrom(error);
+        if (known) return send(socket, frameError(known.code, known.message, requestId !== undefined ? { requestId } : {}));
         infra.log.error('websocket frame failed', { error });
         send(socket, frameError('internal_error', 'Internal server error'));
       }
@@ -176,6 +260,7 @@ export function createRealtimeHub(
       if (!socket) return;
       sockets.delete(id);
       socket.closed = true;
+      socket.watch?.release();
       clearTimeout(socket.authTimer);
       for (const follow of socket.follows) follow.abort();
       const unsubscribe = await socket.unsubscribe?.catch(() => undefined);

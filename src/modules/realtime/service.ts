@@ -28,4 +28,5 @@ export function createUserEvents({ kv, log }: Pick<Infra, 'kv' | 'log'>) {
 
 export type UserEvents = ReturnType<typeof createUserEvents>;
 
+export { createLiveConnections, type EndReason, type LiveConnections, type Watch } from './connections.ts';
 export { createRealtimeHub, type RealtimeHub, type SocketPort } from './hub.ts';

@@ -61,7 +61,11 @@ export function streamsModule({ streams, routes }: { streams: StreamsService; ro
         if (headers.accept?.includes('application/json') && !headers.accept.includes('text/event-stream')) {
           return streams.dump(caller.user.id, params.id);
         }
-        const afterId = streams.checkAfter(headers['last-event-id'] ?? query.after);
+        const lastEventId = headers['last-event-id'];
+        const afterId =
+          lastEventId !== undefined
+            ? streams.checkAfter(lastEventId, 'header.last-event-id')
+            : streams.checkAfter(query.after, 'query.after');
         return streams.sse(params.id, afterId);
       },
       {
@@ -72,7 +76,10 @@ export function streamsModule({ streams, routes }: { streams: StreamsService; ro
           tags,
           summary: 'Replay then follow a stream (a reply’s streamId, or one of yours) as SSE, from any instance',
           description:
-            '`Last-Event-ID` or `?after=` resumes exactly after that event. Ends with the stream (for a reply: after `done` or `error`). With `Accept: application/json`, the whole buffer as JSON.',
+            '`Last-Event-ID` or `?after=` resumes exactly after that event. Ends with the stream (for a reply: after `done` or `error`). ' +
+            'When the caller’s credentials end (logout, the session ended, the API key revoked, the user disabled: on any instance, within 1 s; or the token or key expiring), ' +
+            'the reader gets an `error` event `{code: "unauthorized", message}` carrying the id of the last event sent, and the stream ends. ' +
+            'With `Accept: application/json`, the whole buffer as JSON.',
           responses: {
             200: {
               description: 'SSE, or the buffer as JSON',
