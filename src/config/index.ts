@@ -112,6 +112,7 @@ export function parseConfig(raw: Env) {
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     llm: {
       firstTokenTimeoutMs: env.LLM_FIRST_TOKEN_TIMEOUT_MS,
+      idleTimeoutMs: env.LLM_IDLE_TIMEOUT_MS,
       totalTimeoutMs: env.LLM_TOTAL_TIMEOUT_MS,
       maxRetries: env.LLM_MAX_RETRIES,
       retryBaseMs: env.LLM_RETRY_BASE_MS,
@@ -129,6 +130,7 @@ export function parseConfig(raw: Env) {
     httpIdleTimeoutSeconds: env.HTTP_IDLE_TIMEOUT_SECONDS,
     replyHeartbeatMs: env.REPLY_HEARTBEAT_MS,
     replyFlushMs: env.REPLY_FLUSH_MS,
+    replySweepMs: env.REPLY_SWEEP_MS,
     wsAuthTimeoutMs: env.WS_AUTH_TIMEOUT_MS,
     streamMaxEvents: env.STREAM_MAX_EVENTS,
     streamMaxBytes: env.STREAM_MAX_BYTES,

@@ -101,6 +101,11 @@ export const EnvSchema = T.Object({
     default: 30_000,
     description: 'Give up on an upstream silent this long before its first token, in ms.',
   }),
+  LLM_IDLE_TIMEOUT_MS: T.Integer({
+    minimum: 100,
+    default: 60_000,
+    description: 'Give up on an upstream silent this long between two tokens once its reply has started, in ms.',
+  }),
   LLM_TOTAL_TIMEOUT_MS: T.Integer({
     minimum: 1000,
     default: 300_000,
@@ -156,6 +161,13 @@ export const EnvSchema = T.Object({
     maximum: 60_000,
     default: 5_000,
     description: 'How often a running reply refreshes its heartbeat, in ms; readers call it interrupted after three missed.',
+  }),
+  REPLY_SWEEP_MS: T.Integer({
+    minimum: 100,
+    maximum: 600_000,
+    default: 10_000,
+    description:
+      'How often every instance looks for replies left `streaming` by a producer that is gone (three missed REPLY_HEARTBEAT_MS) and settles them as interrupted with the text their stream holds, in ms.',
   }),
   REPLY_FLUSH_MS: T.Integer({
     minimum: 20,

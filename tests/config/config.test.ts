@@ -247,6 +247,7 @@ describe('config: decoding', () => {
       shutdownGraceMs: 10_000,
       llm: {
         firstTokenTimeoutMs: 30_000,
+        idleTimeoutMs: 60_000,
         totalTimeoutMs: 300_000,
         maxRetries: 2,
         retryBaseMs: 250,
@@ -262,6 +263,7 @@ describe('config: decoding', () => {
       httpIdleTimeoutSeconds: 120,
       replyHeartbeatMs: 5000,
       replyFlushMs: 300,
+      replySweepMs: 10_000,
       wsAuthTimeoutMs: 5000,
       streamMaxEvents: 10_000,
       streamMaxBytes: 5_242_880,

@@ -15,6 +15,7 @@ import {
   type Http,
   httpOfUrl,
   type Json,
+  login,
   register,
   sendMessage,
   storedMessage,
@@ -35,6 +36,8 @@ const commonEnv = {
   SSE_PING_MS: '300',
   REPLY_HEARTBEAT_MS: '300',
   REPLY_FLUSH_MS: '100',
+  // Every instance sweeps for replies whose producer died twice a second.
+  REPLY_SWEEP_MS: '500',
 };
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `parley-rt-${label}-`));
 
@@ -191,7 +194,42 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     }
   }, 30_000);
 
-  test('error: (d) A killed mid-reply: B replays what A produced and ends with error interrupted; a new instance C marks the message interrupted', async () => {
+  test('security: (f) a websocket on A loses its rights when its session ends on B: error unauthorized, then 4401 within 1 s; a chat.send sent right after stores nothing and calls no model; an SSE reader on A ends with an error event', async () => {
+    const user = await register(onA);
+    const other = await login(onB, user.email, user.password);
+    const chat = await createChat(onA, user.accessToken);
+    const socket = await WsClient.ready(`${a.url.replace(/^http/, 'ws')}/api/v1/ws`, user.accessToken);
+    const { id } = await expectStatus(await onA('/api/v1/streams', { method: 'POST', headers: bearer(user.accessToken), json: {} }), 201);
+    await expectStatus(
+      await onA(`/api/v1/streams/${id}/append`, { method: 'POST', headers: bearer(user.accessToken), json: { event: 'note', data: 1 } }),
+      202,
+    );
+    const reader = new SseReader(await onA(`/api/v1/streams/${id}`, { headers: bearer(user.accessToken) }));
+    const note = (await reader.next())!;
+    try {
+      expect((await onB('/api/v1/auth/logout', { method: 'POST', headers: bearer(user.accessToken) })).status).toBe(204);
+      const since = Date.now();
+      const content = uniqueWords(3, 'revoked');
+      if (socket.isOpen) socket.send({ type: 'chat.send', chatId: chat.id, content, requestId: 'r' });
+      const closed = await Promise.race([socket.closed, Bun.sleep(2000).then(() => undefined)]);
+      expect(closed?.code).toBe(4401);
+      expect(Date.now() - since).toBeLessThan(1000);
+      expect(copy(socket.frames.at(-1))).toMatchObject({ type: 'error', code: 'unauthorized' });
+      expect(socket.frames.filter((f) => f.type === 'start' || f.type === 'message.created')).toEqual([]);
+      expect(copy(await reader.next(2000))).toMatchObject({ event: 'error', id: note.id, data: { code: 'unauthorized' } });
+      expect(await reader.next(2000)).toBeUndefined();
+      expect(Date.now() - since).toBeLessThan(1000);
+      await Bun.sleep(300);
+      const stored = await expectStatus(await onB(`/api/v1/chats/${chat.id}`, { headers: bearer(other.accessToken) }), 200);
+      expect(stored.messages).toEqual([]);
+      const usage = await expectStatus(await onB('/api/v1/users/me/usage', { headers: bearer(other.accessToken) }), 200);
+      expect(usage.totals.requests).toBe(0);
+    } finally {
+      await Promise.all([socket.close(), reader.cancel()]);
+    }
+  }, 30_000);
+
+  test('error: (d) A killed mid-reply: B replays what A produced and ends with error interrupted; with no restart, B’s sweeper marks the message interrupted with the text the stream carried', async () => {
     const user = await register(onA);
     const chat = await createChat(onA, user.accessToken);
     // 60 words (3 s): A is killed well before the end.
@@ -201,7 +239,7 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     const { streamId, messageId } = start.data as { streamId: string; messageId: string };
     await fromA.untilDeltas(5);
     await fromA.cancel();
-    // Some of the text has been stored (REPLY_FLUSH_MS) before the kill, so C has something to keep.
+    // Some of the text has been stored (REPLY_FLUSH_MS) before the kill.
     await waitUntil(
       async () => (await storedMessage(onB, user.accessToken, chat.id, messageId)).content.length > 0,
       'the reply so far to be flushed',
@@ -226,19 +264,24 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     expect(noticedAfterMs).toBeLessThan(5000);
     console.info(`[realtime-instances] B reported the interruption ${noticedAfterMs} ms after A was killed`);
 
-    // Until an instance starts and recovers it, the message is still marked streaming.
-    expect((await storedMessage(onB, user.accessToken, chat.id, messageId)).status).toBe('streaming');
-    c = await launch('c');
-    await c.waitForLog((line) => line.msg === 'marked interrupted generations', 5000);
-    const onC = httpOfUrl(c.url);
-    const stored = await storedMessage(onC, user.accessToken, chat.id, messageId);
+    // No instance restarts: B's sweeper settles it, three missed heartbeats (900 ms) and one sweep (500 ms) after the kill.
+    const stored = await waitUntil(
+      async () => {
+        const message = await storedMessage(onB, user.accessToken, chat.id, messageId);
+        return message.status !== 'streaming' && message;
+      },
+      'an instance to settle the message',
+      10_000,
+    );
+    const settledAfterMs = Date.now() - killedAt;
+    console.info(`[realtime-instances] B settled the message ${settledAfterMs} ms after A was killed`);
     expect(stored).toMatchObject({ status: 'interrupted', finishReason: 'interrupted' });
-    expect(stored.content.length).toBeGreaterThan(0);
-    // The text kept is what was flushed before the kill: a prefix of what the stream carried.
-    expect(replay.text.startsWith(stored.content)).toBe(true);
-    // C also ended the buffer with an interrupted error, so later readers end at once.
+    // The text kept is all the stream carried (more than the last flush), not a flushed prefix.
+    expect(stored.content).toBe(replay.text);
+    expect(settledAfterMs).toBeLessThan(10_000);
+    // The buffer was ended with an interrupted error, so later readers end at once.
     const whole = await expectStatus(
-      await onC(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }),
+      await onB(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }),
       200,
     );
     expect(whole.closed).toBe(true);
@@ -247,6 +290,80 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     await again.rest(5000);
     expect(again.ended).toBe(true);
     expect(again.events.at(-1)?.data.code).toBe('interrupted');
+  }, 120_000);
+
+  test('error: (g) a producer killed and restarted at once (within its heartbeat TTL) leaves no reply streaming; a cancel sent right after a kill settles the reply there and then; regenerate then works', async () => {
+    c = await launch('c');
+    let onC = httpOfUrl(c.url);
+    const user = await register(onC);
+    const chat = await createChat(onC, user.accessToken);
+    /** A reply of 60 words (3 s) on C, which is killed after 5 deltas. */
+    const produceThenKill = async () => {
+      const fromC = new SseReader(await sendMessage(onC, user.accessToken, chat.id, { content: uniqueWords(60, 'restart') }));
+      const start = (await fromC.next())!;
+      await fromC.untilDeltas(5);
+      await fromC.cancel();
+      expect(await c!.stop('SIGKILL')).not.toBe(0);
+      return start.data as { streamId: string; messageId: string };
+    };
+    /** The stream as stored in the buffer: whether it ended, its last event, and its deltas' text. */
+    const buffered = async (on: Http, streamId: string) => {
+      const whole = await expectStatus(
+        await on(`/api/v1/streams/${streamId}`, { headers: { ...bearer(user.accessToken), accept: 'application/json' } }),
+        200,
+      );
+      const events = whole.events as { event: string; data: Json }[];
+      const text = events
+        .filter((e) => e.event === 'delta')
+        .map((e) => e.data.text)
+        .join('');
+      return { closed: whole.closed as boolean, last: events.at(-1), text };
+    };
+
+    // Killed, and back at once: the message is settled all the same (it used to stay streaming for ever).
+    const first = await produceThenKill();
+    const killedAt = Date.now();
+    c = await launch('c');
+    onC = httpOfUrl(c.url);
+    const settled = await waitUntil(
+      async () => {
+        const message = await storedMessage(onC, user.accessToken, chat.id, first.messageId);
+        return message.status !== 'streaming' && message;
+      },
+      'the message to be settled after the restart',
+      10_000,
+    );
+    console.info(`[realtime-instances] settled ${Date.now() - killedAt} ms after a kill and an immediate restart`);
+    expect(settled).toMatchObject({ status: 'interrupted', finishReason: 'interrupted' });
+    const firstBuffer = await buffered(onC, first.streamId);
+    expect(firstBuffer.closed).toBe(true);
+    expect(copy(firstBuffer.last)).toMatchObject({ event: 'error', data: { code: 'interrupted' } });
+    expect(settled.content).toBe(firstBuffer.text);
+
+    // Killed again; a cancel on B at once, while the dead producer's heartbeat key still lives:
+    // no producer acknowledges it, so B settles the reply before answering 202.
+    const second = await produceThenKill();
+    const accepted = await onB(`/api/v1/chats/${chat.id}/messages/${second.messageId}/cancel`, {
+      method: 'POST',
+      headers: bearer(user.accessToken),
+    });
+    expect(await expectStatus(accepted, 202)).toEqual({ messageId: second.messageId, cancelling: true });
+    const cancelled = await storedMessage(onB, user.accessToken, chat.id, second.messageId);
+    expect(cancelled).toMatchObject({ status: 'interrupted', finishReason: 'interrupted' });
+    expect(cancelled.content).toBe((await buffered(onB, second.streamId)).text);
+    expect(cancelled.content.length).toBeGreaterThan(0);
+
+    // Regenerate answers the turn again, on B.
+    const again = await onB(`/api/v1/chats/${chat.id}/messages/${second.messageId}/regenerate`, {
+      method: 'POST',
+      headers: bearer(user.accessToken),
+    });
+    expect(again.status).toBe(200);
+    const regenerated = new SseReader(again);
+    await regenerated.rest(30_000);
+    expect(copy(regenerated.events.at(-1))).toMatchObject({ event: 'done', data: { finishReason: 'stop' } });
+    const newId = regenerated.events[0]!.data.messageId as string;
+    expect(await storedMessage(onB, user.accessToken, chat.id, newId)).toMatchObject({ status: 'complete', content: regenerated.text });
   }, 120_000);
 });
 

@@ -1,6 +1,6 @@
 // Anthropic Messages wire format.
 import type { Message, RawMessageStreamEvent, Usage } from '@anthropic-ai/sdk/resources/messages';
-import { type Ctx, countWords, type Frame, isRecord, json, planFor, retryHeaders, textOf } from './upstream-core.ts';
+import { type Ctx, countWords, type Frame, isRecord, json, planFor, retryHeaders, stallFrame, textOf } from './upstream-core.ts';
 
 const ERROR_TYPES: Record<number, string> = {
   400: 'invalid_request_error',
@@ -131,6 +131,8 @@ export async function messages(ctx: Ctx): Promise<Response> {
     frames.push({ text: `event: error\ndata: ${JSON.stringify(err)}\n\n`, delayMs: 0 });
   } else if (plan.ending === 'cut') {
     frames.push({ text: '', delayMs: 0, cut: true });
+  } else if (plan.ending === 'stall') {
+    frames.push(stallFrame());
   } else if (plan.ending === 'normal') {
     frames.push(
       sse({ type: 'content_block_stop', index: textIndex }),

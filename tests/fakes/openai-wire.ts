@@ -1,7 +1,18 @@
 // OpenAI Chat Completions wire format (also served for Ollama's OpenAI-compatible API).
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { Model } from 'openai/resources/models';
-import { type Ctx, countWords, type Frame, isRecord, json, nowSeconds, planFor, retryHeaders, textOf } from './upstream-core.ts';
+import {
+  type Ctx,
+  countWords,
+  type Frame,
+  isRecord,
+  json,
+  nowSeconds,
+  planFor,
+  retryHeaders,
+  stallFrame,
+  textOf,
+} from './upstream-core.ts';
 
 const ERRORS: Record<number, { type: string; code: string | null; message: string }> = {
   400: { type: 'invalid_request_error', code: null, message: 'Invalid request (fake upstream).' },
@@ -145,6 +156,8 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
     frames.push({ text: `data: ${JSON.stringify(err)}\n\n`, delayMs: 0 });
   } else if (plan.ending === 'cut') {
     frames.push({ text: '', delayMs: 0, cut: true });
+  } else if (plan.ending === 'stall') {
+    frames.push(stallFrame());
   } else if (plan.ending === 'normal') {
     if (plan.finishReason === 'stop')
       frames.push({ text: chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]), delayMs: 0 });

@@ -27,6 +27,15 @@ export const SCENARIO_MODELS = [
   'fake-reasoning-field',
   /** As fake-reasoning, one reasoning chunk every `slowChunkMs`, then the reply at once. */
   'fake-slow-reasoning',
+  /** STALL_WORDS deltas, then nothing: the connection stays open and silent until the client goes away. */
+  'fake-stall',
+  // Text a database may refuse (see scriptedChunks): the reply is sent exactly as these chunks.
+  /** A reply holding U+0000 (Postgres text cannot store NUL). */
+  'fake-nul',
+  /** Lone surrogates (no UTF-8 form), and a surrogate pair split across two chunks (a valid emoji). */
+  'fake-lone-surrogate',
+  /** A reply of HUGE_REPLY_WORDS distinct words, over 1 MB (past Postgres's tsvector limit), in chunks of HUGE_CHUNK_WORDS. */
+  'fake-huge',
 ] as const;
 export type ScenarioModel = (typeof SCENARIO_MODELS)[number];
 
@@ -35,6 +44,10 @@ export const LONG_REPLY_EXTRA_WORDS = 300;
 export const SLOW_REPLY_EXTRA_WORDS = 50;
 /** Deltas sent by `fake-truncated` / `fake-mid-stream-error` / `fake-cut` before they break off. */
 export const PARTIAL_WORDS = 3;
+/** Deltas sent by `fake-stall` before it falls silent. */
+export const STALL_WORDS = 2;
+/** How long `fake-stall` stays silent: longer than any test waits (the client's abort ends it first). */
+export const STALL_MS = 10 * 60_000;
 /** The deltas of `fake-no-finish-reason` / `fake-empty-finish-reason`, as in bug report case #5. */
 export const WHOLE_ANSWER_CHUNKS = ['the whole ', 'answer'] as const;
 
@@ -97,7 +110,29 @@ export function ollamaName(name: string): string {
 
 // ---------------------------------------------------------------- replies
 
+export const HUGE_REPLY_WORDS = 160_000;
+export const HUGE_CHUNK_WORDS = 4_000;
+
+/** The exact chunks of the scenarios whose text is the point (fake-nul, fake-lone-surrogate, fake-huge). */
+export function scriptedChunks(model: string | undefined, lastUserText: string): string[] | undefined {
+  const base = `Fake reply to: ${lastUserText} `;
+  if (model === 'fake-nul') return [base, 'nul\u0000here ', 'and \u0000\u0000 twice'];
+  if (model === 'fake-lone-surrogate') {
+    return [base, 'lone \ud800 sur', 'rogate, split \ud83d', '\ude00 pair, dangling \udbff', ' then \udc00 low, last \ud83d'];
+  }
+  if (model !== 'fake-huge') return undefined;
+  const chunks = [base];
+  for (let from = 1; from <= HUGE_REPLY_WORDS; from += HUGE_CHUNK_WORDS) {
+    const to = Math.min(from + HUGE_CHUNK_WORDS - 1, HUGE_REPLY_WORDS);
+    const words = Array.from({ length: to - from + 1 }, (_, i) => `w${from + i}`).join(' ');
+    chunks.push(to < HUGE_REPLY_WORDS ? `${words} ` : words);
+  }
+  return chunks;
+}
+
 export function expectedReply(lastUserText: string, model?: string): string {
+  const scripted = scriptedChunks(model, lastUserText);
+  if (scripted) return scripted.join('');
   if (model === 'fake-no-finish-reason' || model === 'fake-empty-finish-reason') return WHOLE_ANSWER_CHUNKS.join('');
   const base = `Fake reply to: ${lastUserText}`;
   if (model === 'fake-long') return `${base} ${filler(LONG_REPLY_EXTRA_WORDS)}`;
@@ -133,8 +168,11 @@ export interface Plan {
   chunks: string[];
   firstByteDelayMs: number;
   chunkDelayMs: number;
-  /** `cut`: the connection is closed abruptly after the chunks (truncated: the body ends cleanly). */
-  ending: 'normal' | 'truncated' | 'error' | 'cut';
+  /**
+   * `cut`: the connection is closed abruptly after the chunks (truncated: the body ends cleanly);
+   * `stall`: after the chunks nothing more is sent, the connection kept open (see stallFrame).
+   */
+  ending: 'normal' | 'truncated' | 'error' | 'cut' | 'stall';
   /** The finish reason of a normal ending: `stop`, or what every chunk carries instead of one (null, ""). */
   finishReason: 'stop' | null | '';
   /** Thinking chunks sent before the reply (empty for most scenarios). */
@@ -146,7 +184,7 @@ export interface Plan {
 
 export function planFor(model: string, lastUserText: string, opts: ResolvedOptions): Plan {
   const reply = expectedReply(lastUserText, model);
-  const words = splitWords(reply);
+  const words = scriptedChunks(model, lastUserText) ?? splitWords(reply);
   // Any fake-error-NNN works; the listed ones are the documented set.
   const err = /^fake-error-([45]\d\d)$/.exec(model);
   const wholeAnswer = model === 'fake-no-finish-reason' || model === 'fake-empty-finish-reason';
@@ -154,11 +192,25 @@ export function planFor(model: string, lastUserText: string, opts: ResolvedOptio
   return {
     errorStatus: err?.[1] ? Number(err[1]) : undefined,
     reply,
-    chunks: wholeAnswer ? [...WHOLE_ANSWER_CHUNKS] : partial ? words.slice(0, PARTIAL_WORDS) : words,
+    chunks: wholeAnswer
+      ? [...WHOLE_ANSWER_CHUNKS]
+      : partial
+        ? words.slice(0, PARTIAL_WORDS)
+        : model === 'fake-stall'
+          ? words.slice(0, STALL_WORDS)
+          : words,
     firstByteDelayMs: model === 'fake-slow-first-token' ? opts.slowFirstTokenMs : 0,
     chunkDelayMs: model === 'fake-slow' ? opts.slowChunkMs : 0,
     ending:
-      model === 'fake-truncated' ? 'truncated' : model === 'fake-mid-stream-error' ? 'error' : model === 'fake-cut' ? 'cut' : 'normal',
+      model === 'fake-truncated'
+        ? 'truncated'
+        : model === 'fake-mid-stream-error'
+          ? 'error'
+          : model === 'fake-cut'
+            ? 'cut'
+            : model === 'fake-stall'
+              ? 'stall'
+              : 'normal',
     finishReason: model === 'fake-no-finish-reason' ? null : model === 'fake-empty-finish-reason' ? '' : 'stop',
     reasoning: REASONING_MODELS.has(model) ? splitWords(expectedReasoning(lastUserText)) : [],
     reasoningDelayMs: model === 'fake-slow-reasoning' ? opts.slowChunkMs : 0,
@@ -204,6 +256,11 @@ export class ClientGone extends Error {
   constructor() {
     super('client went away');
   }
+}
+
+/** The last frame of a `stall` ending: silence for STALL_MS; the client's abort ends it (and marks the request aborted). */
+export function stallFrame(): Frame {
+  return { text: '', delayMs: STALL_MS };
 }
 
 /** How long a `cut` frame waits at least, so the frames sent before it reach the client first. */

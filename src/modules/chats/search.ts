@@ -159,9 +159,17 @@ const sqlite = {
   },
 };
 
+/**
+ * Postgres searches the first this many characters of a message (migration 0006_search_text_cap):
+ * to_tsvector fails once a text's lexemes pass 1 MB, and 100,000 characters stay under about
+ * 600 KB whatever the text. The message is stored whole; SQLite's FTS5 has no such limit.
+ */
+export const searchableChars = 100_000;
+
 // Postgres. The to_tsvector expressions must match the GIN indexes' exactly to use them
-// (exported for the test that checks the planner can).
-export const messageVector = sql`to_tsvector('simple', coalesce(m.content, ''))`;
+// (exported for the test that checks the planner can); the cap is a literal, as in the index.
+const searchable = (column: SQL) => sql`left(coalesce(${column}, ''), ${sql.raw(String(searchableChars))})`;
+export const messageVector = sql`to_tsvector('simple', ${searchable(sql`m.content`)})`;
 export const titleVector = sql`to_tsvector('simple', coalesce(c.title, ''))`;
 const headline = `MaxWords=20, MinWords=8, ShortWord=2, MaxFragments=1, StartSel="", StopSel=""`;
 
@@ -201,7 +209,7 @@ const postgres = {
         SELECT *, row_number() OVER (PARTITION BY chat_id ORDER BY kind, score DESC, message_id DESC) AS n FROM hits
       )
       SELECT chat_id, message_id, body,
-             CASE WHEN kind = 0 THEN body ELSE ts_headline('simple', body, ${tsq}, ${headline}) END AS snippet
+             CASE WHEN kind = 0 THEN body ELSE ts_headline('simple', ${searchable(sql`body`)}, ${tsq}, ${headline}) END AS snippet
         FROM ranked WHERE n <= ${maxMatchesPerChat}
        ORDER BY chat_id, n`;
   },

@@ -17,7 +17,7 @@ import {
 } from './repository.ts';
 import { createChatSearch, decodeSearchCursor, encodeSearchCursor } from './search.ts';
 import { reselect, siblingInfo, withoutReplies } from './tree.ts';
-import { toChatView, toMessageView } from './views.ts';
+import { chatViewFor, toChatView, toMessageView, toPublicChatView } from './views.ts';
 
 /** A reply just started: its stream, and the messages stored for it. */
 export type StartedReply = StartedGeneration & { userMessage: MessageView | null; assistantMessage: MessageView };
@@ -174,7 +174,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     async get(userId: string | null, chatId: string) {
       const chat = await chats.findChat(chatId);
       if (!chat || (chat.userId !== userId && !chat.featured)) throw notFound('Chat');
-      return { ...toChatView(chat), messages: await viewsOf(chat.id, await chats.listPath(chat.id)) };
+      return { ...chatViewFor(chat, userId), messages: await viewsOf(chat.id, await chats.listPath(chat.id)) };
     },
 
     async update(
@@ -296,7 +296,9 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const chat = await ownChat(caller.user.id, chatId);
       const message = await chats.findMessage(chatId, messageId);
       if (!message) throw notFound('Message');
-      if (message.status === 'streaming') throw conflict('This reply is still being generated; cancel it first');
+      // A reply whose producer is gone (its instance died) is settled first, not a conflict for ever.
+      if (message.status === 'streaming' && !(await replies.settleIfOrphaned(message.id)))
+        throw conflict('This reply is still being generated; cancel it first');
       const question = message.role === 'user' ? message : message.parentId ? await chats.findMessage(chatId, message.parentId) : undefined;
       if (!question) throw new AppError('conflict', 'There is no user message to answer before this one');
       const model = await resolveModel(options, chat);
@@ -366,7 +368,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     async featured(query: { limit?: number; cursor?: string }): Promise<Page<ChatView>> {
       const limit = query.limit ?? 20;
       const rows = await chats.listFeatured(limit + 1, decodeCursor(query.cursor, isString));
-      return toPage(rows, limit, (row) => row.id, toChatView);
+      return toPage(rows, limit, (row) => row.id, toPublicChatView);
     },
 
     async setFeatured(chatId: string, featured: boolean): Promise<ChatView> {

@@ -1,8 +1,9 @@
 import type { Infra } from '../../infra/index.ts';
-import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
+import type { BufferedEvent, StreamBuffers } from '../../infra/kv/stream-buffers.ts';
 import { estimateTokens } from '../../infra/llm/shared.ts';
 import type { ChatMessage, GenerationRequest, ProviderName, ResilientEvent, Sampling, Usage } from '../../infra/llm/types.ts';
 import type { MessageRow, RepliesRepository } from './repository.ts';
+import { createTextNormalizer } from './text.ts';
 
 /** Runs one model call with retries, timeouts and fallbacks (bound in app.ts to the providers). */
 export type ModelRunner = (
@@ -57,6 +58,13 @@ export type GenerationResult = {
 const aliveKey = (messageId: string) => `generation:alive:${messageId}`;
 const streamOfKey = (messageId: string) => `generation:stream:${messageId}`;
 const cancelChannel = 'generation:cancel';
+/** Set by the instance that obeyed a cancel: a canceller that sees none in time takes the producer for dead. */
+const ackKey = (messageId: string) => `generation:cancel-ack:${messageId}`;
+/** Claimed by the one instance settling an orphaned reply. */
+const settleKey = (messageId: string) => `generation:settle:${messageId}`;
+/** A running generation's KV keys: its heartbeat, and the stream it writes (for tests that stage a dead producer). */
+export const generationKeys = { alive: aliveKey, streamOf: streamOfKey } as const;
+const interruptedError = { code: 'interrupted', message: 'The server generating this reply stopped; the text so far is kept' };
 
 /**
  * A generation runs detached from any HTTP request: it appends start/delta/reasoning/done/error
@@ -78,10 +86,19 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
   const ttl = config.streamTtlSeconds;
   const heartbeatMs = config.replyHeartbeatMs;
   const flushEveryMs = config.replyFlushMs;
+  // How long a cancel waits for a live producer's acknowledgement before settling the reply itself.
+  const cancelAckMs = Math.min(Math.max(heartbeatMs, 250), 2000);
   const active = new Map<string, { userId: string; controller: AbortController; done: Promise<GenerationResult> }>();
   /** Stops what this instance runs for `target`: a message id, or `user:<id>` for all of a user's replies. */
   const stopLocal = (target: string) => {
-    if (!target.startsWith('user:')) return active.get(target)?.controller.abort();
+    if (!target.startsWith('user:')) {
+      const entry = active.get(target);
+      if (!entry) return;
+      entry.controller.abort();
+      // Tells the canceller (on whichever instance) that a live producer obeyed.
+      void kv.set(ackKey(target), '1', { ttlMs: 60_000 }).catch(() => undefined);
+      return;
+    }
     const userId = target.slice('user:'.length);
     for (const entry of active.values()) if (entry.userId === userId) entry.controller.abort();
   };
@@ -97,6 +114,10 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
   const emit = (streamId: string, event: string, payload: unknown) => buffers.append(streamId, event, JSON.stringify(payload), ttl);
 
   async function run(input: RunInput, streamId: string, controller: AbortController): Promise<GenerationResult> {
+    // Every chunk from the provider is normalised once (text.ts) before it goes anywhere, and
+    // `text`/`reasoning` grow only by what the stream buffer accepted: what readers were sent is
+    // what is flushed and stored, so the concatenated deltas equal the stored message.
+    const normalizers = { delta: createTextNormalizer(), reasoning: createTextNormalizer() };
     let text = '';
     let flushed = 0;
     // The model's thinking: relayed as `reasoning` events and stored apart, never mixed into `text`.
@@ -106,6 +127,8 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     let model = input.model;
     let finish: { reason: string; usage: Usage } | undefined;
     let failure: { code: string; message: string } | undefined;
+    // Another instance settled the message (this producer was taken for dead), or it is gone.
+    let superseded = false;
     // Flushes run one after another, and the final write waits for the last of them: on a
     // connection pool, a slower partial write could otherwise land after the final one.
     let flushing: Promise<void> = Promise.resolve();
@@ -116,7 +139,12 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
           if (input.chatId === null || (flushed === text.length && flushedReasoning === reasoning.length)) return;
           flushed = text.length;
           flushedReasoning = reasoning.length;
-          await repo.flush(input.messageId, text, reasoning || null);
+          if (await repo.flush(input.messageId, text, reasoning || null)) return;
+          // No longer streaming: settled by a sweeper or a cancel elsewhere, or its chat deleted.
+          // Nobody will read what this producer makes now; stop paying for it.
+          superseded = true;
+          log.warn('reply settled elsewhere: stopping its generation', { messageId: input.messageId });
+          controller.abort();
         }));
     // Deltas (and reasoning) are appended one at a time; text that arrives while an append is in
     // flight is coalesced into the next event of its kind, in arrival order. Under a burst this
@@ -130,6 +158,8 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       try {
         for (let next = pending.shift(); next; next = pending.shift()) {
           await emit(streamId, next.event, { text: next.text });
+          if (next.event === 'delta') text += next.text;
+          else reasoning += next.text;
           await new Promise((resolve) => setImmediate(resolve));
         }
       } catch (error) {
@@ -139,7 +169,9 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         appending = undefined;
       }
     };
+    /** Queues normalised text for the buffer. */
     const pushDelta = (event: 'delta' | 'reasoning', chunk: string) => {
+      if (!chunk) return;
       const last = pending.at(-1);
       if (last?.event === event) last.text += chunk;
       else pending.push({ event, text: chunk });
@@ -172,9 +204,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         if (event.type === 'attempt') [provider, model] = [event.provider, event.model];
         else if (event.type === 'delta' || event.type === 'reasoning') {
           if (firstTokenAt === undefined) deps.observe.firstToken(provider, ((firstTokenAt = performance.now()) - askedAt) / 1000);
-          if (event.type === 'delta') text += event.text;
-          else reasoning += event.text;
-          pushDelta(event.type, event.text);
+          pushDelta(event.type, normalizers[event.type].push(event.text));
         } else finish = { reason: event.finishReason, usage: event.usage };
       };
       // The first step only names the attempt; the second sends the upstream request. Send it
@@ -211,6 +241,9 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     } finally {
       clearInterval(flushTimer);
       clearInterval(heartbeat);
+      // A high surrogate held back for a low one that never came ends the text as U+FFFD.
+      pushDelta('reasoning', normalizers.reasoning.end());
+      pushDelta('delta', normalizers.delta.end());
       while (appending) await appending;
       await flushing.catch(() => undefined);
     }
@@ -224,12 +257,14 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       inputTokens: input.history.reduce((sum, turn) => sum + estimateTokens(turn.content), 0),
       outputTokens: text || reasoning ? estimateTokens(text + reasoning) : 0,
     };
-    const status: GenerationResult['status'] = failure ? 'error' : cancelled ? 'cancelled' : finish ? 'complete' : 'error';
+    let status: GenerationResult['status'] = failure ? 'error' : cancelled ? 'cancelled' : finish ? 'complete' : 'error';
     if (!failure && !finish && !cancelled) failure = { code: 'upstream_error', message: 'The model provider ended without finishing' };
+    // What the provider produced is billed whether or not it could be stored.
+    const billable = status !== 'error';
     const finishReason = cancelled ? 'cancelled' : (finish?.reason ?? 'error');
     let message: MessageRow | undefined;
-    try {
-      if (input.chatId !== null) {
+    if (input.chatId !== null) {
+      try {
         message = await repo.finish({
           id: input.messageId,
           content: text,
@@ -241,18 +276,172 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
           inputTokens: usage.inputTokens,
           outputTokens: usage.outputTokens,
         });
+        if (!message) {
+          // Not streaming any more: settled elsewhere (a sweeper or a cancel took this producer
+          // for dead and ended the stream), or deleted with its chat. Either way it is not stored.
+          superseded = true;
+          status = 'error';
+          failure =
+            (await repo.statusOf(input.messageId).catch(() => 'unknown')) === undefined
+              ? { code: 'not_found', message: 'The chat of this reply was deleted; the reply was not stored' }
+              : {
+                  code: 'interrupted',
+                  message: 'This reply was settled elsewhere while it was generated; the text the stream carried is kept',
+                };
+        }
+      } catch (error) {
+        log.error('could not store a finished generation', { messageId: input.messageId, error });
+        status = 'error';
+        failure = { code: 'internal_error', message: 'The reply could not be stored' };
+        message = await storeFailed(input.messageId, text, reasoning || null);
       }
-      if (status !== 'error') await deps.recordUsage(input.userId, { provider, model, ...usage });
-      if (message) input.onStored?.(message);
-    } catch (error) {
-      log.error('could not store a finished generation', { messageId: input.messageId, error });
     }
-    if (failure) await emit(streamId, 'error', failure);
-    else await emit(streamId, 'done', { messageId: input.messageId, finishReason, usage });
-    await buffers.end(streamId, ttl);
+    try {
+      if (billable) await deps.recordUsage(input.userId, { provider, model, ...usage });
+    } catch (error) {
+      log.error('could not record the usage of a generation', { messageId: input.messageId, error });
+    }
+    if (message) input.onStored?.(message);
+    try {
+      // Whoever settled a superseded message has ended its stream already: nothing is added after that.
+      if (!superseded || !(await buffers.snapshot(streamId)).ended) {
+        // `done` only once the reply is stored; anything else ends with `error`.
+        if (failure) await emit(streamId, 'error', failure);
+        else await emit(streamId, 'done', { messageId: input.messageId, finishReason, usage });
+        await buffers.end(streamId, ttl);
+      }
+    } catch (error) {
+      log.error('could not end the stream of a generation', { messageId: input.messageId, error });
+    }
     await kv.del(aliveKey(input.messageId)).catch(() => undefined);
     return { status, text, reasoning, provider, model, finishReason, usage, error: failure, message };
   }
+
+  /**
+   * The final write failed (the database refused the row, or is away): the message is stored as
+   * `error`, with the text the stream carried if the database takes it, else with the text flushed
+   * so far. Undefined when even that fails; the sweeper settles it later.
+   */
+  async function storeFailed(id: string, content: string, reasoning: string | null): Promise<MessageRow | undefined> {
+    try {
+      return await repo.settle({ id, status: 'error', finishReason: 'error', content, reasoning });
+    } catch (error) {
+      log.warn('could not store the text of a failed reply; keeping what was flushed', { messageId: id, error: (error as Error).message });
+    }
+    try {
+      return await repo.settle({ id, status: 'error', finishReason: 'error' });
+    } catch (error) {
+      log.error('could not mark a failed reply as error', { messageId: id, error });
+      return undefined;
+    }
+  }
+
+  /** The text and thinking a stream buffer's events carry. */
+  const textOfEvents = (events: BufferedEvent[]) => {
+    let content = '';
+    let thinking = '';
+    for (const event of events) {
+      if (event.event !== 'delta' && event.event !== 'reasoning') continue;
+      const chunk = String((JSON.parse(event.data) as { text?: unknown }).text ?? '');
+      if (event.event === 'delta') content += chunk;
+      else thinking += chunk;
+    }
+    return { content, reasoning: thinking || null };
+  };
+
+  /**
+   * Settles a `streaming` message whose producer is gone (its instance died, or stopped without
+   * finishing it): its stream is ended with `error {code: "interrupted"}` and the message stored
+   * `interrupted` with the text of the stream's deltas (the buffer holds more than the last
+   * flush). Safe on several instances at once: one claims the message (a KV key set only if
+   * absent), and the update applies only while the message is still `streaming`. True when this
+   * call settled it.
+   */
+  async function settleOrphan(messageId: string): Promise<boolean> {
+    if (active.has(messageId)) return false;
+    if (!(await kv.set(settleKey(messageId), '1', { ttlMs: 60_000, onlyIfAbsent: true }))) return false;
+    try {
+      const streamId = await kv.get(streamOfKey(messageId));
+      let kept: { content: string; reasoning: string | null } | undefined;
+      let status: 'interrupted' | 'error' = 'interrupted';
+      if (streamId) {
+        let { events, ended } = await buffers.snapshot(streamId);
+        if (!ended) {
+          // End first, then read: whatever a producer taken for dead still appends lands after
+          // the end, where no reader goes, and is not part of the text kept.
+          const errorId = await emit(streamId, 'error', interruptedError);
+          await buffers.end(streamId, ttl);
+          const after = (await buffers.snapshot(streamId)).events;
+          const cut = after.findIndex((event) => event.id === errorId);
+          events = cut < 0 ? after : after.slice(0, cut);
+        } else {
+          // Ended by a producer that then could not store the message: it failed.
+          const last = events.at(-1);
+          if (last?.event === 'error' && (JSON.parse(last.data) as { code?: string }).code !== 'interrupted') status = 'error';
+        }
+        if (events.some((event) => event.event === 'start')) kept = textOfEvents(events);
+      }
+      const fields = { id: messageId, status, finishReason: status } as const;
+      let row: MessageRow | undefined;
+      try {
+        row = await repo.settle({ ...fields, ...kept });
+      } catch (error) {
+        if (!kept) throw error;
+        // The database refuses that text: keep what was flushed rather than leave it streaming.
+        log.warn('could not store the text of an orphaned reply; keeping what was flushed', { messageId, error: (error as Error).message });
+        row = await repo.settle(fields);
+      }
+      if (row) log.warn('settled a reply whose producer is gone', { messageId, status, chars: row.content.length });
+      return row !== undefined;
+    } catch (error) {
+      await kv.del(settleKey(messageId)).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** True when the owner of `messageId` answered a cancel within the wait (see stopLocal). */
+  async function acknowledged(messageId: string): Promise<boolean> {
+    const until = Date.now() + cancelAckMs;
+    for (;;) {
+      // An unreachable KV proves nothing: take the producer for alive.
+      if (await kv.exists(ackKey(messageId)).catch(() => true)) return true;
+      if (Date.now() >= until) return false;
+      await Bun.sleep(25);
+    }
+  }
+
+  /** No producer runs `messageId` here, and its heartbeat has lapsed (three missed beats). */
+  const isOrphan = async (messageId: string) => !active.has(messageId) && !(await kv.exists(aliveKey(messageId)).catch(() => true));
+
+  /**
+   * Settles every `streaming` message whose producer is gone. `minAgeMs`: only messages not
+   * written to for that long (a reply just stored may not have its heartbeat yet).
+   */
+  async function sweep(minAgeMs: number): Promise<number> {
+    let settled = 0;
+    for (const { id } of await repo.streaming(minAgeMs > 0 ? new Date(Date.now() - minAgeMs) : undefined)) {
+      if (!(await isOrphan(id))) continue;
+      try {
+        if (await settleOrphan(id)) settled++;
+      } catch (error) {
+        log.warn('could not settle an orphaned reply', { messageId: id, error: (error as Error).message });
+      }
+    }
+    if (settled) log.warn('marked interrupted generations', { count: settled });
+    return settled;
+  }
+
+  // The sweeper, on every instance: a reply whose instance died is settled within three missed
+  // heartbeats plus one REPLY_SWEEP_MS, whether or not any instance restarts.
+  let sweeping: Promise<unknown> | undefined;
+  const sweeper = setInterval(() => {
+    sweeping ??= sweep(heartbeatMs * 3)
+      .catch((error) => log.warn('reply sweep failed', { error: (error as Error).message }))
+      .finally(() => {
+        sweeping = undefined;
+      });
+  }, config.replySweepMs);
+  sweeper.unref();
 
   return {
     /** Creates the assistant message (for a chat), opens the stream buffer and starts the reply detached. */
@@ -271,11 +460,21 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         : null;
       if (message) generation.onCreated?.(message);
       const streamId = Bun.randomUUIDv7();
-      await Promise.all([
-        buffers.create(streamId, { ownerId: input.userId, kind: 'generation', ttlSeconds: ttl, producerAliveKey: aliveKey(messageId) }),
-        kv.set(aliveKey(messageId), streamId, { ttlMs: heartbeatMs * 3 }),
-        kv.set(streamOfKey(messageId), streamId, { ttlMs: ttl * 1000 }),
-      ]);
+      try {
+        await Promise.all([
+          buffers.create(streamId, { ownerId: input.userId, kind: 'generation', ttlSeconds: ttl, producerAliveKey: aliveKey(messageId) }),
+          kv.set(aliveKey(messageId), streamId, { ttlMs: heartbeatMs * 3 }),
+          kv.set(streamOfKey(messageId), streamId, { ttlMs: ttl * 1000 }),
+        ]);
+      } catch (error) {
+        // The KV failed after the reply was stored (it was up when the call was admitted): no
+        // generation will finish the row, so it is stored as failed, never left `streaming`.
+        const { provider, model } = input;
+        const failure = { content: '', reasoning: null, status: 'error', finishReason: 'error', inputTokens: 0, outputTokens: 0 } as const;
+        const stored = message && (await repo.finish({ id: messageId, provider, model, ...failure }).catch(() => undefined));
+        if (stored) generation.onStored?.(stored);
+        throw error;
+      }
       const controller = new AbortController();
       const release = buffers.produce(streamId);
       const done = run(input, streamId, controller)
@@ -299,11 +498,33 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       return { streamId, messageId, message, done };
     },
 
-    /** Asks whichever instance runs the generation to stop it; resolves once asked. */
+    /**
+     * Stops a reply on whichever instance runs it, and resolves once it is asked (or settled).
+     * When no producer answers (none beats, or the one that beat does not acknowledge within a
+     * moment: its instance died), the reply is settled here and now as `interrupted` with the
+     * text its stream holds.
+     */
     async cancel(messageId: string): Promise<void> {
       const local = active.get(messageId);
-      if (local) local.controller.abort();
-      else await kv.publish(cancelChannel, messageId);
+      if (local) return local.controller.abort();
+      if (await kv.exists(aliveKey(messageId))) {
+        await kv.publish(cancelChannel, messageId);
+        if (await acknowledged(messageId)) return;
+      }
+      if (await settleOrphan(messageId)) return;
+      // Another instance (its sweeper) is settling it right now: answer once it has.
+      const until = Date.now() + 2000;
+      while (Date.now() < until && (await repo.statusOf(messageId)) === 'streaming') await Bun.sleep(25);
+    },
+
+    /**
+     * Settles `messageId` if it is `streaming` with no producer alive anywhere (see cancel); true
+     * when it is no longer `streaming` afterwards. A live reply is left alone (false).
+     */
+    async settleIfOrphaned(messageId: string): Promise<boolean> {
+      if (!(await isOrphan(messageId))) return false;
+      await settleOrphan(messageId);
+      return (await repo.statusOf(messageId)) !== 'streaming';
     },
 
     /** Stops every reply of `userId` on every instance (the user was disabled or deleted); resolves once asked. */
@@ -314,8 +535,10 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
 
     activeCount: () => active.size,
 
-    /** Shutdown: let running generations finish within `graceMs`, then cancel the rest. */
+    /** Shutdown: stop sweeping, let running generations finish within `graceMs`, then cancel the rest. */
     async drain(graceMs: number): Promise<void> {
+      clearInterval(sweeper);
+      await sweeping;
       const all = Promise.allSettled([...active.values()].map((entry) => entry.done));
       const timer = new Promise((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([all, timer]);
@@ -323,26 +546,11 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       await Promise.allSettled([...active.values()].map((entry) => entry.done));
     },
 
-    /** Start-up: a message left streaming whose producer no longer beats was cut by a crash. */
-    async recoverInterrupted(): Promise<number> {
-      let recovered = 0;
-      for (const message of await repo.streaming()) {
-        if (active.has(message.id)) continue;
-        if (await kv.exists(aliveKey(message.id)).catch(() => false)) continue;
-        await repo.markInterrupted(message.id);
-        const streamId = await kv.get(streamOfKey(message.id)).catch(() => null);
-        if (streamId && !(await buffers.snapshot(streamId)).ended) {
-          await emit(streamId, 'error', {
-            code: 'interrupted',
-            message: 'The server generating this reply stopped; the text so far is kept',
-          });
-          await buffers.end(streamId, ttl);
-        }
-        recovered++;
-      }
-      if (recovered) log.warn('marked interrupted generations', { count: recovered });
-      return recovered;
-    },
+    /** Start-up: every message left streaming whose producer no longer beats (the sweeper's work, at once). */
+    recoverInterrupted: () => sweep(0),
+
+    /** One pass of the sweeper now (it also runs every REPLY_SWEEP_MS); how many replies it settled. */
+    sweep: () => sweep(heartbeatMs * 3),
   };
 }
 

@@ -1,6 +1,7 @@
 import { AppError } from '../../http/errors.ts';
 import { resetSeconds as secondsUntilReset } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
+import { KvUnavailableError } from '../../infra/kv/errors.ts';
 import type { LimitWindow, WindowsVerdict } from '../../infra/kv/types.ts';
 
 type Window = 'perMinute' | 'perHour' | 'perDay';
@@ -21,8 +22,9 @@ export type LlmLimitStatus = {
  * LLM calls per user (guests per IP) per minute, hour and day, counted in KV so every instance
  * shares them. One atomic KV operation checks the three windows and charges all of them or none:
  * a call refused by one window costs nothing in the others, so what GET /rate-limit reports as
- * used is exactly the calls admitted. If KV cannot count, calls are let through (logged) rather
- * than refused.
+ * used is exactly the calls admitted. A KV that is unreachable refuses the call (503, before
+ * anything is stored): a reply streams through its buffer in KV, so it could not run anyway. Any
+ * other failure to count lets the call through (logged).
  */
 export function createLlmLimits({ config, kv, log }: Pick<Infra, 'config' | 'kv' | 'log'>) {
   const limits: Record<Window, number> = {
@@ -45,13 +47,15 @@ export function createLlmLimits({ config, kv, log }: Pick<Infra, 'config' | 'kv'
   };
 
   return {
-    /** Counts one LLM call in every window, or throws 429 naming the full window(s) and counts nothing. */
+    /** Counts one LLM call in every window, or throws 429 naming the full window(s) and counts nothing (KvUnavailableError while the KV is away). */
     async consume(subject: string): Promise<void> {
+      if (kv.status() !== 'ok') throw new KvUnavailableError('admit an LLM call');
       if (!config.rateLimit.enabled) return;
       let verdict: WindowsVerdict;
       try {
         verdict = await kv.consumeWindows(windowsOf(subject));
       } catch (error) {
+        if (error instanceof KvUnavailableError) throw error;
         log.warn('llm rate limit unavailable: letting the call through', { error: (error as Error).message });
         return;
       }

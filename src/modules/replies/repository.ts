@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Database, Tx } from '../../infra/db/index.ts';
 import { bound, slot } from '../../infra/db/placeholder.ts';
 import { repository } from '../../infra/db/repository.ts';
@@ -18,13 +18,28 @@ type Finish = {
   outputTokens: number;
 };
 
+/** How a reply nobody will finish is closed: its status, and its text when the stream buffer still had it. */
+type Settle = {
+  id: string;
+  status: MessageRow['status'];
+  finishReason: string;
+  /** Absent: the text flushed so far stays. */
+  content?: string;
+  reasoning?: string | null;
+};
+
 /**
  * The engine's writes to an assistant message: created `streaming`, its text flushed in batches,
  * then finished once. Each is prepared once per process: a reply runs several per second.
  * Inside a transaction, use `repo.with(tx)`: the same methods, on the unit of work.
+ *
+ * Every write after the insert applies only while the message is still `streaming`: a reply is
+ * settled once, by its producer, or (when the producer died) by whichever instance got there
+ * first (sweeper or cancel). The loser's write changes nothing, and it can tell.
  */
 export function createRepliesRepository(db: Database) {
   const { messages } = db.tables;
+  const streamingOne = and(eq(messages.id, sql.placeholder('id')), eq(messages.status, 'streaming'));
 
   type NewReply = { id: string; chatId: string; parentId: string | null; sortKey: string; provider: string; model: string };
   const insertStreaming = db.prepare<NewReply, MessageRow[]>('replies.insert', (q) =>
@@ -43,11 +58,14 @@ export function createRepliesRepository(db: Database) {
       })
       .returning(),
   );
-  const flushText = db.prepare<{ id: string; content: string; reasoning: string | null; at: Date }, unknown>('replies.flush', (q) =>
-    q
-      .update(messages)
-      .set({ content: slot('content'), reasoning: slot('reasoning'), updatedAt: bound(messages.updatedAt, 'at') })
-      .where(eq(messages.id, sql.placeholder('id'))),
+  const flushText = db.prepare<{ id: string; content: string; reasoning: string | null; at: Date }, { id: string }[]>(
+    'replies.flush',
+    (q) =>
+      q
+        .update(messages)
+        .set({ content: slot('content'), reasoning: slot('reasoning'), updatedAt: bound(messages.updatedAt, 'at') })
+        .where(streamingOne)
+        .returning({ id: messages.id }),
   );
   const finishOne = db.prepare<Finish & { at: Date }, MessageRow[]>('replies.finish', (q) =>
     q
@@ -63,7 +81,7 @@ export function createRepliesRepository(db: Database) {
         outputTokens: slot('outputTokens'),
         updatedAt: bound(messages.updatedAt, 'at'),
       })
-      .where(eq(messages.id, sql.placeholder('id')))
+      .where(streamingOne)
       .returning(),
   );
 
@@ -85,25 +103,49 @@ export function createRepliesRepository(db: Database) {
       return row!;
     },
 
-    /** The text so far, and the thinking so far (null when none) in its own column. */
-    async flush(id: string, content: string, reasoning: string | null = null): Promise<void> {
-      await flushText({ id, content, reasoning, at: new Date() }, tx);
+    /**
+     * The text so far, and the thinking so far (null when none) in its own column. False when the
+     * message is no longer `streaming` (settled elsewhere) or no longer exists (its chat was deleted).
+     */
+    async flush(id: string, content: string, reasoning: string | null = null): Promise<boolean> {
+      return (await flushText({ id, content, reasoning, at: new Date() }, tx)).length > 0;
     },
 
+    /** Finishes a `streaming` message; undefined when it was not (any more) streaming, or is gone. */
     async finish(fields: Finish): Promise<MessageRow | undefined> {
       const [row] = await finishOne({ ...fields, at: new Date() }, tx);
       return row;
     },
 
-    /** Start-up only: replies some instance was writing when it stopped. */
-    streaming(): Promise<MessageRow[]> {
-      return db.run((q) => q.select().from(messages).where(eq(messages.status, 'streaming')), tx);
+    /** Settles a `streaming` message whose producer will not (died, or could not store it); undefined when it was not streaming. */
+    async settle({ id, content, reasoning, ...fields }: Settle): Promise<MessageRow | undefined> {
+      const [row] = await db.run(
+        (q) =>
+          q
+            .update(messages)
+            .set({ ...fields, ...(content === undefined ? {} : { content, reasoning: reasoning ?? null }), updatedAt: new Date() })
+            .where(and(eq(messages.id, id), eq(messages.status, 'streaming')))
+            .returning(),
+        tx,
+      );
+      return row;
     },
 
-    async markInterrupted(id: string): Promise<void> {
-      await db.run(
+    /** The message's status, or undefined when it does not exist. */
+    async statusOf(id: string): Promise<MessageRow['status'] | undefined> {
+      const [row] = await db.run((q) => q.select({ status: messages.status }).from(messages).where(eq(messages.id, id)), tx);
+      return row?.status;
+    },
+
+    /** Ids of the messages still `streaming`; with `before`, only those not written to since then. */
+    streaming(before?: Date): Promise<{ id: string }[]> {
+      const streaming = eq(messages.status, 'streaming');
+      return db.run(
         (q) =>
-          q.update(messages).set({ status: 'interrupted', finishReason: 'interrupted', updatedAt: new Date() }).where(eq(messages.id, id)),
+          q
+            .select({ id: messages.id })
+            .from(messages)
+            .where(before ? and(streaming, lt(messages.updatedAt, before)) : streaming),
         tx,
       );
     },

@@ -1,5 +1,5 @@
 import type { UserCaller } from '../../http/auth.ts';
-import { AppError, invalid } from '../../http/errors.ts';
+import { AppError, type ErrorCode, errorStatus, invalid } from '../../http/errors.ts';
 import type { Metrics } from '../../http/metrics.ts';
 import { type SseItem, streamAsSse } from '../../http/sse.ts';
 import type { Infra } from '../../infra/index.ts';
@@ -48,6 +48,7 @@ export function createRepliesService(
       request,
       signal,
       firstTokenTimeoutMs: config.llm.firstTokenTimeoutMs,
+      idleTimeoutMs: config.llm.idleTimeoutMs,
       totalTimeoutMs: config.llm.totalTimeoutMs,
       maxRetries: config.llm.maxRetries,
       retryBaseMs: config.llm.retryBaseMs,
@@ -109,14 +110,23 @@ export function createRepliesService(
 
     events,
 
-    /** The whole reply once it is finished. Throws 502 `upstream_error` when the provider failed. */
+    /**
+     * The whole reply once it is finished and stored. Throws when it failed: 502 `upstream_error`
+     * (the provider), 503 `unavailable` (the stream buffer, or the reply was settled elsewhere),
+     * 500 `internal_error` (the database refused the reply), 404 `not_found` (its chat was deleted).
+     */
     async result(started: Pick<StartedGeneration, 'done'>): Promise<GenerationResult> {
       const result = await started.done;
-      if (result.status === 'error') throw new AppError('upstream_error', result.error?.message ?? 'The model provider failed');
+      if (result.status === 'error') {
+        const code = result.error?.code;
+        const status: ErrorCode =
+          code === 'interrupted' ? 'unavailable' : code && code in errorStatus ? (code as ErrorCode) : 'upstream_error';
+        throw new AppError(status, result.error?.message ?? 'The model provider failed');
+      }
       return result;
     },
 
-    /** Stops a reply on whichever instance runs it; resolves once asked. */
+    /** Stops a reply on whichever instance runs it, resolving once asked; settles it as `interrupted` at once when no producer is alive. */
     cancel: (messageId: string) => generations.cancel(messageId),
     /** Stops every reply of the user, on whichever instance runs it (a disabled or deleted user's work stops). */
     cancelUser: (userId: string) => generations.cancelUser(userId),
@@ -125,6 +135,10 @@ export function createRepliesService(
     activeReaders: buffers.activeFollowers,
     drain: generations.drain,
     recoverInterrupted: generations.recoverInterrupted,
+    /** One pass of the sweeper that runs on every instance (REPLY_SWEEP_MS): settles replies whose producer is gone. */
+    sweep: generations.sweep,
+    /** Settles `messageId` when it is `streaming` with no producer alive anywhere; true when it is no longer streaming. */
+    settleIfOrphaned: generations.settleIfOrphaned,
   };
 }
 
