@@ -1,11 +1,14 @@
 import { Elysia, type ValidationError } from 'elysia';
 import type { Logger } from '../infra/log/index.ts';
-import { AppError, errorStatus, invalidFields } from './errors.ts';
+import { AppError, errorStatus, invalidFields, unavailableFrom } from './errors.ts';
 import { requestInfo } from './request-context.ts';
 
 type FieldError = { field: string; message: string };
 
-/** The one place that writes error bodies: AppError as thrown, Elysia's own errors mapped, the rest 500. */
+/**
+ * The one place that writes error bodies: AppError as thrown, an infrastructure outage as 503
+ * `unavailable` (errors.ts, unavailableFrom), Elysia's own errors mapped, the rest 500.
+ */
 export function errorHandler(log: Logger) {
   return new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, ({ code, error, request, set, path }) => {
     const requestId = requestInfo(request)?.id;
@@ -13,12 +16,24 @@ export function errorHandler(log: Logger) {
       set.status = appError.status;
       Object.assign(set.headers, appError.options.headers ?? {});
       // Deliberate 5xx too (an upstream that failed, a store that is down): each names its request.
-      if (appError.status >= 500)
-        log.warn('request failed', { requestId, route: path, status: appError.status, code: appError.code, error: appError.message });
+      if (appError.status >= 500) {
+        const cause = rootCause(appError.options.cause);
+        log.warn('request failed', {
+          requestId,
+          route: path,
+          status: appError.status,
+          code: appError.code,
+          error: appError.message,
+          ...(cause ? { cause } : {}),
+        });
+      }
       return appError.toBody(requestId);
     };
     // Checked by class: Elysia reads an error's own `code` field as its code.
     if (error instanceof AppError) return fail(error);
+    // The KV or the database unreachable: 503 with Retry-After, never a 500.
+    const outage = unavailableFrom(error);
+    if (outage) return fail(outage);
     switch (code) {
       case 'PARSE':
         return fail(new AppError('invalid_json', 'The request body is not valid JSON'));
@@ -40,6 +55,16 @@ export function errorHandler(log: Logger) {
     set.status = 500;
     return new AppError('internal_error', 'Internal server error').toBody(requestId);
   });
+}
+
+/**
+ * The message of the innermost error `error` wraps: the driver's own ("connect ECONNREFUSED …"),
+ * not a wrapper's, which may quote the query and its values (Drizzle's "Failed query: … params: …").
+ */
+function rootCause(error: unknown): string | undefined {
+  let current = error;
+  for (let depth = 0; depth < 5 && current instanceof Error && current.cause instanceof Error; depth++) current = current.cause;
+  return current instanceof Error ? current.message : undefined;
 }
 
 function fieldErrors(error: Pick<ValidationError, 'type' | 'all' | 'validator'>): FieldError[] {

@@ -1,6 +1,9 @@
 // The one error type. Services throw it; the error handler (http/error-handler.ts) turns it, and
 // every other failure, into the contract's shape. No route builds an error body by hand.
 
+import { isDbUnavailable } from '../infra/db/errors.ts';
+import { isKvUnavailable } from '../infra/kv/errors.ts';
+
 export const errorStatus = {
   invalid_json: 400,
   unauthorized: 401,
@@ -50,3 +53,20 @@ export const conflict = (message: string) => new AppError('conflict', message);
 export const invalidFields = (details: { field: string; message: string }[], summary = 'Request validation failed') =>
   new AppError('validation_error', summary, { details });
 export const invalid = (field: string, message: string, summary?: string) => invalidFields([{ field, message }], summary);
+
+/** Seconds a client is told to wait when a dependency is away: Redis reconnects within 2 s, Postgres within a few. */
+export const outageRetryAfterSeconds = 5;
+
+/**
+ * The 503 for an infrastructure outage (the KV or the database unreachable), or undefined for any
+ * other error: the one mapping from infra failures to the contract, used by the error handler and
+ * by the websocket hub for its frames.
+ */
+export function unavailableFrom(error: unknown): AppError | undefined {
+  const dependency = isKvUnavailable(error) ? 'key-value store' : isDbUnavailable(error) ? 'database' : undefined;
+  if (!dependency) return undefined;
+  return new AppError('unavailable', `The ${dependency} is unavailable right now; retry shortly`, {
+    headers: { 'retry-after': String(outageRetryAfterSeconds) },
+    cause: error,
+  });
+}

@@ -1,104 +1,20 @@
 // "When Redis drops, reconnect on its own, report degraded, never crash": the store talks to Redis
-// through a TCP proxy the test can cut and restore on the same port.
+// through a TCP proxy the test can cut and restore on the same port (tests/helpers/tcp-proxy.ts).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import type { Socket, TCPSocketListener } from 'bun';
+import { KvUnavailableError } from '../../src/infra/kv/errors.ts';
 import { createRedisStore } from '../../src/infra/kv/redis.ts';
 import type { KeyValueStore } from '../../src/infra/kv/types.ts';
 import { createLogger } from '../../src/infra/log/index.ts';
 import { createTestRedisPrefix, hasRedis, redisUrl } from '../helpers/services.ts';
+import { freePort, startTcpProxy, type TcpProxy, targetOf } from '../helpers/tcp-proxy.ts';
 import { waitFor } from './kv-suite.ts';
 
-const upstream = new URL(redisUrl);
+const upstream = targetOf(redisUrl, 6379);
 const secret = 'kv-test-s3cret-Pa55';
 // Reconnect attempts 20, 40, 60 ... ms apart, never more than 100 ms (production: 200 ms steps up to 2 s).
 const retry = { retryStepMs: 20, maxRetryDelayMs: 100 };
 
-type End = { peer: Socket<End> | undefined; early: Uint8Array[]; out: Uint8Array[] };
-
-function send(socket: Socket<End>, chunk: Uint8Array) {
-  if (socket.data.out.length > 0) return void socket.data.out.push(chunk);
-  const written = socket.write(chunk);
-  if (written >= 0 && written < chunk.length) socket.data.out.push(chunk.subarray(written));
-}
-function drain(socket: Socket<End>) {
-  while (socket.data.out.length > 0) {
-    const chunk = socket.data.out[0]!;
-    const written = socket.write(chunk);
-    if (written < 0) return void (socket.data.out = []);
-    if (written < chunk.length) return void (socket.data.out[0] = chunk.subarray(written));
-    socket.data.out.shift();
-  }
-}
-
-/** A TCP proxy to Redis whose listener and connections can be cut, then restarted on the same port. */
-function startProxy(port = 0) {
-  const sockets = new Set<Socket<End>>();
-  const stats = { accepted: 0 };
-  const forget = (socket: Socket<End>) => {
-    sockets.delete(socket);
-    socket.data.peer?.end();
-  };
-  const listener: TCPSocketListener<End> = Bun.listen<End>({
-    hostname: '127.0.0.1',
-    port,
-    socket: {
-      open(client) {
-        client.data = { peer: undefined, early: [], out: [] };
-        sockets.add(client);
-        stats.accepted++;
-        Bun.connect<End>({
-          hostname: upstream.hostname,
-          port: Number(upstream.port || 6379),
-          data: { peer: client, early: [], out: [] },
-          socket: {
-            open(server) {
-              sockets.add(server);
-              client.data.peer = server;
-              for (const chunk of client.data.early) send(server, chunk);
-              client.data.early = [];
-            },
-            data: (server, chunk) => server.data.peer && send(server.data.peer, new Uint8Array(chunk)),
-            drain,
-            close: forget,
-            error: forget,
-          },
-        }).catch(() => client.end());
-      },
-      data(client, chunk) {
-        const copy = new Uint8Array(chunk);
-        if (client.data.peer) send(client.data.peer, copy);
-        else client.data.early.push(copy);
-      },
-      drain,
-      close: forget,
-      error: forget,
-    },
-  });
-  return {
-    port: listener.port,
-    stats,
-    openSockets: () => sockets.size,
-    /** Stops listening and cuts every connection at once. */
-    stop() {
-      listener.stop(true);
-      for (const socket of sockets) socket.terminate();
-      sockets.clear();
-    },
-  };
-}
-type Proxy = ReturnType<typeof startProxy>;
-
-/** Restarting on the port just closed may race the kernel for a moment. */
-async function restartProxy(port: number): Promise<Proxy> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return startProxy(port);
-    } catch (error) {
-      if (attempt >= 20) throw error;
-      await Bun.sleep(50);
-    }
-  }
-}
+const startProxy = (port?: number) => startTcpProxy(upstream, { port });
 
 /** How a promise settled, and whether it did within `ms`. */
 async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'resolved' | 'rejected' | 'hung'> {
@@ -111,19 +27,12 @@ async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'res
   ]);
 }
 
-function freePort(): number {
-  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
-  const { port } = probe;
-  probe.stop(true);
-  return port;
-}
-
 describe.if(hasRedis)('redis store when the connection drops', () => {
   const crashes: unknown[] = [];
   const onCrash = (error: unknown) => crashes.push(error);
   const originalWarn = console.warn;
   const openStores: KeyValueStore[] = [];
-  const proxies: Proxy[] = [];
+  const proxies: TcpProxy[] = [];
   const prefix = createTestRedisPrefix();
 
   beforeAll(() => {
@@ -136,7 +45,7 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
   });
   afterAll(async () => {
     await Promise.allSettled(openStores.map((store) => store.close()));
-    for (const proxy of proxies) proxy.stop();
+    for (const proxy of proxies) proxy.close();
     console.warn = originalWarn;
     process.off('unhandledRejection', onCrash);
     process.off('uncaughtException', onCrash);
@@ -155,7 +64,7 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
   };
 
   test('error: reports degraded, fails fast, never crashes, and recovers with its subscriptions', async () => {
-    let proxy = startProxy();
+    const proxy = startProxy();
     proxies.push(proxy);
     const { port } = proxy;
     const { lines, entries, log } = capture();
@@ -168,7 +77,7 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
     await store.publish('events', 'm0');
     await waitFor('message before the drop', () => received.length === 1);
 
-    proxy.stop();
+    proxy.cut();
     await waitFor('status degraded', () => store.status() === 'degraded', 3000);
 
     for (const [what, call] of [
@@ -181,7 +90,12 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
       ['ping', () => store.ping()],
     ] as const) {
       const started = performance.now();
-      expect(`${what}: ${await settleWithin(call(), 2000)}`).toBe(`${what}: rejected`);
+      const failure = await call().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      // Typed, so the error handler answers 503 `unavailable` rather than 500.
+      expect(`${what}: ${failure instanceof KvUnavailableError}`).toBe(`${what}: true`);
       expect(performance.now() - started).toBeLessThan(2000);
     }
 
@@ -193,8 +107,7 @@ describe.if(hasRedis)('redis store when the connection drops', () => {
     await Bun.sleep(200); // keep failing for a while (several retries): they must not crash anything
     expect(store.status()).toBe('degraded');
 
-    proxy = await restartProxy(port);
-    proxies.push(proxy);
+    await proxy.restore();
     await waitFor('status ok again', () => store.status() === 'ok', 8000);
     expect(await store.get('before')).toBe('kept');
     expect(await store.set('after', 'v2')).toBe(true);

@@ -4,6 +4,7 @@ import { openPostgres } from './postgres.ts';
 import { openSqlite } from './sqlite.ts';
 import type { Database } from './types.ts';
 
+export { isDbUnavailable } from './errors.ts';
 export type { Database, DatabaseKind, Db, Tables, Tx } from './types.ts';
 
 export const sqliteFileName = 'parley.db';

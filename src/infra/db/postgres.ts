@@ -21,6 +21,10 @@ export function openPostgres(url: string, options: { maxConnections?: number } =
     onnotice: () => {},
     connect_timeout: 10,
     idle_timeout: 60,
+    // After a lost connection postgres.js waits before reconnecting, 3^n/100 s by default (up to
+    // 20 s after a few failures), and queries queue meanwhile: once Postgres is back, that is how
+    // long requests keep waiting. Capped at 2 s, recovery after an outage is quick.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 2),
   });
   const orm: PostgresJsDatabase<Tables> = drizzle({ client, schema });
   const db: Db = orm;

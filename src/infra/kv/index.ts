@@ -4,6 +4,7 @@ import { createMemoryStore } from './memory.ts';
 import { createRedisStore } from './redis.ts';
 import type { KeyValueStore } from './types.ts';
 
+export { isKvUnavailable, KvUnavailableError } from './errors.ts';
 export type { KeyValueStore, KvKind, LimitWindow, RateLimitHit, StreamEntry, Unsubscribe, WindowsVerdict } from './types.ts';
 
 /** Redis when REDIS_URL is set, otherwise this process's memory (one instance only). */

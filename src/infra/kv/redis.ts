@@ -1,6 +1,7 @@
 import Redis from 'ioredis';
 import type { Logger } from '../log/index.ts';
 import { safeUrl } from '../log/index.ts';
+import { KvUnavailableError } from './errors.ts';
 import type { KeyValueStore, LimitWindow, StreamEntry, WindowsVerdict } from './types.ts';
 import { checkWindows } from './windows.ts';
 
@@ -64,10 +65,30 @@ export type RedisStoreOptions = {
   maxRetryDelayMs?: number;
 };
 
+// Replies by which Redis itself says it cannot serve for now (loading its data, a busy script,
+// a failover in progress): an outage like a lost connection, unlike WRONGTYPE or a script's error.
+const unavailableReply = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY)\b/;
+
+/**
+ * Whether a failed command is an outage: any error but a Redis reply (the connection closed, not
+ * writable, the retry budget spent, a socket error) while `connection` is not ready or the error
+ * names the connection, and the replies above.
+ */
+function isOutage(error: unknown, connection: Redis): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'ReplyError') return unavailableReply.test(error.message);
+  if (connection.status !== 'ready') return true;
+  return (
+    error.name === 'MaxRetriesPerRequestError' ||
+    /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Socket timeout/i.test(error.message)
+  );
+}
+
 /**
  * Redis through ioredis. Commands fail fast while Redis is unreachable (no offline queue), so a
- * request gets an error it can handle instead of hanging; ioredis reconnects by itself and
- * re-subscribes pub/sub channels, and status() reports `degraded` meanwhile.
+ * request gets an error it can handle instead of hanging: a KvUnavailableError (see errors.ts),
+ * which the error handler answers 503. ioredis reconnects by itself and re-subscribes pub/sub
+ * channels, and status() reports `degraded` meanwhile.
  */
 export async function createRedisStore(
   url: string,
@@ -105,10 +126,19 @@ export async function createRedisStore(
   await Promise.all([connect(client), connect(subscriber)]);
   if (client.status !== 'ready') log.warn('kv starting degraded: redis unreachable, retrying', { url: safeUrl(url) });
 
+  /** Runs one call on `connection`; an outage becomes a KvUnavailableError, anything else stays as thrown. */
+  const command = async <T>(operation: string, run: () => Promise<T>, connection: Redis = client): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      throw isOutage(error, connection) ? new KvUnavailableError(operation, error) : error;
+    }
+  };
+
   const scan = async (pattern: string, onKeys: (keys: string[]) => Promise<void>) => {
     let cursor = '0';
     do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', key(pattern), 'COUNT', 500);
+      const [next, keys] = await command('scan', () => client.scan(cursor, 'MATCH', key(pattern), 'COUNT', 500));
       cursor = next;
       if (keys.length) await onKeys(keys);
     } while (cursor !== '0');
@@ -116,12 +146,14 @@ export async function createRedisStore(
   const windowsVerdict = async (windows: LimitWindow[], by: number, charge: boolean): Promise<WindowsVerdict> => {
     checkWindows(windows, by);
     if (windows.length === 0) return { admitted: true, windows: [] };
-    const [admitted, counts, ttls, allowed] = await client.parleyWindows(
-      windows.length,
-      ...windows.map((window) => key(window.key)),
-      by,
-      charge ? 1 : 0,
-      ...windows.flatMap((window) => [window.limit, window.ttlMs]),
+    const [admitted, counts, ttls, allowed] = await command(charge ? 'consumeWindows' : 'peekWindows', () =>
+      client.parleyWindows(
+        windows.length,
+        ...windows.map((window) => key(window.key)),
+        by,
+        charge ? 1 : 0,
+        ...windows.flatMap((window) => [window.limit, window.ttlMs]),
+      ),
     );
     return {
       admitted: admitted === 1,
@@ -135,28 +167,30 @@ export async function createRedisStore(
 
   return {
     kind: 'redis',
-    get: (name) => client.get(key(name)),
+    get: (name) => command('get', () => client.get(key(name))),
     async set(name, value, { ttlMs, onlyIfAbsent } = {}) {
-      const result = ttlMs
-        ? onlyIfAbsent
-          ? await client.set(key(name), value, 'PX', ttlMs, 'NX')
-          : await client.set(key(name), value, 'PX', ttlMs)
-        : onlyIfAbsent
-          ? await client.set(key(name), value, 'NX')
-          : await client.set(key(name), value);
+      const result = await command('set', () =>
+        ttlMs
+          ? onlyIfAbsent
+            ? client.set(key(name), value, 'PX', ttlMs, 'NX')
+            : client.set(key(name), value, 'PX', ttlMs)
+          : onlyIfAbsent
+            ? client.set(key(name), value, 'NX')
+            : client.set(key(name), value),
+      );
       return result === 'OK';
     },
-    del: (...names) => (names.length ? client.del(...names.map(key)) : Promise.resolve(0)),
+    del: (...names) => (names.length ? command('del', () => client.del(...names.map(key))) : Promise.resolve(0)),
     async exists(name) {
-      return (await client.exists(key(name))) === 1;
+      return (await command('exists', () => client.exists(key(name)))) === 1;
     },
-    incr: (name, { by = 1, ttlMs = 0 } = {}) => client.parleyIncr(key(name), by, ttlMs),
+    incr: (name, { by = 1, ttlMs = 0 } = {}) => command('incr', () => client.parleyIncr(key(name), by, ttlMs)),
     consumeWindows: (windows, { by = 1 } = {}) => windowsVerdict(windows, by, true),
     peekWindows: (windows, { by = 1 } = {}) => windowsVerdict(windows, by, false),
     async deleteMatching(pattern) {
       let removed = 0;
       await scan(pattern, async (keys) => {
-        removed += await client.unlink(...keys);
+        removed += await command('deleteMatching', () => client.unlink(...keys));
       });
       return removed;
     },
@@ -168,7 +202,7 @@ export async function createRedisStore(
       return found;
     },
     async publish(channel, message) {
-      await client.publish(key(channel), message);
+      await command('publish', () => client.publish(key(channel), message));
     },
     async subscribe(channel, listener) {
       const name = key(channel);
@@ -177,7 +211,7 @@ export async function createRedisStore(
       if (!set) {
         listeners.set(name, (set = new Set([entry])));
         try {
-          await subscriber.subscribe(name);
+          await command('subscribe', () => subscriber.subscribe(name), subscriber);
         } catch (error) {
           set.delete(entry);
           if (set.size === 0) listeners.delete(name);
@@ -195,26 +229,26 @@ export async function createRedisStore(
       const multi = client.multi();
       multi.xadd(key(name), '*', ...Object.entries(fields).flat());
       if (ttlMs) multi.pexpire(key(name), ttlMs);
-      const results = await multi.exec();
+      const results = await command('streamAppend', () => multi.exec());
       const [error, id] = results?.[0] ?? [new Error('stream append was not executed'), null];
-      if (error) throw error;
+      if (error) throw isOutage(error, client) ? new KvUnavailableError('streamAppend', error) : error;
       return id as string;
     },
     async streamRead(name, { afterId } = {}) {
-      const raw = await client.xrange(key(name), afterId ? `(${afterId}` : '-', '+');
+      const raw = await command('streamRead', () => client.xrange(key(name), afterId ? `(${afterId}` : '-', '+'));
       return raw.map(([id, flat]): StreamEntry => {
         const fields: Record<string, string> = {};
         for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
         return { id, fields };
       });
     },
-    streamLength: (name) => client.xlen(key(name)),
+    streamLength: (name) => command('streamLength', () => client.xlen(key(name))),
     status() {
       return client.status === 'ready' && subscriber.status === 'ready' ? 'ok' : 'degraded';
     },
     async ping() {
       const started = performance.now();
-      await client.ping();
+      await command('ping', () => client.ping());
       return performance.now() - started;
     },
     async close() {

@@ -1,4 +1,5 @@
-import type { KeyValueStore } from './types.ts';
+import { KvUnavailableError } from './errors.ts';
+import type { KeyValueStore, Unsubscribe } from './types.ts';
 
 /** One event of a stream, as stored and as sent over SSE (`id:`, `event:`, `data:`). */
 export type BufferedEvent = { id: string; event: string; data: string };
@@ -25,7 +26,43 @@ export type FollowOptions = {
   idleMs?: number;
 };
 
-export type FollowItem = { type: 'event'; event: BufferedEvent } | { type: 'idle' };
+/** `unavailable`: the KV stayed unreachable longer than the reader's patience; the follow ends. */
+export type FollowItem = { type: 'event'; event: BufferedEvent } | { type: 'idle' } | { type: 'unavailable' };
+
+/**
+ * How the buffers ride out a KV outage (defaults in brackets). A producer's append waits for the
+ * KV up to `holdMs` [10 s]; then the producer is let go and its events are kept here, in order, to
+ * be written once the KV is back, for up to `keepMs` [5 min] and `maxHeldBytes` [32 MiB] in all
+ * (past either, that stream's held events are dropped). A reader waits up to `patienceMs` [30 s],
+ * re-reading every `pollMs` [200 ms] meanwhile and for a while after, then ends with an
+ * `unavailable` error.
+ */
+export type StreamBufferOptions = {
+  idleMs?: number;
+  holdMs?: number;
+  keepMs?: number;
+  maxHeldBytes?: number;
+  patienceMs?: number;
+  pollMs?: number;
+};
+
+/** A stream this process produces: its writes go one after another, retried while the KV is away. */
+type Producer = {
+  /** The last write queued: the next starts after it, so events keep their order. */
+  tail: Promise<unknown>;
+  /** The last entry known to be in the buffer: an append retried after a lost answer looks after it first. */
+  lastId?: string;
+  /** When the current outage began, for this stream's writes. */
+  outageSince?: number;
+  /** Writes no longer wait for the KV: they are queued here and written when it is back. */
+  detached: boolean;
+  /** Held too long or too much: what is queued is dropped, and later writes fail. */
+  dropped: boolean;
+  /** Callers waiting for their write, let go when the producer is detached. */
+  waiters: Set<() => void>;
+  queued: number;
+  released: boolean;
+};
 
 /** What a reader hands on: an event, or a ping while the stream is quiet. */
 export type ReaderItem = BufferedEvent | { ping: true };
@@ -35,11 +72,21 @@ export type ReaderItem = BufferedEvent | { ping: true };
  * readers replay after an id and then follow live through pub/sub notifications. Any instance
  * can serve any reader, so resume, many instances and websockets are one mechanism.
  */
-export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: number } = {}) {
+export function createStreamBuffers(kv: KeyValueStore, defaults: StreamBufferOptions = {}) {
+  const holdMs = defaults.holdMs ?? 10_000;
+  const keepMs = defaults.keepMs ?? 300_000;
+  const maxHeldBytes = defaults.maxHeldBytes ?? 32 * 1024 * 1024;
+  const patienceMs = defaults.patienceMs ?? 30_000;
+  const pollMs = defaults.pollMs ?? 200;
+  // After an outage, keep re-reading this long: notifications published before pub/sub was
+  // subscribed again are lost.
+  const settleMs = Math.max(2000, pollMs * 5);
   let followers = 0;
-  // Streams a producer in this process is writing: alive by definition, whatever its heartbeat
-  // key says (a process whose event loop lags far behind can miss a heartbeat, yet still finish).
-  const producing = new Set<string>();
+  let heldBytes = 0;
+  // Streams a producer in this process is writing (or still has writes queued for): alive by
+  // definition, whatever its heartbeat key says (a process whose event loop lags far behind can
+  // miss a heartbeat, yet still finish).
+  const producers = new Map<string, Producer>();
   const readMeta = async (id: string): Promise<StreamMeta | null> => {
     const raw = await kv.get(metaKey(id));
     return raw ? (JSON.parse(raw) as StreamMeta) : null;
@@ -47,6 +94,74 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: numb
 
   const toEvents = (entries: { id: string; fields: Record<string, string> }[]) =>
     entries.map((entry) => ({ id: entry.id, event: entry.fields.event ?? 'message', data: entry.fields.data ?? '' }));
+
+  const forgetIfDone = (id: string, producer: Producer) => {
+    if (producer.released && producer.queued === 0 && producers.get(id) === producer) producers.delete(id);
+  };
+  const detach = (producer: Producer) => {
+    producer.detached = true;
+    for (const release of producer.waiters) release();
+    producer.waiters.clear();
+  };
+
+  /** Runs `attempt` until it works, while the KV is away (see StreamBufferOptions); other errors are thrown at once. */
+  const persist = async <T>(producer: Producer, operation: string, attempt: () => Promise<T>): Promise<T> => {
+    for (let delay = Math.min(50, pollMs); ; delay = Math.min(delay * 2, pollMs * 5)) {
+      if (producer.dropped) throw new KvUnavailableError(operation, 'the events held during the outage were dropped');
+      try {
+        const result = await attempt();
+        producer.outageSince = undefined;
+        producer.detached = false;
+        return result;
+      } catch (error) {
+        if (!(error instanceof KvUnavailableError)) throw error;
+        const now = Date.now();
+        producer.outageSince ??= now;
+        const away = now - producer.outageSince;
+        if (away >= keepMs) producer.dropped = true;
+        else if (away >= holdMs && !producer.detached) detach(producer);
+        if (producer.dropped) throw error;
+        await Bun.sleep(delay);
+      }
+    }
+  };
+
+  /**
+   * Queues one write of a produced stream behind the ones before it. Resolves with its result, or
+   * with `fallback` once the producer is detached (the write still happens when the KV is back).
+   */
+  const enqueue = <T>(id: string, producer: Producer, bytes: number, write: () => Promise<T>, fallback: T): Promise<T> => {
+    if (producer.detached && heldBytes + bytes > maxHeldBytes) producer.dropped = true;
+    if (producer.dropped) return Promise.reject(new KvUnavailableError('append', 'the events held during the outage were dropped'));
+    producer.queued++;
+    heldBytes += bytes;
+    const settled = producer.tail.then(write).finally(() => {
+      producer.queued--;
+      heldBytes -= bytes;
+      forgetIfDone(id, producer);
+    });
+    producer.tail = settled.catch(() => undefined);
+    if (producer.detached) return Promise.resolve(fallback);
+    return new Promise<T>((resolve, reject) => {
+      const letGo = () => resolve(fallback);
+      producer.waiters.add(letGo);
+      settled.then(resolve, reject).finally(() => producer.waiters.delete(letGo));
+    });
+  };
+
+  /** Appends to a produced stream, once: a retry first looks for the entry a lost answer may have hidden (one writer, so it is ours). */
+  const appendOnce = (id: string, producer: Producer, fields: Record<string, string>, ttlMs: number) => {
+    let tried = false;
+    return async (): Promise<string> => {
+      if (tried) {
+        const after = await kv.streamRead(entriesKey(id), { afterId: producer.lastId });
+        const landed = after.find((entry) => entry.fields.event === fields.event && entry.fields.data === fields.data);
+        if (landed) return landed.id;
+      }
+      tried = true;
+      return kv.streamAppend(entriesKey(id), fields, { ttlMs });
+    };
+  };
 
   return {
     async create(id: string, meta: Omit<StreamMeta, 'createdAt'>): Promise<StreamMeta> {
@@ -60,16 +175,39 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: numb
     /** Readers following a stream right now, on this instance (for leak checks and metrics). */
     activeFollowers: () => followers,
 
+    /**
+     * Appends an event; resolves with its entry id. On a stream this process produces, an
+     * unreachable KV does not fail the append: it waits (see StreamBufferOptions), and once the
+     * producer is let go it resolves with '' while the event waits here to be written. Elsewhere
+     * it rejects with KvUnavailableError.
+     */
     async append(id: string, event: string, data: string, ttlSeconds: number): Promise<string> {
-      const entryId = await kv.streamAppend(entriesKey(id), { event, data }, { ttlMs: ttlSeconds * 1000 });
-      await kv.publish(channel(id), entryId);
-      return entryId;
+      const producer = producers.get(id);
+      if (!producer) {
+        const entryId = await kv.streamAppend(entriesKey(id), { event, data }, { ttlMs: ttlSeconds * 1000 });
+        await kv.publish(channel(id), entryId);
+        return entryId;
+      }
+      const attempt = appendOnce(id, producer, { event, data }, ttlSeconds * 1000);
+      const write = async () => {
+        const entryId = await persist(producer, 'streamAppend', attempt);
+        producer.lastId = entryId;
+        // Readers re-read on their own after an outage, so a lost notification costs nothing here.
+        await kv.publish(channel(id), entryId).catch(() => undefined);
+        return entryId;
+      };
+      return enqueue(id, producer, data.length + event.length, write, '');
     },
 
     /** Ends the stream: readers stop after the events before this. Keeps it for its TTL. */
     async end(id: string, ttlSeconds: number): Promise<void> {
       await this.append(id, endMarker, '', ttlSeconds);
-      await kv.set(metaKey(id), JSON.stringify({ ...(await readMeta(id)), ended: true }), { ttlMs: ttlSeconds * 1000 });
+      const markEnded = async () => {
+        await kv.set(metaKey(id), JSON.stringify({ ...(await readMeta(id)), ended: true }), { ttlMs: ttlSeconds * 1000 });
+      };
+      const producer = producers.get(id);
+      if (!producer) return markEnded();
+      await enqueue(id, producer, 0, () => persist(producer, 'end', markEnded), undefined);
     },
 
     /** Every event so far, and whether the stream has ended. */
@@ -86,22 +224,41 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: numb
       await kv.publish(channel(id), 'removed');
     },
 
-    /** Marks `id` as written by this process until `release()` is called. */
+    /**
+     * Marks `id` as written by this process until `release()` is called (and its held writes, if
+     * any, are done): its appends ride out a KV outage (see append).
+     */
     produce(id: string): () => void {
-      producing.add(id);
-      return () => void producing.delete(id);
+      const producer: Producer = producers.get(id) ?? {
+        tail: Promise.resolve(),
+        detached: false,
+        dropped: false,
+        waiters: new Set(),
+        queued: 0,
+        released: false,
+      };
+      producer.released = false;
+      producers.set(id, producer);
+      return () => {
+        producer.released = true;
+        forgetIfDone(id, producer);
+      };
     },
+
+    /** Bytes of events this process holds for a KV that is away (for tests and metrics). */
+    heldBytes: () => heldBytes,
 
     /** False only when the producer is elsewhere and its heartbeat key has lapsed. */
     async isProducerAlive(id: string, meta: StreamMeta): Promise<boolean> {
-      if (producing.has(id)) return true;
+      if (producers.has(id)) return true;
       return meta.producerAliveKey ? kv.exists(meta.producerAliveKey) : true;
     },
 
     /**
      * Replays after `afterId`, then follows live until the end marker or the signal. Yields
      * `idle` after `idleMs` without events so the caller can ping and check on the producer.
-     * Subscribes before reading, so nothing appended in between is missed.
+     * Subscribes before reading, so nothing appended in between is missed. While the KV is away
+     * it waits, re-reading every `pollMs`, and yields `unavailable` (then ends) after `patienceMs`.
      */
     async *follow(id: string, { afterId, signal, idleMs = defaults.idleMs ?? 15_000 }: FollowOptions): AsyncGenerator<FollowItem> {
       let lastId = afterId;
@@ -111,7 +268,11 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: numb
         pending = true;
         wake?.();
       };
-      const unsubscribe = await kv.subscribe(channel(id), notify);
+      let unsubscribe: Unsubscribe | undefined;
+      let outageSince: number | undefined;
+      // Until then, re-read every pollMs: during an outage, and for a while after it.
+      let pollUntil = 0;
+      let quietSince = Date.now();
       const onAbort = () => wake?.();
       signal.addEventListener('abort', onAbort);
       followers++;
@@ -119,33 +280,61 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: { idleMs?: numb
         while (!signal.aborted) {
           if (pending) {
             pending = false;
-            const events = toEvents(await kv.streamRead(entriesKey(id), { afterId: lastId }));
+            let events: BufferedEvent[] = [];
+            let gone = false;
+            try {
+              unsubscribe ??= await kv.subscribe(channel(id), notify);
+              events = toEvents(await kv.streamRead(entriesKey(id), { afterId: lastId }));
+              if (events.length === 0) gone = !(await kv.exists(metaKey(id)));
+              outageSince = undefined;
+            } catch (error) {
+              if (!(error instanceof KvUnavailableError)) throw error;
+              const now = Date.now();
+              outageSince ??= now;
+              if (now - outageSince >= patienceMs) {
+                yield { type: 'unavailable' };
+                return;
+              }
+              pollUntil = now + settleMs;
+              pending = true;
+            }
             for (const event of events) {
               if (event.event === endMarker) return;
               lastId = event.id;
+              quietSince = Date.now();
               yield { type: 'event', event };
               if (signal.aborted) return;
             }
-            if (!(await kv.exists(metaKey(id))) && events.length === 0) return;
-            continue;
+            if (gone) return;
+            // A notification came while reading: read again at once.
+            if (pending && outageSince === undefined) continue;
           }
+          const now = Date.now();
+          const untilIdle = Math.max(quietSince + idleMs - now, 0);
+          // A store that says it is degraded may lose notifications even where reads work.
+          if (kv.status() !== 'ok') pollUntil = now + settleMs;
+          const polling = outageSince !== undefined || now < pollUntil;
           let timer: Timer | undefined;
           const woke = await new Promise<boolean>((resolve) => {
             wake = () => resolve(true);
-            timer = setTimeout(() => resolve(false), idleMs);
+            timer = setTimeout(() => resolve(false), polling ? Math.min(pollMs, untilIdle) : untilIdle);
           });
           clearTimeout(timer);
           wake = undefined;
           if (woke || signal.aborted) continue;
           // Pub/sub delivers at most once: a quiet spell also re-reads, so a lost notification
-          // (an event, or the end) costs one idle interval instead of leaving the reader stuck.
+          // (an event, or the end) costs one idle interval (one poll, near an outage) instead of
+          // leaving the reader stuck.
           pending = true;
-          yield { type: 'idle' };
+          if (Date.now() - quietSince >= idleMs) {
+            quietSince = Date.now();
+            yield { type: 'idle' };
+          }
         }
       } finally {
         followers--;
         signal.removeEventListener('abort', onAbort);
-        await unsubscribe();
+        await unsubscribe?.().catch(() => undefined);
       }
     },
   };
@@ -170,11 +359,29 @@ export async function* readStream(
       yield item.event;
       continue;
     }
-    const meta = await buffers.meta(streamId);
-    if (meta && !(await buffers.isProducerAlive(streamId, meta).catch(() => true))) {
+    if (item.type === 'unavailable') {
+      // The id of the last event delivered: resuming after it (Last-Event-ID) misses nothing.
+      yield {
+        id: lastId,
+        event: 'error',
+        data: JSON.stringify({
+          code: 'unavailable',
+          message: 'The store holding this stream is unreachable; read it again from your last event once it is back',
+        }),
+      };
+      return;
+    }
+    let interrupted = false;
+    try {
+      const meta = await buffers.meta(streamId);
       // Recheck: the end may have landed between the idle tick and the liveness check.
-      const { ended } = await buffers.snapshot(streamId);
-      if (ended) continue;
+      interrupted =
+        meta !== null && !(await buffers.isProducerAlive(streamId, meta).catch(() => true)) && !(await buffers.snapshot(streamId)).ended;
+    } catch (error) {
+      // The KV is away: the follower rides that out (or gives up) on its own.
+      if (!(error instanceof KvUnavailableError)) throw error;
+    }
+    if (interrupted) {
       yield {
         id: `${lastId}-interrupted`,
         event: 'error',

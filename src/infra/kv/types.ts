@@ -32,7 +32,9 @@ export type Unsubscribe = () => Promise<void>;
 /**
  * What lives in Redis when REDIS_URL is set, and in process memory otherwise: the same
  * behaviour either way (tests/kv runs one suite on both). Keys and channels are namespaced by
- * the implementation's prefix; callers pass bare names.
+ * the implementation's prefix; callers pass bare names. While the backing service is unreachable
+ * every operation rejects at once with a KvUnavailableError (errors.ts), which the error handler
+ * answers 503 `unavailable`; other failures keep their own error.
  */
 export type KeyValueStore = {
   readonly kind: KvKind;

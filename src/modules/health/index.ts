@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia';
+import { outageRetryAfterSeconds } from '../../http/errors.ts';
 import type { Metrics } from '../../http/metrics.ts';
 import type { Infra } from '../../infra/index.ts';
 import { version } from '../../version.ts';
@@ -29,7 +30,12 @@ export function healthModule(infra: Infra, metrics: Metrics) {
       '/api/v1/health/detailed',
       async ({ set }) => {
         const health = await checkHealth(infra, version);
-        if (health.database.status !== 'ok') set.status = 503;
+        // Without its database the instance cannot serve: 503 (a balancer takes it out), with a hint when to look again.
+        // A KV that is away is `degraded` (200): routes that need it answer 503 themselves, the rest still work.
+        if (health.database.status !== 'ok') {
+          set.status = 503;
+          set.headers['retry-after'] = String(outageRetryAfterSeconds);
+        }
         return health;
       },
       {
