@@ -1,5 +1,6 @@
 import { createApp, createServices, maxRequestBytes } from './app.ts';
 import type { Config } from './config/index.ts';
+import { raiseRequestHeadLimit } from './http/server-limits.ts';
 import { closeInfra, type Infra, openInfra } from './infra/index.ts';
 import { createLogger, type Logger } from './infra/log/index.ts';
 import { version } from './version.ts';
@@ -20,6 +21,8 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
   const services = createServices(infra);
   await services.replies.recoverInterrupted();
 
+  // Requests a little over a route's limits reach it (422 in the error shape), not Bun's bare 431.
+  raiseRequestHeadLimit();
   const app = createApp(infra, services).listen({
     port: config.port,
     hostname: config.host,

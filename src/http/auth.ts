@@ -25,6 +25,8 @@ export type Caller = {
   /** The access token's `exp`, in seconds since the epoch. */
   tokenExpiresAt: number | null;
   apiKeyId: string | null;
+  /** The API key's expiry, in milliseconds since the epoch (null: none, or not a key). */
+  apiKeyExpiresAtMs: number | null;
 };
 
 export type UserCaller = Caller & { user: CallerUser };
@@ -33,6 +35,8 @@ export type UserCaller = Caller & { user: CallerUser };
 export type CallerResolver = (request: Request) => Promise<Caller | null>;
 
 const bearer = [{ bearer: [] }];
+/** The `session` scheme: a signed-in session's access token, not an API key (see Credentials). */
+const session = [{ session: [] }];
 
 /**
  * Who may call an operation, as the OpenAPI document says it (`x-access`), so a client (and the
@@ -43,9 +47,19 @@ export type Access = 'user' | 'member' | 'admin' | 'optional';
 const access = (level: Access) => ({ 'x-access': level });
 
 /**
+ * Which credentials an `auth` or `member` route takes: `true`, an access token or an API key;
+ * `'session'`, only the access token of a signed-in session (an API key is 403). Routes that manage
+ * credentials (API keys, sessions, the password) are `'session'`: a leaked key must not mint keys
+ * that outlive it, end its owner's sessions or lock its owner out. The OpenAPI document says it by
+ * the operation's security scheme (`session` instead of `bearer`).
+ */
+export type Credentials = true | 'session';
+
+/**
  * Route options that say who may call: `auth` (any signed-in user, guests included), `member`
  * (a registered user), `admin` (role admin or X-Admin-Key), `optionalAuth` (anyone; the caller
- * when credentials were sent). Each resolves `caller` for the handler.
+ * when credentials were sent). Each resolves `caller` for the handler. `auth` and `member` take
+ * `true` or `'session'` (see Credentials).
  */
 export function authGuard(resolveCaller: CallerResolver) {
   const identify = async (request: Request) => {
@@ -59,6 +73,13 @@ export function authGuard(resolveCaller: CallerResolver) {
     if (!caller?.user) throw unauthorized();
     return caller as UserCaller;
   };
+  const requireCredentials = (caller: UserCaller, credentials: Credentials): UserCaller => {
+    if (credentials === 'session' && caller.via !== 'token') {
+      throw forbidden('An API key cannot manage keys, sessions or the password: sign in to do this');
+    }
+    return caller;
+  };
+  const securityOf = (credentials: Credentials) => ({ security: credentials === 'session' ? session : bearer });
   // Who is calling is settled in the transform phase, before the body is validated: a caller
   // without credentials gets 401, never a 422 that describes the route's schema. The handler's
   // `caller` is that same answer.
@@ -71,20 +92,20 @@ export function authGuard(resolveCaller: CallerResolver) {
   const settledCaller = (request: Request) => settled.get(request) ?? null;
 
   return new Elysia({ name: 'auth-guard' }).macro({
-    auth: {
-      detail: { security: bearer, ...access('user') },
-      ...settle(requireUser),
-      resolve: ({ request }) => ({ caller: settledCaller(request) as UserCaller }),
-    },
-    member: {
-      detail: { security: bearer, ...access('member') },
+    auth: (credentials: Credentials) => ({
+      detail: { ...securityOf(credentials), ...access('user') },
+      ...settle(async (request) => requireCredentials(await requireUser(request), credentials)),
+      resolve: ({ request }: { request: Request }) => ({ caller: settledCaller(request) as UserCaller }),
+    }),
+    member: (credentials: Credentials) => ({
+      detail: { ...securityOf(credentials), ...access('member') },
       ...settle(async (request) => {
         const caller = await requireUser(request);
         if (caller.user.role === 'guest') throw forbidden('Register an account to use this');
-        return caller;
+        return requireCredentials(caller, credentials);
       }),
-      resolve: ({ request }) => ({ caller: settledCaller(request) as UserCaller }),
-    },
+      resolve: ({ request }: { request: Request }) => ({ caller: settledCaller(request) as UserCaller }),
+    }),
     admin: {
       detail: { security: [{ bearer: [] }, { adminKey: [] }], ...access('admin') },
       ...settle(async (request) => {

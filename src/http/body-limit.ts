@@ -8,9 +8,16 @@ import { AppError } from './errors.ts';
  * is left unread for the route's parser, which therefore only ever sees a body within the limit.
  *
  * Runs before routing, so an oversized body never reaches validation, a handler, the database or
- * an upstream. Bun's `maxRequestBodySize` (src/index.ts) stays the server-wide outer bound.
+ * an upstream; nor does one that `inspect` refuses as its bytes pass. Bun's `maxRequestBodySize`
+ * (src/index.ts) stays the server-wide outer bound.
  */
-export async function enforceBodyLimit(request: Request, maxBytes: number, message: string): Promise<void> {
+export async function enforceBodyLimit(
+  request: Request,
+  maxBytes: number,
+  message: string,
+  /** Sees each chunk as it is counted, and may refuse the body by throwing (see input-check.ts's jsonDepthScanner). */
+  inspect?: (chunk: Uint8Array) => void,
+): Promise<void> {
   if (request.body === null) return;
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge(message);
@@ -27,6 +34,7 @@ export async function enforceBodyLimit(request: Request, maxBytes: number, messa
       if (done || !value) return;
       received += value.byteLength;
       if (received > maxBytes) throw tooLarge(message);
+      inspect?.(value);
     }
   } finally {
     reader.releaseLock();

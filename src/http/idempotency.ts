@@ -35,6 +35,7 @@ import type { StreamBuffers } from '../infra/kv/stream-buffers.ts';
 import type { KeyValueStore } from '../infra/kv/types.ts';
 import type { Logger } from '../infra/log/index.ts';
 import { AppError, invalid } from './errors.ts';
+import { isEventId } from './event-id.ts';
 import { streamAsSse, streamIdOf } from './sse.ts';
 
 /** Replays a kept stream in the route's own wire format; `afterId` resumes after that event. */
@@ -61,7 +62,6 @@ export const idempotencyHeader = 'idempotency-key';
 export const replayedHeader = 'idempotency-replayed';
 const field = 'header.idempotency-key';
 const validKey = /^[\x20-\x7e]{1,255}$/;
-const eventId = /^\d+-\d+$/;
 // Response headers a replay repeats; the rest (request id, security headers) are the replay's own.
 const keptHeaders = ['content-type', 'cache-control', 'location'];
 
@@ -221,7 +221,7 @@ export function idempotency(options: IdempotencyOptions) {
     const lastEventId = request.headers.get('last-event-id') ?? undefined;
     if (key === null) return isReply(mode) ? resumeTurn(context, mode, userId, lastEventId) : undefined;
     if (!validKey.test(key)) throw invalid(field, 'must be 1 to 255 printable ASCII characters');
-    if (lastEventId !== undefined && !eventId.test(lastEventId)) throw invalid('header.last-event-id', 'is not an event id of a stream');
+    if (lastEventId !== undefined && !isEventId(lastEventId)) throw invalid('header.last-event-id', 'is not an event id of a stream');
     const fingerprint = await fingerprintOf(request, context.body);
     const { entryKey, channel } = names(userId, request.method, context.route, key);
     const waits = isReply(mode);
@@ -268,7 +268,7 @@ export function idempotency(options: IdempotencyOptions) {
   async function resumeTurn(context: HookContext, mode: Idempotent, userId: string, lastEventId?: string): Promise<Response | undefined> {
     const turnKey = turnKeyOf(userId, await fingerprintOf(context.request, context.body));
     states.set(context.request, { kind: 'turn', turnKey });
-    if (lastEventId === undefined || !eventId.test(lastEventId)) return undefined;
+    if (lastEventId === undefined || !isEventId(lastEventId)) return undefined;
     try {
       const streamId = await kv.get(turnKey);
       if (!streamId) return undefined;

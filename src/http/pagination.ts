@@ -1,5 +1,7 @@
 import { t } from 'elysia';
 import { invalid } from './errors.ts';
+import { findUnfitInput } from './input-check.ts';
+import { isStorableTime } from './time.ts';
 
 /**
  * An integer query parameter. Elysia decodes it from text, and when the number is out of range
@@ -33,13 +35,17 @@ export function encodeCursor(key: unknown): string {
 /** The 422 for a cursor this API did not give out. */
 export const badCursor = () => invalid('query.cursor', 'is not a cursor this API gave out');
 
+const numbersAreTimes = (value: unknown): boolean =>
+  typeof value === 'number' ? isStorableTime(value) : Array.isArray(value) ? value.every(numbersAreTimes) : true;
+
 export function decodeCursor<T>(cursor: string | undefined, isValid: (value: unknown) => value is T): T | undefined {
   if (cursor === undefined) return undefined;
   try {
     const text = Buffer.from(cursor, 'base64url').toString('utf8');
     const value: unknown = JSON.parse(text);
-    // A forged cursor must not smuggle a NUL into a query (Postgres refuses it with an error).
-    if (isValid(value) && !JSON.stringify(value).includes('\\u0000')) return value;
+    // A forged cursor must not smuggle into a query what the database refuses with an error: a
+    // NUL or lone surrogate, or a time out of its range (the only numbers cursors hold are times).
+    if (isValid(value) && !findUnfitInput(value, 'cursor', 4) && numbersAreTimes(value)) return value;
   } catch {
     // fall through to the error below
   }

@@ -1,12 +1,29 @@
 import { Elysia } from 'elysia';
 import type { Logger } from '../infra/log/index.ts';
 import { enforceBodyLimit } from './body-limit.ts';
-import { AppError, invalid } from './errors.ts';
+import { AppError } from './errors.ts';
+import { assertFitInput, jsonDepthScanner } from './input-check.ts';
 import type { Metrics } from './metrics.ts';
 import { requestInfo, startRequest } from './request-context.ts';
 import { streamSettled } from './sse.ts';
 
-const jsonType = /^application\/(?:[\w.+-]+\+)?json\b/i;
+/** `application/json` or `application/<anything>+json`, with a UTF-8 charset if it names one (the body is read as UTF-8). */
+const jsonType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+const charsetParameter = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
+
+export function isJsonType(type: string | null): boolean {
+  if (!type || !jsonType.test(type)) return false;
+  const charset = charsetParameter.exec(type)?.[1];
+  return charset === undefined || /^utf-?8$/i.test(charset);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError('invalid_json', 'The request body is not valid JSON');
+  }
+}
 
 export type RequestGuardOptions = { log: Logger; metrics: Metrics; maxJsonBytes: number };
 
@@ -29,14 +46,25 @@ export function requestGuard({ log, metrics, maxJsonBytes }: RequestGuardOptions
         if (request.body === null) return;
         // Every route takes JSON (uploads, when they come, will say so per route): anything else is
         // 415. Limits hold however the body is framed: Content-Length or chunked, counted as it arrives.
-        const type = request.headers.get('content-type') ?? '';
-        if (!jsonType.test(type)) throw new AppError('unsupported_media_type', 'Send JSON (Content-Type: application/json)');
-        await enforceBodyLimit(request, maxJsonBytes, `JSON bodies are limited to ${maxJsonBytes} bytes`);
+        if (!isJsonType(request.headers.get('content-type')))
+          throw new AppError('unsupported_media_type', 'Send JSON as UTF-8 (Content-Type: application/json or application/*+json)');
+        // The depth limit is checked on the bytes too, so that deep JSON is never parsed at all.
+        await enforceBodyLimit(request, maxJsonBytes, `JSON bodies are limited to ${maxJsonBytes} bytes`, jsonDepthScanner('body'));
       })
-      // Postgres text cannot hold U+0000; refusing it here keeps such input a 422, never a 500.
-      .onTransform({ as: 'global' }, ({ body, query, params }) => {
-        const field = findNul({ body, query, params });
-        if (field) throw invalid(field, 'may not contain U+0000');
+      // Before any schema, handler or store sees them (see input-check.ts): no U+0000 or lone
+      // surrogate in a string or key (Postgres cannot hold either), no nesting past the depth limit.
+      .onTransform({ as: 'global' }, async (context) => {
+        // Elysia parses the spellings of JSON whose subtype starts `json` (`application/json`, …);
+        // the others let through above (`application/vnd.api+json`, `Application/JSON`) are read
+        // here. No parse hook: one would empty the OpenAPI document's request content types.
+        const { request } = context;
+        if (context.body === undefined && request.body !== null && !request.bodyUsed && isJsonType(request.headers.get('content-type'))) {
+          const text = await request.text();
+          if (text.trim() !== '') context.body = parseJson(text);
+        }
+        assertFitInput(context.params, 'params');
+        assertFitInput(context.query, 'query');
+        assertFitInput(context.body, 'body');
       })
       .onAfterResponse({ as: 'global' }, ({ request, set, route, responseValue }) => {
         const info = requestInfo(request);
@@ -59,17 +87,4 @@ export function requestGuard({ log, metrics, maxJsonBytes }: RequestGuardOptions
         else record();
       })
   );
-}
-
-/** The path of the first string (or key) holding a NUL character, if any. */
-function findNul(value: unknown, path = ''): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path || 'body' : undefined;
-  if (!value || typeof value !== 'object') return undefined;
-  for (const [key, child] of Object.entries(value)) {
-    const childPath = path ? `${path}.${key}` : key;
-    if (key.includes('\u0000')) return childPath;
-    const found = findNul(child, childPath);
-    if (found) return found;
-  }
-  return undefined;
 }

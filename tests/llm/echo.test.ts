@@ -81,6 +81,7 @@ describe('echo provider', () => {
         request: { messages: [{ role: 'user', content: 'a b c' }], maxTokens: 5, temperature: 0 },
         signal: ac.signal,
         firstTokenTimeoutMs: 500,
+        idleTimeoutMs: 5000,
         totalTimeoutMs: 5000,
         maxRetries: 0,
         retryBaseMs: 10,

@@ -47,6 +47,7 @@ function options(providers: LlmProvider[], overrides: Partial<ResilienceOptions>
     request: { messages: [{ role: 'user', content: 'q' }], maxTokens: 10, temperature: 0 },
     signal: new AbortController().signal,
     firstTokenTimeoutMs: 1000,
+    idleTimeoutMs: 5000,
     totalTimeoutMs: 5000,
     maxRetries: 2,
     retryBaseMs: 10,

@@ -44,6 +44,7 @@ describe.each(['openai', 'anthropic'] as const)('%s with resilience', (name) => 
       request: { messages: [{ role: 'user', content: 'hello world' }], maxTokens: 32, temperature: 0.5 },
       signal: new AbortController().signal,
       firstTokenTimeoutMs: 5000,
+      idleTimeoutMs: 10_000,
       totalTimeoutMs: 10_000,
       maxRetries: 2,
       retryBaseMs: 10,

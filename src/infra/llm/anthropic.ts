@@ -5,7 +5,7 @@
 
 import type Anthropic from '@anthropic-ai/sdk';
 import type { UpstreamFetch } from './pool.ts';
-import { LIST_TIMEOUT_MS, midStreamError, modelInfos, STREAM_CUT_MESSAGE, toUpstreamError } from './shared.ts';
+import { LIST_TIMEOUT_MS, midStreamError, modelInfos, STREAM_CUT_MESSAGE, toUpstreamError, type UpstreamErrorContext } from './shared.ts';
 import type { GenerationEvent, GenerationRequest, LlmProvider } from './types.ts';
 import { UpstreamError } from './types.ts';
 
@@ -55,7 +55,12 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
     const type = (err as { type?: unknown }).type;
     return typeof type === 'string' && RETRYABLE_TYPES.has(type);
   };
-  const toError = (Sdk: typeof Anthropic, e: unknown) => toUpstreamError('anthropic', e, Sdk, inBandRetryable);
+  const errorContext = (Sdk: typeof Anthropic): UpstreamErrorContext => ({
+    provider: 'anthropic',
+    sdk: Sdk,
+    inBandRetryable,
+    secrets: [options.apiKey],
+  });
 
   async function* stream(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
     const { signal } = request;
@@ -80,7 +85,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
       );
     } catch (e) {
       if (signal.aborted) return;
-      throw toError(Sdk, e);
+      throw toUpstreamError(e, errorContext(Sdk));
     }
 
     let inputTokens = 0;
@@ -114,7 +119,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
       }
     } catch (e) {
       if (signal.aborted) return;
-      throw midStreamError('anthropic', e, Sdk, inBandRetryable);
+      throw midStreamError(e, errorContext(Sdk));
     }
     if (signal.aborted) return; // the SDK just ends its loop after an abort
     if (!stopped) throw new UpstreamError(STREAM_CUT_MESSAGE, { retryable: true });

@@ -8,7 +8,7 @@ import { createOllamaProvider } from './ollama.ts';
 import { createOpenAiProvider } from './openai.ts';
 import { modelInfos } from './shared.ts';
 import type { LlmProvider, ModelInfo, ProviderName } from './types.ts';
-import { UnknownModelError } from './types.ts';
+import { UnknownModelError, UpstreamError } from './types.ts';
 
 export { createAnthropicProvider } from './anthropic.ts';
 export { createEchoProvider, ECHO_MODELS } from './echo.ts';
@@ -71,7 +71,11 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
     try {
       listed = await provider.listModels();
     } catch (e) {
-      llmLog.warn('llm.models_list_failed', { provider: provider.name, error: e instanceof Error ? e.message : String(e) });
+      llmLog.warn('llm.models_list_failed', {
+        provider: provider.name,
+        error: e instanceof Error ? e.message : String(e),
+        ...(e instanceof UpstreamError && e.options.detail ? { detail: e.options.detail } : {}),
+      });
     }
     if (provider.name === 'anthropic') return modelInfos(provider.name, [...listed.map((m) => m.id), ...configured]);
     return listed.length > 0 ? listed : modelInfos(provider.name, configured);

@@ -5,7 +5,7 @@
 import { truncateGraphemes } from '../../text/graphemes.ts';
 import { createOpenAiProvider } from './openai.ts';
 import type { UpstreamFetch } from './pool.ts';
-import { LIST_TIMEOUT_MS, modelInfos, withTimeout } from './shared.ts';
+import { LIST_TIMEOUT_MS, logSafeDetail, modelInfos, upstreamFailure, withTimeout } from './shared.ts';
 import type { LlmProvider } from './types.ts';
 import { UnknownModelError, UpstreamError } from './types.ts';
 
@@ -110,9 +110,10 @@ async function ollamaJson(
       });
       text = await res.text();
     } catch (e) {
-      throw new UpstreamError(`ollama: ${path} unreachable: ${e instanceof Error ? e.message : String(e)}`, {
+      throw new UpstreamError(upstreamFailure.unreachable('ollama'), {
         retryable: true,
         cause: e,
+        detail: logSafeDetail(`${path}: ${e instanceof Error ? e.message : String(e)}`),
       });
     }
     let parsed: unknown;
@@ -122,14 +123,20 @@ async function ollamaJson(
       parsed = undefined;
     }
     if (!res.ok) {
-      const detail = (parsed as { error?: unknown } | undefined)?.error;
-      const message = typeof detail === 'string' ? detail : truncateGraphemes(text, 200) || res.statusText;
-      throw new UpstreamError(`ollama: ${path} answered ${res.status}: ${message}`, {
+      const said = (parsed as { error?: unknown } | undefined)?.error;
+      const message = typeof said === 'string' ? said : truncateGraphemes(text, 200) || res.statusText;
+      throw new UpstreamError(upstreamFailure.status('ollama', res.status), {
         status: res.status,
         retryable: res.status === 429 || res.status >= 500,
+        detail: logSafeDetail(`${path} answered ${res.status}: ${message}`),
       });
     }
-    if (parsed === undefined) throw new UpstreamError(`ollama: ${path} answered invalid JSON`, { retryable: true });
+    if (parsed === undefined) {
+      throw new UpstreamError(upstreamFailure.malformed('ollama'), {
+        retryable: true,
+        detail: logSafeDetail(`${path} answered invalid JSON: ${text}`),
+      });
+    }
     return parsed;
   });
 }

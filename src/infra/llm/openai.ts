@@ -15,7 +15,15 @@ import type {
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import type { UpstreamFetch } from './pool.ts';
-import { estimateUsage, LIST_TIMEOUT_MS, midStreamError, modelInfos, STREAM_CUT_MESSAGE, toUpstreamError } from './shared.ts';
+import {
+  estimateUsage,
+  LIST_TIMEOUT_MS,
+  midStreamError,
+  modelInfos,
+  STREAM_CUT_MESSAGE,
+  toUpstreamError,
+  type UpstreamErrorContext,
+} from './shared.ts';
 import type { GenerationEvent, GenerationRequest, LlmProvider, ProviderName, Sampling, Usage } from './types.ts';
 import { UpstreamError } from './types.ts';
 
@@ -129,7 +137,12 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
       }),
     })));
   const inBandRetryable = (err: Error) => !/invalid_request|authentication|permission/.test(String((err as { type?: unknown }).type));
-  const toError = (Sdk: typeof OpenAI, e: unknown) => toUpstreamError(name, e, Sdk, inBandRetryable);
+  const errorContext = (Sdk: typeof OpenAI): UpstreamErrorContext => ({
+    provider: name,
+    sdk: Sdk,
+    inBandRetryable,
+    secrets: [options.apiKey],
+  });
 
   async function* stream(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
     const { signal } = request;
@@ -161,7 +174,7 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
       marker = doneMarkers.get(response);
     } catch (e) {
       if (signal.aborted) return; // the caller aborted: it knows, nothing to report
-      throw toError(Sdk, e);
+      throw toUpstreamError(e, errorContext(Sdk));
     }
 
     let finishReason: string | undefined;
@@ -187,7 +200,7 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
       }
     } catch (e) {
       if (signal.aborted) return;
-      throw midStreamError(name, e, Sdk, inBandRetryable);
+      throw midStreamError(e, errorContext(Sdk));
     }
     // The SDK ends its loop quietly after an abort; only our own check tells the cases apart.
     if (signal.aborted) return;

@@ -1,9 +1,10 @@
 // Timeouts, retries and fallbacks around the providers. The one rule that shapes everything:
 // once the caller has seen a delta (or reasoning), nothing is retried (it would repeat text), a
-// failure is thrown.
+// failure is thrown. Three clocks bound an attempt: the first-token timeout (silence before the
+// reply starts), the idle timeout (silence between chunks once it has started) and the total.
 
 import type { Logger } from '../log/index.ts';
-import { sleep } from './shared.ts';
+import { logSafeDetail, sleep, upstreamFailure } from './shared.ts';
 import type { GenerationEvent, GenerationRequest, LlmProvider, ProviderName, ResilientEvent } from './types.ts';
 import { UnknownModelError, UpstreamError } from './types.ts';
 
@@ -18,6 +19,8 @@ export type ResilienceOptions = {
   /** The caller's abort: stops everything at once, quietly. */
   signal: AbortSignal;
   firstTokenTimeoutMs: number;
+  /** Once the reply has started (a first delta), the longest upstream may stay silent between two chunks. */
+  idleTimeoutMs: number;
   totalTimeoutMs: number;
   maxRetries: number;
   retryBaseMs: number;
@@ -56,12 +59,16 @@ function orAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeo
   });
 }
 
-function asUpstreamError(e: unknown): UpstreamError {
+function asUpstreamError(e: unknown, provider: ProviderName): UpstreamError {
   if (e instanceof UpstreamError) return e;
-  const message = e instanceof Error ? e.message : String(e);
+  const detail = logSafeDetail(e instanceof Error ? e.message : String(e));
   // A provider that throws something else has a bug or a bad model name: trying again won't help.
-  return new UpstreamError(message, { retryable: false, cause: e });
+  // Its message may carry anything, so clients get the generic one and the log gets the detail.
+  return new UpstreamError(upstreamFailure.failed(provider), { retryable: false, cause: e, detail });
 }
+
+/** Which silence ended an attempt: before the reply's first token, or between two chunks after it. */
+type Silence = 'first token' | 'idle';
 
 export async function* streamWithResilience(options: ResilienceOptions): AsyncGenerator<ResilientEvent> {
   const { providers, request, signal, log } = options;
@@ -106,16 +113,26 @@ export async function* streamWithResilience(options: ResilienceOptions): AsyncGe
         const onCallAbort = () => attemptAc.abort();
         if (call.signal.aborted) attemptAc.abort();
         call.signal.addEventListener('abort', onCallAbort, { once: true });
-        let firstTokenTimedOut = false;
-        // Until the first token of the reply, upstream may be silent this long at most. Reasoning
-        // is upstream life: each chunk of it starts the wait again, so a model that thinks longer
-        // than the timeout before it answers is never cut while its thinking keeps coming.
-        const armFirstToken = () =>
-          setTimeout(() => {
-            firstTokenTimedOut = true;
+        // How long upstream may stay silent. Until the first token of the reply: the first-token
+        // timeout. Reasoning is upstream life: each chunk of it starts the wait again, so a model
+        // that thinks longer than the timeout before it answers is never cut while its thinking
+        // keeps coming. Once the reply has started: the idle timeout between two chunks (text or
+        // reasoning), so a stream that stalls midway is cut long before the total timeout. The
+        // clock stops while the consumer holds an event: only upstream's silence counts.
+        let answering = false;
+        let silence: Silence | undefined;
+        const armSilence = () => {
+          const [kind, ms]: [Silence, number] = answering ? ['idle', options.idleTimeoutMs] : ['first token', options.firstTokenTimeoutMs];
+          return setTimeout(() => {
+            silence = kind;
             attemptAc.abort();
-          }, options.firstTokenTimeoutMs);
-        let firstTokenTimer: ReturnType<typeof setTimeout> | undefined = armFirstToken();
+          }, ms);
+        };
+        const silenceError = (kind: Silence) =>
+          kind === 'idle'
+            ? new UpstreamError(`the model provider stalled: no token for ${options.idleTimeoutMs} ms`, { retryable: true })
+            : new UpstreamError(`no first token within ${options.firstTokenTimeoutMs} ms`, { retryable: true });
+        let silenceTimer: ReturnType<typeof setTimeout> | undefined = armSilence();
         let iterator: AsyncIterator<GenerationEvent> | undefined;
         let finished = false;
         let retryable = false;
@@ -127,22 +144,23 @@ export async function* streamWithResilience(options: ResilienceOptions): AsyncGe
             const next = await orAbort(iterator.next(), attemptAc.signal);
             if (next === ABORTED || next.done) break;
             const event = next.value;
-            clearTimeout(firstTokenTimer);
-            firstTokenTimer = event.type === 'reasoning' && firstTokenTimer !== undefined ? armFirstToken() : undefined;
+            clearTimeout(silenceTimer);
+            silenceTimer = undefined;
+            if (event.type === 'delta') answering = true;
             if (event.type === 'delta' || event.type === 'reasoning') yielded = true;
             if (event.type === 'done') finished = true;
             yield event;
             if (finished) return;
+            silenceTimer = armSilence();
           }
           if (signal.aborted) return;
           if (totalTimedOut) throw timeoutError();
-          if (firstTokenTimedOut) {
-            throw new UpstreamError(`no first token within ${options.firstTokenTimeoutMs} ms`, { retryable: true });
-          }
+          if (silence) throw silenceError(silence);
           throw new UpstreamError('provider stream ended without finishing', { retryable: true });
         } catch (e) {
           if (signal.aborted) return;
-          const error = totalTimedOut ? timeoutError() : asUpstreamError(e);
+          // A provider may throw when its signal aborts: the clock that aborted it is the reason.
+          const error = totalTimedOut ? timeoutError() : silence ? silenceError(silence) : asUpstreamError(e, attempt.provider);
           const fields = {
             provider: attempt.provider,
             model: attempt.model,
@@ -150,7 +168,12 @@ export async function* streamWithResilience(options: ResilienceOptions): AsyncGe
             status: error.options.status,
             retryable: error.options.retryable,
             error: error.message,
-            ...(error.cause instanceof Error ? { cause: error.cause.message } : {}),
+            // What upstream said goes here, to the log only (the message above is what clients get).
+            ...(error.options.detail
+              ? { detail: error.options.detail }
+              : error.cause instanceof Error
+                ? { cause: logSafeDetail(error.cause.message) }
+                : {}),
           };
           // Text already reached the caller (or the time is up): a retry would repeat or overrun.
           if (yielded || totalTimedOut) {
@@ -161,7 +184,7 @@ export async function* streamWithResilience(options: ResilienceOptions): AsyncGe
           retryable = error.options.retryable && retry < options.maxRetries;
           log.warn('llm.attempt_failed', { ...fields, next: retryable ? 'retry' : 'fallback' });
         } finally {
-          clearTimeout(firstTokenTimer);
+          clearTimeout(silenceTimer);
           call.signal.removeEventListener('abort', onCallAbort);
           if (!finished) {
             attemptAc.abort(); // the consumer left early or we gave up: stop upstream

@@ -30,29 +30,80 @@ export function modelInfos(provider: ProviderName, ids: readonly string[]): Mode
 }
 
 /**
- * Maps an SDK error (both SDKs share the APIError shape: `status` set for HTTP errors, unset for
- * in-band stream errors and connection failures) to an UpstreamError.
+ * What clients are told when a provider fails: which provider, and the HTTP status or the kind of
+ * failure. Never what upstream said (see UpstreamError): that is `detail`, for the log.
  */
-export function toUpstreamError(
-  provider: ProviderName,
-  e: unknown,
-  sdk: { APIError: abstract new (...args: never[]) => Error; APIConnectionError: abstract new (...args: never[]) => Error },
-  inBandRetryable: (e: Error) => boolean,
-): UpstreamError {
+export const upstreamFailure = {
+  status: (provider: ProviderName, status: number) => `The model provider (${provider}) answered HTTP ${status}`,
+  unreachable: (provider: ProviderName) => `The model provider (${provider}) could not be reached`,
+  reported: (provider: ProviderName) => `The model provider (${provider}) reported an error`,
+  malformed: (provider: ProviderName) => `The model provider (${provider}) sent a malformed response`,
+  failed: (provider: ProviderName) => `The model provider (${provider}) failed`,
+};
+
+/** How much of what upstream said a log line keeps (an HTML error page can be large). */
+const DETAIL_MAX_CHARS = 1000;
+
+/**
+ * Anything in upstream text shaped like a credential, with what replaces it: `Bearer …`,
+ * OpenAI/Anthropic keys (`sk-…`, `sk-ant-…`, also as upstream masks them: `sk-proj-****abcd`),
+ * Parley keys (`pk_…`), and `key=…` or `"token": "…"` style pairs.
+ */
+const credentials: [RegExp, string][] = [
+  [/\bBearer\s+[^\s"',;]+/gi, 'Bearer [redacted]'],
+  [/\b(?:sk|pk)[-_][\w*.-]{6,}/g, '[redacted]'],
+  [/\b((?:api[-_]?key|access[-_]?token|token|secret|password|authorization)["']?\s*[:=]\s*["']?)[^\s"',;&]+/gi, '$1[redacted]'],
+];
+
+/**
+ * Upstream text fit for a log line: credentials masked (the patterns above, and `secrets`, such as
+ * the provider's own key, wherever they appear), capped at DETAIL_MAX_CHARS.
+ */
+export function logSafeDetail(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let safe = text;
+  for (const secret of secrets) if (secret && secret.length >= 8) safe = safe.replaceAll(secret, '[redacted]');
+  for (const [pattern, replacement] of credentials) safe = safe.replace(pattern, replacement);
+  return safe.length > DETAIL_MAX_CHARS ? `${safe.slice(0, DETAIL_MAX_CHARS)}…` : safe;
+}
+
+/** What a provider knows to turn an SDK error into an UpstreamError. */
+export type UpstreamErrorContext = {
+  provider: ProviderName;
+  /** Both SDKs share the APIError shape: `status` set for HTTP errors, unset for in-band stream errors. */
+  sdk: { APIError: abstract new (...args: never[]) => Error; APIConnectionError: abstract new (...args: never[]) => Error };
+  /** Whether an in-band error event (no HTTP status) is worth another attempt. */
+  inBandRetryable: (e: Error) => boolean;
+  /** Masked in the logged detail wherever it appears (the provider's API key). */
+  secrets?: readonly (string | undefined)[];
+};
+
+/**
+ * Maps an SDK error (an HTTP error, an in-band stream error, a connection failure, anything else)
+ * to an UpstreamError whose message is fit for clients and whose detail (for the log) is what
+ * upstream or the SDK said.
+ */
+export function toUpstreamError(e: unknown, context: UpstreamErrorContext): UpstreamError {
   if (e instanceof UpstreamError) return e;
-  const message = e instanceof Error ? e.message : String(e);
+  const { provider, sdk, inBandRetryable } = context;
+  const detail = logSafeDetail(e instanceof Error ? e.message : String(e), context.secrets);
   if (e instanceof sdk.APIConnectionError) {
-    return new UpstreamError(`${provider}: ${message}`, { retryable: true, cause: e });
+    return new UpstreamError(upstreamFailure.unreachable(provider), { retryable: true, cause: e, detail });
   }
   if (e instanceof sdk.APIError) {
     const status = (e as Error & { status?: unknown }).status;
     if (typeof status === 'number') {
-      return new UpstreamError(`${provider}: ${message}`, { status, retryable: isRetryableStatus(status), cause: e });
+      return new UpstreamError(upstreamFailure.status(provider, status), {
+        status,
+        retryable: isRetryableStatus(status),
+        cause: e,
+        detail,
+      });
     }
-    return new UpstreamError(`${provider}: ${message}`, { retryable: inBandRetryable(e), cause: e });
+    return new UpstreamError(upstreamFailure.reported(provider), { retryable: inBandRetryable(e), cause: e, detail });
   }
   // Malformed frames, dropped sockets and the like: a fresh attempt may well succeed.
-  return new UpstreamError(`${provider}: ${message}`, { retryable: true, cause: e });
+  const message = e instanceof SyntaxError ? upstreamFailure.malformed(provider) : upstreamFailure.failed(provider);
+  return new UpstreamError(message, { retryable: true, cause: e, detail });
 }
 
 /** The one message for a reply stream that stopped before its terminal event, however it stopped. */
@@ -60,20 +111,16 @@ export const STREAM_CUT_MESSAGE = 'upstream stream ended before it finished';
 
 /**
  * An error met while reading a stream that had started: an in-band error event (an SDK APIError)
- * or a malformed frame keeps its own message; anything else is the connection going away before
- * the terminal event (a reset socket, a proxy giving up), reported as the stream being cut, with
- * the transport's error as its cause.
+ * or a malformed frame is mapped by toUpstreamError; anything else is the connection going away
+ * before the terminal event (a reset socket, a proxy giving up), reported as the stream being cut,
+ * with the transport's error as its cause and detail.
  */
-export function midStreamError(
-  provider: ProviderName,
-  e: unknown,
-  sdk: Parameters<typeof toUpstreamError>[2],
-  inBandRetryable: (e: Error) => boolean,
-): UpstreamError {
-  if (e instanceof UpstreamError || e instanceof sdk.APIError || e instanceof SyntaxError) {
-    return toUpstreamError(provider, e, sdk, inBandRetryable);
+export function midStreamError(e: unknown, context: UpstreamErrorContext): UpstreamError {
+  if (e instanceof UpstreamError || e instanceof context.sdk.APIError || e instanceof SyntaxError) {
+    return toUpstreamError(e, context);
   }
-  return new UpstreamError(STREAM_CUT_MESSAGE, { retryable: true, cause: e });
+  const detail = logSafeDetail(e instanceof Error ? e.message : String(e), context.secrets);
+  return new UpstreamError(STREAM_CUT_MESSAGE, { retryable: true, cause: e, detail });
 }
 
 /** A fetch timeout whose timer is always cleared (AbortSignal.timeout would outlive the call). */

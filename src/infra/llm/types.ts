@@ -80,11 +80,16 @@ export type LlmProvider = {
   stream(request: GenerationRequest): AsyncIterable<GenerationEvent>;
 };
 
-/** Why an upstream call failed; `retryable` when trying again could help (429, 5xx, network). */
+/**
+ * Why an upstream call failed; `retryable` when trying again could help (429, 5xx, network).
+ * The message goes to clients as it is (SSE `error`, websocket frames, 502 bodies), so it names
+ * the provider and the status and never repeats what upstream said: an upstream's error body may
+ * hold its stack traces, hosts or a masked key. What upstream said is `detail`, for the log only.
+ */
 export class UpstreamError extends Error {
   constructor(
     message: string,
-    readonly options: { status?: number; retryable: boolean; cause?: unknown },
+    readonly options: { status?: number; retryable: boolean; cause?: unknown; detail?: string },
   ) {
     super(message, { cause: options.cause });
     this.name = 'UpstreamError';

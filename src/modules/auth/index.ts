@@ -24,6 +24,18 @@ import type { AuthService } from './service.ts';
 
 const tags = ['Auth'];
 
+/**
+ * For the routes whose answer carries tokens or a key: no cache, a browser's or a proxy's, may
+ * keep it (RFC 6749 §5.1; `Pragma` for HTTP/1.0 caches). Set before the handler runs, so a replay
+ * or an error of the same route says the same.
+ */
+const noStore = {
+  beforeHandle({ set }: { set: { headers: Record<string, string | number> } }) {
+    set.headers['cache-control'] = 'no-store';
+    set.headers.pragma = 'no-cache';
+  },
+};
+
 export type AuthModuleDeps = { auth: AuthService; routes: RouteBundle };
 
 export function authModule({ auth, routes }: AuthModuleDeps) {
@@ -40,12 +52,14 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
       },
       {
         optionalAuth: true,
+        ...noStore,
         body: RegisterBody,
         response: { 201: AuthResponse },
         detail: { tags, summary: 'Create an account (a guest calling this keeps its user id and chats)', ...mayFail('conflict') },
       },
     )
     .post('/login', ({ body, request, ip }) => auth.accounts.login(body, meta(request, ip)), {
+      ...noStore,
       body: LoginBody,
       response: { 200: AuthResponse },
       detail: { tags, summary: 'Sign in with email and password', ...mayFail('unauthorized', 'forbidden') },
@@ -82,9 +96,14 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         set.status = 201;
         return auth.accounts.guest(meta(request, ip));
       },
-      { response: { 201: AuthResponse }, detail: { tags, summary: 'Start a guest session (register later to keep its chats)' } },
+      {
+        ...noStore,
+        response: { 201: AuthResponse },
+        detail: { tags, summary: 'Start a guest session (register later to keep its chats)' },
+      },
     )
     .post('/refresh', ({ body, request, ip }) => auth.sessions.refresh(body.refreshToken, meta(request, ip)), {
+      ...noStore,
       body: RefreshBody,
       response: { 200: AuthResponse },
       detail: {
@@ -99,7 +118,10 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         await auth.sessionList.logout(caller);
         set.status = 204;
       },
-      { auth: true, detail: { tags, summary: 'End this session; its access token is refused at once', responses: noContent } },
+      {
+        auth: 'session',
+        detail: { tags, summary: 'End this session; its access token is refused at once (not with an API key)', responses: noContent },
+      },
     )
     .post(
       '/logout-all',
@@ -107,7 +129,7 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         await auth.sessionList.logoutAll(caller);
         set.status = 204;
       },
-      { auth: true, detail: { tags, summary: 'End every session of this user', responses: noContent } },
+      { auth: 'session', detail: { tags, summary: 'End every session of this user (not with an API key)', responses: noContent } },
     )
     .get('/me', ({ caller }) => toPublicUser(caller.user), {
       auth: true,
@@ -121,9 +143,9 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         set.status = 204;
       },
       {
-        member: true,
+        member: 'session',
         body: ChangePasswordBody,
-        detail: { tags, summary: 'Change the password; ends every other session', responses: noContent },
+        detail: { tags, summary: 'Change the password; ends every other session (not with an API key)', responses: noContent },
       },
     )
     .post('/verify-email', async ({ body }) => ({ user: toPublicUser(await auth.accounts.verifyEmail(body.token)) }), {
@@ -139,9 +161,9 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         return { message: 'A new verification token is on its way' };
       },
       {
-        member: true,
+        member: 'session',
         response: { 202: Accepted },
-        detail: { tags, summary: 'Mail a new email-verification token', ...mayFail('conflict') },
+        detail: { tags, summary: 'Mail a new email-verification token (not with an API key)', ...mayFail('conflict') },
       },
     )
     .get('/sessions', ({ caller, query }) => auth.sessionList.list(caller, query), {
@@ -156,7 +178,11 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         await auth.sessionList.end(caller, params.id);
         set.status = 204;
       },
-      { auth: true, params: IdParams, detail: { tags, summary: 'End one session; its tokens are refused at once', responses: noContent } },
+      {
+        auth: 'session',
+        params: IdParams,
+        detail: { tags, summary: 'End one session; its tokens are refused at once (not with an API key)', responses: noContent },
+      },
     )
     .post(
       '/api-keys',
@@ -165,12 +191,14 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         return auth.apiKeys.create(caller.user.id, body);
       },
       {
-        member: true,
+        // Not with an API key: a key minted by a leaked key would outlive the leaked one's revocation.
+        member: 'session',
+        ...noStore,
         // The key is a secret KV must not hold: a repeat is 409 naming the key already created.
         idempotent: 'secret',
         body: CreateApiKeyBody,
         response: { 201: CreatedApiKey },
-        detail: { tags, summary: 'Create an API key (pk_…); the key is shown only in this response' },
+        detail: { tags, summary: 'Create an API key (pk_…); the key is shown only in this response (not with an API key)' },
       },
     )
     .get('/api-keys', ({ caller, query }) => auth.apiKeys.list(caller.user.id, query), {
@@ -185,6 +213,6 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
         await auth.apiKeys.revoke(caller.user.id, params.id);
         set.status = 204;
       },
-      { member: true, params: IdParams, detail: { tags, summary: 'Revoke an API key', responses: noContent } },
+      { member: 'session', params: IdParams, detail: { tags, summary: 'Revoke an API key (not with an API key)', responses: noContent } },
     );
 }

@@ -1,4 +1,5 @@
 import { t } from 'elysia';
+import { DateTimeInput } from '../../http/time.ts';
 import { PublicUser } from '../users/model.ts';
 
 // Surrounding spaces and case are forgiven (emails are normalised), not a malformed address.
@@ -39,7 +40,7 @@ export type SessionView = typeof SessionView.static;
 
 export const CreateApiKeyBody = t.Object({
   name: t.String({ minLength: 1, maxLength: 100 }),
-  expiresAt: t.Optional(t.String({ format: 'date-time', description: 'When the key stops working; must be in the future' })),
+  expiresAt: t.Optional(DateTimeInput({ description: 'When the key stops working: in the future, and no later than 9999-12-31 (UTC)' })),
 });
 
 export const ApiKeyView = t.Object({

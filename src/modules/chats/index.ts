@@ -41,7 +41,7 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
     .get('/featured', ({ query }) => chats.featured(query), {
       query: PageQuery,
       response: { 200: page(ChatView) },
-      detail: { tags, summary: 'Chats an admin featured: public, read-only, no sign-in needed' },
+      detail: { tags, summary: 'Chats an admin featured: public, read-only, no sign-in needed (without their system prompts)' },
     })
     .get('/', ({ caller, query }) => chats.list(caller.user.id, query), {
       auth: true,
@@ -77,7 +77,7 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
       optionalAuth: true,
       params: ChatParams,
       response: { 200: ChatWithMessages },
-      detail: { tags, summary: 'A chat with its messages (a featured chat is readable by anyone)' },
+      detail: { tags, summary: 'A chat with its messages (a featured chat is readable by anyone, its system prompt by its owner only)' },
     })
     .patch('/:id', ({ caller, params, body }) => chats.update(caller.user.id, params.id, body), {
       auth: true,

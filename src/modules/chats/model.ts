@@ -43,9 +43,9 @@ export const ChatView = t.Object({
   title: Nullable(t.String()),
   provider: Nullable(t.String()),
   model: Nullable(t.String()),
-  systemPrompt: Nullable(t.String(), {
-    description: 'Its owner’s only: null for anyone else reading a featured chat (and in GET /chats/featured)',
-  }),
+  systemPrompt: Nullable(
+    t.String({ description: 'Shown to the chat’s owner only: null for anyone else reading a featured chat, and in GET /chats/featured' }),
+  ),
   category: Nullable(t.String()),
   pinned: t.Boolean(),
   archived: t.Boolean(),

@@ -13,6 +13,7 @@
 //   JSON with 415; multipart only where a route takes files), never x-www-form-urlencoded;
 // - paths lose trailing slashes, operationIds are camelCase and unique, every tag is declared.
 import { type ErrorCode, errorStatus } from '../../http/errors.ts';
+import { maxJsonDepth } from '../../http/input-check.ts';
 
 type Json = Record<string, unknown>;
 type Operation = Json & {
@@ -74,8 +75,16 @@ const errorResponses: Record<ErrorCode, { name: string; description: string; hea
   not_found: { name: 'NotFound', description: 'not_found: no such resource, or not the caller’s (which is never revealed)' },
   conflict: { name: 'Conflict', description: 'conflict: the resource is not in a state that allows this' },
   payload_too_large: { name: 'PayloadTooLarge', description: 'payload_too_large: JSON bodies are limited to 1 MiB' },
-  unsupported_media_type: { name: 'UnsupportedMediaType', description: 'unsupported_media_type: send Content-Type: application/json' },
-  validation_error: { name: 'ValidationError', description: 'validation_error: `details` names each field that is missing or invalid' },
+  unsupported_media_type: {
+    name: 'UnsupportedMediaType',
+    description: 'unsupported_media_type: send Content-Type: application/json (or application/…+json), as UTF-8',
+  },
+  validation_error: {
+    name: 'ValidationError',
+    description:
+      'validation_error: `details` names each field that is missing or invalid. On every route (and websocket frame) that includes ' +
+      `any string or key holding U+0000 or a lone UTF-16 surrogate, and JSON nested deeper than ${maxJsonDepth} levels`,
+  },
   rate_limited: {
     name: 'RateLimited',
     description: 'rate_limited: too many requests; retry after Retry-After seconds',

@@ -25,7 +25,8 @@ const description = [
   'JSON in and out (`Content-Type: application/json`; anything else is 415). Every error is an `ErrorBody` ' +
     '(`{"error": {"code", "message", "details"?, "requestId"}}`) whose code matches its status, and every response carries `X-Request-Id`.',
   'Sign in with `Authorization: Bearer <accessToken or pk_… API key>`; admin routes also take `X-Admin-Key`. ' +
-    'Each protected operation says who may call it in `x-access` (user, member, admin, or optional).',
+    'Each protected operation says who may call it in `x-access` (user, member, admin, or optional); ' +
+    'those that manage credentials (API keys, sessions, the password) take the `session` scheme: an access token, not an API key.',
 ].join('\n\n');
 
 /**
@@ -70,6 +71,12 @@ export function docsModule({ version }: DocsOptions) {
           components: {
             securitySchemes: {
               bearer: { type: 'http', scheme: 'bearer', description: 'An access token (JWT) or an API key (pk_…)' },
+              session: {
+                type: 'http',
+                scheme: 'bearer',
+                bearerFormat: 'JWT',
+                description: 'The access token of a signed-in session; API keys are refused (403) where credentials are managed',
+              },
               adminKey: { type: 'apiKey', in: 'header', name: 'X-Admin-Key' },
             },
           },

@@ -42,7 +42,11 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
       return await work();
     } catch (error) {
       if (error instanceof UnknownModelError) throw new AppError('not_found', error.message);
-      if (error instanceof UpstreamError) throw new AppError('upstream_error', error.message);
+      if (error instanceof UpstreamError) {
+        // The client gets the generic message; what Ollama said goes to the log only.
+        infra.log.warn('ollama.call_failed', { status: error.options.status, error: error.message, detail: error.options.detail });
+        throw new AppError('upstream_error', error.message);
+      }
       throw error;
     }
   };

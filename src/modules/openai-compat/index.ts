@@ -9,7 +9,7 @@ import type { SseItem } from '../../http/sse.ts';
 import type { Sampling } from '../../infra/llm/types.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService } from '../replies/service.ts';
-import { Completion, type CompletionBody, CompletionBody as CompletionSchema, OpenAiModelList } from './model.ts';
+import { Completion, type CompletionBody, CompletionBody as CompletionSchema, maxContentLength, OpenAiModelList } from './model.ts';
 
 const tags = ['OpenAI-compatible'];
 const encoder = new TextEncoder();
@@ -30,6 +30,9 @@ function refuseWhatCannotBeHonoured(body: CompletionBody): void {
   if (n !== undefined && n > 1) throw invalid('body.n', 'Parley returns one choice per completion: n must be 1');
   if (body.logprobs === true) throw invalid('body.logprobs', 'Parley does not return log probabilities: logprobs must be false');
   if (body.modalities?.includes('audio')) throw invalid('body.modalities', 'Parley answers in text only: modalities must be ["text"]');
+  // A content's limit holds for its text whatever its shape: one string, or parts joined.
+  const long = body.messages.findIndex((message) => textOf(message.content).length > maxContentLength);
+  if (long !== -1) throw invalid(`body.messages.${long}.content`, `holds more than ${maxContentLength} characters of text`);
 }
 
 /** OpenAI's optional request fields that a provider may honour, as the generation's sampling options. */

@@ -1,6 +1,9 @@
 import { type TSchema, t } from 'elysia';
 
-const Part = t.Object({ type: t.String(), text: t.Optional(t.String()) });
+/** Most characters one message's content may hold, whether a string or text parts (each part is held to it). */
+export const maxContentLength = 100_000;
+
+const Part = t.Object({ type: t.String({ minLength: 1, maxLength: 64 }), text: t.Optional(t.String({ maxLength: maxContentLength })) });
 
 /**
  * OpenAI's optional fields take `null` for "the default", as its reference and SDKs allow, so
@@ -46,7 +49,7 @@ export const CompletionBody = t.Object({
   messages: t.Array(
     t.Object({
       role: t.Union([t.Literal('system'), t.Literal('developer'), t.Literal('user'), t.Literal('assistant')]),
-      content: t.Union([t.String({ maxLength: 100_000 }), t.Array(Part, { maxItems: 50 })]),
+      content: t.Union([t.String({ maxLength: maxContentLength }), t.Array(Part, { maxItems: 50 })]),
     }),
     { minItems: 1, maxItems: 200 },
   ),
@@ -98,8 +101,9 @@ export const CompletionBody = t.Object({
   logprobs: Opt(t.Boolean({ description: 'Parley returns no log probabilities: true is refused (422 on body.logprobs)' })),
   top_logprobs: Opt(t.Integer({ minimum: 0, maximum: 20, description: 'Accepted and ignored (no log probabilities are returned)' })),
   logit_bias: Opt(
-    t.Record(t.String({ pattern: '^[0-9]+$' }), t.Number({ minimum: -100, maximum: 100 }), {
+    t.Record(t.String({ pattern: '^[0-9]{1,10}$' }), t.Number({ minimum: -100, maximum: 100 }), {
       maxProperties: 1000,
+      additionalProperties: false,
       description: 'Accepted and ignored: token ids are tokenizer-specific and a reply may fall back to another provider',
     }),
   ),
@@ -107,7 +111,13 @@ export const CompletionBody = t.Object({
   safety_identifier: Opt(t.String({ maxLength: 256, description: 'Accepted and ignored' })),
   prompt_cache_key: Opt(t.String({ maxLength: 256, description: 'Accepted and ignored' })),
   metadata: Opt(
-    t.Record(t.String({ maxLength: 64 }), t.String({ maxLength: 512 }), { maxProperties: 16, description: 'Accepted and ignored' }),
+    // A record's key schema is only a pattern to TypeBox (maxLength is ignored), and keys matching
+    // no pattern pass unless additional properties are refused.
+    t.Record(t.String({ pattern: '^[\\s\\S]{0,64}$' }), t.String({ maxLength: 512 }), {
+      maxProperties: 16,
+      additionalProperties: false,
+      description: 'Accepted and ignored',
+    }),
   ),
   store: Opt(t.Boolean({ description: 'Accepted and ignored: Parley stores no completion for distillation or evals' })),
   service_tier: Opt(
@@ -139,7 +149,7 @@ export const CompletionBody = t.Object({
   ),
   prediction: Opt(
     t.Object(
-      { type: t.Literal('content'), content: t.Union([t.String({ maxLength: 100_000 }), t.Array(Part, { maxItems: 50 })]) },
+      { type: t.Literal('content'), content: t.Union([t.String({ maxLength: maxContentLength }), t.Array(Part, { maxItems: 50 })]) },
       { additionalProperties: false, description: 'Accepted and ignored (a latency hint)' },
     ),
   ),

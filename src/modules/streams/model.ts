@@ -1,4 +1,5 @@
 import { t } from 'elysia';
+import { eventIdPattern } from '../../http/event-id.ts';
 
 export const CreateStreamBody = t.Object(
   {
@@ -9,10 +10,21 @@ export const CreateStreamBody = t.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Event names a client may append: one line, no colon, and not starting with `__`, the prefix of
+ * the stream's own markers (`__end` closes it: see src/infra/kv/stream-buffers.ts).
+ */
+const eventNamePattern = '^(?!__)[^\\r\\n:]+$';
+
 export const AppendBody = t.Object(
   {
     event: t.Optional(
-      t.String({ minLength: 1, maxLength: 100, pattern: '^[^\\r\\n:]+$', description: 'SSE event name (default "message")' }),
+      t.String({
+        minLength: 1,
+        maxLength: 100,
+        pattern: eventNamePattern,
+        description: 'SSE event name (default "message"); names starting with `__` are reserved for the stream itself (422)',
+      }),
     ),
     data: t.Unknown({ description: 'Any JSON value; delivered as the event’s data: line, JSON-encoded' }),
   },
@@ -21,7 +33,7 @@ export const AppendBody = t.Object(
 
 export const StreamParams = t.Object({ id: t.String({ minLength: 1, maxLength: 64 }) });
 export const StreamQuery = t.Object({
-  after: t.Optional(t.String({ maxLength: 64, pattern: '^\\d+-\\d+$', description: 'Resume after this event id' })),
+  after: t.Optional(t.String({ maxLength: 64, pattern: eventIdPattern, description: 'Resume after this event id' })),
 });
 
 export const StreamCreated = t.Object({ id: t.String(), ttlSeconds: t.Integer() });

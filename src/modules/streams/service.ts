@@ -1,4 +1,5 @@
 import { AppError, conflict, invalid, notFound } from '../../http/errors.ts';
+import { isEventId } from '../../http/event-id.ts';
 import { streamAsSse } from '../../http/sse.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { StreamBuffers, StreamMeta } from '../../infra/kv/stream-buffers.ts';
@@ -71,10 +72,10 @@ export function createStreamsService(infra: Infra, buffers: StreamBuffers) {
       return streamAsSse(buffers, id, { afterId });
     },
 
-    /** An `after` id must look like one of ours; anything else is a 422, not a silent replay. */
-    checkAfter(after: string | undefined): string | undefined {
+    /** An `after` id must be one of ours in form (Redis refuses others with an error): anything else is a 422, not a silent replay. */
+    checkAfter(after: string | undefined, field = 'header.last-event-id'): string | undefined {
       if (after === undefined || after === '') return undefined;
-      if (!/^\d+-\d+$/.test(after)) throw invalid('header.last-event-id', 'is not an event id of this stream');
+      if (!isEventId(after)) throw invalid(field, 'is not an event id of this stream');
       return after;
     },
   };

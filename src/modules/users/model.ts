@@ -33,16 +33,26 @@ export type AdminUserView = typeof AdminUserView.static;
 export const UpdateProfileBody = t.Object(
   {
     name: t.Optional(t.Union([t.String({ minLength: 1, maxLength: 100 }), t.Null()])),
-    avatarUrl: t.Optional(t.Union([t.String({ format: 'uri', maxLength: 2048, pattern: '^https?://' }), t.Null()])),
+    // `uri` alone takes `http://` with no host: the pattern asks for one.
+    avatarUrl: t.Optional(
+      t.Union([t.String({ format: 'uri', maxLength: 2048, pattern: '^https?://[^\\s/?#@]+(?:[/?#]\\S*)?$' }), t.Null()]),
+    ),
   },
   { additionalProperties: false },
 );
 
 export const maxPreferencesBytes = 16 * 1024;
 
-/** Merged into the stored preferences key by key; a key set to null is removed. */
-export const PreferencesBody = t.Record(t.String({ maxLength: 100 }), t.Unknown(), {
-  description: `A JSON object merged into the stored preferences (null removes a key); at most ${maxPreferencesBytes} bytes stored`,
+export const maxPreferenceKeyLength = 100;
+
+/**
+ * Merged into the stored preferences key by key; a key set to null is removed. A record's key
+ * schema is only a pattern to TypeBox (its maxLength is ignored), and keys that match no pattern
+ * pass unless additional properties are refused: hence the pattern, and the `false`.
+ */
+export const PreferencesBody = t.Record(t.String({ pattern: `^[\\s\\S]{0,${maxPreferenceKeyLength}}$` }), t.Unknown(), {
+  additionalProperties: false,
+  description: `A JSON object merged into the stored preferences (null removes a key; keys of at most ${maxPreferenceKeyLength} characters); at most ${maxPreferencesBytes} bytes stored`,
 });
 
 export const UsageQuery = t.Object({ days: t.Optional(queryInteger('days', { minimum: 1, maximum: 366, default: 30 })) });
