@@ -1,9 +1,10 @@
 import type { Infra } from '../../infra/index.ts';
-import type { BufferedEvent, StreamBuffers } from '../../infra/kv/stream-buffers.ts';
+import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
 import { estimateTokens } from '../../infra/llm/shared.ts';
 import type { ChatMessage, GenerationRequest, ProviderName, ResilientEvent, Sampling, Usage } from '../../infra/llm/types.ts';
+import { aliveKey, createOrphanSettler, streamOfKey } from './orphans.ts';
 import type { MessageRow, RepliesRepository } from './repository.ts';
-import { createTextNormalizer } from './text.ts';
+import { createReplyWriter } from './writer.ts';
 
 /** Runs one model call with retries, timeouts and fallbacks (bound in app.ts to the providers). */
 export type ModelRunner = (
@@ -55,16 +56,11 @@ export type GenerationResult = {
   message?: MessageRow;
 };
 
-const aliveKey = (messageId: string) => `generation:alive:${messageId}`;
-const streamOfKey = (messageId: string) => `generation:stream:${messageId}`;
 const cancelChannel = 'generation:cancel';
 /** Set by the instance that obeyed a cancel: a canceller that sees none in time takes the producer for dead. */
 const ackKey = (messageId: string) => `generation:cancel-ack:${messageId}`;
-/** Claimed by the one instance settling an orphaned reply. */
-const settleKey = (messageId: string) => `generation:settle:${messageId}`;
 /** A running generation's KV keys: its heartbeat, and the stream it writes (for tests that stage a dead producer). */
 export const generationKeys = { alive: aliveKey, streamOf: streamOfKey } as const;
-const interruptedError = { code: 'interrupted', message: 'The server generating this reply stopped; the text so far is kept' };
 
 /**
  * A generation runs detached from any HTTP request: it appends start/delta/reasoning/done/error
@@ -114,69 +110,17 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
   const emit = (streamId: string, event: string, payload: unknown) => buffers.append(streamId, event, JSON.stringify(payload), ttl);
 
   async function run(input: RunInput, streamId: string, controller: AbortController): Promise<GenerationResult> {
-    // Every chunk from the provider is normalised once (text.ts) before it goes anywhere, and
-    // `text`/`reasoning` grow only by what the stream buffer accepted: what readers were sent is
-    // what is flushed and stored, so the concatenated deltas equal the stored message.
-    const normalizers = { delta: createTextNormalizer(), reasoning: createTextNormalizer() };
-    let text = '';
-    let flushed = 0;
-    // The model's thinking: relayed as `reasoning` events and stored apart, never mixed into `text`.
-    let reasoning = '';
-    let flushedReasoning = 0;
     let provider = input.provider;
     let model = input.model;
     let finish: { reason: string; usage: Usage } | undefined;
     let failure: { code: string; message: string } | undefined;
-    // Another instance settled the message (this producer was taken for dead), or it is gone.
-    let superseded = false;
-    // Flushes run one after another, and the final write waits for the last of them: on a
-    // connection pool, a slower partial write could otherwise land after the final one.
-    let flushing: Promise<void> = Promise.resolve();
-    const flush = () =>
-      (flushing = flushing
-        .catch(() => undefined)
-        .then(async () => {
-          if (input.chatId === null || (flushed === text.length && flushedReasoning === reasoning.length)) return;
-          flushed = text.length;
-          flushedReasoning = reasoning.length;
-          if (await repo.flush(input.messageId, text, reasoning || null)) return;
-          // No longer streaming: settled by a sweeper or a cancel elsewhere, or its chat deleted.
-          // Nobody will read what this producer makes now; stop paying for it.
-          superseded = true;
-          log.warn('reply settled elsewhere: stopping its generation', { messageId: input.messageId });
-          controller.abort();
-        }));
-    // Deltas (and reasoning) are appended one at a time; text that arrives while an append is in
-    // flight is coalesced into the next event of its kind, in arrival order. Under a burst this
-    // sends fewer, larger events (the same concatenated text) instead of queueing one KV round
-    // trip per token, and yielding to the event loop between appends lets readers write what
-    // they have as it comes.
-    const pending: { event: 'delta' | 'reasoning'; text: string }[] = [];
-    let appending: Promise<void> | undefined;
-    let appendFailure: unknown;
-    const drainDeltas = async () => {
-      try {
-        for (let next = pending.shift(); next; next = pending.shift()) {
-          await emit(streamId, next.event, { text: next.text });
-          if (next.event === 'delta') text += next.text;
-          else reasoning += next.text;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-      } catch (error) {
-        appendFailure = error;
-        controller.abort();
-      } finally {
-        appending = undefined;
-      }
-    };
-    /** Queues normalised text for the buffer. */
-    const pushDelta = (event: 'delta' | 'reasoning', chunk: string) => {
-      if (!chunk) return;
-      const last = pending.at(-1);
-      if (last?.event === event) last.text += chunk;
-      else pending.push({ event, text: chunk });
-      appending ??= drainDeltas();
-    };
+    const writer = createReplyWriter({
+      append: (event, text) => emit(streamId, event, { text }),
+      flushRow: input.chatId === null ? undefined : (text, reasoning) => repo.flush(input.messageId, text, reasoning),
+      stop: () => controller.abort(),
+      log: log.child({ messageId: input.messageId }),
+    });
+    const flush = writer.flush;
     const flushTimer = setInterval(
       () => void flush().catch((error) => log.warn('flush failed', { error: (error as Error).message })),
       flushEveryMs,
@@ -204,7 +148,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         if (event.type === 'attempt') [provider, model] = [event.provider, event.model];
         else if (event.type === 'delta' || event.type === 'reasoning') {
           if (firstTokenAt === undefined) deps.observe.firstToken(provider, ((firstTokenAt = performance.now()) - askedAt) / 1000);
-          pushDelta(event.type, normalizers[event.type].push(event.text));
+          writer.push(event.type, event.text);
         } else finish = { reason: event.finishReason, usage: event.usage };
       };
       // The first step only names the attempt; the second sends the upstream request. Send it
@@ -227,8 +171,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         });
       } catch (error) {
         // Reported below as the buffer being unavailable; the upstream call is stopped.
-        appendFailure = error;
-        controller.abort();
+        writer.failed(error);
         throw error;
       }
       if (upcoming) for (step = await upcoming; !step.done; step = await events.next()) handle(step.value);
@@ -241,15 +184,13 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     } finally {
       clearInterval(flushTimer);
       clearInterval(heartbeat);
-      // A high surrogate held back for a low one that never came ends the text as U+FFFD.
-      pushDelta('reasoning', normalizers.reasoning.end());
-      pushDelta('delta', normalizers.delta.end());
-      while (appending) await appending;
-      await flushing.catch(() => undefined);
+      await writer.close();
     }
-    if (appendFailure && !failure) {
+    const { text, reasoning } = writer;
+    let superseded = writer.superseded;
+    if (writer.appendFailure && !failure) {
       failure = { code: 'unavailable', message: 'The stream buffer became unavailable' };
-      log.error('stream buffer append failed', { messageId: input.messageId, error: appendFailure });
+      log.error('stream buffer append failed', { messageId: input.messageId, error: writer.appendFailure });
     }
 
     const cancelled = !failure && !finish && controller.signal.aborted;
@@ -336,69 +277,6 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     }
   }
 
-  /** The text and thinking a stream buffer's events carry. */
-  const textOfEvents = (events: BufferedEvent[]) => {
-    let content = '';
-    let thinking = '';
-    for (const event of events) {
-      if (event.event !== 'delta' && event.event !== 'reasoning') continue;
-      const chunk = String((JSON.parse(event.data) as { text?: unknown }).text ?? '');
-      if (event.event === 'delta') content += chunk;
-      else thinking += chunk;
-    }
-    return { content, reasoning: thinking || null };
-  };
-
-  /**
-   * Settles a `streaming` message whose producer is gone (its instance died, or stopped without
-   * finishing it): its stream is ended with `error {code: "interrupted"}` and the message stored
-   * `interrupted` with the text of the stream's deltas (the buffer holds more than the last
-   * flush). Safe on several instances at once: one claims the message (a KV key set only if
-   * absent), and the update applies only while the message is still `streaming`. True when this
-   * call settled it.
-   */
-  async function settleOrphan(messageId: string): Promise<boolean> {
-    if (active.has(messageId)) return false;
-    if (!(await kv.set(settleKey(messageId), '1', { ttlMs: 60_000, onlyIfAbsent: true }))) return false;
-    try {
-      const streamId = await kv.get(streamOfKey(messageId));
-      let kept: { content: string; reasoning: string | null } | undefined;
-      let status: 'interrupted' | 'error' = 'interrupted';
-      if (streamId) {
-        let { events, ended } = await buffers.snapshot(streamId);
-        if (!ended) {
-          // End first, then read: whatever a producer taken for dead still appends lands after
-          // the end, where no reader goes, and is not part of the text kept.
-          const errorId = await emit(streamId, 'error', interruptedError);
-          await buffers.end(streamId, ttl);
-          const after = (await buffers.snapshot(streamId)).events;
-          const cut = after.findIndex((event) => event.id === errorId);
-          events = cut < 0 ? after : after.slice(0, cut);
-        } else {
-          // Ended by a producer that then could not store the message: it failed.
-          const last = events.at(-1);
-          if (last?.event === 'error' && (JSON.parse(last.data) as { code?: string }).code !== 'interrupted') status = 'error';
-        }
-        if (events.some((event) => event.event === 'start')) kept = textOfEvents(events);
-      }
-      const fields = { id: messageId, status, finishReason: status } as const;
-      let row: MessageRow | undefined;
-      try {
-        row = await repo.settle({ ...fields, ...kept });
-      } catch (error) {
-        if (!kept) throw error;
-        // The database refuses that text: keep what was flushed rather than leave it streaming.
-        log.warn('could not store the text of an orphaned reply; keeping what was flushed', { messageId, error: (error as Error).message });
-        row = await repo.settle(fields);
-      }
-      if (row) log.warn('settled a reply whose producer is gone', { messageId, status, chars: row.content.length });
-      return row !== undefined;
-    } catch (error) {
-      await kv.del(settleKey(messageId)).catch(() => undefined);
-      throw error;
-    }
-  }
-
   /** True when the owner of `messageId` answered a cancel within the wait (see stopLocal). */
   async function acknowledged(messageId: string): Promise<boolean> {
     const until = Date.now() + cancelAckMs;
@@ -410,26 +288,8 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     }
   }
 
-  /** No producer runs `messageId` here, and its heartbeat has lapsed (three missed beats). */
-  const isOrphan = async (messageId: string) => !active.has(messageId) && !(await kv.exists(aliveKey(messageId)).catch(() => true));
-
-  /**
-   * Settles every `streaming` message whose producer is gone. `minAgeMs`: only messages not
-   * written to for that long (a reply just stored may not have its heartbeat yet).
-   */
-  async function sweep(minAgeMs: number): Promise<number> {
-    let settled = 0;
-    for (const { id } of await repo.streaming(minAgeMs > 0 ? new Date(Date.now() - minAgeMs) : undefined)) {
-      if (!(await isOrphan(id))) continue;
-      try {
-        if (await settleOrphan(id)) settled++;
-      } catch (error) {
-        log.warn('could not settle an orphaned reply', { messageId: id, error: (error as Error).message });
-      }
-    }
-    if (settled) log.warn('marked interrupted generations', { count: settled });
-    return settled;
-  }
+  const orphans = createOrphanSettler({ kv, log, buffers, repo, ttl, isLocal: (messageId) => active.has(messageId), emit });
+  const { settleOrphan, sweep, isOrphan } = orphans;
 
   // The sweeper, on every instance: a reply whose instance died is settled within three missed
   // heartbeats plus one REPLY_SWEEP_MS, whether or not any instance restarts.
