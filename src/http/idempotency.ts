@@ -61,7 +61,9 @@ export type IdempotencyOptions = {
 export const idempotencyHeader = 'idempotency-key';
 export const replayedHeader = 'idempotency-replayed';
 const field = 'header.idempotency-key';
-const validKey = /^[\x20-\x7e]{1,255}$/;
+// 1 to 255 printable ASCII characters (space to tilde): checked here, and said in the OpenAPI header schema.
+const keyPattern = '^[\\x20-\\x7e]{1,255}$';
+const validKey = new RegExp(keyPattern);
 // Response headers a replay repeats; the rest (request id, security headers) are the replay's own.
 const keptHeaders = ['content-type', 'cache-control', 'location'];
 
@@ -362,14 +364,21 @@ export function idempotency(options: IdempotencyOptions) {
     await kv.publish(state.channel, 'released').catch(() => undefined);
   }
 
+  // The rule is documented here and checked in begin() (validKey): Elysia is not to check it
+  // (t.Unknown checks nothing), or a bad key would be refused before auth, naming
+  // `headers.idempotency-key` instead of the contract's `header.idempotency-key`.
   const headers = t.Object({
     [idempotencyHeader]: t.Optional(
-      t.String({
+      t.Unknown({
+        type: 'string',
         description:
           'Makes this POST safe to retry: 1–255 printable ASCII characters, unique per request (a UUID). A repeat with the same key ' +
           'within IDEMPOTENCY_TTL_SECONDS (24 h) gets the first result with `Idempotency-Replayed: true` (a streamed reply is ' +
           'replayed, after `Last-Event-ID` when sent) instead of creating anything; the same key with another body is 422, and ' +
           'while the first still runs it is 409 (a reply waits for it instead). Keys are per user.',
+        minLength: 1,
+        maxLength: 255,
+        pattern: keyPattern,
         examples: ['3f6c1b9e-5d2a-4c7e-9a41-2b8f0d6e7c15'],
       }),
     ),

@@ -119,3 +119,73 @@ describe('following a stream when a notification is lost', () => {
     });
   });
 });
+
+describe('resuming a closed stream after an id with nothing after it', () => {
+  const controllers: AbortController[] = [];
+  afterEach(() => {
+    for (const controller of controllers.splice(0)) controller.abort();
+  });
+
+  /** Follows `id` after `afterId` for up to `ms`: what it yielded, and whether it ended by itself. */
+  const followFor = async (buffers: ReturnType<typeof createStreamBuffers>, id: string, afterId: string, ms = 1000) => {
+    const controller = new AbortController();
+    controllers.push(controller);
+    const items: unknown[] = [];
+    const done = (async () => {
+      for await (const item of readStream(buffers, id, { afterId, signal: controller.signal, idleMs: 50 })) items.push(item);
+    })();
+    const ended = await Promise.race([done.then(() => true), Bun.sleep(ms).then(() => false)]);
+    controller.abort();
+    await done;
+    return { ended, items };
+  };
+  const past = (id: string) => `${BigInt(id.split('-')[0]!) + 60_000n}-0`;
+
+  const closedStream = async (id: string) => {
+    const buffers = createStreamBuffers(createMemoryStore());
+    await buffers.create(id, { ownerId: 'u', kind: 'generic', ttlSeconds: 60 });
+    const last = await buffers.append(id, 'message', '"one"', 60);
+    await buffers.end(id, 60);
+    return { buffers, last };
+  };
+
+  test('happy: after an id past its end marker, the reader ends at once, with nothing (no ping)', async () => {
+    const { buffers, last } = await closedStream('c1');
+    const { events } = await buffers.snapshot('c1');
+    expect(events.map((event) => event.id)).toEqual([last]);
+    for (const afterId of [last, past(last), '18446744073709551615-18446744073709551615']) {
+      expect({ afterId, ...(await followFor(buffers, 'c1', afterId)) }).toEqual({ afterId, ended: true, items: [] });
+    }
+    expect(buffers.activeFollowers()).toBe(0);
+  });
+
+  test('error: a closed stream whose meta lost its "ended" mark still ends a resume past its end (the marker is found)', async () => {
+    const buffers = createStreamBuffers(createMemoryStore());
+    await buffers.create('c2', { ownerId: 'u', kind: 'generic', ttlSeconds: 60 });
+    const last = await buffers.append('c2', 'message', '"one"', 60);
+    // As if the closer died between writing the end marker and marking the meta.
+    await buffers.append('c2', '__end', '', 60);
+    expect(await buffers.snapshot('c2')).toMatchObject({ ended: true });
+    expect((await buffers.meta('c2')) as object).not.toHaveProperty('ended');
+    expect(await followFor(buffers, 'c2', past(last))).toEqual({ ended: true, items: [] });
+  });
+
+  test('happy: a stream not closed, followed past its last event, keeps waiting (pings) and gets what comes next', async () => {
+    const buffers = createStreamBuffers(createMemoryStore());
+    await buffers.create('c3', { ownerId: 'u', kind: 'generic', ttlSeconds: 60 });
+    const first = await buffers.append('c3', 'message', '"one"', 60);
+    const waiting = await followFor(buffers, 'c3', past(first), 300);
+    expect(waiting.ended).toBe(false);
+    expect(waiting.items.length).toBeGreaterThan(0);
+    expect(waiting.items.every((item) => (item as { ping?: boolean }).ping === true)).toBe(true);
+    const following = followFor(buffers, 'c3', first, 2000);
+    await Bun.sleep(100);
+    const second = await buffers.append('c3', 'message', '"two"', 60);
+    await buffers.end('c3', 60);
+    const { ended, items } = await following;
+    expect({ ended, events: items.filter((item) => !(item as { ping?: boolean }).ping) }).toEqual({
+      ended: true,
+      events: [{ id: second, event: 'message', data: '"two"' }],
+    });
+  });
+});

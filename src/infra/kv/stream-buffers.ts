@@ -19,6 +19,19 @@ const channel = (id: string) => `stream:${id}`;
 // Marks the end of a stream in the buffer; never sent to clients as an event.
 const endMarker = '__end';
 
+/** The largest stream entry id (both parts 2^64 - 1): a client may send it as the id to resume after. */
+const lastPossibleId = '18446744073709551615-18446744073709551615';
+
+/** Whether a stored meta says the stream was ended (`end` marks it once the end marker is in the buffer). */
+const isEndedMeta = (raw: string | null): boolean => {
+  if (!raw) return false;
+  try {
+    return (JSON.parse(raw) as { ended?: unknown }).ended === true;
+  } catch {
+    return false;
+  }
+};
+
 export type FollowOptions = {
   afterId?: string;
   signal: AbortSignal;
@@ -91,6 +104,10 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: StreamBufferOpt
     const raw = await kv.get(metaKey(id));
     return raw ? (JSON.parse(raw) as StreamMeta) : null;
   };
+
+  // Nothing can follow the largest id there is, and Redis refuses a range starting after it.
+  const readAfter = (id: string, afterId?: string) =>
+    afterId === lastPossibleId ? Promise.resolve([]) : kv.streamRead(entriesKey(id), { afterId });
 
   const toEvents = (entries: { id: string; fields: Record<string, string> }[]) =>
     entries.map((entry) => ({ id: entry.id, event: entry.fields.event ?? 'message', data: entry.fields.data ?? '' }));
@@ -273,6 +290,7 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: StreamBufferOpt
       // Until then, re-read every pollMs: during an outage, and for a while after it.
       let pollUntil = 0;
       let quietSince = Date.now();
+      let firstRead = true;
       const onAbort = () => wake?.();
       signal.addEventListener('abort', onAbort);
       followers++;
@@ -282,10 +300,30 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: StreamBufferOpt
             pending = false;
             let events: BufferedEvent[] = [];
             let gone = false;
+            // The stream is closed and `events` holds all it has after lastId: end after them.
+            let complete = false;
             try {
               unsubscribe ??= await kv.subscribe(channel(id), notify);
-              events = toEvents(await kv.streamRead(entriesKey(id), { afterId: lastId }));
-              if (events.length === 0) gone = !(await kv.exists(metaKey(id)));
+              events = toEvents(await readAfter(id, lastId));
+              if (events.length === 0) {
+                // Nothing after lastId: the stream may be closed with lastId at or past its end
+                // marker (a resume after any id beyond its last event), which no read after lastId
+                // will ever show. The meta says so (it is marked only once the marker is in).
+                const raw = await kv.get(metaKey(id));
+                gone = raw === null;
+                let closed = !gone && isEndedMeta(raw);
+                // A stream whose mark was lost (its closer died in between): for a resume after a
+                // given id, once, look for the marker itself.
+                if (!gone && !closed && firstRead && afterId !== undefined) {
+                  closed = (await kv.streamRead(entriesKey(id))).some((entry) => entry.fields.event === endMarker);
+                }
+                if (closed) {
+                  // Read again: events appended (before the end) since the first read are in now.
+                  events = toEvents(await readAfter(id, lastId));
+                  complete = true;
+                }
+              }
+              firstRead = false;
               outageSince = undefined;
             } catch (error) {
               if (!(error instanceof KvUnavailableError)) throw error;
@@ -305,7 +343,7 @@ export function createStreamBuffers(kv: KeyValueStore, defaults: StreamBufferOpt
               yield { type: 'event', event };
               if (signal.aborted) return;
             }
-            if (gone) return;
+            if (gone || complete) return;
             // A notification came while reading: read again at once.
             if (pending && outageSince === undefined) continue;
           }

@@ -34,7 +34,8 @@ export function createSessionList(repo: AuthRepository, sessions: SessionTokens)
 
     async logout(caller: UserCaller): Promise<void> {
       if (!caller.sessionId || !caller.tokenId || caller.tokenExpiresAt === null) {
-        throw forbidden('API keys do not log out; revoke the key with DELETE /api/v1/auth/api-keys/:id');
+        // Revoking takes a signed-in session too (an API key cannot manage keys): say so.
+        throw forbidden('API keys do not log out; sign in, then revoke the key with DELETE /api/v1/auth/api-keys/:id from that session');
       }
       await sessions.revokeSession(caller.sessionId);
     },

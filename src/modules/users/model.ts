@@ -45,15 +45,25 @@ export const maxPreferencesBytes = 16 * 1024;
 
 export const maxPreferenceKeyLength = 100;
 
+/** Keys that name an object's prototype machinery: never a preference (see PreferencesBody). */
+export const reservedPreferenceKeys = ['__proto__', 'constructor', 'prototype'] as const;
+
 /**
  * Merged into the stored preferences key by key; a key set to null is removed. A record's key
  * schema is only a pattern to TypeBox (its maxLength is ignored), and keys that match no pattern
- * pass unless additional properties are refused: hence the pattern, and the `false`.
+ * pass unless additional properties are refused: hence the pattern, and the `false`. The pattern
+ * also refuses the reserved keys (`__proto__`, `constructor`, `prototype`): 422 naming the field.
  */
-export const PreferencesBody = t.Record(t.String({ pattern: `^[\\s\\S]{0,${maxPreferenceKeyLength}}$` }), t.Unknown(), {
-  additionalProperties: false,
-  description: `A JSON object merged into the stored preferences (null removes a key; keys of at most ${maxPreferenceKeyLength} characters); at most ${maxPreferencesBytes} bytes stored`,
-});
+export const PreferencesBody = t.Record(
+  t.String({ pattern: `^(?!(?:${reservedPreferenceKeys.join('|')})$)[\\s\\S]{0,${maxPreferenceKeyLength}}$` }),
+  t.Unknown(),
+  {
+    additionalProperties: false,
+    description:
+      `A JSON object merged into the stored preferences (null removes a key; keys of at most ${maxPreferenceKeyLength} characters, ` +
+      `and none of ${reservedPreferenceKeys.join(', ')}); at most ${maxPreferencesBytes} bytes stored`,
+  },
+);
 
 export const UsageQuery = t.Object({ days: t.Optional(queryInteger('days', { minimum: 1, maximum: 366, default: 30 })) });
 

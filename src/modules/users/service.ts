@@ -74,7 +74,8 @@ export function createUsersService(db: Database) {
       // Read, merge and write as one unit of work.
       return db.transaction(async (tx) => {
         const current = await mustFind(userId, tx);
-        const merged: Record<string, unknown> = { ...current.preferences };
+        // Without a prototype, every key (even `__proto__`) is an own key: none can reach a prototype.
+        const merged: Record<string, unknown> = Object.assign(Object.create(null), current.preferences);
         for (const [key, value] of Object.entries(changes)) {
           if (value === null) delete merged[key];
           else merged[key] = value;
@@ -82,7 +83,10 @@ export function createUsersService(db: Database) {
         if (Buffer.byteLength(JSON.stringify(merged)) > maxPreferencesBytes) {
           throw new AppError('payload_too_large', `Preferences are limited to ${maxPreferencesBytes} bytes`);
         }
-        return toProfile((await users.with(tx).update(userId, { preferences: merged }))!);
+        // A plain object again for the database layer (which looks at `constructor`): fromEntries
+        // defines own keys, it never assigns, so no key reaches the prototype here either.
+        const preferences: Record<string, unknown> = Object.fromEntries(Object.entries(merged));
+        return toProfile((await users.with(tx).update(userId, { preferences }))!);
       });
     },
 
