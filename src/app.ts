@@ -52,7 +52,12 @@ export function createServices(infra: Infra) {
   const streams = createStreamsService(infra, buffers);
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
-  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live };
+  /** Shutdown, before the infra closes: live connections and revocation notices stop their timers and subscriptions. */
+  const close = async () => {
+    await live.close();
+    auth.revocations.close();
+  };
+  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live, close };
 }
 
 export type Services = ReturnType<typeof createServices>;

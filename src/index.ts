@@ -48,6 +48,9 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
         log.warn('grace period over: closing remaining connections');
         await server.stop(true);
       }
+      await services
+        .close()
+        .catch((error) => log.warn('could not close the live connections cleanly', { error: (error as Error).message }));
       await closeInfra(infra);
       log.info('stopped');
     })());

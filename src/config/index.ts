@@ -110,6 +110,7 @@ export function parseConfig(raw: Env) {
     mailFrom: env.MAIL_FROM,
     logLevel: env.LOG_LEVEL,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    databaseCloseTimeoutMs: env.DATABASE_CLOSE_TIMEOUT_MS,
     llm: {
       firstTokenTimeoutMs: env.LLM_FIRST_TOKEN_TIMEOUT_MS,
       idleTimeoutMs: env.LLM_IDLE_TIMEOUT_MS,
@@ -132,6 +133,7 @@ export function parseConfig(raw: Env) {
     replyFlushMs: env.REPLY_FLUSH_MS,
     replySweepMs: env.REPLY_SWEEP_MS,
     wsAuthTimeoutMs: env.WS_AUTH_TIMEOUT_MS,
+    revocationRecheckMs: env.REVOCATION_RECHECK_MS,
     streamMaxEvents: env.STREAM_MAX_EVENTS,
     streamMaxBytes: env.STREAM_MAX_BYTES,
   });

@@ -93,6 +93,13 @@ export const EnvSchema = T.Object({
     default: 10_000,
     description: 'How long a graceful shutdown waits for requests and streams to finish, in ms.',
   }),
+  DATABASE_CLOSE_TIMEOUT_MS: T.Integer({
+    minimum: 0,
+    maximum: 600_000,
+    default: 5_000,
+    description:
+      'How long closing PostgreSQL (the last step of a shutdown) waits for the queries its connections still hold before it drops them, in ms.',
+  }),
   OPENAI_MODELS: list('Models listed for OpenAI when upstream cannot list its own.', ['gpt-4o-mini', 'gpt-4o']),
   ANTHROPIC_MODELS: list('Models listed for Anthropic, merged with those upstream lists.', ['claude-sonnet-4-5', 'claude-haiku-4-5']),
   OLLAMA_MODELS: list('Models listed for Ollama when it cannot list its own.'),
@@ -180,6 +187,13 @@ export const EnvSchema = T.Object({
     maximum: 60_000,
     default: 5_000,
     description: 'How long a websocket opened without a token may wait before its auth frame, in ms.',
+  }),
+  REVOCATION_RECHECK_MS: T.Integer({
+    minimum: 100,
+    maximum: 3_600_000,
+    default: 30_000,
+    description:
+      "How often every instance checks its live connections' credentials (websockets, SSE readers) against the database and ends those revoked, expired or of a disabled user, in ms: the bound on a revocation lost on pub/sub (one query per kind for all of them; also done at once when the KV subscription comes back).",
   }),
   LLM_MAX_CONNECTIONS: T.Integer({
     minimum: 1,

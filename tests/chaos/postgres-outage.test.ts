@@ -11,9 +11,10 @@ import { WsClient } from '../helpers/ws.ts';
 import { expectNoUnhandled, expectUnavailable } from './outage.ts';
 
 // The database is Postgres (DATABASE_URL through the proxy), beside Redis as in production (memory
-// without it): the KV plays no part in a database outage. (Closing the app afterwards takes
-// postgres.js's 5 s end timeout: a connection whose query failed with CONNECTION_CLOSED and was not
-// used again keeps that query, and end() waits for it. Only shutdown is slower.)
+// without it): the KV plays no part in a database outage. (Closing the app afterwards takes the
+// whole DATABASE_CLOSE_TIMEOUT_MS, postgres.js's end timeout: a connection whose query failed with
+// CONNECTION_CLOSED and was not used again keeps that query, and end() waits for it. Only shutdown
+// is slower; this app waits 200 ms for it, not the default 5 s.)
 const kvKinds: StorageKind['kv'][] = [hasRedis ? 'redis' : 'memory'];
 
 for (const kv of kvKinds) {
@@ -28,13 +29,20 @@ for (const kv of kvKinds) {
       database = await createTestDatabase({ migrated: true });
       proxy = startTcpProxy(targetOf(postgresAdminUrl, 5432));
       // `database: 'sqlite'` only stops the helper making a database of its own: DATABASE_URL selects Postgres.
-      t = await createTestApp({ database: 'sqlite', kv }, { DATABASE_URL: throughProxy(database.url, proxy), RATE_LIMIT_ENABLED: 'false' });
+      t = await createTestApp(
+        { database: 'sqlite', kv },
+        {
+          DATABASE_URL: throughProxy(database.url, proxy),
+          RATE_LIMIT_ENABLED: 'false',
+          DATABASE_CLOSE_TIMEOUT_MS: '200',
+        },
+      );
       expect(t.infra.db.kind).toBe('postgres');
       t.app.listen({ port: 0, hostname: '127.0.0.1' });
       http = httpOf(t);
       user = await register(http);
     });
-    // postgres.js waits out its 5 s end timeout for a connection cut mid-query: the hook needs longer than bun's 5 s.
+    // postgres.js waits out its end timeout (DATABASE_CLOSE_TIMEOUT_MS) for a connection cut mid-query.
     afterAll(async () => {
       await proxy?.restore();
       await t?.app.stop(true);

@@ -34,9 +34,9 @@ const kinds: [string, StorageKind][] = [['sqlite+redis', { database: 'sqlite', k
 if (hasPostgres) kinds.push(['postgres+redis', { database: 'postgres', kv: 'redis' }]);
 
 // The echo provider's pause between words: a reply of n words takes about n × this.
-const echoDelayMs = 25;
-// How long each test keeps Redis away.
-const cutMs = 1000;
+const echoDelayMs = 10;
+// How long a reply that rides the outage out keeps Redis away: longer than that reply (30 words).
+const cutMs = 500;
 
 for (const [name, kind] of kinds) {
   describe.if(hasRedis)(`Redis outage on ${name}`, () => {

@@ -21,7 +21,8 @@ import {
 } from '../helpers/client.ts';
 import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
 
-const IDLE_MS = 400;
+// Short, so each stall ends quickly, yet far above the gaps between the tokens of a reply that keeps coming.
+const IDLE_MS = 150;
 /** How late the error may come after the idle timeout: the engine's append, the SSE write, a loaded machine. */
 const MARGIN_MS = 2000;
 

@@ -245,6 +245,7 @@ describe('config: decoding', () => {
       mailFrom: 'Parley <no-reply@localhost>',
       logLevel: 'info',
       shutdownGraceMs: 10_000,
+      databaseCloseTimeoutMs: 5000,
       llm: {
         firstTokenTimeoutMs: 30_000,
         idleTimeoutMs: 60_000,
@@ -265,6 +266,7 @@ describe('config: decoding', () => {
       replyFlushMs: 300,
       replySweepMs: 10_000,
       wsAuthTimeoutMs: 5000,
+      revocationRecheckMs: 30_000,
       streamMaxEvents: 10_000,
       streamMaxBytes: 5_242_880,
     });

@@ -26,18 +26,18 @@ import { createTestDatabase, createTestRedisPrefix, hasPostgres, hasRedis, redis
 import { SseReader } from '../helpers/sse.ts';
 import { WsClient } from '../helpers/ws.ts';
 
-// Short ping and heartbeat intervals, so a dead producer is noticed in about a second rather than
-// 30 s; a reply of n words lasts (n - 1) × 50 ms; its text so far is stored every 100 ms.
+// Short ping and heartbeat intervals, so a dead producer is noticed in well under a second rather
+// than 30 s; a reply of n words lasts (n - 1) × 50 ms; its text so far is stored every 100 ms.
 const commonEnv = {
   RATE_LIMIT_ENABLED: 'false',
   ECHO_DELAY_MS: '50',
   SHUTDOWN_GRACE_MS: '1000',
   LOG_LEVEL: 'info',
   SSE_PING_MS: '300',
-  REPLY_HEARTBEAT_MS: '300',
+  REPLY_HEARTBEAT_MS: '200',
   REPLY_FLUSH_MS: '100',
-  // Every instance sweeps for replies whose producer died twice a second.
-  REPLY_SWEEP_MS: '500',
+  // Every instance sweeps for replies whose producer died about three times a second.
+  REPLY_SWEEP_MS: '300',
 };
 const tempDir = (label: string) => mkdtempSync(join(tmpdir(), `parley-rt-${label}-`));
 
@@ -260,11 +260,11 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     expect(replay.events.filter((e) => e.event === 'done')).toEqual([]);
     expect(content.startsWith(replay.text)).toBe(true);
     expect(replay.text.length).toBeLessThan(content.length);
-    // Idle tick (300 ms) + heartbeat TTL (900 ms) at worst, with room for a busy machine.
+    // Idle tick (300 ms) + heartbeat TTL (600 ms) at worst, with room for a busy machine.
     expect(noticedAfterMs).toBeLessThan(5000);
     console.info(`[realtime-instances] B reported the interruption ${noticedAfterMs} ms after A was killed`);
 
-    // No instance restarts: B's sweeper settles it, three missed heartbeats (900 ms) and one sweep (500 ms) after the kill.
+    // No instance restarts: B's sweeper settles it, three missed heartbeats (600 ms) and one sweep (300 ms) after the kill.
     const stored = await waitUntil(
       async () => {
         const message = await storedMessage(onB, user.accessToken, chat.id, messageId);
@@ -297,11 +297,11 @@ describe.if(hasPostgres && hasRedis)('realtime across two executables on one Pos
     let onC = httpOfUrl(c.url);
     const user = await register(onC);
     const chat = await createChat(onC, user.accessToken);
-    /** A reply of 60 words (3 s) on C, which is killed after 5 deltas. */
+    /** A reply of 18 words (850 ms, as long as the regenerate at the end) on C, which is killed after 3 deltas (100 ms). */
     const produceThenKill = async () => {
-      const fromC = new SseReader(await sendMessage(onC, user.accessToken, chat.id, { content: uniqueWords(60, 'restart') }));
+      const fromC = new SseReader(await sendMessage(onC, user.accessToken, chat.id, { content: uniqueWords(18, 'restart') }));
       const start = (await fromC.next())!;
-      await fromC.untilDeltas(5);
+      await fromC.untilDeltas(3);
       await fromC.cancel();
       expect(await c!.stop('SIGKILL')).not.toBe(0);
       return start.data as { streamId: string; messageId: string };

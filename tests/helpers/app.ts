@@ -57,6 +57,7 @@ export async function createTestApp(kind: StorageKind = { database: 'sqlite', kv
     },
     async close() {
       await services.replies.drain(0);
+      await services.close();
       await closeInfra(infra);
       await redis?.cleanup();
       await database?.drop();

@@ -183,7 +183,8 @@ for (const [name, kind] of kinds) {
     let ids: Record<string, string>;
 
     beforeAll(async () => {
-      app = await createTestApp(kind, testEnv);
+      // No pause between the echo provider's words: accepted sends and regenerates finish at once.
+      app = await createTestApp(kind, { ...testEnv, ECHO_DELAY_MS: '0' });
       user = await register(app);
       document = (await (await app.request('/swagger/json')).json()) as Document;
       routes = Object.entries(document.paths).flatMap(([path, operations]) =>
@@ -222,13 +223,15 @@ for (const [name, kind] of kinds) {
         const response = await app.request(path, { headers: { ...bearer(user.accessToken), ...headers } });
         return { status: response.status, body: await response.json() };
       };
-      return {
-        chat: await get(`/api/v1/chats/${ids.chat}`),
-        chats: await get('/api/v1/chats?limit=100'),
-        keys: await get('/api/v1/auth/api-keys?limit=100'),
-        me: await get('/api/v1/users/me'),
-        stream: await get(`/api/v1/streams/${ids.stream}`, { accept: 'application/json' }),
-      };
+      // Read at once: none of them changes anything.
+      const [chat, chats, keys, me, stream] = await Promise.all([
+        get(`/api/v1/chats/${ids.chat}`),
+        get('/api/v1/chats?limit=100'),
+        get('/api/v1/auth/api-keys?limit=100'),
+        get('/api/v1/users/me'),
+        get(`/api/v1/streams/${ids.stream}`, { accept: 'application/json' }),
+      ]);
+      return { chat, chats, keys, me, stream };
     }
 
     /** Waits for replies started by an accepted body to be stored before the next snapshot. */

@@ -37,13 +37,14 @@ import { WsClient } from '../helpers/ws.ts';
 
 // What the contract allows between the revocation and the close.
 const withinMs = 1000;
-// How long a test waits to see that something does NOT happen (a stored message, an upstream call).
-const quietMs = 250;
+// How long a test waits to see that something does NOT happen (a stored message, an upstream call):
+// a frame the server wrongly acted on is stored and sent upstream within a few ms.
+const quietMs = 100;
 
 let fake: FakeUpstream;
 beforeAll(async () => {
-  // fake-slow: about 55 words, 50 ms apart; a revocation lands mid-reply.
-  fake = await startFakeUpstream({ slowChunkMs: 50 });
+  // fake-slow: about 55 words, 15 ms apart (about 0.8 s); a revocation lands mid-reply.
+  fake = await startFakeUpstream({ slowChunkMs: 15 });
 });
 afterAll(() => fake.stop());
 
@@ -100,6 +101,23 @@ async function expectNothingDone(http: Http, token: string, chatId: string, text
   const chat = await expectStatus(await http(`/api/v1/chats/${chatId}`, { headers: bearer(token) }), 200);
   expect(chat.messages).toEqual([]);
   expect(upstreamCalls(fake, text)).toHaveLength(0);
+}
+
+/** When an access token expires (its `exp`), in ms. */
+const expiryOf = (token: string) => (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
+
+/**
+ * Signs in again until the access token has at least `minMs` to live. exp is in whole seconds:
+ * with ACCESS_TOKEN_TTL=1s it is the next whole second, anywhere from 0 to 1000 ms away. A token
+ * signed just after that second has about 1 s.
+ */
+async function freshTokens(http: Http, account: { email: string; password: string; accessToken: string }, minMs: number) {
+  let tokens: { accessToken: string } = account;
+  while (expiryOf(tokens.accessToken) - Date.now() < minMs) {
+    await Bun.sleep(Math.max(expiryOf(tokens.accessToken) - Date.now(), 0) + 5);
+    tokens = await login(http, account.email, account.password);
+  }
+  return tokens.accessToken;
 }
 
 const currentSessionId = async (http: Http, token: string): Promise<string> => {
@@ -362,9 +380,17 @@ for (const [name, kind] of kinds) {
         const reader = new SseReader(await sendMessage(http, user.accessToken, chat.id, { content: text }));
         const start = (await reader.next())!;
         await reader.untilDeltas(2);
-        const lastId = reader.events.at(-1)!.id;
         expect((await post(http, '/api/v1/auth/logout', user.accessToken)).status).toBe(204);
-        await expectSseEnded(reader, Date.now(), lastId, 'Session has ended');
+        const loggedOutAt = Date.now();
+        // Deltas already on their way when the session ended may come first (one every 15 ms);
+        // then the error, within 1 s, carrying the id of the last event delivered.
+        let ended = await reader.next(withinMs + 1000);
+        while (ended?.event === 'delta') ended = await reader.next(withinMs + 1000);
+        expect(Date.now() - loggedOutAt).toBeLessThan(withinMs);
+        const lastId = reader.events.at(-2)!.id;
+        expect(copy(ended)).toMatchObject({ event: 'error', id: lastId, data: { code: 'unauthorized', message: 'Session has ended' } });
+        expect(await reader.next(withinMs)).toBeUndefined();
+        expect(reader.ended).toBe(true);
         const [call] = upstreamCalls(fake, text);
         expect(call?.aborted).toBeFalsy();
         const again = await login(http, user.email, user.password);
@@ -401,15 +427,18 @@ for (const [name, kind] of kinds) {
   describe(`expiry on ${name}`, () => {
     let one: Instance;
     beforeAll(async () => {
-      one = await startInstance(kind, { ACCESS_TOKEN_TTL: '2s' });
+      // The shortest lifetime the config allows: a token's exp is at most a second away.
+      one = await startInstance(kind, { ACCESS_TOKEN_TTL: '1s' });
     });
     afterAll(() => stopInstance(one));
 
     test('security: at the access token’s exp its socket gets error "Token has expired" and 4401, and its SSE reader an error event: not before, within 1 s after', async () => {
       const user = await register(one.http);
-      const exp = (JSON.parse(Buffer.from(user.accessToken.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
-      const socket = await openSocket(one, user.accessToken);
-      const { reader, firstId } = await streamReader(one.http, user.accessToken);
+      // Time enough to open the socket and the reader before it expires.
+      const token = await freshTokens(one.http, user, 300);
+      const exp = expiryOf(token);
+      const socket = await openSocket(one, token);
+      const { reader, firstId } = await streamReader(one.http, token);
       const [closedAt] = await Promise.all([
         expectEnded(socket, exp, 'Token has expired'),
         (async () => {
@@ -424,17 +453,19 @@ for (const [name, kind] of kinds) {
 
     test('security: at an API key’s expiresAt its socket gets error "API key has expired" and 4401; a chat.send sent at that moment stores nothing', async () => {
       const user = await register(one.http);
-      const chat = await fakeChat(one.http, user.accessToken);
-      const expiresAt = Date.now() + 1500;
-      const { key } = await createApiKey(one.http, user.accessToken, { name: 'short', expiresAt: new Date(expiresAt).toISOString() });
+      const token = await freshTokens(one.http, user, 300);
+      const chat = await fakeChat(one.http, token);
+      // Time enough to open a socket with it.
+      const expiresAt = Date.now() + 500;
+      const { key } = await createApiKey(one.http, token, { name: 'short', expiresAt: new Date(expiresAt).toISOString() });
       const socket = await openSocket(one, key);
       const text = uniqueText('key expired');
       await Bun.sleep(Math.max(expiresAt - Date.now(), 0));
       trySend(socket, { type: 'chat.send', chatId: chat.id, content: text });
       const closedAt = await expectEnded(socket, expiresAt, 'API key has expired');
       expect(closedAt).toBeGreaterThanOrEqual(expiresAt - 5);
-      const fresh = await login(one.http, user.email, user.password);
-      await expectNothingDone(one.http, fresh.accessToken, chat.id, text);
+      // A token that outlives the quiet wait and the read.
+      await expectNothingDone(one.http, await freshTokens(one.http, user, quietMs + 300), chat.id, text);
     });
   });
 }

@@ -28,13 +28,16 @@ import { llmEnv } from '../helpers/llm.ts';
 import { hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
 import { readSse, SseReader } from '../helpers/sse.ts';
 
-// The sweeping app: heartbeats every 100 ms (a producer is dead after 300 ms of silence), a sweep every 200 ms.
+// The sweeping app: heartbeats every 100 ms (a producer is dead after 300 ms of silence), a sweep
+// every 100 ms (both the least the config allows).
 const HEARTBEAT_MS = 100;
-const SWEEP_MS = 200;
-// The app whose sweeper stays out of the way (every 10 min), so cancel and regenerate are what settles.
+const SWEEP_MS = 100;
+// The apps whose sweeper stays out of the way (every 10 min), so cancel and regenerate are what settles.
 const QUIET_ENV = { REPLY_SWEEP_MS: '600000', REPLY_HEARTBEAT_MS: '1000' };
-// A cancel waits this long at most for a live producer to acknowledge (min(max(heartbeat, 250 ms), 2 s)).
-const QUIET_ACK_MS = 1000;
+// The same with a heartbeat of 250 ms: a cancel then waits at most 250 ms for a live producer to
+// acknowledge (min(max(heartbeat, 250 ms), 2 s)).
+const QUIET_ACK_MS = 250;
+const QUIET_SHORT_ACK_ENV = { ...QUIET_ENV, REPLY_HEARTBEAT_MS: String(QUIET_ACK_MS) };
 
 const DELTAS = ['Half ', 'a reply ', 'that stops ', 'short'];
 const STREAMED = DELTAS.join('');
@@ -43,8 +46,8 @@ const FLUSHED = DELTAS[0]!;
 
 let fake: FakeUpstream;
 beforeAll(async () => {
-  // fake-slow: about 55 words, 30 ms apart (about 1.6 s): several sweeps run while it streams.
-  fake = await startFakeUpstream({ slowChunkMs: 30 });
+  // fake-slow: about 55 words, 15 ms apart (about 0.8 s): several sweeps run while it streams.
+  fake = await startFakeUpstream({ slowChunkMs: 15 });
 });
 afterAll(() => fake.stop());
 
@@ -144,7 +147,7 @@ for (const [name, kind] of kinds) {
     beforeAll(async () => {
       [sweeping, quiet] = await Promise.all([
         createTestApp(kind, llmEnv(fake, { REPLY_HEARTBEAT_MS: String(HEARTBEAT_MS), REPLY_SWEEP_MS: String(SWEEP_MS) })),
-        createTestApp(kind, llmEnv(fake, QUIET_ENV)),
+        createTestApp(kind, llmEnv(fake, QUIET_SHORT_ACK_ENV)),
       ]);
     });
     afterAll(() => Promise.all([sweeping.close(), quiet.close()]));

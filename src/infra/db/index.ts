@@ -10,6 +10,8 @@ export type { Database, DatabaseKind, Db, Tables, Tx } from './types.ts';
 export const sqliteFileName = 'parley.db';
 
 /** Postgres when DATABASE_URL is set, otherwise SQLite in DATA_DIR. */
-export function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Database {
-  return config.databaseUrl ? openPostgres(config.databaseUrl) : openSqlite(join(config.dataDir, sqliteFileName));
+export function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'databaseCloseTimeoutMs'>): Database {
+  return config.databaseUrl
+    ? openPostgres(config.databaseUrl, { closeTimeoutMs: config.databaseCloseTimeoutMs })
+    : openSqlite(join(config.dataDir, sqliteFileName));
 }

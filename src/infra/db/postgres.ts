@@ -15,7 +15,9 @@ const migrationLockId = 7_270_345_001;
  * query given the transaction's `tx` runs on that connection; one without it, inside the
  * callback, finds it through AsyncLocalStorage (the fallback for nested code).
  */
-export function openPostgres(url: string, options: { maxConnections?: number } = {}): Database {
+export function openPostgres(url: string, options: { maxConnections?: number; closeTimeoutMs?: number } = {}): Database {
+  // close() waits this long for queries still held by a connection, then drops them (DATABASE_CLOSE_TIMEOUT_MS).
+  const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
   const client = postgres(url, {
     max: options.maxConnections ?? 10,
     onnotice: () => {},
@@ -103,7 +105,8 @@ export function openPostgres(url: string, options: { maxConnections?: number } =
       return performance.now() - started;
     },
     async close() {
-      await client.end({ timeout: 5 });
+      // postgres.js counts this timeout in seconds.
+      await client.end({ timeout: closeTimeoutMs / 1000 });
     },
   };
 }

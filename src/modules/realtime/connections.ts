@@ -38,6 +38,8 @@ const maxTimerMs = 2 ** 31 - 1;
 const rememberMs = 10 * 60_000;
 // And at most this many of each kind (the oldest go first), so a burst of logouts cannot grow memory without bound.
 const rememberAtMost = 100_000;
+// REVOCATION_RECHECK_MS when no config is given.
+const defaultRecheckMs = 30_000;
 
 const reasons = {
   sessions: 'Session has ended',
@@ -57,8 +59,17 @@ export function credentialsExpireAt(caller: Caller): number | null {
  * Every long-lived connection of this instance (websockets, SSE readers), indexed by session,
  * API key and user, so that a revocation heard on KV pub/sub (from any instance) ends the
  * matching ones at once, and each ends by itself when its token or key expires.
+ *
+ * Pub/sub can lose a revocation (Redis away from this instance or from the one that revoked).
+ * So every connection's credentials are checked again against the database (`recheck`: one
+ * query per kind for all of them) whenever one may have been missed (the subscription came
+ * back, or another instance could not publish), and every REVOCATION_RECHECK_MS anyway; those
+ * no longer valid end exactly as on a revocation.
  */
-export function createLiveConnections(infra: Pick<Infra, 'log'>, revocations: Revocations) {
+export function createLiveConnections(
+  infra: Pick<Infra, 'log'> & { config?: Pick<Infra['config'], 'revocationRecheckMs'> },
+  revocations: Revocations,
+) {
   const bySession = new Map<string, Set<Entry>>();
   const byApiKey = new Map<string, Set<Entry>>();
   const byUser = new Map<string, Set<Entry>>();
@@ -106,6 +117,8 @@ export function createLiveConnections(infra: Pick<Infra, 'log'>, revocations: Re
   };
 
   const remember = (map: Map<string, number>, id: string, at: number) => {
+    // A later hearing of the same id stands (a re-check reports what it read at its start).
+    at = Math.max(at, map.get(id) ?? -Infinity);
     map.delete(id);
     map.set(id, at);
     // Oldest first (insertion order): drop what is past remembering.
@@ -134,10 +147,86 @@ export function createLiveConnections(infra: Pick<Infra, 'log'>, revocations: Re
     for (const [set, message] of matches) for (const entry of [...(set ?? [])]) end(entry, message);
   };
 
-  const subscribed = revocations.subscribe(onRevocation).catch((error) => {
+  /**
+   * Checks the credentials of every connection watched now against the database and ends those
+   * that stopped working, as their revocation would have. Connections registered while the
+   * database is read are left alone (their own check may be newer); the ids found invalid are
+   * remembered as revoked when the read began, for connections checked before it that register
+   * late.
+   */
+  const recheckOnce = async (): Promise<void> => {
+    const stillValid = revocations.stillValid;
+    if (!stillValid) return;
+    const entries: Entry[] = [];
+    for (const set of byUser.values()) for (const entry of set) entries.push(entry);
+    if (entries.length === 0) return;
+    const at = performance.now();
+    const ids = { sessions: new Set<string>(), apiKeys: new Set<string>(), users: new Set<string>() };
+    for (const entry of entries) {
+      if (entry.sessionId !== null) ids.sessions.add(entry.sessionId);
+      if (entry.apiKeyId !== null) ids.apiKeys.add(entry.apiKeyId);
+      ids.users.add(entry.userId);
+    }
+    let valid: Awaited<ReturnType<typeof stillValid>>;
+    try {
+      valid = await stillValid({ sessionIds: [...ids.sessions], apiKeyIds: [...ids.apiKeys], userIds: [...ids.users] });
+    } catch (error) {
+      infra.log.warn('could not re-check live connections; trying again later', { error: (error as Error).message });
+      return;
+    }
+    for (const id of ids.sessions) if (!valid.sessionIds.has(id)) remember(heard.sessions, id, at);
+    for (const id of ids.apiKeys) if (!valid.apiKeyIds.has(id)) remember(heard.apiKeys, id, at);
+    for (const id of ids.users) if (!valid.userIds.has(id)) remember(heard.users, id, at);
+    let ended = 0;
+    for (const entry of entries) {
+      if (entry.ended || entry.released) continue;
+      const reason =
+        entry.sessionId !== null && !valid.sessionIds.has(entry.sessionId)
+          ? reasons.sessions
+          : entry.apiKeyId !== null && !valid.apiKeyIds.has(entry.apiKeyId)
+            ? reasons.apiKeys
+            : !valid.userIds.has(entry.userId)
+              ? reasons.user
+              : undefined;
+      if (reason) {
+        end(entry, reason);
+        ended++;
+      }
+    }
+    if (ended > 0) infra.log.info('live connections ended by a re-check', { ended, checked: entries.length });
+  };
+
+  // One re-check at a time; one asked for meanwhile runs once more after it (the running one
+  // may have read the database before what it was asked for).
+  let running: Promise<void> | undefined;
+  let again = false;
+  const recheck = (): Promise<void> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await recheckOnce();
+        } while (again);
+      } catch (error) {
+        infra.log.error('re-checking live connections failed', { error });
+      } finally {
+        running = undefined;
+      }
+    })();
+    return running;
+  };
+
+  const subscribed = revocations.subscribe(onRevocation, { onMissed: () => void recheck() }).catch((error) => {
     infra.log.error('cannot hear revocations', { error });
     return async () => undefined;
   });
+  // The backstop: a lost revocation ends its connections within this, whatever happened to KV.
+  const periodic = setInterval(() => void recheck(), infra.config?.revocationRecheckMs ?? defaultRecheckMs);
+  periodic.unref?.();
 
   /** Whether a revocation of these credentials was heard at or after `since`. */
   const revokedSince = (entry: Entry, since: number): string | undefined => {
@@ -187,6 +276,12 @@ export function createLiveConnections(infra: Pick<Infra, 'log'>, revocations: Re
     /** Resolves once this instance listens to revocations (tests wait for it before revoking). */
     ready: () => subscribed.then(() => undefined),
 
+    /**
+     * Checks every watched connection's credentials against the database now (as after a
+     * missed revocation) and ends those that stopped working; resolves when done.
+     */
+    recheck,
+
     /** Connections watched right now, for leak checks. */
     size: () => {
       let count = 0;
@@ -196,6 +291,7 @@ export function createLiveConnections(infra: Pick<Infra, 'log'>, revocations: Re
 
     /** Stops listening and forgets every connection (shutdown). */
     async close(): Promise<void> {
+      clearInterval(periodic);
       for (const set of [...byUser.values()]) for (const entry of [...set]) remove(entry);
       await (await subscribed)();
     },

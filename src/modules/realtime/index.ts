@@ -17,7 +17,9 @@ const protocol = [
     'a socket that does not is closed with code 4401.',
   'A socket keeps its rights only as long as its credentials: within 1 s of logout, logout-all, the session being ended, ' +
     'the API key being revoked or the user being disabled (on any instance), and when the access token or API key expires, ' +
-    'it gets `{"type":"error","code":"unauthorized","message"}` and is closed with code 4401. A `chat.send` or `chat.cancel` ' +
+    'it gets `{"type":"error","code":"unauthorized","message"}` and is closed with code 4401 (if the notice between instances ' +
+    'is lost while Redis is away: within about a second of Redis coming back, and within `REVOCATION_RECHECK_MS` in any case). ' +
+    'A `chat.send` or `chat.cancel` ' +
     'checks the credentials again before it acts. A reply started before that runs to its end and is stored ' +
     '(read it with `GET /streams/:streamId` once signed in again); a disabled user’s replies are stopped.',
   'Client frames (JSON text): `{"type":"chat.send","chatId","content","provider"?,"model"?}`, `{"type":"chat.cancel","messageId"}`, `{"type":"ping"}`.',

@@ -390,7 +390,12 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     /** Stops every reply of `userId` on every instance (the user was disabled or deleted); resolves once asked. */
     async cancelUser(userId: string): Promise<void> {
       stopLocal(`user:${userId}`);
-      await kv.publish(cancelChannel, `user:${userId}`);
+      // Beyond this instance this is best effort while the KV is away: the disable itself is stored
+      // and their connections are closed by the revocation re-check, but a reply running on
+      // another instance then runs to its end.
+      await kv.publish(cancelChannel, `user:${userId}`).catch((error) => {
+        log.warn('could not announce a user’s replies to stop', { userId, error: (error as Error).message });
+      });
     },
 
     activeCount: () => active.size,
