@@ -133,6 +133,8 @@ export async function messages(ctx: Ctx): Promise<Response> {
     frames.push({ text: '', delayMs: 0, cut: true });
   } else if (plan.ending === 'stall') {
     frames.push(stallFrame());
+  } else if (plan.ending === 'malformed') {
+    frames.push({ text: 'event: content_block_delta\ndata: {"type": "content_block_delta", "delta":\n\n', delayMs: 0 });
   } else if (plan.ending === 'normal') {
     frames.push(
       sse({ type: 'content_block_stop', index: textIndex }),

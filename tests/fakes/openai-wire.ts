@@ -158,6 +158,11 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
     frames.push({ text: '', delayMs: 0, cut: true });
   } else if (plan.ending === 'stall') {
     frames.push(stallFrame());
+  } else if (plan.ending === 'malformed') {
+    frames.push(
+      { text: 'data: {"choices": [{"delta": {"content": "unterminated\n\n', delayMs: 0 },
+      { text: 'data: [DONE]\n\n', delayMs: 0 },
+    );
   } else if (plan.ending === 'normal') {
     if (plan.finishReason === 'stop')
       frames.push({ text: chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]), delayMs: 0 });

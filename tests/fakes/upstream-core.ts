@@ -29,6 +29,8 @@ export const SCENARIO_MODELS = [
   'fake-slow-reasoning',
   /** STALL_WORDS deltas, then nothing: the connection stays open and silent until the client goes away. */
   'fake-stall',
+  /** PARTIAL_WORDS deltas, then a frame whose data is not JSON (a broken proxy, a buggy server). */
+  'fake-malformed',
   // Text a database may refuse (see scriptedChunks): the reply is sent exactly as these chunks.
   /** A reply holding U+0000 (Postgres text cannot store NUL). */
   'fake-nul',
@@ -172,7 +174,7 @@ export interface Plan {
    * `cut`: the connection is closed abruptly after the chunks (truncated: the body ends cleanly);
    * `stall`: after the chunks nothing more is sent, the connection kept open (see stallFrame).
    */
-  ending: 'normal' | 'truncated' | 'error' | 'cut' | 'stall';
+  ending: 'normal' | 'truncated' | 'error' | 'cut' | 'stall' | 'malformed';
   /** The finish reason of a normal ending: `stop`, or what every chunk carries instead of one (null, ""). */
   finishReason: 'stop' | null | '';
   /** Thinking chunks sent before the reply (empty for most scenarios). */
@@ -188,7 +190,7 @@ export function planFor(model: string, lastUserText: string, opts: ResolvedOptio
   // Any fake-error-NNN works; the listed ones are the documented set.
   const err = /^fake-error-([45]\d\d)$/.exec(model);
   const wholeAnswer = model === 'fake-no-finish-reason' || model === 'fake-empty-finish-reason';
-  const partial = model === 'fake-truncated' || model === 'fake-mid-stream-error' || model === 'fake-cut';
+  const partial = model === 'fake-truncated' || model === 'fake-mid-stream-error' || model === 'fake-cut' || model === 'fake-malformed';
   return {
     errorStatus: err?.[1] ? Number(err[1]) : undefined,
     reply,
@@ -210,7 +212,9 @@ export function planFor(model: string, lastUserText: string, opts: ResolvedOptio
             ? 'cut'
             : model === 'fake-stall'
               ? 'stall'
-              : 'normal',
+              : model === 'fake-malformed'
+                ? 'malformed'
+                : 'normal',
     finishReason: model === 'fake-no-finish-reason' ? null : model === 'fake-empty-finish-reason' ? '' : 'stop',
     reasoning: REASONING_MODELS.has(model) ? splitWords(expectedReasoning(lastUserText)) : [],
     reasoningDelayMs: model === 'fake-slow-reasoning' ? opts.slowChunkMs : 0,
