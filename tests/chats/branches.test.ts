@@ -7,10 +7,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
+import { createSecondInstance, createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import { type Account, bearer, createChat, expectStatus, getChat, type Json, register, sendJson, uniqueText } from '../helpers/client.ts';
 import { bodyOf, llmEnv, textOfContent, upstreamCalls } from '../helpers/llm.ts';
-import { hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
+import { hasPostgres, hasRedis } from '../helpers/services.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -228,13 +228,7 @@ describe.if(hasPostgres && hasRedis)('message branches across two instances on o
   beforeAll(async () => {
     a = await createTestApp({ database: 'postgres', kv: 'redis' }, llmEnv(fake));
     // B shares A's database, key prefix and secret: the same service behind a load balancer.
-    b = await createTestApp(undefined, {
-      ...llmEnv(fake),
-      DATABASE_URL: a.infra.config.databaseUrl,
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: a.infra.config.redisKeyPrefix,
-      JWT_SECRET: a.infra.config.jwtSecret,
-    });
+    b = await createSecondInstance(a, llmEnv(fake));
   });
   afterAll(async () => {
     await b.close();

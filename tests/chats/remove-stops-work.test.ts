@@ -4,10 +4,10 @@
 // is billed. Also when the reply runs on another instance than the one asked.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
+import { createSecondInstance, createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import { asAdmin, bearer, createChat, expectStatus, register, sendMessage, uniqueText, waitUntil } from '../helpers/client.ts';
 import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
-import { hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
+import { hasPostgres, hasRedis } from '../helpers/services.ts';
 import { SseReader } from '../helpers/sse.ts';
 
 let fake: FakeUpstream;
@@ -94,13 +94,7 @@ describe.if(hasPostgres && hasRedis)('removing stops work across two instances o
   beforeAll(async () => {
     a = await createTestApp({ database: 'postgres', kv: 'redis' }, llmEnv(fake));
     // B shares A's database and key prefix: the same service behind a load balancer.
-    b = await createTestApp(undefined, {
-      ...llmEnv(fake),
-      DATABASE_URL: a.infra.config.databaseUrl,
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: a.infra.config.redisKeyPrefix,
-      JWT_SECRET: a.infra.config.jwtSecret,
-    });
+    b = await createSecondInstance(a, llmEnv(fake));
   });
   afterAll(async () => {
     await b.close();

@@ -75,3 +75,19 @@ export function storageKinds(services: { postgres: boolean; redis: boolean }): [
 
 /** The storage kinds of this machine: sqlite+memory always, postgres+redis when both are up. */
 export const kinds = storageKinds({ postgres: hasPostgres, redis: hasRedis });
+
+/**
+ * Another instance of `first`'s deployment: its database, Redis key prefix and JWT secret, as
+ * two instances behind a load balancer. `first` must run on Postgres and Redis; close the
+ * second one before `first` (which drops the database).
+ */
+export function createSecondInstance(first: TestApp, env: Env = {}): Promise<TestApp> {
+  const { databaseUrl, redisKeyPrefix, jwtSecret } = first.infra.config;
+  return createTestApp(undefined, {
+    ...env,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: redisKeyPrefix,
+    JWT_SECRET: jwtSecret,
+  });
+}

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { generationKeys } from '../../src/modules/replies/engine.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { expectedReply } from '../fakes/upstream-core.ts';
-import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
+import { createSecondInstance, createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import {
   type Account,
   bearer,
@@ -25,7 +25,7 @@ import {
   withNamedEvents,
 } from '../helpers/client.ts';
 import { llmEnv } from '../helpers/llm.ts';
-import { hasPostgres, hasRedis, redisUrl } from '../helpers/services.ts';
+import { hasPostgres, hasRedis } from '../helpers/services.ts';
 import { readSse, SseReader } from '../helpers/sse.ts';
 
 // The sweeping app: heartbeats every 100 ms (a producer is dead after 300 ms of silence), a sweep
@@ -257,13 +257,7 @@ describe.if(hasPostgres && hasRedis)('orphaned replies across two instances on o
   beforeAll(async () => {
     a = await createTestApp({ database: 'postgres', kv: 'redis' }, llmEnv(fake, QUIET_ENV));
     // B shares A's database, key prefix and secret: the same service behind a load balancer.
-    b = await createTestApp(undefined, {
-      ...llmEnv(fake, QUIET_ENV),
-      DATABASE_URL: a.infra.config.databaseUrl,
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: a.infra.config.redisKeyPrefix,
-      JWT_SECRET: a.infra.config.jwtSecret,
-    });
+    b = await createSecondInstance(a, llmEnv(fake, QUIET_ENV));
   });
   afterAll(async () => {
     await b.close();
