@@ -20,7 +20,15 @@ import { reselect, siblingInfo, withoutReplies } from './tree.ts';
 import { chatViewFor, toChatView, toMessageView, toPublicChatView } from './views.ts';
 
 /** A reply just started: its stream, and the messages stored for it. */
-export type StartedReply = StartedGeneration & { userMessage: MessageView | null; assistantMessage: MessageView };
+/**
+ * A reply just started: its stream, the messages stored for it, and how to show its message
+ * (the only reply of a new question needs no look at the tree for its versions).
+ */
+export type StartedReply = StartedGeneration & {
+  userMessage: MessageView | null;
+  assistantMessage: MessageView;
+  viewOfReply: (row: MessageRow) => Promise<MessageView>;
+};
 
 export type GenerationOptions = { provider?: ProviderName; model?: string; temperature?: number; maxTokens?: number };
 
@@ -115,8 +123,15 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     model: ResolvedModel,
     options: GenerationOptions,
     userMessage: MessageView | null,
+    versions: 'only' | 'among-others',
   ): Promise<StartedReply> => {
     const userId = caller.user.id;
+    // The first reply of a question just asked is its only version: no tree read per send or per event.
+    const viewOfReply = versions === 'only' ? async (row: MessageRow) => toMessageView(row) : viewOf;
+    const publishMessage = async (type: 'message.created' | 'message.updated', row: MessageRow) => {
+      const message = await viewOfReply(row).catch(() => toMessageView(row));
+      await events.publish(userId, { type, chatId: row.chatId, message });
+    };
     const history = buildHistory(await chats.listPath(chat.id, { upTo: question.sortKey }), config.llm.contextTokenBudget);
     // Starting the reply and bumping the chat do not depend on each other.
     const [started, updated] = await Promise.all([
@@ -129,18 +144,13 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
         history,
         maxTokens: options.maxTokens ?? config.maxTokens,
         temperature: options.temperature ?? config.temperature,
-        onCreated: (message) => void publishMessage(userId, 'message.created', message),
-        onStored: (message) => void publishMessage(userId, 'message.updated', message),
+        onCreated: (message) => void publishMessage('message.created', message),
+        onStored: (message) => void publishMessage('message.updated', message),
       }),
       chats.touchChat(chat.id, chat.title ? null : titleFrom(history[history.length - 1]?.content ?? 'New chat')),
     ]);
     if (updated) void events.publish(userId, { type: 'chat.updated', chatId: chat.id, chat: toChatView(updated) });
-    return { ...started, userMessage, assistantMessage: await viewOf(started.message!) };
-  };
-
-  const publishMessage = async (userId: string, type: 'message.created' | 'message.updated', row: MessageRow) => {
-    const message = await viewOf(row).catch(() => toMessageView(row));
-    await events.publish(userId, { type, chatId: row.chatId, message });
+    return { ...started, userMessage, assistantMessage: await viewOfReply(started.message!), viewOfReply };
   };
 
   return {
@@ -254,7 +264,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
         siblingInfo(versions.map((version) => ({ ...version, parentId, role: 'user', active: true }))).get(row.id),
       );
       void events.publish(caller.user.id, { type: 'message.created', chatId, message: view });
-      return reply(caller, chat, row, model, input, view);
+      return reply(caller, chat, row, model, input, view, 'only');
     },
 
     /**
@@ -269,7 +279,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const model = await resolveModel(input, chat);
       await replies.admit(caller, ip);
       const { row, view } = await askAgain(caller.user.id, chatId, original.parentId, input.content, original.attachments);
-      return reply(caller, chat, row, model, input, view);
+      return reply(caller, chat, row, model, input, view, 'only');
     },
 
     /** Makes the branch through `messageId` the active one (it and its ancestors become the selected versions); the chat as it now reads. */
@@ -287,7 +297,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const result = await replies.result(started);
       return {
         userMessage: started.userMessage,
-        assistantMessage: result.message ? await viewOf(result.message) : started.assistantMessage,
+        assistantMessage: result.message ? await started.viewOfReply(result.message) : started.assistantMessage,
       };
     },
 
@@ -308,7 +318,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
         const onBranch = reselect(nodes, question.id);
         await repo.setFlags(merged(onBranch, withoutReplies(applied(nodes, onBranch), question.id)));
       });
-      return reply(caller, chat, { ...question, active: true }, model, options, null);
+      return reply(caller, chat, { ...question, active: true }, model, options, null, 'among-others');
     },
 
     /** Cancel by message id alone (websocket frames carry no chat id); still owner-only. */
