@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia';
 import { authGuard } from './http/auth.ts';
+import { compression } from './http/compression.ts';
 import { corsPolicy } from './http/cors.ts';
 import { errorHandler } from './http/error-handler.ts';
 import { idempotency } from './http/idempotency.ts';
@@ -7,6 +8,7 @@ import { createLimits } from './http/limits.ts';
 import { createMetrics } from './http/metrics.ts';
 import { requestGuard } from './http/request-log.ts';
 import { createRouteBundle } from './http/routes.ts';
+import { transportPolicy } from './http/transport.ts';
 import type { Infra } from './infra/index.ts';
 import { createStreamBuffers } from './infra/kv/stream-buffers.ts';
 import { createProviders } from './infra/llm/index.ts';
@@ -16,7 +18,7 @@ import { authModule } from './modules/auth/index.ts';
 import { createAuthService } from './modules/auth/service.ts';
 import { chatsModule } from './modules/chats/index.ts';
 import { createChatsService } from './modules/chats/service.ts';
-import { docsModule } from './modules/docs/index.ts';
+import { docsModule, docsPageCsp } from './modules/docs/index.ts';
 import { healthModule } from './modules/health/index.ts';
 import { modelsModule } from './modules/models/index.ts';
 import { createModelsService } from './modules/models/service.ts';
@@ -89,34 +91,39 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     read: () => (infra.kv.status() === 'ok' ? 1 : 0),
   });
   metrics.addGauge({ name: 'process_resident_memory_bytes', help: 'Resident memory', read: () => process.memoryUsage.rss() });
-  return new Elysia({
-    name: 'parley',
-    // Unknown fields are refused (422) where a schema says so, rather than silently dropped.
-    normalize: false,
-    // A socket that stops reading is closed once 1 MiB waits for it; idle ones are pinged, then closed.
-    websocket: {
-      idleTimeout: 60,
-      sendPings: true,
-      backpressureLimit: 1024 * 1024,
-      closeOnBackpressureLimit: true,
-      maxPayloadLength: 256 * 1024,
-    },
-  })
-    .use(errorHandler(infra.log))
-    .use(requestGuard({ log: infra.log, metrics, maxJsonBytes }))
-    .use(corsPolicy(config.corsOrigins))
-    .use(liveSseGuard(live))
-    .use(docsModule({ version }))
-    .use(healthModule(infra, metrics))
-    .use(authModule({ auth, routes }))
-    .use(usersModule({ users, routes }))
-    .use(adminModule({ users, replies, auth, routes }))
-    .use(maintenanceRoutes({ kv: infra.kv, routes, cleanupSessions: auth.cleanup }))
-    .use(modelsModule({ models, routes }))
-    .use(chatsModule({ chats, routes }))
-    .use(streamsModule({ streams, routes }))
-    .use(realtimeModule({ hub: realtime, routes }))
-    .use(openAiCompatModule({ models, replies, routes }));
+  return (
+    new Elysia({
+      name: 'parley',
+      // Unknown fields are refused (422) where a schema says so, rather than silently dropped.
+      normalize: false,
+      // A socket that stops reading is closed once 1 MiB waits for it; idle ones are pinged, then closed.
+      websocket: {
+        idleTimeout: 60,
+        sendPings: true,
+        backpressureLimit: 1024 * 1024,
+        closeOnBackpressureLimit: true,
+        maxPayloadLength: 256 * 1024,
+      },
+    })
+      .use(errorHandler(infra.log))
+      // Before the request guard, whose refusals (413, 415) end the request hooks: they carry the CSP too.
+      .use(transportPolicy({ trustProxy: config.trustProxy, forceHttps: config.forceHttps, pageCsp: docsPageCsp }))
+      .use(requestGuard({ log: infra.log, metrics, maxJsonBytes }))
+      .use(corsPolicy(config.corsOrigins))
+      .use(liveSseGuard(live))
+      .use(compression({ minBytes: config.compressionMinBytes }))
+      .use(docsModule({ version }))
+      .use(healthModule(infra, metrics))
+      .use(authModule({ auth, routes }))
+      .use(usersModule({ users, routes }))
+      .use(adminModule({ users, replies, auth, routes }))
+      .use(maintenanceRoutes({ kv: infra.kv, routes, cleanupSessions: auth.cleanup }))
+      .use(modelsModule({ models, routes }))
+      .use(chatsModule({ chats, routes }))
+      .use(streamsModule({ streams, routes }))
+      .use(realtimeModule({ hub: realtime, routes }))
+      .use(openAiCompatModule({ models, replies, routes }))
+  );
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -69,6 +69,14 @@ export function parseConfig(raw: Env) {
       `must be below HTTP_IDLE_TIMEOUT_SECONDS (${env.HTTP_IDLE_TIMEOUT_SECONDS} s) less one second, or quiet streams are cut`,
     );
   }
+  // Parley never terminates TLS itself: without a trusted proxy saying how a request came, every
+  // request looks plain and each redirect would be answered by another.
+  if (env.FORCE_HTTPS && !env.TRUST_PROXY) {
+    throw new ConfigError(
+      'FORCE_HTTPS',
+      'needs TRUST_PROXY=true (only a trusted proxy says by X-Forwarded-Proto that a request came over HTTPS)',
+    );
+  }
   const fallbacks = parseFallbacks(env.LLM_FALLBACKS, available);
 
   const secret = givenSecret ? { secret: givenSecret, generated: false } : loadOrCreateJwtSecret(dataDir);
@@ -95,6 +103,8 @@ export function parseConfig(raw: Env) {
     temperature: env.TEMPERATURE,
     corsOrigins,
     trustProxy: env.TRUST_PROXY,
+    forceHttps: env.FORCE_HTTPS,
+    compressionMinBytes: env.COMPRESSION_MIN_BYTES,
     rateLimit: {
       enabled: env.RATE_LIMIT_ENABLED,
       maxRequests: env.RATE_LIMIT_MAX_REQUESTS,

@@ -70,7 +70,22 @@ export const EnvSchema = T.Object({
   MAX_TOKENS: T.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'Default limit of tokens generated per reply.' }),
   TEMPERATURE: T.Number({ minimum: 0, maximum: 2, default: 0.7, description: 'Default sampling temperature.' }),
   CORS_ORIGINS: list('Origins allowed cross-origin, such as https://app.example.com, or *; unset, same-origin only.'),
-  TRUST_PROXY: T.Boolean({ default: false, description: 'Believe X-Forwarded-For and Fly-Client-IP for the client address.' }),
+  TRUST_PROXY: T.Boolean({
+    default: false,
+    description: 'Believe X-Forwarded-For and Fly-Client-IP for the client address, and X-Forwarded-Proto for whether it came over HTTPS.',
+  }),
+  FORCE_HTTPS: T.Boolean({
+    default: false,
+    description:
+      'Answer requests that came over plain HTTP (by X-Forwarded-Proto; needs TRUST_PROXY) with 308 to the same https URL; /health is exempt for probes.',
+  }),
+  COMPRESSION_MIN_BYTES: T.Integer({
+    minimum: 0,
+    maximum: 1_073_741_824,
+    default: 1024,
+    description:
+      'JSON, the OpenAPI document and the docs assets at least this large are sent gzip or brotli when the client accepts it, in bytes.',
+  }),
   RATE_LIMIT_ENABLED: T.Boolean({ default: true, description: 'Whether requests are rate limited at all.' }),
   RATE_LIMIT_MAX_REQUESTS: T.Integer({ minimum: 1, default: 100, description: 'General API requests per IP per window.' }),
   RATE_LIMIT_WINDOW_MS: T.Integer({ minimum: 1000, default: 900_000, description: 'Window of the general API limit, in ms.' }),

@@ -230,6 +230,8 @@ describe('config: decoding', () => {
       temperature: 0.7,
       corsOrigins: [],
       trustProxy: false,
+      forceHttps: false,
+      compressionMinBytes: 1024,
       rateLimit: {
         enabled: true,
         maxRequests: 100,

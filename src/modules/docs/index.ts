@@ -1,11 +1,57 @@
+import { createHash } from 'node:crypto';
 import { openapi } from '@elysiajs/openapi';
+import { SwaggerUIRender } from '@elysiajs/openapi/swagger';
 import { Elysia } from 'elysia';
+import { docsCsp } from '../../http/transport.ts';
 import { swaggerAssets } from './assets.ts';
 import { completeDocument, type OpenApiDocument } from './document.ts';
 
 export const docsPath = '/swagger';
 
 export type DocsOptions = { version: string };
+
+// The plugin is told to load the document from `swagger/json`, relative to the page, which from
+// /swagger/ (trailing slash, also served) is /swagger/swagger/json: a 404 and "Failed to load API
+// definition". An absolute URL works from both. The plugin's option type omits `url`, but it
+// spreads these options after its own, so passing the object by reference overrides it. The UI's
+// script and styles are this server's own (see assets.ts).
+const swaggerOptions = {
+  url: `${docsPath}/json`,
+  cdn: `${docsPath}/assets/swagger-ui-bundle.js`,
+  theme: `${docsPath}/assets/swagger-ui.css`,
+  autoDarkMode: false,
+  persistAuthorization: true,
+};
+
+/** `sha256-…` of each inline `<script>` (one without `src`) of an HTML page, for a CSP. */
+export function inlineScriptHashes(html: string): string[] {
+  const hashes: string[] = [];
+  for (const match of html.matchAll(/<script(?![^>]*\ssrc\s*=)[^>]*>([\s\S]*?)<\/script>/gi)) {
+    hashes.push(
+      `sha256-${createHash('sha256')
+        .update(match[1] ?? '')
+        .digest('base64')}`,
+    );
+  }
+  return hashes;
+}
+
+// The page the plugin serves, rendered the way it renders it: its inline bootstrap script is
+// allowed by hash and no other inline script is.
+const pageHtml = SwaggerUIRender(
+  { title: '', description: '' } as never,
+  {
+    dom_id: '#swagger-ui',
+    version: 'latest',
+    ...swaggerOptions,
+  } as never,
+);
+const pageCsp = docsCsp(inlineScriptHashes(pageHtml));
+
+/** The docs page's CSP for its paths (/swagger and /swagger/); undefined elsewhere (the API's strict one applies). */
+export function docsPageCsp(path: string): string | undefined {
+  return path === docsPath || path === `${docsPath}/` ? pageCsp : undefined;
+}
 
 const tags = [
   { name: 'Health', description: 'Liveness and dependency status' },
@@ -35,17 +81,6 @@ const description = [
  * The plugin's document is finished by completeDocument (document.ts) before it is served.
  */
 export function docsModule({ version }: DocsOptions) {
-  // The plugin tells the UI to load the document from `swagger/json`, relative to the page, which
-  // from /swagger/ (trailing slash, also served) is /swagger/swagger/json: a 404 and "Failed to
-  // load API definition". An absolute URL works from both. The plugin's option type omits `url`,
-  // but it spreads these options after its own, so passing the object by reference overrides it.
-  const swaggerOptions = {
-    url: `${docsPath}/json`,
-    cdn: `${docsPath}/assets/swagger-ui-bundle.js`,
-    theme: `${docsPath}/assets/swagger-ui.css`,
-    autoDarkMode: false,
-    persistAuthorization: true,
-  };
   // The plugin caches its document until the routes change; so does this, by that object.
   const finished = new WeakMap<object, OpenApiDocument>();
   const finish = (generated: OpenApiDocument) => {
