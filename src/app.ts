@@ -39,11 +39,13 @@ export function maxRequestBytes(maxFileSize: number): number {
   return maxFileSize * 10 + maxJsonBytes;
 }
 
+const layerRow = (namespace: string, layer: 'l1' | 'l2', value: number): [Record<string, string>, number] => [{ namespace, layer }, value];
+
 /** The services behind the routes, built once per process from the infra. */
 export function createServices(infra: Infra) {
   const { config, log } = infra;
   const metrics = createMetrics();
-  const users = createUsersService(infra.db);
+  const users = createUsersService(infra.db, infra.cache);
   const auth = createAuthService(infra, users);
   const providers = createProviders(config, log);
   const buffers = createStreamBuffers(infra.kv, { idleMs: config.ssePingMs });
@@ -90,6 +92,27 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     help: '1 while the key-value store is reachable',
     read: () => (infra.kv.status() === 'ok' ? 1 : 0),
   });
+  const cacheRows = () => infra.cache.counters();
+  metrics.addCounters({
+    name: 'parley_cache_hits_total',
+    help: 'Cache reads answered, by namespace and layer (l1 this process, l2 the KV)',
+    read: () => cacheRows().flatMap((row) => [layerRow(row.namespace, 'l1', row.l1Hits), layerRow(row.namespace, 'l2', row.l2Hits)]),
+  });
+  metrics.addCounters({
+    name: 'parley_cache_misses_total',
+    help: 'Cache reads a layer could not answer, by namespace and layer',
+    read: () => cacheRows().flatMap((row) => [layerRow(row.namespace, 'l1', row.l1Misses), layerRow(row.namespace, 'l2', row.l2Misses)]),
+  });
+  metrics.addCounters({
+    name: 'parley_cache_loads_total',
+    help: 'Values computed from the source after missing both layers, by namespace',
+    read: () => cacheRows().map((row) => [{ namespace: row.namespace }, row.loads]),
+  });
+  metrics.addCounters({
+    name: 'parley_cache_invalidations_total',
+    help: 'Invalidations this instance sent (writes that changed cached data), by namespace',
+    read: () => cacheRows().map((row) => [{ namespace: row.namespace }, row.invalidations]),
+  });
   metrics.addGauge({ name: 'process_resident_memory_bytes', help: 'Resident memory', read: () => process.memoryUsage.rss() });
   return (
     new Elysia({
@@ -117,7 +140,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(authModule({ auth, routes }))
       .use(usersModule({ users, routes }))
       .use(adminModule({ users, replies, auth, routes }))
-      .use(maintenanceRoutes({ kv: infra.kv, routes, cleanupSessions: auth.cleanup }))
+      .use(maintenanceRoutes({ kv: infra.kv, cache: infra.cache, routes, cleanupSessions: auth.cleanup }))
       .use(modelsModule({ models, routes }))
       .use(chatsModule({ chats, routes }))
       .use(streamsModule({ streams, routes }))

@@ -7,6 +7,9 @@ type Series = { counts: number[]; sum: number; count: number };
 
 export type Gauge = { name: string; help: string; read: () => number };
 
+/** Counters kept elsewhere, read when scraped: one value per set of labels. */
+export type CounterFamily = { name: string; help: string; read: () => [labels: Record<string, string>, value: number][] };
+
 /** A histogram in seconds; `observe` takes the label values in the order of its label names. */
 export type Histogram = { observe(labelValues: readonly string[], seconds: number): void };
 
@@ -16,6 +19,7 @@ export function createMetrics() {
   const requests = new Map<string, number>();
   const histograms: { name: string; help: string; render: (lines: string[]) => void }[] = [];
   const gauges: Gauge[] = [];
+  const counterFamilies: CounterFamily[] = [];
 
   const metrics = {
     /** Registers a histogram of seconds (Prometheus buckets from 1 ms to 120 s). */
@@ -50,12 +54,25 @@ export function createMetrics() {
       gauges.push(gauge);
     },
 
+    addCounters(family: CounterFamily) {
+      counterFamilies.push(family);
+    },
+
     render(): string {
       const lines = ['# HELP parley_http_requests_total HTTP requests answered', '# TYPE parley_http_requests_total counter'];
       for (const [labels, value] of requests) lines.push(`parley_http_requests_total{${labels}} ${value}`);
       for (const histogram of histograms) {
         lines.push(`# HELP ${histogram.name} ${histogram.help}`, `# TYPE ${histogram.name} histogram`);
         histogram.render(lines);
+      }
+      for (const family of counterFamilies) {
+        lines.push(`# HELP ${family.name} ${family.help}`, `# TYPE ${family.name} counter`);
+        for (const [labels, value] of family.read()) {
+          const text = Object.entries(labels)
+            .map(([name, labelValue]) => `${name}="${label(labelValue)}"`)
+            .join(',');
+          lines.push(`${family.name}${text ? `{${text}}` : ''} ${value}`);
+        }
       }
       for (const gauge of gauges)
         lines.push(`# HELP ${gauge.name} ${gauge.help}`, `# TYPE ${gauge.name} gauge`, `${gauge.name} ${gauge.read()}`);

@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.ts';
+import { type Cache, openCache } from './cache/index.ts';
 import { type Database, openDatabase } from './db/index.ts';
 import { type KeyValueStore, openKeyValueStore } from './kv/index.ts';
 import type { Logger } from './log/index.ts';
@@ -10,6 +11,8 @@ export type Infra = {
   readonly log: Logger;
   readonly db: Database;
   readonly kv: KeyValueStore;
+  /** Two-layer cache (process LRU in front of the KV) for derived data that reads repeat. */
+  readonly cache: Cache;
   readonly mailer: Mailer;
   readonly startedAt: Date;
 };
@@ -17,10 +20,12 @@ export type Infra = {
 export async function openInfra(config: Config, log: Logger): Promise<Infra> {
   const db = openDatabase(config);
   const kv = await openKeyValueStore(config, log);
+  const cache = await openCache(kv, log);
   const mailer = openMailer(config, log);
-  return { config, log, db, kv, mailer, startedAt: new Date() };
+  return { config, log, db, kv, cache, mailer, startedAt: new Date() };
 }
 
 export async function closeInfra(infra: Infra): Promise<void> {
+  await infra.cache.close();
   await Promise.allSettled([infra.kv.close(), infra.db.close(), infra.mailer.close()]);
 }

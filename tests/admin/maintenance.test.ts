@@ -57,7 +57,7 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
         await app.request('/api/v1/admin/cache/clear', { method: 'POST', headers: asAdmin, json: { pattern: 'models*' } }),
       );
       expect(cleared).toEqual({ cleared: 1 });
-      expect(await app.infra.kv.get('cache:models')).toBeNull();
+      expect(await app.infra.kv.get('cache:models:all')).toBeNull();
       expect(await app.infra.kv.get('cache:other')).toBe('x');
       const all = await readJson(await app.request('/api/v1/admin/cache/clear', { method: 'POST', headers: asAdmin }));
       expect(all.cleared).toBeGreaterThanOrEqual(1);

@@ -1,33 +1,71 @@
 import { Elysia, t } from 'elysia';
 import type { RouteBundle } from '../../http/routes.ts';
+import type { Cache } from '../../infra/cache/index.ts';
 import type { KeyValueStore } from '../../infra/kv/index.ts';
 
 const tags = ['Admin'];
-// Everything cached lives under this KV prefix, so clearing it can never touch sessions or streams.
-const cachePrefix = 'cache:';
+
+const Layer = t.Object({
+  hits: t.Integer({ description: 'Reads answered by this layer, on this instance since it started' }),
+  misses: t.Integer(),
+  hitRate: t.Number({ description: 'hits / (hits + misses), 0 before any read' }),
+  keys: t.Integer({ description: 'l1: entries in this instance’s memory; l2: keys in the shared KV' }),
+});
+const CacheStats = t.Object({
+  kind: t.String(),
+  status: t.String(),
+  keys: t.Integer({ description: 'Keys under the cache prefix in the KV (L2)' }),
+  l1: Layer,
+  l2: Layer,
+  namespaces: t.Record(t.String(), t.Object({ l1: Layer, l2: Layer, loads: t.Integer(), invalidations: t.Integer() })),
+});
 
 export type MaintenanceDeps = {
   kv: KeyValueStore;
+  cache: Cache;
   routes: RouteBundle;
   cleanupSessions: () => Promise<{ sessions: number; refreshTokens: number; oneTimeTokens: number }>;
 };
 
 /** Admin housekeeping: the shared cache, and sessions and tokens that can never be used again. */
-export function maintenanceRoutes({ kv, routes, cleanupSessions }: MaintenanceDeps) {
+export function maintenanceRoutes({ kv, cache, routes, cleanupSessions }: MaintenanceDeps) {
   return new Elysia({ name: 'admin-maintenance', prefix: '/api/v1/admin' })
     .use(routes.api())
-    .get('/cache/stats', async () => ({ kind: kv.kind, status: kv.status(), keys: await kv.countMatching(`${cachePrefix}*`) }), {
-      admin: true,
-      response: { 200: t.Object({ kind: t.String(), status: t.String(), keys: t.Integer() }) },
-      detail: { tags, summary: 'What the shared cache holds (model lists and other derived data)' },
-    })
-    .post('/cache/clear', async ({ body }) => ({ cleared: await kv.deleteMatching(`${cachePrefix}${body?.pattern ?? '*'}`) }), {
+    .get(
+      '/cache/stats',
+      async () => {
+        const stats = await cache.stats();
+        return { kind: kv.kind, status: kv.status(), keys: stats.l2.keys, ...stats };
+      },
+      {
+        admin: true,
+        response: { 200: CacheStats },
+        detail: {
+          tags,
+          summary:
+            'What the cache holds (model lists, profiles and other derived data): hits, misses, hit rate and keys per layer (l1 this instance’s memory, l2 the shared KV) and per namespace; counts are this instance’s',
+        },
+      },
+    )
+    .post('/cache/clear', async ({ body }) => ({ cleared: await cache.clear(body?.pattern) }), {
       admin: true,
       body: t.Optional(
-        t.Object({ pattern: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Glob within the cache, e.g. models*' })) }),
+        t.Object({
+          pattern: t.Optional(
+            t.String({
+              minLength: 1,
+              maxLength: 200,
+              description: 'Glob within the cache over `namespace:key`, e.g. models* or profiles:*',
+            }),
+          ),
+        }),
       ),
       response: { 200: t.Object({ cleared: t.Integer() }) },
-      detail: { tags, summary: 'Drop cached entries (all, or those matching a glob)' },
+      detail: {
+        tags,
+        summary:
+          'Drop cached entries (all, or those matching a glob over `namespace:key`) from both layers on every instance; `cleared` counts KV keys',
+      },
     })
     .post('/sessions/cleanup', () => cleanupSessions(), {
       admin: true,

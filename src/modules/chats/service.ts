@@ -66,6 +66,17 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
   const search = createChatSearch(infra.db);
   const { config } = infra;
   const resolveModel = replies.resolveModel;
+  // Derived reads that repeat, dropped on every instance by the writes below. Per-user stats are
+  // not cached: message flags and tokens change from the reply engine and branch selection too.
+  const categoryCache = infra.cache.namespace<{ data: { category: string; count: number }[] }>('chat-categories', {
+    l1TtlMs: 5_000,
+    l2TtlMs: 300_000,
+  });
+  // First pages only (keyed by limit): a cursor is caller input, and deeper pages are rare.
+  const featuredCache = infra.cache.namespace<Page<ChatView>>('featured', { l1TtlMs: 5_000, l2TtlMs: 60_000 });
+  /** After a write to chats of `userId`: their categories, and the featured list when a featured chat changed. */
+  const chatsChanged = (userId: string, featured: boolean) =>
+    Promise.all([categoryCache.invalidate(userId), featured ? featuredCache.invalidatePrefix('') : undefined]);
 
   /** Another user's chat is a 404, exactly like one that does not exist. */
   const ownChat = async (userId: string, chatId: string): Promise<ChatRow> => {
@@ -149,6 +160,8 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       }),
       chats.touchChat(chat.id, chat.title ? null : titleFrom(history[history.length - 1]?.content ?? 'New chat')),
     ]);
+    // A featured chat shows its title and updatedAt to everyone.
+    if (updated?.featured) await featuredCache.invalidatePrefix('');
     if (updated) void events.publish(userId, { type: 'chat.updated', chatId: chat.id, chat: toChatView(updated) });
     return { ...started, userMessage, assistantMessage: await viewOfReply(started.message!), viewOfReply };
   };
@@ -162,6 +175,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     ): Promise<ChatView> {
       if (input.provider || input.model) await resolveModel(input);
       const row = await chats.insertChat({ id: Bun.randomUUIDv7(), userId, ...input });
+      if (row.category) await chatsChanged(userId, false);
       return toChatView(row);
     },
 
@@ -198,15 +212,17 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       if (patch.provider || patch.model)
         await resolveModel({ provider: patch.provider ?? chat.provider, model: patch.model ?? (patch.provider ? null : chat.model) });
       const view = toChatView((await chats.updateChat(chatId, patch as Parameters<ChatsRepository['updateChat']>[1]))!);
+      await chatsChanged(userId, chat.featured);
       void events.publish(userId, { type: 'chat.updated', chatId, chat: view });
       return view;
     },
 
     /** Deletes the chat; its replies still generating (on any instance) are cancelled first, so nothing keeps running or billing. */
     async remove(userId: string, chatId: string): Promise<void> {
-      await ownChat(userId, chatId);
+      const chat = await ownChat(userId, chatId);
       await Promise.all((await chats.streaming(chatId)).map((message) => replies.cancel(message.id)));
       await chats.deleteChat(chatId);
+      await chatsChanged(userId, chat.featured);
       void events.publish(userId, { type: 'chat.deleted', chatId });
     },
 
@@ -350,9 +366,11 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       };
     },
 
-    async categories(userId: string) {
-      const rows = await chats.categories(userId);
-      return { data: rows.map((row) => ({ category: row.category!, count: Number(row.count) })) };
+    categories(userId: string) {
+      return categoryCache.get(userId, async () => {
+        const rows = await chats.categories(userId);
+        return { data: rows.map((row) => ({ category: row.category!, count: Number(row.count) })) };
+      });
     },
 
     async stats(userId: string): Promise<Stats> {
@@ -377,15 +395,18 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
 
     async featured(query: { limit?: number; cursor?: string }): Promise<Page<ChatView>> {
       const limit = query.limit ?? 20;
-      const rows = await chats.listFeatured(limit + 1, decodeCursor(query.cursor, isString));
-      return toPage(rows, limit, (row) => row.id, toPublicChatView);
+      const load = async () =>
+        toPage(await chats.listFeatured(limit + 1, decodeCursor(query.cursor, isString)), limit, (row) => row.id, toPublicChatView);
+      return query.cursor === undefined ? featuredCache.get(String(limit), load) : load();
     },
 
     async setFeatured(chatId: string, featured: boolean): Promise<ChatView> {
       const row = await chats.findChat(chatId);
       if (!row) throw notFound('Chat');
       // Featuring is an admin's act on someone else's chat: it must not bump their list order.
-      return toChatView((await chats.updateChat(chatId, { featured, updatedAt: row.updatedAt }))!);
+      const view = toChatView((await chats.updateChat(chatId, { featured, updatedAt: row.updatedAt }))!);
+      await featuredCache.invalidatePrefix('');
+      return view;
     },
   };
 }

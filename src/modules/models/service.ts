@@ -13,9 +13,6 @@ import {
 } from '../../infra/llm/index.ts';
 import type { RepliesService } from '../replies/service.ts';
 
-const modelListTtlMs = 60_000;
-export const modelListCacheKey = 'cache:models';
-
 export type StatelessChat = {
   message: string;
   provider?: string;
@@ -31,6 +28,8 @@ export type StatelessChat = {
 /** Models, stateless chat, LLM limits, and starting/stopping Ollama models. */
 export function createModelsService(infra: Infra, deps: { providers: Providers; replies: RepliesService }) {
   const { providers, replies } = deps;
+  // Shared by instances for a minute (KV), a few seconds in each process; admins clear it (`models*`).
+  const modelList = infra.cache.namespace<ModelInfo[]>('models', { l1TtlMs: 5_000, l2TtlMs: 60_000 });
 
   const ollamaUrl = () => {
     const url = infra.config.ollama.baseUrl;
@@ -52,14 +51,8 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
   };
 
   return {
-    /** Every provider's list, cached in KV for a minute (shared by instances, cleared by admins). */
-    async list(): Promise<ModelInfo[]> {
-      const cached = await infra.kv.get(modelListCacheKey).catch(() => null);
-      if (cached) return JSON.parse(cached) as ModelInfo[];
-      const models = await providers.listAllModels();
-      await infra.kv.set(modelListCacheKey, JSON.stringify(models), { ttlMs: modelListTtlMs }).catch(() => undefined);
-      return models;
-    },
+    /** Every provider's list, from the two-layer cache (one provider round per instance however many ask at once). */
+    list: (): Promise<ModelInfo[]> => modelList.get('all', () => providers.listAllModels()),
 
     /** A reply with no chat: nothing stored but the usage; streamed through a buffer like any other. */
     async startStateless(caller: UserCaller, ip: string, body: StatelessChat) {

@@ -1,5 +1,6 @@
 import { AppError, notFound } from '../../http/errors.ts';
 import { decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
+import type { Cache } from '../../infra/cache/index.ts';
 import type { Database, Tx } from '../../infra/db/index.ts';
 import { type AdminUserView, maxPreferencesBytes, type Profile, type PublicUser, type Role, type Tier, type Usage } from './model.ts';
 import { createUsersRepository, type UserRow } from './repository.ts';
@@ -34,8 +35,15 @@ export function normaliseEmail(email: string): string {
 
 const dayOf = (date: Date) => date.toISOString().slice(0, 10);
 
-export function createUsersService(db: Database) {
+export function createUsersService(db: Database, cache: Cache) {
   const users = createUsersRepository(db);
+  // GET /users/me: every write to a user's row below drops it, on every instance.
+  const profiles = cache.namespace<Profile>('profiles', { l1TtlMs: 5_000, l2TtlMs: 300_000 });
+  /** The row as written, once its cached profile is gone everywhere. */
+  const written = async <R>(userId: string, row: R): Promise<R> => {
+    await profiles.invalidate(userId);
+    return row;
+  };
 
   const mustFind = async (id: string, tx?: Tx) => {
     const row = await (tx ? users.with(tx) : users).findById(id);
@@ -47,8 +55,8 @@ export function createUsersService(db: Database) {
     findById: users.findById,
     /** Storage for the auth module's account flows (register, guests, passwords, verification). */
     insert: users.insert,
-    update: users.update,
-    upgradeGuest: users.upgradeGuest,
+    update: async (id: string, patch: Parameters<typeof users.update>[1]) => written(id, await users.update(id, patch)),
+    upgradeGuest: async (id: string, fields: Parameters<typeof users.upgradeGuest>[1]) => written(id, await users.upgradeGuest(id, fields)),
 
     /** Adds one finished request's tokens to the user's row for today (UTC) and that model. */
     async recordUsage(
@@ -60,19 +68,20 @@ export function createUsersService(db: Database) {
     },
     findByEmail: (email: string) => users.findByEmail(normaliseEmail(email)),
 
-    async profile(userId: string): Promise<Profile> {
-      return toProfile(await mustFind(userId));
+    /** From the two-layer cache; a user that does not exist is not cached (404 each time). */
+    profile(userId: string): Promise<Profile> {
+      return profiles.get(userId, async () => toProfile(await mustFind(userId)));
     },
 
     async updateProfile(userId: string, patch: { name?: string | null; avatarUrl?: string | null }): Promise<Profile> {
-      const row = await users.update(userId, patch);
+      const row = await written(userId, await users.update(userId, patch));
       if (!row) throw notFound('User');
       return toProfile(row);
     },
 
     async mergePreferences(userId: string, changes: Record<string, unknown>): Promise<Profile> {
-      // Read, merge and write as one unit of work.
-      return db.transaction(async (tx) => {
+      // Read, merge and write as one unit of work; the cached profile goes once it is committed.
+      const profile = await db.transaction(async (tx) => {
         const current = await mustFind(userId, tx);
         // Without a prototype, every key (even `__proto__`) is an own key: none can reach a prototype.
         const merged: Record<string, unknown> = Object.assign(Object.create(null), current.preferences);
@@ -88,6 +97,7 @@ export function createUsersService(db: Database) {
         const preferences: Record<string, unknown> = Object.fromEntries(Object.entries(merged));
         return toProfile((await users.with(tx).update(userId, { preferences }))!);
       });
+      return written(userId, profile);
     },
 
     async usage(userId: string, days: number, now = new Date()): Promise<Usage> {
@@ -131,7 +141,7 @@ export function createUsersService(db: Database) {
         throw new AppError('conflict', 'A guest must register before it can be given another role');
       }
       if (patch.role === 'guest' && current.role !== 'guest') throw new AppError('conflict', 'A registered user cannot become a guest');
-      return toAdminView((await users.update(userId, patch))!);
+      return toAdminView((await written(userId, await users.update(userId, patch)))!);
     },
   };
 }
