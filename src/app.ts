@@ -5,6 +5,7 @@ import { errorHandler } from './http/error-handler.ts';
 import { idempotency } from './http/idempotency.ts';
 import { createLimits } from './http/limits.ts';
 import { createMetrics } from './http/metrics.ts';
+import { callerLimit } from './http/rate-limit.ts';
 import { requestGuard } from './http/request-log.ts';
 import { createRouteBundle } from './http/routes.ts';
 import type { Infra } from './infra/index.ts';
@@ -48,7 +49,15 @@ export function createServices(infra: Infra) {
   const events = createUserEvents(infra);
   const replies = createRepliesService(infra, { providers, buffers, users, metrics });
   const chats = createChatsService(infra, { replies, events });
-  const models = createModelsService(infra, { providers, replies });
+  const searchLimit = callerLimit({
+    kv: infra.kv,
+    log,
+    enabled: config.rateLimit.enabled,
+    name: 'search',
+    max: config.rateLimit.searchPerMinute,
+    windowMs: 60_000,
+  });
+  const models = createModelsService(infra, { providers, replies, searchLimit });
   const streams = createStreamsService(infra, buffers);
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
@@ -57,14 +66,14 @@ export function createServices(infra: Infra) {
     await live.close();
     auth.revocations.close();
   };
-  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live, close };
+  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live, searchLimit, close };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live } = services;
+  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live, searchLimit } = services;
   const config = infra.config;
   const routes = createRouteBundle({
     guard: authGuard(auth.resolveCaller),
@@ -113,7 +122,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     .use(adminModule({ users, replies, auth, routes }))
     .use(maintenanceRoutes({ kv: infra.kv, routes, cleanupSessions: auth.cleanup }))
     .use(modelsModule({ models, routes }))
-    .use(chatsModule({ chats, routes }))
+    .use(chatsModule({ chats, routes, searchLimit }))
     .use(streamsModule({ streams, routes }))
     .use(realtimeModule({ hub: realtime, routes }))
     .use(openAiCompatModule({ models, replies, routes }));

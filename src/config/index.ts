@@ -104,6 +104,7 @@ export function parseConfig(raw: Env) {
       llmPerMinute: env.RATELIMIT_PER_MINUTE,
       llmPerHour: env.RATELIMIT_PER_HOUR,
       llmPerDay: env.RATELIMIT_PER_DAY,
+      searchPerMinute: env.SEARCH_RATE_LIMIT_PER_MINUTE,
     },
     maxFileSize: env.MAX_FILE_SIZE,
     smtpUrl: env.SMTP_URL,

@@ -83,6 +83,11 @@ export const EnvSchema = T.Object({
   RATELIMIT_PER_MINUTE: T.Integer({ minimum: 1, default: 10, description: 'LLM calls per user (guests per IP) per minute.' }),
   RATELIMIT_PER_HOUR: T.Integer({ minimum: 1, default: 100, description: 'LLM calls per user (guests per IP) per hour.' }),
   RATELIMIT_PER_DAY: T.Integer({ minimum: 1, default: 500, description: 'LLM calls per user (guests per IP) per day.' }),
+  SEARCH_RATE_LIMIT_PER_MINUTE: T.Integer({
+    minimum: 1,
+    default: 30,
+    description: 'Chat searches per user (guests per IP) per minute, on top of the general limit.',
+  }),
   MAX_FILE_SIZE: T.Integer({ minimum: 1, default: 10_485_760, description: 'Bytes per upload; it bounds request bodies.' }),
   SMTP_URL: url(['smtp:', 'smtps:'], 'Mail server for password reset and email verification; unset, mail is logged.'),
   MAIL_FROM: T.String({ default: 'Parley <no-reply@localhost>', description: 'Sender of the mail Parley sends.' }),

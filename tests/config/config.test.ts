@@ -239,6 +239,7 @@ describe('config: decoding', () => {
         llmPerMinute: 10,
         llmPerHour: 100,
         llmPerDay: 500,
+        searchPerMinute: 30,
       },
       maxFileSize: 10_485_760,
       smtpUrl: undefined,

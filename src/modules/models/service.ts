@@ -1,5 +1,6 @@
 import type { UserCaller } from '../../http/auth.ts';
 import { AppError } from '../../http/errors.ts';
+import type { CallerLimit } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
 import {
   type ModelInfo,
@@ -11,6 +12,7 @@ import {
   UnknownModelError,
   UpstreamError,
 } from '../../infra/llm/index.ts';
+import { llmSubject } from '../replies/limits.ts';
 import type { RepliesService } from '../replies/service.ts';
 
 const modelListTtlMs = 60_000;
@@ -29,8 +31,8 @@ export type StatelessChat = {
 };
 
 /** Models, stateless chat, LLM limits, and starting/stopping Ollama models. */
-export function createModelsService(infra: Infra, deps: { providers: Providers; replies: RepliesService }) {
-  const { providers, replies } = deps;
+export function createModelsService(infra: Infra, deps: { providers: Providers; replies: RepliesService; searchLimit: CallerLimit }) {
+  const { providers, replies, searchLimit } = deps;
 
   const ollamaUrl = () => {
     const url = infra.config.ollama.baseUrl;
@@ -89,7 +91,12 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
       return replies.sse((await this.startStateless(caller, ip, body)).streamId);
     },
 
-    rateLimit: (caller: UserCaller, ip: string) => replies.limits(caller, ip),
+    /** The LLM call limits and the search limit, and what the caller has left of each; counts nothing. */
+    async rateLimit(caller: UserCaller, ip: string) {
+      const subject = llmSubject(caller.user, ip);
+      const [llm, search] = await Promise.all([replies.limits(caller, ip), searchLimit.peek(subject)]);
+      return { ...llm, search };
+    },
 
     ollamaStatus: (model: string) => ollamaCall(() => ollamaModelStatus(ollamaUrl(), model)),
     startOllama: (model: string) => ollamaCall(() => startOllamaModel(ollamaUrl(), model)),
