@@ -11,6 +11,7 @@ import { createRouteBundle } from './http/routes.ts';
 import type { Infra } from './infra/index.ts';
 import { createStreamBuffers } from './infra/kv/stream-buffers.ts';
 import { createProviders } from './infra/llm/index.ts';
+import { createHousekeeping } from './modules/admin/housekeeping.ts';
 import { adminModule } from './modules/admin/index.ts';
 import { maintenanceRoutes } from './modules/admin/maintenance.ts';
 import { authModule } from './modules/auth/index.ts';
@@ -61,19 +62,28 @@ export function createServices(infra: Infra) {
   const streams = createStreamsService(infra, buffers);
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
-  /** Shutdown, before the infra closes: live connections and revocation notices stop their timers and subscriptions. */
+  // One scheduler of periodic clean-ups; the server starts it (tests only when they ask).
+  const housekeeping = createHousekeeping({
+    kv: infra.kv,
+    log,
+    intervalMs: config.housekeepingIntervalMs,
+    instanceId: crypto.randomUUID(),
+    tasks: [{ name: 'credentials', run: auth.cleanup }],
+  });
+  /** Shutdown, before the infra closes: housekeeping, live connections and revocation notices stop their timers and subscriptions. */
   const close = async () => {
+    await housekeeping.stop();
     await live.close();
     auth.revocations.close();
   };
-  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live, searchLimit, close };
+  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping, close };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live, searchLimit } = services;
+  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping } = services;
   const config = infra.config;
   const routes = createRouteBundle({
     guard: authGuard(auth.resolveCaller),
@@ -120,7 +130,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     .use(authModule({ auth, routes }))
     .use(usersModule({ users, routes }))
     .use(adminModule({ users, replies, auth, routes }))
-    .use(maintenanceRoutes({ kv: infra.kv, routes, cleanupSessions: auth.cleanup }))
+    .use(maintenanceRoutes({ kv: infra.kv, routes, housekeeping }))
     .use(modelsModule({ models, routes }))
     .use(chatsModule({ chats, routes, searchLimit }))
     .use(streamsModule({ streams, routes }))

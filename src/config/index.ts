@@ -135,6 +135,7 @@ export function parseConfig(raw: Env) {
     replySweepMs: env.REPLY_SWEEP_MS,
     wsAuthTimeoutMs: env.WS_AUTH_TIMEOUT_MS,
     revocationRecheckMs: env.REVOCATION_RECHECK_MS,
+    housekeepingIntervalMs: env.HOUSEKEEPING_INTERVAL_MS,
     streamMaxEvents: env.STREAM_MAX_EVENTS,
     streamMaxBytes: env.STREAM_MAX_BYTES,
   });

@@ -206,6 +206,13 @@ export const EnvSchema = T.Object({
     default: 10_000,
     description: 'Upstream connections the provider clients may hold open at once (per origin).',
   }),
+  HOUSEKEEPING_INTERVAL_MS: T.Integer({
+    minimum: 100,
+    maximum: 7 * 86_400_000,
+    default: 3_600_000,
+    description:
+      'How often expired sessions, refresh tokens and mailed one-time tokens are deleted, in ms: once per period across all instances (a KV lock per task and period).',
+  }),
   STREAM_MAX_EVENTS: T.Integer({ minimum: 1, default: 10_000, description: 'Most events a generic stream (POST /streams) may hold.' }),
   STREAM_MAX_BYTES: T.Integer({
     minimum: 1024,

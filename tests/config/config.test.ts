@@ -268,6 +268,7 @@ describe('config: decoding', () => {
       replySweepMs: 10_000,
       wsAuthTimeoutMs: 5000,
       revocationRecheckMs: 30_000,
+      housekeepingIntervalMs: 3_600_000,
       streamMaxEvents: 10_000,
       streamMaxBytes: 5_242_880,
     });
