@@ -2,9 +2,16 @@
 // tokens and mailed one-time tokens, run once per period across instances, and at once by
 // POST /api/v1/admin/sessions/cleanup; on both storage kinds, and on two instances of one deployment.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inArray } from 'drizzle-orm';
+import { parseConfig } from '../../src/config/index.ts';
+import { serve } from '../../src/index.ts';
+import { createLogger } from '../../src/infra/log/index.ts';
 import { createSecondInstance, createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import { asAdmin, bearer, readJson, register, testEnv, waitUntil } from '../helpers/client.ts';
+import { cheapPasswordHashes } from '../helpers/services.ts';
 
 const hour = 3_600_000;
 const past = () => new Date(Date.now() - hour);
@@ -187,3 +194,32 @@ if (shared) {
     });
   });
 }
+
+describe('housekeeping on the server serve() starts', () => {
+  test('happy: serve() starts the scheduler and shutdown stops it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'parley-housekeeping-'));
+    const lines: Record<string, unknown>[] = [];
+    const config = parseConfig({
+      DATA_DIR: dataDir,
+      NODE_ENV: 'test',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      HOUSEKEEPING_INTERVAL_MS: '100',
+      ...cheapPasswordHashes,
+    });
+    const running = await serve(
+      config,
+      createLogger('info', (line) => lines.push(JSON.parse(line))),
+    );
+    const ran = () => lines.filter((line) => line.msg === 'housekeeping task ran').length;
+    try {
+      await waitUntil(() => ran() >= 2, 'two scheduled runs');
+    } finally {
+      await running.shutdown('test over');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    const after = ran();
+    await Bun.sleep(300);
+    expect(ran()).toBe(after);
+  });
+});
