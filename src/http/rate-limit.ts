@@ -111,6 +111,11 @@ export function rateLimit(options: RateLimitOptions) {
   });
 }
 
+/** Whose budget a per-caller limit charges: the user, or for guests the address they come from. */
+export function callerSubject(user: { id: string; role: string }, ip: string): string {
+  return user.role === 'guest' ? `ip:${ip}` : `user:${user.id}`;
+}
+
 export type CallerLimitOptions = {
   kv: KeyValueStore;
   log: Logger;
@@ -126,7 +131,7 @@ export type CallerLimitStatus = { limit: number; remaining: number; reset: numbe
 
 /**
  * A fixed-window budget per caller (a subject such as `user:<id>`, or `ip:<address>` for guests:
- * see `llmSubject`), checked in a route's handler once the caller is known. The route's per-IP
+ * see `callerSubject`), checked in a route's handler once the caller is known. The route's per-IP
  * general limit (a transform hook, before authentication) has already charged the request, so a
  * request refused here still counts there. Admitted, it gives the `RateLimit-*` headers to set
  * when this budget is closer to refusing than the ones already shown; refused, it throws 429

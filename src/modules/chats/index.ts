@@ -1,9 +1,8 @@
 import { Elysia, t } from 'elysia';
 import { mayFail, noContent } from '../../http/docs.ts';
 import { PageQuery, page } from '../../http/pagination.ts';
-import type { CallerLimit } from '../../http/rate-limit.ts';
+import { type CallerLimit, callerSubject } from '../../http/rate-limit.ts';
 import type { RouteBundle } from '../../http/routes.ts';
-import { llmSubject } from '../replies/limits.ts';
 import {
   Categories,
   ChatMessageParams,
@@ -62,7 +61,7 @@ export function chatsModule({ chats, routes, searchLimit }: ChatsModuleDeps) {
     .get(
       '/search',
       async ({ caller, ip, query, set }) => {
-        await searchLimit.consume(llmSubject(caller.user, ip), set.headers);
+        await searchLimit.consume(callerSubject(caller.user, ip), set.headers);
         return chats.search(caller.user.id, query);
       },
       {

@@ -1,6 +1,6 @@
 import type { UserCaller } from '../../http/auth.ts';
 import { AppError } from '../../http/errors.ts';
-import type { CallerLimit } from '../../http/rate-limit.ts';
+import { type CallerLimit, callerSubject } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
 import {
   type ModelInfo,
@@ -12,7 +12,6 @@ import {
   UnknownModelError,
   UpstreamError,
 } from '../../infra/llm/index.ts';
-import { llmSubject } from '../replies/limits.ts';
 import type { RepliesService } from '../replies/service.ts';
 
 const modelListTtlMs = 60_000;
@@ -93,7 +92,7 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
 
     /** The LLM call limits and the search limit, and what the caller has left of each; counts nothing. */
     async rateLimit(caller: UserCaller, ip: string) {
-      const subject = llmSubject(caller.user, ip);
+      const subject = callerSubject(caller.user, ip);
       const [llm, search] = await Promise.all([replies.limits(caller, ip), searchLimit.peek(subject)]);
       return { ...llm, search };
     },
