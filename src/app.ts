@@ -6,12 +6,14 @@ import { errorHandler } from './http/error-handler.ts';
 import { idempotency } from './http/idempotency.ts';
 import { createLimits } from './http/limits.ts';
 import { createMetrics } from './http/metrics.ts';
+import { callerLimit } from './http/rate-limit.ts';
 import { requestGuard } from './http/request-log.ts';
 import { createRouteBundle } from './http/routes.ts';
 import { transportPolicy } from './http/transport.ts';
 import type { Infra } from './infra/index.ts';
 import { createStreamBuffers } from './infra/kv/stream-buffers.ts';
 import { createProviders } from './infra/llm/index.ts';
+import { createHousekeeping } from './modules/admin/housekeeping.ts';
 import { adminModule } from './modules/admin/index.ts';
 import { maintenanceRoutes } from './modules/admin/maintenance.ts';
 import { authModule } from './modules/auth/index.ts';
@@ -52,23 +54,40 @@ export function createServices(infra: Infra) {
   const events = createUserEvents(infra);
   const replies = createRepliesService(infra, { providers, buffers, users, metrics });
   const chats = createChatsService(infra, { replies, events });
-  const models = createModelsService(infra, { providers, replies });
+  const searchLimit = callerLimit({
+    kv: infra.kv,
+    log,
+    enabled: config.rateLimit.enabled,
+    name: 'search',
+    max: config.rateLimit.searchPerMinute,
+    windowMs: 60_000,
+  });
+  const models = createModelsService(infra, { providers, replies, searchLimit });
   const streams = createStreamsService(infra, buffers);
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
-  /** Shutdown, before the infra closes: live connections and revocation notices stop their timers and subscriptions. */
+  // One scheduler of periodic clean-ups; the server starts it (tests only when they ask).
+  const housekeeping = createHousekeeping({
+    kv: infra.kv,
+    log,
+    intervalMs: config.housekeepingIntervalMs,
+    instanceId: crypto.randomUUID(),
+    tasks: [{ name: 'credentials', run: auth.cleanup }],
+  });
+  /** Shutdown, before the infra closes: housekeeping, live connections and revocation notices stop their timers and subscriptions. */
   const close = async () => {
+    await housekeeping.stop();
     await live.close();
     auth.revocations.close();
   };
-  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live, close };
+  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping, close };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live } = services;
+  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping } = services;
   const config = infra.config;
   const routes = createRouteBundle({
     guard: authGuard(auth.resolveCaller),
@@ -140,9 +159,9 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(authModule({ auth, routes }))
       .use(usersModule({ users, routes }))
       .use(adminModule({ users, replies, auth, routes }))
-      .use(maintenanceRoutes({ kv: infra.kv, cache: infra.cache, routes, cleanupSessions: auth.cleanup }))
+      .use(maintenanceRoutes({ kv: infra.kv, cache: infra.cache, routes, housekeeping }))
       .use(modelsModule({ models, routes }))
-      .use(chatsModule({ chats, routes }))
+      .use(chatsModule({ chats, routes, searchLimit }))
       .use(streamsModule({ streams, routes }))
       .use(realtimeModule({ hub: realtime, routes }))
       .use(openAiCompatModule({ models, replies, routes }))

@@ -31,6 +31,8 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
     idleTimeout: config.httpIdleTimeoutSeconds,
   });
   const server = app.server!;
+  // Stopped by services.close() at shutdown.
+  services.housekeeping.start();
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`;
   let stopping: Promise<void> | undefined;
   const shutdown = (reason = 'shutdown') =>

@@ -114,6 +114,7 @@ export function parseConfig(raw: Env) {
       llmPerMinute: env.RATELIMIT_PER_MINUTE,
       llmPerHour: env.RATELIMIT_PER_HOUR,
       llmPerDay: env.RATELIMIT_PER_DAY,
+      searchPerMinute: env.SEARCH_RATE_LIMIT_PER_MINUTE,
     },
     maxFileSize: env.MAX_FILE_SIZE,
     smtpUrl: env.SMTP_URL,
@@ -144,6 +145,7 @@ export function parseConfig(raw: Env) {
     replySweepMs: env.REPLY_SWEEP_MS,
     wsAuthTimeoutMs: env.WS_AUTH_TIMEOUT_MS,
     revocationRecheckMs: env.REVOCATION_RECHECK_MS,
+    housekeepingIntervalMs: env.HOUSEKEEPING_INTERVAL_MS,
     streamMaxEvents: env.STREAM_MAX_EVENTS,
     streamMaxBytes: env.STREAM_MAX_BYTES,
   });

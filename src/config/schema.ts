@@ -98,6 +98,11 @@ export const EnvSchema = T.Object({
   RATELIMIT_PER_MINUTE: T.Integer({ minimum: 1, default: 10, description: 'LLM calls per user (guests per IP) per minute.' }),
   RATELIMIT_PER_HOUR: T.Integer({ minimum: 1, default: 100, description: 'LLM calls per user (guests per IP) per hour.' }),
   RATELIMIT_PER_DAY: T.Integer({ minimum: 1, default: 500, description: 'LLM calls per user (guests per IP) per day.' }),
+  SEARCH_RATE_LIMIT_PER_MINUTE: T.Integer({
+    minimum: 1,
+    default: 30,
+    description: 'Chat searches per user (guests per IP) per minute, on top of the general limit.',
+  }),
   MAX_FILE_SIZE: T.Integer({ minimum: 1, default: 10_485_760, description: 'Bytes per upload; it bounds request bodies.' }),
   SMTP_URL: url(['smtp:', 'smtps:'], 'Mail server for password reset and email verification; unset, mail is logged.'),
   MAIL_FROM: T.String({ default: 'Parley <no-reply@localhost>', description: 'Sender of the mail Parley sends.' }),
@@ -215,6 +220,13 @@ export const EnvSchema = T.Object({
     maximum: 1_000_000,
     default: 10_000,
     description: 'Upstream connections the provider clients may hold open at once (per origin).',
+  }),
+  HOUSEKEEPING_INTERVAL_MS: T.Integer({
+    minimum: 100,
+    maximum: 7 * 86_400_000,
+    default: 3_600_000,
+    description:
+      'How often expired sessions, refresh tokens and mailed one-time tokens are deleted, in ms: once per period across all instances (a KV lock per task and period).',
   }),
   STREAM_MAX_EVENTS: T.Integer({ minimum: 1, default: 10_000, description: 'Most events a generic stream (POST /streams) may hold.' }),
   STREAM_MAX_BYTES: T.Integer({

@@ -110,3 +110,75 @@ export function rateLimit(options: RateLimitOptions) {
     });
   });
 }
+
+/** Whose budget a per-caller limit charges: the user, or for guests the address they come from. */
+export function callerSubject(user: { id: string; role: string }, ip: string): string {
+  return user.role === 'guest' ? `ip:${ip}` : `user:${user.id}`;
+}
+
+export type CallerLimitOptions = {
+  kv: KeyValueStore;
+  log: Logger;
+  enabled: boolean;
+  /** The budget: `max` requests per fixed window of `windowMs`, counted under `ratelimit:<name>:<subject>`. */
+  name: string;
+  max: number;
+  windowMs: number;
+};
+
+/** What GET /rate-limit lists of a per-caller budget. */
+export type CallerLimitStatus = { limit: number; remaining: number; reset: number };
+
+/**
+ * A fixed-window budget per caller (a subject such as `user:<id>`, or `ip:<address>` for guests:
+ * see `callerSubject`), checked in a route's handler once the caller is known. The route's per-IP
+ * general limit (a transform hook, before authentication) has already charged the request, so a
+ * request refused here still counts there. Admitted, it gives the `RateLimit-*` headers to set
+ * when this budget is closer to refusing than the ones already shown; refused, it throws 429
+ * `rate_limited` with `Retry-After` and charges nothing. If the store fails, the request goes
+ * through (fail open, logged at most once a minute per store).
+ */
+export function callerLimit(options: CallerLimitOptions) {
+  const { kv, log, enabled, name, max, windowMs } = options;
+  const windowOf = (subject: string) => [{ key: `ratelimit:${name}:${subject}`, limit: max, ttlMs: windowMs }];
+  return {
+    name,
+    max,
+    windowMs,
+    /** Charges one request to `subject`, setting the headers on `headers`; 429 when the budget is spent. */
+    async consume(subject: string, headers: Record<string, unknown>): Promise<void> {
+      if (!enabled) return;
+      let verdict: Awaited<ReturnType<KeyValueStore['consumeWindows']>>;
+      try {
+        verdict = await kv.consumeWindows(windowOf(subject));
+      } catch (error) {
+        const now = Date.now();
+        if (now - (lastWarned.get(kv) ?? 0) >= warnEveryMs) {
+          lastWarned.set(kv, now);
+          log.warn('rate limit store unavailable: letting requests through', { limiter: name, error });
+        }
+        return;
+      }
+      const hit = verdict.windows[0]!;
+      const own = rateLimitHeaders(hit, max);
+      if (verdict.admitted) {
+        const shown = Number(headers['ratelimit-remaining'] ?? Number.POSITIVE_INFINITY);
+        if (hit.remaining <= shown) Object.assign(headers, own);
+        return;
+      }
+      const retryAfter = Math.max(1, resetSeconds(hit.resetMs));
+      Object.assign(headers, own);
+      throw new AppError('rate_limited', `Too many ${name} requests, retry in ${retryAfter} s`, {
+        headers: { ...own, 'retry-after': String(retryAfter) },
+      });
+    },
+    /** The budget and what `subject` has left of it, charging nothing (a fresh window while limits are off). */
+    async peek(subject: string): Promise<CallerLimitStatus> {
+      if (!enabled) return { limit: max, remaining: max, reset: resetSeconds(windowMs) };
+      const hit = (await kv.peekWindows(windowOf(subject))).windows[0]!;
+      return { limit: max, remaining: Math.max(0, hit.remaining), reset: resetSeconds(hit.resetMs) };
+    },
+  };
+}
+
+export type CallerLimit = ReturnType<typeof callerLimit>;

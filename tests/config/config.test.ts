@@ -241,6 +241,7 @@ describe('config: decoding', () => {
         llmPerMinute: 10,
         llmPerHour: 100,
         llmPerDay: 500,
+        searchPerMinute: 30,
       },
       maxFileSize: 10_485_760,
       smtpUrl: undefined,
@@ -269,6 +270,7 @@ describe('config: decoding', () => {
       replySweepMs: 10_000,
       wsAuthTimeoutMs: 5000,
       revocationRecheckMs: 30_000,
+      housekeepingIntervalMs: 3_600_000,
       streamMaxEvents: 10_000,
       streamMaxBytes: 5_242_880,
     });

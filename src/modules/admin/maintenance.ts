@@ -2,6 +2,7 @@ import { Elysia, t } from 'elysia';
 import type { RouteBundle } from '../../http/routes.ts';
 import type { Cache } from '../../infra/cache/index.ts';
 import type { KeyValueStore } from '../../infra/kv/index.ts';
+import type { Housekeeping } from './housekeeping.ts';
 
 const tags = ['Admin'];
 
@@ -24,11 +25,20 @@ export type MaintenanceDeps = {
   kv: KeyValueStore;
   cache: Cache;
   routes: RouteBundle;
-  cleanupSessions: () => Promise<{ sessions: number; refreshTokens: number; oneTimeTokens: number }>;
+  housekeeping: Pick<Housekeeping, 'runNow'>;
 };
 
+const count = (description: string) => t.Integer({ minimum: 0, description });
+const CleanupReport = t.Object({
+  sessions: count('Sessions deleted: ended (signed out, revoked) or expired, with their refresh tokens'),
+  refreshTokens: count('Expired refresh tokens deleted (besides those of the deleted sessions)'),
+  oneTimeTokens: count('Mailed one-time tokens (password reset, email verification) deleted: used or expired'),
+  total: count('Rows deleted in all'),
+  ranAt: t.String({ format: 'date-time', description: 'When this run started' }),
+});
+
 /** Admin housekeeping: the shared cache, and sessions and tokens that can never be used again. */
-export function maintenanceRoutes({ kv, cache, routes, cleanupSessions }: MaintenanceDeps) {
+export function maintenanceRoutes({ kv, cache, routes, housekeeping }: MaintenanceDeps) {
   return new Elysia({ name: 'admin-maintenance', prefix: '/api/v1/admin' })
     .use(routes.api())
     .get(
@@ -67,9 +77,23 @@ export function maintenanceRoutes({ kv, cache, routes, cleanupSessions }: Mainte
           'Drop cached entries (all, or those matching a glob over `namespace:key`) from both layers on every instance; `cleared` counts KV keys',
       },
     })
-    .post('/sessions/cleanup', () => cleanupSessions(), {
-      admin: true,
-      response: { 200: t.Object({ sessions: t.Integer(), refreshTokens: t.Integer(), oneTimeTokens: t.Integer() }) },
-      detail: { tags, summary: 'Delete ended sessions and spent or expired tokens; returns how many' },
-    });
+    .post(
+      '/sessions/cleanup',
+      async () => {
+        const ranAt = new Date().toISOString();
+        const removed = await housekeeping.runNow();
+        const { sessions = 0, refreshTokens = 0, oneTimeTokens = 0 } = removed;
+        return { sessions, refreshTokens, oneTimeTokens, total: Object.values(removed).reduce((sum, n) => sum + n, 0), ranAt };
+      },
+      {
+        admin: true,
+        response: { 200: CleanupReport },
+        detail: {
+          tags,
+          summary: 'Run the housekeeping now: delete ended sessions and spent or expired tokens; returns how many of each',
+          description:
+            'The same clean-up every instance schedules once per HOUSEKEEPING_INTERVAL_MS across the deployment. Idempotency records, stream buffers and rate-limit windows live in the KV with a TTL and expire by themselves.',
+        },
+      },
+    );
 }

@@ -1,6 +1,7 @@
 import { Elysia, t } from 'elysia';
 import { mayFail, noContent } from '../../http/docs.ts';
 import { PageQuery, page } from '../../http/pagination.ts';
+import { type CallerLimit, callerSubject } from '../../http/rate-limit.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import {
   Categories,
@@ -33,9 +34,9 @@ const sentResponses = {
 const sseDetail =
   'Server-sent events: `start`, `delta`…, then `done` or `error`, each with an `id:`; `: ping` while idle. With `stream: false`, JSON.';
 
-export type ChatsModuleDeps = { chats: ChatsService; routes: RouteBundle };
+export type ChatsModuleDeps = { chats: ChatsService; routes: RouteBundle; searchLimit: CallerLimit };
 
-export function chatsModule({ chats, routes }: ChatsModuleDeps) {
+export function chatsModule({ chats, routes, searchLimit }: ChatsModuleDeps) {
   return new Elysia({ name: 'chats', prefix: '/api/v1/chats' })
     .use(routes.api())
     .get('/featured', ({ query }) => chats.featured(query), {
@@ -57,12 +58,23 @@ export function chatsModule({ chats, routes }: ChatsModuleDeps) {
       },
       { auth: true, idempotent: true, body: CreateChatBody, response: { 201: ChatView }, detail: { tags, summary: 'Create a chat' } },
     )
-    .get('/search', ({ caller, query }) => chats.search(caller.user.id, query), {
-      auth: true,
-      query: SearchQuery,
-      response: { 200: SearchResults },
-      detail: { tags, summary: 'Full-text search over the caller’s chat titles and messages' },
-    })
+    .get(
+      '/search',
+      async ({ caller, ip, query, set }) => {
+        await searchLimit.consume(callerSubject(caller.user, ip), set.headers);
+        return chats.search(caller.user.id, query);
+      },
+      {
+        auth: true,
+        query: SearchQuery,
+        response: { 200: SearchResults },
+        detail: {
+          tags,
+          summary: 'Full-text search over the caller’s chat titles and messages',
+          description: 'Limited per user (guests per IP) to SEARCH_RATE_LIMIT_PER_MINUTE searches a minute, on top of the general limit.',
+        },
+      },
+    )
     .get('/stats', ({ caller }) => chats.stats(caller.user.id), {
       auth: true,
       response: { 200: Stats },

@@ -37,6 +37,14 @@ export const RateLimitStatus = t.Object({
     { perMinute: t.Integer(), perHour: t.Integer(), perDay: t.Integer() },
     { description: 'Seconds until each window starts afresh' },
   ),
+  search: t.Object(
+    {
+      limit: t.Integer({ description: 'Searches allowed per minute (SEARCH_RATE_LIMIT_PER_MINUTE)' }),
+      remaining: t.Integer(),
+      reset: t.Integer({ description: 'Seconds until the window starts afresh' }),
+    },
+    { description: 'Chat searches (GET /chats/search), per user (guests per IP)' },
+  ),
 });
 
 export const ModelBody = t.Object({ model: t.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });

@@ -1,5 +1,6 @@
 import type { UserCaller } from '../../http/auth.ts';
 import { AppError } from '../../http/errors.ts';
+import { type CallerLimit, callerSubject } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
 import {
   type ModelInfo,
@@ -26,8 +27,8 @@ export type StatelessChat = {
 };
 
 /** Models, stateless chat, LLM limits, and starting/stopping Ollama models. */
-export function createModelsService(infra: Infra, deps: { providers: Providers; replies: RepliesService }) {
-  const { providers, replies } = deps;
+export function createModelsService(infra: Infra, deps: { providers: Providers; replies: RepliesService; searchLimit: CallerLimit }) {
+  const { providers, replies, searchLimit } = deps;
   // Shared by instances for a minute (KV), a few seconds in each process; admins clear it (`models*`).
   const modelList = infra.cache.namespace<ModelInfo[]>('models', { l1TtlMs: 5_000, l2TtlMs: 60_000 });
 
@@ -82,7 +83,12 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
       return replies.sse((await this.startStateless(caller, ip, body)).streamId);
     },
 
-    rateLimit: (caller: UserCaller, ip: string) => replies.limits(caller, ip),
+    /** The LLM call limits and the search limit, and what the caller has left of each; counts nothing. */
+    async rateLimit(caller: UserCaller, ip: string) {
+      const subject = callerSubject(caller.user, ip);
+      const [llm, search] = await Promise.all([replies.limits(caller, ip), searchLimit.peek(subject)]);
+      return { ...llm, search };
+    },
 
     ollamaStatus: (model: string) => ollamaCall(() => ollamaModelStatus(ollamaUrl(), model)),
     startOllama: (model: string) => ollamaCall(() => startOllamaModel(ollamaUrl(), model)),

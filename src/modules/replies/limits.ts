@@ -1,5 +1,5 @@
 import { AppError } from '../../http/errors.ts';
-import { resetSeconds as secondsUntilReset } from '../../http/rate-limit.ts';
+import { callerSubject, resetSeconds as secondsUntilReset } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
 import { KvUnavailableError } from '../../infra/kv/errors.ts';
 import type { LimitWindow, WindowsVerdict } from '../../infra/kv/types.ts';
@@ -76,5 +76,5 @@ export type LlmLimits = ReturnType<typeof createLlmLimits>;
 
 /** Whose budget a call spends: the user, or for guests the address they come from. */
 export function llmSubject(user: { id: string; role: string }, ip: string): string {
-  return user.role === 'guest' ? `ip:${ip}` : `user:${user.id}`;
+  return callerSubject(user, ip);
 }
