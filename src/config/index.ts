@@ -78,6 +78,7 @@ export function parseConfig(raw: Env) {
     );
   }
   const fallbacks = parseFallbacks(env.LLM_FALLBACKS, available);
+  const tiers = parseTierLimits(env);
 
   const secret = givenSecret ? { secret: givenSecret, generated: false } : loadOrCreateJwtSecret(dataDir);
 
@@ -111,9 +112,8 @@ export function parseConfig(raw: Env) {
       windowMs: env.RATE_LIMIT_WINDOW_MS,
       authMax: env.AUTH_RATE_LIMIT_MAX,
       authWindowMs: env.AUTH_RATE_LIMIT_WINDOW_MS,
-      llmPerMinute: env.RATELIMIT_PER_MINUTE,
-      llmPerHour: env.RATELIMIT_PER_HOUR,
-      llmPerDay: env.RATELIMIT_PER_DAY,
+      /** LLM calls per window and tokens per calendar month (UTC), by tier (guests by role); 0 = unlimited. */
+      tiers,
       searchPerMinute: env.SEARCH_RATE_LIMIT_PER_MINUTE,
     },
     maxFileSize: env.MAX_FILE_SIZE,
@@ -182,4 +182,60 @@ function deepFreeze<T extends object>(value: T): DeepReadonly<T> {
     if (child && typeof child === 'object') deepFreeze(child);
   }
   return Object.freeze(value) as DeepReadonly<T>;
+}
+
+export const limitTiers = ['guest', 'free', 'pro', 'enterprise'] as const;
+export type LimitTier = (typeof limitTiers)[number];
+/** One tier's limits: LLM calls per minute, hour and day, and tokens (input + output) per calendar month (UTC); 0 = unlimited. */
+export type TierLimits = { perMinute: number; perHour: number; perDay: number; tokensPerMonth: number };
+
+const tierKeys = { minute: 'perMinute', hour: 'perHour', day: 'perDay', tokens: 'tokensPerMonth' } as const;
+
+/** Reads `minute=N,hour=N,day=N,tokens=N` (any subset, any order) over `defaults`; throws ConfigError naming `variable`. */
+export function parseTierSpec(variable: string, spec: string | undefined, defaults: TierLimits): TierLimits {
+  const limits = { ...defaults };
+  if (spec === undefined || spec.trim() === '') return limits;
+  const seen = new Set<string>();
+  for (const item of spec.split(',')) {
+    const part = item.trim();
+    if (part === '') continue;
+    const match = /^([a-z]+)\s*=\s*(\S+)$/.exec(part);
+    if (!match) throw new ConfigError(variable, `"${part}" is not key=number (keys: ${Object.keys(tierKeys).join(', ')})`);
+    const [, key, value] = match as unknown as [string, string, string];
+    if (!(key in tierKeys)) throw new ConfigError(variable, `unknown key "${key}" (keys: ${Object.keys(tierKeys).join(', ')})`);
+    if (seen.has(key)) throw new ConfigError(variable, `"${key}" is given twice`);
+    seen.add(key);
+    if (!/^\d{1,15}$/.test(value)) throw new ConfigError(variable, `${key}="${value}" is not a whole number ≥ 0 (0 = unlimited)`);
+    limits[tierKeys[key as keyof typeof tierKeys]] = Number(value);
+  }
+  return limits;
+}
+
+function parseTierLimits(env: {
+  RATELIMIT_PER_MINUTE: number;
+  RATELIMIT_PER_HOUR: number;
+  RATELIMIT_PER_DAY: number;
+  TIER_LIMITS_GUEST?: string;
+  TIER_LIMITS_FREE?: string;
+  TIER_LIMITS_PRO?: string;
+  TIER_LIMITS_ENTERPRISE?: string;
+}): Record<LimitTier, TierLimits> {
+  const free = parseTierSpec('TIER_LIMITS_FREE', env.TIER_LIMITS_FREE, {
+    perMinute: env.RATELIMIT_PER_MINUTE,
+    perHour: env.RATELIMIT_PER_HOUR,
+    perDay: env.RATELIMIT_PER_DAY,
+    tokensPerMonth: 1_000_000,
+  });
+  const scaled = (factor: number, tokensPerMonth: number): TierLimits => ({
+    perMinute: free.perMinute === 0 ? 0 : Math.max(1, Math.ceil(free.perMinute * factor)),
+    perHour: free.perHour === 0 ? 0 : Math.max(1, Math.ceil(free.perHour * factor)),
+    perDay: free.perDay === 0 ? 0 : Math.max(1, Math.ceil(free.perDay * factor)),
+    tokensPerMonth,
+  });
+  return {
+    guest: parseTierSpec('TIER_LIMITS_GUEST', env.TIER_LIMITS_GUEST, scaled(0.5, 100_000)),
+    free,
+    pro: parseTierSpec('TIER_LIMITS_PRO', env.TIER_LIMITS_PRO, scaled(5, 10_000_000)),
+    enterprise: parseTierSpec('TIER_LIMITS_ENTERPRISE', env.TIER_LIMITS_ENTERPRISE, scaled(20, 0)),
+  };
 }

@@ -95,9 +95,40 @@ export const EnvSchema = T.Object({
     description: 'Login, register, forgot and reset password requests per IP per window.',
   }),
   AUTH_RATE_LIMIT_WINDOW_MS: T.Integer({ minimum: 1000, default: 900_000, description: 'Window of the auth limit, in ms.' }),
-  RATELIMIT_PER_MINUTE: T.Integer({ minimum: 1, default: 10, description: 'LLM calls per user (guests per IP) per minute.' }),
-  RATELIMIT_PER_HOUR: T.Integer({ minimum: 1, default: 100, description: 'LLM calls per user (guests per IP) per hour.' }),
-  RATELIMIT_PER_DAY: T.Integer({ minimum: 1, default: 500, description: 'LLM calls per user (guests per IP) per day.' }),
+  RATELIMIT_PER_MINUTE: T.Integer({
+    minimum: 1,
+    default: 10,
+    description: 'LLM calls per minute of the free tier (default of TIER_LIMITS_FREE minute=).',
+  }),
+  RATELIMIT_PER_HOUR: T.Integer({
+    minimum: 1,
+    default: 100,
+    description: 'LLM calls per hour of the free tier (default of TIER_LIMITS_FREE hour=).',
+  }),
+  RATELIMIT_PER_DAY: T.Integer({
+    minimum: 1,
+    default: 500,
+    description: 'LLM calls per day of the free tier (default of TIER_LIMITS_FREE day=).',
+  }),
+  TIER_LIMITS_GUEST: T.String({
+    default: '',
+    description:
+      "Guests' limits as minute=N,hour=N,day=N,tokens=N (LLM calls per IP per window; tokens: input + output per calendar month, UTC); 0 = unlimited; keys left out keep their default (half of free's windows, tokens=100000).",
+  }),
+  TIER_LIMITS_FREE: T.String({
+    default: '',
+    description:
+      "Free tier's limits, same form as TIER_LIMITS_GUEST; keys left out default to RATELIMIT_PER_MINUTE/HOUR/DAY and tokens=1000000.",
+  }),
+  TIER_LIMITS_PRO: T.String({
+    default: '',
+    description: "Pro tier's limits, same form as TIER_LIMITS_GUEST; keys left out default to 5 times free's windows and tokens=10000000.",
+  }),
+  TIER_LIMITS_ENTERPRISE: T.String({
+    default: '',
+    description:
+      "Enterprise tier's limits, same form as TIER_LIMITS_GUEST; keys left out default to 20 times free's windows and tokens=0 (unlimited).",
+  }),
   SEARCH_RATE_LIMIT_PER_MINUTE: T.Integer({
     minimum: 1,
     default: 30,

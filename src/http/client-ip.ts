@@ -56,3 +56,21 @@ export function normalizeIp(value: string | null | undefined): string | null {
   }
   return null;
 }
+
+/**
+ * Whose per-IP budget an address spends: an IPv4 address its own, an IPv6 address that of its
+ * /64 (one customer's network is usually a whole /64, so its hosts could otherwise each take a
+ * fresh budget). Anything else (`unknown`) is used as it is.
+ */
+export function ipBudgetKey(ip: string): string {
+  if (!isIPv6(ip)) return ip;
+  const [head = '', tail] = ip.toLowerCase().split('::') as [string, string | undefined];
+  const groups = (part: string) => (part === '' ? [] : part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])));
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const full = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${full
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}

@@ -14,6 +14,7 @@ export const errorStatus = {
   unsupported_media_type: 415,
   validation_error: 422,
   rate_limited: 429,
+  quota_exceeded: 429,
   internal_error: 500,
   upstream_error: 502,
   unavailable: 503,

@@ -1,10 +1,10 @@
 import { Elysia } from 'elysia';
 import type { KeyValueStore, RateLimitHit } from '../infra/kv/types.ts';
 import type { Logger } from '../infra/log/index.ts';
-import { clientIp } from './client-ip.ts';
+import { clientIp, ipBudgetKey } from './client-ip.ts';
 import { AppError } from './errors.ts';
 
-/** One per-IP budget: `max` requests per fixed window of `windowMs`, counted under `ratelimit:<name>:<ip>`. */
+/** One per-IP budget: `max` requests per fixed window of `windowMs`, counted under `ratelimit:<name>:<ip>` (IPv6 per /64: ipBudgetKey). */
 export type RateLimitBudget = { name: string; max: number; windowMs: number };
 
 export type RateLimitOptions = RateLimitBudget & {
@@ -77,7 +77,7 @@ export function rateLimit(options: RateLimitOptions) {
     let admitted: boolean;
     try {
       ({ admitted, windows: hits } = await kv.consumeWindows(
-        budgets.map((budget) => ({ key: `ratelimit:${budget.name}:${ip}`, limit: budget.max, ttlMs: budget.windowMs })),
+        budgets.map((budget) => ({ key: `ratelimit:${budget.name}:${ipBudgetKey(ip)}`, limit: budget.max, ttlMs: budget.windowMs })),
       ));
     } catch (error) {
       const now = Date.now();
@@ -113,7 +113,7 @@ export function rateLimit(options: RateLimitOptions) {
 
 /** Whose budget a per-caller limit charges: the user, or for guests the address they come from. */
 export function callerSubject(user: { id: string; role: string }, ip: string): string {
-  return user.role === 'guest' ? `ip:${ip}` : `user:${user.id}`;
+  return user.role === 'guest' ? `ip:${ipBudgetKey(ip)}` : `user:${user.id}`;
 }
 
 export type CallerLimitOptions = {

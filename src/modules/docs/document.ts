@@ -85,9 +85,12 @@ const errorResponses: Record<ErrorCode, { name: string; description: string; hea
       'validation_error: `details` names each field that is missing or invalid. On every route (and websocket frame) that includes ' +
       `any string or key holding U+0000 or a lone UTF-16 surrogate, and JSON nested deeper than ${maxJsonDepth} levels`,
   },
+  // Both are 429 and share one response; listed first, this entry is overwritten by rate_limited's.
+  quota_exceeded: { name: 'RateLimited', description: 'quota_exceeded: the monthly token budget is spent' },
   rate_limited: {
     name: 'RateLimited',
-    description: 'rate_limited: too many requests; retry after Retry-After seconds',
+    description:
+      'rate_limited: too many requests; retry after Retry-After seconds. Or quota_exceeded: the monthly token budget of the caller’s tier is spent; Retry-After runs to the 1st of next month (UTC)',
     headers: ['RetryAfter', 'RateLimitLimit', 'RateLimitRemaining', 'RateLimitReset'],
   },
   internal_error: { name: 'InternalError', description: 'internal_error: a fault of the server (no internals shown; requestId names it)' },

@@ -30,12 +30,27 @@ export const StatelessReply = t.Object({
 });
 
 const Windows = t.Object({ perMinute: t.Integer(), perHour: t.Integer(), perDay: t.Integer() });
+const orNull = () => t.Union([t.Integer(), t.Null()]);
+const OpenWindows = t.Object({ perMinute: orNull(), perHour: orNull(), perDay: orNull() });
+
 export const RateLimitStatus = t.Object({
-  limits: Windows,
-  remaining: Windows,
+  tier: t.Union([t.Literal('guest'), t.Literal('free'), t.Literal('pro'), t.Literal('enterprise')], {
+    description: 'Whose limits apply: guest for guests, else the user’s tier (TIER_LIMITS_*)',
+  }),
+  limits: t.Object(Windows.properties, { description: 'LLM calls allowed per window; 0 = unlimited' }),
+  remaining: t.Object(OpenWindows.properties, { description: 'LLM calls left per window; null when unlimited' }),
   resetSeconds: t.Object(
     { perMinute: t.Integer(), perHour: t.Integer(), perDay: t.Integer() },
     { description: 'Seconds until each window starts afresh' },
+  ),
+  tokens: t.Object(
+    {
+      limit: t.Integer({ description: 'Tokens (input + output) allowed per calendar month, UTC; 0 = unlimited' }),
+      used: t.Integer({ description: 'Tokens used this month' }),
+      remaining: t.Union([t.Integer(), t.Null()], { description: 'null when unlimited' }),
+      resetsAt: t.String({ format: 'date-time', description: 'The 1st of next month, 00:00 UTC' }),
+    },
+    { description: 'The monthly token budget; past it LLM calls are refused with 429 quota_exceeded' },
   ),
   search: t.Object(
     {

@@ -1,3 +1,4 @@
+import type { LimitTier } from '../../config/index.ts';
 import { AppError } from '../../http/errors.ts';
 import { callerSubject, resetSeconds as secondsUntilReset } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
@@ -11,70 +12,146 @@ const windows: { name: Window; ms: number }[] = [
   { name: 'perDay', ms: 86_400_000 },
 ];
 
-export type LlmLimitStatus = {
-  limits: Record<Window, number>;
-  remaining: Record<Window, number>;
-  /** Seconds until each window starts afresh. */
-  resetSeconds: Record<Window, number>;
+/** Who is calling, as far as the limits care: the budget subject, the user (for tokens) and their tier. */
+export type LimitCaller = { user: { id: string; role: string; tier: string }; ip: string };
+
+export type TokenBudgetStatus = {
+  /** Tokens (input + output) allowed per calendar month (UTC); 0 = unlimited. */
+  limit: number;
+  used: number;
+  /** null when unlimited. */
+  remaining: number | null;
+  /** When the month starts afresh: the 1st of next month, 00:00 UTC. */
+  resetsAt: string;
 };
 
-/**
- * LLM calls per user (guests per IP) per minute, hour and day, counted in KV so every instance
- * shares them. One atomic KV operation checks the three windows and charges all of them or none:
- * a call refused by one window costs nothing in the others, so what GET /rate-limit reports as
- * used is exactly the calls admitted. A KV that is unreachable refuses the call (503, before
- * anything is stored): a reply streams through its buffer in KV, so it could not run anyway. Any
- * other failure to count lets the call through (logged).
- */
-export function createLlmLimits({ config, kv, log }: Pick<Infra, 'config' | 'kv' | 'log'>) {
-  const limits: Record<Window, number> = {
-    perMinute: config.rateLimit.llmPerMinute,
-    perHour: config.rateLimit.llmPerHour,
-    perDay: config.rateLimit.llmPerDay,
-  };
-  const key = (subject: string, window: Window) => `ratelimit:llm:${window}:${subject}`;
-  const windowsOf = (subject: string): LimitWindow[] =>
-    windows.map((w) => ({ key: key(subject, w.name), limit: limits[w.name], ttlMs: w.ms }));
+export type LlmLimitStatus = {
+  tier: LimitTier;
+  /** 0 = unlimited. */
+  limits: Record<Window, number>;
+  /** null for an unlimited window. */
+  remaining: Record<Window, number | null>;
+  /** Seconds until each window starts afresh. */
+  resetSeconds: Record<Window, number>;
+  tokens: TokenBudgetStatus;
+};
 
-  const toStatus = (verdict: WindowsVerdict): LlmLimitStatus => {
-    const remaining = {} as Record<Window, number>;
-    const resetSeconds = {} as Record<Window, number>;
-    windows.forEach((w, i) => {
+/** The tier whose limits apply: guests by role, everyone else by their tier. */
+export function limitTier(user: { role: string; tier: string }): LimitTier {
+  if (user.role === 'guest') return 'guest';
+  return user.tier === 'pro' || user.tier === 'enterprise' ? user.tier : 'free';
+}
+
+/** The first instant of the next calendar month, UTC. */
+export function nextMonthStart(now = new Date()): Date {
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+}
+
+/**
+ * LLM calls per user (guests per IP, IPv6 per /64) per minute, hour and day, and tokens per
+ * calendar month, by the caller's tier (config.rateLimit.tiers). The tier is read from the
+ * caller, which auth resolves from the user's row on every request, so an admin's tier change
+ * applies to the next call on every instance. Windows are counted in KV so every instance shares
+ * them; one atomic KV operation checks them and charges all or none. Tokens are not counted
+ * apart: each call sums this month's usage records (`monthTokens`), so the budget is exactly what
+ * was recorded; a call over the budget is refused (429 `quota_exceeded`) before any window is
+ * charged. A KV that is unreachable refuses the call (503, before anything is stored). Any other
+ * failure to count lets the call through (logged).
+ */
+export function createLlmLimits(
+  { config, kv, log }: Pick<Infra, 'config' | 'kv' | 'log'>,
+  monthTokens: (userId: string) => Promise<number>,
+) {
+  const key = (subject: string, window: Window) => `ratelimit:llm:${window}:${subject}`;
+  const subjectOf = (caller: LimitCaller) => callerSubject(caller.user, caller.ip);
+  const tierLimits = (caller: LimitCaller) => config.rateLimit.tiers[limitTier(caller.user)];
+  /** The counted windows: an unlimited one (0) is not counted. */
+  const windowsOf = (caller: LimitCaller) => {
+    const limits = tierLimits(caller);
+    const subject = subjectOf(caller);
+    return windows
+      .filter((w) => limits[w.name] > 0)
+      .map((w) => ({ name: w.name, window: { key: key(subject, w.name), limit: limits[w.name], ttlMs: w.ms } satisfies LimitWindow }));
+  };
+
+  const tokenStatus = async (caller: LimitCaller, now = new Date()): Promise<TokenBudgetStatus> => {
+    const limit = tierLimits(caller).tokensPerMonth;
+    const used = await monthTokens(caller.user.id);
+    return { limit, used, remaining: limit === 0 ? null : Math.max(0, limit - used), resetsAt: nextMonthStart(now).toISOString() };
+  };
+
+  const toStatus = (
+    caller: LimitCaller,
+    counted: ReturnType<typeof windowsOf>,
+    verdict: WindowsVerdict,
+    tokens: TokenBudgetStatus,
+  ): LlmLimitStatus => {
+    const limits = tierLimits(caller);
+    const remaining = { perMinute: null, perHour: null, perDay: null } as Record<Window, number | null>;
+    const resetSeconds = { perMinute: 0, perHour: 0, perDay: 0 } as Record<Window, number>;
+    counted.forEach((w, i) => {
       remaining[w.name] = verdict.windows[i]!.remaining;
       resetSeconds[w.name] = secondsUntilReset(verdict.windows[i]!.resetMs);
     });
-    return { limits, remaining, resetSeconds };
+    return {
+      tier: limitTier(caller.user),
+      limits: { perMinute: limits.perMinute, perHour: limits.perHour, perDay: limits.perDay },
+      remaining,
+      resetSeconds,
+      tokens,
+    };
   };
 
   return {
-    /** Counts one LLM call in every window, or throws 429 naming the full window(s) and counts nothing (KvUnavailableError while the KV is away). */
-    async consume(subject: string): Promise<void> {
+    /**
+     * Counts one LLM call in every window of the caller's tier, or throws and counts nothing: 429
+     * `quota_exceeded` when this month's tokens are spent, 429 `rate_limited` naming the full
+     * window(s), KvUnavailableError while the KV is away.
+     */
+    async consume(caller: LimitCaller): Promise<void> {
       if (kv.status() !== 'ok') throw new KvUnavailableError('admit an LLM call');
       if (!config.rateLimit.enabled) return;
+      const budget = tierLimits(caller).tokensPerMonth;
+      if (budget > 0) {
+        const now = new Date();
+        const used = await monthTokens(caller.user.id);
+        if (used >= budget) {
+          const resetsAt = nextMonthStart(now);
+          const retryAfter = Math.max(1, Math.ceil((resetsAt.getTime() - now.getTime()) / 1000));
+          throw new AppError(
+            'quota_exceeded',
+            `Monthly token budget of ${budget} tokens spent (${used} used); it resets at ${resetsAt.toISOString()}`,
+            { headers: { 'retry-after': String(retryAfter) } },
+          );
+        }
+      }
+      const counted = windowsOf(caller);
+      if (counted.length === 0) return;
       let verdict: WindowsVerdict;
       try {
-        verdict = await kv.consumeWindows(windowsOf(subject));
+        verdict = await kv.consumeWindows(counted.map((w) => w.window));
       } catch (error) {
         if (error instanceof KvUnavailableError) throw error;
         log.warn('llm rate limit unavailable: letting the call through', { error: (error as Error).message });
         return;
       }
       if (verdict.admitted) return;
-      const { resetSeconds } = toStatus(verdict);
-      const refused = windows.filter((_, i) => !verdict.windows[i]!.allowed);
-      const retryAfter = Math.max(...refused.map((w) => resetSeconds[w.name]), 1);
+      const refused = counted.filter((_, i) => !verdict.windows[i]!.allowed);
+      const retryAfter = Math.max(...refused.map((w) => secondsUntilReset(verdict.windows[counted.indexOf(w)]!.resetMs)), 1);
       throw new AppError('rate_limited', `LLM call limit reached (${refused.map((w) => w.name).join(', ')}); retry in ${retryAfter} s`, {
         headers: { 'retry-after': String(retryAfter) },
       });
     },
-    /** The limits and what is left of them, counting nothing. */
-    peek: async (subject: string): Promise<LlmLimitStatus> => toStatus(await kv.peekWindows(windowsOf(subject))),
+    /** The limits of the caller's tier and what is left of them, counting nothing. */
+    async peek(caller: LimitCaller): Promise<LlmLimitStatus> {
+      const counted = windowsOf(caller);
+      const [verdict, tokens] = await Promise.all([
+        counted.length ? kv.peekWindows(counted.map((w) => w.window)) : Promise.resolve({ admitted: true, windows: [] } as WindowsVerdict),
+        tokenStatus(caller),
+      ]);
+      return toStatus(caller, counted, verdict, tokens);
+    },
   };
 }
 
 export type LlmLimits = ReturnType<typeof createLlmLimits>;
-
-/** Whose budget a call spends: the user, or for guests the address they come from. */
-export function llmSubject(user: { id: string; role: string }, ip: string): string {
-  return callerSubject(user, ip);
-}

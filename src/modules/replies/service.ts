@@ -8,7 +8,7 @@ import { ECHO_MODELS, type Providers, streamWithResilience, UnknownModelError } 
 import type { ProviderName } from '../../infra/llm/types.ts';
 import type { UsersService } from '../users/service.ts';
 import { createGenerations, type GenerationInput, type GenerationResult, type ModelRunner, type StartedGeneration } from './engine.ts';
-import { createLlmLimits, llmSubject } from './limits.ts';
+import { createLlmLimits } from './limits.ts';
 import { createRepliesRepository } from './repository.ts';
 
 export type { GenerationInput, GenerationResult, StartedGeneration } from './engine.ts';
@@ -34,7 +34,7 @@ export function createRepliesService(
 ) {
   const { config, log } = infra;
   const { providers, buffers } = deps;
-  const limits = createLlmLimits(infra);
+  const limits = createLlmLimits(infra, (userId) => deps.users.monthTokens(userId));
   const firstToken = deps.metrics.histogram('parley_llm_time_to_first_token_seconds', 'Time from asking the provider to its first token', [
     'provider',
   ]);
@@ -92,10 +92,10 @@ export function createRepliesService(
       }
     },
 
-    /** Counts one LLM call against the caller's per-minute/hour/day limits; 429 `rate_limited` when one is spent. */
-    admit: (caller: UserCaller, ip: string) => limits.consume(llmSubject(caller.user, ip)),
+    /** Counts one LLM call against the limits of the caller's tier; 429 `rate_limited` when a window is spent, `quota_exceeded` when the month's tokens are. */
+    admit: (caller: UserCaller, ip: string) => limits.consume({ user: caller.user, ip }),
     /** The caller's LLM limits and what is left of them, without counting a call. */
-    limits: (caller: UserCaller, ip: string) => limits.peek(llmSubject(caller.user, ip)),
+    limits: (caller: UserCaller, ip: string) => limits.peek({ user: caller.user, ip }),
 
     /** Starts a reply detached from the request (a client that leaves changes nothing); see GenerationInput. */
     start: (input: GenerationInput): Promise<StartedGeneration> => generations.start(input),

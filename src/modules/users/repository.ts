@@ -109,6 +109,18 @@ export function createUsersRepository(db: Database) {
         tx,
       );
     },
+    /** Input + output tokens recorded for the user on days from `fromDay` (YYYY-MM-DD) on. */
+    async tokensSince(userId: string, fromDay: string): Promise<number> {
+      const [row] = await db.run(
+        (q) =>
+          q
+            .select({ total: sql<string | number | null>`sum(${usageRecords.inputTokens} + ${usageRecords.outputTokens})` })
+            .from(usageRecords)
+            .where(and(eq(usageRecords.userId, userId), gte(usageRecords.day, fromDay))),
+        tx,
+      );
+      return Number(row?.total ?? 0);
+    },
     /** Adds one completed request's tokens to the user's row for that day and model. */
     async recordUsage(entry: { userId: string; day: string; provider: string; model: string; inputTokens: number; outputTokens: number }) {
       await addUsage(entry, tx);

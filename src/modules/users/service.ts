@@ -66,6 +66,8 @@ export function createUsersService(db: Database, cache: Cache) {
     ) {
       await users.recordUsage({ userId, day: dayOf(at), ...call });
     },
+    /** Input + output tokens the user has used this calendar month (UTC): one SUM over the usage records. */
+    monthTokens: (userId: string, now = new Date()) => users.tokensSince(userId, `${dayOf(now).slice(0, 7)}-01`),
     findByEmail: (email: string) => users.findByEmail(normaliseEmail(email)),
 
     /** From the two-layer cache; a user that does not exist is not cached (404 each time). */
