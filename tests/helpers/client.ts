@@ -215,3 +215,12 @@ export function withNamedEvents(response: Response, transcript: SseTranscript): 
 export async function sendJson(target: Target, token: string, chatId: string, body: Record<string, unknown>): Promise<Json> {
   return expectStatus(await sendMessage(target, token, chatId, { ...body, stream: false }), 200);
 }
+
+/** POST /chat (a stateless reply, stream:false) with `message`: one LLM call against the caller's limits. */
+export const statelessChat = (target: Target, token: string, message = 'count me') =>
+  httpOf(target)('/api/v1/chat', { method: 'POST', headers: bearer(token), json: { message } });
+
+/** GET /rate-limit as the caller: the limits in force and what is left (must be 200). */
+export async function rateLimit(target: Target, token: string): Promise<Json> {
+  return expectStatus(await httpOf(target)('/api/v1/rate-limit', { headers: bearer(token) }), 200);
+}

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { Env } from '../../src/config/index.ts';
 import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
-import { bearer, createChat, expectError, getChat, type Json, readJson, register, sendMessage, uniqueEmail } from '../helpers/client.ts';
+import { createChat, expectError, getChat, rateLimit, register, sendMessage, statelessChat, uniqueEmail } from '../helpers/client.ts';
 import { hasPostgres, hasRedis } from '../helpers/services.ts';
 
 // The general per-IP budget is set out of the way: these tests are about the LLM windows.
@@ -18,15 +18,6 @@ const llmEnv: Env = {
   RATELIMIT_PER_HOUR: '100',
   RATELIMIT_PER_DAY: '500',
 };
-
-const statelessChat = (app: TestApp, token: string, message = 'count me') =>
-  app.request('/api/v1/chat', { method: 'POST', headers: bearer(token), json: { message } });
-
-async function rateLimit(app: TestApp, token: string): Promise<Json> {
-  const response = await app.request('/api/v1/rate-limit', { headers: bearer(token) });
-  expect(response.status).toBe(200);
-  return readJson(response);
-}
 
 const rateHeaders = (response: Response) => ({
   limit: response.headers.get('ratelimit-limit'),

@@ -10,15 +10,14 @@ import { createSecondInstance, createTestApp, kinds, type TestApp } from '../hel
 import {
   adminKey,
   adminPatchUser,
-  bearer,
   createChat,
   expectError,
   getChat,
   guest,
-  type Json,
-  readJson,
+  rateLimit,
   register,
   sendMessage,
+  statelessChat,
 } from '../helpers/client.ts';
 
 const tierEnv: Env = {
@@ -29,15 +28,6 @@ const tierEnv: Env = {
   TIER_LIMITS_FREE: 'minute=2,hour=100,day=500',
   TIER_LIMITS_PRO: 'minute=4,hour=0',
 };
-
-const statelessChat = (app: TestApp, token: string, message = 'count me') =>
-  app.request('/api/v1/chat', { method: 'POST', headers: bearer(token), json: { message } });
-
-async function rateLimit(app: TestApp, token: string): Promise<Json> {
-  const response = await app.request('/api/v1/rate-limit', { headers: bearer(token) });
-  expect(response.status).toBe(200);
-  return readJson(response);
-}
 
 /** Statuses of `count` stateless calls, one after the other. */
 async function calls(app: TestApp, token: string, count: number): Promise<number[]> {
