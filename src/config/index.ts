@@ -77,6 +77,15 @@ export function parseConfig(raw: Env) {
       'needs TRUST_PROXY=true (only a trusted proxy says by X-Forwarded-Proto that a request came over HTTPS)',
     );
   }
+  if (Boolean(env.S3_ACCESS_KEY_ID) !== Boolean(env.S3_SECRET_ACCESS_KEY)) {
+    throw new ConfigError(
+      env.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID',
+      'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together',
+    );
+  }
+  if (!env.S3_BUCKET && (env.S3_ENDPOINT || env.S3_ACCESS_KEY_ID)) {
+    throw new ConfigError('S3_BUCKET', 'is needed when S3_ENDPOINT or S3 keys are set (without it files go to DATA_DIR)');
+  }
   const fallbacks = parseFallbacks(env.LLM_FALLBACKS, available);
   const tiers = parseTierLimits(env);
 
@@ -115,8 +124,22 @@ export function parseConfig(raw: Env) {
       /** LLM calls per window and tokens per calendar month (UTC), by tier (guests by role); 0 = unlimited. */
       tiers,
       searchPerMinute: env.SEARCH_RATE_LIMIT_PER_MINUTE,
+      uploadsPerHour: env.UPLOAD_RATE_LIMIT_PER_HOUR,
     },
     maxFileSize: env.MAX_FILE_SIZE,
+    maxFilesPerUpload: env.MAX_FILES_PER_UPLOAD,
+    /** S3-compatible storage for files; null = local disk under DATA_DIR. */
+    s3: env.S3_BUCKET
+      ? {
+          bucket: env.S3_BUCKET,
+          endpoint: env.S3_ENDPOINT,
+          region: env.S3_REGION,
+          accessKeyId: env.S3_ACCESS_KEY_ID,
+          secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+        }
+      : null,
+    /** An OpenAI-compatible speech server; null = voice answers 503. Falls back to OpenAI's when OPENAI_API_KEY is set. */
+    speech: speechConfig(env),
     smtpUrl: env.SMTP_URL,
     mailFrom: env.MAIL_FROM,
     logLevel: env.LOG_LEVEL,
@@ -186,12 +209,30 @@ function deepFreeze<T extends object>(value: T): DeepReadonly<T> {
 
 export const limitTiers = ['guest', 'free', 'pro', 'enterprise'] as const;
 export type LimitTier = (typeof limitTiers)[number];
-/** One tier's limits: LLM calls per minute, hour and day, and tokens (input + output) per calendar month (UTC); 0 = unlimited. */
-export type TierLimits = { perMinute: number; perHour: number; perDay: number; tokensPerMonth: number };
+/**
+ * One tier's limits; 0 = unlimited: LLM calls per minute, hour and day; tokens (input + output)
+ * per calendar month (UTC); replies generating at once; bytes of stored files.
+ */
+export type TierLimits = {
+  perMinute: number;
+  perHour: number;
+  perDay: number;
+  tokensPerMonth: number;
+  concurrentReplies: number;
+  storageBytes: number;
+};
 
-const tierKeys = { minute: 'perMinute', hour: 'perHour', day: 'perDay', tokens: 'tokensPerMonth' } as const;
+const MiB = 1024 * 1024;
+const tierKeys = {
+  minute: 'perMinute',
+  hour: 'perHour',
+  day: 'perDay',
+  tokens: 'tokensPerMonth',
+  concurrent: 'concurrentReplies',
+  storage: 'storageBytes',
+} as const;
 
-/** Reads `minute=N,hour=N,day=N,tokens=N` (any subset, any order) over `defaults`; throws ConfigError naming `variable`. */
+/** Reads `minute=N,hour=N,day=N,tokens=N,concurrent=N,storage=N` (any subset, any order) over `defaults`; throws ConfigError naming `variable`. */
 export function parseTierSpec(variable: string, spec: string | undefined, defaults: TierLimits): TierLimits {
   const limits = { ...defaults };
   if (spec === undefined || spec.trim() === '') return limits;
@@ -211,6 +252,32 @@ export function parseTierSpec(variable: string, spec: string | undefined, defaul
   return limits;
 }
 
+/** The speech server: SPEECH_BASE_URL (with SPEECH_API_KEY if it needs one), else OpenAI's when OPENAI_API_KEY is set, else none. */
+function speechConfig(env: {
+  SPEECH_BASE_URL?: string;
+  SPEECH_API_KEY?: string;
+  OPENAI_API_KEY?: string;
+  OPENAI_BASE_URL?: string;
+  SPEECH_TRANSCRIBE_MODEL: string;
+  SPEECH_SYNTHESIZE_MODEL: string;
+  SPEECH_VOICES: string[];
+  MAX_AUDIO_SECONDS: number;
+}) {
+  const server = env.SPEECH_BASE_URL
+    ? { baseUrl: env.SPEECH_BASE_URL, apiKey: env.SPEECH_API_KEY ?? null }
+    : env.OPENAI_API_KEY
+      ? { baseUrl: env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', apiKey: env.OPENAI_API_KEY }
+      : null;
+  if (!server) return null;
+  return {
+    ...server,
+    transcribeModel: env.SPEECH_TRANSCRIBE_MODEL,
+    synthesizeModel: env.SPEECH_SYNTHESIZE_MODEL,
+    voices: env.SPEECH_VOICES,
+    maxAudioSeconds: env.MAX_AUDIO_SECONDS,
+  };
+}
+
 function parseTierLimits(env: {
   RATELIMIT_PER_MINUTE: number;
   RATELIMIT_PER_HOUR: number;
@@ -225,17 +292,21 @@ function parseTierLimits(env: {
     perHour: env.RATELIMIT_PER_HOUR,
     perDay: env.RATELIMIT_PER_DAY,
     tokensPerMonth: 1_000_000,
+    concurrentReplies: 5,
+    storageBytes: 100 * MiB,
   });
-  const scaled = (factor: number, tokensPerMonth: number): TierLimits => ({
+  const scaled = (factor: number, tokensPerMonth: number, concurrentReplies: number, storageBytes: number): TierLimits => ({
     perMinute: free.perMinute === 0 ? 0 : Math.max(1, Math.ceil(free.perMinute * factor)),
     perHour: free.perHour === 0 ? 0 : Math.max(1, Math.ceil(free.perHour * factor)),
     perDay: free.perDay === 0 ? 0 : Math.max(1, Math.ceil(free.perDay * factor)),
     tokensPerMonth,
+    concurrentReplies,
+    storageBytes,
   });
   return {
-    guest: parseTierSpec('TIER_LIMITS_GUEST', env.TIER_LIMITS_GUEST, scaled(0.5, 100_000)),
+    guest: parseTierSpec('TIER_LIMITS_GUEST', env.TIER_LIMITS_GUEST, scaled(0.5, 100_000, 2, 20 * MiB)),
     free,
-    pro: parseTierSpec('TIER_LIMITS_PRO', env.TIER_LIMITS_PRO, scaled(5, 10_000_000)),
-    enterprise: parseTierSpec('TIER_LIMITS_ENTERPRISE', env.TIER_LIMITS_ENTERPRISE, scaled(20, 0)),
+    pro: parseTierSpec('TIER_LIMITS_PRO', env.TIER_LIMITS_PRO, scaled(5, 10_000_000, 20, 1024 * MiB)),
+    enterprise: parseTierSpec('TIER_LIMITS_ENTERPRISE', env.TIER_LIMITS_ENTERPRISE, scaled(20, 0, 100, 10 * 1024 * MiB)),
   };
 }

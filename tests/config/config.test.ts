@@ -196,6 +196,13 @@ describe('config: the schema declares every variable once', () => {
       'OLLAMA_BASE_URL',
       'DEFAULT_PROVIDER',
       'DEFAULT_MODEL',
+      'S3_BUCKET',
+      'S3_ENDPOINT',
+      'S3_REGION',
+      'S3_ACCESS_KEY_ID',
+      'S3_SECRET_ACCESS_KEY',
+      'SPEECH_BASE_URL',
+      'SPEECH_API_KEY',
       'SMTP_URL',
     ]);
     expect(new Set(variables.map(([, schema]) => schema[Kind]))).toEqual(
@@ -203,6 +210,8 @@ describe('config: the schema declares every variable once', () => {
     );
   });
 });
+
+const MiB = 1024 * 1024;
 
 describe('config: decoding', () => {
   test('happy: with nothing set: the contract defaults (SQLite, memory KV, echo), every field as before the schema', () => {
@@ -239,14 +248,25 @@ describe('config: decoding', () => {
         authMax: 5,
         authWindowMs: 900_000,
         tiers: {
-          guest: { perMinute: 5, perHour: 50, perDay: 250, tokensPerMonth: 100_000 },
-          free: { perMinute: 10, perHour: 100, perDay: 500, tokensPerMonth: 1_000_000 },
-          pro: { perMinute: 50, perHour: 500, perDay: 2500, tokensPerMonth: 10_000_000 },
-          enterprise: { perMinute: 200, perHour: 2000, perDay: 10_000, tokensPerMonth: 0 },
+          guest: { perMinute: 5, perHour: 50, perDay: 250, tokensPerMonth: 100_000, concurrentReplies: 2, storageBytes: 20 * MiB },
+          free: { perMinute: 10, perHour: 100, perDay: 500, tokensPerMonth: 1_000_000, concurrentReplies: 5, storageBytes: 100 * MiB },
+          pro: { perMinute: 50, perHour: 500, perDay: 2500, tokensPerMonth: 10_000_000, concurrentReplies: 20, storageBytes: 1024 * MiB },
+          enterprise: {
+            perMinute: 200,
+            perHour: 2000,
+            perDay: 10_000,
+            tokensPerMonth: 0,
+            concurrentReplies: 100,
+            storageBytes: 10_240 * MiB,
+          },
         },
         searchPerMinute: 30,
+        uploadsPerHour: 10,
       },
       maxFileSize: 10_485_760,
+      maxFilesPerUpload: 10,
+      s3: null,
+      speech: null,
       smtpUrl: undefined,
       mailFrom: 'Parley <no-reply@localhost>',
       logLevel: 'info',

@@ -43,10 +43,24 @@ async function calls(app: TestApp, token: string, count: number): Promise<number
 describe('tier limits in config', () => {
   test('happy: free defaults to RATELIMIT_PER_*, guest lower, pro and enterprise higher; a spec overrides only its keys', () => {
     const tiers = parseConfig({ NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(32), TIER_LIMITS_PRO: 'tokens=0, day=9000' }).rateLimit.tiers;
-    expect(tiers.free).toEqual({ perMinute: 10, perHour: 100, perDay: 500, tokensPerMonth: 1_000_000 });
+    expect(tiers.free).toEqual({
+      perMinute: 10,
+      perHour: 100,
+      perDay: 500,
+      tokensPerMonth: 1_000_000,
+      concurrentReplies: 5,
+      storageBytes: 100 * 1024 * 1024,
+    });
     expect(tiers.guest.perMinute).toBeLessThan(tiers.free.perMinute);
     expect(tiers.guest.tokensPerMonth).toBeLessThan(tiers.free.tokensPerMonth);
-    expect(tiers.pro).toEqual({ perMinute: 50, perHour: 500, perDay: 9000, tokensPerMonth: 0 });
+    expect(tiers.pro).toEqual({
+      perMinute: 50,
+      perHour: 500,
+      perDay: 9000,
+      tokensPerMonth: 0,
+      concurrentReplies: 20,
+      storageBytes: 1024 ** 3,
+    });
     expect(tiers.enterprise.perMinute).toBeGreaterThan(tiers.pro.perMinute);
   });
 
