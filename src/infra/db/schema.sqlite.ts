@@ -177,3 +177,57 @@ export const oneTimeTokens = sqliteTable(
   },
   (table) => [index('one_time_tokens_user_idx').on(table.userId)],
 );
+
+// Uploaded files: the row is written once the blob is whole in storage; a blob without a row is
+// an interrupted upload, swept by housekeeping. The name is for display only: storage keys are ids.
+export const files = sqliteTable(
+  'files',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    /** Detected from the content (file-type), else the declared type when it is text. */
+    contentType: text('content_type').notNull(),
+    /** Bytes. */
+    size: integer('size').notNull(),
+    /** Hex sha256 of the content. */
+    sha256: text('sha256').notNull(),
+    storageKey: text('storage_key').notNull(),
+    createdAt: createdAt(),
+  },
+  // The owner's list, newest first, read off the index; quotas sum sizes by user.
+  (table) => [index('files_user_idx').on(table.userId, table.id), uniqueIndex('files_storage_key_idx').on(table.storageKey)],
+);
+
+// Which messages carry which files: a file in use cannot be deleted (checked at the end of the statement, so a user's cascade still goes), and a message keeps its files.
+export const messageAttachments = sqliteTable(
+  'message_attachments',
+  {
+    messageId: text('message_id')
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    fileId: text('file_id')
+      .notNull()
+      .references(() => files.id, { onDelete: 'no action' }),
+    position: integer('position').notNull().default(0),
+  },
+  (table) => [primaryKey({ columns: [table.messageId, table.fileId] }), index('message_attachments_file_idx').on(table.fileId)],
+);
+
+// Speech per user and day: seconds transcribed (as milliseconds) and characters synthesised.
+export const voiceUsage = sqliteTable(
+  'voice_usage',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    day: text('day').notNull(),
+    transcriptions: integer('transcriptions').notNull().default(0),
+    transcribedMs: integer('transcribed_ms').notNull().default(0),
+    syntheses: integer('syntheses').notNull().default(0),
+    synthesizedChars: integer('synthesized_chars').notNull().default(0),
+  },
+  (table) => [primaryKey({ columns: [table.userId, table.day] })],
+);
