@@ -312,6 +312,46 @@ export function runKeyValueSuite(name: string, open: OpenStore) {
       });
     });
 
+    describe('leases (acquireLease / renewLease / releaseLease / countLeases)', () => {
+      test('happy: up to `limit` members hold a place; another is refused until one is released', async () => {
+        const key = `${ns('lease')}set`;
+        expect(await store.acquireLease(key, 'a', { limit: 2, ttlMs: 5000 })).toEqual({ acquired: true, held: 1 });
+        expect(await store.acquireLease(key, 'b', { limit: 2, ttlMs: 5000 })).toEqual({ acquired: true, held: 2 });
+        expect(await store.acquireLease(key, 'c', { limit: 2, ttlMs: 5000 })).toEqual({ acquired: false, held: 2 });
+        // Taking a place already held renews it and counts it once.
+        expect(await store.acquireLease(key, 'a', { limit: 2, ttlMs: 5000 })).toEqual({ acquired: true, held: 2 });
+        await store.releaseLease(key, 'a');
+        await store.releaseLease(key, 'a');
+        expect(await store.countLeases(key)).toBe(1);
+        expect(await store.acquireLease(key, 'c', { limit: 2, ttlMs: 5000 })).toEqual({ acquired: true, held: 2 });
+        expect(await store.acquireLease(key, 'd', { limit: 0, ttlMs: 5000 })).toEqual({ acquired: true, held: 3 });
+      });
+
+      test('happy: a lease that is not renewed expires and frees its place; a renewed one stays', async () => {
+        const key = `${ns('lease-ttl')}set`;
+        await store.acquireLease(key, 'dead', { limit: 2, ttlMs: 80 });
+        await store.acquireLease(key, 'alive', { limit: 2, ttlMs: 80 });
+        await Bun.sleep(50);
+        expect(await store.renewLease(key, 'alive', 200)).toBe(true);
+        await Bun.sleep(60);
+        expect(await store.countLeases(key)).toBe(1);
+        expect(await store.renewLease(key, 'dead', 200)).toBe(false);
+        expect(await store.acquireLease(key, 'new', { limit: 2, ttlMs: 200 })).toEqual({ acquired: true, held: 2 });
+        await Bun.sleep(260);
+        expect(await store.countLeases(key)).toBe(0);
+        expect(await store.exists(key)).toBe(false);
+      });
+
+      test('security: 40 concurrent acquisitions with limit 5 give exactly 5 places', async () => {
+        const key = `${ns('lease-race')}set`;
+        const verdicts = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => store.acquireLease(key, `m${i}`, { limit: 5, ttlMs: 5000 })),
+        );
+        expect(verdicts.filter((verdict) => verdict.acquired)).toHaveLength(5);
+        expect(await store.countLeases(key)).toBe(5);
+      });
+    });
+
     describe('deleteMatching / countMatching', () => {
       test('happy: glob patterns count and delete only the matching keys', async () => {
         const k = ns('glob');

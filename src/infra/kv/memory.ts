@@ -2,7 +2,9 @@ import { compareStreamIds, globToRegExp } from './glob.ts';
 import type { KeyValueStore, LimitWindow, StreamEntry, WindowsVerdict } from './types.ts';
 import { checkWindows } from './windows.ts';
 
-type Slot = { value: string | StreamEntry[]; expiresAt: number | null };
+/** A lease set: member → expiry (ms since the epoch). */
+type Leases = Map<string, number>;
+type Slot = { value: string | StreamEntry[] | Leases; expiresAt: number | null };
 
 const sweepIntervalMs = 30_000;
 
@@ -36,7 +38,7 @@ export function createMemoryStore(): KeyValueStore {
     const now = Date.now();
     const current = windows.map(({ key }) => {
       const slot = live(key);
-      if (slot && typeof slot.value !== 'string') throw new Error(`${key} holds a stream, not a counter`);
+      if (slot && typeof slot.value !== 'string') throw new Error(`${key} does not hold a counter`);
       const count = Number(slot?.value ?? 0);
       if (!Number.isSafeInteger(count)) throw new Error(`${key} does not hold a counter`);
       return { slot, count };
@@ -58,6 +60,24 @@ export function createMemoryStore(): KeyValueStore {
         return { allowed: allowed[i]!, count, remaining: Math.max(0, window.limit - count), resetMs };
       }),
     };
+  };
+  /** The live leases of `key` (expired ones dropped), created when `create` is set. */
+  const leasesOf = (key: string, create: boolean): Leases | undefined => {
+    let slot = live(key);
+    if (slot && !(slot.value instanceof Map)) throw new Error(`${key} does not hold leases`);
+    if (!slot) {
+      if (!create) return undefined;
+      slots.set(key, (slot = { value: new Map(), expiresAt: null }));
+    }
+    const leases = slot.value as Leases;
+    const now = Date.now();
+    for (const [member, expiresAt] of leases) if (expiresAt <= now) leases.delete(member);
+    return leases;
+  };
+  /** The set expires with its last lease, as the Redis key does. */
+  const extend = (key: string, leases: Leases) => {
+    const slot = slots.get(key)!;
+    slot.expiresAt = leases.size ? Math.max(...leases.values()) : Date.now();
   };
   const matching = (pattern: string) => {
     const regexp = globToRegExp(pattern);
@@ -90,7 +110,7 @@ export function createMemoryStore(): KeyValueStore {
     },
     async incr(key, { by = 1, ttlMs } = {}) {
       const slot = live(key);
-      if (slot && typeof slot.value !== 'string') throw new Error(`${key} holds a stream, not a counter`);
+      if (slot && typeof slot.value !== 'string') throw new Error(`${key} does not hold a counter`);
       const next = Number(slot?.value ?? 0) + by;
       if (!Number.isFinite(next)) throw new Error(`${key} does not hold a number`);
       if (slot) slot.value = String(next);
@@ -102,6 +122,27 @@ export function createMemoryStore(): KeyValueStore {
     },
     async peekWindows(windows, { by = 1 } = {}) {
       return windowsVerdict(windows, by, false);
+    },
+    async acquireLease(key, member, { limit, ttlMs }) {
+      const leases = leasesOf(key, true)!;
+      if (!leases.has(member) && limit > 0 && leases.size >= limit) return { acquired: false, held: leases.size };
+      leases.set(member, Date.now() + ttlMs);
+      extend(key, leases);
+      return { acquired: true, held: leases.size };
+    },
+    async renewLease(key, member, ttlMs) {
+      const leases = leasesOf(key, false);
+      if (!leases?.has(member)) return false;
+      leases.set(member, Date.now() + ttlMs);
+      extend(key, leases);
+      return true;
+    },
+    async releaseLease(key, member) {
+      const leases = leasesOf(key, false);
+      if (leases?.delete(member)) extend(key, leases);
+    },
+    async countLeases(key) {
+      return leasesOf(key, false)?.size ?? 0;
     },
     async deleteMatching(pattern) {
       const keys = matching(pattern);
@@ -131,7 +172,7 @@ export function createMemoryStore(): KeyValueStore {
     },
     async streamAppend(key, fields, { ttlMs } = {}) {
       let slot = live(key);
-      if (slot && typeof slot.value === 'string') throw new Error(`${key} holds a value, not a stream`);
+      if (slot && !Array.isArray(slot.value)) throw new Error(`${key} does not hold a stream`);
       if (!slot) slots.set(key, (slot = { value: [], expiresAt: null }));
       const now = Date.now();
       if (now > lastStreamMs) [lastStreamMs, lastStreamSeq] = [now, 0];
@@ -144,7 +185,7 @@ export function createMemoryStore(): KeyValueStore {
     },
     async streamRead(key, { afterId } = {}) {
       const slot = live(key);
-      if (!slot || typeof slot.value === 'string') return [];
+      if (!slot || !Array.isArray(slot.value)) return [];
       // Ids only grow, so the first entry after `afterId` is found by binary search: followers
       // read after every append, and a linear scan would make a long reply quadratic.
       const entries = slot.value;
@@ -161,7 +202,7 @@ export function createMemoryStore(): KeyValueStore {
     },
     async streamLength(key) {
       const slot = live(key);
-      return slot && typeof slot.value !== 'string' ? slot.value.length : 0;
+      return slot && Array.isArray(slot.value) ? slot.value.length : 0;
     },
     status() {
       return 'ok';

@@ -50,7 +50,34 @@ if admitted == 1 and ARGV[2] == '1' then
 end
 return {admitted, counts, ttls, allowed}`;
 
+// Leases: a sorted set scored by expiry on Redis's own clock (instances' clocks may differ).
+// Every script drops expired members first. The key expires with its longest lease.
+const leaseNow = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)`;
+// ARGV: member, limit (0 = none), ttl ms. Answers {acquired, held}.
+const acquireLeaseScript = `${leaseNow}
+local held = redis.call('ZCARD', KEYS[1])
+local mine = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not mine and tonumber(ARGV[2]) > 0 and held >= tonumber(ARGV[2]) then return {0, held} end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+if mine then return {1, held} end
+return {1, held + 1}`;
+// ARGV: member, ttl ms. Answers 1 when renewed, 0 when the lease was gone.
+const renewLeaseScript = `${leaseNow}
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`;
+const countLeasesScript = `${leaseNow}
+return redis.call('ZCARD', KEYS[1])`;
+
 type ScriptedRedis = Redis & {
+  parleyAcquireLease(key: string, member: string, limit: number, ttlMs: number): Promise<[number, number]>;
+  parleyRenewLease(key: string, member: string, ttlMs: number): Promise<number>;
+  parleyCountLeases(key: string): Promise<number>;
   /** numberOfKeys, the keys, then by, charge (1/0) and each window's limit and TTL. */
   parleyWindows(...args: (string | number)[]): Promise<[number, number[], number[], number[]]>;
   parleyIncr(key: string, by: number, ttlMs: number): Promise<number>;
@@ -103,6 +130,9 @@ export async function createRedisStore(
   };
   const client = new Redis(url, connectionOptions) as ScriptedRedis;
   client.defineCommand('parleyIncr', { numberOfKeys: 1, lua: incrScript });
+  client.defineCommand('parleyAcquireLease', { numberOfKeys: 1, lua: acquireLeaseScript });
+  client.defineCommand('parleyRenewLease', { numberOfKeys: 1, lua: renewLeaseScript });
+  client.defineCommand('parleyCountLeases', { numberOfKeys: 1, lua: countLeasesScript });
   // No numberOfKeys: a call passes how many windows it checks.
   client.defineCommand('parleyWindows', { lua: windowsScript });
   const subscriber = client.duplicate();
@@ -187,6 +217,17 @@ export async function createRedisStore(
     incr: (name, { by = 1, ttlMs = 0 } = {}) => command('incr', () => client.parleyIncr(key(name), by, ttlMs)),
     consumeWindows: (windows, { by = 1 } = {}) => windowsVerdict(windows, by, true),
     peekWindows: (windows, { by = 1 } = {}) => windowsVerdict(windows, by, false),
+    async acquireLease(name, member, { limit, ttlMs }) {
+      const [acquired, held] = await command('acquireLease', () => client.parleyAcquireLease(key(name), member, limit, ttlMs));
+      return { acquired: acquired === 1, held };
+    },
+    async renewLease(name, member, ttlMs) {
+      return (await command('renewLease', () => client.parleyRenewLease(key(name), member, ttlMs))) === 1;
+    },
+    async releaseLease(name, member) {
+      await command('releaseLease', () => client.zrem(key(name), member));
+    },
+    countLeases: (name) => command('countLeases', () => client.parleyCountLeases(key(name))),
     async deleteMatching(pattern) {
       let removed = 0;
       await scan(pattern, async (keys) => {

@@ -27,6 +27,9 @@ export type WindowsVerdict = {
   windows: RateLimitHit[];
 };
 
+/** What `acquireLease` answers: whether `member` holds a lease now, and how many live leases the key has. */
+export type LeaseVerdict = { acquired: boolean; held: number };
+
 export type Unsubscribe = () => Promise<void>;
 
 /**
@@ -55,6 +58,20 @@ export type KeyValueStore = {
   consumeWindows(windows: LimitWindow[], options?: { by?: number }): Promise<WindowsVerdict>;
   /** The same check as consumeWindows (room for `by`, default 1, in every window), charging nothing. */
   peekWindows(windows: LimitWindow[], options?: { by?: number }): Promise<WindowsVerdict>;
+  /**
+   * A counting semaphore whose places expire: `member` takes one of `limit` places under `key`
+   * for `ttlMs`, unless `limit` live leases are held already (0 = no limit). A holder that dies
+   * stops renewing and its place frees itself when the lease expires. Taking a place already held
+   * renews it. Atomic across instances (Redis: one script over a sorted set scored by expiry, on
+   * Redis's clock; the "counting semaphore" of Redis in Action §6.3).
+   */
+  acquireLease(key: string, member: string, options: { limit: number; ttlMs: number }): Promise<LeaseVerdict>;
+  /** Extends `member`'s lease to `ttlMs` from now; false when it had expired or was released. */
+  renewLease(key: string, member: string, ttlMs: number): Promise<boolean>;
+  /** Frees `member`'s place (nothing when it holds none). */
+  releaseLease(key: string, member: string): Promise<void>;
+  /** Live leases under `key`. */
+  countLeases(key: string): Promise<number>;
   /** Deletes keys matching a glob pattern (`*`, `?`); returns how many. */
   deleteMatching(pattern: string): Promise<number>;
   countMatching(pattern: string): Promise<number>;
