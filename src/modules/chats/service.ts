@@ -4,7 +4,7 @@ import { badCursor, decodeCursor, isString, type Page, toPage } from '../../http
 import type { Infra } from '../../infra/index.ts';
 import type { ProviderName } from '../../infra/llm/types.ts';
 import type { UserEvents } from '../realtime/service.ts';
-import type { RepliesService, ResolvedModel, StartedGeneration } from '../replies/service.ts';
+import type { RepliesService, ReplySlot, ResolvedModel, StartedGeneration } from '../replies/service.ts';
 import { buildHistory, titleFrom } from './history.ts';
 import type { ChatView, MessageView, SentMessages, Stats } from './model.ts';
 import {
@@ -31,6 +31,8 @@ export type StartedReply = StartedGeneration & {
 };
 
 export type GenerationOptions = { provider?: ProviderName; model?: string; temperature?: number; maxTokens?: number };
+/** Options of a reply once admitted: its place among the caller's concurrent replies. */
+type AdmittedOptions = GenerationOptions & { slot?: ReplySlot | null };
 
 const asNode = (row: MessageRow): TreeNode => ({
   id: row.id,
@@ -132,7 +134,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     chat: ChatRow,
     question: MessageRow,
     model: ResolvedModel,
-    options: GenerationOptions,
+    options: AdmittedOptions,
     userMessage: MessageView | null,
     versions: 'only' | 'among-others',
   ): Promise<StartedReply> => {
@@ -155,6 +157,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
         history,
         maxTokens: options.maxTokens ?? config.maxTokens,
         temperature: options.temperature ?? config.temperature,
+        slot: options.slot,
         onCreated: (message) => void publishMessage('message.created', message),
         onStored: (message) => void publishMessage('message.updated', message),
       }),
@@ -164,6 +167,44 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     if (updated?.featured) await featuredCache.invalidatePrefix('');
     if (updated) void events.publish(userId, { type: 'chat.updated', chatId: chat.id, chat: toChatView(updated) });
     return { ...started, userMessage, assistantMessage: await viewOfReply(started.message!), viewOfReply };
+  };
+
+  /** Stores the user's message and starts the reply, the call already admitted (see `send`). */
+  const sendAdmitted = async (
+    caller: UserCaller,
+    chat: ChatRow,
+    model: ResolvedModel,
+    input: GenerationOptions & { content: string; attachments?: string[] },
+    slot: ReplySlot | null,
+  ): Promise<StartedReply> => {
+    const chatId = chat.id;
+    // One unit of work per chat (its row locked): a question sent while another is being
+    // stored goes under it, so quick sends make turns one after another, never rival branches.
+    // Prepared queries only; the whole tree is read only when another version was selected.
+    const { row, parentId, versions } = await infra.db.transaction(async (tx) => {
+      const repo = chats.with(tx);
+      await repo.lockChat(chatId);
+      const parentId = await repo.lastQuestion(chatId);
+      const row = await repo.insertMessage({
+        id: Bun.randomUUIDv7(),
+        chatId,
+        role: 'user',
+        content: input.content,
+        attachments: input.attachments ?? [],
+        parentId,
+      });
+      const versions = await repo.questionVersions(chatId, parentId);
+      if (versions.some((version) => version.selected && version.id !== row.id)) {
+        await repo.setFlags(reselect(await repo.tree(chatId), row.id));
+      }
+      return { row, parentId, versions };
+    });
+    const view = toMessageView(
+      row,
+      siblingInfo(versions.map((version) => ({ ...version, parentId, role: 'user', active: true }))).get(row.id),
+    );
+    void events.publish(caller.user.id, { type: 'message.created', chatId, message: view });
+    return reply(caller, chat, row, model, { ...input, slot }, view, 'only');
   };
 
   return {
@@ -253,34 +294,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const chat = await ownChat(caller.user.id, chatId);
       const model = await resolveModel(input, chat);
       // Counted before anything is stored: a refused call leaves no unanswered message behind.
-      await replies.admit(caller, ip);
-      // One unit of work per chat (its row locked): a question sent while another is being
-      // stored goes under it, so quick sends make turns one after another, never rival branches.
-      // Prepared queries only; the whole tree is read only when another version was selected.
-      const { row, parentId, versions } = await infra.db.transaction(async (tx) => {
-        const repo = chats.with(tx);
-        await repo.lockChat(chatId);
-        const parentId = await repo.lastQuestion(chatId);
-        const row = await repo.insertMessage({
-          id: Bun.randomUUIDv7(),
-          chatId,
-          role: 'user',
-          content: input.content,
-          attachments: input.attachments ?? [],
-          parentId,
-        });
-        const versions = await repo.questionVersions(chatId, parentId);
-        if (versions.some((version) => version.selected && version.id !== row.id)) {
-          await repo.setFlags(reselect(await repo.tree(chatId), row.id));
-        }
-        return { row, parentId, versions };
-      });
-      const view = toMessageView(
-        row,
-        siblingInfo(versions.map((version) => ({ ...version, parentId, role: 'user', active: true }))).get(row.id),
-      );
-      void events.publish(caller.user.id, { type: 'message.created', chatId, message: view });
-      return reply(caller, chat, row, model, input, view, 'only');
+      return replies.admitReply(caller, ip, (slot) => sendAdmitted(caller, chat, model, input, slot));
     },
 
     /**
@@ -293,9 +307,10 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       if (!original) throw notFound('Message');
       if (original.role !== 'user') throw conflict('Only a user message can be edited; regenerate a reply instead');
       const model = await resolveModel(input, chat);
-      await replies.admit(caller, ip);
-      const { row, view } = await askAgain(caller.user.id, chatId, original.parentId, input.content, original.attachments);
-      return reply(caller, chat, row, model, input, view, 'only');
+      return replies.admitReply(caller, ip, async (slot) => {
+        const { row, view } = await askAgain(caller.user.id, chatId, original.parentId, input.content, original.attachments);
+        return reply(caller, chat, row, model, { ...input, slot }, view, 'only');
+      });
     },
 
     /** Makes the branch through `messageId` the active one (it and its ancestors become the selected versions); the chat as it now reads. */
@@ -328,13 +343,14 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const question = message.role === 'user' ? message : message.parentId ? await chats.findMessage(chatId, message.parentId) : undefined;
       if (!question) throw new AppError('conflict', 'There is no user message to answer before this one');
       const model = await resolveModel(options, chat);
-      await replies.admit(caller, ip);
-      // The new reply is a sibling of the question's replies: they step aside, and the question's branch becomes the active one.
-      await changeTree(chatId, async (repo, nodes) => {
-        const onBranch = reselect(nodes, question.id);
-        await repo.setFlags(merged(onBranch, withoutReplies(applied(nodes, onBranch), question.id)));
+      return replies.admitReply(caller, ip, async (slot) => {
+        // The new reply is a sibling of the question's replies: they step aside, and the question's branch becomes the active one.
+        await changeTree(chatId, async (repo, nodes) => {
+          const onBranch = reselect(nodes, question.id);
+          await repo.setFlags(merged(onBranch, withoutReplies(applied(nodes, onBranch), question.id)));
+        });
+        return reply(caller, chat, { ...question, active: true }, model, { ...options, slot }, null, 'among-others');
       });
-      return reply(caller, chat, { ...question, active: true }, model, options, null, 'among-others');
     },
 
     /** Cancel by message id alone (websocket frames carry no chat id); still owner-only. */

@@ -43,6 +43,14 @@ export const RateLimitStatus = t.Object({
     { perMinute: t.Integer(), perHour: t.Integer(), perDay: t.Integer() },
     { description: 'Seconds until each window starts afresh' },
   ),
+  concurrent: t.Object(
+    {
+      limit: t.Integer({ description: 'Replies that may be generating at once (TIER_LIMITS_* concurrent=); 0 = unlimited' }),
+      active: t.Integer({ description: 'Replies generating now, on every instance' }),
+      remaining: t.Union([t.Integer(), t.Null()], { description: 'null when unlimited' }),
+    },
+    { description: 'Concurrent replies; past the limit a new reply is refused with 429 rate_limited until one ends' },
+  ),
   tokens: t.Object(
     {
       limit: t.Integer({ description: 'Tokens (input + output) allowed per calendar month, UTC; 0 = unlimited' }),

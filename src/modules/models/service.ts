@@ -58,18 +58,20 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
     /** A reply with no chat: nothing stored but the usage; streamed through a buffer like any other. */
     async startStateless(caller: UserCaller, ip: string, body: StatelessChat) {
       const model = await replies.resolveModel(body);
-      await replies.admit(caller, ip);
-      return replies.start({
-        userId: caller.user.id,
-        chatId: null,
-        userMessageId: null,
-        ...model,
-        system: body.system,
-        history: [...(body.history ?? []), { role: 'user', content: body.message }],
-        maxTokens: body.maxTokens ?? infra.config.maxTokens,
-        temperature: body.temperature ?? infra.config.temperature,
-        sampling: body.sampling,
-      });
+      return replies.admitReply(caller, ip, (slot) =>
+        replies.start({
+          slot,
+          userId: caller.user.id,
+          chatId: null,
+          userMessageId: null,
+          ...model,
+          system: body.system,
+          history: [...(body.history ?? []), { role: 'user', content: body.message }],
+          maxTokens: body.maxTokens ?? infra.config.maxTokens,
+          temperature: body.temperature ?? infra.config.temperature,
+          sampling: body.sampling,
+        }),
+      );
     },
 
     /** POST /chat: the whole stateless reply (502 if the provider failed). */

@@ -2,6 +2,7 @@ import type { Infra } from '../../infra/index.ts';
 import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
 import { estimateTokens } from '../../infra/llm/shared.ts';
 import type { ChatMessage, GenerationRequest, ProviderName, ResilientEvent, Sampling, Usage } from '../../infra/llm/types.ts';
+import type { ReplySlot } from './limits.ts';
 import { aliveKey, createOrphanSettler, streamOfKey } from './orphans.ts';
 import type { MessageRow, RepliesRepository } from './repository.ts';
 import { createReplyWriter } from './writer.ts';
@@ -27,6 +28,8 @@ export type GenerationInput = {
   temperature?: number;
   /** Further sampling options (the OpenAI-compatible API's top_p, stop, seed…); each provider sends what it understands. */
   sampling?: Sampling;
+  /** The caller's place among their concurrent replies (from `admitReply`): renewed while this runs, freed before its last event. */
+  slot?: ReplySlot | null;
   /** Runs once the assistant message is stored as `streaming`, before the reply starts (a stored reply only). */
   onCreated?: (message: MessageRow) => void;
   /** Runs once the finished reply is stored, before `done` is sent (a stored reply only). */
@@ -125,10 +128,10 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       () => void flush().catch((error) => log.warn('flush failed', { error: (error as Error).message })),
       flushEveryMs,
     );
-    const heartbeat = setInterval(
-      () => void kv.set(aliveKey(input.messageId), streamId, { ttlMs: heartbeatMs * 3 }).catch(() => undefined),
-      heartbeatMs,
-    );
+    const heartbeat = setInterval(() => {
+      void kv.set(aliveKey(input.messageId), streamId, { ttlMs: heartbeatMs * 3 }).catch(() => undefined);
+      void input.slot?.renew().catch(() => undefined);
+    }, heartbeatMs);
     try {
       const events = runModel(
         {
@@ -243,6 +246,8 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       log.error('could not record the usage of a generation', { messageId: input.messageId, error });
     }
     if (message) input.onStored?.(message);
+    // Freed before the last event: a client that saw `done` may start its next reply at once.
+    await input.slot?.release();
     try {
       // Whoever settled a superseded message has ended its stream already: nothing is added after that.
       if (!superseded || !(await buffers.snapshot(streamId)).ended) {
@@ -353,7 +358,9 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         .finally(() => {
           active.delete(messageId);
           release();
+          void input.slot?.release();
         });
+      input.slot?.claim();
       active.set(messageId, { userId: input.userId, controller, done });
       return { streamId, messageId, message, done };
     },

@@ -25,8 +25,27 @@ export type TokenBudgetStatus = {
   resetsAt: string;
 };
 
+/** Replies the caller has generating at once, against their tier's limit (0 = unlimited). */
+export type ConcurrencyStatus = { limit: number; active: number; remaining: number | null };
+
+/**
+ * A place among the caller's replies generating at once: a KV lease (crash-safe: a holder that
+ * dies stops renewing and the place frees itself within three heartbeats). Whoever starts the
+ * reply claims it; it is renewed with the reply's heartbeat and released before the reply's last
+ * event, so a client that saw `done` may send again at once.
+ */
+export type ReplySlot = {
+  readonly claimed: boolean;
+  /** The running reply owns the slot now: an error in the request after this does not free it. */
+  claim(): void;
+  renew(): Promise<void>;
+  /** Frees the place; later calls (and renewals) do nothing. */
+  release(): Promise<void>;
+};
+
 export type LlmLimitStatus = {
   tier: LimitTier;
+  concurrent: ConcurrencyStatus;
   /** 0 = unlimited. */
   limits: Record<Window, number>;
   /** null for an unlimited window. */
@@ -63,6 +82,45 @@ export function createLlmLimits(
   monthTokens: (userId: string) => Promise<number>,
 ) {
   const key = (subject: string, window: Window) => `ratelimit:llm:${window}:${subject}`;
+  const activeKey = (caller: LimitCaller) => `replies:active:${subjectOf(caller)}`;
+  const leaseMs = config.replyHeartbeatMs * 3;
+
+  /** Takes a place among the caller's concurrent replies, or throws 429 `rate_limited` when their tier's are all taken. */
+  const takeSlot = async (caller: LimitCaller): Promise<ReplySlot> => {
+    const limit = tierLimits(caller).concurrentReplies;
+    const slotKey = activeKey(caller);
+    const member = crypto.randomUUID();
+    const verdict = await kv.acquireLease(slotKey, member, { limit, ttlMs: leaseMs });
+    if (!verdict.acquired) {
+      throw new AppError(
+        'rate_limited',
+        `${verdict.held} replies are already being generated, the most the ${limitTier(caller.user)} tier allows at once; wait for one to finish or cancel it`,
+        { headers: { 'retry-after': '1' } },
+      );
+    }
+    let claimed = false;
+    let released = false;
+    return {
+      get claimed() {
+        return claimed;
+      },
+      claim() {
+        claimed = true;
+      },
+      async renew() {
+        // Re-taken without a limit: a lease that lapsed during a stall still belongs to this reply.
+        if (!released) await kv.acquireLease(slotKey, member, { limit: 0, ttlMs: leaseMs });
+      },
+      async release() {
+        if (released) return;
+        released = true;
+        await kv.releaseLease(slotKey, member).catch((error) => {
+          // It frees itself when the lease expires.
+          log.warn('could not release a reply slot', { error: (error as Error).message });
+        });
+      },
+    };
+  };
   const subjectOf = (caller: LimitCaller) => callerSubject(caller.user, caller.ip);
   const tierLimits = (caller: LimitCaller) => config.rateLimit.tiers[limitTier(caller.user)];
   /** The counted windows: an unlimited one (0) is not counted. */
@@ -85,9 +143,15 @@ export function createLlmLimits(
     counted: ReturnType<typeof windowsOf>,
     verdict: WindowsVerdict,
     tokens: TokenBudgetStatus,
+    active: number,
   ): LlmLimitStatus => {
     const limits = tierLimits(caller);
     const remaining = { perMinute: null, perHour: null, perDay: null } as Record<Window, number | null>;
+    const concurrent = {
+      limit: limits.concurrentReplies,
+      active,
+      remaining: limits.concurrentReplies === 0 ? null : Math.max(0, limits.concurrentReplies - active),
+    };
     const resetSeconds = { perMinute: 0, perHour: 0, perDay: 0 } as Record<Window, number>;
     counted.forEach((w, i) => {
       remaining[w.name] = verdict.windows[i]!.remaining;
@@ -95,6 +159,7 @@ export function createLlmLimits(
     });
     return {
       tier: limitTier(caller.user),
+      concurrent,
       limits: { perMinute: limits.perMinute, perHour: limits.perHour, perDay: limits.perDay },
       remaining,
       resetSeconds,
@@ -106,11 +171,13 @@ export function createLlmLimits(
     /**
      * Counts one LLM call in every window of the caller's tier, or throws and counts nothing: 429
      * `quota_exceeded` when this month's tokens are spent, 429 `rate_limited` naming the full
-     * window(s), KvUnavailableError while the KV is away.
+     * window(s) or, for a `reply`, when the tier's concurrent replies are all generating;
+     * KvUnavailableError while the KV is away. For a `reply`, the place it took (null while
+     * limits are off), which the caller must hand to the reply or release.
      */
-    async consume(caller: LimitCaller): Promise<void> {
+    async consume(caller: LimitCaller, options: { reply?: boolean } = {}): Promise<ReplySlot | null> {
       if (kv.status() !== 'ok') throw new KvUnavailableError('admit an LLM call');
-      if (!config.rateLimit.enabled) return;
+      if (!config.rateLimit.enabled) return null;
       const budget = tierLimits(caller).tokensPerMonth;
       if (budget > 0) {
         const now = new Date();
@@ -125,17 +192,22 @@ export function createLlmLimits(
           );
         }
       }
+      const slot = options.reply ? await takeSlot(caller) : null;
       const counted = windowsOf(caller);
-      if (counted.length === 0) return;
+      if (counted.length === 0) return slot;
       let verdict: WindowsVerdict;
       try {
         verdict = await kv.consumeWindows(counted.map((w) => w.window));
       } catch (error) {
-        if (error instanceof KvUnavailableError) throw error;
+        if (error instanceof KvUnavailableError) {
+          await slot?.release();
+          throw error;
+        }
         log.warn('llm rate limit unavailable: letting the call through', { error: (error as Error).message });
-        return;
+        return slot;
       }
-      if (verdict.admitted) return;
+      if (verdict.admitted) return slot;
+      await slot?.release();
       const refused = counted.filter((_, i) => !verdict.windows[i]!.allowed);
       const retryAfter = Math.max(...refused.map((w) => secondsUntilReset(verdict.windows[counted.indexOf(w)]!.resetMs)), 1);
       throw new AppError('rate_limited', `LLM call limit reached (${refused.map((w) => w.name).join(', ')}); retry in ${retryAfter} s`, {
@@ -145,11 +217,12 @@ export function createLlmLimits(
     /** The limits of the caller's tier and what is left of them, counting nothing. */
     async peek(caller: LimitCaller): Promise<LlmLimitStatus> {
       const counted = windowsOf(caller);
-      const [verdict, tokens] = await Promise.all([
+      const [verdict, tokens, active] = await Promise.all([
         counted.length ? kv.peekWindows(counted.map((w) => w.window)) : Promise.resolve({ admitted: true, windows: [] } as WindowsVerdict),
         tokenStatus(caller),
+        kv.countLeases(activeKey(caller)),
       ]);
-      return toStatus(caller, counted, verdict, tokens);
+      return toStatus(caller, counted, verdict, tokens, active);
     },
   };
 }

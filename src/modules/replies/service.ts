@@ -8,11 +8,11 @@ import { ECHO_MODELS, type Providers, streamWithResilience, UnknownModelError } 
 import type { ProviderName } from '../../infra/llm/types.ts';
 import type { UsersService } from '../users/service.ts';
 import { createGenerations, type GenerationInput, type GenerationResult, type ModelRunner, type StartedGeneration } from './engine.ts';
-import { createLlmLimits } from './limits.ts';
+import { createLlmLimits, type ReplySlot } from './limits.ts';
 import { createRepliesRepository } from './repository.ts';
 
 export type { GenerationInput, GenerationResult, StartedGeneration } from './engine.ts';
-export type { LlmLimitStatus } from './limits.ts';
+export type { LlmLimitStatus, ReplySlot } from './limits.ts';
 export type { MessageRow } from './repository.ts';
 
 /** What a reply may ask for; anything not given comes from the chat, then the defaults. */
@@ -92,8 +92,28 @@ export function createRepliesService(
       }
     },
 
-    /** Counts one LLM call against the limits of the caller's tier; 429 `rate_limited` when a window is spent, `quota_exceeded` when the month's tokens are. */
-    admit: (caller: UserCaller, ip: string) => limits.consume({ user: caller.user, ip }),
+    /**
+     * Counts one LLM call that is not a reply (a transcription, say) against the limits of the
+     * caller's tier; 429 `rate_limited` when a window is spent, `quota_exceeded` when the month's tokens are.
+     */
+    admit: async (caller: UserCaller, ip: string): Promise<void> => {
+      await limits.consume({ user: caller.user, ip });
+    },
+    /**
+     * Admits a reply: counts the call as `admit` does and takes a place among the caller's
+     * concurrent replies (429 `rate_limited` when their tier's are all generating), then runs
+     * `work`, which passes the slot to `start` as `slot`. Should `work` fail before a reply
+     * claimed the slot, the place is freed.
+     */
+    async admitReply<T>(caller: UserCaller, ip: string, work: (slot: ReplySlot | null) => Promise<T>): Promise<T> {
+      const slot = await limits.consume({ user: caller.user, ip }, { reply: true });
+      try {
+        return await work(slot);
+      } catch (error) {
+        if (slot && !slot.claimed) await slot.release();
+        throw error;
+      }
+    },
     /** The caller's LLM limits and what is left of them, without counting a call. */
     limits: (caller: UserCaller, ip: string) => limits.peek({ user: caller.user, ip }),
 
