@@ -5,6 +5,7 @@ import type { Infra } from '../../infra/index.ts';
 import type { ProviderName } from '../../infra/llm/types.ts';
 import type { UserEvents } from '../realtime/service.ts';
 import type { RepliesService, ReplySlot, ResolvedModel, StartedGeneration } from '../replies/service.ts';
+import { type CachedRows, createChatCaches, firstPageRows } from './caches.ts';
 import { buildHistory, titleFrom } from './history.ts';
 import type { ChatView, MessageView, SentMessages, Stats } from './model.ts';
 import {
@@ -68,17 +69,9 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
   const search = createChatSearch(infra.db);
   const { config } = infra;
   const resolveModel = replies.resolveModel;
-  // Derived reads that repeat, dropped on every instance by the writes below. Per-user stats are
-  // not cached: message flags and tokens change from the reply engine and branch selection too.
-  const categoryCache = infra.cache.namespace<{ data: { category: string; count: number }[] }>('chat-categories', {
-    l1TtlMs: 5_000,
-    l2TtlMs: 300_000,
-  });
-  // First pages only (keyed by limit): a cursor is caller input, and deeper pages are rare.
-  const featuredCache = infra.cache.namespace<Page<ChatView>>('featured', { l1TtlMs: 5_000, l2TtlMs: 60_000 });
-  /** After a write to chats of `userId`: their categories, and the featured list when a featured chat changed. */
-  const chatsChanged = (userId: string, featured: boolean) =>
-    Promise.all([categoryCache.invalidate(userId), featured ? featuredCache.invalidatePrefix('') : undefined]);
+  // Derived reads that repeat (lists' first pages, categories, stats, featured), dropped on every
+  // instance by the writes below, each of which says what it changed.
+  const caches = createChatCaches(infra);
 
   /** Another user's chat is a 404, exactly like one that does not exist. */
   const ownChat = async (userId: string, chatId: string): Promise<ChatRow> => {
@@ -123,7 +116,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       await repo.setFlags(reselect([...nodes, asNode(inserted)], inserted.id));
       return inserted;
     });
-    const view = await viewOf(row);
+    const [view] = await Promise.all([viewOf(row), caches.messagesChanged(userId)]);
     void events.publish(userId, { type: 'message.created', chatId, message: view });
     return { row, view };
   };
@@ -158,13 +151,19 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
         maxTokens: options.maxTokens ?? config.maxTokens,
         temperature: options.temperature ?? config.temperature,
         slot: options.slot,
-        onCreated: (message) => void publishMessage('message.created', message),
-        onStored: (message) => void publishMessage('message.updated', message),
+        onCreated: async (message) => {
+          await caches.messagesChanged(userId);
+          void publishMessage('message.created', message);
+        },
+        onStored: async (message) => {
+          await caches.messagesChanged(userId);
+          void publishMessage('message.updated', message);
+        },
       }),
       chats.touchChat(chat.id, chat.title ? null : titleFrom(history[history.length - 1]?.content ?? 'New chat')),
     ]);
-    // A featured chat shows its title and updatedAt to everyone.
-    if (updated?.featured) await featuredCache.invalidatePrefix('');
+    // Bumped to the top of the list; a featured chat shows its title and updatedAt to everyone.
+    if (updated) await caches.chatsChanged(userId, { featured: updated.featured });
     if (updated) void events.publish(userId, { type: 'chat.updated', chatId: chat.id, chat: toChatView(updated) });
     return { ...started, userMessage, assistantMessage: await viewOfReply(started.message!), viewOfReply };
   };
@@ -216,7 +215,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     ): Promise<ChatView> {
       if (input.provider || input.model) await resolveModel(input);
       const row = await chats.insertChat({ id: Bun.randomUUIDv7(), userId, ...input });
-      if (row.category) await chatsChanged(userId, false);
+      await caches.chatsChanged(userId, { counts: true });
       return toChatView(row);
     },
 
@@ -225,14 +224,29 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       query: { limit?: number; cursor?: string; q?: string; category?: string; archived?: boolean },
     ): Promise<Page<ChatView>> {
       const limit = query.limit ?? 20;
+      const archived = query.archived ?? false;
+      const cursorOf = (row: ChatRow): ChatCursor => [row.pinned, row.updatedAt.getTime(), row.id];
+      // The unfiltered first page (the list a client opens with) comes from the cache.
+      if (query.cursor === undefined && query.q === undefined && query.category === undefined && limit <= firstPageRows) {
+        const cached = await caches.listRows(userId, archived, async (): Promise<CachedRows<ChatCursor>> => {
+          const rows = await chats.listChats(userId, { limit: firstPageRows + 1, archived });
+          return { rows: rows.map((row) => ({ view: toChatView(row), cursor: cursorOf(row) })) };
+        });
+        return toPage(
+          cached.rows.slice(0, limit + 1),
+          limit,
+          (row) => row.cursor,
+          (row) => row.view,
+        );
+      }
       const rows = await chats.listChats(userId, {
         limit: limit + 1,
         after: decodeCursor(query.cursor, isChatCursor),
         titleContains: query.q,
         category: query.category,
-        archived: query.archived ?? false,
+        archived,
       });
-      return toPage(rows, limit, (row): ChatCursor => [row.pinned, row.updatedAt.getTime(), row.id], toChatView);
+      return toPage(rows, limit, cursorOf, toChatView);
     },
 
     /** The owner's chat, or a featured one for anyone (featured chats are public, read-only). */
@@ -253,7 +267,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       if (patch.provider || patch.model)
         await resolveModel({ provider: patch.provider ?? chat.provider, model: patch.model ?? (patch.provider ? null : chat.model) });
       const view = toChatView((await chats.updateChat(chatId, patch as Parameters<ChatsRepository['updateChat']>[1]))!);
-      await chatsChanged(userId, chat.featured);
+      await caches.chatsChanged(userId, { featured: chat.featured, counts: patch.category !== undefined });
       void events.publish(userId, { type: 'chat.updated', chatId, chat: view });
       return view;
     },
@@ -263,7 +277,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const chat = await ownChat(userId, chatId);
       await Promise.all((await chats.streaming(chatId)).map((message) => replies.cancel(message.id)));
       await chats.deleteChat(chatId);
-      await chatsChanged(userId, chat.featured);
+      await caches.chatsChanged(userId, { featured: chat.featured, counts: true });
       void events.publish(userId, { type: 'chat.deleted', chatId });
     },
 
@@ -318,6 +332,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const chat = await ownChat(userId, chatId);
       if (!(await chats.findMessage(chatId, messageId))) throw notFound('Message');
       await changeTree(chatId, (repo, nodes) => repo.setFlags(reselect(nodes, messageId)));
+      await caches.messagesChanged(userId);
       void events.publish(userId, { type: 'chat.updated', chatId, chat: toChatView(chat) });
       return this.get(userId, chatId);
     },
@@ -349,6 +364,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
           const onBranch = reselect(nodes, question.id);
           await repo.setFlags(merged(onBranch, withoutReplies(applied(nodes, onBranch), question.id)));
         });
+        await caches.messagesChanged(caller.user.id);
         return reply(caller, chat, { ...question, active: true }, model, { ...options, slot }, null, 'among-others');
       });
     },
@@ -383,37 +399,40 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     },
 
     categories(userId: string) {
-      return categoryCache.get(userId, async () => {
+      return caches.categories.get(userId, async () => {
         const rows = await chats.categories(userId);
         return { data: rows.map((row) => ({ category: row.category!, count: Number(row.count) })) };
       });
     },
 
-    async stats(userId: string): Promise<Stats> {
-      const stats = await chats.stats(userId);
-      const byModel = stats.byModel.map((row) => ({
-        provider: row.provider ?? 'unknown',
-        model: row.model ?? 'unknown',
-        messages: Number(row.messages),
-        inputTokens: Number(row.inputTokens ?? 0),
-        outputTokens: Number(row.outputTokens ?? 0),
-      }));
-      return {
-        chats: Number(stats.chats),
-        messages: Number(stats.messages),
-        tokens: {
-          input: byModel.reduce((sum, row) => sum + row.inputTokens, 0),
-          output: byModel.reduce((sum, row) => sum + row.outputTokens, 0),
-        },
-        byModel,
-      };
+    /** Counts over the caller's active paths, from the cache (dropped by every write they count). */
+    stats(userId: string): Promise<Stats> {
+      return caches.stats.get(userId, async () => {
+        const stats = await chats.stats(userId);
+        const byModel = stats.byModel.map((row) => ({
+          provider: row.provider ?? 'unknown',
+          model: row.model ?? 'unknown',
+          messages: Number(row.messages),
+          inputTokens: Number(row.inputTokens ?? 0),
+          outputTokens: Number(row.outputTokens ?? 0),
+        }));
+        return {
+          chats: Number(stats.chats),
+          messages: Number(stats.messages),
+          tokens: {
+            input: byModel.reduce((sum, row) => sum + row.inputTokens, 0),
+            output: byModel.reduce((sum, row) => sum + row.outputTokens, 0),
+          },
+          byModel,
+        };
+      });
     },
 
     async featured(query: { limit?: number; cursor?: string }): Promise<Page<ChatView>> {
       const limit = query.limit ?? 20;
       const load = async () =>
         toPage(await chats.listFeatured(limit + 1, decodeCursor(query.cursor, isString)), limit, (row) => row.id, toPublicChatView);
-      return query.cursor === undefined ? featuredCache.get(String(limit), load) : load();
+      return query.cursor === undefined ? caches.featured.get(String(limit), load) : load();
     },
 
     async setFeatured(chatId: string, featured: boolean): Promise<ChatView> {
@@ -421,7 +440,8 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       if (!row) throw notFound('Chat');
       // Featuring is an admin's act on someone else's chat: it must not bump their list order.
       const view = toChatView((await chats.updateChat(chatId, { featured, updatedAt: row.updatedAt }))!);
-      await featuredCache.invalidatePrefix('');
+      // The owner's list shows the flag too.
+      await caches.chatsChanged(row.userId, { featured: true });
       return view;
     },
   };

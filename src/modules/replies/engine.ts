@@ -30,10 +30,10 @@ export type GenerationInput = {
   sampling?: Sampling;
   /** The caller's place among their concurrent replies (from `admitReply`): renewed while this runs, freed before its last event. */
   slot?: ReplySlot | null;
-  /** Runs once the assistant message is stored as `streaming`, before the reply starts (a stored reply only). */
-  onCreated?: (message: MessageRow) => void;
-  /** Runs once the finished reply is stored, before `done` is sent (a stored reply only). */
-  onStored?: (message: MessageRow) => void;
+  /** Awaited once the assistant message is stored as `streaming`, before the reply starts (a stored reply only). */
+  onCreated?: (message: MessageRow) => void | Promise<void>;
+  /** Awaited once the finished reply is stored, before `done` is sent (a stored reply only). */
+  onStored?: (message: MessageRow) => void | Promise<void>;
 };
 
 type RunInput = GenerationInput & { messageId: string };
@@ -110,6 +110,14 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       log.warn('cannot listen for cancels', { error: (error as Error).message });
     }));
 
+  /** Runs a caller's hook; its failure is logged, never the reply's. */
+  const notify = async (hook: ((message: MessageRow) => void | Promise<void>) | undefined, message: MessageRow) => {
+    try {
+      await hook?.(message);
+    } catch (error) {
+      log.warn('a reply hook failed', { messageId: message.id, error: (error as Error).message });
+    }
+  };
   const emit = (streamId: string, event: string, payload: unknown) => buffers.append(streamId, event, JSON.stringify(payload), ttl);
 
   async function run(input: RunInput, streamId: string, controller: AbortController): Promise<GenerationResult> {
@@ -245,7 +253,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     } catch (error) {
       log.error('could not record the usage of a generation', { messageId: input.messageId, error });
     }
-    if (message) input.onStored?.(message);
+    if (message) await notify(input.onStored, message);
     // Freed before the last event: a client that saw `done` may start its next reply at once.
     await input.slot?.release();
     try {
@@ -323,7 +331,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
             model: generation.model,
           })
         : null;
-      if (message) generation.onCreated?.(message);
+      if (message) await notify(generation.onCreated, message);
       const streamId = Bun.randomUUIDv7();
       try {
         await Promise.all([
@@ -337,7 +345,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         const { provider, model } = input;
         const failure = { content: '', reasoning: null, status: 'error', finishReason: 'error', inputTokens: 0, outputTokens: 0 } as const;
         const stored = message && (await repo.finish({ id: messageId, provider, model, ...failure }).catch(() => undefined));
-        if (stored) generation.onStored?.(stored);
+        if (stored) await notify(generation.onStored, stored);
         throw error;
       }
       const controller = new AbortController();
