@@ -90,7 +90,7 @@ const errorResponses: Record<ErrorCode, { name: string; description: string; hea
   rate_limited: {
     name: 'RateLimited',
     description:
-      'rate_limited: too many requests; retry after Retry-After seconds. Or quota_exceeded: the monthly token budget of the caller’s tier is spent; Retry-After runs to the 1st of next month (UTC)',
+      'rate_limited: too many requests (or, for a reply, as many replies generating at once as the caller’s tier allows); retry after Retry-After seconds. Or quota_exceeded: the monthly token budget of the caller’s tier is spent; Retry-After runs to the 1st of next month (UTC)',
     headers: ['RetryAfter', 'RateLimitLimit', 'RateLimitRemaining', 'RateLimitReset'],
   },
   internal_error: { name: 'InternalError', description: 'internal_error: a fault of the server (no internals shown; requestId names it)' },
