@@ -155,6 +155,8 @@ export function parseConfig(raw: Env) {
       fallbacks,
       /** Models listed when a provider cannot list its own (or alongside, for Anthropic). */
       models: { openai: env.OPENAI_MODELS, anthropic: env.ANTHROPIC_MODELS, ollama: env.OLLAMA_MODELS },
+      /** Glob patterns of the models that take images, per provider (echo takes any). */
+      visionModels: { openai: env.OPENAI_VISION_MODELS, anthropic: env.ANTHROPIC_VISION_MODELS, ollama: env.OLLAMA_VISION_MODELS },
       echoDelayMs: env.ECHO_DELAY_MS,
       maxConnections: env.LLM_MAX_CONNECTIONS,
       contextTokenBudget: env.CONTEXT_TOKEN_BUDGET,

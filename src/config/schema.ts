@@ -188,6 +188,31 @@ export const EnvSchema = T.Object({
   OPENAI_MODELS: list('Models listed for OpenAI when upstream cannot list its own.', ['gpt-4o-mini', 'gpt-4o']),
   ANTHROPIC_MODELS: list('Models listed for Anthropic, merged with those upstream lists.', ['claude-sonnet-4-5', 'claude-haiku-4-5']),
   OLLAMA_MODELS: list('Models listed for Ollama when it cannot list its own.'),
+  OPENAI_VISION_MODELS: list(
+    'Models of the openai provider that take images, as globs (`*` any characters, case-insensitive); images to any other are refused (422).',
+    ['gpt-4o*', 'gpt-4.1*', 'gpt-4-turbo*', 'gpt-5*', 'o1', 'o1-2*', 'o3', 'o3-2*', 'o3-pro*', 'o4-mini*', 'chatgpt-4o*'],
+  ),
+  ANTHROPIC_VISION_MODELS: list('Models of the anthropic provider that take images, as globs (see OPENAI_VISION_MODELS).', [
+    'claude-3*',
+    'claude-opus-*',
+    'claude-sonnet-*',
+    'claude-haiku-*',
+  ]),
+  OLLAMA_VISION_MODELS: list(
+    'Models of the ollama provider that take images, as globs (see OPENAI_VISION_MODELS); `name` and `name:latest` match alike.',
+    [
+      'llava*',
+      'bakllava*',
+      'llama3.2-vision*',
+      'llama4*',
+      'qwen2.5vl*',
+      'qwen3-vl*',
+      'minicpm-v*',
+      'moondream*',
+      'granite3.2-vision*',
+      'mistral-small3.1*',
+    ],
+  ),
   LLM_FIRST_TOKEN_TIMEOUT_MS: T.Integer({
     minimum: 100,
     default: 30_000,

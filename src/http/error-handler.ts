@@ -1,4 +1,5 @@
 import { Elysia, type ValidationError } from 'elysia';
+import { ModelCannotTakeImagesError } from '../infra/llm/types.ts';
 import type { Logger } from '../infra/log/index.ts';
 import { AppError, errorStatus, invalidFields, unavailableFrom } from './errors.ts';
 import { requestInfo } from './request-context.ts';
@@ -6,7 +7,8 @@ import { requestInfo } from './request-context.ts';
 type FieldError = { field: string; message: string };
 
 /**
- * The one place that writes error bodies: AppError as thrown, an infrastructure outage as 503
+ * The one place that writes error bodies: AppError as thrown, images a model cannot take
+ * (ModelCannotTakeImagesError) as 422 `validation_error`, an infrastructure outage as 503
  * `unavailable` (errors.ts, unavailableFrom), Elysia's own errors mapped, the rest 500.
  */
 export function errorHandler(log: Logger) {
@@ -31,6 +33,8 @@ export function errorHandler(log: Logger) {
     };
     // Checked by class: Elysia reads an error's own `code` field as its code.
     if (error instanceof AppError) return fail(error);
+    // Images a model cannot take: the caller's to fix (a route that knows the field maps it itself).
+    if (error instanceof ModelCannotTakeImagesError) return fail(invalidFields([{ field: 'body', message: error.message }], error.message));
     // The KV or the database unreachable: 503 with Retry-After, never a 500.
     const outage = unavailableFrom(error);
     if (outage) return fail(outage);

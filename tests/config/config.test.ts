@@ -280,6 +280,22 @@ describe('config: decoding', () => {
         retryBaseMs: 250,
         fallbacks: [],
         models: { openai: ['gpt-4o-mini', 'gpt-4o'], anthropic: ['claude-sonnet-4-5', 'claude-haiku-4-5'], ollama: [] },
+        visionModels: {
+          openai: ['gpt-4o*', 'gpt-4.1*', 'gpt-4-turbo*', 'gpt-5*', 'o1', 'o1-2*', 'o3', 'o3-2*', 'o3-pro*', 'o4-mini*', 'chatgpt-4o*'],
+          anthropic: ['claude-3*', 'claude-opus-*', 'claude-sonnet-*', 'claude-haiku-*'],
+          ollama: [
+            'llava*',
+            'bakllava*',
+            'llama3.2-vision*',
+            'llama4*',
+            'qwen2.5vl*',
+            'qwen3-vl*',
+            'minicpm-v*',
+            'moondream*',
+            'granite3.2-vision*',
+            'mistral-small3.1*',
+          ],
+        },
         echoDelayMs: 20,
         maxConnections: 10_000,
         contextTokenBudget: 8000,
@@ -321,6 +337,7 @@ describe('config: decoding', () => {
       DATABASE_URL: 'postgresql://db/parley/',
       OLLAMA_MODELS: ' llama3 , qwen/ ,,',
       ANTHROPIC_MODELS: 'claude-x',
+      OLLAMA_VISION_MODELS: ' llava* , my-vision:7b ',
       ACCESS_TOKEN_TTL: '1500ms',
       REFRESH_TOKEN_TTL: '90',
       LLM_FALLBACKS: 'ollama:llama3:8b, echo:echo-1',
@@ -335,6 +352,7 @@ describe('config: decoding', () => {
     expect(config.ollama.baseUrl).toBe('http://ollama:11434');
     expect(config.defaultProvider).toBe('ollama');
     expect(config.llm.models).toEqual({ openai: ['gpt-4o-mini', 'gpt-4o'], anthropic: ['claude-x'], ollama: ['llama3', 'qwen'] });
+    expect(config.llm.visionModels.ollama).toEqual(['llava*', 'my-vision:7b']);
     expect(config.llm.fallbacks).toEqual([
       { provider: 'ollama', model: 'llama3:8b' },
       { provider: 'echo', model: 'echo-1' },

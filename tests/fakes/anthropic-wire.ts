@@ -1,6 +1,19 @@
 // Anthropic Messages wire format.
 import type { Message, RawMessageStreamEvent, Usage } from '@anthropic-ai/sdk/resources/messages';
-import { type Ctx, countWords, type Frame, isRecord, json, planFor, retryHeaders, stallFrame, textOf } from './upstream-core.ts';
+import {
+  type Ctx,
+  countWords,
+  type Frame,
+  IMAGE_MEDIA_TYPES,
+  isBase64,
+  isHttpUrl,
+  isRecord,
+  json,
+  planFor,
+  retryHeaders,
+  stallFrame,
+  textOf,
+} from './upstream-core.ts';
 
 const ERROR_TYPES: Record<number, string> = {
   400: 'invalid_request_error',
@@ -46,11 +59,44 @@ function usage(input: number, output: number): Usage {
   };
 }
 
+/**
+ * What the Messages API answers 400 about a message's content blocks, or undefined: `text` blocks
+ * anywhere, `image` blocks in user turns only, their source `base64` (a PNG, JPEG, GIF or WebP
+ * media_type and base64 data) or `url` (an http(s) URL).
+ */
+function contentProblem(messages: unknown[]): string | undefined {
+  for (const [i, message] of messages.entries()) {
+    if (!isRecord(message) || !Array.isArray(message.content)) continue;
+    for (const [j, block] of message.content.entries()) {
+      const where = `messages.${i}.content.${j}`;
+      if (!isRecord(block)) return `${where}: Input should be a valid dictionary`;
+      if (block.type === 'text') {
+        if (typeof block.text !== 'string') return `${where}.text.text: Field required`;
+        continue;
+      }
+      if (block.type !== 'image') return `${where}: Input tag '${String(block.type)}' does not match any of the expected tags`;
+      if (message.role !== 'user') return `${where}: Image content is only supported in user messages`;
+      const source = isRecord(block.source) ? block.source : {};
+      if (source.type === 'base64') {
+        if (!IMAGE_MEDIA_TYPES.includes(String(source.media_type))) {
+          return `${where}.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'`;
+        }
+        if (!isBase64(source.data)) return `${where}.image.source.base64.data: The image data is not valid base64`;
+      } else if (source.type !== 'url' || !isHttpUrl(source.url)) {
+        return `${where}.image.source: Input should be a base64 or url source`;
+      }
+    }
+  }
+  return undefined;
+}
+
 export async function messages(ctx: Ctx): Promise<Response> {
   const body = ctx.body;
   if (!isRecord(body) || typeof body.model !== 'string' || !Array.isArray(body.messages)) {
     return anthropicError(400, 'model: Field required; messages: Field required');
   }
+  const problem = contentProblem(body.messages);
+  if (problem) return anthropicError(400, problem);
   // The real API rejects requests without max_tokens; catching that here keeps app code honest.
   if (typeof body.max_tokens !== 'number') return anthropicError(400, 'max_tokens: Field required');
 

@@ -5,6 +5,9 @@ import {
   type Ctx,
   countWords,
   type Frame,
+  IMAGE_MEDIA_TYPES,
+  isBase64,
+  isHttpUrl,
   isRecord,
   json,
   nowSeconds,
@@ -45,11 +48,41 @@ function lastUserText(messages: unknown[]): string {
   return '';
 }
 
+/**
+ * What OpenAI answers 400 about a message's content parts, or undefined: a user turn takes `text`
+ * and `image_url` parts (the URL http(s), or a base64 `data:` URL of PNG, JPEG, GIF or WebP), an
+ * assistant or system turn only `text` (and `refusal`) parts.
+ */
+function contentProblem(messages: unknown[]): string | undefined {
+  for (const [i, message] of messages.entries()) {
+    if (!isRecord(message) || !Array.isArray(message.content)) continue;
+    for (const [j, part] of message.content.entries()) {
+      const where = `messages[${i}].content[${j}]`;
+      if (!isRecord(part)) return `Invalid type for '${where}': expected an object.`;
+      if (part.type === 'text' || (part.type === 'refusal' && message.role === 'assistant')) {
+        if (typeof part[part.type] !== 'string') return `Missing required parameter: '${where}.${part.type}'.`;
+        continue;
+      }
+      if (part.type !== 'image_url' || message.role !== 'user') {
+        return `Invalid value: '${String(part.type)}'. Supported values are: 'text'${message.role === 'user' ? " and 'image_url'" : ''}.`;
+      }
+      const url = isRecord(part.image_url) ? part.image_url.url : undefined;
+      const data = typeof url === 'string' ? /^data:([^;,]+);base64,(.*)$/s.exec(url) : null;
+      if (data ? !IMAGE_MEDIA_TYPES.includes(data[1]!) || !isBase64(data[2]) : !isHttpUrl(url)) {
+        return `Invalid image URL: '${where}.image_url.url'. Expected a valid URL or a base64 data URL of a supported image.`;
+      }
+    }
+  }
+  return undefined;
+}
+
 export async function chatCompletions(ctx: Ctx): Promise<Response> {
   const body = ctx.body;
   if (!isRecord(body) || typeof body.model !== 'string' || !Array.isArray(body.messages)) {
     return openaiError(400, "Missing required parameters: 'model' and 'messages'.");
   }
+  const problem = contentProblem(body.messages);
+  if (problem) return openaiError(400, problem);
   const model = body.model;
   const messages: unknown[] = body.messages;
   const plan = planFor(model, lastUserText(messages), ctx.opts);

@@ -385,6 +385,18 @@ export function textOf(content: unknown): string {
     .join(' ');
 }
 
+/** The image formats OpenAI and Anthropic take. */
+export const IMAGE_MEDIA_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+
+/** Standard, padded base64, as both APIs require of image data. */
+export function isBase64(data: unknown): data is string {
+  return typeof data === 'string' && data.length > 0 && data.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(data);
+}
+
+export function isHttpUrl(url: unknown): url is string {
+  return typeof url === 'string' && /^https?:\/\/[^\s]+$/.test(url);
+}
+
 /** The key a client presented, via `x-api-key` (Anthropic) or `Authorization: Bearer` (both SDKs). */
 export function presentedKey(headers: Record<string, string>): string | undefined {
   const bearer = /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '')?.[1];

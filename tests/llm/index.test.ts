@@ -206,7 +206,8 @@ describe('listAllModels', () => {
       { id: 'gpt-b', provider: 'openai', name: 'gpt-b', capabilities: ['chat', 'stream'] },
       { id: 'claude-a', provider: 'anthropic', name: 'claude-a', capabilities: ['chat', 'stream'] },
       { id: 'llama3.2', provider: 'ollama', name: 'llama3.2', capabilities: ['chat', 'stream'] },
-      { id: 'echo', provider: 'echo', name: 'echo', capabilities: ['chat', 'stream'] },
+      // Echo takes images (see vision.ts): listed with the vision capability.
+      { id: 'echo', provider: 'echo', name: 'echo', capabilities: ['chat', 'stream', 'vision'] },
     ]);
     // An empty list is an answer, not a failure.
     expect(lines.filter((l) => l.msg === 'llm.models_list_failed')).toEqual([]);

@@ -4,9 +4,11 @@
 // `message_stop` was cut: an error. `thinking` blocks stream as reasoning, apart from the text.
 
 import type Anthropic from '@anthropic-ai/sdk';
+import type { ContentBlockParam, MessageParam } from '@anthropic-ai/sdk/resources/messages';
+import { isBase64Image } from './content.ts';
 import type { UpstreamFetch } from './pool.ts';
 import { LIST_TIMEOUT_MS, midStreamError, modelInfos, STREAM_CUT_MESSAGE, toUpstreamError, type UpstreamErrorContext } from './shared.ts';
-import type { GenerationEvent, GenerationRequest, LlmProvider } from './types.ts';
+import type { ChatMessage, ContentPart, GenerationEvent, GenerationRequest, LlmProvider } from './types.ts';
 import { UpstreamError } from './types.ts';
 
 export type AnthropicProviderOptions = {
@@ -33,6 +35,21 @@ const FINISH_REASONS: Record<string, string> = {
 function stopSequences(stop: string[] | undefined): { stop_sequences?: string[] } {
   const kept = (stop ?? []).filter((sequence) => sequence.trim() !== '');
   return kept.length ? { stop_sequences: kept } : {};
+}
+
+/** A part as a Messages API content block: an image as an `image` block, its bytes as a base64 source. */
+function toAnthropicBlock(part: ContentPart): ContentBlockParam {
+  if (part.type === 'text') return { type: 'text', text: part.text };
+  return {
+    type: 'image',
+    source: isBase64Image(part) ? { type: 'base64', media_type: part.mediaType, data: part.data } : { type: 'url', url: part.url },
+  };
+}
+
+/** A turn as the Messages API takes it: a string as it is (a text-only request is what it always was), parts as blocks. */
+function toAnthropicMessage(message: ChatMessage): MessageParam {
+  const { role, content } = message;
+  return { role, content: typeof content === 'string' ? content : content.map(toAnthropicBlock) };
 }
 
 // In-band `error` events: overloaded/api errors are transient; anything else is a real refusal.
@@ -78,7 +95,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
           // their defaults. Nor seed, penalties or response_format: the Messages API has none.
           ...stopSequences(request.sampling?.stop),
           ...(request.system ? { system: request.system } : {}),
-          messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+          messages: request.messages.map(toAnthropicMessage),
           stream: true,
         },
         { signal },

@@ -3,17 +3,30 @@
 import { type Config, configuredProviders } from '../../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import { createAnthropicProvider } from './anthropic.ts';
+import { imageRefusal } from './content.ts';
 import { createEchoProvider, ECHO_MODELS } from './echo.ts';
 import { createOllamaProvider } from './ollama.ts';
 import { createOpenAiProvider } from './openai.ts';
 import { modelInfos } from './shared.ts';
-import type { LlmProvider, ModelInfo, ProviderName } from './types.ts';
+import type { ChatMessage, LlmProvider, ModelCannotTakeImagesError, ModelInfo, ProviderName } from './types.ts';
 import { UnknownModelError, UpstreamError } from './types.ts';
+import { createVisionCheck } from './vision.ts';
 
 export { createAnthropicProvider } from './anthropic.ts';
-export { createEchoProvider, ECHO_MODELS } from './echo.ts';
+export {
+  ANY_IMAGE_INPUT,
+  base64ByteLength,
+  contentText,
+  dataUrlOf,
+  hasImages,
+  imagePartFromUrl,
+  imageRefusal,
+  imagesOf,
+} from './content.ts';
+export { createEchoProvider, describeImage, ECHO_MODELS } from './echo.ts';
 export {
   createOllamaProvider,
+  OLLAMA_IMAGE_INPUT,
   type OllamaModelStatus,
   ollamaModelName,
   ollamaModelStatus,
@@ -22,7 +35,9 @@ export {
 } from './ollama.ts';
 export { createOpenAiProvider } from './openai.ts';
 export { createUpstreamFetch, type UpstreamFetch } from './pool.ts';
+export { estimateContentTokens, estimateTokens, IMAGE_TOKEN_ESTIMATE } from './shared.ts';
 export * from './types.ts';
+export { createVisionCheck, type VisionModels } from './vision.ts';
 
 import { createUpstreamFetch, type UpstreamFetch } from './pool.ts';
 
@@ -45,8 +60,18 @@ export type Providers = {
    * unknown or unconfigured provider, or when no model can be chosen.
    */
   resolve(provider?: string | null, model?: string | null, chat?: ChatDefaults): Promise<Resolved>;
-  /** Every provider's models (see modelsOf): never rejects. */
+  /** Every provider's models (see modelsOf), the `vision` capability added to those that take images: never rejects. */
   listAllModels(): Promise<ModelInfo[]>;
+  /** Whether `model` of `provider` takes images: its provider's *_VISION_MODELS patterns (vision.ts); echo always. */
+  supportsImages(provider: ProviderName, model: string): boolean;
+  /**
+   * Throws ModelCannotTakeImagesError when an image of `messages` cannot go to `model` of
+   * `provider` (see imageRefusal: no vision, a form or format its provider does not take, an
+   * image in an assistant turn, a malformed one); returns quietly otherwise, and always for text.
+   */
+  checkImages(provider: ProviderName, model: string, messages: readonly ChatMessage[]): void;
+  /** As checkImages, but answers the refusal (or undefined) instead of throwing it: for streamWithResilience's attempts. */
+  imageRefusal(provider: ProviderName, model: string, messages: readonly ChatMessage[]): ModelCannotTakeImagesError | undefined;
 };
 
 export function createProviders(config: LlmConfig, log: Logger): Providers {
@@ -56,6 +81,10 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
   for (const name of configuredProviders(config)) {
     providers.set(name, build(name, config, fetch));
   }
+
+  const supportsImages = createVisionCheck(config.llm.visionModels);
+  const refusal = (provider: ProviderName, model: string, messages: readonly ChatMessage[]) =>
+    imageRefusal(messages, { provider, model, vision: supportsImages(provider, model), input: providers.get(provider)?.imageInput });
 
   /** A provider's configured list (OPENAI_MODELS…): what it offers when it cannot be asked. */
   const configuredModels = (name: ProviderName): readonly string[] => (name === 'echo' ? ECHO_MODELS : config.llm.models[name]);
@@ -105,10 +134,25 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
   }
 
   async function listAllModels(): Promise<ModelInfo[]> {
-    return (await Promise.all([...providers.values()].map(modelsOf))).flat();
+    const all = (await Promise.all([...providers.values()].map(modelsOf))).flat();
+    return all.map((info) =>
+      supportsImages(info.provider, info.id) && !info.capabilities.includes('vision')
+        ? { ...info, capabilities: [...info.capabilities, 'vision'] }
+        : info,
+    );
   }
 
-  return { providers, resolve, listAllModels };
+  return {
+    providers,
+    resolve,
+    listAllModels,
+    supportsImages,
+    imageRefusal: refusal,
+    checkImages(provider, model, messages) {
+      const refused = refusal(provider, model, messages);
+      if (refused) throw refused;
+    },
+  };
 }
 
 function build(name: ProviderName, config: LlmConfig, fetch: UpstreamFetch): LlmProvider {

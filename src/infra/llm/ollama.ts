@@ -1,12 +1,17 @@
 // Ollama: chat through its OpenAI-compatible /v1 API, models and admin through its native /api.
 // Its /v1 stream ends with `data: [DONE]` and may carry `finish_reason` null on every chunk (an
 // empty done_reason), and its thinking as `delta.reasoning`: openai.ts handles both.
+// Images go as /v1 `image_url` parts holding base64 `data:` URLs, which Ollama turns into the
+// `images` of its native messages. Its /v1 refuses any other URL (it fetches nothing) and any
+// format but PNG, JPEG and WebP (400 "invalid image input"): OLLAMA_IMAGE_INPUT says so, and the
+// request is refused before it is sent rather than fetched here, so Parley never fetches URLs
+// on a caller's behalf (no server-side request forgery to guard, no size cap to enforce).
 
 import { truncateGraphemes } from '../../text/graphemes.ts';
 import { createOpenAiProvider } from './openai.ts';
 import type { UpstreamFetch } from './pool.ts';
 import { LIST_TIMEOUT_MS, logSafeDetail, modelInfos, upstreamFailure, withTimeout } from './shared.ts';
-import type { LlmProvider } from './types.ts';
+import type { ImageInput, LlmProvider } from './types.ts';
 import { UnknownModelError, UpstreamError } from './types.ts';
 
 export type OllamaProviderOptions = {
@@ -15,6 +20,9 @@ export type OllamaProviderOptions = {
   /** The connection pool to reach upstream through (see pool.ts); global fetch when absent. */
   fetch?: UpstreamFetch;
 };
+
+/** What Ollama's /v1 takes: base64 data only, PNG, JPEG or WebP (see the top of this file). */
+export const OLLAMA_IMAGE_INPUT: ImageInput = { urls: false, mediaTypes: ['image/png', 'image/jpeg', 'image/webp'] };
 
 export type OllamaModelStatus = { model: string; installed: boolean; loaded: boolean };
 
@@ -40,6 +48,7 @@ export function createOllamaProvider(options: OllamaProviderOptions): LlmProvide
   return {
     name: 'ollama',
     listModels: async () => modelInfos('ollama', await installedModels(baseUrl, { timeoutMs: LIST_TIMEOUT_MS })),
+    imageInput: OLLAMA_IMAGE_INPUT,
     stream: (request) => chat.stream(request),
   };
 }

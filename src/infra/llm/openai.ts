@@ -11,9 +11,11 @@
 import type OpenAI from 'openai';
 import type {
   ChatCompletionChunk,
+  ChatCompletionContentPart,
   ChatCompletionCreateParamsStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
+import { dataUrlOf, isBase64Image } from './content.ts';
 import type { UpstreamFetch } from './pool.ts';
 import {
   estimateUsage,
@@ -24,7 +26,7 @@ import {
   toUpstreamError,
   type UpstreamErrorContext,
 } from './shared.ts';
-import type { GenerationEvent, GenerationRequest, LlmProvider, ProviderName, Sampling, Usage } from './types.ts';
+import type { ChatMessage, ContentPart, GenerationEvent, GenerationRequest, LlmProvider, ProviderName, Sampling, Usage } from './types.ts';
 import { UpstreamError } from './types.ts';
 
 export type OpenAiProviderOptions = {
@@ -65,6 +67,26 @@ function samplingParams(sampling: Sampling | undefined): Partial<ChatCompletionC
       : {}),
     ...(user !== undefined ? { user } : {}),
   };
+}
+
+/** A part as a Chat Completions content part: an image as `image_url`, its bytes as a `data:` URL. */
+function toOpenAiPart(part: ContentPart): ChatCompletionContentPart {
+  if (part.type === 'text') return { type: 'text', text: part.text };
+  return { type: 'image_url', image_url: { url: isBase64Image(part) ? dataUrlOf(part) : part.url } };
+}
+
+/**
+ * A turn as Chat Completions takes it: a string as it is (so a text-only request is what it always
+ * was), parts as content parts. An assistant turn keeps its text parts only: the API takes no
+ * image there (imageRefusal stops such a request before it gets here).
+ */
+function toOpenAiMessage(message: ChatMessage): ChatCompletionMessageParam {
+  const { role, content } = message;
+  if (typeof content === 'string') return { role, content };
+  if (role === 'assistant') {
+    return { role, content: content.flatMap((part) => (part.type === 'text' ? [{ type: 'text' as const, text: part.text }] : [])) };
+  }
+  return { role, content: content.map(toOpenAiPart) };
 }
 
 /** Whether a streamed response's body carried the SSE line `data: [DONE]`, by the Response the SDK was handed. */
@@ -149,7 +171,7 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
     if (signal.aborted) return;
     const messages: ChatCompletionMessageParam[] = [
       ...(request.system ? [{ role: 'system' as const, content: request.system }] : []),
-      ...request.messages.map((m) => ({ role: m.role, content: m.content })),
+      ...request.messages.map(toOpenAiMessage),
     ];
     const { Sdk, client } = await load();
     // biome-ignore lint/suspicious/noImplicitAnyLet: the SDK's stream type, inferred from the assignment below

@@ -5,7 +5,15 @@
 
 import type { Logger } from '../log/index.ts';
 import { logSafeDetail, sleep, upstreamFailure } from './shared.ts';
-import type { GenerationEvent, GenerationRequest, LlmProvider, ProviderName, ResilientEvent } from './types.ts';
+import type {
+  ChatMessage,
+  GenerationEvent,
+  GenerationRequest,
+  LlmProvider,
+  ModelCannotTakeImagesError,
+  ProviderName,
+  ResilientEvent,
+} from './types.ts';
 import { UnknownModelError, UpstreamError } from './types.ts';
 
 export type Attempt = { provider: ProviderName; model: string };
@@ -24,6 +32,12 @@ export type ResilienceOptions = {
   totalTimeoutMs: number;
   maxRetries: number;
   retryBaseMs: number;
+  /**
+   * Why the request's images cannot go to an attempt's model (Providers.imageRefusal), or
+   * undefined when they can. Such an attempt is skipped, never sent: a fallback that takes no
+   * images is passed over. Absent: every attempt is tried.
+   */
+  imageRefusal?: (provider: ProviderName, model: string, messages: readonly ChatMessage[]) => ModelCannotTakeImagesError | undefined;
   log: Logger;
 };
 
@@ -100,6 +114,12 @@ export async function* streamWithResilience(options: ResilienceOptions): AsyncGe
       if (!provider) {
         lastError ??= new UnknownModelError(`provider "${attempt.provider}" is not configured`);
         log.warn('llm.attempt_skipped', { provider: attempt.provider, model: attempt.model, reason: 'not configured' });
+        continue;
+      }
+      const refused = options.imageRefusal?.(attempt.provider, attempt.model, request.messages);
+      if (refused) {
+        lastError ??= refused;
+        log.warn('llm.attempt_skipped', { provider: attempt.provider, model: attempt.model, reason: refused.details.reason });
         continue;
       }
 

@@ -1,6 +1,7 @@
 // Small helpers shared by the providers: error classification, token estimates, model lists.
 
-import type { GenerationRequest, ModelInfo, ProviderName, Usage } from './types.ts';
+import { contentText, imagesOf } from './content.ts';
+import type { GenerationRequest, MessageContent, ModelInfo, ProviderName, Usage } from './types.ts';
 import { UpstreamError } from './types.ts';
 
 /** Statuses worth retrying: timeouts, conflicts, rate limits and server-side failures. */
@@ -13,9 +14,22 @@ export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
 }
 
+/**
+ * What an image is taken to cost when nothing better is known: about what OpenAI charges for a
+ * 1024×1024 image at high detail (765) and Anthropic for one of ~1 megapixel (~1,300), rounded.
+ */
+export const IMAGE_TOKEN_ESTIMATE = 1000;
+
+/** Rough tokens of a turn: its text (estimateTokens) plus IMAGE_TOKEN_ESTIMATE per image. */
+export function estimateContentTokens(content: MessageContent): number {
+  return estimateTokens(contentText(content)) + imagesOf(content).length * IMAGE_TOKEN_ESTIMATE;
+}
+
+/** Rough usage of a request (system, turns, their images) and its output, for upstreams that report none. */
 export function estimateUsage(request: Pick<GenerationRequest, 'messages' | 'system'>, output: string): Usage {
-  const input = (request.system ?? '') + request.messages.map((m) => m.content).join('');
-  return { inputTokens: estimateTokens(input), outputTokens: estimateTokens(output) };
+  const input = (request.system ?? '') + request.messages.map((m) => contentText(m.content)).join('');
+  const images = request.messages.reduce((count, m) => count + imagesOf(m.content).length, 0);
+  return { inputTokens: estimateTokens(input) + images * IMAGE_TOKEN_ESTIMATE, outputTokens: estimateTokens(output) };
 }
 
 /** Upper bound for a model listing, so a hung upstream cannot stall GET /models. */

@@ -5,7 +5,40 @@ import type { ProviderName } from '../../config/index.ts';
 
 export type { ProviderName };
 
-export type ChatMessage = { role: 'user' | 'assistant'; content: string };
+/**
+ * Image formats a message may carry: what OpenAI and Anthropic both take (Ollama all but GIF, see
+ * ImageInput). Bytes of any other format must be converted by the caller before they get here.
+ */
+export const IMAGE_MEDIA_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'] as const;
+export type ImageMediaType = (typeof IMAGE_MEDIA_TYPES)[number];
+
+export type TextPart = { type: 'text'; text: string };
+
+/**
+ * An image, as its bytes or as a link. `data` is standard base64 (RFC 4648 §4, padded, no
+ * `data:` prefix, no line breaks) of the bytes in `mediaType`. `url` is an http(s) address the
+ * provider fetches itself (Ollama cannot: see ImageInput); a `data:` URL is not a `url`, turn it
+ * into bytes with imagePartFromUrl (content.ts).
+ */
+export type ImagePart = { type: 'image'; mediaType: ImageMediaType; data: string } | { type: 'image'; url: string };
+
+/** One piece of a message: text, or an image (images belong in user turns only). */
+export type ContentPart = TextPart | ImagePart;
+
+/**
+ * What a turn says: plain text (every stored message, every text-only caller), or parts in
+ * order, text and images mixed. A string goes upstream exactly as before; read either shape's
+ * text with contentText (content.ts), never with `.content` directly.
+ */
+export type MessageContent = string | ContentPart[];
+
+export type ChatMessage = { role: 'user' | 'assistant'; content: MessageContent };
+
+/**
+ * How a provider takes images, whatever the model: by URL or only as bytes, and which formats.
+ * Which models take images at all is configuration (OPENAI_VISION_MODELS…; see vision.ts).
+ */
+export type ImageInput = { urls: boolean; mediaTypes: readonly ImageMediaType[] };
 
 /** The shape the reply must take: free text, any JSON object, or JSON matching a named schema. */
 export type ResponseFormat =
@@ -72,6 +105,8 @@ export type LlmProvider = {
    * Falling back to the configured list is createProviders' job (llm/index.ts), not the provider's.
    */
   listModels(): Promise<ModelInfo[]>;
+  /** How its API takes images; absent: by URL or as bytes, in every IMAGE_MEDIA_TYPES format. */
+  readonly imageInput?: ImageInput;
   /**
    * Streams deltas (and reasoning, where upstream thinks aloud) and ends with one `done`. Throws
    * UpstreamError when upstream fails, or when its stream ends without its terminal event (a
@@ -101,6 +136,43 @@ export class UnknownModelError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UnknownModelError';
+  }
+}
+
+/** Why a request's images cannot go to a model (see ModelCannotTakeImagesError). */
+export type ImageRefusalReason =
+  /** The model takes no images (not in its provider's *_VISION_MODELS list). */
+  | 'no_vision'
+  /** The image is a URL and the provider takes bytes only (Ollama). */
+  | 'url'
+  /** The provider does not take this format (Ollama: GIF). */
+  | 'media_type'
+  /** An image in an assistant turn: no provider takes one there. */
+  | 'assistant_turn'
+  /** Not an image: `data` is not base64, or `url` is not an http(s) URL. */
+  | 'malformed';
+
+/**
+ * A request's images cannot go to this provider and model; raised before any upstream call
+ * (checkImages, content.ts), so nothing was sent or billed. The client's mistake, never an outage:
+ * the HTTP error handler answers 422 `validation_error`, and a caller that knows better maps it
+ * itself (the OpenAI-compatible gateway: OpenAI's 400 `invalid_request_error`). The message names
+ * the model and what to do; `messageIndex`/`partIndex` locate the first image refused (0-based,
+ * in the request's messages).
+ */
+export class ModelCannotTakeImagesError extends Error {
+  constructor(
+    message: string,
+    readonly details: {
+      provider: ProviderName;
+      model: string;
+      reason: ImageRefusalReason;
+      messageIndex: number;
+      partIndex: number;
+    },
+  ) {
+    super(message);
+    this.name = 'ModelCannotTakeImagesError';
   }
 }
 

@@ -2,6 +2,7 @@ import type { UserCaller } from '../../http/auth.ts';
 import { AppError, conflict, notFound } from '../../http/errors.ts';
 import { badCursor, decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
 import type { Infra } from '../../infra/index.ts';
+import { contentText } from '../../infra/llm/content.ts';
 import type { ProviderName } from '../../infra/llm/types.ts';
 import type { UserEvents } from '../realtime/service.ts';
 import type { RepliesService, ReplySlot, ResolvedModel, StartedGeneration } from '../replies/service.ts';
@@ -160,7 +161,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
           void publishMessage('message.updated', message);
         },
       }),
-      chats.touchChat(chat.id, chat.title ? null : titleFrom(history[history.length - 1]?.content ?? 'New chat')),
+      chats.touchChat(chat.id, chat.title ? null : titleFrom(contentText(history[history.length - 1]?.content ?? '') || 'New chat')),
     ]);
     // Bumped to the top of the list; a featured chat shows its title and updatedAt to everyone.
     if (updated) await caches.chatsChanged(userId, { featured: updated.featured });

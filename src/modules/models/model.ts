@@ -2,7 +2,16 @@ import { t } from 'elysia';
 import { Provider } from '../../http/vocabulary.ts';
 
 export const ModelList = t.Object({
-  data: t.Array(t.Object({ id: t.String(), provider: Provider, name: t.String(), capabilities: t.Array(t.String()) })),
+  data: t.Array(
+    t.Object({
+      id: t.String(),
+      provider: Provider,
+      name: t.String(),
+      capabilities: t.Array(t.String(), {
+        description: '`chat` and `stream` for every model; `vision` for one that takes images (its provider’s *_VISION_MODELS list)',
+      }),
+    }),
+  ),
 });
 
 export const StatelessChatBody = t.Object(

@@ -3,6 +3,8 @@ import { AppError } from '../../http/errors.ts';
 import { type CallerLimit, callerSubject } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
 import {
+  type ChatMessage,
+  type MessageContent,
   type ModelInfo,
   ollamaModelStatus,
   type Providers,
@@ -15,10 +17,11 @@ import {
 import type { RepliesService } from '../replies/service.ts';
 
 export type StatelessChat = {
-  message: string;
+  /** The user's turn: text, or parts with images (a caller that takes them, such as /v1, builds them). */
+  message: MessageContent;
   provider?: string;
   model?: string;
-  history?: { role: 'user' | 'assistant'; content: string }[];
+  history?: ChatMessage[];
   system?: string;
   temperature?: number;
   maxTokens?: number;
@@ -55,9 +58,14 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
     /** Every provider's list, from the two-layer cache (one provider round per instance however many ask at once). */
     list: (): Promise<ModelInfo[]> => modelList.get('all', () => providers.listAllModels()),
 
-    /** A reply with no chat: nothing stored but the usage; streamed through a buffer like any other. */
+    /**
+     * A reply with no chat: nothing stored but the usage; streamed through a buffer like any other.
+     * Images the model cannot take throw ModelCannotTakeImagesError before the call is counted.
+     */
     async startStateless(caller: UserCaller, ip: string, body: StatelessChat) {
       const model = await replies.resolveModel(body);
+      const history: ChatMessage[] = [...(body.history ?? []), { role: 'user', content: body.message }];
+      replies.checkImages(model, history);
       return replies.admitReply(caller, ip, (slot) =>
         replies.start({
           slot,
@@ -66,7 +74,7 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
           userMessageId: null,
           ...model,
           system: body.system,
-          history: [...(body.history ?? []), { role: 'user', content: body.message }],
+          history,
           maxTokens: body.maxTokens ?? infra.config.maxTokens,
           temperature: body.temperature ?? infra.config.temperature,
           sampling: body.sampling,

@@ -1,6 +1,6 @@
 import type { Infra } from '../../infra/index.ts';
 import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
-import { estimateTokens } from '../../infra/llm/shared.ts';
+import { estimateContentTokens, estimateTokens } from '../../infra/llm/shared.ts';
 import type { ChatMessage, GenerationRequest, ProviderName, ResilientEvent, Sampling, Usage } from '../../infra/llm/types.ts';
 import type { ReplySlot } from './limits.ts';
 import { aliveKey, createOrphanSettler, streamOfKey } from './orphans.ts';
@@ -21,6 +21,7 @@ export type GenerationInput = {
   provider: ProviderName;
   model: string;
   system?: string;
+  /** Oldest first, the user's turn last; its content may hold images (see ContentPart), checked by RepliesService.start. */
   history: ChatMessage[];
   /** MAX_TOKENS when absent. */
   maxTokens?: number;
@@ -206,7 +207,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
 
     const cancelled = !failure && !finish && controller.signal.aborted;
     const usage = finish?.usage ?? {
-      inputTokens: input.history.reduce((sum, turn) => sum + estimateTokens(turn.content), 0),
+      inputTokens: input.history.reduce((sum, turn) => sum + estimateContentTokens(turn.content), 0),
       outputTokens: text || reasoning ? estimateTokens(text + reasoning) : 0,
     };
     let status: GenerationResult['status'] = failure ? 'error' : cancelled ? 'cancelled' : finish ? 'complete' : 'error';

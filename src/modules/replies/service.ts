@@ -5,7 +5,7 @@ import { type SseItem, streamAsSse } from '../../http/sse.ts';
 import type { Infra } from '../../infra/index.ts';
 import { readStream, type StreamBuffers } from '../../infra/kv/stream-buffers.ts';
 import { ECHO_MODELS, type Providers, streamWithResilience, UnknownModelError } from '../../infra/llm/index.ts';
-import type { ProviderName } from '../../infra/llm/types.ts';
+import type { ChatMessage, ProviderName } from '../../infra/llm/types.ts';
 import type { UsersService } from '../users/service.ts';
 import { createGenerations, type GenerationInput, type GenerationResult, type ModelRunner, type StartedGeneration } from './engine.ts';
 import { createLlmLimits, type ReplySlot } from './limits.ts';
@@ -52,6 +52,8 @@ export function createRepliesService(
       totalTimeoutMs: config.llm.totalTimeoutMs,
       maxRetries: config.llm.maxRetries,
       retryBaseMs: config.llm.retryBaseMs,
+      // A fallback that cannot take the request's images is passed over, never sent them.
+      imageRefusal: providers.imageRefusal,
       log,
     });
   const generations = createGenerations(infra, {
@@ -117,8 +119,29 @@ export function createRepliesService(
     /** The caller's LLM limits and what is left of them, without counting a call. */
     limits: (caller: UserCaller, ip: string) => limits.peek({ user: caller.user, ip }),
 
-    /** Starts a reply detached from the request (a client that leaves changes nothing); see GenerationInput. */
-    start: (input: GenerationInput): Promise<StartedGeneration> => generations.start(input),
+    /** Whether `model` of `provider` takes images (its *_VISION_MODELS patterns; echo always). */
+    supportsImages: (provider: ProviderName, model: string): boolean => providers.supportsImages(provider, model),
+
+    /**
+     * Throws ModelCannotTakeImagesError (infra/llm) when an image of `messages` cannot go to the
+     * resolved model: it takes no images, its provider does not take the image's form or format
+     * (Ollama: no URLs, no GIF), the image is malformed or sits in an assistant turn. Callers that
+     * store anything before replying call it first, so a refused request leaves nothing behind.
+     * Unmapped, the error handler answers it 422 `validation_error`.
+     */
+    checkImages: (model: ResolvedModel, messages: readonly ChatMessage[]): void =>
+      providers.checkImages(model.provider, model.model, messages),
+
+    /**
+     * Starts a reply detached from the request (a client that leaves changes nothing); see
+     * GenerationInput. `history` may carry images (ContentPart): they are checked first
+     * (checkImages), so a refused request throws ModelCannotTakeImagesError before any message is
+     * created or anything is sent upstream.
+     */
+    async start(input: GenerationInput): Promise<StartedGeneration> {
+      providers.checkImages(input.provider, input.model, input.history);
+      return generations.start(input);
+    },
 
     /**
      * The reply's stream as an SSE response: replay after `afterId`, then live, pings while
