@@ -169,7 +169,17 @@ describe('text formats', () => {
         '}',
       ].join('\n'),
     });
-    // Pretty already, it stays as it is; invalid, it is passed on untouched.
+    // Cut short, the token-by-token pass stops early: the whole length is then unknown.
+    const short = await extract(encode(raw), 'data.json', 'application/json', { maxChars: 20 });
+    expect(short).toEqual({ kind: 'json', text: '{\n  "id": 1234567890', chars: 20, totalChars: null, truncated: true });
+    // Tokens JSON.stringify writes back as they are take the native path; the result is the same layout.
+    const spaced = '{"name": "Ann", "scores": [1, 2.5, -3], "ok": true, "none": {}}\n';
+    expect(await extract(encode(spaced), 'python.json')).toMatchObject({
+      kind: 'json',
+      text: '{\n  "name": "Ann",\n  "scores": [\n    1,\n    2.5,\n    -3\n  ],\n  "ok": true,\n  "none": {}\n}',
+      truncated: false,
+    });
+    // Spread over lines already, it stays as it is; invalid, it is passed on untouched.
     expect((await extract(encode('[\n  1,\n  2\n]'), 'a.json')).text).toBe('[\n  1,\n  2\n]');
     expect(await extract(encode('{"a": 1,'), 'broken.json')).toMatchObject({ kind: 'json', text: '{"a": 1,' });
     expect(await extract(encode('{"a":[1]}'), 'upload', 'application/vnd.api+json')).toMatchObject({
@@ -207,6 +217,14 @@ describe('text formats', () => {
     });
     expect(await extract(encode('<?xml version="1.0"?><a/>'), 'feed.xml')).toMatchObject({ kind: 'code', language: 'xml' });
     expect(await extract(encode('any words'), 'mystery', '')).toMatchObject({ kind: 'text', text: 'any words' });
+  });
+
+  test('happy: text that happens to start like a binary signature is still text ("BM" is a BMP\'s, "ID3" an MP3\'s)', async () => {
+    const csv = 'BMW,units\nX5,100\n';
+    expect(await extract(encode(csv), 'cars.csv', 'text/csv')).toMatchObject({ kind: 'csv', text: csv });
+    for (const text of ['ID3 tags explained', 'MZ is an executable header', 'GIF89a is a format', 'FORM letter', '{\\rtf1 Hello}']) {
+      expect(await extract(encode(text), 'notes.txt', 'text/plain')).toMatchObject({ kind: 'text', text });
+    }
   });
 
   test('happy: UTF-16 with a byte order mark is decoded', async () => {

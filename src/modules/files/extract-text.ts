@@ -141,25 +141,54 @@ function utf8(bytes: Uint8Array): string | undefined {
 }
 
 /**
- * `raw` indented two spaces a level when it is valid JSON, else `raw` unchanged. The layout is
- * rewritten token by token rather than through JSON.parse and stringify, so that nothing else
- * changes: numbers past 2^53 keep their digits, duplicate keys and key order stay.
+ * `raw` laid out two spaces a level when it is valid JSON on one line, else `raw` unchanged (JSON
+ * already spread over lines was laid out by someone; invalid JSON is passed on as it is). Nothing
+ * but the layout changes: when JSON.stringify would write other tokens than `raw` has (digits past
+ * 2^53, `1.0`, `\u00e9` escapes, duplicate keys), the tokens are re-indented one by one instead,
+ * which is slower, so that pass stops once the text is longer than `limit` code units (then
+ * `complete` is false and the text has at least `limit` characters but not all of them).
  */
-export function prettyJson(raw: string): string {
+export function prettyJson(raw: string, limit: number): { text: string; complete: boolean } {
+  let parsed: unknown;
   try {
-    JSON.parse(raw);
+    parsed = JSON.parse(raw);
   } catch {
-    return raw;
+    return { text: raw, complete: true };
   }
+  if (raw.trimEnd().includes('\n')) return { text: raw, complete: true };
+  const compact = JSON.stringify(parsed);
+  if (raw.trim() === compact || withoutSpace(raw) === compact) return { text: JSON.stringify(parsed, null, 2), complete: true };
+  return reindent(raw, limit);
+}
+
+/** `raw` (valid JSON) without the whitespace between its tokens; undefined if the engine gives up on a huge string. */
+function withoutSpace(raw: string): string | undefined {
+  try {
+    return raw.replace(/("(?:[^"\\]|\\.)*")|\s+/g, '$1');
+  } catch {
+    return undefined;
+  }
+}
+
+/** `raw` (valid JSON) re-indented token by token, until the result is longer than `limit`. */
+function reindent(raw: string, limit: number): { text: string; complete: boolean } {
   const parts: string[] = [];
+  let length = 0;
   let depth = 0;
   let i = 0;
   const newline = () => `\n${'  '.repeat(depth)}`;
+  const push = (...texts: string[]) => {
+    for (const text of texts) {
+      parts.push(text);
+      length += text.length;
+    }
+  };
   while (i < raw.length) {
+    if (length > limit) return { text: parts.join(''), complete: false };
     const char = raw[i]!;
     if (char === '"') {
       const end = stringEnd(raw, i);
-      parts.push(raw.slice(i, end));
+      push(raw.slice(i, end));
       i = end;
       continue;
     }
@@ -167,29 +196,29 @@ export function prettyJson(raw: string): string {
       const close = char === '{' ? '}' : ']';
       const next = skipSpace(raw, i + 1);
       if (raw[next] === close) {
-        parts.push(char, close);
+        push(char, close);
         i = next + 1;
         continue;
       }
       depth++;
-      parts.push(char, newline());
+      push(char, newline());
     } else if (char === '}' || char === ']') {
       depth--;
-      parts.push(newline(), char);
+      push(newline(), char);
     } else if (char === ',') {
-      parts.push(',', newline());
+      push(',', newline());
     } else if (char === ':') {
-      parts.push(': ');
+      push(': ');
     } else if (char !== ' ' && char !== '\t' && char !== '\n' && char !== '\r') {
-      // A run of a number or literal, copied whole.
+      // A number or a literal, copied whole.
       const end = tokenEnd(raw, i);
-      parts.push(raw.slice(i, end));
+      push(raw.slice(i, end));
       i = end;
       continue;
     }
     i++;
   }
-  return parts.join('');
+  return { text: parts.join(''), complete: true };
 }
 
 /** The index just past the JSON string that opens at `start` (a quote). */

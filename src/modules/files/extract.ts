@@ -119,25 +119,31 @@ export async function extractText(input: ExtractInput, options: ExtractOptions):
   if (sniffed?.ext === 'docx' || (declared === 'docx' && (!sniffed || sniffed.ext === 'zip'))) {
     return finish('docx', await extractDocx(input.bytes, name, fail), maxChars);
   }
-  const media = sniffed?.mime.split('/')[0];
-  if (media === 'image' || media === 'audio' || media === 'video') {
-    const advice = media === 'image' ? 'send it as an image' : 'transcribe it first';
-    throw fail(media, `${name} is ${media === 'audio' ? 'audio' : `an ${media}`} (${sniffed!.mime}), not text: ${advice}`, {
-      mime: sniffed!.mime,
-    });
-  }
-
-  // Anything else the bytes allow to be text is text (XML and RTF are sniffed as formats, yet are text).
+  // Bytes that read as text are text, whatever a signature says: "BMW sales,…" starts like a BMP,
+  // "ID3 tags…" like an MP3, "MZ…" like an executable. Real media and executables hold NUL bytes
+  // or mostly invalid UTF-8 within their first bytes, so they never read as text. XML, RTF and
+  // PostScript are sniffed as formats, yet are text too.
   const decoded = decodeText(input.bytes);
   if (decoded === undefined) {
+    const media = sniffed?.mime.split('/')[0];
+    if (media === 'image' || media === 'audio' || media === 'video') {
+      const advice = media === 'image' ? 'send it as an image' : 'transcribe it first';
+      throw fail(media, `${name} is ${media === 'audio' ? 'audio' : `an ${media}`} (${sniffed!.mime}), not text: ${advice}`, {
+        mime: sniffed!.mime,
+      });
+    }
     if (sniffed) {
       throw fail('unsupported', `${name} is ${sniffed.mime}, which cannot be read as text; ${readable}`, { mime: sniffed.mime });
     }
     throw fail('binary', `${name} holds binary data, not text; ${readable}`);
   }
   const { kind, language } = textKindOf(name, input.contentType);
-  const text = kind === 'json' ? prettyJson(decoded) : decoded;
-  return { ...finish(kind, text, maxChars), ...(language ? { language } : {}) };
+  if (kind === 'json') {
+    const pretty = prettyJson(decoded, maxChars);
+    const result = finish(kind, pretty.text, maxChars);
+    return pretty.complete ? result : { ...result, totalChars: null, truncated: true };
+  }
+  return { ...finish(kind, decoded, maxChars), ...(language ? { language } : {}) };
 }
 
 const readable = 'text, Markdown, JSON, CSV, source code, PDF and DOCX can be';
