@@ -86,7 +86,7 @@ export async function startFakeSpeech(options: FakeSpeechOptions = {}): Promise<
   const chunkBytes = options.chunkBytes ?? 4096;
 
   async function transcriptions(req: Request, record: SpeechRequest): Promise<Response> {
-    let form: FormData;
+    let form: Awaited<ReturnType<Request['formData']>>;
     try {
       form = await req.formData();
     } catch {
