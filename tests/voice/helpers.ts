@@ -30,7 +30,7 @@ export const synthesize = (target: Target, token: string, body: Record<string, u
   httpOf(target)('/api/v1/voice/synthesize', { method: 'POST', headers: bearer(token), json: body });
 
 /** The voice usage of the caller over `days` (must be 200). */
-export async function voiceUsage(target: Target, token: string, days?: number) {
+export async function voiceUsage(target: Target, token: string, days?: number): Promise<Json> {
   const response = await httpOf(target)(`/api/v1/voice/usage${days ? `?days=${days}` : ''}`, { headers: bearer(token) });
   if (response.status !== 200) throw new Error(`usage: ${response.status} ${await response.text()}`);
   return response.json();
