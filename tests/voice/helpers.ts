@@ -1,7 +1,7 @@
 // Wiring the app to the fake speech server (tests/fakes/speech.ts) and building voice requests.
 import type { Env } from '../../src/config/index.ts';
 import type { FakeSpeech } from '../fakes/speech.ts';
-import { bearer, httpOf, type Target, testEnv } from '../helpers/client.ts';
+import { bearer, httpOf, type Json, type Target, testEnv } from '../helpers/client.ts';
 
 /** Speech pointed at the fake; rate limits off; replies from the echo provider at once. */
 export function voiceEnv(fake: FakeSpeech, extra: Env = {}): Env {
