@@ -81,8 +81,31 @@ async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
+const windows = ['perMinute', 'perHour', 'perDay'] as const;
+
 export function createVoicePipeline(deps: PipelineDeps) {
   const { config, log, replies, chats, models } = deps;
+
+  /**
+   * Counts the turn's speech as one LLM call. The turn takes two (its reply is admitted when it
+   * starts), so with fewer than two left in a window it is refused here, as admit would refuse
+   * it, rather than after its audio was heard and billed.
+   */
+  async function admitTurn(caller: UserCaller, ip: string): Promise<void> {
+    if (config.rateLimit.enabled) {
+      const status = await replies.limits(caller, ip);
+      const short = windows.filter((window) => status.remaining[window] !== null && status.remaining[window] < 2);
+      if (short.length > 0) {
+        const retryAfter = Math.max(1, ...short.map((window) => status.resetSeconds[window]));
+        throw new AppError(
+          'rate_limited',
+          `LLM call limit reached (${short.join(', ')}): a spoken turn takes two calls, its speech and its reply; retry in ${retryAfter} s`,
+          { headers: { 'retry-after': String(retryAfter) } },
+        );
+      }
+    }
+    await replies.admit(caller, ip);
+  }
 
   /** The reply spoken, base64; no synthesis (and '') for a reply with nothing to say. */
   async function spokenReply(userId: string, reply: string, voice: string, format: SynthesisFormat, signal: AbortSignal) {
@@ -113,7 +136,7 @@ export function createVoicePipeline(deps: PipelineDeps) {
       const audio = await inspectAudio(input.audio, deps.audioLimits());
       // Before anything is spent: another user's chat is a 404, as one that does not exist.
       if (input.chatId) await chats.ownChat(userId, input.chatId);
-      await replies.admit(caller, ip);
+      await admitTurn(caller, ip);
       const heard = await deps.hear(userId, audio, input.language ? { language: input.language } : {}, options.signal);
       const transcript = heard.text.trim();
       if (!transcript) throw invalid('body.audio', 'holds no speech the speech server could recognise', 'No speech was heard in the audio');
