@@ -39,8 +39,12 @@ export interface FakeSpeech {
   script(bytes: Uint8Array, text: string): void;
   /** The next `count` audio requests (either route) answer `status` in OpenAI's error shape. */
   failNext(count: number, status: number): void;
-  /** Waits before each chunk of speech (`chunkDelayMs`) and before answering a transcription (`transcribeDelayMs`). */
-  slow(delays: { chunkDelayMs?: number; transcribeDelayMs?: number }): void;
+  /**
+   * Waits before answering a transcription (`transcribeDelayMs`), before answering a speech
+   * request at all (`answerDelayMs`: no status, no header) and before each chunk of its audio
+   * after the first (`chunkDelayMs`).
+   */
+  slow(delays: { chunkDelayMs?: number; transcribeDelayMs?: number; answerDelayMs?: number }): void;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -82,7 +86,8 @@ export async function startFakeSpeech(options: FakeSpeechOptions = {}): Promise<
   const requests: SpeechRequest[] = [];
   const scripts = new Map<string, string>();
   const failures: number[] = [];
-  const delays = { chunkDelayMs: 0, transcribeDelayMs: 0 };
+  const still = { chunkDelayMs: 0, transcribeDelayMs: 0, answerDelayMs: 0 };
+  const delays = { ...still };
   const chunkBytes = options.chunkBytes ?? 4096;
 
   async function transcriptions(req: Request, record: SpeechRequest): Promise<Response> {
@@ -139,6 +144,7 @@ export async function startFakeSpeech(options: FakeSpeechOptions = {}): Promise<
     }
     const audio = fakeSpeech(input, format);
     const ctx = createCtx(req, body, record, opts, reg);
+    if (delays.answerDelayMs > 0) await ctx.sleep(delays.answerDelayMs);
     let offset = 0;
     const stream = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -213,7 +219,7 @@ export async function startFakeSpeech(options: FakeSpeechOptions = {}): Promise<
       requests.length = 0;
       failures.length = 0;
       scripts.clear();
-      Object.assign(delays, { chunkDelayMs: 0, transcribeDelayMs: 0 });
+      Object.assign(delays, still);
     },
     async stop() {
       for (const life of reg.lives) life.abort();
