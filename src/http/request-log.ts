@@ -62,7 +62,11 @@ export function requestGuard({ log, metrics, maxJsonBytes, uploads = new Map() }
         const uploadLimit =
           request.method === 'POST' && type && multipartType.test(type) ? uploads.get(new URL(request.url).pathname) : undefined;
         if (uploadLimit !== undefined) {
-          await enforceBodyLimit(request, uploadLimit, `Uploads to this route are limited to ${uploadLimit} bytes`);
+          await enforceBodyLimit(
+            request,
+            uploadLimit,
+            `Uploads to this route are limited to ${uploadLimit} bytes in all: files of MAX_FILE_SIZE bytes, and their form`,
+          );
           return;
         }
         if (!isJsonType(type))

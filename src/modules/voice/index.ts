@@ -97,7 +97,8 @@ export function voiceModule({ voice, routes }: { voice: VoiceService; routes: Ro
           description:
             'The transcript is the user message; the reply goes through the reply engine like any other (stored in the chat when ' +
             '`chatId` is given: owner only, 404 otherwise) and its first 4096 characters are spoken. Counts as two LLM calls: the ' +
-            `speech, and the reply. ${unconfigured}`,
+            `speech, and the reply. An Idempotency-Key repeat gets the first JSON answer; an SSE answer is not kept (a repeat runs ` +
+            `again), but its reply can be followed at GET /streams/:streamId. ${unconfigured}`,
           responses: processResponses,
           ...mayFail('not_found', 'upstream_error'),
         },
