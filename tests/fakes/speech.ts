@@ -7,7 +7,9 @@
 //   POST /v1/audio/speech          JSON (model, input, voice, response_format, speed) → real audio
 //                                  bytes, streamed in chunks: wav (a tone, 24 kHz 16-bit mono),
 //                                  pcm (the same samples, raw) and mp3 (silent MPEG-1 Layer III
-//                                  frames). opus, aac and flac are not made here: 400.
+//                                  frames). opus, aac and flac are not encoded here: they are
+//                                  answered with the raw samples under their content type, which
+//                                  is enough to prove they are passed on, not to play them.
 // Every request is recorded (fields, file bytes, JSON body, bytes sent, whether it completed);
 // `failNext` makes the next calls answer an error, `slow` spaces out the audio chunks.
 import { createHash } from 'node:crypto';
@@ -37,8 +39,8 @@ export interface FakeSpeech {
   readonly requests: SpeechRequest[];
   /** The transcript the fake gives for exactly these bytes. */
   script(bytes: Uint8Array, text: string): void;
-  /** The next `count` audio requests (either route) answer `status` in OpenAI's error shape. */
-  failNext(count: number, status: number): void;
+  /** The next `count` requests (to `only` that route, else to either) answer `status` in OpenAI's error shape. */
+  failNext(count: number, status: number, only?: 'transcriptions' | 'speech'): void;
   /**
    * Waits before answering a transcription (`transcribeDelayMs`), before answering a speech
    * request at all (`answerDelayMs`: no status, no header) and before each chunk of its audio
@@ -70,10 +72,19 @@ export function wavSeconds(bytes: Uint8Array): number | undefined {
   return undefined;
 }
 
-const speechTypes: Record<string, string> = { mp3: 'audio/mpeg', wav: 'audio/wav', pcm: 'audio/pcm' };
+const speechTypes = {
+  mp3: 'audio/mpeg',
+  wav: 'audio/wav',
+  pcm: 'audio/pcm',
+  opus: 'audio/opus',
+  aac: 'audio/aac',
+  flac: 'audio/flac',
+} as const;
+export type FakeSpeechFormat = keyof typeof speechTypes;
+const isFormat = (format: unknown): format is FakeSpeechFormat => typeof format === 'string' && format in speechTypes;
 
-/** The audio the fake speaks for `input`: 40 ms a character, between 0.2 and 5 s. */
-export function fakeSpeech(input: string, format: 'mp3' | 'wav' | 'pcm'): Uint8Array {
+/** The audio the fake speaks for `input`: 40 ms a character, between 0.2 and 5 s (opus, aac, flac: raw samples, see above). */
+export function fakeSpeech(input: string, format: FakeSpeechFormat): Uint8Array {
   const seconds = Math.min(5, Math.max(0.2, input.length * 0.04));
   if (format === 'mp3') return silentMp3(Math.ceil(seconds / 0.026));
   const pcm = sinePcm(seconds);
@@ -85,7 +96,7 @@ export async function startFakeSpeech(options: FakeSpeechOptions = {}): Promise<
   const reg: Registry = { timers: new Set(), lives: new Set(), seq: 0 };
   const requests: SpeechRequest[] = [];
   const scripts = new Map<string, string>();
-  const failures: number[] = [];
+  const failures: { status: number; only?: 'transcriptions' | 'speech' }[] = [];
   const still = { chunkDelayMs: 0, transcribeDelayMs: 0, answerDelayMs: 0 };
   const delays = { ...still };
   const chunkBytes = options.chunkBytes ?? 4096;
@@ -139,9 +150,7 @@ export async function startFakeSpeech(options: FakeSpeechOptions = {}): Promise<
     if (typeof model !== 'string' || typeof input !== 'string' || !input || typeof voice !== 'string') {
       return openaiError(400, "Missing required parameters: 'model', 'input' and 'voice'.");
     }
-    if (format !== 'mp3' && format !== 'wav' && format !== 'pcm') {
-      return openaiError(400, `response_format ${String(format)} is not made by the fake (mp3, wav and pcm are)`);
-    }
+    if (!isFormat(format)) return openaiError(400, `response_format ${String(format)} is not one of OpenAI's`);
     const audio = fakeSpeech(input, format);
     const ctx = createCtx(req, body, record, opts, reg);
     if (delays.answerDelayMs > 0) await ctx.sleep(delays.answerDelayMs);
@@ -165,7 +174,7 @@ export async function startFakeSpeech(options: FakeSpeechOptions = {}): Promise<
         }
       },
     });
-    return new Response(stream, { headers: { 'content-type': speechTypes[format]!, 'x-request-id': ctx.nextId('req_') } });
+    return new Response(stream, { headers: { 'content-type': speechTypes[format], 'x-request-id': ctx.nextId('req_') } });
   }
 
   const server = Bun.serve({
@@ -191,8 +200,9 @@ export async function startFakeSpeech(options: FakeSpeechOptions = {}): Promise<
         return openaiError(404, `No fake route for ${route}`);
       }
       if (options.apiKey !== undefined && presentedKey(record.headers) !== options.apiKey) return openaiError(401);
-      const failure = failures.shift();
-      if (failure !== undefined) return openaiError(failure);
+      const target = route === 'POST /v1/audio/speech' ? 'speech' : 'transcriptions';
+      const failure = failures.findIndex((f) => f.only === undefined || f.only === target);
+      if (failure !== -1) return openaiError(failures.splice(failure, 1)[0]!.status);
       try {
         return route === 'POST /v1/audio/speech' ? await speech(req, record) : await transcriptions(req, record);
       } catch (error) {
@@ -209,8 +219,8 @@ export async function startFakeSpeech(options: FakeSpeechOptions = {}): Promise<
     baseUrl: `http://127.0.0.1:${server.port}/v1`,
     requests,
     script: (bytes, text) => void scripts.set(sha256(bytes), text),
-    failNext(count, status) {
-      for (let i = 0; i < count; i++) failures.push(status);
+    failNext(count, status, only) {
+      for (let i = 0; i < count; i++) failures.push({ status, ...(only ? { only } : {}) });
     },
     slow(next) {
       Object.assign(delays, next);

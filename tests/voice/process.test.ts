@@ -121,7 +121,7 @@ describe.each(kinds)('POST /voice/process (%s)', (_name, kind) => {
 
   test('error: SSE: a synthesis that fails ends the stream with an error event after the reply', async () => {
     const text = uniqueText('say it in flac');
-    // The fake makes no flac: it answers 400, which is the speech server failing.
+    fake.failNext(1, 400, 'speech');
     const response = await postForm(app, user.accessToken, 'process', audioForm(said(text), { format: 'flac' }), sse);
     const { events, text: replyText } = await readSse(response);
     expect(replyText).toBe(text);
@@ -141,11 +141,8 @@ describe.each(kinds)('POST /voice/process (%s)', (_name, kind) => {
       'upstream_error',
     );
     expect((await getChat(app, user.accessToken, chat.id)).messages).toEqual([]);
-    await expectError(
-      await postForm(app, user.accessToken, 'process', audioForm(said(uniqueText('flac again')), { format: 'flac' })),
-      502,
-      'upstream_error',
-    );
+    fake.failNext(1, 503, 'speech');
+    await expectError(await postForm(app, user.accessToken, 'process', audioForm(said(uniqueText('speech fails')))), 502, 'upstream_error');
   });
 
   test('error: audio in which no speech is heard is 422 on body.audio; an unknown voice is 422 before anything is sent', async () => {

@@ -109,14 +109,19 @@ describe.each(kinds)('POST /voice/synthesize (%s)', (_name, kind) => {
     expect(fake.requests.length).toBe(before);
   });
 
-  test('error: the speech server failing is 502 upstream_error; nothing is recorded', async () => {
+  test('error: the speech server failing is 502 upstream_error and is not recorded; what it answers is', async () => {
     const account = await register(app);
     fake.failNext(1, 500);
     const body = await expectError(await synthesize(app, account.accessToken, { text: 'hello' }), 502, 'upstream_error');
     expect(body.error.message).toBe('The speech server answered HTTP 500');
-    // A format the server cannot make: its 400 is an upstream failure too, not the client's.
+    // A 400 from the speech server is its failure too, not the client's (the client's input was checked).
+    fake.failNext(1, 400, 'speech');
     await expectError(await synthesize(app, account.accessToken, { text: 'hello', format: 'flac' }), 502, 'upstream_error');
-    expect((await voiceUsage(app, account.accessToken)).totals.syntheses).toBe(0);
+    // Each format is passed on with the server's own content type.
+    const flac = await synthesize(app, account.accessToken, { text: 'hello', format: 'flac' });
+    expect(flac.headers.get('content-type')).toBe('audio/flac');
+    await flac.arrayBuffer();
+    expect((await voiceUsage(app, account.accessToken)).totals.syntheses).toBe(1);
   });
 
   test('happy: each synthesis is recorded with the characters spoken', async () => {
