@@ -1,7 +1,7 @@
 import type { UserCaller } from '../../http/auth.ts';
 import { AppError, invalid } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
-import { type SpeechClient, type SynthesisFormat, type SynthesizedAudio, UpstreamError } from '../../infra/speech/index.ts';
+import { type SynthesisFormat, type SynthesizedAudio, UpstreamError } from '../../infra/speech/index.ts';
 import type { ChatsService } from '../chats/service.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService } from '../replies/service.ts';
@@ -18,7 +18,7 @@ export type TranscriptView = { text: string; language?: string; durationSeconds:
 
 const dayOf = (date: Date) => date.toISOString().slice(0, 10);
 
-/** `voice` as the speech server knows it: a word of SPEECH_VOICES, capitalised. */
+/** A voice's display name: its id (a word of SPEECH_VOICES), capitalised. */
 const voiceName = (id: string) => id.charAt(0).toUpperCase() + id.slice(1);
 
 /**
@@ -40,7 +40,7 @@ export function createVoiceService(infra: Infra, deps: { replies: RepliesService
         'Voice is not configured: set SPEECH_BASE_URL (any OpenAI-compatible speech server, with SPEECH_API_KEY if it needs one) or OPENAI_API_KEY',
       );
     }
-    return { client: infra.speech as SpeechClient, settings: config.speech };
+    return { client: infra.speech, settings: config.speech };
   };
   const audioLimits = () => ({ maxBytes: config.maxFileSize, maxSeconds: speechOf().settings.maxAudioSeconds });
 
