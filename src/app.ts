@@ -32,6 +32,8 @@ import { streamsModule } from './modules/streams/index.ts';
 import { createStreamsService } from './modules/streams/service.ts';
 import { usersModule } from './modules/users/index.ts';
 import { createUsersService } from './modules/users/service.ts';
+import { voiceModule, voiceUploads } from './modules/voice/index.ts';
+import { createVoiceService } from './modules/voice/service.ts';
 import { version } from './version.ts';
 
 const maxJsonBytes = 1024 * 1024;
@@ -64,6 +66,7 @@ export function createServices(infra: Infra) {
   });
   const models = createModelsService(infra, { providers, replies, searchLimit });
   const streams = createStreamsService(infra, buffers);
+  const voice = createVoiceService(infra, { replies, chats, models });
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
   // One scheduler of periodic clean-ups; the server starts it (tests only when they ask).
@@ -80,14 +83,30 @@ export function createServices(infra: Infra) {
     await live.close();
     auth.revocations.close();
   };
-  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping, close };
+  return {
+    metrics,
+    users,
+    auth,
+    replies,
+    events,
+    chats,
+    models,
+    streams,
+    voice,
+    realtime,
+    buffers,
+    live,
+    searchLimit,
+    housekeeping,
+    close,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping } = services;
+  const { metrics, users, auth, replies, chats, models, streams, voice, realtime, buffers, live, searchLimit, housekeeping } = services;
   const config = infra.config;
   const routes = createRouteBundle({
     guard: authGuard(auth.resolveCaller),
@@ -150,7 +169,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(errorHandler(infra.log))
       // Before the request guard, whose refusals (413, 415) end the request hooks: they carry the CSP too.
       .use(transportPolicy({ trustProxy: config.trustProxy, forceHttps: config.forceHttps, pageCsp: docsPageCsp }))
-      .use(requestGuard({ log: infra.log, metrics, maxJsonBytes }))
+      .use(requestGuard({ log: infra.log, metrics, maxJsonBytes, uploads: new Map(voiceUploads(config.maxFileSize)) }))
       .use(corsPolicy(config.corsOrigins))
       .use(liveSseGuard(live))
       .use(compression({ minBytes: config.compressionMinBytes }))
@@ -163,6 +182,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(modelsModule({ models, routes }))
       .use(chatsModule({ chats, routes, searchLimit }))
       .use(streamsModule({ streams, routes }))
+      .use(voiceModule({ voice, routes }))
       .use(realtimeModule({ hub: realtime, routes }))
       .use(openAiCompatModule({ models, replies, routes }))
   );

@@ -1,7 +1,7 @@
 import { Elysia, type ValidationError } from 'elysia';
 import { ModelCannotTakeImagesError } from '../infra/llm/types.ts';
 import type { Logger } from '../infra/log/index.ts';
-import { AppError, errorStatus, invalidFields, unavailableFrom } from './errors.ts';
+import { AppError, errorStatus, invalid, invalidFields, unavailableFrom } from './errors.ts';
 import { requestInfo } from './request-context.ts';
 
 type FieldError = { field: string; message: string };
@@ -40,6 +40,10 @@ export function errorHandler(log: Logger) {
     if (outage) return fail(outage);
     switch (code) {
       case 'PARSE':
+        // Only upload routes get this far with a form (request-log.ts refuses it elsewhere).
+        if (/^multipart\//i.test(request.headers.get('content-type') ?? '')) {
+          return fail(invalid('body', 'is not a readable multipart/form-data body', 'The upload could not be read as multipart/form-data'));
+        }
         return fail(new AppError('invalid_json', 'The request body is not valid JSON'));
       case 'NOT_FOUND':
         return fail(new AppError('not_found', `No route for ${request.method} ${path}`));

@@ -25,7 +25,19 @@ function parseJson(text: string): unknown {
   }
 }
 
-export type RequestGuardOptions = { log: Logger; metrics: Metrics; maxJsonBytes: number };
+/** `multipart/form-data` with any parameters (the boundary). */
+const multipartType = /^multipart\/form-data\s*(?:;|$)/i;
+
+export type RequestGuardOptions = {
+  log: Logger;
+  metrics: Metrics;
+  maxJsonBytes: number;
+  /**
+   * The routes that take uploads (method POST, exact path), each with the most bytes its body may
+   * hold: only they take `multipart/form-data`, counted as it arrives like JSON (413 past it).
+   */
+  uploads?: ReadonlyMap<string, number>;
+};
 
 /**
  * Global request plumbing: the request id (echoed or made), security headers, body type and
@@ -33,7 +45,7 @@ export type RequestGuardOptions = { log: Logger; metrics: Metrics; maxJsonBytes:
  * body-limit.ts), and one JSON access-log line per request. The
  * line names the caller by id only: never a token, password or key.
  */
-export function requestGuard({ log, metrics, maxJsonBytes }: RequestGuardOptions) {
+export function requestGuard({ log, metrics, maxJsonBytes, uploads = new Map() }: RequestGuardOptions) {
   return (
     new Elysia({ name: 'request-guard' })
       .onRequest(async ({ request, set }) => {
@@ -44,9 +56,20 @@ export function requestGuard({ log, metrics, maxJsonBytes }: RequestGuardOptions
         set.headers['referrer-policy'] = 'no-referrer';
         if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
         if (request.body === null) return;
-        // Every route takes JSON (uploads, when they come, will say so per route): anything else is
-        // 415. Limits hold however the body is framed: Content-Length or chunked, counted as it arrives.
-        if (!isJsonType(request.headers.get('content-type')))
+        // Every route takes JSON, and upload routes multipart too: anything else is 415. Limits hold
+        // however the body is framed: Content-Length or chunked, counted as it arrives.
+        const type = request.headers.get('content-type');
+        const uploadLimit =
+          request.method === 'POST' && type && multipartType.test(type) ? uploads.get(new URL(request.url).pathname) : undefined;
+        if (uploadLimit !== undefined) {
+          await enforceBodyLimit(
+            request,
+            uploadLimit,
+            `Uploads to this route are limited to ${uploadLimit} bytes in all: files of MAX_FILE_SIZE bytes, and their form`,
+          );
+          return;
+        }
+        if (!isJsonType(type))
           throw new AppError('unsupported_media_type', 'Send JSON as UTF-8 (Content-Type: application/json or application/*+json)');
         // The depth limit is checked on the bytes too, so that deep JSON is never parsed at all.
         await enforceBodyLimit(request, maxJsonBytes, `JSON bodies are limited to ${maxJsonBytes} bytes`, jsonDepthScanner('body'));

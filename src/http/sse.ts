@@ -55,9 +55,10 @@ export function formatSse(item: SseItem): Uint8Array {
 
 /**
  * Streams `source` as SSE (or in `format`). When the source ends or the client leaves, the
- * signal it was given aborts, which is what tells the source to stop.
+ * signal it was given aborts, which is what tells the source to stop. Routes whose events come
+ * from no stream buffer (voice's pipeline) use it directly; they are not resumable.
  */
-function sseResponse(
+export function sseResponse(
   source: (signal: AbortSignal) => AsyncIterable<SseItem>,
   format: (item: SseItem) => Uint8Array = formatSse,
   afterId?: string,
@@ -132,4 +133,35 @@ export function streamAsSse(
   );
   sources.set(response, streamId);
   return response;
+}
+
+/**
+ * `source`'s items, with a `: ping` every `everyMs` of waiting for the next one, so that a quiet
+ * stage (a model thinking, a synthesis) never lets a proxy or the server's idle timeout cut the
+ * stream. Returning early returns `source` too.
+ */
+export async function* withPings(source: AsyncIterable<SseItem>, everyMs: number): AsyncGenerator<SseItem> {
+  const iterator = source[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const next = iterator.next();
+      for (;;) {
+        let timer: Timer | undefined;
+        const ping = new Promise<'ping'>((resolve) => {
+          timer = setTimeout(() => resolve('ping'), everyMs);
+        });
+        const first = await Promise.race([next, ping]).finally(() => clearTimeout(timer));
+        if (first === 'ping') {
+          yield { ping: true };
+          continue;
+        }
+        if (first.done) return;
+        yield first.value;
+        break;
+      }
+    }
+  } finally {
+    // Not awaited: a source still waiting for its next item returns once its signal has stopped it.
+    void iterator.return?.()?.catch(() => undefined);
+  }
 }

@@ -8,6 +8,7 @@
 // route adds its index). A failure names the route, the seed and fast-check's path to replay it.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import fc from 'fast-check';
+import { type FakeSpeech, startFakeSpeech } from '../fakes/speech.ts';
 import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import { type Account, bearer, createApiKey, createChat, expectStatus, type Json, register, sendJson, testEnv } from '../helpers/client.ts';
 import { WsClient } from '../helpers/ws.ts';
@@ -181,10 +182,13 @@ for (const [name, kind] of kinds) {
     let document: Document;
     let routes: Route[];
     let ids: Record<string, string>;
+    let speech: FakeSpeech | undefined;
 
     beforeAll(async () => {
       // No pause between the echo provider's words: accepted sends and regenerates finish at once.
-      app = await createTestApp(kind, { ...testEnv, ECHO_DELAY_MS: '0' });
+      // Voice routes speak to a fake speech server, so their accepted bodies are 2xx too.
+      speech = await startFakeSpeech();
+      app = await createTestApp(kind, { ...testEnv, ECHO_DELAY_MS: '0', SPEECH_BASE_URL: speech.baseUrl });
       user = await register(app);
       document = (await (await app.request('/swagger/json')).json()) as Document;
       routes = Object.entries(document.paths).flatMap(([path, operations]) =>
@@ -209,6 +213,7 @@ for (const [name, kind] of kinds) {
     afterAll(async () => {
       await app?.app.stop(true);
       await app?.close();
+      await speech?.stop();
     });
 
     /** A route's path with ids of the user's own things (the assistant reply to regenerate, the question to edit). */

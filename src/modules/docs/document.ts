@@ -74,10 +74,15 @@ const errorResponses: Record<ErrorCode, { name: string; description: string; hea
   },
   not_found: { name: 'NotFound', description: 'not_found: no such resource, or not the caller’s (which is never revealed)' },
   conflict: { name: 'Conflict', description: 'conflict: the resource is not in a state that allows this' },
-  payload_too_large: { name: 'PayloadTooLarge', description: 'payload_too_large: JSON bodies are limited to 1 MiB' },
+  payload_too_large: {
+    name: 'PayloadTooLarge',
+    description: 'payload_too_large: JSON bodies are limited to 1 MiB; an upload to MAX_FILE_SIZE bytes (audio also to MAX_AUDIO_SECONDS)',
+  },
   unsupported_media_type: {
     name: 'UnsupportedMediaType',
-    description: 'unsupported_media_type: send Content-Type: application/json (or application/…+json), as UTF-8',
+    description:
+      'unsupported_media_type: send Content-Type: application/json (or application/…+json), as UTF-8; uploads as multipart/form-data, ' +
+      'in a format the route accepts (told by the content)',
   },
   validation_error: {
     name: 'ValidationError',
@@ -94,7 +99,7 @@ const errorResponses: Record<ErrorCode, { name: string; description: string; hea
     headers: ['RetryAfter', 'RateLimitLimit', 'RateLimitRemaining', 'RateLimitReset'],
   },
   internal_error: { name: 'InternalError', description: 'internal_error: a fault of the server (no internals shown; requestId names it)' },
-  upstream_error: { name: 'UpstreamError', description: 'upstream_error: the model provider failed' },
+  upstream_error: { name: 'UpstreamError', description: 'upstream_error: the model provider (or the speech server) failed' },
   unavailable: {
     name: 'Unavailable',
     description:
@@ -176,10 +181,24 @@ const containsBinary = (node: unknown): boolean =>
     ? node.some(containsBinary)
     : isObject(node) && (node.format === 'binary' || Object.values(node).some(containsBinary));
 
+/** A file field without the `default: "File"` Elysia's t.File writes into it (a file has no default). */
+function withoutFileDefaults(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutFileDefaults);
+  if (!isObject(node)) return node;
+  const out: Json = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'default' && value === 'File' && node.format === 'binary') continue;
+    out[key] = withoutFileDefaults(value);
+  }
+  return out;
+}
+
 /** JSON only, unless the body carries files (then multipart only); never x-www-form-urlencoded. */
 function acceptedContent(content: Record<string, { schema?: unknown }>): Record<string, { schema?: unknown }> {
   const multipart = content['multipart/form-data'];
-  if (multipart && (!content['application/json'] || containsBinary(multipart.schema))) return { 'multipart/form-data': multipart };
+  if (multipart && (!content['application/json'] || containsBinary(multipart.schema))) {
+    return { 'multipart/form-data': { ...multipart, schema: withoutFileDefaults(multipart.schema) } };
+  }
   const json = content['application/json'] ?? Object.values(content)[0];
   return json ? { 'application/json': json } : {};
 }
