@@ -21,6 +21,8 @@ import { createAuthService } from './modules/auth/service.ts';
 import { chatsModule } from './modules/chats/index.ts';
 import { createChatsService } from './modules/chats/service.ts';
 import { docsModule, docsPageCsp } from './modules/docs/index.ts';
+import { filesModule, uploadPaths } from './modules/files/index.ts';
+import { createFilesService } from './modules/files/service.ts';
 import { healthModule } from './modules/health/index.ts';
 import { modelsModule } from './modules/models/index.ts';
 import { createModelsService } from './modules/models/service.ts';
@@ -36,9 +38,13 @@ import { version } from './version.ts';
 
 const maxJsonBytes = 1024 * 1024;
 
-/** Upload routes accept several files in one body; anything larger is refused before it is read. */
-export function maxRequestBytes(maxFileSize: number): number {
-  return maxFileSize * 10 + maxJsonBytes;
+/**
+ * The most bytes one request may carry (Bun's maxRequestBodySize, and the most an upload may
+ * declare): a full upload-multiple, with room for each part's headers, or a JSON body. Each file
+ * is held to MAX_FILE_SIZE as it streams; this is only the outer bound.
+ */
+export function maxRequestBytes(config: { maxFileSize: number; maxFilesPerUpload: number }): number {
+  return Math.max((config.maxFileSize + 64 * 1024) * config.maxFilesPerUpload, maxJsonBytes) + 64 * 1024;
 }
 
 const layerRow = (namespace: string, layer: 'l1' | 'l2', value: number): [Record<string, string>, number] => [{ namespace, layer }, value];
@@ -62,7 +68,16 @@ export function createServices(infra: Infra) {
     max: config.rateLimit.searchPerMinute,
     windowMs: 60_000,
   });
-  const models = createModelsService(infra, { providers, replies, searchLimit });
+  const uploadLimit = callerLimit({
+    kv: infra.kv,
+    log,
+    enabled: config.rateLimit.enabled,
+    name: 'upload',
+    max: config.rateLimit.uploadsPerHour,
+    windowMs: 3_600_000,
+  });
+  const files = createFilesService(infra);
+  const models = createModelsService(infra, { providers, replies, searchLimit, uploadLimit });
   const streams = createStreamsService(infra, buffers);
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
@@ -72,7 +87,10 @@ export function createServices(infra: Infra) {
     log,
     intervalMs: config.housekeepingIntervalMs,
     instanceId: crypto.randomUUID(),
-    tasks: [{ name: 'credentials', run: auth.cleanup }],
+    tasks: [
+      { name: 'credentials', run: auth.cleanup },
+      { name: 'orphaned uploads', run: files.sweepOrphans },
+    ],
   });
   /** Shutdown, before the infra closes: housekeeping, live connections and revocation notices stop their timers and subscriptions. */
   const close = async () => {
@@ -80,14 +98,32 @@ export function createServices(infra: Infra) {
     await live.close();
     auth.revocations.close();
   };
-  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping, close };
+  return {
+    metrics,
+    users,
+    auth,
+    replies,
+    events,
+    chats,
+    models,
+    streams,
+    files,
+    realtime,
+    buffers,
+    live,
+    searchLimit,
+    uploadLimit,
+    housekeeping,
+    close,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping } = services;
+  const { metrics, users, auth, replies, chats, models, streams, files, realtime, buffers, live, searchLimit, uploadLimit, housekeeping } =
+    services;
   const config = infra.config;
   const routes = createRouteBundle({
     guard: authGuard(auth.resolveCaller),
@@ -150,7 +186,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(errorHandler(infra.log))
       // Before the request guard, whose refusals (413, 415) end the request hooks: they carry the CSP too.
       .use(transportPolicy({ trustProxy: config.trustProxy, forceHttps: config.forceHttps, pageCsp: docsPageCsp }))
-      .use(requestGuard({ log: infra.log, metrics, maxJsonBytes }))
+      .use(requestGuard({ log: infra.log, metrics, maxJsonBytes, uploads: { paths: uploadPaths, maxBytes: maxRequestBytes(config) } }))
       .use(corsPolicy(config.corsOrigins))
       .use(liveSseGuard(live))
       .use(compression({ minBytes: config.compressionMinBytes }))
@@ -163,6 +199,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(modelsModule({ models, routes }))
       .use(chatsModule({ chats, routes, searchLimit }))
       .use(streamsModule({ streams, routes }))
+      .use(filesModule({ files, routes, uploadLimit }))
       .use(realtimeModule({ hub: realtime, routes }))
       .use(openAiCompatModule({ models, replies, routes }))
   );

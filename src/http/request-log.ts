@@ -25,7 +25,18 @@ function parseJson(text: string): unknown {
   }
 }
 
-export type RequestGuardOptions = { log: Logger; metrics: Metrics; maxJsonBytes: number };
+/** `multipart/form-data`, whatever its parameters: the one body type upload routes stream. */
+export const isMultipartType = (type: string | null): boolean => !!type && /^multipart\/form-data\s*(?:;|$)/i.test(type);
+
+/**
+ * Routes that take multipart uploads: their exact paths (a trailing slash is the same route) and
+ * the most bytes one such request may declare. Their multipart bodies are left unread and
+ * uncounted here: the route parses them as a stream and counts each file itself (a tee here
+ * would buffer what the route has not read yet).
+ */
+export type UploadRoutes = { paths: readonly string[]; maxBytes: number };
+
+export type RequestGuardOptions = { log: Logger; metrics: Metrics; maxJsonBytes: number; uploads?: UploadRoutes };
 
 /**
  * Global request plumbing: the request id (echoed or made), security headers, body type and
@@ -33,7 +44,9 @@ export type RequestGuardOptions = { log: Logger; metrics: Metrics; maxJsonBytes:
  * body-limit.ts), and one JSON access-log line per request. The
  * line names the caller by id only: never a token, password or key.
  */
-export function requestGuard({ log, metrics, maxJsonBytes }: RequestGuardOptions) {
+export function requestGuard({ log, metrics, maxJsonBytes, uploads }: RequestGuardOptions) {
+  const uploadPaths = new Set(uploads?.paths ?? []);
+  const isUploadRoute = (request: Request) => uploadPaths.size > 0 && uploadPaths.has(new URL(request.url).pathname.replace(/\/+$/, ''));
   return (
     new Elysia({ name: 'request-guard' })
       .onRequest(async ({ request, set }) => {
@@ -44,10 +57,23 @@ export function requestGuard({ log, metrics, maxJsonBytes }: RequestGuardOptions
         set.headers['referrer-policy'] = 'no-referrer';
         if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
         if (request.body === null) return;
-        // Every route takes JSON (uploads, when they come, will say so per route): anything else is
+        const type = request.headers.get('content-type');
+        if (uploads && isMultipartType(type) && isUploadRoute(request)) {
+          const declared = request.headers.get('content-length');
+          if (declared !== null && Number(declared) > uploads.maxBytes)
+            throw new AppError('payload_too_large', `An upload is limited to ${uploads.maxBytes} bytes`);
+          return;
+        }
+        // Every other route takes JSON (so do upload routes, to refuse it after auth): anything else is
         // 415. Limits hold however the body is framed: Content-Length or chunked, counted as it arrives.
-        if (!isJsonType(request.headers.get('content-type')))
-          throw new AppError('unsupported_media_type', 'Send JSON as UTF-8 (Content-Type: application/json or application/*+json)');
+        if (!isJsonType(type)) {
+          throw new AppError(
+            'unsupported_media_type',
+            isUploadRoute(request)
+              ? 'Upload files as multipart/form-data'
+              : 'Send JSON as UTF-8 (Content-Type: application/json or application/*+json)',
+          );
+        }
         // The depth limit is checked on the bytes too, so that deep JSON is never parsed at all.
         await enforceBodyLimit(request, maxJsonBytes, `JSON bodies are limited to ${maxJsonBytes} bytes`, jsonDepthScanner('body'));
       })

@@ -4,6 +4,7 @@ import { type Database, openDatabase } from './db/index.ts';
 import { type KeyValueStore, openKeyValueStore } from './kv/index.ts';
 import type { Logger } from './log/index.ts';
 import { type Mailer, openMailer } from './mail/index.ts';
+import { type BlobStorage, openStorage } from './storage/index.ts';
 
 /** The doors to the outside, opened once at boot and handed to the app. */
 export type Infra = {
@@ -14,6 +15,8 @@ export type Infra = {
   /** Two-layer cache (process LRU in front of the KV) for derived data that reads repeat. */
   readonly cache: Cache;
   readonly mailer: Mailer;
+  /** Uploaded files' bytes: local disk under DATA_DIR/files, or an S3-compatible bucket (S3_BUCKET). */
+  readonly storage: BlobStorage;
   readonly startedAt: Date;
 };
 
@@ -22,7 +25,8 @@ export async function openInfra(config: Config, log: Logger): Promise<Infra> {
   const kv = await openKeyValueStore(config, log);
   const cache = await openCache(kv, log);
   const mailer = openMailer(config, log);
-  return { config, log, db, kv, cache, mailer, startedAt: new Date() };
+  const storage = openStorage(config);
+  return { config, log, db, kv, cache, mailer, storage, startedAt: new Date() };
 }
 
 export async function closeInfra(infra: Infra): Promise<void> {

@@ -1,0 +1,31 @@
+import { expect, test } from 'bun:test';
+import { createTestApp } from '../helpers/app.ts';
+import { bearer, register, testEnv } from '../helpers/client.ts';
+import { multipart, samples } from '../helpers/samples.ts';
+
+test('smoke', async () => {
+  const app = await createTestApp(undefined, testEnv);
+  const user = await register(app);
+  const { body, contentType } = multipart([{ field: 'file', filename: 'a.png', type: 'text/plain', data: samples.png.data }]);
+  const r = await app.request('/api/v1/files/upload', { method: 'POST', headers: { ...bearer(user.accessToken), 'content-type': contentType }, body });
+  const info = await r.json();
+  console.log(r.status, info);
+  const d = await app.request(`/api/v1/files/${info.id}/content`, { headers: { ...bearer(user.accessToken), range: 'bytes=0-3' } });
+  console.log(d.status, Object.fromEntries(d.headers), new Uint8Array(await d.arrayBuffer()));
+  const l = await app.request('/api/v1/files', { headers: bearer(user.accessToken) });
+  console.log(l.status, await l.json());
+  const x = await app.request('/api/v1/files/upload', { method: 'POST', headers: { ...bearer(user.accessToken), 'content-type': 'application/json' }, body: '{}' });
+  console.log(x.status, await x.text());
+  const m = multipart([{ field: 'files', filename: '../../etc/\u202Egnp.exe', data: samples.pdf.data }, { field: 'files', filename: 'n.md', type: 'text/markdown', data: samples.markdown.data }]);
+  const y = await app.request('/api/v1/files/upload-multiple', { method: 'POST', headers: { ...bearer(user.accessToken), 'content-type': m.contentType }, body: m.body });
+  console.log(y.status, await y.text());
+  const e = multipart([{ field: 'file', filename: 'x.png', type: 'image/png', data: samples.exe.data }]);
+  const z = await app.request('/api/v1/files/upload', { method: 'POST', headers: { ...bearer(user.accessToken), 'content-type': e.contentType }, body: e.body });
+  console.log(z.status, await z.text());
+  const del = await app.request(`/api/v1/files/${info.id}`, { method: 'DELETE', headers: bearer(user.accessToken) });
+  console.log(del.status);
+  const sw = await app.request('/api/v1/admin/sessions/cleanup', { method: 'POST', headers: { 'x-admin-key': 'admin-key-for-tests-0123456789' } });
+  console.log(sw.status, await sw.text());
+  await app.close();
+  expect(1).toBe(1);
+});
