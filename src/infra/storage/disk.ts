@@ -58,8 +58,9 @@ export function createDiskStorage(dir: string): BlobStorage {
     },
 
     async stat(key: string): Promise<BlobStat | null> {
+      const path = pathOf(key);
       try {
-        const facts = await stat(pathOf(key));
+        const facts = await stat(path);
         return { size: facts.size, lastModified: facts.mtime };
       } catch (error) {
         if (isMissing(error)) return null;
@@ -68,7 +69,8 @@ export function createDiskStorage(dir: string): BlobStorage {
     },
 
     async delete(key: string): Promise<void> {
-      await rm(pathOf(key), { force: true }).catch(failed('delete a file'));
+      const path = pathOf(key);
+      await rm(path, { force: true }).catch(failed('delete a file'));
     },
 
     async *list(): AsyncGenerator<BlobEntry> {

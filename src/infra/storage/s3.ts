@@ -82,8 +82,9 @@ export function createS3Storage(settings: S3Settings): BlobStorage {
     },
 
     async stat(key: string): Promise<BlobStat | null> {
+      const name = objectKey(key);
       try {
-        const facts = await client.stat(objectKey(key));
+        const facts = await client.stat(name);
         return { size: facts.size, lastModified: facts.lastModified };
       } catch (error) {
         if (isNoSuchKey(error)) return null;
@@ -92,8 +93,9 @@ export function createS3Storage(settings: S3Settings): BlobStorage {
     },
 
     async delete(key: string): Promise<void> {
+      const name = objectKey(key);
       try {
-        await client.delete(objectKey(key));
+        await client.delete(name);
       } catch (error) {
         if (!isNoSuchKey(error)) throw unavailable('delete an object', error);
       }
