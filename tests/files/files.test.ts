@@ -73,7 +73,10 @@ for (const [name, kind] of kinds) {
     test('happy: single byte ranges are 206 with Content-Range; several ranges or a malformed one get the whole file', async () => {
       const user = await register(app);
       const data = new Uint8Array(1000).map((_, i) => 0x41 + (i % 26));
-      const file = await expectStatus(await upload(app, user.accessToken, [{ field: 'file', filename: 'abc.txt', type: 'text/plain', data }]), 201);
+      const file = await expectStatus(
+        await upload(app, user.accessToken, [{ field: 'file', filename: 'abc.txt', type: 'text/plain', data }]),
+        201,
+      );
       const cases: [string, number, number][] = [
         ['bytes=0-9', 0, 9],
         ['bytes=990-', 990, 999],
@@ -133,7 +136,11 @@ for (const [name, kind] of kinds) {
       expect(await storedKeys(app)).not.toContain(file.id);
       await expectError(await get(user.accessToken, `/${file.id}`), 404, 'not_found');
       await expectError(await get(user.accessToken, `/${file.id}/content`), 404, 'not_found');
-      await expectError(await app.request(`/api/v1/files/${file.id}`, { method: 'DELETE', headers: bearer(user.accessToken) }), 404, 'not_found');
+      await expectError(
+        await app.request(`/api/v1/files/${file.id}`, { method: 'DELETE', headers: bearer(user.accessToken) }),
+        404,
+        'not_found',
+      );
     });
 
     test('error: a file a message carries is 409 on delete, saying to delete the chat; once the chat is gone it can be deleted', async () => {
@@ -142,7 +149,9 @@ for (const [name, kind] of kinds) {
       const chat = await createChat(app, user.accessToken, { provider: 'echo' });
       const sent = await sendJson(app, user.accessToken, chat.id, { content: 'look at this' });
       // Staged directly: attaching files to messages is another route's work.
-      await app.infra.db.run((q) => q.insert(app.infra.db.tables.messageAttachments).values({ messageId: sent.userMessage.id, fileId: file.id }));
+      await app.infra.db.run((q) =>
+        q.insert(app.infra.db.tables.messageAttachments).values({ messageId: sent.userMessage.id, fileId: file.id }),
+      );
       const refused = await expectError(
         await app.request(`/api/v1/files/${file.id}`, { method: 'DELETE', headers: bearer(user.accessToken) }),
         409,
@@ -164,7 +173,11 @@ for (const [name, kind] of kinds) {
       await expectError(await get(intruder.accessToken, `/${file.id}/content`), 404, 'not_found');
       await expectError(await get(intruder.accessToken, `/${file.id}/content`, { range: 'bytes=0-1' }), 404, 'not_found');
       await expectError(await get(intruder.accessToken, `/${file.id}/content`, { 'if-none-match': `"${file.sha256}"` }), 404, 'not_found');
-      await expectError(await app.request(`/api/v1/files/${file.id}`, { method: 'DELETE', headers: bearer(intruder.accessToken) }), 404, 'not_found');
+      await expectError(
+        await app.request(`/api/v1/files/${file.id}`, { method: 'DELETE', headers: bearer(intruder.accessToken) }),
+        404,
+        'not_found',
+      );
       expect((await expectStatus(await get(intruder.accessToken, ''), 200)).data).toEqual([]);
       expect(await expectStatus(await get(owner.accessToken, `/${file.id}`), 200)).toEqual(file);
       expect(await bytesOf(await get(owner.accessToken, `/${file.id}/content`))).toEqual(samples.png.data);

@@ -22,7 +22,12 @@ for (const [name, kind] of kinds) {
       upload(
         app,
         user.accessToken,
-        Array.from({ length: count }, (_, i) => ({ field: route === 'upload' ? 'file' : 'files', filename: `f${i}.txt`, type: 'text/plain', data: text(bytes) })),
+        Array.from({ length: count }, (_, i) => ({
+          field: route === 'upload' ? 'file' : 'files',
+          filename: `f${i}.txt`,
+          type: 'text/plain',
+          data: text(bytes),
+        })),
         { route },
       );
 
@@ -63,7 +68,11 @@ for (const [name, kind] of kinds) {
       await app.request(`/api/v1/files/${first.id}`, { method: 'DELETE', headers: bearer(user.accessToken) });
       await expectStatus(await send(user, 2000), 201);
       const pro = await register(app);
-      await app.request(`/api/v1/admin/users/${pro.userId}`, { method: 'PATCH', headers: { 'x-admin-key': testEnv.ADMIN_API_KEY! }, json: { tier: 'pro' } });
+      await app.request(`/api/v1/admin/users/${pro.userId}`, {
+        method: 'PATCH',
+        headers: { 'x-admin-key': testEnv.ADMIN_API_KEY! },
+        json: { tier: 'pro' },
+      });
       for (let i = 0; i < 3; i++) await expectStatus(await send(pro, 9000), 201);
     });
   });
@@ -116,7 +125,8 @@ for (const [name, kind] of kinds) {
 
     test('security: guests share their address’s budget; registered users have their own', async () => {
       const ip = uniqueIp();
-      const viaIp = (path: string, init?: RequestInit & { json?: unknown }) => app.request(path, { ...init, headers: { ...init?.headers, ...at(ip) } });
+      const viaIp = (path: string, init?: RequestInit & { json?: unknown }) =>
+        app.request(path, { ...init, headers: { ...init?.headers, ...at(ip) } });
       const first = await guest(viaIp);
       const second = await guest(viaIp);
       for (let i = 0; i < max; i++) expect((await send(first.accessToken, ip)).status).toBe(201);
@@ -172,9 +182,13 @@ for (const [name, kind] of kinds) {
     test('error: a refused upload does not keep its key: the corrected retry with the same key runs', async () => {
       const user = await register(app);
       const key = crypto.randomUUID();
-      const bad = await upload(app, user.accessToken, [{ field: 'file', filename: 'x.png', data: samples.exe.data }], { headers: { 'idempotency-key': key } });
+      const bad = await upload(app, user.accessToken, [{ field: 'file', filename: 'x.png', data: samples.exe.data }], {
+        headers: { 'idempotency-key': key },
+      });
       await expectError(bad, 415, 'unsupported_media_type');
-      const good = await upload(app, user.accessToken, [{ field: 'file', filename: 'x.png', data: samples.png.data }], { headers: { 'idempotency-key': key } });
+      const good = await upload(app, user.accessToken, [{ field: 'file', filename: 'x.png', data: samples.png.data }], {
+        headers: { 'idempotency-key': key },
+      });
       expect((await expectStatus(good, 201)).contentType).toBe('image/png');
     });
   });

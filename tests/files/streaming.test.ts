@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot, type RunningBinary, startBinary } from '../helpers/binary.ts';
+import { type RunningBinary, repoRoot, startBinary } from '../helpers/binary.ts';
 import { bearer, expectStatus, httpOfUrl, register, waitUntil } from '../helpers/client.ts';
 import { streamedMultipart } from '../helpers/samples.ts';
 
@@ -46,12 +46,13 @@ function rawUpload(options: {
     `Content-Type: multipart/form-data; boundary=${boundary}\r\n` +
     (options.framing === 'chunked' ? 'Transfer-Encoding: chunked\r\n' : `Content-Length: ${total}\r\n`) +
     'Connection: close\r\n\r\n';
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const socket = connect(options.port, '127.0.0.1');
     let response = '';
     let answered = false;
     let sent = 0;
-    const frame = (bytes: Buffer) => (options.framing === 'chunked' ? Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, Buffer.from('\r\n')]) : bytes);
+    const frame = (bytes: Buffer) =>
+      options.framing === 'chunked' ? Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, Buffer.from('\r\n')]) : bytes;
     const finish = () => {
       const [status = '0'] = /^HTTP\/1\.1 (\d{3})/.exec(response)?.slice(1) ?? [];
       resolve({ status: Number(status), body: response.slice(response.indexOf('\r\n\r\n') + 4), sent });
@@ -182,7 +183,7 @@ describe('uploads over a real socket to a server process', () => {
   test('error: a client that hangs up mid-body leaves no row and no blob', async () => {
     for (const hangUpAfter of [4096, MiB]) {
       await rawUpload({ port, token, fileBytes: maxFileSize - 1024, framing: 'content-length', hangUpAfter });
-      await waitUntil(() => blobs().length === 0, 5000);
+      await waitUntil(() => blobs().length === 0, 'the cut-off upload’s bytes removed');
     }
     expect(await listed()).toEqual([]);
     // The server still serves.

@@ -44,7 +44,9 @@ for (const [name, kind] of kinds) {
       expect(keys).toContain(fresh);
       for (const key of stale) expect(keys).not.toContain(key);
       // The file still downloads.
-      expect((await app.request(`/api/v1/files/${file.id}/content`, { headers: { authorization: `Bearer ${user.accessToken}` } })).status).toBe(200);
+      expect(
+        (await app.request(`/api/v1/files/${file.id}/content`, { headers: { authorization: `Bearer ${user.accessToken}` } })).status,
+      ).toBe(200);
       const again = await expectStatus(await app.request('/api/v1/admin/sessions/cleanup', { method: 'POST', headers: asAdmin }), 200);
       expect(again.orphanedUploads).toBe(0);
     });

@@ -57,18 +57,26 @@ for (const [name, kind] of kinds) {
         ['no-extension', 'text/plain', { data: new TextEncoder().encode('plain'), type: 'text/plain; charset=utf-8' }],
       ] as const;
       for (const [filename, declared, sample] of cases) {
-        const info = await expectStatus(await upload(app, user.accessToken, [{ field: 'file', filename, type: declared, data: sample.data }]), 201);
+        const info = await expectStatus(
+          await upload(app, user.accessToken, [{ field: 'file', filename, type: declared, data: sample.data }]),
+          201,
+        );
         expect({ filename, contentType: info.contentType }).toEqual({ filename, contentType: sample.type });
       }
     });
 
     test('security: the type is the content’s: a PNG declared text is image/png, an executable declared image/png is 415', async () => {
       const user = await register(app);
-      const png = await expectStatus(await upload(app, user.accessToken, [{ field: 'file', filename: 'x.txt', type: 'text/plain', data: samples.png.data }]), 201);
+      const png = await expectStatus(
+        await upload(app, user.accessToken, [{ field: 'file', filename: 'x.txt', type: 'text/plain', data: samples.png.data }]),
+        201,
+      );
       expect(png.contentType).toBe('image/png');
       await leavesNothing(user, async () => {
         for (const sample of ['exe', 'elf', 'zip'] as const) {
-          const response = await upload(app, user.accessToken, [{ field: 'file', filename: 'photo.png', type: 'image/png', data: samples[sample].data }]);
+          const response = await upload(app, user.accessToken, [
+            { field: 'file', filename: 'photo.png', type: 'image/png', data: samples[sample].data },
+          ]);
           const body = await expectError(response, 415, 'unsupported_media_type');
           expect(body.error.message).toContain('Allowed:');
         }
@@ -79,15 +87,31 @@ for (const [name, kind] of kinds) {
       const user = await register(app);
       await leavesNothing(user, async () => {
         const latin1 = new Uint8Array([0x63, 0x61, 0x66, 0xe9, 0x0a]);
-        await expectError(await upload(app, user.accessToken, [{ field: 'file', filename: 'a.txt', type: 'text/plain', data: latin1 }]), 415, 'unsupported_media_type');
+        await expectError(
+          await upload(app, user.accessToken, [{ field: 'file', filename: 'a.txt', type: 'text/plain', data: latin1 }]),
+          415,
+          'unsupported_media_type',
+        );
         const nul = new TextEncoder().encode('before\0after');
-        await expectError(await upload(app, user.accessToken, [{ field: 'file', filename: 'a.txt', type: 'text/plain', data: nul }]), 415, 'unsupported_media_type');
+        await expectError(
+          await upload(app, user.accessToken, [{ field: 'file', filename: 'a.txt', type: 'text/plain', data: nul }]),
+          415,
+          'unsupported_media_type',
+        );
         const binary = new TextEncoder().encode('looks like text');
-        await expectError(await upload(app, user.accessToken, [{ field: 'file', filename: 'blob.bin', type: 'application/octet-stream', data: binary }]), 415, 'unsupported_media_type');
+        await expectError(
+          await upload(app, user.accessToken, [{ field: 'file', filename: 'blob.bin', type: 'application/octet-stream', data: binary }]),
+          415,
+          'unsupported_media_type',
+        );
         // Valid for its first 64 KiB, broken after: refused at the end, and what was written is removed.
         const late = new Uint8Array(100_000).fill(0x61);
         late[90_000] = 0xff;
-        await expectError(await upload(app, user.accessToken, [{ field: 'file', filename: 'long.txt', type: 'text/plain', data: late }]), 415, 'unsupported_media_type');
+        await expectError(
+          await upload(app, user.accessToken, [{ field: 'file', filename: 'long.txt', type: 'text/plain', data: late }]),
+          415,
+          'unsupported_media_type',
+        );
       });
     });
 
@@ -96,7 +120,11 @@ for (const [name, kind] of kinds) {
       await leavesNothing(user, async () => {
         const none = await expectError(await upload(app, user.accessToken, []), 422, 'validation_error');
         expect(none.error.details[0].field).toBe('body.file');
-        const field = await expectError(await upload(app, user.accessToken, [{ field: 'file', data: 'just text' }]), 422, 'validation_error');
+        const field = await expectError(
+          await upload(app, user.accessToken, [{ field: 'file', data: 'just text' }]),
+          422,
+          'validation_error',
+        );
         expect(field.error.details[0].field).toBe('body.file');
         const empty = await expectError(
           await upload(app, user.accessToken, [{ field: 'file', filename: 'empty.txt', type: 'text/plain', data: new Uint8Array(0) }]),
@@ -184,7 +212,11 @@ for (const [name, kind] of kinds) {
       const user = await register(app);
       await leavesNothing(user, async () => {
         const tooMany = Array.from({ length: maxFiles + 1 }, (_, i) => ({ field: 'files', filename: `f${i}.png`, data: samples.png.data }));
-        const body = await expectError(await upload(app, user.accessToken, tooMany, { route: 'upload-multiple' }), 413, 'payload_too_large');
+        const body = await expectError(
+          await upload(app, user.accessToken, tooMany, { route: 'upload-multiple' }),
+          413,
+          'payload_too_large',
+        );
         expect(body.error.message).toContain(String(maxFiles));
         const oneBad = [
           { field: 'files', filename: 'ok.png', data: samples.png.data },
@@ -204,14 +236,21 @@ for (const [name, kind] of kinds) {
           const streamed = streamedMultipart({ size, onPull: (sent) => (pulled = sent) });
           const headers: Record<string, string> = { ...bearer(user.accessToken), 'content-type': streamed.contentType };
           if (framing === 'content-length') headers['content-length'] = String(streamed.length);
-          const response = await app.request('/api/v1/files/upload', { method: 'POST', headers, body: streamed.body, duplex: 'half' } as RequestInit);
+          const response = await app.request('/api/v1/files/upload', {
+            method: 'POST',
+            headers,
+            body: streamed.body,
+            duplex: 'half',
+          } as RequestInit);
           const body = await expectError(response, 413, 'payload_too_large');
           expect(body.error.message).toContain(String(maxFileSize));
           // Refused within a few chunks of the limit, not after reading all that was sent.
           expect(pulled).toBeLessThan(maxFileSize + 256 * 1024);
         });
         // Exactly the limit is fine.
-        const exact = await upload(app, user.accessToken, [{ field: 'file', filename: 'exact.txt', type: 'text/plain', data: new Uint8Array(maxFileSize).fill(0x62) }]);
+        const exact = await upload(app, user.accessToken, [
+          { field: 'file', filename: 'exact.txt', type: 'text/plain', data: new Uint8Array(maxFileSize).fill(0x62) },
+        ]);
         expect((await expectStatus(exact, 201)).size).toBe(maxFileSize);
       });
     }
@@ -274,7 +313,9 @@ test('happy: a multipart body is sized by Bun’s outer bound, not the 1 MiB JSO
   const app = await createTestApp(undefined, { ...testEnv, MAX_FILE_SIZE: String(4 * 1024 * 1024) });
   try {
     const user = await register(app);
-    const { body, contentType } = multipart([{ field: 'file', filename: 'two.txt', type: 'text/plain', data: new Uint8Array(2 * 1024 * 1024).fill(0x63) }]);
+    const { body, contentType } = multipart([
+      { field: 'file', filename: 'two.txt', type: 'text/plain', data: new Uint8Array(2 * 1024 * 1024).fill(0x63) },
+    ]);
     const response = await app.request('/api/v1/files/upload', {
       method: 'POST',
       headers: { ...bearer(user.accessToken), 'content-type': contentType, 'content-length': String(body.byteLength) },

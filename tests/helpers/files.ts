@@ -19,9 +19,17 @@ export function upload(
 }
 
 /** Uploads one sample (a PNG unless told) and returns its file info. */
-export async function uploadSample(target: Target, token: string, name = 'picture.png', sample: keyof typeof samples = 'png'): Promise<Json> {
+export async function uploadSample(
+  target: Target,
+  token: string,
+  name = 'picture.png',
+  sample: keyof typeof samples = 'png',
+): Promise<Json> {
   const { data, type } = samples[sample];
-  return expectStatus(await upload(target, token, [{ field: 'file', filename: name, type: type || 'application/octet-stream', data }]), 201);
+  return expectStatus(
+    await upload(target, token, [{ field: 'file', filename: name, type: type || 'application/octet-stream', data }]),
+    201,
+  );
 }
 
 /** Every key in the app's file storage. */

@@ -28,7 +28,7 @@ export async function startS3(bucket = 'parley-test'): Promise<S3Server> {
   const { port } = await server.run();
   let running = true;
   const endpoint = `http://127.0.0.1:${port}`;
-  return {
+  const s3: S3Server = {
     endpoint,
     bucket,
     env: {
@@ -51,8 +51,9 @@ export async function startS3(bucket = 'parley-test'): Promise<S3Server> {
       running = true;
     },
     async close() {
-      await this.stop();
+      await s3.stop();
       rmSync(directory, { recursive: true, force: true });
     },
   };
+  return s3;
 }

@@ -3,30 +3,71 @@
 // so a test controls every name, type and framing (FormData would escape what we want to send).
 
 const encoder = new TextEncoder();
-const bytes = (...parts: (string | number[] | Uint8Array)[]): Uint8Array =>
-  Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'latin1') : Buffer.from(part))));
+const bytes = (...parts: (string | number[] | Uint8Array)[]): Uint8Array<ArrayBuffer> =>
+  new Uint8Array(Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'latin1') : Buffer.from(part)))));
 const u32le = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
 const u16le = (n: number) => [n & 0xff, (n >>> 8) & 0xff];
 const u32be = (n: number) => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
 
 /** A ZIP of stored (uncompressed) entries, as Office documents are laid out. */
-export function zipOf(entries: [name: string, content: string][]): Uint8Array {
+export function zipOf(entries: [name: string, content: string][]): Uint8Array<ArrayBuffer> {
   const locals: Uint8Array[] = [];
   const centrals: Uint8Array[] = [];
   let offset = 0;
   for (const [name, content] of entries) {
     const data = encoder.encode(content);
     const crc = Bun.hash.crc32(data);
-    const head = bytes([0x50, 0x4b, 3, 4], u16le(20), u16le(0), u16le(0), u16le(0), u16le(0), u32le(crc), u32le(data.length), u32le(data.length), u16le(name.length), u16le(0), name);
+    const head = bytes(
+      [0x50, 0x4b, 3, 4],
+      u16le(20),
+      u16le(0),
+      u16le(0),
+      u16le(0),
+      u16le(0),
+      u32le(crc),
+      u32le(data.length),
+      u32le(data.length),
+      u16le(name.length),
+      u16le(0),
+      name,
+    );
     locals.push(head, data);
     centrals.push(
-      bytes([0x50, 0x4b, 1, 2], u16le(20), u16le(20), u16le(0), u16le(0), u16le(0), u16le(0), u32le(crc), u32le(data.length), u32le(data.length), u16le(name.length), u16le(0), u16le(0), u16le(0), u16le(0), u32le(0), u32le(offset), name),
+      bytes(
+        [0x50, 0x4b, 1, 2],
+        u16le(20),
+        u16le(20),
+        u16le(0),
+        u16le(0),
+        u16le(0),
+        u16le(0),
+        u32le(crc),
+        u32le(data.length),
+        u32le(data.length),
+        u16le(name.length),
+        u16le(0),
+        u16le(0),
+        u16le(0),
+        u16le(0),
+        u32le(0),
+        u32le(offset),
+        name,
+      ),
     );
     offset += head.length + data.length;
   }
   const central = Buffer.concat(centrals);
-  const end = bytes([0x50, 0x4b, 5, 6], u16le(0), u16le(0), u16le(entries.length), u16le(entries.length), u32le(central.length), u32le(offset), u16le(0));
-  return Buffer.concat([...locals, central, end]);
+  const end = bytes(
+    [0x50, 0x4b, 5, 6],
+    u16le(0),
+    u16le(0),
+    u16le(entries.length),
+    u16le(entries.length),
+    u32le(central.length),
+    u32le(offset),
+    u16le(0),
+  );
+  return new Uint8Array(Buffer.concat([...locals, central, end]));
 }
 
 const officeTypes = (main: string) =>
@@ -38,8 +79,19 @@ const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR
 /** Samples by name: the bytes, and the type the server must store for them. */
 export const samples = {
   png: { data: new Uint8Array(png), type: 'image/png' },
-  jpeg: { data: bytes([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10], 'JFIF', [0, 1, 1, 0, 0, 1, 0, 1, 0, 0], new Array(64).fill(0), [0xff, 0xd9]), type: 'image/jpeg' },
-  gif: { data: bytes('GIF89a', [1, 0, 1, 0, 0x80, 0, 0], [0, 0, 0, 0xff, 0xff, 0xff], '!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;'), type: 'image/gif' },
+  jpeg: {
+    data: bytes([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10], 'JFIF', [0, 1, 1, 0, 0, 1, 0, 1, 0, 0], new Array(64).fill(0), [0xff, 0xd9]),
+    type: 'image/jpeg',
+  },
+  gif: {
+    data: bytes(
+      'GIF89a',
+      [1, 0, 1, 0, 0x80, 0, 0],
+      [0, 0, 0, 0xff, 0xff, 0xff],
+      '!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;',
+    ),
+    type: 'image/gif',
+  },
   webp: { data: bytes('RIFF', u32le(30), 'WEBPVP8 ', u32le(18), new Array(18).fill(0)), type: 'image/webp' },
   pdf: { data: bytes('%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n'), type: 'application/pdf' },
   docx: {
@@ -56,13 +108,43 @@ export const samples = {
     ]),
     type: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
   },
-  wav: { data: bytes('RIFF', u32le(36 + 8), 'WAVEfmt ', u32le(16), u16le(1), u16le(1), u32le(8000), u32le(16000), u16le(2), u16le(16), 'data', u32le(8), new Array(8).fill(0)), type: 'audio/wav' },
+  wav: {
+    data: bytes(
+      'RIFF',
+      u32le(36 + 8),
+      'WAVEfmt ',
+      u32le(16),
+      u16le(1),
+      u16le(1),
+      u32le(8000),
+      u32le(16000),
+      u16le(2),
+      u16le(16),
+      'data',
+      u32le(8),
+      new Array(8).fill(0),
+    ),
+    type: 'audio/wav',
+  },
   mp3: { data: bytes('ID3', [4, 0, 0, 0, 0, 0, 0], [0xff, 0xfb, 0x90, 0x64], new Array(100).fill(0)), type: 'audio/mpeg' },
-  ogg: { data: bytes('OggS', [0, 2], new Array(8).fill(0), u32le(1), u32le(0), u32le(0), [1, 30], '\x01vorbis', new Array(23).fill(0)), type: 'audio/ogg' },
+  ogg: {
+    data: bytes('OggS', [0, 2], new Array(8).fill(0), u32le(1), u32le(0), u32le(0), [1, 30], '\x01vorbis', new Array(23).fill(0)),
+    type: 'audio/ogg',
+  },
   flac: { data: bytes('fLaC', [0x80, 0, 0, 34], new Array(34).fill(0)), type: 'audio/flac' },
   m4a: { data: bytes(u32be(24), 'ftypM4A ', u32be(0), 'M4A isom', u32be(8), 'free'), type: 'audio/x-m4a' },
   webm: {
-    data: bytes([0x1a, 0x45, 0xdf, 0xa3, 0x9f], [0x42, 0x86, 0x81, 0x01], [0x42, 0xf7, 0x81, 0x01], [0x42, 0xf2, 0x81, 0x04], [0x42, 0xf3, 0x81, 0x08], [0x42, 0x82, 0x84], 'webm', [0x42, 0x87, 0x81, 0x04], [0x42, 0x85, 0x81, 0x02]),
+    data: bytes(
+      [0x1a, 0x45, 0xdf, 0xa3, 0x9f],
+      [0x42, 0x86, 0x81, 0x01],
+      [0x42, 0xf7, 0x81, 0x01],
+      [0x42, 0xf2, 0x81, 0x04],
+      [0x42, 0xf3, 0x81, 0x08],
+      [0x42, 0x82, 0x84],
+      'webm',
+      [0x42, 0x87, 0x81, 0x04],
+      [0x42, 0x85, 0x81, 0x02],
+    ),
     type: 'video/webm',
   },
   text: { data: encoder.encode('Hello, files! Ünïcödé ✓\n'), type: 'text/plain; charset=utf-8' },
@@ -83,7 +165,9 @@ const crlf = '\r\n';
 function partHead(boundary: string, part: Part): Uint8Array {
   const disposition = `form-data; name="${part.field}"${part.filename === undefined ? '' : `; filename="${part.filename.replaceAll('"', '%22')}"`}`;
   const type = part.type ?? (part.filename === undefined ? undefined : 'application/octet-stream');
-  return encoder.encode(`--${boundary}${crlf}Content-Disposition: ${disposition}${crlf}${type ? `Content-Type: ${type}${crlf}` : ''}${crlf}`);
+  return encoder.encode(
+    `--${boundary}${crlf}Content-Disposition: ${disposition}${crlf}${type ? `Content-Type: ${type}${crlf}` : ''}${crlf}`,
+  );
 }
 
 /** A whole multipart/form-data body of `parts`, with its Content-Type. */
@@ -112,7 +196,12 @@ export function streamedMultipart(options: {
   onPull?: (sent: number) => void;
 }): { body: ReadableStream<Uint8Array>; contentType: string; length: number } {
   const boundary = `----parley${crypto.randomUUID()}`;
-  const head = partHead(boundary, { field: options.field ?? 'file', filename: options.filename ?? 'big.txt', type: options.type ?? 'text/plain', data: '' });
+  const head = partHead(boundary, {
+    field: options.field ?? 'file',
+    filename: options.filename ?? 'big.txt',
+    type: options.type ?? 'text/plain',
+    data: '',
+  });
   const tail = encoder.encode(`${crlf}--${boundary}--${crlf}`);
   const first = options.first ?? new Uint8Array(0);
   const chunkBytes = options.chunkBytes ?? 64 * 1024;

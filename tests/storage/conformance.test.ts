@@ -11,8 +11,6 @@ import { type BlobStorage, StorageUnavailableError } from '../../src/infra/stora
 import { createS3Storage } from '../../src/infra/storage/s3.ts';
 import { type S3Server, startS3 } from '../helpers/s3.ts';
 
-const MiB = 1024 * 1024;
-
 /** `count` chunks of `size` bytes, each filled with its index: every byte says where it belongs. */
 async function* chunks(count: number, size: number, failAt?: number): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < count; i++) {
@@ -29,7 +27,8 @@ const streamOf = (bytes: Uint8Array) =>
     },
   });
 
-const readAll = async (stream: ReadableStream<Uint8Array> | null) => (stream ? new Uint8Array(await new Response(stream).arrayBuffer()) : null);
+const readAll = async (stream: ReadableStream<Uint8Array> | null) =>
+  stream ? new Uint8Array(await new Response(stream).arrayBuffer()) : null;
 const newKey = () => Bun.randomUUIDv7();
 const keysOf = async (storage: BlobStorage) => {
   const keys: string[] = [];
@@ -58,7 +57,13 @@ const sides: Side[] = [
     async open() {
       const s3: S3Server = await startS3();
       return {
-        storage: createS3Storage({ bucket: s3.bucket, endpoint: s3.endpoint, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }),
+        storage: createS3Storage({
+          bucket: s3.bucket,
+          endpoint: s3.endpoint,
+          region: 'us-east-1',
+          accessKeyId: 'S3RVER',
+          secretAccessKey: 'S3RVER',
+        }),
         // An object of someone else's in the same bucket, outside Parley's prefix.
         stray: async () => {
           await s3.client.write('elsewhere/report.pdf', 'not ours');

@@ -33,7 +33,9 @@ const CleanupReport = t.Object({
   sessions: count('Sessions deleted: ended (signed out, revoked) or expired, with their refresh tokens'),
   refreshTokens: count('Expired refresh tokens deleted (besides those of the deleted sessions)'),
   oneTimeTokens: count('Mailed one-time tokens (password reset, email verification) deleted: used or expired'),
-  orphanedUploads: count('Uploaded bytes with no file deleted: interrupted uploads and files of deleted users, an hour after their last write'),
+  orphanedUploads: count(
+    'Uploaded bytes with no file deleted: interrupted uploads and files of deleted users, an hour after their last write',
+  ),
   total: count('Rows and blobs deleted in all'),
   ranAt: t.String({ format: 'date-time', description: 'When this run started' }),
 });

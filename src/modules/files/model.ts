@@ -28,7 +28,11 @@ export const uploadRequestBody = (field: 'file' | 'files', description: string) 
           [field]:
             field === 'file'
               ? { type: 'string', format: 'binary', description: 'The file' }
-              : { type: 'array', items: { type: 'string', format: 'binary' }, description: 'The files, each as its own part named `files`' },
+              : {
+                  type: 'array',
+                  items: { type: 'string', format: 'binary' },
+                  description: 'The files, each as its own part named `files`',
+                },
         },
       },
     },

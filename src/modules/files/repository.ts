@@ -47,7 +47,14 @@ export function createFilesRepository(db: Database) {
     /** How many of `ids` are the user's. */
     async countOwned(userId: string, ids: string[]): Promise<number> {
       if (ids.length === 0) return 0;
-      const [row] = await db.run((q) => q.select({ n: count() }).from(files).where(and(eq(files.userId, userId), inArray(files.id, ids))), tx);
+      const [row] = await db.run(
+        (q) =>
+          q
+            .select({ n: count() })
+            .from(files)
+            .where(and(eq(files.userId, userId), inArray(files.id, ids))),
+        tx,
+      );
       return Number(row?.n ?? 0);
     },
 

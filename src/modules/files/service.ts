@@ -205,7 +205,8 @@ export function createFilesService(infra: Infra) {
       if (matchesNoneMatch(request.ifNoneMatch, etagOf(row.sha256))) {
         return new Response(null, { status: 304, headers: { etag: headers.etag!, 'cache-control': headers['cache-control']! } });
       }
-      const range = request.ifRange === null || request.ifRange.trim() === etagOf(row.sha256) ? rangeOf(request.range, row.size) : undefined;
+      const range =
+        request.ifRange === null || request.ifRange.trim() === etagOf(row.sha256) ? rangeOf(request.range, row.size) : undefined;
       const stream = await storage.read(row.storageKey, range);
       if (!stream) {
         log.error('a file has a row but no bytes in storage', { fileId: row.id, key: row.storageKey });
@@ -285,7 +286,6 @@ export function createFilesService(infra: Infra) {
       return { orphanedUploads: removed };
     },
   };
-
 }
 
 export type FilesService = ReturnType<typeof createFilesService>;
