@@ -16,7 +16,8 @@ const uploadDescription =
   'Streamed to storage as it arrives. The type is judged from the content: PNG, JPEG, GIF and WebP images; PDF; docx, xlsx and pptx; ' +
   'MP3, WAV, Ogg, WebM, M4A/MP4 and FLAC audio; and UTF-8 text sent as text (by type or extension: plain, Markdown, CSV, JSON, source code). ' +
   'Anything else is 415. A file over MAX_FILE_SIZE, or past the storage quota of the caller’s tier, is 413 as soon as it passes it; nothing of a refused upload is kept. ' +
-  'Limited per user (guests per IP) to UPLOAD_RATE_LIMIT_PER_HOUR uploads an hour, on top of the general limit.';
+  'Limited per user (guests per IP) to UPLOAD_RATE_LIMIT_PER_HOUR uploads an hour, on top of the general limit. ' +
+  'With Idempotency-Key, a repeat gets the first answer whatever file it carries: the body is streamed, not read before the key is looked up.';
 const downloadResponses = {
   200: {
     description:
