@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia';
+import type { Config } from './config/index.ts';
 import { authGuard } from './http/auth.ts';
 import { compression } from './http/compression.ts';
 import { corsPolicy } from './http/cors.ts';
@@ -7,7 +8,7 @@ import { idempotency } from './http/idempotency.ts';
 import { createLimits } from './http/limits.ts';
 import { createMetrics } from './http/metrics.ts';
 import { callerLimit } from './http/rate-limit.ts';
-import { requestGuard } from './http/request-log.ts';
+import { requestGuard, type UploadRoute } from './http/request-log.ts';
 import { createRouteBundle } from './http/routes.ts';
 import { transportPolicy } from './http/transport.ts';
 import type { Infra } from './infra/index.ts';
@@ -21,6 +22,8 @@ import { createAuthService } from './modules/auth/service.ts';
 import { chatsModule } from './modules/chats/index.ts';
 import { createChatsService } from './modules/chats/service.ts';
 import { docsModule, docsPageCsp } from './modules/docs/index.ts';
+import { filesModule, uploadPaths } from './modules/files/index.ts';
+import { createFilesService } from './modules/files/service.ts';
 import { healthModule } from './modules/health/index.ts';
 import { modelsModule } from './modules/models/index.ts';
 import { createModelsService } from './modules/models/service.ts';
@@ -38,9 +41,21 @@ import { version } from './version.ts';
 
 const maxJsonBytes = 1024 * 1024;
 
-/** Upload routes accept several files in one body; anything larger is refused before it is read. */
-export function maxRequestBytes(maxFileSize: number): number {
-  return maxFileSize * 10 + maxJsonBytes;
+/**
+ * The most bytes one request may carry (Bun's maxRequestBodySize, and the most an upload may
+ * declare): a full upload-multiple, with room for each part's headers, or a JSON body. Each file
+ * is held to MAX_FILE_SIZE as it streams; this is only the outer bound.
+ */
+export function maxRequestBytes(config: { maxFileSize: number; maxFilesPerUpload: number }): number {
+  return Math.max((config.maxFileSize + 64 * 1024) * config.maxFilesPerUpload, maxJsonBytes) + 64 * 1024;
+}
+
+/** Every route that takes multipart uploads: files' (streamed, each file counted by the route) and voice's (counted by the guard). */
+function uploadRoutes(config: Config): ReadonlyMap<string, UploadRoute> {
+  return new Map<string, UploadRoute>([
+    ...uploadPaths.map((path): [string, UploadRoute] => [path, { maxBytes: maxRequestBytes(config), streamed: true }]),
+    ...voiceUploads(config.maxFileSize).map(([path, maxBytes]): [string, UploadRoute] => [path, { maxBytes }]),
+  ]);
 }
 
 const layerRow = (namespace: string, layer: 'l1' | 'l2', value: number): [Record<string, string>, number] => [{ namespace, layer }, value];
@@ -64,7 +79,16 @@ export function createServices(infra: Infra) {
     max: config.rateLimit.searchPerMinute,
     windowMs: 60_000,
   });
-  const models = createModelsService(infra, { providers, replies, searchLimit });
+  const uploadLimit = callerLimit({
+    kv: infra.kv,
+    log,
+    enabled: config.rateLimit.enabled,
+    name: 'upload',
+    max: config.rateLimit.uploadsPerHour,
+    windowMs: 3_600_000,
+  });
+  const files = createFilesService(infra);
+  const models = createModelsService(infra, { providers, replies, searchLimit, uploadLimit });
   const streams = createStreamsService(infra, buffers);
   const voice = createVoiceService(infra, { replies, chats, models });
   const live = createLiveConnections(infra, auth.revocations);
@@ -75,7 +99,10 @@ export function createServices(infra: Infra) {
     log,
     intervalMs: config.housekeepingIntervalMs,
     instanceId: crypto.randomUUID(),
-    tasks: [{ name: 'credentials', run: auth.cleanup }],
+    tasks: [
+      { name: 'credentials', run: auth.cleanup },
+      { name: 'orphaned uploads', run: files.sweepOrphans },
+    ],
   });
   /** Shutdown, before the infra closes: housekeeping, live connections and revocation notices stop their timers and subscriptions. */
   const close = async () => {
@@ -93,10 +120,12 @@ export function createServices(infra: Infra) {
     models,
     streams,
     voice,
+    files,
     realtime,
     buffers,
     live,
     searchLimit,
+    uploadLimit,
     housekeeping,
     close,
   };
@@ -106,7 +135,23 @@ export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { metrics, users, auth, replies, chats, models, streams, voice, realtime, buffers, live, searchLimit, housekeeping } = services;
+  const {
+    metrics,
+    users,
+    auth,
+    replies,
+    chats,
+    models,
+    streams,
+    files,
+    voice,
+    realtime,
+    buffers,
+    live,
+    searchLimit,
+    uploadLimit,
+    housekeeping,
+  } = services;
   const config = infra.config;
   const routes = createRouteBundle({
     guard: authGuard(auth.resolveCaller),
@@ -169,7 +214,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(errorHandler(infra.log))
       // Before the request guard, whose refusals (413, 415) end the request hooks: they carry the CSP too.
       .use(transportPolicy({ trustProxy: config.trustProxy, forceHttps: config.forceHttps, pageCsp: docsPageCsp }))
-      .use(requestGuard({ log: infra.log, metrics, maxJsonBytes, uploads: new Map(voiceUploads(config.maxFileSize)) }))
+      .use(requestGuard({ log: infra.log, metrics, maxJsonBytes, uploads: uploadRoutes(config) }))
       .use(corsPolicy(config.corsOrigins))
       .use(liveSseGuard(live))
       .use(compression({ minBytes: config.compressionMinBytes }))
@@ -183,6 +228,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(chatsModule({ chats, routes, searchLimit }))
       .use(streamsModule({ streams, routes }))
       .use(voiceModule({ voice, routes }))
+      .use(filesModule({ files, routes, uploadLimit }))
       .use(realtimeModule({ hub: realtime, routes }))
       .use(openAiCompatModule({ models, replies, routes }))
   );

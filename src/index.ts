@@ -26,7 +26,7 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
   const app = createApp(infra, services).listen({
     port: config.port,
     hostname: config.host,
-    maxRequestBodySize: maxRequestBytes(config.maxFileSize),
+    maxRequestBodySize: maxRequestBytes(config),
     // Streams ping every SSE_PING_MS, which config keeps below this.
     idleTimeout: config.httpIdleTimeoutSeconds,
   });

@@ -211,6 +211,12 @@ function deepFreeze<T extends object>(value: T): DeepReadonly<T> {
 
 export const limitTiers = ['guest', 'free', 'pro', 'enterprise'] as const;
 export type LimitTier = (typeof limitTiers)[number];
+
+/** The tier whose limits apply (config.rateLimit.tiers): guests by role, everyone else by their tier. */
+export function limitTier(user: { role: string; tier: string }): LimitTier {
+  if (user.role === 'guest') return 'guest';
+  return user.tier === 'pro' || user.tier === 'enterprise' ? user.tier : 'free';
+}
 /**
  * One tier's limits; 0 = unlimited: LLM calls per minute, hour and day; tokens (input + output)
  * per calendar month (UTC); replies generating at once; bytes of stored files.

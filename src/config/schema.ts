@@ -32,7 +32,8 @@ export const EnvSchema = T.Object({
   HOST: T.String({ default: '0.0.0.0', description: 'Address to listen on.' }),
   DATA_DIR: T.String({
     default: './data',
-    description: 'Directory of the SQLite database and the generated JWT secret, resolved against the working directory.',
+    description:
+      'Directory of the SQLite database, the generated JWT secret and uploaded files (files/, unless S3_BUCKET is set), resolved against the working directory.',
   }),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'A postgres:// URL selects PostgreSQL; unset, SQLite in DATA_DIR is used.'),
   REDIS_URL: url(

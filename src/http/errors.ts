@@ -3,6 +3,7 @@
 
 import { isDbUnavailable } from '../infra/db/errors.ts';
 import { isKvUnavailable } from '../infra/kv/errors.ts';
+import { isStorageUnavailable } from '../infra/storage/errors.ts';
 
 export const errorStatus = {
   invalid_json: 400,
@@ -12,6 +13,7 @@ export const errorStatus = {
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  range_not_satisfiable: 416,
   validation_error: 422,
   rate_limited: 429,
   quota_exceeded: 429,
@@ -59,12 +61,18 @@ export const invalid = (field: string, message: string, summary?: string) => inv
 export const outageRetryAfterSeconds = 5;
 
 /**
- * The 503 for an infrastructure outage (the KV or the database unreachable), or undefined for any
+ * The 503 for an infrastructure outage (the KV, the database or the file storage unreachable), or undefined for any
  * other error: the one mapping from infra failures to the contract, used by the error handler and
  * by the websocket hub for its frames.
  */
 export function unavailableFrom(error: unknown): AppError | undefined {
-  const dependency = isKvUnavailable(error) ? 'key-value store' : isDbUnavailable(error) ? 'database' : undefined;
+  const dependency = isKvUnavailable(error)
+    ? 'key-value store'
+    : isDbUnavailable(error)
+      ? 'database'
+      : isStorageUnavailable(error)
+        ? 'file storage'
+        : undefined;
   if (!dependency) return undefined;
   return new AppError('unavailable', `The ${dependency} is unavailable right now; retry shortly`, {
     headers: { 'retry-after': String(outageRetryAfterSeconds) },

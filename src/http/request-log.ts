@@ -25,18 +25,23 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** `multipart/form-data` with any parameters (the boundary). */
-const multipartType = /^multipart\/form-data\s*(?:;|$)/i;
+/** `multipart/form-data`, whatever its parameters: the one body type upload routes take. */
+export const isMultipartType = (type: string | null): boolean => !!type && /^multipart\/form-data\s*(?:;|$)/i.test(type);
+
+/**
+ * A route that takes multipart uploads (POST, exact path; a trailing slash is the same route): the
+ * most bytes one request may hold. A `streamed` route parses its body as a stream and counts each
+ * file itself, so its body is left unread here (a tee would buffer what the route has not read
+ * yet) and only a declared Content-Length is checked; any other is counted here as it arrives.
+ */
+export type UploadRoute = { maxBytes: number; streamed?: boolean };
 
 export type RequestGuardOptions = {
   log: Logger;
   metrics: Metrics;
   maxJsonBytes: number;
-  /**
-   * The routes that take uploads (method POST, exact path), each with the most bytes its body may
-   * hold: only they take `multipart/form-data`, counted as it arrives like JSON (413 past it).
-   */
-  uploads?: ReadonlyMap<string, number>;
+  /** The upload routes by path; only they take `multipart/form-data`. */
+  uploads?: ReadonlyMap<string, UploadRoute>;
 };
 
 /**
@@ -46,6 +51,7 @@ export type RequestGuardOptions = {
  * line names the caller by id only: never a token, password or key.
  */
 export function requestGuard({ log, metrics, maxJsonBytes, uploads = new Map() }: RequestGuardOptions) {
+  const uploadRouteOf = (request: Request) => (uploads.size ? uploads.get(new URL(request.url).pathname.replace(/\/+$/, '')) : undefined);
   return (
     new Elysia({ name: 'request-guard' })
       .onRequest(async ({ request, set }) => {
@@ -56,21 +62,30 @@ export function requestGuard({ log, metrics, maxJsonBytes, uploads = new Map() }
         set.headers['referrer-policy'] = 'no-referrer';
         if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
         if (request.body === null) return;
-        // Every route takes JSON, and upload routes multipart too: anything else is 415. Limits hold
-        // however the body is framed: Content-Length or chunked, counted as it arrives.
         const type = request.headers.get('content-type');
-        const uploadLimit =
-          request.method === 'POST' && type && multipartType.test(type) ? uploads.get(new URL(request.url).pathname) : undefined;
-        if (uploadLimit !== undefined) {
-          await enforceBodyLimit(
-            request,
-            uploadLimit,
-            `Uploads to this route are limited to ${uploadLimit} bytes in all: files of MAX_FILE_SIZE bytes, and their form`,
-          );
+        const upload = uploadRouteOf(request);
+        if (upload && request.method === 'POST' && isMultipartType(type)) {
+          if (upload.streamed) {
+            const declared = request.headers.get('content-length');
+            if (declared !== null && Number(declared) > upload.maxBytes)
+              throw new AppError('payload_too_large', `An upload is limited to ${upload.maxBytes} bytes`);
+          } else {
+            await enforceBodyLimit(
+              request,
+              upload.maxBytes,
+              `Uploads to this route are limited to ${upload.maxBytes} bytes in all: files of MAX_FILE_SIZE bytes, and their form`,
+            );
+          }
           return;
         }
-        if (!isJsonType(type))
-          throw new AppError('unsupported_media_type', 'Send JSON as UTF-8 (Content-Type: application/json or application/*+json)');
+        // Every other route takes JSON (so do upload routes, to refuse it after auth): anything else is
+        // 415. Limits hold however the body is framed: Content-Length or chunked, counted as it arrives.
+        if (!isJsonType(type)) {
+          throw new AppError(
+            'unsupported_media_type',
+            upload ? 'Upload files as multipart/form-data' : 'Send JSON as UTF-8 (Content-Type: application/json or application/*+json)',
+          );
+        }
         // The depth limit is checked on the bytes too, so that deep JSON is never parsed at all.
         await enforceBodyLimit(request, maxJsonBytes, `JSON bodies are limited to ${maxJsonBytes} bytes`, jsonDepthScanner('body'));
       })

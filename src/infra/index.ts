@@ -5,6 +5,7 @@ import { type KeyValueStore, openKeyValueStore } from './kv/index.ts';
 import type { Logger } from './log/index.ts';
 import { type Mailer, openMailer } from './mail/index.ts';
 import { openSpeech, type SpeechClient } from './speech/index.ts';
+import { type BlobStorage, openStorage } from './storage/index.ts';
 
 /** The doors to the outside, opened once at boot and handed to the app. */
 export type Infra = {
@@ -17,6 +18,8 @@ export type Infra = {
   readonly mailer: Mailer;
   /** The OpenAI-compatible speech server; null when none is configured (voice answers 503). */
   readonly speech: SpeechClient | null;
+  /** Uploaded files' bytes: local disk under DATA_DIR/files, or an S3-compatible bucket (S3_BUCKET). */
+  readonly storage: BlobStorage;
   readonly startedAt: Date;
 };
 
@@ -25,7 +28,8 @@ export async function openInfra(config: Config, log: Logger): Promise<Infra> {
   const kv = await openKeyValueStore(config, log);
   const cache = await openCache(kv, log);
   const mailer = openMailer(config, log);
-  return { config, log, db, kv, cache, mailer, speech: openSpeech(config), startedAt: new Date() };
+  const storage = openStorage(config);
+  return { config, log, db, kv, cache, mailer, storage, speech: openSpeech(config), startedAt: new Date() };
 }
 
 export async function closeInfra(infra: Infra): Promise<void> {

@@ -249,7 +249,7 @@ describe('body limits in the request guard (in process)', () => {
     expect(await response.json()).toEqual({ size: JSON.stringify(value).length });
   });
 
-  test('error: a multipart body is 415 (no route takes uploads yet), however it is framed', async () => {
+  test('error: a multipart body is 415 on a route that takes no uploads, however it is framed', async () => {
     const response = await app.handle(
       new Request('http://localhost/upload', {
         method: 'POST',

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { SignJWT } from 'jose';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { type Account, bearer, createApiKey, createChat, expectStatus, guest, register, sendJson, testEnv } from '../helpers/client.ts';
+import { uploadSample } from '../helpers/files.ts';
 
 type Operation = { security?: Record<string, unknown>[]; 'x-access'?: 'user' | 'member' | 'admin' | 'optional' };
 type Route = { method: string; path: string; operation: Operation };
@@ -107,11 +108,13 @@ describe('every route of the OpenAPI document', () => {
         201,
       );
       const sessions = await expectStatus(await app.request('/api/v1/auth/sessions', { headers: bearer(owner.accessToken) }), 200);
+      const file = await uploadSample(app, owner.accessToken);
       idsFor = (path): Record<string, string> | undefined => {
         if (path.startsWith('/api/v1/chats/{id}')) return { id: chat.id, messageId: sent.assistantMessage.id };
         if (path.startsWith('/api/v1/streams/{id}')) return { id: stream.id };
         if (path.startsWith('/api/v1/auth/api-keys/{id}')) return { id: key.id };
         if (path.startsWith('/api/v1/auth/sessions/{id}')) return { id: sessions.data[0].id };
+        if (path.startsWith('/api/v1/files/{id}')) return { id: file.id };
         return undefined;
       };
     });
@@ -137,6 +140,8 @@ describe('every route of the OpenAPI document', () => {
       expect(chats.data).toHaveLength(1);
       const keys = await expectStatus(await app.request('/api/v1/auth/api-keys', { headers: bearer(owner.accessToken) }), 200);
       expect(keys.data.map((k: { id: string }) => k.id)).toEqual([idsFor('/api/v1/auth/api-keys/{id}')!.id]);
+      const files = await expectStatus(await app.request('/api/v1/files', { headers: bearer(owner.accessToken) }), 200);
+      expect(files.data.map((f: { id: string }) => f.id)).toEqual([idsFor('/api/v1/files/{id}')!.id]);
     });
   });
 });

@@ -33,7 +33,10 @@ const CleanupReport = t.Object({
   sessions: count('Sessions deleted: ended (signed out, revoked) or expired, with their refresh tokens'),
   refreshTokens: count('Expired refresh tokens deleted (besides those of the deleted sessions)'),
   oneTimeTokens: count('Mailed one-time tokens (password reset, email verification) deleted: used or expired'),
-  total: count('Rows deleted in all'),
+  orphanedUploads: count(
+    'Uploaded bytes with no file deleted: interrupted uploads and files of deleted users, an hour after their last write',
+  ),
+  total: count('Rows and blobs deleted in all'),
   ranAt: t.String({ format: 'date-time', description: 'When this run started' }),
 });
 
@@ -82,15 +85,23 @@ export function maintenanceRoutes({ kv, cache, routes, housekeeping }: Maintenan
       async () => {
         const ranAt = new Date().toISOString();
         const removed = await housekeeping.runNow();
-        const { sessions = 0, refreshTokens = 0, oneTimeTokens = 0 } = removed;
-        return { sessions, refreshTokens, oneTimeTokens, total: Object.values(removed).reduce((sum, n) => sum + n, 0), ranAt };
+        const { sessions = 0, refreshTokens = 0, oneTimeTokens = 0, orphanedUploads = 0 } = removed;
+        return {
+          sessions,
+          refreshTokens,
+          oneTimeTokens,
+          orphanedUploads,
+          total: Object.values(removed).reduce((sum, n) => sum + n, 0),
+          ranAt,
+        };
       },
       {
         admin: true,
         response: { 200: CleanupReport },
         detail: {
           tags,
-          summary: 'Run the housekeeping now: delete ended sessions and spent or expired tokens; returns how many of each',
+          summary:
+            'Run the housekeeping now: delete ended sessions, spent or expired tokens and orphaned uploads; returns how many of each',
           description:
             'The same clean-up every instance schedules once per HOUSEKEEPING_INTERVAL_MS across the deployment. Idempotency records, stream buffers and rate-limit windows live in the KV with a TTL and expire by themselves.',
         },

@@ -76,13 +76,17 @@ const errorResponses: Record<ErrorCode, { name: string; description: string; hea
   conflict: { name: 'Conflict', description: 'conflict: the resource is not in a state that allows this' },
   payload_too_large: {
     name: 'PayloadTooLarge',
-    description: 'payload_too_large: JSON bodies are limited to 1 MiB; an upload to MAX_FILE_SIZE bytes (audio also to MAX_AUDIO_SECONDS)',
+    description:
+      'payload_too_large: JSON bodies are limited to 1 MiB; an uploaded file to MAX_FILE_SIZE bytes (audio also to MAX_AUDIO_SECONDS), an upload to MAX_FILES_PER_UPLOAD files, and a user’s files together to their tier’s storage quota',
   },
   unsupported_media_type: {
     name: 'UnsupportedMediaType',
     description:
-      'unsupported_media_type: send Content-Type: application/json (or application/…+json), as UTF-8; uploads as multipart/form-data, ' +
-      'in a format the route accepts (told by the content)',
+      'unsupported_media_type: send Content-Type: application/json (or application/…+json), as UTF-8; uploads: multipart/form-data, with a file of an allowed type (judged by its content)',
+  },
+  range_not_satisfiable: {
+    name: 'RangeNotSatisfiable',
+    description: 'range_not_satisfiable: the Range asked for lies outside the file; Content-Range says its size',
   },
   validation_error: {
     name: 'ValidationError',

@@ -34,7 +34,7 @@ export function modelsModule({ models, routes }: { models: ModelsService; routes
     .get('/rate-limit', ({ caller, ip }) => models.rateLimit(caller, ip), {
       auth: true,
       response: { 200: RateLimitStatus },
-      detail: { tags, summary: 'LLM call and search limits in force and what the caller has left' },
+      detail: { tags, summary: 'LLM call, search and upload limits in force and what the caller has left' },
     })
     .get('/models/:id/status', ({ params }) => models.ollamaStatus(params.id), {
       admin: true,

@@ -77,6 +77,14 @@ export const RateLimitStatus = t.Object({
     },
     { description: 'Chat searches (GET /chats/search), per user (guests per IP)' },
   ),
+  uploads: t.Object(
+    {
+      limit: t.Integer({ description: 'Upload requests allowed per hour (UPLOAD_RATE_LIMIT_PER_HOUR)' }),
+      remaining: t.Integer(),
+      reset: t.Integer({ description: 'Seconds until the window starts afresh' }),
+    },
+    { description: 'Uploads (POST /files/upload and /files/upload-multiple), per user (guests per IP)' },
+  ),
 });
 
 export const ModelBody = t.Object({ model: t.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });

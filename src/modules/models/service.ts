@@ -30,8 +30,11 @@ export type StatelessChat = {
 };
 
 /** Models, stateless chat, LLM limits, and starting/stopping Ollama models. */
-export function createModelsService(infra: Infra, deps: { providers: Providers; replies: RepliesService; searchLimit: CallerLimit }) {
-  const { providers, replies, searchLimit } = deps;
+export function createModelsService(
+  infra: Infra,
+  deps: { providers: Providers; replies: RepliesService; searchLimit: CallerLimit; uploadLimit: CallerLimit },
+) {
+  const { providers, replies, searchLimit, uploadLimit } = deps;
   // Shared by instances for a minute (KV), a few seconds in each process; admins clear it (`models*`).
   const modelList = infra.cache.namespace<ModelInfo[]>('models', { l1TtlMs: 5_000, l2TtlMs: 60_000 });
 
@@ -93,11 +96,11 @@ export function createModelsService(infra: Infra, deps: { providers: Providers; 
       return replies.sse((await this.startStateless(caller, ip, body)).streamId);
     },
 
-    /** The LLM call limits and the search limit, and what the caller has left of each; counts nothing. */
+    /** The LLM call limits, the search and upload limits, and what the caller has left of each; counts nothing. */
     async rateLimit(caller: UserCaller, ip: string) {
       const subject = callerSubject(caller.user, ip);
-      const [llm, search] = await Promise.all([replies.limits(caller, ip), searchLimit.peek(subject)]);
-      return { ...llm, search };
+      const [llm, search, uploads] = await Promise.all([replies.limits(caller, ip), searchLimit.peek(subject), uploadLimit.peek(subject)]);
+      return { ...llm, search, uploads };
     },
 
     ollamaStatus: (model: string) => ollamaCall(() => ollamaModelStatus(ollamaUrl(), model)),

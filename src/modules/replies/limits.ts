@@ -1,4 +1,4 @@
-import type { LimitTier } from '../../config/index.ts';
+import { type LimitTier, limitTier } from '../../config/index.ts';
 import { AppError } from '../../http/errors.ts';
 import { callerSubject, resetSeconds as secondsUntilReset } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
@@ -54,12 +54,6 @@ export type LlmLimitStatus = {
   resetSeconds: Record<Window, number>;
   tokens: TokenBudgetStatus;
 };
-
-/** The tier whose limits apply: guests by role, everyone else by their tier. */
-export function limitTier(user: { role: string; tier: string }): LimitTier {
-  if (user.role === 'guest') return 'guest';
-  return user.tier === 'pro' || user.tier === 'enterprise' ? user.tier : 'free';
-}
 
 /** The first instant of the next calendar month, UTC. */
 export function nextMonthStart(now = new Date()): Date {
