@@ -208,7 +208,16 @@ for (const [name, kind] of kinds) {
         return readJson(response);
       };
       const before = await rateLimit();
-      expect(Object.keys(before).sort()).toEqual(['concurrent', 'limits', 'remaining', 'resetSeconds', 'search', 'tier', 'tokens', 'uploads']);
+      expect(Object.keys(before).sort()).toEqual([
+        'concurrent',
+        'limits',
+        'remaining',
+        'resetSeconds',
+        'search',
+        'tier',
+        'tokens',
+        'uploads',
+      ]);
       expect(before.limits).toEqual({ perMinute: 3, perHour: 100, perDay: 500 });
       expect(before.remaining).toEqual({ perMinute: 3, perHour: 100, perDay: 500 });
 
