@@ -70,7 +70,8 @@ export function createServices(infra: Infra) {
   const buffers = createStreamBuffers(infra.kv, { idleMs: config.ssePingMs });
   const events = createUserEvents(infra);
   const replies = createRepliesService(infra, { providers, buffers, users, metrics });
-  const chats = createChatsService(infra, { replies, events });
+  const files = createFilesService(infra, { replies });
+  const chats = createChatsService(infra, { replies, events, files });
   const searchLimit = callerLimit({
     kv: infra.kv,
     log,
@@ -87,7 +88,6 @@ export function createServices(infra: Infra) {
     max: config.rateLimit.uploadsPerHour,
     windowMs: 3_600_000,
   });
-  const files = createFilesService(infra);
   const models = createModelsService(infra, { providers, replies, searchLimit, uploadLimit });
   const streams = createStreamsService(infra, buffers);
   const voice = createVoiceService(infra, { replies, chats, models });

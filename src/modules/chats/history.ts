@@ -1,10 +1,13 @@
-import { estimateTokens } from '../../infra/llm/shared.ts';
-import type { ChatMessage } from '../../infra/llm/types.ts';
+import { estimateContentTokens } from '../../infra/llm/shared.ts';
+import type { ChatMessage, ContentPart, MessageContent } from '../../infra/llm/types.ts';
 import { graphemeFloor, graphemes } from '../../text/graphemes.ts';
 import type { MessageRow } from './repository.ts';
 
-/** The turns sent upstream: finished text only, newest kept first, within the token budget. */
-export function buildHistory(rows: MessageRow[], budgetTokens: number): ChatMessage[] {
+/**
+ * The turns sent upstream: finished text only, newest kept first, within the token budget
+ * (estimated tokens). `partsOf` adds a turn's attachments (text and images) after its text.
+ */
+export function buildHistory(rows: MessageRow[], budgetTokens: number, partsOf?: (row: MessageRow) => ContentPart[]): ChatMessage[] {
   const turns = rows.filter(
     (row): row is MessageRow & { role: 'user' | 'assistant' } =>
       (row.role === 'user' || row.role === 'assistant') && row.content.length > 0 && row.status !== 'error',
@@ -13,10 +16,12 @@ export function buildHistory(rows: MessageRow[], budgetTokens: number): ChatMess
   let used = 0;
   for (let i = turns.length - 1; i >= 0; i--) {
     const turn = turns[i]!;
-    const cost = estimateTokens(turn.content);
+    const parts = turn.role === 'user' ? (partsOf?.(turn) ?? []) : [];
+    const content: MessageContent = parts.length ? [{ type: 'text', text: turn.content }, ...parts] : turn.content;
+    const cost = estimateContentTokens(content);
     // The newest turn (the user's question) always goes, whatever its size.
     if (kept.length > 0 && used + cost > budgetTokens) break;
-    kept.unshift({ role: turn.role, content: turn.content });
+    kept.unshift({ role: turn.role, content });
     used += cost;
   }
   // Providers expect the conversation to open with the user.

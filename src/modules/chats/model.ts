@@ -32,7 +32,12 @@ export const MessageView = t.Object({
   model: Nullable(t.String()),
   finishReason: Nullable(t.String()),
   usage: Nullable(t.Object({ inputTokens: t.Integer(), outputTokens: t.Integer() })),
-  attachments: t.Array(t.String()),
+  attachments: t.Array(t.String(), { description: 'Ids of the files sent with this message (POST …/messages `attachments`)' }),
+  files: t.Optional(
+    t.Array(t.Object({ id: t.String(), name: t.String(), contentType: t.String(), size: t.Integer() }), {
+      description: 'The attached files, named, when the chat or its messages are read',
+    }),
+  ),
   createdAt: Time,
   updatedAt: Time,
 });
@@ -112,7 +117,13 @@ export const EditMessageBody = t.Object(
   { additionalProperties: false },
 );
 
-export const SentMessages = t.Object({ userMessage: Nullable(MessageView), assistantMessage: MessageView });
+export const SentMessages = t.Object({
+  userMessage: Nullable(MessageView),
+  assistantMessage: MessageView,
+  notes: t.Optional(
+    t.Array(t.String(), { description: 'What of the attachments the model did not see: cut to fit the context, or not sent' }),
+  ),
+});
 
 export const ChatMessageParams = t.Object({ id: t.String({ maxLength: 64 }), messageId: t.String({ maxLength: 64 }) });
 export const ChatParams = t.Object({ id: t.String({ maxLength: 64 }) });

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql, sum } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, or, type SQL, sql, sum } from 'drizzle-orm';
 import { containsPattern, likeEscaped } from '../../infra/db/contains.ts';
 import type { Database, Tx } from '../../infra/db/index.ts';
 import { bound } from '../../infra/db/placeholder.ts';
@@ -32,7 +32,7 @@ export type TreeNode = Pick<MessageRow, 'id' | 'parentId' | 'role' | 'selected' 
  * Inside a transaction, use `chats.with(tx)`: the same methods, on the unit of work.
  */
 export function createChatsRepository(db: Database) {
-  const { chats, messages } = db.tables;
+  const { chats, messages, messageAttachments, files } = db.tables;
 
   const chatById = db.prepare<{ id: string }, ChatRow[]>('chats.byId', (q) =>
     q
@@ -275,7 +275,36 @@ export function createChatsRepository(db: Database) {
         } as Parameters<typeof insertOne>[0],
         tx,
       );
+      // The files it carries are recorded apart too: a file in use cannot be deleted.
+      const attached = [...new Set(message.attachments ?? [])];
+      if (attached.length) {
+        await db.run(
+          (q) => q.insert(messageAttachments).values(attached.map((fileId, position) => ({ messageId: row!.id, fileId, position }))),
+          tx,
+        );
+      }
       return row!;
+    },
+
+    /** The files carried by `messageIds`, in each message's order. */
+    async attachedFiles(messageIds: string[]) {
+      if (messageIds.length === 0) return [];
+      return db.run(
+        (q) =>
+          q
+            .select({
+              messageId: messageAttachments.messageId,
+              id: files.id,
+              name: files.name,
+              contentType: files.contentType,
+              size: files.size,
+            })
+            .from(messageAttachments)
+            .innerJoin(files, eq(files.id, messageAttachments.fileId))
+            .where(inArray(messageAttachments.messageId, messageIds))
+            .orderBy(asc(messageAttachments.messageId), asc(messageAttachments.position)),
+        tx,
+      );
     },
 
     async findMessage(chatId: string, messageId: string): Promise<MessageRow | undefined> {

@@ -3,7 +3,8 @@ import { AppError, conflict, notFound } from '../../http/errors.ts';
 import { badCursor, decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
 import type { Infra } from '../../infra/index.ts';
 import { contentText } from '../../infra/llm/content.ts';
-import type { ProviderName } from '../../infra/llm/types.ts';
+import type { ContentPart, ProviderName } from '../../infra/llm/types.ts';
+import type { FilesService } from '../files/service.ts';
 import type { UserEvents } from '../realtime/service.ts';
 import type { RepliesService, ReplySlot, ResolvedModel, StartedGeneration } from '../replies/service.ts';
 import { type CachedRows, createChatCaches, firstPageRows } from './caches.ts';
@@ -27,6 +28,8 @@ import { chatViewFor, toChatView, toMessageView, toPublicChatView } from './view
  * (the only reply of a new question needs no look at the tree for its versions).
  */
 export type StartedReply = StartedGeneration & {
+  /** What of the attachments the model does not see (cut to fit, or not sent). */
+  notes: string[];
   userMessage: MessageView | null;
   assistantMessage: MessageView;
   viewOfReply: (row: MessageRow) => Promise<MessageView>;
@@ -64,8 +67,8 @@ const isChatCursor = (value: unknown): value is ChatCursor =>
   typeof value[2] === 'string';
 
 /** Chats, their messages, and starting, regenerating and cancelling replies. */
-export function createChatsService(infra: Infra, deps: { replies: RepliesService; events: UserEvents }) {
-  const { replies, events } = deps;
+export function createChatsService(infra: Infra, deps: { replies: RepliesService; events: UserEvents; files: FilesService }) {
+  const { replies, events, files } = deps;
   const chats = createChatsRepository(infra.db);
   const search = createChatSearch(infra.db);
   const { config } = infra;
@@ -83,8 +86,15 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
 
   /** Views of `rows` (messages of one chat) with their sibling counts, from the chat's tree. */
   const viewsOf = async (chatId: string, rows: MessageRow[]): Promise<MessageView[]> => {
-    const info = siblingInfo(await chats.tree(chatId));
-    return rows.map((row) => toMessageView(row, info.get(row.id)));
+    const withFiles = rows.filter((row) => row.attachments.length > 0).map((row) => row.id);
+    const [tree, attached] = await Promise.all([chats.tree(chatId), chats.attachedFiles(withFiles)]);
+    const info = siblingInfo(tree);
+    const filesOf = Map.groupBy(attached, (file) => file.messageId);
+    return rows.map((row) => {
+      const view = toMessageView(row, info.get(row.id));
+      const carried = filesOf.get(row.id);
+      return carried ? { ...view, files: carried.map(({ messageId: _, ...file }) => ({ ...file, size: Number(file.size) })) } : view;
+    });
   };
   const viewOf = async (row: MessageRow): Promise<MessageView> => (await viewsOf(row.chatId, [row]))[0]!;
 
@@ -122,6 +132,26 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     return { row, view };
   };
 
+  /** Attachments get at most this share of the context budget; the turns keep the rest. */
+  const attachmentBudget = () => Math.floor(config.llm.contextTokenBudget / 2);
+
+  /** The prompt content of the files carried by the user turns of `rows` (none: nothing read). */
+  const attachmentsOf = async (userId: string, rows: MessageRow[]) => {
+    const ids = rows.flatMap((row) => (row.role === 'user' ? row.attachments : []));
+    if (ids.length === 0) return { parts: new Map<string, ContentPart[]>(), notes: [], tokens: 0 };
+    return files.promptParts(userId, ids, attachmentBudget());
+  };
+
+  /**
+   * Before a turn with `attachments` is counted or stored: each must be the caller's file (404
+   * otherwise), and an image needs a model that takes images (422).
+   */
+  const checkAttachments = async (userId: string, model: ResolvedModel, attachments: readonly string[] | undefined) => {
+    if (!attachments?.length) return;
+    const prompt = await files.promptParts(userId, attachments, attachmentBudget());
+    replies.checkImages(model, [{ role: 'user', content: [...prompt.parts.values()].flat() }]);
+  };
+
   /** Starts the assistant's reply to `question` with the active path up to it as history; the call is already admitted. */
   const reply = async (
     caller: UserCaller,
@@ -139,7 +169,11 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const message = await viewOfReply(row).catch(() => toMessageView(row));
       await events.publish(userId, { type, chatId: row.chatId, message });
     };
-    const history = buildHistory(await chats.listPath(chat.id, { upTo: question.sortKey }), config.llm.contextTokenBudget);
+    const rows = await chats.listPath(chat.id, { upTo: question.sortKey });
+    const attached = await attachmentsOf(userId, rows);
+    const history = buildHistory(rows, config.llm.contextTokenBudget - attached.tokens, (row) =>
+      row.attachments.flatMap((id) => attached.parts.get(id) ?? []),
+    );
     // Starting the reply and bumping the chat do not depend on each other.
     const [started, updated] = await Promise.all([
       replies.start({
@@ -152,6 +186,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
         maxTokens: options.maxTokens ?? config.maxTokens,
         temperature: options.temperature ?? config.temperature,
         slot: options.slot,
+        notes: attached.notes,
         onCreated: async (message) => {
           await caches.messagesChanged(userId);
           void publishMessage('message.created', message);
@@ -166,7 +201,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     // Bumped to the top of the list; a featured chat shows its title and updatedAt to everyone.
     if (updated) await caches.chatsChanged(userId, { featured: updated.featured });
     if (updated) void events.publish(userId, { type: 'chat.updated', chatId: chat.id, chat: toChatView(updated) });
-    return { ...started, userMessage, assistantMessage: await viewOfReply(started.message!), viewOfReply };
+    return { ...started, userMessage, assistantMessage: await viewOfReply(started.message!), viewOfReply, notes: attached.notes };
   };
 
   /** Stores the user's message and starts the reply, the call already admitted (see `send`). */
@@ -308,6 +343,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     ): Promise<StartedReply> {
       const chat = await ownChat(caller.user.id, chatId);
       const model = await resolveModel(input, chat);
+      await checkAttachments(caller.user.id, model, input.attachments);
       // Counted before anything is stored: a refused call leaves no unanswered message behind.
       return replies.admitReply(caller, ip, (slot) => sendAdmitted(caller, chat, model, input, slot));
     },
@@ -322,6 +358,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       if (!original) throw notFound('Message');
       if (original.role !== 'user') throw conflict('Only a user message can be edited; regenerate a reply instead');
       const model = await resolveModel(input, chat);
+      await checkAttachments(caller.user.id, model, original.attachments);
       return replies.admitReply(caller, ip, async (slot) => {
         const { row, view } = await askAgain(caller.user.id, chatId, original.parentId, input.content, original.attachments);
         return reply(caller, chat, row, model, { ...input, slot }, view, 'only');
@@ -345,6 +382,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       return {
         userMessage: started.userMessage,
         assistantMessage: result.message ? await started.viewOfReply(result.message) : started.assistantMessage,
+        ...(started.notes.length ? { notes: started.notes } : {}),
       };
     },
 
@@ -359,6 +397,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const question = message.role === 'user' ? message : message.parentId ? await chats.findMessage(chatId, message.parentId) : undefined;
       if (!question) throw new AppError('conflict', 'There is no user message to answer before this one');
       const model = await resolveModel(options, chat);
+      await checkAttachments(caller.user.id, model, question.attachments);
       return replies.admitReply(caller, ip, async (slot) => {
         // The new reply is a sibling of the question's replies: they step aside, and the question's branch becomes the active one.
         await changeTree(chatId, async (repo, nodes) => {

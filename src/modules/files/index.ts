@@ -1,9 +1,9 @@
-import { Elysia } from 'elysia';
+import { Elysia, t } from 'elysia';
 import { mayFail, noContent } from '../../http/docs.ts';
 import { PageQuery } from '../../http/pagination.ts';
 import { type CallerLimit, callerSubject } from '../../http/rate-limit.ts';
 import type { RouteBundle } from '../../http/routes.ts';
-import { FileInfo, FileList, FileParams, UploadedFiles, uploadRequestBody } from './model.ts';
+import { Analysis, AnalyzeBody, FileInfo, FileList, FileParams, UploadedFiles, uploadRequestBody } from './model.ts';
 import type { FilesService } from './service.ts';
 
 const tags = ['Files'];
@@ -112,6 +112,36 @@ export function filesModule({ files, routes, uploadLimit }: FilesModuleDeps) {
               'Streamed from storage. `Range: bytes=…` (one range) answers 206, a range past the end 416; `If-None-Match` with the ETag answers 304; `If-Range` with another ETag sends the whole file.',
             responses: downloadResponses,
             ...mayFail('range_not_satisfiable'),
+          } as never,
+        },
+      )
+      .post(
+        '/:id/analyze',
+        ({ caller, ip, params, body, request }) => {
+          const asked = body ?? {};
+          const sse = asked.stream ?? request.headers.get('accept')?.includes('text/event-stream') ?? false;
+          return sse ? files.analysis.stream(caller, ip, params.id, asked) : files.analysis.complete(caller, ip, params.id, asked);
+        },
+        {
+          auth: true,
+          params: FileParams,
+          body: t.Optional(AnalyzeBody),
+          // No response schema: JSON (Analysis) or an SSE stream.
+          detail: {
+            tags,
+            summary: 'Ask a model about one of your files; JSON, or SSE with `stream: true` / `Accept: text/event-stream`',
+            description:
+              'The file’s text (plain, Markdown, JSON, CSV, code, PDF, DOCX) is extracted within CONTEXT_TOKEN_BUDGET and sent with the prompt; ' +
+              'an image goes to a vision-capable model as an image part (422 for a model that cannot take images). ' +
+              'Answered through the reply engine: counted against the caller’s LLM limits and in their usage, streamed like a reply when asked. ' +
+              '`notes` says what of the file the model did not see.',
+            responses: {
+              200: {
+                description: 'The analysis, or a text/event-stream of start, delta…, then done or error events',
+                content: { 'application/json': { schema: Analysis }, 'text/event-stream': { schema: { type: 'string' } } },
+              },
+            },
+            ...mayFail('validation_error', 'rate_limited', 'upstream_error'),
           } as never,
         },
       )

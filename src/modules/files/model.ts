@@ -1,5 +1,6 @@
 import { t } from 'elysia';
 import { page } from '../../http/pagination.ts';
+import { Provider } from '../../http/vocabulary.ts';
 
 export const FileInfo = t.Object({
   id: t.String(),
@@ -37,4 +38,27 @@ export const uploadRequestBody = (field: 'file' | 'files', description: string) 
       },
     },
   },
+});
+
+export const AnalyzeBody = t.Object(
+  {
+    prompt: t.Optional(
+      t.String({ minLength: 1, maxLength: 20_000, description: 'What to ask about the file; a general analysis when absent' }),
+    ),
+    provider: t.Optional(Provider),
+    model: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
+    temperature: t.Optional(t.Number({ minimum: 0, maximum: 2 })),
+    maxTokens: t.Optional(t.Integer({ minimum: 1, maximum: 200_000 })),
+    stream: t.Optional(t.Boolean({ description: 'true (or `Accept: text/event-stream`): the analysis streams as SSE like a reply' })),
+  },
+  { additionalProperties: false },
+);
+
+export const Analysis = t.Object({
+  fileId: t.String(),
+  analysis: t.String({ description: 'The model’s answer' }),
+  provider: t.String(),
+  model: t.String(),
+  usage: t.Object({ inputTokens: t.Integer(), outputTokens: t.Integer() }),
+  notes: t.Array(t.String(), { description: 'What of the file the model did not see: cut to fit the context, or not sent (audio)' }),
 });

@@ -44,6 +44,19 @@ export function createFilesRepository(db: Database) {
       return before === undefined ? firstPage({ userId, limit }, tx) : laterPage({ userId, limit, before }, tx);
     },
 
+    /** The user's files among `ids` (any order; others' and unknown ids are left out). */
+    async findMany(userId: string, ids: readonly string[]): Promise<FileRow[]> {
+      if (ids.length === 0) return [];
+      return db.run(
+        (q) =>
+          q
+            .select()
+            .from(files)
+            .where(and(eq(files.userId, userId), inArray(files.id, [...ids]))),
+        tx,
+      );
+    },
+
     /** How many of `ids` are the user's. */
     async countOwned(userId: string, ids: string[]): Promise<number> {
       if (ids.length === 0) return 0;

@@ -3,11 +3,14 @@ import { AppError, conflict, invalid, notFound } from '../../http/errors.ts';
 import { decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
 import { isMultipartType } from '../../http/request-log.ts';
 import type { Infra } from '../../infra/index.ts';
+import type { RepliesService } from '../replies/service.ts';
+import { createFileAnalysis } from './analyze.ts';
 import { judgeType, sniffBytes } from './content-types.ts';
 import { contentHeaders, type DownloadHeaders, etagOf, matchesNoneMatch, rangeOf } from './download.ts';
 import type { FileInfo } from './model.ts';
 import { asAppError, type FilePart, fileParts } from './multipart.ts';
 import { sanitizeFileName } from './names.ts';
+import { createFilePrompts } from './prompt.ts';
 import { createFilesRepository, type FileRow } from './repository.ts';
 
 export type { DownloadHeaders } from './download.ts';
@@ -45,9 +48,16 @@ const isForeignKeyViolation = (error: unknown): boolean => {
 };
 
 /** Files: streamed uploads judged by content, the owner's list, downloads, deletion, and the orphan sweep. */
-export function createFilesService(infra: Infra) {
+export function createFilesService(infra: Infra, deps: { replies: RepliesService }) {
   const { config, db, storage, log } = infra;
   const repo = createFilesRepository(db);
+  const bytesOf = async (row: FileRow): Promise<Uint8Array> => {
+    const stream = await storage.read(row.storageKey);
+    if (!stream) throw notFound('File content');
+    return Bun.readableStreamToBytes(stream);
+  };
+  const prompts = createFilePrompts(infra, { rows: (userId, ids) => repo.findMany(userId, ids), bytes: bytesOf });
+  const analysis = createFileAnalysis(infra, { replies: deps.replies, prompts });
 
   const quotaExceeded = (quota: number, used: number, needed: number) =>
     new AppError(
@@ -256,6 +266,20 @@ export function createFilesService(infra: Infra) {
       if (!stream) throw notFound('File content');
       return { file: view(row), stream };
     },
+
+    /**
+     * For other modules: the prompt content of the user's files `ids` within `budgetTokens`
+     * (404 unless each is theirs): image parts, text as <attachment> elements, notes on what was cut.
+     */
+    promptParts: prompts.partsOf,
+
+    /** The files among `ids` that are the user's, as shown to them (others' and unknown ids left out). */
+    async describe(userId: string, ids: readonly string[]): Promise<FileInfo[]> {
+      return (await repo.findMany(userId, ids)).map(view);
+    },
+
+    /** POST /files/:id/analyze (see analyze.ts): `stream` for SSE, `complete` for the whole answer. */
+    analysis,
 
     /** For other modules: throws 404 unless every one of `ids` is the user's file. */
     async assertOwned(userId: string, ids: readonly string[]): Promise<void> {

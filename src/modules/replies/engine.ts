@@ -29,6 +29,8 @@ export type GenerationInput = {
   temperature?: number;
   /** Further sampling options (the OpenAI-compatible API's top_p, stop, seed…); each provider sends what it understands. */
   sampling?: Sampling;
+  /** What of the prompt the model does not see (attachments cut to fit), told in the `start` event. */
+  notes?: string[];
   /** The caller's place among their concurrent replies (from `admitReply`): renewed while this runs, freed before its last event. */
   slot?: ReplySlot | null;
   /** Awaited once the assistant message is stored as `streaming`, before the reply starts (a stored reply only). */
@@ -180,6 +182,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
           streamId,
           provider: input.provider,
           model: input.model,
+          ...(input.notes?.length ? { notes: input.notes } : {}),
         });
       } catch (error) {
         // Reported below as the buffer being unavailable; the upstream call is stopped.
