@@ -104,7 +104,7 @@ describe.each(kinds)('attachments on messages (%s)', (_name, kind) => {
     expect(edited.userMessage.attachments).toEqual([text.id]);
     expect(JSON.stringify(lastUserTurn().content)).toContain('The launch code is 4242.');
     const again = (await getChat(app, token, chat.id)).messages.find((m: Json) => m.role === 'user')!;
-    expect(again.files.map((f: Json) => f.name)).toEqual(['notes.md']);
+    expect(again.files!.map((f: Json) => f.name)).toEqual(['notes.md']);
     // In use by messages: the file cannot be deleted.
     await expectError(await app.request(`/api/v1/files/${text.id}`, { method: 'DELETE', headers: bearer(token) }), 409, 'conflict');
   });
