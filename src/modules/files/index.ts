@@ -117,7 +117,7 @@ export function filesModule({ files, routes, uploadLimit }: FilesModuleDeps) {
       )
       .post(
         '/:id/analyze',
-        ({ caller, ip, params, body, request }) => {
+        async ({ caller, ip, params, body, request }) => {
           const asked = body ?? {};
           const sse = asked.stream ?? request.headers.get('accept')?.includes('text/event-stream') ?? false;
           return sse ? files.analysis.stream(caller, ip, params.id, asked) : files.analysis.complete(caller, ip, params.id, asked);
