@@ -13,6 +13,8 @@ import { createRepliesRepository } from './repository.ts';
 
 export type { GenerationInput, GenerationResult, StartedGeneration } from './engine.ts';
 export type { LlmLimitStatus, ReplySlot } from './limits.ts';
+// Which tier's limits (and cached lifetimes) apply to a caller: guests by role, everyone else by tier.
+export { limitTier } from './limits.ts';
 export type { MessageRow } from './repository.ts';
 
 /** What a reply may ask for; anything not given comes from the chat, then the defaults. */
