@@ -30,6 +30,8 @@ import { createLiveConnections, createRealtimeHub, createUserEvents } from './mo
 import { createRepliesService } from './modules/replies/service.ts';
 import { streamsModule } from './modules/streams/index.ts';
 import { createStreamsService } from './modules/streams/service.ts';
+import { transcriptsModule } from './modules/transcripts/index.ts';
+import { createTranscriptsService } from './modules/transcripts/service.ts';
 import { usersModule } from './modules/users/index.ts';
 import { createUsersService } from './modules/users/service.ts';
 import { version } from './version.ts';
@@ -64,6 +66,7 @@ export function createServices(infra: Infra) {
   });
   const models = createModelsService(infra, { providers, replies, searchLimit });
   const streams = createStreamsService(infra, buffers);
+  const transcripts = createTranscriptsService(infra, { chats });
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
   // One scheduler of periodic clean-ups; the server starts it (tests only when they ask).
@@ -80,14 +83,31 @@ export function createServices(infra: Infra) {
     await live.close();
     auth.revocations.close();
   };
-  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping, close };
+  return {
+    metrics,
+    users,
+    auth,
+    replies,
+    events,
+    chats,
+    models,
+    streams,
+    transcripts,
+    realtime,
+    buffers,
+    live,
+    searchLimit,
+    housekeeping,
+    close,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping } = services;
+  const { metrics, users, auth, replies, chats, models, streams, transcripts, realtime, buffers, live, searchLimit, housekeeping } =
+    services;
   const config = infra.config;
   const routes = createRouteBundle({
     guard: authGuard(auth.resolveCaller),
@@ -163,6 +183,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(modelsModule({ models, routes }))
       .use(chatsModule({ chats, routes, searchLimit }))
       .use(streamsModule({ streams, routes }))
+      .use(transcriptsModule({ transcripts, routes, searchLimit }))
       .use(realtimeModule({ hub: realtime, routes }))
       .use(openAiCompatModule({ models, replies, routes }))
   );

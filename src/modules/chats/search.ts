@@ -2,8 +2,8 @@
 // on Postgres (migrations 0002_fulltext_search). The two engines share no SQL for this, so this
 // is the one module that writes raw, dialect-specific SQL.
 import { type SQL, sql } from 'drizzle-orm';
-import type { Database, Tx } from '../../infra/db/index.ts';
 import { idList, searchable, searchTerms, toFtsQuery, toTsQuery, wholeSnippet } from '../../infra/db/fulltext.ts';
+import type { Database, Tx } from '../../infra/db/index.ts';
 import { repository } from '../../infra/db/repository.ts';
 
 // The shared pieces (terms, queries, cursors, snippets) live in infra/db/fulltext.ts; named here too for this search's callers.

@@ -306,7 +306,8 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
      */
     async path(userId: string, chatId: string, throughId?: string): Promise<{ chat: ChatView; messages: MessageView[] }> {
       const chat = await ownChat(userId, chatId);
-      if (throughId === undefined) return { chat: toChatView(chat), messages: (await chats.listPath(chatId)).map((row) => toMessageView(row)) };
+      if (throughId === undefined)
+        return { chat: toChatView(chat), messages: (await chats.listPath(chatId)).map((row) => toMessageView(row)) };
       const nodes = await chats.tree(chatId);
       if (!nodes.some((node) => node.id === throughId)) throw notFound('Message');
       const onPath = new Set(

@@ -61,6 +61,7 @@ const tags = [
   { name: 'Chat', description: 'Stateless replies, stored in no chat' },
   { name: 'Chats', description: 'Chats and their message trees, replies streamed as SSE' },
   { name: 'Streams', description: 'Resumable event streams' },
+  { name: 'Transcripts', description: 'Frozen, shareable records of a conversation: JSON, Markdown or text, searchable' },
   { name: 'Realtime', description: 'The websocket' },
   { name: 'Admin', description: 'Users, cache and housekeeping (role admin or X-Admin-Key)' },
   { name: 'OpenAI-compatible', description: 'OpenAI’s wire format under /v1, for its SDKs' },
