@@ -253,7 +253,7 @@ for (const [name, kind] of kinds) {
       const json = await readTranscript(app, token, created.id, 'json');
       expect(json.headers.get('content-type')).toStartWith('application/json');
       expect(json.headers.get('content-disposition')).toBeNull();
-      expect((await json.json()).title).toBe(title);
+      expect(((await json.json()) as Json).title).toBe(title);
       await expectError(await readTranscript(app, token, created.id, 'pdf'), 422, 'validation_error');
     });
 
