@@ -4,7 +4,18 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { parse as parseContentDisposition } from 'content-disposition';
 import { eq } from 'drizzle-orm';
 import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
-import { bearer, expectError, expectStatus, type Json, register, testEnv } from '../helpers/client.ts';
+import {
+  bearer,
+  createChat,
+  expectError,
+  expectStatus,
+  type Json,
+  register,
+  sendMessage,
+  testEnv,
+  uniqueWords,
+  waitUntil,
+} from '../helpers/client.ts';
 import {
   activeContents,
   attachFile,
@@ -143,6 +154,30 @@ for (const [name, kind] of kinds) {
         404,
         'not_found',
       );
+    });
+
+    test('happy: a reply still being generated is left out: only stored text is frozen', async () => {
+      const slow = await createTestApp(kind, { ...testEnv, ECHO_DELAY_MS: '100' });
+      try {
+        const { accessToken: token } = await register(slow);
+        const chat = await createChat(slow, token, { title: 'Slow', provider: 'echo' });
+        const streaming = await sendMessage(slow, token, chat.id, { content: uniqueWords(30) });
+        expect(streaming.status).toBe(200);
+        // The reply is stored as `streaming` with part of its text: that is what must not be frozen.
+        await waitUntil(async () => {
+          const read = await expectStatus(await call(slow, token, 'GET', `/chats/${chat.id}`), 200);
+          const reply = read.messages.find((m: Json) => m.role === 'assistant');
+          return reply?.status === 'streaming';
+        }, 'the reply to be stored as streaming');
+        const created = await createTranscript(slow, token, { chatId: chat.id });
+        expect(shape(created).map((row: string[]) => row[0])).toEqual(['user']);
+        expect(created.messageCount).toBe(1);
+        await streaming.text();
+        const after = await createTranscript(slow, token, { chatId: chat.id });
+        expect(shape(after).map((row: string[]) => row[0])).toEqual(['user', 'assistant']);
+      } finally {
+        await slow.close();
+      }
     });
 
     test('happy: each message keeps its attachments’ names in their order, as they were', async () => {

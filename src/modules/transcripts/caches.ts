@@ -12,13 +12,19 @@ export type CachedTranscript = { userId: string; transcript: Transcript };
 
 /** The per-process layer keeps a transcript at most this long: invalidations reach it by pub/sub, and this bounds one that was lost. */
 const maxL1TtlMs = 10_000;
+/** Transcripts kept in each process per tier: a transcript can be large (a whole conversation), unlike most cached values. */
+const l1MaxEntries = 200;
 
 export function createTranscriptCaches(infra: Pick<Infra, 'cache' | 'config'>) {
   const ttls = infra.config.transcriptCacheTtlSeconds;
   const spaces = new Map<LimitTier, CacheNamespace<CachedTranscript>>();
   for (const tier of limitTiers) {
     const ttlMs = ttls[tier] * 1000;
-    if (ttlMs > 0) spaces.set(tier, infra.cache.namespace(`transcripts-${tier}`, { l1TtlMs: Math.min(ttlMs, maxL1TtlMs), l2TtlMs: ttlMs }));
+    if (ttlMs > 0)
+      spaces.set(
+        tier,
+        infra.cache.namespace(`transcripts-${tier}`, { l1TtlMs: Math.min(ttlMs, maxL1TtlMs), l2TtlMs: ttlMs, l1MaxEntries }),
+      );
   }
 
   return {

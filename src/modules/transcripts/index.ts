@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia';
-import { noContent } from '../../http/docs.ts';
+import { mayFail, noContent } from '../../http/docs.ts';
 import { page } from '../../http/pagination.ts';
 import { type CallerLimit, callerSubject } from '../../http/rate-limit.ts';
 import type { RouteBundle } from '../../http/routes.ts';
@@ -54,6 +54,7 @@ export function transcriptsModule({ transcripts, routes, searchLimit }: Transcri
           summary: 'Freeze a chat’s active path (or the path through `branch`) as a transcript',
           description:
             'Copies each message’s role, content, provider, model, time and attachments’ names: later edits, regenerations or deleting the chat change nothing here. A reply still being generated is left out. Another user’s chat, or a `branch` not in the chat, is 404.',
+          ...mayFail('not_found'),
         },
       },
     )
