@@ -1,6 +1,7 @@
 // Full-text search over a user's chat titles and message text: FTS5 on SQLite, tsvector + GIN
 // on Postgres (migrations 0002_fulltext_search). The two engines share no SQL for this, so this
-// is the one module that writes raw, dialect-specific SQL.
+// file writes raw, dialect-specific SQL (as transcripts/search.ts does on its own tables; what
+// both share, from the user's words to the snippets, is in infra/db/fulltext.ts).
 import { type SQL, sql } from 'drizzle-orm';
 import { idList, searchable, searchTerms, toFtsQuery, toTsQuery, wholeSnippet } from '../../infra/db/fulltext.ts';
 import type { Database, Tx } from '../../infra/db/index.ts';

@@ -15,6 +15,10 @@ const maxL1TtlMs = 10_000;
 /** Transcripts kept in each process per tier: a transcript can be large (a whole conversation), unlike most cached values. */
 const l1MaxEntries = 200;
 
+/**
+ * One cache namespace per tier whose TTL is above 0 (`transcripts-<tier>`: L2 for the tier's
+ * seconds, L1 for at most 10 s); `read` goes through the reader's, `changed` drops a transcript from all.
+ */
 export function createTranscriptCaches(infra: Pick<Infra, 'cache' | 'config'>) {
   const ttls = infra.config.transcriptCacheTtlSeconds;
   const spaces = new Map<LimitTier, CacheNamespace<CachedTranscript>>();
