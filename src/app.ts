@@ -33,6 +33,8 @@ import { createLiveConnections, createRealtimeHub, createUserEvents } from './mo
 import { createRepliesService } from './modules/replies/service.ts';
 import { streamsModule } from './modules/streams/index.ts';
 import { createStreamsService } from './modules/streams/service.ts';
+import { transcriptsModule } from './modules/transcripts/index.ts';
+import { createTranscriptsService } from './modules/transcripts/service.ts';
 import { usersModule } from './modules/users/index.ts';
 import { createUsersService } from './modules/users/service.ts';
 import { voiceModule, voiceUploads } from './modules/voice/index.ts';
@@ -91,6 +93,7 @@ export function createServices(infra: Infra) {
   const models = createModelsService(infra, { providers, replies, searchLimit, uploadLimit });
   const streams = createStreamsService(infra, buffers);
   const voice = createVoiceService(infra, { replies, chats, models });
+  const transcripts = createTranscriptsService(infra, { chats });
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
   // One scheduler of periodic clean-ups; the server starts it (tests only when they ask).
@@ -121,6 +124,7 @@ export function createServices(infra: Infra) {
     streams,
     voice,
     files,
+    transcripts,
     realtime,
     buffers,
     live,
@@ -145,6 +149,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     streams,
     files,
     voice,
+    transcripts,
     realtime,
     buffers,
     live,
@@ -229,6 +234,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(streamsModule({ streams, routes }))
       .use(voiceModule({ voice, routes }))
       .use(filesModule({ files, routes, uploadLimit }))
+      .use(transcriptsModule({ transcripts, routes, searchLimit }))
       .use(realtimeModule({ hub: realtime, routes }))
       .use(openAiCompatModule({ models, replies, routes }))
   );

@@ -173,6 +173,13 @@ export function parseConfig(raw: Env) {
     housekeepingIntervalMs: env.HOUSEKEEPING_INTERVAL_MS,
     streamMaxEvents: env.STREAM_MAX_EVENTS,
     streamMaxBytes: env.STREAM_MAX_BYTES,
+    /** Seconds a transcript read stays cached, by the reader's tier (guests by role); 0 = not cached. */
+    transcriptCacheTtlSeconds: parseTierSeconds('TRANSCRIPT_CACHE_TTL', env.TRANSCRIPT_CACHE_TTL, {
+      guest: 60,
+      free: 300,
+      pro: 3600,
+      enterprise: 3600,
+    }),
   });
 }
 
@@ -258,6 +265,32 @@ export function parseTierSpec(variable: string, spec: string | undefined, defaul
     limits[tierKeys[key as keyof typeof tierKeys]] = Number(value);
   }
   return limits;
+}
+
+/** Reads `guest=N,free=N,pro=N,enterprise=N` (whole seconds ≥ 0, any subset, any order) over `defaults`; throws ConfigError naming `variable`. */
+export function parseTierSeconds(
+  variable: string,
+  spec: string | undefined,
+  defaults: Record<LimitTier, number>,
+): Record<LimitTier, number> {
+  const values = { ...defaults };
+  if (spec === undefined || spec.trim() === '') return values;
+  const seen = new Set<string>();
+  for (const item of spec.split(',')) {
+    const part = item.trim();
+    if (part === '') continue;
+    const match = /^([a-z]+)\s*=\s*(\S+)$/.exec(part);
+    if (!match) throw new ConfigError(variable, `"${part}" is not tier=seconds (tiers: ${limitTiers.join(', ')})`);
+    const [, tier, value] = match as unknown as [string, string, string];
+    if (!limitTiers.includes(tier as LimitTier))
+      throw new ConfigError(variable, `unknown tier "${tier}" (tiers: ${limitTiers.join(', ')})`);
+    if (seen.has(tier)) throw new ConfigError(variable, `"${tier}" is given twice`);
+    seen.add(tier);
+    if (!/^\d{1,9}$/.test(value))
+      throw new ConfigError(variable, `${tier}="${value}" is not a whole number of seconds ≥ 0 (0 = not cached)`);
+    values[tier as LimitTier] = Number(value);
+  }
+  return values;
 }
 
 /** The speech server: SPEECH_BASE_URL (with SPEECH_API_KEY if it needs one), else OpenAI's when OPENAI_API_KEY is set, else none. */

@@ -325,6 +325,11 @@ export const EnvSchema = T.Object({
     default: 5 * 1024 * 1024,
     description: 'Most bytes of event data a generic stream (POST /streams) may hold in all.',
   }),
+  TRANSCRIPT_CACHE_TTL: T.String({
+    default: '',
+    description:
+      'How long a transcript read (GET /transcripts/:id) stays cached, by the reader’s tier, as guest=S,free=S,pro=S,enterprise=S (seconds, any subset; 0 = not cached); keys left out keep guest=60, free=300, pro=3600, enterprise=3600. Changes drop it on every instance at once.',
+  }),
 });
 
 /** The environment decoded by EnvSchema: defaults filled in, numbers, booleans, lists and seconds typed. */

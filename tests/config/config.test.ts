@@ -90,6 +90,9 @@ describe('config: error', () => {
     ['CORS_ORIGINS', { CORS_ORIGINS: 'not-an-origin' }],
     ['DEFAULT_PROVIDER', { DEFAULT_PROVIDER: 'anthropic' }],
     ['DEFAULT_PROVIDER', { DEFAULT_PROVIDER: 'gemini' }],
+    ['TRANSCRIPT_CACHE_TTL', { TRANSCRIPT_CACHE_TTL: 'platinum=60' }],
+    ['TRANSCRIPT_CACHE_TTL', { TRANSCRIPT_CACHE_TTL: 'free=-1' }],
+    ['TRANSCRIPT_CACHE_TTL', { TRANSCRIPT_CACHE_TTL: 'free=1,free=2' }],
   ])('error: a bad %s is refused with one line naming it', (variable, env) => {
     const error = configError(env as Record<string, string>);
     expect(error.variable).toBe(variable);
@@ -312,6 +315,7 @@ describe('config: decoding', () => {
       housekeepingIntervalMs: 3_600_000,
       streamMaxEvents: 10_000,
       streamMaxBytes: 5_242_880,
+      transcriptCacheTtlSeconds: { guest: 60, free: 300, pro: 3600, enterprise: 3600 },
     });
   });
 

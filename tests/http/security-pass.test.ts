@@ -95,7 +95,9 @@ describe('every route of the OpenAPI document', () => {
       'patch /api/v1/chats/{id}': { title: 'taken' },
       'patch /api/v1/chats/{id}/messages/{messageId}': { content: 'taken', stream: false },
       'post /api/v1/streams/{id}/append': { event: 'x', data: 1 },
+      'patch /api/v1/transcripts/{id}': { title: 'taken' },
     };
+    let transcriptId: string;
 
     beforeAll(async () => {
       owner = await register(app);
@@ -109,12 +111,18 @@ describe('every route of the OpenAPI document', () => {
       );
       const sessions = await expectStatus(await app.request('/api/v1/auth/sessions', { headers: bearer(owner.accessToken) }), 200);
       const file = await uploadSample(app, owner.accessToken);
+      const transcript = await expectStatus(
+        await app.request('/api/v1/transcripts', { method: 'POST', headers: bearer(owner.accessToken), json: { chatId: chat.id } }),
+        201,
+      );
+      transcriptId = transcript.id;
       idsFor = (path): Record<string, string> | undefined => {
         if (path.startsWith('/api/v1/chats/{id}')) return { id: chat.id, messageId: sent.assistantMessage.id };
         if (path.startsWith('/api/v1/streams/{id}')) return { id: stream.id };
         if (path.startsWith('/api/v1/auth/api-keys/{id}')) return { id: key.id };
         if (path.startsWith('/api/v1/auth/sessions/{id}')) return { id: sessions.data[0].id };
         if (path.startsWith('/api/v1/files/{id}')) return { id: file.id };
+        if (path.startsWith('/api/v1/transcripts/{id}')) return { id: transcriptId };
         return undefined;
       };
     });
@@ -142,6 +150,11 @@ describe('every route of the OpenAPI document', () => {
       expect(keys.data.map((k: { id: string }) => k.id)).toEqual([idsFor('/api/v1/auth/api-keys/{id}')!.id]);
       const files = await expectStatus(await app.request('/api/v1/files', { headers: bearer(owner.accessToken) }), 200);
       expect(files.data.map((f: { id: string }) => f.id)).toEqual([idsFor('/api/v1/files/{id}')!.id]);
+      const transcript = await expectStatus(
+        await app.request(`/api/v1/transcripts/${transcriptId}`, { headers: bearer(owner.accessToken) }),
+        200,
+      );
+      expect(transcript.title).not.toBe('taken');
     });
   });
 });

@@ -231,3 +231,50 @@ export const voiceUsage = sqliteTable(
   },
   (table) => [primaryKey({ columns: [table.userId, table.day] })],
 );
+
+// ---- Transcripts (issue 14) -------------------------------------------------------------------
+// A transcript is a frozen copy of one path through a chat: its own rows, so later edits to the
+// chat (or deleting it) change nothing here. chat_id names where it came from and has no foreign
+// key on purpose: the transcript outlives its chat. Searched like chats (migration transcripts_search).
+export const transcripts = sqliteTable(
+  'transcripts',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    chatId: text('chat_id').notNull(),
+    /** The message whose path was frozen; null for the chat's active path at the time. */
+    branch: text('branch'),
+    title: text('title').notNull(),
+    notes: text('notes'),
+    tags: text('tags', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    messageCount: integer('message_count').notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  // The owner's list, newest first (UUIDv7 ids), read off the index.
+  (table) => [index('transcripts_user_idx').on(table.userId, table.id)],
+);
+
+export const transcriptMessages = sqliteTable(
+  'transcript_messages',
+  {
+    transcriptId: text('transcript_id')
+      .notNull()
+      .references(() => transcripts.id, { onDelete: 'cascade' }),
+    /** 0-based place along the frozen path. */
+    position: integer('position').notNull(),
+    /** The chat message it was copied from (which may since have changed or gone). */
+    messageId: text('message_id').notNull(),
+    role: text('role', { enum: messageRoles }).notNull(),
+    content: text('content').notNull().default(''),
+    provider: text('provider'),
+    model: text('model'),
+    /** The names of the message's attached files, in their order, as they were then. */
+    attachments: text('attachments', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    /** When the original message was written. */
+    createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.transcriptId, table.position] })],
+);

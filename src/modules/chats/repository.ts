@@ -326,6 +326,11 @@ export function createChatsRepository(db: Database) {
         : pathFirst({ chatId, limit: options.limit }, tx);
     },
 
+    /** Every message of the chat, every branch, in sort-key (turn) order. */
+    allMessages(chatId: string): Promise<MessageRow[]> {
+      return db.run((q) => q.select().from(messages).where(eq(messages.chatId, chatId)).orderBy(asc(messages.sortKey)), tx);
+    },
+
     /** Every message of the chat as a tree node, in id (creation) order: parents before children. */
     tree(chatId: string): Promise<TreeNode[]> {
       return treeOf({ chatId }, tx);

@@ -1,79 +1,31 @@
 // Full-text search over a user's chat titles and message text: FTS5 on SQLite, tsvector + GIN
 // on Postgres (migrations 0002_fulltext_search). The two engines share no SQL for this, so this
-// is the one module that writes raw, dialect-specific SQL.
+// file writes raw, dialect-specific SQL (as transcripts/search.ts does on its own tables; what
+// both share, from the user's words to the snippets, is in infra/db/fulltext.ts).
 import { type SQL, sql } from 'drizzle-orm';
+import { idList, searchable, searchTerms, toFtsQuery, toTsQuery, wholeSnippet } from '../../infra/db/fulltext.ts';
 import type { Database, Tx } from '../../infra/db/index.ts';
 import { repository } from '../../infra/db/repository.ts';
-import { graphemeExcerpt, truncateGraphemes } from '../../text/graphemes.ts';
+
+// The shared pieces (terms, queries, cursors, snippets) live in infra/db/fulltext.ts; named here too for this search's callers.
+export {
+  decodeSearchCursor,
+  encodeSearchCursor,
+  searchableChars,
+  searchTerms,
+  toFtsQuery,
+  toTsQuery,
+  wholeSnippet,
+} from '../../infra/db/fulltext.ts';
 
 export type SearchMatch = { messageId: string | null; snippet: string };
 export type SearchHit = { chatId: string; matches: SearchMatch[] };
 
-const maxTerms = 12;
 const maxMatchesPerChat = 3;
 // Only a guard: the route caps limit at 100 and may ask for one more to detect a next page.
 const maxLimit = 200;
 // Title hits count double: a chat named after the words is usually the one wanted.
 const titleBoost = sql.raw('2');
-
-/**
- * The user's words, as bare tokens: runs of letters, digits and combining marks (roughly what
- * unicode61 and Postgres's parser treat as word characters). Everything else, quotes and
- * operators included, is a separator, so no user syntax ever reaches MATCH or to_tsquery.
- */
-export function searchTerms(text: string): string[] {
-  return (
-    text
-      .normalize('NFC')
-      .toLowerCase()
-      .match(/[\p{L}\p{N}\p{M}]+/gu) ?? []
-  ).slice(0, maxTerms);
-}
-
-/** FTS5: every term quoted (so OR, NEAR, column: are plain words); the last one a prefix. */
-export function toFtsQuery(terms: string[]): string {
-  return terms.map((term, i) => `"${term}"${i === terms.length - 1 ? '*' : ''}`).join(' ');
-}
-
-/** tsquery text: every term a quoted lexeme, ANDed; the last one a prefix. */
-export function toTsQuery(terms: string[]): string {
-  return terms.map((term, i) => `'${term}'${i === terms.length - 1 ? ':*' : ''}`).join(' & ');
-}
-
-/** Opaque page cursor. It is an offset over a total order (score, updatedAt, id): pages never
- * repeat a chat while the data stands still; writes between pages may shift it by a few. */
-export function encodeSearchCursor(offset: number): string {
-  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
-}
-
-export function decodeSearchCursor(cursor: string): number | undefined {
-  try {
-    const { o } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { o?: unknown };
-    return Number.isSafeInteger(o) && (o as number) >= 0 ? (o as number) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const ellipsis = '…';
-// When an engine's snippet cannot be found in the text it came from (it always can, today).
-const fallbackSnippetLength = 200;
-
-/**
- * A match's snippet, cut between characters. SQLite's snippet() and Postgres's ts_headline() cut
- * at their own token edges, which can fall inside a grapheme cluster (the vowel sign of का, the
- * keycap of 1️⃣, a mark after a space): the stretch of `body` they chose is found again and widened
- * to grapheme boundaries (UAX #29, src/text/graphemes.ts), with `…` where text was left out.
- */
-export function wholeSnippet(body: string | null, snippet: string | null): string {
-  if (body === null) return snippet ?? '';
-  let core = snippet ?? '';
-  if (core.startsWith(ellipsis)) core = core.slice(ellipsis.length);
-  if (core.endsWith(ellipsis)) core = core.slice(0, -ellipsis.length);
-  const at = core ? body.indexOf(core) : -1;
-  if (at < 0) return truncateGraphemes(body, fallbackSnippetLength, ellipsis);
-  return graphemeExcerpt(body, at, at + core.length, ellipsis);
-}
 
 type PageRow = { chat_id: string };
 type MatchRow = { chat_id: string; message_id: string | null; body: string | null; snippet: string | null };
@@ -105,12 +57,6 @@ export function createChatSearch(db: Database) {
 }
 
 export type ChatSearch = ReturnType<typeof createChatSearch>;
-
-const idList = (ids: string[]) =>
-  sql.join(
-    ids.map((id) => sql`${id}`),
-    sql`, `,
-  );
 
 // SQLite. bm25() is lower-is-better. The FTS tables index every user's rows; the join on
 // chats.user_id scopes them; only messages on a chat's active path are searched. Rows join back through the implicit rowid (external content).
@@ -159,16 +105,8 @@ const sqlite = {
   },
 };
 
-/**
- * Postgres searches the first this many characters of a message (migration 0006_search_text_cap):
- * to_tsvector fails once a text's lexemes pass 1 MB, and 100,000 characters stay under about
- * 600 KB whatever the text. The message is stored whole; SQLite's FTS5 has no such limit.
- */
-export const searchableChars = 100_000;
-
 // Postgres. The to_tsvector expressions must match the GIN indexes' exactly to use them
 // (exported for the test that checks the planner can); the cap is a literal, as in the index.
-const searchable = (column: SQL) => sql`left(coalesce(${column}, ''), ${sql.raw(String(searchableChars))})`;
 export const messageVector = sql`to_tsvector('simple', ${searchable(sql`m.content`)})`;
 export const titleVector = sql`to_tsvector('simple', coalesce(c.title, ''))`;
 const headline = `MaxWords=20, MinWords=8, ShortWord=2, MaxFragments=1, StartSel="", StopSel=""`;

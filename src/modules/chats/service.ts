@@ -334,6 +334,27 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       );
     },
 
+    /**
+     * The owner's chat and the messages of one path through it, in turn order: the active path, or
+     * with `throughId` the path through that message (root → it, then its selected descendants),
+     * as `select` would make it, without changing anything. 404 for another user's chat or a
+     * message not in it. What a transcript freezes.
+     */
+    async path(userId: string, chatId: string, throughId?: string): Promise<{ chat: ChatView; messages: MessageView[] }> {
+      const chat = await ownChat(userId, chatId);
+      if (throughId === undefined)
+        return { chat: toChatView(chat), messages: (await chats.listPath(chatId)).map((row) => toMessageView(row)) };
+      const nodes = await chats.tree(chatId);
+      if (!nodes.some((node) => node.id === throughId)) throw notFound('Message');
+      const onPath = new Set(
+        applied(nodes, reselect(nodes, throughId))
+          .filter((node) => node.active)
+          .map((node) => node.id),
+      );
+      const rows = (await chats.allMessages(chatId)).filter((row) => onPath.has(row.id));
+      return { chat: toChatView(chat), messages: rows.map((row) => toMessageView(row)) };
+    },
+
     /** Stores the user's message first, then starts the reply. */
     async send(
       caller: UserCaller,

@@ -63,6 +63,7 @@ const tags = [
   { name: 'Streams', description: 'Resumable event streams' },
   { name: 'Voice', description: 'Speech to text, text to speech and spoken turns, on an OpenAI-compatible speech server' },
   { name: 'Files', description: 'Uploads judged by content, downloads with ranges and ETags' },
+  { name: 'Transcripts', description: 'Frozen, shareable records of a conversation: JSON, Markdown or text, searchable' },
   { name: 'Realtime', description: 'The websocket' },
   { name: 'Admin', description: 'Users, cache and housekeeping (role admin or X-Admin-Key)' },
   { name: 'OpenAI-compatible', description: 'OpenAI’s wire format under /v1, for its SDKs' },
