@@ -171,6 +171,14 @@ export function parseConfig(raw: Env) {
     housekeepingIntervalMs: env.HOUSEKEEPING_INTERVAL_MS,
     streamMaxEvents: env.STREAM_MAX_EVENTS,
     streamMaxBytes: env.STREAM_MAX_BYTES,
+    /** Pipelines: executions per instance, a step's default timeout and retries, the retry backoff, and (BullMQ) the job lock. */
+    pipelines: {
+      concurrency: env.PIPELINE_CONCURRENCY,
+      stepTimeoutMs: env.PIPELINE_STEP_TIMEOUT_MS,
+      stepRetries: env.PIPELINE_STEP_RETRIES,
+      retryBaseMs: env.PIPELINE_RETRY_BASE_MS,
+      stallMs: env.PIPELINE_STALL_MS,
+    },
   });
 }
 

@@ -4,6 +4,7 @@ import { type Database, openDatabase } from './db/index.ts';
 import { type KeyValueStore, openKeyValueStore } from './kv/index.ts';
 import type { Logger } from './log/index.ts';
 import { type Mailer, openMailer } from './mail/index.ts';
+import { openQueues, type Queues } from './queue/index.ts';
 
 /** The doors to the outside, opened once at boot and handed to the app. */
 export type Infra = {
@@ -14,6 +15,8 @@ export type Infra = {
   /** Two-layer cache (process LRU in front of the KV) for derived data that reads repeat. */
   readonly cache: Cache;
   readonly mailer: Mailer;
+  /** Job queues (BullMQ on Redis, or in process); a queue connects when a module opens it. */
+  readonly queues: Queues;
   readonly startedAt: Date;
 };
 
@@ -22,10 +25,12 @@ export async function openInfra(config: Config, log: Logger): Promise<Infra> {
   const kv = await openKeyValueStore(config, log);
   const cache = await openCache(kv, log);
   const mailer = openMailer(config, log);
-  return { config, log, db, kv, cache, mailer, startedAt: new Date() };
+  const queues = openQueues(config, log);
+  return { config, log, db, kv, cache, mailer, queues, startedAt: new Date() };
 }
 
 export async function closeInfra(infra: Infra): Promise<void> {
   await infra.cache.close();
+  await infra.queues.close();
   await Promise.allSettled([infra.kv.close(), infra.db.close(), infra.mailer.close()]);
 }

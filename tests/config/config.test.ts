@@ -296,6 +296,7 @@ describe('config: decoding', () => {
       housekeepingIntervalMs: 3_600_000,
       streamMaxEvents: 10_000,
       streamMaxBytes: 5_242_880,
+      pipelines: { concurrency: 4, stepTimeoutMs: 300_000, stepRetries: 2, retryBaseMs: 1000, stallMs: 30_000 },
     });
   });
 
