@@ -58,7 +58,11 @@ for (const [name, kind] of kinds) {
         200,
       );
       expect(second).toEqual({ data: [expect.objectContaining({ id: made[0] })], nextCursor: null });
-      await expectError(await app.request('/api/v1/pipelines?cursor=nonsense', { headers: bearer(user.accessToken) }), 422, 'validation_error');
+      await expectError(
+        await app.request('/api/v1/pipelines?cursor=nonsense', { headers: bearer(user.accessToken) }),
+        422,
+        'validation_error',
+      );
     });
 
     test('happy: PATCH makes a new version from the fields given; DELETE hides the pipeline', async () => {
@@ -68,24 +72,47 @@ for (const [name, kind] of kinds) {
         await app.request(`/api/v1/pipelines/${pipeline.id}`, {
           method: 'PATCH',
           headers: bearer(user.accessToken),
-          json: { steps: [{ id: 'only', type: 'template', template: 'just {{input.x}}' }], output: 'out: {{steps.only.output}}', description: null },
+          json: {
+            steps: [{ id: 'only', type: 'template', template: 'just {{input.x}}' }],
+            output: 'out: {{steps.only.output}}',
+            description: null,
+          },
         }),
         200,
       );
-      expect(patched).toMatchObject({ id: pipeline.id, name: 'Summarise', description: null, version: 2, inputs: ['x'], output: 'out: {{steps.only.output}}' });
+      expect(patched).toMatchObject({
+        id: pipeline.id,
+        name: 'Summarise',
+        description: null,
+        version: 2,
+        inputs: ['x'],
+        output: 'out: {{steps.only.output}}',
+      });
       expect(patched.steps).toEqual([{ id: 'only', type: 'template', template: 'just {{input.x}}' }]);
       const removed = await app.request(`/api/v1/pipelines/${pipeline.id}`, { method: 'DELETE', headers: bearer(user.accessToken) });
       expect(removed.status).toBe(204);
       await expectError(await app.request(`/api/v1/pipelines/${pipeline.id}`, { headers: bearer(user.accessToken) }), 404, 'not_found');
-      await expectError(await app.request(`/api/v1/pipelines/${pipeline.id}`, { method: 'DELETE', headers: bearer(user.accessToken) }), 404, 'not_found');
+      await expectError(
+        await app.request(`/api/v1/pipelines/${pipeline.id}`, { method: 'DELETE', headers: bearer(user.accessToken) }),
+        404,
+        'not_found',
+      );
       const list = await expectStatus(await app.request('/api/v1/pipelines', { headers: bearer(user.accessToken) }), 200);
       expect(list.data).toEqual([]);
     });
 
     test('error: an unknown step type is refused naming the step', async () => {
       const user = await register(app);
-      const error = await refused(user.accessToken, { name: 'x', steps: [{ id: 'first', type: 'template', template: 'a' }, { id: 'odd', type: 'shell' }] });
-      expect(error.details).toEqual([{ field: 'body.steps.1.type', message: expect.stringContaining('"shell" is not a step type'), step: 'odd' }]);
+      const error = await refused(user.accessToken, {
+        name: 'x',
+        steps: [
+          { id: 'first', type: 'template', template: 'a' },
+          { id: 'odd', type: 'shell' },
+        ],
+      });
+      expect(error.details).toEqual([
+        { field: 'body.steps.1.type', message: expect.stringContaining('"shell" is not a step type'), step: 'odd' },
+      ]);
       expect(error.message).toContain('"odd"');
     });
 
@@ -188,15 +215,26 @@ for (const [name, kind] of kinds) {
       const pipeline = await definePipeline(app, owner.accessToken, summarise);
       const as = bearer(intruder.accessToken);
       await expectError(await app.request(`/api/v1/pipelines/${pipeline.id}`, { headers: as }), 404, 'not_found');
-      await expectError(await app.request(`/api/v1/pipelines/${pipeline.id}`, { method: 'PATCH', headers: as, json: { name: 'mine' } }), 404, 'not_found');
+      await expectError(
+        await app.request(`/api/v1/pipelines/${pipeline.id}`, { method: 'PATCH', headers: as, json: { name: 'mine' } }),
+        404,
+        'not_found',
+      );
       await expectError(await app.request(`/api/v1/pipelines/${pipeline.id}`, { method: 'DELETE', headers: as }), 404, 'not_found');
       await expectError(
-        await app.request(`/api/v1/pipelines/${pipeline.id}/execute`, { method: 'POST', headers: as, json: { input: { topic: 't', tone: 'x' } } }),
+        await app.request(`/api/v1/pipelines/${pipeline.id}/execute`, {
+          method: 'POST',
+          headers: as,
+          json: { input: { topic: 't', tone: 'x' } },
+        }),
         404,
         'not_found',
       );
       await expectError(await app.request('/api/v1/pipelines'), 401, 'unauthorized');
-      const stillThere = await expectStatus(await app.request(`/api/v1/pipelines/${pipeline.id}`, { headers: bearer(owner.accessToken) }), 200);
+      const stillThere = await expectStatus(
+        await app.request(`/api/v1/pipelines/${pipeline.id}`, { headers: bearer(owner.accessToken) }),
+        200,
+      );
       expect(stillThere.name).toBe('Summarise');
     });
   });

@@ -205,6 +205,7 @@ export function createPipelinesRepository(db: Database) {
                 attempts: sql`${stepRuns.attempts} + 1`,
                 startedAt: new Date(),
                 finishedAt: null,
+                error: null,
                 messageId: null,
                 updatedAt: new Date(),
               })
