@@ -62,6 +62,7 @@ const tags = [
   { name: 'Chats', description: 'Chats and their message trees, replies streamed as SSE' },
   { name: 'Streams', description: 'Resumable event streams' },
   { name: 'Realtime', description: 'The websocket' },
+  { name: 'Pipelines', description: 'Multi-step LLM workflows, run as jobs on a queue any instance takes from' },
   { name: 'Admin', description: 'Users, cache and housekeeping (role admin or X-Admin-Key)' },
   { name: 'OpenAI-compatible', description: 'OpenAI’s wire format under /v1, for its SDKs' },
 ];
