@@ -239,3 +239,36 @@ for (const [name, kind] of kinds) {
     });
   });
 }
+
+describe('pipelines in the OpenAPI document', () => {
+  test('happy: every pipeline route is described, with its schemas', async () => {
+    const app = await createTestApp(undefined, testEnv);
+    try {
+      const doc = await expectStatus(await app.request('/swagger/json'), 200);
+      const operations = Object.entries(doc.paths as Record<string, Record<string, Json>>).flatMap(([path, item]) =>
+        Object.keys(item)
+          .filter((method) => path.includes('pipeline'))
+          .map((method) => `${method.toUpperCase()} ${path}`),
+      );
+      expect(operations.sort()).toEqual(
+        [
+          'GET /api/v1/pipelines',
+          'POST /api/v1/pipelines',
+          'GET /api/v1/pipelines/{id}',
+          'PATCH /api/v1/pipelines/{id}',
+          'DELETE /api/v1/pipelines/{id}',
+          'POST /api/v1/pipelines/{id}/execute',
+          'GET /api/v1/pipeline-executions/{id}',
+          'POST /api/v1/pipeline-executions/{id}/cancel',
+          'GET /api/v1/pipeline-executions/{id}/events',
+        ].sort(),
+      );
+      const execute = doc.paths['/api/v1/pipelines/{id}/execute'].post;
+      expect(Object.keys(execute.responses)).toEqual(expect.arrayContaining(['202', '404', '422', '503']));
+      expect(execute.parameters.map((p: Json) => p.name)).toContain('idempotency-key');
+      expect(Object.keys(doc.paths['/api/v1/pipeline-executions/{id}/events'].get.responses['200'].content)).toEqual(['text/event-stream']);
+    } finally {
+      await app.close();
+    }
+  });
+});
