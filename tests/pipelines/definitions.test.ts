@@ -246,9 +246,7 @@ describe('pipelines in the OpenAPI document', () => {
     try {
       const doc = await expectStatus(await app.request('/swagger/json'), 200);
       const operations = Object.entries(doc.paths as Record<string, Record<string, Json>>).flatMap(([path, item]) =>
-        Object.keys(item)
-          .filter((method) => path.includes('pipeline'))
-          .map((method) => `${method.toUpperCase()} ${path}`),
+        path.includes('pipeline') ? Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`) : [],
       );
       expect(operations.sort()).toEqual(
         [
