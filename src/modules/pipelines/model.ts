@@ -14,7 +14,7 @@ const template = (description: string) => t.Optional(t.String({ minLength: 1, ma
  */
 export const PipelineStep = t.Object(
   {
-    id: t.String({ pattern: stepIdPattern, description: 'Unique within the pipeline: a letter, then letters, digits, _ or -' }),
+    id: t.String({ pattern: stepIdPattern, maxLength: 64, description: 'Unique within the pipeline: a letter, then letters, digits, _ or -' }),
     type: t.String({
       minLength: 1,
       maxLength: 32,
@@ -83,11 +83,17 @@ export const PipelineView = t.Object({
   updatedAt: Time,
 });
 
-const InputValue = t.Union([t.String({ maxLength: 200_000 }), t.Number(), t.Boolean()]);
+const InputValue = t.Union([
+  t.String({ maxLength: 200_000 }),
+  t.Number({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }),
+  t.Boolean(),
+]);
 export const ExecuteBody = t.Object(
   {
     input: t.Optional(
       t.Record(t.String({ pattern: '^[A-Za-z_][A-Za-z0-9_-]{0,63}$' }), InputValue, {
+        additionalProperties: false,
+        maxProperties: 100,
         description: 'A value for each of the pipeline’s `inputs` (numbers and booleans are used as text)',
       }),
     ),
