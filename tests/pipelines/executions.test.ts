@@ -353,3 +353,35 @@ for (const [name, kind] of kinds) {
     });
   });
 }
+
+for (const [name, kind] of kinds) {
+  describe(`pipeline LLM steps and the caller's limits on ${name}`, () => {
+    let app: TestApp;
+    beforeAll(async () => {
+      // Limits on, with a monthly budget of 20 tokens: the first step spends it.
+      app = await createTestApp(
+        kind,
+        llmEnv(fake, { RATE_LIMIT_ENABLED: 'true', TIER_LIMITS_FREE: 'tokens=20', PIPELINE_RETRY_BASE_MS: '20' }),
+      );
+    });
+    afterAll(() => app.close());
+
+    test('error: an LLM step over the caller’s token budget fails with quota_exceeded, not retried', async () => {
+      const user = await register(app);
+      const words = Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ');
+      const pipeline = await definePipeline(app, user.accessToken, {
+        name: 'budget',
+        steps: [
+          { id: 'spend', type: 'llm', provider: 'echo', prompt: words },
+          { id: 'over', type: 'llm', provider: 'echo', prompt: 'more {{steps.spend.output}}' },
+        ],
+      });
+      const done = await waitForExecution(app, user.accessToken, await executePipeline(app, user.accessToken, pipeline.id));
+      expect(stepOf(done, 'spend')).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(stepOf(done, 'over')).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'quota_exceeded' } });
+      expect(done).toMatchObject({ status: 'failed', error: { code: 'step_failed', message: expect.stringContaining('"over"') } });
+      const limits = await expectStatus(await app.request('/api/v1/rate-limit', { headers: bearer(user.accessToken) }), 200);
+      expect(limits.tokens.used).toBeGreaterThan(20);
+    });
+  });
+}
