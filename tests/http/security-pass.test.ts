@@ -154,7 +154,9 @@ describe('every route of the OpenAPI document', () => {
       const keys = await expectStatus(await app.request('/api/v1/auth/api-keys', { headers: bearer(owner.accessToken) }), 200);
       expect(keys.data.map((k: { id: string }) => k.id)).toEqual([idsFor('/api/v1/auth/api-keys/{id}')!.id]);
       const pipelines = await expectStatus(await app.request('/api/v1/pipelines', { headers: bearer(owner.accessToken) }), 200);
-      expect(pipelines.data.map((p: { id: string; name: string }) => [p.id, p.name])).toEqual([[idsFor('/api/v1/pipelines/{id}')!.id, 'mine']]);
+      expect(pipelines.data.map((p: { id: string; name: string }) => [p.id, p.name])).toEqual([
+        [idsFor('/api/v1/pipelines/{id}')!.id, 'mine'],
+      ]);
     });
   });
 });

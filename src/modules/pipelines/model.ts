@@ -14,7 +14,11 @@ const template = (description: string) => t.Optional(t.String({ minLength: 1, ma
  */
 export const PipelineStep = t.Object(
   {
-    id: t.String({ pattern: stepIdPattern, maxLength: 64, description: 'Unique within the pipeline: a letter, then letters, digits, _ or -' }),
+    id: t.String({
+      pattern: stepIdPattern,
+      maxLength: 64,
+      description: 'Unique within the pipeline: a letter, then letters, digits, _ or -',
+    }),
     type: t.String({
       minLength: 1,
       maxLength: 32,
