@@ -15,6 +15,13 @@ export type BullQueuesOptions = {
   log: Logger;
 };
 
+/** Waits for `work` at most `ms` (closing while Redis is away must not hang a shutdown); its failure is ignored. */
+async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: Timer | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 /** Rejects with KvUnavailableError when `work` takes longer than the timeout (Redis away: commands wait for it). */
 async function withinTimeout<T>(operation: string, work: Promise<T>): Promise<T> {
   let timer: Timer | undefined;
@@ -153,7 +160,7 @@ export function createBullQueues(url: string, { prefix, log }: BullQueuesOptions
         closed ??= (async () => {
           closing = true;
           if (worker) {
-            await worker.pause(true).catch(() => undefined);
+            await settleWithin(worker.pause(true), commandTimeoutMs);
             let timer: Timer | undefined;
             await Promise.race([
               Promise.allSettled([...handlers]),
@@ -164,9 +171,9 @@ export function createBullQueues(url: string, { prefix, log }: BullQueuesOptions
             clearTimeout(timer);
             for (const controller of controllers.values()) controller.abort();
             await Promise.allSettled([...handlers]);
-            await worker.close().catch(() => undefined);
+            await settleWithin(worker.close(), commandTimeoutMs);
           }
-          await queue.close().catch(() => undefined);
+          await settleWithin(queue.close(), commandTimeoutMs);
           producer.disconnect();
           workerConnection?.disconnect();
         })();

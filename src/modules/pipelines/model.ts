@@ -140,7 +140,6 @@ const executionFields = {
   finishedAt: t.Union([Time, t.Null()]),
   durationMs: t.Union([t.Integer(), t.Null()]),
 };
-export const ExecutionSummary = t.Object(executionFields);
 export const ExecutionView = t.Object({ ...executionFields, steps: t.Array(StepRunView) });
 
 export const ExecutionParams = t.Object({ id: t.String({ minLength: 1, maxLength: 64 }) });
