@@ -28,6 +28,8 @@ import { healthModule } from './modules/health/index.ts';
 import { modelsModule } from './modules/models/index.ts';
 import { createModelsService } from './modules/models/service.ts';
 import { openAiCompatModule } from './modules/openai-compat/index.ts';
+import { pipelinesModule } from './modules/pipelines/index.ts';
+import { createPipelinesService, type PipelineSources } from './modules/pipelines/service.ts';
 import { liveSseGuard, realtimeModule } from './modules/realtime/index.ts';
 import { createLiveConnections, createRealtimeHub, createUserEvents } from './modules/realtime/service.ts';
 import { createRepliesService } from './modules/replies/service.ts';
@@ -62,8 +64,11 @@ function uploadRoutes(config: Config): ReadonlyMap<string, UploadRoute> {
 
 const layerRow = (namespace: string, layer: 'l1' | 'l2', value: number): [Record<string, string>, number] => [{ namespace, layer }, value];
 
+/** What a deployment (or a test) plugs into the services: where pipelines' `file` and `transcribe` steps read. */
+export type ServiceOptions = { pipelineSources?: PipelineSources };
+
 /** The services behind the routes, built once per process from the infra. */
-export function createServices(infra: Infra) {
+export function createServices(infra: Infra, options: ServiceOptions = {}) {
   const { config, log } = infra;
   const metrics = createMetrics();
   const users = createUsersService(infra.db, infra.cache);
@@ -94,6 +99,16 @@ export function createServices(infra: Infra) {
   const streams = createStreamsService(infra, buffers);
   const voice = createVoiceService(infra, { replies, chats, models });
   const transcripts = createTranscriptsService(infra, { chats });
+  // The `file` and `transcribe` steps read the owner's files through the files and voice services.
+  const sources: PipelineSources = options.pipelineSources ?? {
+    fileText: (userId, fileId, maxChars) => files.textOf(userId, fileId, maxChars),
+    transcribe: async (userId, fileId, signal) => {
+      const { file, stream } = await files.open(userId, fileId);
+      const audio = new Blob([await Bun.readableStreamToBytes(stream)], { type: file.contentType });
+      return (await voice.transcribeStored(userId, audio, signal)).text;
+    },
+  };
+  const pipelines = createPipelinesService(infra, { replies, users, events, buffers, metrics, sources });
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
   // One scheduler of periodic clean-ups; the server starts it (tests only when they ask).
@@ -109,6 +124,7 @@ export function createServices(infra: Infra) {
   });
   /** Shutdown, before the infra closes: housekeeping, live connections and revocation notices stop their timers and subscriptions. */
   const close = async () => {
+    await pipelines.drain(0);
     await housekeeping.stop();
     await live.close();
     auth.revocations.close();
@@ -125,6 +141,7 @@ export function createServices(infra: Infra) {
     voice,
     files,
     transcripts,
+    pipelines,
     realtime,
     buffers,
     live,
@@ -150,6 +167,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     files,
     voice,
     transcripts,
+    pipelines,
     realtime,
     buffers,
     live,
@@ -201,6 +219,29 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     help: 'Invalidations this instance sent (writes that changed cached data), by namespace',
     read: () => cacheRows().map((row) => [{ namespace: row.namespace }, row.invalidations]),
   });
+  let queueDepth = { waiting: 0, active: 0, delayed: 0 };
+  metrics.addCollector(async () => {
+    queueDepth = await pipelines.queueCounts();
+  });
+  const queueHelp = (state: string) => `Pipeline executions ${state} in the job queue (all instances' on BullMQ, this one's in process)`;
+  metrics.addGauge({ name: 'parley_pipeline_queue_waiting', help: queueHelp('waiting'), read: () => queueDepth.waiting });
+  metrics.addGauge({ name: 'parley_pipeline_queue_active', help: queueHelp('running'), read: () => queueDepth.active });
+  metrics.addGauge({ name: 'parley_pipeline_queue_delayed', help: queueHelp('waiting to be retried'), read: () => queueDepth.delayed });
+  metrics.addGauge({
+    name: 'parley_pipeline_executions_running',
+    help: 'Pipeline executions this instance runs',
+    read: pipelines.activeCount,
+  });
+  metrics.addCounters({
+    name: 'parley_pipeline_jobs_total',
+    help: 'Pipeline execution runs this instance ended, by outcome (completed, failed, retried, released: handed back unfinished)',
+    read: () => Object.entries(pipelines.jobOutcomes()).map(([outcome, value]) => [{ outcome }, value]),
+  });
+  metrics.addCounters({
+    name: 'parley_pipeline_steps_total',
+    help: 'Pipeline step attempts this instance ended, by type and outcome (succeeded, failed, retried)',
+    read: pipelines.stepOutcomes,
+  });
   metrics.addGauge({ name: 'process_resident_memory_bytes', help: 'Resident memory', read: () => process.memoryUsage.rss() });
   return (
     new Elysia({
@@ -236,6 +277,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(filesModule({ files, routes, uploadLimit }))
       .use(transcriptsModule({ transcripts, routes, searchLimit }))
       .use(realtimeModule({ hub: realtime, routes }))
+      .use(pipelinesModule({ pipelines, routes }))
       .use(openAiCompatModule({ models, replies, routes }))
   );
 }

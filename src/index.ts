@@ -33,6 +33,8 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
   const server = app.server!;
   // Stopped by services.close() at shutdown.
   services.housekeeping.start();
+  // Any instance takes pipeline executions from the queue (and re-queues those left unfinished).
+  services.pipelines.start();
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.port}`;
   let stopping: Promise<void> | undefined;
   const shutdown = (reason = 'shutdown') =>
@@ -42,7 +44,11 @@ export async function serve(config: Config, log: Logger = createLogger(config.lo
       const grace = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), config.shutdownGraceMs);
       });
-      const generationsDone = services.replies.drain(config.shutdownGraceMs);
+      // Running pipeline executions get the same grace, then go back to the queue for another instance.
+      const generationsDone = Promise.all([
+        services.replies.drain(config.shutdownGraceMs),
+        services.pipelines.drain(config.shutdownGraceMs),
+      ]);
       const outcome = await Promise.race([Promise.all([server.stop(false), generationsDone]).then(() => 'drained' as const), grace]);
       clearTimeout(timer);
       await generationsDone;

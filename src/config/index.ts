@@ -180,6 +180,14 @@ export function parseConfig(raw: Env) {
       pro: 3600,
       enterprise: 3600,
     }),
+    /** Pipelines: executions per instance, a step's default timeout and retries, the retry backoff, and (BullMQ) the job lock. */
+    pipelines: {
+      concurrency: env.PIPELINE_CONCURRENCY,
+      stepTimeoutMs: env.PIPELINE_STEP_TIMEOUT_MS,
+      stepRetries: env.PIPELINE_STEP_RETRIES,
+      retryBaseMs: env.PIPELINE_RETRY_BASE_MS,
+      stallMs: env.PIPELINE_STALL_MS,
+    },
   });
 }
 

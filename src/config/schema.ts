@@ -330,6 +330,38 @@ export const EnvSchema = T.Object({
     description:
       'How long a transcript read (GET /transcripts/:id) stays cached, by the reader’s tier, as guest=S,free=S,pro=S,enterprise=S (seconds, any subset; 0 = not cached); keys left out keep guest=60, free=300, pro=3600, enterprise=3600. Changes drop it on every instance at once.',
   }),
+  PIPELINE_CONCURRENCY: T.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 4,
+    description:
+      'Pipeline executions one instance runs at once (its share of the job queue); the steps of each run in parallel where they can.',
+  }),
+  PIPELINE_STEP_TIMEOUT_MS: T.Integer({
+    minimum: 100,
+    maximum: 3_600_000,
+    default: 300_000,
+    description: "A pipeline step's time limit when its definition sets none (timeoutMs), per attempt, in ms.",
+  }),
+  PIPELINE_STEP_RETRIES: T.Integer({
+    minimum: 0,
+    maximum: 10,
+    default: 2,
+    description: 'Retries of a failed pipeline step (an upstream error, a timeout, an outage) when its definition sets none (retries).',
+  }),
+  PIPELINE_RETRY_BASE_MS: T.Integer({
+    minimum: 0,
+    maximum: 600_000,
+    default: 1000,
+    description: "Wait before a pipeline step's first retry, doubled for each further one, in ms.",
+  }),
+  PIPELINE_STALL_MS: T.Integer({
+    minimum: 500,
+    maximum: 3_600_000,
+    default: 30_000,
+    description:
+      'With REDIS_URL: the lock an instance holds on an execution it runs (renewed at half this); once it lapses (the instance died), another instance takes the execution over within about this long again, in ms.',
+  }),
 });
 
 /** The environment decoded by EnvSchema: defaults filled in, numbers, booleans, lists and seconds typed. */

@@ -20,6 +20,7 @@ export function createMetrics() {
   const histograms: { name: string; help: string; render: (lines: string[]) => void }[] = [];
   const gauges: Gauge[] = [];
   const counterFamilies: CounterFamily[] = [];
+  const collectors: (() => Promise<void>)[] = [];
 
   const metrics = {
     /** Registers a histogram of seconds (Prometheus buckets from 1 ms to 120 s). */
@@ -56,6 +57,23 @@ export function createMetrics() {
 
     addCounters(family: CounterFamily) {
       counterFamilies.push(family);
+    },
+
+    /** Registers work to do before each scrape (reading what gauges show from a store); it must not throw. */
+    addCollector(collect: () => Promise<void>) {
+      collectors.push(collect);
+    },
+
+    /** Runs the collectors, waiting at most `timeoutMs`: a slow store leaves the last values in place. */
+    async collect(timeoutMs = 2000): Promise<void> {
+      let timer: Timer | undefined;
+      await Promise.race([
+        Promise.allSettled(collectors.map((collect) => collect())),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
     },
 
     render(): string {

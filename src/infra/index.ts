@@ -4,6 +4,7 @@ import { type Database, openDatabase } from './db/index.ts';
 import { type KeyValueStore, openKeyValueStore } from './kv/index.ts';
 import type { Logger } from './log/index.ts';
 import { type Mailer, openMailer } from './mail/index.ts';
+import { openQueues, type Queues } from './queue/index.ts';
 import { openSpeech, type SpeechClient } from './speech/index.ts';
 import { type BlobStorage, openStorage } from './storage/index.ts';
 
@@ -20,6 +21,8 @@ export type Infra = {
   readonly speech: SpeechClient | null;
   /** Uploaded files' bytes: local disk under DATA_DIR/files, or an S3-compatible bucket (S3_BUCKET). */
   readonly storage: BlobStorage;
+  /** Job queues (BullMQ on Redis, or in process); a queue connects when a module opens it. */
+  readonly queues: Queues;
   readonly startedAt: Date;
 };
 
@@ -29,10 +32,12 @@ export async function openInfra(config: Config, log: Logger): Promise<Infra> {
   const cache = await openCache(kv, log);
   const mailer = openMailer(config, log);
   const storage = openStorage(config);
-  return { config, log, db, kv, cache, mailer, storage, speech: openSpeech(config), startedAt: new Date() };
+  const queues = openQueues(config, log);
+  return { config, log, db, kv, cache, mailer, storage, speech: openSpeech(config), queues, startedAt: new Date() };
 }
 
 export async function closeInfra(infra: Infra): Promise<void> {
   await infra.cache.close();
+  await infra.queues.close();
   await Promise.allSettled([infra.kv.close(), infra.db.close(), infra.mailer.close()]);
 }

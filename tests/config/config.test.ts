@@ -316,6 +316,7 @@ describe('config: decoding', () => {
       streamMaxEvents: 10_000,
       streamMaxBytes: 5_242_880,
       transcriptCacheTtlSeconds: { guest: 60, free: 300, pro: 3600, enterprise: 3600 },
+      pipelines: { concurrency: 4, stepTimeoutMs: 300_000, stepRetries: 2, retryBaseMs: 1000, stallMs: 30_000 },
     });
   });
 

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, createServices, type Services } from '../../src/app.ts';
+import { createApp, createServices, type ServiceOptions, type Services } from '../../src/app.ts';
 import { type Env, parseConfig } from '../../src/config/index.ts';
 import { closeInfra, type Infra, openInfra } from '../../src/infra/index.ts';
 import { createLogger } from '../../src/infra/log/index.ts';
@@ -21,7 +21,11 @@ export type TestApp = {
   close(): Promise<void>;
 };
 
-export async function createTestApp(kind: StorageKind = { database: 'sqlite', kv: 'memory' }, env: Env = {}): Promise<TestApp> {
+export async function createTestApp(
+  kind: StorageKind = { database: 'sqlite', kv: 'memory' },
+  env: Env = {},
+  options: ServiceOptions = {},
+): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-test-'));
   const database = kind.database === 'postgres' ? await createTestDatabase({ migrated: true }) : undefined;
   const redis = kind.kv === 'redis' ? createTestRedisPrefix() : undefined;
@@ -40,7 +44,7 @@ export async function createTestApp(kind: StorageKind = { database: 'sqlite', kv
   const log = createLogger(config.logLevel, (line) => logs.push(JSON.parse(line)));
   const infra = await openInfra(config, log);
   await infra.db.migrate();
-  const services = createServices(infra);
+  const services = createServices(infra, options);
   const app = createApp(infra, services);
   return {
     infra,

@@ -96,6 +96,8 @@ describe('every route of the OpenAPI document', () => {
       'patch /api/v1/chats/{id}/messages/{messageId}': { content: 'taken', stream: false },
       'post /api/v1/streams/{id}/append': { event: 'x', data: 1 },
       'patch /api/v1/transcripts/{id}': { title: 'taken' },
+      'patch /api/v1/pipelines/{id}': { name: 'taken' },
+      'post /api/v1/pipelines/{id}/execute': { input: {} },
     };
     let transcriptId: string;
 
@@ -116,7 +118,21 @@ describe('every route of the OpenAPI document', () => {
         201,
       );
       transcriptId = transcript.id;
+      const pipeline = await expectStatus(
+        await app.request('/api/v1/pipelines', {
+          method: 'POST',
+          headers: bearer(owner.accessToken),
+          json: { name: 'mine', steps: [{ id: 'only', type: 'template', template: 'x' }] },
+        }),
+        201,
+      );
+      const execution = await expectStatus(
+        await app.request(`/api/v1/pipelines/${pipeline.id}/execute`, { method: 'POST', headers: bearer(owner.accessToken), json: {} }),
+        202,
+      );
       idsFor = (path): Record<string, string> | undefined => {
+        if (path.startsWith('/api/v1/pipelines/{id}')) return { id: pipeline.id };
+        if (path.startsWith('/api/v1/pipeline-executions/{id}')) return { id: execution.executionId };
         if (path.startsWith('/api/v1/chats/{id}')) return { id: chat.id, messageId: sent.assistantMessage.id };
         if (path.startsWith('/api/v1/streams/{id}')) return { id: stream.id };
         if (path.startsWith('/api/v1/auth/api-keys/{id}')) return { id: key.id };
@@ -155,6 +171,10 @@ describe('every route of the OpenAPI document', () => {
         200,
       );
       expect(transcript.title).not.toBe('taken');
+      const pipelines = await expectStatus(await app.request('/api/v1/pipelines', { headers: bearer(owner.accessToken) }), 200);
+      expect(pipelines.data.map((p: { id: string; name: string }) => [p.id, p.name])).toEqual([
+        [idsFor('/api/v1/pipelines/{id}')!.id, 'mine'],
+      ]);
     });
   });
 });

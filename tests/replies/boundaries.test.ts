@@ -26,16 +26,24 @@ describe('module boundaries', () => {
   });
 
   test('happy: chats, stateless chat, the OpenAI-compatible API and websockets all reply through the replies service', () => {
-    for (const room of ['chats', 'models', 'openai-compat', 'realtime']) {
+    for (const room of ['chats', 'models', 'openai-compat', 'realtime', 'pipelines']) {
       const users = files.filter(
         (file) => roomOf(file) === room && importsOf(file).some((specifier) => specifier.endsWith('/replies/service.ts')),
       );
       expect({ room, usesReplies: users.length > 0 }).toEqual({ room, usesReplies: true });
     }
-    // Nothing outside the engine's room reads a stream buffer to build a reader of its own.
+    // Nothing outside the engine's room reads a stream buffer to build a reader of its own. Pipelines
+    // write their progress events into one (progress.ts) and read it only through streamAsSse.
     const readers = files.filter(
-      (file) => !['replies', 'streams'].includes(roomOf(file)) && importsOf(file).some((specifier) => specifier.includes('stream-buffers')),
+      (file) =>
+        !['replies', 'streams'].includes(roomOf(file)) &&
+        !['pipelines/progress.ts', 'pipelines/service.ts'].includes(file) &&
+        importsOf(file).some((specifier) => specifier.includes('stream-buffers')),
     );
     expect(readers).toEqual([]);
+    const pipelineReaders = ['pipelines/progress.ts', 'pipelines/service.ts'].filter((file) =>
+      /\b(readStream|\.follow\(|\.snapshot\()/.test(readFileSync(join(modulesDir, file), 'utf8')),
+    );
+    expect(pipelineReaders).toEqual([]);
   });
 });

@@ -271,3 +271,108 @@ export const transcriptMessages = pgTable(
   },
   (table) => [primaryKey({ columns: [table.transcriptId, table.position] })],
 );
+
+// ---- Pipelines (issue 14) -------------------------------------------------------------------
+// A definition keeps every version it had: an execution runs the version it was started with,
+// whatever happens to the definition afterwards. Deleting a definition hides it (deleted_at);
+// its executions stay readable. Step results are stored as they finish, so an execution taken
+// over by another instance never runs a stored step again.
+
+type PipelineStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+type PipelineStepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
+type PipelineError = { code: string; message: string };
+
+export const pipelines = pgTable(
+  'pipelines',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    description: text('description'),
+    /** The latest version (pipeline_versions). */
+    version: integer('version').notNull().default(1),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    deletedAt: at('deleted_at'),
+  },
+  (table) => [index('pipelines_user_idx').on(table.userId, table.id)],
+);
+
+export const pipelineVersions = pgTable(
+  'pipeline_versions',
+  {
+    pipelineId: text('pipeline_id')
+      .notNull()
+      .references(() => pipelines.id, { onDelete: 'cascade' }),
+    version: integer('version').notNull(),
+    name: text('name').notNull(),
+    description: text('description'),
+    steps: jsonb('steps').$type<Record<string, unknown>[]>().notNull(),
+    /** Template of the execution's output; null = the last step's output. */
+    output: text('output'),
+    createdAt: createdAt(),
+  },
+  (table) => [primaryKey({ columns: [table.pipelineId, table.version] })],
+);
+
+export const pipelineExecutions = pgTable(
+  'pipeline_executions',
+  {
+    id: text('id').primaryKey(),
+    pipelineId: text('pipeline_id')
+      .notNull()
+      .references(() => pipelines.id, { onDelete: 'cascade' }),
+    version: integer('version').notNull(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    status: text('status').$type<PipelineStatus>().notNull().default('queued'),
+    input: jsonb('input').$type<Record<string, string>>().notNull(),
+    output: text('output'),
+    error: jsonb('error').$type<PipelineError>(),
+    /** The stream buffer of its progress events. */
+    streamId: text('stream_id').notNull(),
+    /** The caller's address when it was started: guests' LLM limits count by it. */
+    ip: text('ip').notNull(),
+    createdAt: createdAt(),
+    startedAt: at('started_at'),
+    finishedAt: at('finished_at'),
+    updatedAt: updatedAt(),
+  },
+  (table) => [
+    index('pipeline_executions_user_idx').on(table.userId, table.id),
+    index('pipeline_executions_pipeline_idx').on(table.pipelineId, table.id),
+    index('pipeline_executions_status_idx').on(table.status),
+  ],
+);
+
+export const pipelineStepRuns = pgTable(
+  'pipeline_step_runs',
+  {
+    executionId: text('execution_id')
+      .notNull()
+      .references(() => pipelineExecutions.id, { onDelete: 'cascade' }),
+    stepId: text('step_id').notNull(),
+    /** The step's place in its definition. */
+    position: integer('position').notNull(),
+    type: text('type').notNull(),
+    status: text('status').$type<PipelineStepStatus>().notNull().default('pending'),
+    /** Attempts started so far. */
+    attempts: integer('attempts').notNull().default(0),
+    output: text('output'),
+    error: jsonb('error').$type<PipelineError>(),
+    provider: text('provider'),
+    model: text('model'),
+    inputTokens: integer('input_tokens'),
+    outputTokens: integer('output_tokens'),
+    /** The reply generating this LLM step right now: a cancel on any instance stops it through the reply engine. */
+    messageId: text('message_id'),
+    startedAt: at('started_at'),
+    finishedAt: at('finished_at'),
+    updatedAt: updatedAt(),
+  },
+  (table) => [primaryKey({ columns: [table.executionId, table.stepId] })],
+);
+// ---- end of pipelines ------------------------------------------------------------------------

@@ -302,7 +302,7 @@ export async function createRedisStore(
 }
 
 /** Logs a lost connection once (not at every retry) and its recovery. */
-function watchConnection(connection: Redis, name: string, url: string, log: Logger) {
+export function watchConnection(connection: Redis, name: string, url: string, log: Logger) {
   let lastError: string | undefined;
   connection.on('error', (error: Error) => {
     if (error.message === lastError) return;

@@ -65,6 +65,7 @@ const tags = [
   { name: 'Files', description: 'Uploads judged by content, downloads with ranges and ETags' },
   { name: 'Transcripts', description: 'Frozen, shareable records of a conversation: JSON, Markdown or text, searchable' },
   { name: 'Realtime', description: 'The websocket' },
+  { name: 'Pipelines', description: 'Multi-step LLM workflows, run as jobs on a queue any instance takes from' },
   { name: 'Admin', description: 'Users, cache and housekeeping (role admin or X-Admin-Key)' },
   { name: 'OpenAI-compatible', description: 'OpenAI’s wire format under /v1, for its SDKs' },
 ];

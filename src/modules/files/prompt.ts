@@ -30,7 +30,20 @@ export function createFilePrompts(
 ) {
   const texts = infra.cache.namespace<ExtractedText>('file-text', { l1TtlMs: 60_000, l2TtlMs: 86_400_000, l1MaxEntries: 200 });
 
+  /** A file's text (cached; files never change), or ExtractError when it has none (an image, audio…). */
+  const extracted = async (row: FileRow, maxChars: number): Promise<ExtractedText> =>
+    texts.get(`${row.id}:${maxChars}`, async () =>
+      extractText({ bytes: await deps.bytes(row), contentType: row.contentType, name: row.name }, { maxChars }),
+    );
+
   return {
+    /** The text of the user's file `id`, at most `maxChars` characters: 404 when not theirs, 415/422 when it has no text. */
+    async textOf(userId: string, id: string, maxChars: number): Promise<string> {
+      const [row] = await deps.rows(userId, [id]);
+      if (!row) throw notFound('File');
+      return (await extracted(row, Math.min(maxExtractChars, maxChars))).text;
+    },
+
     /**
      * The prompt content of the user's files `ids` (404 `not_found` when one is not theirs), the
      * text ones fitted together into `budgetTokens` (estimated tokens). A file that cannot be read
@@ -53,9 +66,7 @@ export function createFilePrompts(
           continue;
         }
         try {
-          const text = await texts.get(`${id}:${maxChars}`, async () =>
-            extractText({ bytes: await deps.bytes(row), contentType: row.contentType, name: row.name }, { maxChars }),
-          );
+          const text = await extracted(row, maxChars);
           textual.push({ ...text, name: row.name, id });
         } catch (error) {
           if (!(error instanceof ExtractError)) throw error;

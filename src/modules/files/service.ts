@@ -272,6 +272,8 @@ export function createFilesService(infra: Infra, deps: { replies: RepliesService
      * (404 unless each is theirs): image parts, text as <attachment> elements, notes on what was cut.
      */
     promptParts: prompts.partsOf,
+    /** For other modules: the text of the user's file (PDF, DOCX, text…), at most `maxChars` characters; 404 when not theirs, 415/422 without text. */
+    textOf: prompts.textOf,
 
     /** The files among `ids` that are the user's, as shown to them (others' and unknown ids left out). */
     async describe(userId: string, ids: readonly string[]): Promise<FileInfo[]> {

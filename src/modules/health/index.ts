@@ -14,8 +14,9 @@ export function healthModule(infra: Infra, metrics: Metrics) {
     })
     .get(
       '/metrics',
-      ({ set }) => {
+      async ({ set }) => {
         set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8';
+        await metrics.collect();
         return metrics.render();
       },
       {

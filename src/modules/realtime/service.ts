@@ -5,7 +5,9 @@ export type UserEvent =
   | { type: 'message.created'; chatId: string; message: unknown }
   | { type: 'message.updated'; chatId: string; message: unknown }
   | { type: 'chat.updated'; chatId: string; chat: unknown }
-  | { type: 'chat.deleted'; chatId: string };
+  | { type: 'chat.deleted'; chatId: string }
+  /** A pipeline execution moved on: its status, and the step that changed (null for the execution itself). */
+  | { type: 'pipeline.updated'; pipelineId: string; executionId: string; status: string; step: { id: string; status: string } | null };
 
 const channel = (userId: string) => `user:${userId}:events`;
 

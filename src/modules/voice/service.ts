@@ -135,6 +135,15 @@ export function createVoiceService(infra: Infra, deps: { replies: RepliesService
     },
 
     /**
+     * Speech to text of audio already stored (a pipeline's `transcribe` step, whose run was
+     * admitted already): the same checks and usage record as `transcribe`, no LLM call counted.
+     */
+    async transcribeStored(userId: string, audio: Blob, signal: AbortSignal): Promise<TranscriptView> {
+      speechOf();
+      return hear(userId, await inspectAudio(audio, audioLimits()), {}, signal);
+    },
+
+    /**
      * Text to speech: resolves once the speech server answers, with its audio as a stream that
      * the route passes on as it arrives. Throws 422 (an unknown voice), 429, 502, 503.
      */
