@@ -4,6 +4,23 @@
 export const providerNames = ['openai', 'anthropic', 'ollama', 'echo'] as const;
 export type ProviderName = (typeof providerNames)[number];
 
+/**
+ * Other names clients use for a provider (the PWA calls Anthropic `claude`). Accepted wherever a
+ * provider is named (request bodies, `provider/model` ids, DEFAULT_PROVIDER, LLM_FALLBACKS) and
+ * turned into the canonical name at once: only canonical names are stored or answered.
+ */
+export const providerAliases = { claude: 'anthropic' } as const satisfies Record<string, ProviderName>;
+export type ProviderAlias = keyof typeof providerAliases;
+
+/** Every word that names a provider: the canonical names, then the aliases. */
+export const providerWords = [...providerNames, ...(Object.keys(providerAliases) as ProviderAlias[])] as const;
+
+/** The canonical provider a word names (`claude` → `anthropic`), or undefined when it names none. Exact, case-sensitive. */
+export function canonicalProvider(word: string): ProviderName | undefined {
+  if ((providerNames as readonly string[]).includes(word)) return word as ProviderName;
+  return Object.hasOwn(providerAliases, word) ? providerAliases[word as ProviderAlias] : undefined;
+}
+
 export const roles = ['guest', 'user', 'admin'] as const;
 export type Role = (typeof roles)[number];
 
