@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia';
+import { createAuditTrail } from './http/audit-trail.ts';
 import { authGuard } from './http/auth.ts';
 import { compression } from './http/compression.ts';
 import { corsPolicy } from './http/cors.ts';
@@ -16,6 +17,7 @@ import { createProviders } from './infra/llm/index.ts';
 import { createHousekeeping } from './modules/admin/housekeeping.ts';
 import { adminModule } from './modules/admin/index.ts';
 import { maintenanceRoutes } from './modules/admin/maintenance.ts';
+import { type AdminLiveSources, createAdminService } from './modules/admin/service.ts';
 import { authModule } from './modules/auth/index.ts';
 import { createAuthService } from './modules/auth/service.ts';
 import { chatsModule } from './modules/chats/index.ts';
@@ -43,8 +45,11 @@ export function maxRequestBytes(maxFileSize: number): number {
 
 const layerRow = (namespace: string, layer: 'l1' | 'l2', value: number): [Record<string, string>, number] => [{ namespace, layer }, value];
 
+/** What the composition may add to the services: the pipelines queue's depth, once a queue exists. */
+export type ServiceOptions = { queueDepth?: AdminLiveSources['queueDepth'] };
+
 /** The services behind the routes, built once per process from the infra. */
-export function createServices(infra: Infra) {
+export function createServices(infra: Infra, options: ServiceOptions = {}) {
   const { config, log } = infra;
   const metrics = createMetrics();
   const users = createUsersService(infra.db, infra.cache);
@@ -66,6 +71,15 @@ export function createServices(infra: Infra) {
   const streams = createStreamsService(infra, buffers);
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
+  const admin = createAdminService(infra, {
+    users,
+    live: {
+      activeReplies: replies.activeCount,
+      clusterReplies: replies.clusterActiveCount,
+      websockets: () => realtime.stats().sockets,
+      queueDepth: options.queueDepth,
+    },
+  });
   // One scheduler of periodic clean-ups; the server starts it (tests only when they ask).
   const housekeeping = createHousekeeping({
     kv: infra.kv,
@@ -80,17 +94,34 @@ export function createServices(infra: Infra) {
     await live.close();
     auth.revocations.close();
   };
-  return { metrics, users, auth, replies, events, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping, close };
+  return {
+    metrics,
+    users,
+    auth,
+    replies,
+    events,
+    chats,
+    models,
+    streams,
+    realtime,
+    buffers,
+    live,
+    searchLimit,
+    housekeeping,
+    admin,
+    close,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
 /** The whole HTTP surface. The only place that knows every module. */
 export function createApp(infra: Infra, services: Services = createServices(infra)) {
-  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping } = services;
+  const { metrics, users, auth, replies, chats, models, streams, realtime, buffers, live, searchLimit, housekeeping, admin } = services;
   const config = infra.config;
   const routes = createRouteBundle({
-    guard: authGuard(auth.resolveCaller),
+    // Every admin action is written to the audit log through this one trail (see the `audit` route option).
+    guard: authGuard(auth.resolveCaller, createAuditTrail({ sink: admin.audit.record, trustProxy: config.trustProxy })),
     limits: createLimits(infra),
     trustProxy: config.trustProxy,
     idempotency: idempotency({
@@ -158,7 +189,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(healthModule(infra, metrics))
       .use(authModule({ auth, routes }))
       .use(usersModule({ users, routes }))
-      .use(adminModule({ users, replies, auth, routes }))
+      .use(adminModule({ admin, users, replies, auth, routes }))
       .use(maintenanceRoutes({ kv: infra.kv, cache: infra.cache, routes, housekeeping }))
       .use(modelsModule({ models, routes }))
       .use(chatsModule({ chats, routes, searchLimit }))

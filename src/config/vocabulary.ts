@@ -27,6 +27,10 @@ export type Role = (typeof roles)[number];
 export const tiers = ['free', 'pro', 'enterprise'] as const;
 export type Tier = (typeof tiers)[number];
 
+/** What a caller presented that made it who it is: an access token, an API key, or the admin key. */
+export const credentialKinds = ['token', 'apiKey', 'adminKey'] as const;
+export type CredentialKind = (typeof credentialKinds)[number];
+
 export const messageRoles = ['system', 'user', 'assistant'] as const;
 export type MessageRole = (typeof messageRoles)[number];
 

@@ -1,10 +1,10 @@
 import { t } from 'elysia';
 import {
+  canonicalProvider,
   type MessageRole as MessageRoleName,
   type MessageStatus as MessageStatusName,
   messageRoles,
   messageStatuses,
-  canonicalProvider,
   type ProviderName,
   providerAliases,
   providerNames,
