@@ -146,6 +146,8 @@ export function parseConfig(raw: Env) {
     logLevel: env.LOG_LEVEL,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     databaseCloseTimeoutMs: env.DATABASE_CLOSE_TIMEOUT_MS,
+    /** Backups of the SQLite database kept beside it, taken before migrations (0 = none). */
+    sqliteBackups: env.SQLITE_BACKUPS,
     llm: {
       firstTokenTimeoutMs: env.LLM_FIRST_TOKEN_TIMEOUT_MS,
       idleTimeoutMs: env.LLM_IDLE_TIMEOUT_MS,

@@ -296,6 +296,13 @@ export const EnvSchema = T.Object({
     description:
       'How often expired sessions, refresh tokens and mailed one-time tokens are deleted, in ms: once per period across all instances (a KV lock per task and period).',
   }),
+  SQLITE_BACKUPS: T.Integer({
+    minimum: 0,
+    maximum: 1000,
+    default: 3,
+    description:
+      'How many dated backups of the SQLite database to keep beside it (DATA_DIR/parley.db.<UTC time>.bak, written with VACUUM INTO before pending migrations are applied to a database that has data); 0 takes none.',
+  }),
   STREAM_MAX_EVENTS: T.Integer({ minimum: 1, default: 10_000, description: 'Most events a generic stream (POST /streams) may hold.' }),
   STREAM_MAX_BYTES: T.Integer({
     minimum: 1024,

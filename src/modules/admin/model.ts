@@ -83,10 +83,9 @@ export const AuditEntry = t.Object({
   actor: t.Object({
     userId: Nullable(t.String({ description: 'The admin’s user id; null when the admin key alone was used' })),
     email: Nullable(t.String({ description: 'The admin’s email when they acted' })),
-    credential: t.Union(
-      [t.Literal(credentialKinds[0]), t.Literal(credentialKinds[1]), t.Literal(credentialKinds[2])],
-      { description: 'What made the caller an admin: their access token or API key (role admin), or the admin key' },
-    ),
+    credential: t.Union([t.Literal(credentialKinds[0]), t.Literal(credentialKinds[1]), t.Literal(credentialKinds[2])], {
+      description: 'What made the caller an admin: their access token or API key (role admin), or the admin key',
+    }),
   }),
   action: t.String({ description: 'What was done: user.update, chat.feature, cache.clear, sessions.cleanup, model.start, model.stop…' }),
   target: Nullable(t.Object({ type: t.String(), id: t.String() })),
