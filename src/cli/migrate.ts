@@ -1,6 +1,8 @@
 // `parley migrate` and `parley migrate --status`.
+import { existsSync } from 'node:fs';
 import type { Config } from '../config/index.ts';
 import { type MigrationStatus, openDatabase, sqlitePath } from '../infra/db/index.ts';
+import { openSqlite } from '../infra/db/sqlite.ts';
 import type { Logger } from '../infra/log/index.ts';
 
 /** Applies the pending migrations (a SQLite database with data is backed up first: SQLITE_BACKUPS). */
@@ -38,9 +40,10 @@ export function formatMigrationStatus(database: string, status: MigrationStatus)
   ].join('\n');
 }
 
-/** Prints the applied and pending migrations; changes nothing (a missing SQLite file is created empty). */
+/** Prints the applied and pending migrations; applies nothing, and creates no SQLite file that is not there. */
 export async function printMigrationStatus(config: Config, write: (text: string) => void): Promise<void> {
-  const db = openDatabase(config);
+  // No file yet: an empty database in memory has the same status, everything pending.
+  const db = !config.databaseUrl && !existsSync(sqlitePath(config)) ? openSqlite(':memory:') : openDatabase(config);
   try {
     write(formatMigrationStatus(describeDatabase(config), await db.migrationStatus()));
   } finally {

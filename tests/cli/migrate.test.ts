@@ -45,6 +45,7 @@ describe('parley migrate on SQLite', () => {
     expect(before.stdout.split('\n')[0]).toBe(`database: sqlite ${join(dir, 'parley.db')}`);
     expect(statusRows(before.stdout)).toEqual(sqliteTags.map((tag) => ['pending', tag]));
     expect(before.stdout).toContain(`0 applied, ${sqliteTags.length} pending`);
+    expect(existsSync(join(dir, 'parley.db'))).toBe(false);
 
     const migrated = await runCli(['migrate'], { DATA_DIR: dir }, dir);
     expect(migrated.code).toBe(0);
