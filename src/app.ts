@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia';
 import type { Config } from './config/index.ts';
+import { createAuditTrail } from './http/audit-trail.ts';
 import { authGuard } from './http/auth.ts';
 import { compression } from './http/compression.ts';
 import { corsPolicy } from './http/cors.ts';
@@ -17,6 +18,7 @@ import { createProviders } from './infra/llm/index.ts';
 import { createHousekeeping } from './modules/admin/housekeeping.ts';
 import { adminModule } from './modules/admin/index.ts';
 import { maintenanceRoutes } from './modules/admin/maintenance.ts';
+import { type AdminLiveSources, createAdminService } from './modules/admin/service.ts';
 import { authModule } from './modules/auth/index.ts';
 import { createAuthService } from './modules/auth/service.ts';
 import { chatsModule } from './modules/chats/index.ts';
@@ -64,8 +66,11 @@ function uploadRoutes(config: Config): ReadonlyMap<string, UploadRoute> {
 
 const layerRow = (namespace: string, layer: 'l1' | 'l2', value: number): [Record<string, string>, number] => [{ namespace, layer }, value];
 
-/** What a deployment (or a test) plugs into the services: where pipelines' `file` and `transcribe` steps read. */
-export type ServiceOptions = { pipelineSources?: PipelineSources };
+/**
+ * What a deployment (or a test) plugs into the services: where pipelines' `file` and `transcribe`
+ * steps read, and the queue depth the admin overview shows (the pipelines queue's by default).
+ */
+export type ServiceOptions = { pipelineSources?: PipelineSources; queueDepth?: AdminLiveSources['queueDepth'] };
 
 /** The services behind the routes, built once per process from the infra. */
 export function createServices(infra: Infra, options: ServiceOptions = {}) {
@@ -111,6 +116,15 @@ export function createServices(infra: Infra, options: ServiceOptions = {}) {
   const pipelines = createPipelinesService(infra, { replies, users, events, buffers, metrics, sources });
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
+  const admin = createAdminService(infra, {
+    users,
+    live: {
+      activeReplies: replies.activeCount,
+      clusterReplies: replies.clusterActiveCount,
+      websockets: () => realtime.stats().sockets,
+      queueDepth: options.queueDepth ?? (async () => (await pipelines.queueCounts()).waiting),
+    },
+  });
   // One scheduler of periodic clean-ups; the server starts it (tests only when they ask).
   const housekeeping = createHousekeeping({
     kv: infra.kv,
@@ -148,6 +162,7 @@ export function createServices(infra: Infra, options: ServiceOptions = {}) {
     searchLimit,
     uploadLimit,
     housekeeping,
+    admin,
     close,
   };
 }
@@ -174,10 +189,12 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     searchLimit,
     uploadLimit,
     housekeeping,
+    admin,
   } = services;
   const config = infra.config;
   const routes = createRouteBundle({
-    guard: authGuard(auth.resolveCaller),
+    // Every admin action is written to the audit log through this one trail (see the `audit` route option).
+    guard: authGuard(auth.resolveCaller, createAuditTrail({ sink: admin.audit.record, trustProxy: config.trustProxy })),
     limits: createLimits(infra),
     trustProxy: config.trustProxy,
     idempotency: idempotency({
@@ -268,7 +285,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(healthModule(infra, metrics))
       .use(authModule({ auth, routes }))
       .use(usersModule({ users, routes }))
-      .use(adminModule({ users, replies, auth, routes }))
+      .use(adminModule({ admin, users, replies, auth, routes }))
       .use(maintenanceRoutes({ kv: infra.kv, cache: infra.cache, routes, housekeeping }))
       .use(modelsModule({ models, routes }))
       .use(chatsModule({ chats, routes, searchLimit }))

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { ConfigError, decodeEnv, type Env } from './parse.ts';
 import { EnvSchema } from './schema.ts';
 import { loadOrCreateJwtSecret } from './secret.ts';
-import type { ProviderName } from './vocabulary.ts';
+import { canonicalProvider, type ProviderName } from './vocabulary.ts';
 
 export { ConfigError, type Env } from './parse.ts';
 export { type DecodedEnv, EnvSchema } from './schema.ts';
@@ -38,7 +38,8 @@ export function parseConfig(raw: Env) {
     ollama: { baseUrl: env.OLLAMA_BASE_URL },
   };
   const available = configuredProviders(providerKeys);
-  const defaultProvider = env.DEFAULT_PROVIDER ?? available[0]!;
+  // The schema took only provider words, so a given one always names a provider.
+  const defaultProvider = env.DEFAULT_PROVIDER ? canonicalProvider(env.DEFAULT_PROVIDER)! : available[0]!;
   if (!available.includes(defaultProvider)) {
     throw new ConfigError('DEFAULT_PROVIDER', `"${defaultProvider}" is not configured (set its API key or base URL)`);
   }
@@ -145,6 +146,8 @@ export function parseConfig(raw: Env) {
     logLevel: env.LOG_LEVEL,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     databaseCloseTimeoutMs: env.DATABASE_CLOSE_TIMEOUT_MS,
+    /** Backups of the SQLite database kept beside it, taken before migrations (0 = none). */
+    sqliteBackups: env.SQLITE_BACKUPS,
     llm: {
       firstTokenTimeoutMs: env.LLM_FIRST_TOKEN_TIMEOUT_MS,
       idleTimeoutMs: env.LLM_IDLE_TIMEOUT_MS,
@@ -194,11 +197,12 @@ export function parseConfig(raw: Env) {
 /** LLM_FALLBACKS entries as provider:model (the model may hold colons); each provider must be configured. */
 function parseFallbacks(entries: readonly string[], available: readonly ProviderName[]): { provider: ProviderName; model: string }[] {
   return entries.map((entry) => {
-    const [provider, ...model] = entry.split(':');
-    if (!available.includes(provider as ProviderName) || model.length === 0 || !model.join(':')) {
+    const [word = '', ...model] = entry.split(':');
+    const provider = canonicalProvider(word);
+    if (!provider || !available.includes(provider) || model.length === 0 || !model.join(':')) {
       throw new ConfigError('LLM_FALLBACKS', `"${entry}" is not provider:model with a configured provider`);
     }
-    return { provider: provider as ProviderName, model: model.join(':') };
+    return { provider, model: model.join(':') };
   });
 }
 

@@ -1,5 +1,5 @@
 import { type SchemaOptions, type Static, Type as T } from '@sinclair/typebox';
-import { logLevels, providerNames } from './vocabulary.ts';
+import { logLevels, providerWords } from './vocabulary.ts';
 
 // The environment contract, declared once: one property per variable with its type, default, range
 // and meaning. decodeEnv (parse.ts) reads the raw strings by it; parseConfig (index.ts) builds the
@@ -63,8 +63,9 @@ export const EnvSchema = T.Object({
   ANTHROPIC_BASE_URL: url(httpProtocols, 'Base URL of the Anthropic API, if not the default.'),
   OLLAMA_BASE_URL: url(httpProtocols, 'Base URL of a local Ollama server; configures the provider.'),
   DEFAULT_PROVIDER: T.Optional(
-    oneOf(providerNames, {
-      description: 'Provider used when a request names none; it must be configured. Unset, the first configured one.',
+    oneOf(providerWords, {
+      description:
+        'Provider used when a request names none; it must be configured. Unset, the first configured one. `claude` is another name for anthropic.',
     }),
   ),
   DEFAULT_MODEL: text('Model of DEFAULT_PROVIDER used when a request names none; unset, the first model listed for it.'),
@@ -236,7 +237,9 @@ export const EnvSchema = T.Object({
     description: 'Retries of 429, 5xx and network failures, only while nothing was streamed yet.',
   }),
   LLM_RETRY_BASE_MS: T.Integer({ minimum: 0, maximum: 60_000, default: 250, description: 'First retry delay, doubled each retry, in ms.' }),
-  LLM_FALLBACKS: list('provider:model pairs tried in order after the requested provider/model fails before streaming.'),
+  LLM_FALLBACKS: list(
+    'provider:model pairs tried in order after the requested provider/model fails before streaming (`claude` names anthropic).',
+  ),
   ECHO_DELAY_MS: T.Integer({
     minimum: 0,
     maximum: 10_000,
@@ -318,6 +321,13 @@ export const EnvSchema = T.Object({
     default: 3_600_000,
     description:
       'How often expired sessions, refresh tokens and mailed one-time tokens are deleted, in ms: once per period across all instances (a KV lock per task and period).',
+  }),
+  SQLITE_BACKUPS: T.Integer({
+    minimum: 0,
+    maximum: 1000,
+    default: 3,
+    description:
+      'How many dated backups of the SQLite database to keep beside it (DATA_DIR/parley.db.<UTC time>.bak, written with VACUUM INTO before pending migrations are applied to a database that has data); 0 takes none.',
   }),
   STREAM_MAX_EVENTS: T.Integer({ minimum: 1, default: 10_000, description: 'Most events a generic stream (POST /streams) may hold.' }),
   STREAM_MAX_BYTES: T.Integer({

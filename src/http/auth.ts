@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia';
-import type { Role, Tier } from '../config/vocabulary.ts';
+import type { CredentialKind, Role, Tier } from '../config/vocabulary.ts';
+import type { AuditTrail } from './audit-trail.ts';
 import { forbidden, unauthorized } from './errors.ts';
 import { requestInfo } from './request-context.ts';
 
@@ -19,7 +20,7 @@ export type Caller = {
   user: CallerUser | null;
   /** Role admin, or a valid X-Admin-Key. */
   isAdmin: boolean;
-  via: 'token' | 'apiKey' | 'adminKey';
+  via: CredentialKind;
   sessionId: string | null;
   tokenId: string | null;
   /** The access token's `exp`, in seconds since the epoch. */
@@ -60,8 +61,14 @@ export type Credentials = true | 'session';
  * (a registered user), `admin` (role admin or X-Admin-Key), `optionalAuth` (anyone; the caller
  * when credentials were sent). Each resolves `caller` for the handler. `auth` and `member` take
  * `true` or `'session'` (see Credentials).
+ *
+ * And `audit: '<action>'`, which every admin route that changes something carries: once its
+ * handler succeeds, an entry naming the action, the caller, and where the call came from is
+ * written through `trail` (see audit-trail.ts) before the response leaves. The handler receives
+ * `audit` to add the target and the change (`audit.note({ target, before, after })`). The
+ * OpenAPI document names the action (`x-audit`).
  */
-export function authGuard(resolveCaller: CallerResolver) {
+export function authGuard(resolveCaller: CallerResolver, trail: AuditTrail) {
   const identify = async (request: Request) => {
     const caller = await resolveCaller(request);
     const info = requestInfo(request);
@@ -116,6 +123,14 @@ export function authGuard(resolveCaller: CallerResolver) {
       }),
       resolve: ({ request }) => ({ caller: settledCaller(request) as Caller }),
     },
+    audit: (action: string) => ({
+      // Typed as idempotency.ts types its `x-idempotent`: Elysia's detail type takes no free-form string extension.
+      detail: { 'x-audit': action } as never,
+      resolve: ({ request }: { request: Request }) => ({ audit: trail.handle(request) }),
+      async afterHandle({ request, route, server, set }) {
+        await trail.record({ action, request, caller: settledCaller(request), route, server, status: set.status });
+      },
+    }),
     optionalAuth: {
       detail: { security: [{}, ...bearer], ...access('optional') },
       // An admin key alone names no user: for these routes that is no caller at all.

@@ -1,10 +1,12 @@
 import { t } from 'elysia';
 import {
+  canonicalProvider,
   type MessageRole as MessageRoleName,
   type MessageStatus as MessageStatusName,
   messageRoles,
   messageStatuses,
   type ProviderName,
+  providerAliases,
   providerNames,
   type Role as RoleName,
   roles,
@@ -21,6 +23,22 @@ export const Provider = t.Union([
   t.Literal(providerNames[2]),
   t.Literal(providerNames[3]),
 ]);
+/**
+ * A provider named in a request (body, query, frame): a canonical name or an alias (`claude`),
+ * decoded to the canonical name before the handler sees it, so only canonical names are stored
+ * and answered. Responses use `Provider`.
+ */
+export const ProviderInput = t
+  .Transform(
+    t.Union([...Provider.anyOf, ...Object.keys(providerAliases).map((alias) => t.Literal(alias))], {
+      description: `One of ${providerNames.join(', ')}; ${Object.entries(providerAliases)
+        .map(([alias, name]) => `\`${alias}\` is accepted for ${name}`)
+        .join(', ')}`,
+    }),
+  )
+  .Decode((word): ProviderName => canonicalProvider(word)!)
+  .Encode((name) => name);
+
 export const Role = t.Union([t.Literal(roles[0]), t.Literal(roles[1]), t.Literal(roles[2])]);
 export const Tier = t.Union([t.Literal(tiers[0]), t.Literal(tiers[1]), t.Literal(tiers[2])]);
 export const MessageRole = t.Union([t.Literal(messageRoles[0]), t.Literal(messageRoles[1]), t.Literal(messageRoles[2])]);

@@ -27,7 +27,7 @@ export type Infra = {
 };
 
 export async function openInfra(config: Config, log: Logger): Promise<Infra> {
-  const db = openDatabase(config);
+  const db = openDatabase(config, log);
   const kv = await openKeyValueStore(config, log);
   const cache = await openCache(kv, log);
   const mailer = openMailer(config, log);

@@ -275,6 +275,7 @@ describe('config: decoding', () => {
       logLevel: 'info',
       shutdownGraceMs: 10_000,
       databaseCloseTimeoutMs: 5000,
+      sqliteBackups: 3,
       llm: {
         firstTokenTimeoutMs: 30_000,
         idleTimeoutMs: 60_000,

@@ -167,6 +167,25 @@ describe('executable CLI', () => {
     expect(JSON.parse(second.stdout.trim()).applied).toBe(0);
   });
 
+  test('happy: migrate --status and seed work from the executable alone (migrations embedded, no source beside it)', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'parley-status-'));
+    const before = await runOnce(['migrate', '--status'], { DATA_DIR: dataDir });
+    expect(before.code).toBe(0);
+    expect(before.stdout).toMatch(/^0 applied, \d+ pending$/m);
+    expect(before.stdout).toContain('pending  0000_init');
+    const seeded = await runOnce(['seed'], {
+      DATA_DIR: dataDir,
+      ECHO_DELAY_MS: '0',
+      PASSWORD_HASH_MEMORY_KIB: '64',
+      PASSWORD_HASH_TIME_COST: '1',
+    });
+    expect(seeded.code).toBe(0);
+    expect(seeded.stdout).toContain('user admin@parley.demo (admin, enterprise) password: ');
+    const after = await runOnce(['migrate', '--status'], { DATA_DIR: dataDir });
+    expect(after.stdout).toMatch(/^\d+ applied, 0 pending$/m);
+    expect((await runOnce(['seed'], { DATA_DIR: dataDir })).code).toBe(1);
+  });
+
   test('error: a bad value exits 1 with one line naming the variable', async () => {
     const result = await runOnce([], { PORT: 'abc' });
     expect(result.code).toBe(1);

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { type SQL, sql } from 'drizzle-orm';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
+import { type MigrationRecord, migrationStatus } from './migration-status.ts';
 import { readMigrations } from './migrations.macro.ts' with { type: 'macro' };
 import * as schema from './schema.pg.ts';
 import type { Database, Db, DialectMigrator, Preparable, PreparedInfo, Tables, Tx } from './types.ts';
@@ -99,6 +100,9 @@ export function openPostgres(url: string, options: { maxConnections?: number; cl
         lock.release();
       }
     },
+    async migrationStatus() {
+      return migrationStatus(migrations, await readRecords(orm));
+    },
     async ping() {
       const started = performance.now();
       await orm.execute(sql`SELECT 1`);
@@ -111,11 +115,22 @@ export function openPostgres(url: string, options: { maxConnections?: number; cl
   };
 }
 
-async function countApplied(db: PostgresJsDatabase<Tables>): Promise<number> {
+async function hasMigrationsTable(db: PostgresJsDatabase<Tables>): Promise<boolean> {
   const rows = await db.execute<{ n: number }>(
     sql`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'drizzle' AND tablename = '__drizzle_migrations'`,
   );
-  if (!rows[0]?.n) return 0;
+  return Boolean(rows[0]?.n);
+}
+
+/** Drizzle's records of what was applied (none before the first migration). */
+async function readRecords(db: PostgresJsDatabase<Tables>): Promise<MigrationRecord[]> {
+  if (!(await hasMigrationsTable(db))) return [];
+  const rows = await db.execute<MigrationRecord>(sql`SELECT hash, created_at AS "createdAt" FROM drizzle.__drizzle_migrations`);
+  return [...rows];
+}
+
+async function countApplied(db: PostgresJsDatabase<Tables>): Promise<number> {
+  if (!(await hasMigrationsTable(db))) return 0;
   const applied = await db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`);
   return applied[0]?.n ?? 0;
 }

@@ -1,6 +1,6 @@
 // Postgres mirror of schema.sqlite.ts: same tables, columns and indexes (tests/db/schema-parity.test.ts checks).
 import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
-import { messageRoles, messageStatuses, roles, tiers } from '../../config/vocabulary.ts';
+import { credentialKinds, messageRoles, messageStatuses, roles, tiers } from '../../config/vocabulary.ts';
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
 const createdAt = () => at('created_at').notNull().defaultNow();
@@ -151,7 +151,10 @@ export const usageRecords = pgTable(
     inputTokens: integer('input_tokens').notNull().default(0),
     outputTokens: integer('output_tokens').notNull().default(0),
   },
-  (table) => [primaryKey({ columns: [table.userId, table.day, table.provider, table.model] })],
+  (table) => [
+    primaryKey({ columns: [table.userId, table.day, table.provider, table.model] }),
+    index('usage_records_day_idx').on(table.day),
+  ],
 );
 
 export const oneTimeTokens = pgTable(
@@ -376,3 +379,38 @@ export const pipelineStepRuns = pgTable(
   (table) => [primaryKey({ columns: [table.executionId, table.stepId] })],
 );
 // ---- end of pipelines ------------------------------------------------------------------------
+
+// ---- Admin audit log (issue 14, adminops) -------------------------------------------------------
+// One row per admin action: who (the admin's user id, or none for the admin key alone), when, what
+// (action, target, before/after) and from where. The actor's id is not a foreign key: an entry
+// outlives the account that made it. Ids are UUIDv7, so id order is time order (pages walk it).
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: text('id').primaryKey(),
+    createdAt: createdAt(),
+    actorUserId: text('actor_user_id'),
+    /** The actor's email when it acted (accounts change). */
+    actorEmail: text('actor_email'),
+    /** What made the caller an admin: its access token or API key (role admin), or the admin key. */
+    actorCredential: text('actor_credential', { enum: credentialKinds }).notNull(),
+    action: text('action').notNull(),
+    targetType: text('target_type'),
+    targetId: text('target_id'),
+    before: jsonb('before').$type<unknown>(),
+    after: jsonb('after').$type<unknown>(),
+    details: jsonb('details').$type<unknown>(),
+    method: text('method').notNull(),
+    path: text('path').notNull(),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    requestId: text('request_id'),
+  },
+  (table) => [
+    index('audit_log_action_idx').on(table.action, table.id),
+    index('audit_log_actor_idx').on(table.actorUserId, table.id),
+    index('audit_log_target_idx').on(table.targetId, table.id),
+    index('audit_log_created_at_idx').on(table.createdAt),
+  ],
+);
+// ---- end of the admin audit log block ------------------------------------------------------------

@@ -1,7 +1,7 @@
 // SQLite mirror of schema.pg.ts: same tables, columns and indexes (tests/db/schema-parity.test.ts checks).
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { messageRoles, messageStatuses, roles, tiers } from '../../config/vocabulary.ts';
+import { credentialKinds, messageRoles, messageStatuses, roles, tiers } from '../../config/vocabulary.ts';
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' }).notNull().default(sql`(CAST(unixepoch('subsec') * 1000 AS INTEGER))`);
@@ -157,7 +157,10 @@ export const usageRecords = sqliteTable(
     inputTokens: integer('input_tokens').notNull().default(0),
     outputTokens: integer('output_tokens').notNull().default(0),
   },
-  (table) => [primaryKey({ columns: [table.userId, table.day, table.provider, table.model] })],
+  (table) => [
+    primaryKey({ columns: [table.userId, table.day, table.provider, table.model] }),
+    index('usage_records_day_idx').on(table.day),
+  ],
 );
 
 // Single-use tokens mailed to users (password reset, email verification), stored hashed.
@@ -384,3 +387,34 @@ export const pipelineStepRuns = sqliteTable(
   (table) => [primaryKey({ columns: [table.executionId, table.stepId] })],
 );
 // ---- end of pipelines ------------------------------------------------------------------------
+
+// ---- Admin audit log (issue 14, adminops) -------------------------------------------------------
+// Mirror of schema.pg.ts's auditLog: one row per admin action, who, when, what and from where.
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    id: text('id').primaryKey(),
+    createdAt: createdAt(),
+    actorUserId: text('actor_user_id'),
+    actorEmail: text('actor_email'),
+    actorCredential: text('actor_credential', { enum: credentialKinds }).notNull(),
+    action: text('action').notNull(),
+    targetType: text('target_type'),
+    targetId: text('target_id'),
+    before: text('before', { mode: 'json' }).$type<unknown>(),
+    after: text('after', { mode: 'json' }).$type<unknown>(),
+    details: text('details', { mode: 'json' }).$type<unknown>(),
+    method: text('method').notNull(),
+    path: text('path').notNull(),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    requestId: text('request_id'),
+  },
+  (table) => [
+    index('audit_log_action_idx').on(table.action, table.id),
+    index('audit_log_actor_idx').on(table.actorUserId, table.id),
+    index('audit_log_target_idx').on(table.targetId, table.id),
+    index('audit_log_created_at_idx').on(table.createdAt),
+  ],
+);
+// ---- end of the admin audit log block ------------------------------------------------------------

@@ -4,8 +4,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { SQL } from 'drizzle-orm';
 import { type BunSQLiteDatabase, drizzle } from 'drizzle-orm/bun-sqlite';
+import { type MigrationRecord, migrationStatus } from './migration-status.ts';
 import { readMigrations } from './migrations.macro.ts' with { type: 'macro' };
 import * as schema from './schema.sqlite.ts';
+import { backupSqlite } from './sqlite-backup.ts';
 import type { Database, Db, DialectMigrator, Preparable, PreparedInfo, Tables, Tx } from './types.ts';
 
 const migrations = readMigrations('sqlite');
@@ -22,7 +24,19 @@ type Scope = { inTransaction: boolean; active: boolean };
  * transaction holds the lock); one without it, inside the callback, re-enters through
  * AsyncLocalStorage instead of queueing behind its own transaction.
  */
-export function openSqlite(path: string): Database {
+export type SqliteOptions = {
+  /**
+   * Before `migrate` applies anything to a database that has migrations already (so holds data),
+   * it is copied beside itself (sqlite-backup.ts) and only the newest this many copies are kept;
+   * 0 takes none. Default 0.
+   */
+  backupsKept?: number;
+  /** Told the path of each backup taken. */
+  onBackup?: (file: string) => void;
+};
+
+export function openSqlite(path: string, options: SqliteOptions = {}): Database {
+  const backupsKept = path === ':memory:' ? 0 : (options.backupsKept ?? 0);
   // The data directory holds the database and the JWT secret: its owner only.
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const client = new SqliteClient(path, { create: true, strict: true });
@@ -124,11 +138,15 @@ export function openSqlite(path: string): Database {
     async migrate() {
       return exclusive(async () => {
         const before = countApplied(client);
+        if (backupsKept > 0 && before > 0 && migrationStatus(migrations, readRecords(client)).pending.length > 0) {
+          options.onBackup?.(backupSqlite(client, path, backupsKept));
+        }
         const migrator = orm as unknown as DialectMigrator;
         migrator.dialect.migrate(migrations, migrator.session, { migrationsFolder: '' });
         return countApplied(client) - before;
       });
     },
+    migrationStatus: () => exclusive(async () => migrationStatus(migrations, readRecords(client))),
     async ping() {
       const started = performance.now();
       client.query('SELECT 1').get();
@@ -141,10 +159,19 @@ export function openSqlite(path: string): Database {
   };
 }
 
+const hasMigrationsTable = (client: SqliteClient) =>
+  Boolean(
+    client.query<{ n: number }, []>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'").get()
+      ?.n,
+  );
+
 function countApplied(client: SqliteClient): number {
-  const table = client
-    .query<{ n: number }, []>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
-    .get();
-  if (!table?.n) return 0;
+  if (!hasMigrationsTable(client)) return 0;
   return client.query<{ n: number }, []>('SELECT count(*) AS n FROM __drizzle_migrations').get()?.n ?? 0;
+}
+
+/** Drizzle's records of what was applied (none before the first migration). */
+function readRecords(client: SqliteClient): MigrationRecord[] {
+  if (!hasMigrationsTable(client)) return [];
+  return client.query<MigrationRecord, []>('SELECT hash, created_at AS createdAt FROM __drizzle_migrations').all();
 }

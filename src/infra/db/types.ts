@@ -1,5 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import type { MigrationStatus } from './migration-status.ts';
 import type * as pgSchema from './schema.pg.ts';
 
 /** The tables, typed once. SQLite's mirror has the same names, columns and value types. */
@@ -81,6 +82,8 @@ export type Database = {
   preparedQueries(): PreparedInfo[];
   /** Applies the embedded migrations; returns how many were new. */
   migrate(): Promise<number>;
+  /** Which embedded migrations the database has and which are pending (for `parley migrate --status`). */
+  migrationStatus(): Promise<MigrationStatus>;
   /** Round-trip time of a trivial query, in milliseconds. */
   ping(): Promise<number>;
   close(): Promise<void>;

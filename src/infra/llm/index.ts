@@ -1,6 +1,7 @@
 // Builds the configured providers and answers "which provider and model serve this request".
 
 import { type Config, configuredProviders } from '../../config/index.ts';
+import { canonicalProvider } from '../../config/vocabulary.ts';
 import type { Logger } from '../log/index.ts';
 import { createAnthropicProvider } from './anthropic.ts';
 import { imageRefusal } from './content.ts';
@@ -111,11 +112,13 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
   }
 
   function pickProvider(provider: string | null | undefined, chat: ChatDefaults | undefined): ProviderName {
-    const name = provider || chat?.provider || config.defaultProvider;
-    if (!providers.has(name as ProviderName)) {
-      throw new UnknownModelError(`provider "${name}" is not configured`);
+    const word = provider || chat?.provider || config.defaultProvider;
+    // An alias (`claude`) names its canonical provider here too, for callers that did not decode it.
+    const name = canonicalProvider(word);
+    if (!name || !providers.has(name)) {
+      throw new UnknownModelError(`provider "${word}" is not configured`);
     }
-    return name as ProviderName;
+    return name;
   }
 
   /** The model, or undefined when only a live lookup (ollama's /api/tags) could name one. */

@@ -5,17 +5,25 @@ import type { RouteBundle } from '../../http/routes.ts';
 import { IdParams } from '../auth/model.ts';
 import type { AuthService } from '../auth/service.ts';
 import type { RepliesService } from '../replies/service.ts';
-import { AdminUpdateUserBody, AdminUsersQuery, AdminUserView } from '../users/model.ts';
+import { AdminUpdateUserBody, AdminUsersQuery, AdminUserView, Usage, UsageQuery } from '../users/model.ts';
 import type { UsersService } from '../users/service.ts';
+import { AuditEntry, AuditLogQuery, Overview, OverviewQuery } from './model.ts';
+import type { AdminService } from './service.ts';
 
 const tags = ['Admin'];
 
+/** The fields a patch named, picked from a view: what the audit log keeps as before and after. */
+const changed = <T extends object>(view: T, patch: object) =>
+  Object.fromEntries(Object.keys(patch).map((key) => [key, view[key as keyof T]]));
+
 export function adminModule({
+  admin,
   users,
   replies,
   auth,
   routes,
 }: {
+  admin: AdminService;
   users: UsersService;
   replies: RepliesService;
   auth: Pick<AuthService, 'userDisabled'>;
@@ -23,16 +31,43 @@ export function adminModule({
 }) {
   return new Elysia({ name: 'admin', prefix: '/api/v1/admin' })
     .use(routes.api())
+    .get('/overview', ({ query }) => admin.overview({ days: query.days ?? 30, top: query.top ?? 10 }), {
+      admin: true,
+      query: OverviewQuery,
+      response: { 200: Overview },
+      detail: {
+        tags,
+        summary:
+          'The deployment at a glance over the last `days` days: users (by role, tier, new by day), chats and messages, tokens and requests by day, model and provider, live replies and websockets, queue depth, storage',
+      },
+    })
+    .get('/audit-log', ({ query }) => admin.audit.list(query), {
+      admin: true,
+      query: AuditLogQuery,
+      response: { 200: page(AuditEntry) },
+      detail: {
+        tags,
+        summary: 'Every admin action, newest first: who, when, what (action, target, before and after) and from where; filters combine',
+      },
+    })
     .get('/users', ({ query }) => users.adminList(query), {
       admin: true,
       query: AdminUsersQuery,
       response: { 200: page(AdminUserView) },
       detail: { tags, summary: 'Users, newest first; `q` searches email addresses' },
     })
+    .get('/users/:id/usage', ({ params, query }) => admin.userUsage(params.id, query.days ?? 30), {
+      admin: true,
+      params: IdParams,
+      query: UsageQuery,
+      response: { 200: Usage },
+      detail: { tags, summary: 'A user’s requests and input/output tokens over the last `days` days, as they see them at /users/me/usage' },
+    })
     .patch(
       '/users/:id',
-      async ({ params, body }) => {
-        const user = await users.adminUpdate(params.id, body);
+      async ({ params, body, audit }) => {
+        const { before, user } = await users.adminUpdate(params.id, body);
+        audit.note({ target: { type: 'user', id: user.id }, before: changed(before, body), after: changed(user, body) });
         // A disabled user's live connections end (websockets 4401, SSE readers an error event) and
         // their replies stop, wherever they run: nothing keeps generating or billing.
         if (user.disabled) {
@@ -43,6 +78,7 @@ export function adminModule({
       },
       {
         admin: true,
+        audit: 'user.update',
         params: IdParams,
         body: AdminUpdateUserBody,
         response: { 200: AdminUserView },

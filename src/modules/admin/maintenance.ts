@@ -60,43 +60,49 @@ export function maintenanceRoutes({ kv, cache, routes, housekeeping }: Maintenan
         },
       },
     )
-    .post('/cache/clear', async ({ body }) => ({ cleared: await cache.clear(body?.pattern) }), {
-      admin: true,
-      body: t.Optional(
-        t.Object({
-          pattern: t.Optional(
-            t.String({
-              minLength: 1,
-              maxLength: 200,
-              description: 'Glob within the cache over `namespace:key`, e.g. models* or profiles:*',
-            }),
-          ),
-        }),
-      ),
-      response: { 200: t.Object({ cleared: t.Integer() }) },
-      detail: {
-        tags,
-        summary:
-          'Drop cached entries (all, or those matching a glob over `namespace:key`) from both layers on every instance; `cleared` counts KV keys',
-      },
-    })
     .post(
-      '/sessions/cleanup',
-      async () => {
-        const ranAt = new Date().toISOString();
-        const removed = await housekeeping.runNow();
-        const { sessions = 0, refreshTokens = 0, oneTimeTokens = 0, orphanedUploads = 0 } = removed;
-        return {
-          sessions,
-          refreshTokens,
-          oneTimeTokens,
-          orphanedUploads,
-          total: Object.values(removed).reduce((sum, n) => sum + n, 0),
-          ranAt,
-        };
+      '/cache/clear',
+      async ({ body, audit }) => {
+        const cleared = await cache.clear(body?.pattern);
+        audit.note({ target: { type: 'cache', id: body?.pattern ?? '*' }, details: { pattern: body?.pattern ?? null, cleared } });
+        return { cleared };
       },
       {
         admin: true,
+        audit: 'cache.clear',
+        body: t.Optional(
+          t.Object({
+            pattern: t.Optional(
+              t.String({
+                minLength: 1,
+                maxLength: 200,
+                description: 'Glob within the cache over `namespace:key`, e.g. models* or profiles:*',
+              }),
+            ),
+          }),
+        ),
+        response: { 200: t.Object({ cleared: t.Integer() }) },
+        detail: {
+          tags,
+          summary:
+            'Drop cached entries (all, or those matching a glob over `namespace:key`) from both layers on every instance; `cleared` counts KV keys',
+        },
+      },
+    )
+    .post(
+      '/sessions/cleanup',
+      async ({ audit }) => {
+        const ranAt = new Date().toISOString();
+        const removed = await housekeeping.runNow();
+        const { sessions = 0, refreshTokens = 0, oneTimeTokens = 0, orphanedUploads = 0 } = removed;
+        const total = Object.values(removed).reduce((sum, n) => sum + n, 0);
+        const report = { sessions, refreshTokens, oneTimeTokens, orphanedUploads, total, ranAt };
+        audit.note({ details: report });
+        return report;
+      },
+      {
+        admin: true,
+        audit: 'sessions.cleanup',
         response: { 200: CleanupReport },
         detail: {
           tags,

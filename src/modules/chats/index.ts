@@ -191,11 +191,20 @@ export function chatsModule({ chats, routes, searchLimit }: ChatsModuleDeps) {
         },
       },
     )
-    .patch('/:id/featured', ({ params, body }) => chats.setFeatured(params.id, body.featured), {
-      admin: true,
-      params: ChatParams,
-      body: FeaturedBody,
-      response: { 200: ChatView },
-      detail: { tags: ['Chats', 'Admin'], summary: 'Feature a chat (public, read-only) or stop featuring it' },
-    });
+    .patch(
+      '/:id/featured',
+      async ({ params, body, audit }) => {
+        const { chat, wasFeatured } = await chats.setFeatured(params.id, body.featured);
+        audit.note({ target: { type: 'chat', id: chat.id }, before: { featured: wasFeatured }, after: { featured: chat.featured } });
+        return chat;
+      },
+      {
+        admin: true,
+        audit: 'chat.feature',
+        params: ChatParams,
+        body: FeaturedBody,
+        response: { 200: ChatView },
+        detail: { tags: ['Chats', 'Admin'], summary: 'Feature a chat (public, read-only) or stop featuring it' },
+      },
+    );
 }

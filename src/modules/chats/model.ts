@@ -1,6 +1,6 @@
 import { t } from 'elysia';
 import { pageQuery } from '../../http/pagination.ts';
-import { MessageRole, MessageStatus, Provider } from '../../http/vocabulary.ts';
+import { MessageRole, MessageStatus, ProviderInput } from '../../http/vocabulary.ts';
 
 export { MessageStatus };
 
@@ -65,7 +65,7 @@ export const ChatWithMessages = t.Composite([ChatView, t.Object({ messages: t.Ar
 export const CreateChatBody = t.Object(
   {
     title: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
-    provider: t.Optional(Provider),
+    provider: t.Optional(ProviderInput),
     model: t.Optional(ModelId),
     systemPrompt: t.Optional(t.String({ maxLength: 20_000 })),
     category: t.Optional(t.String({ minLength: 1, maxLength: 50 })),
@@ -76,7 +76,7 @@ export const CreateChatBody = t.Object(
 export const UpdateChatBody = t.Object(
   {
     title: t.Optional(Nullable(t.String({ minLength: 1, maxLength: 200 }))),
-    provider: t.Optional(Nullable(Provider)),
+    provider: t.Optional(Nullable(ProviderInput)),
     model: t.Optional(Nullable(ModelId)),
     systemPrompt: t.Optional(Nullable(t.String({ maxLength: 20_000 }))),
     category: t.Optional(Nullable(t.String({ minLength: 1, maxLength: 50 }))),
@@ -93,7 +93,7 @@ export const ListChatsQuery = pageQuery({
 });
 
 const GenerationOptions = {
-  provider: t.Optional(Provider),
+  provider: t.Optional(ProviderInput),
   model: t.Optional(ModelId),
   temperature: t.Optional(t.Number({ minimum: 0, maximum: 2 })),
   maxTokens: t.Optional(t.Integer({ minimum: 1, maximum: 200_000 })),

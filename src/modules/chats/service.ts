@@ -496,14 +496,15 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       return query.cursor === undefined ? caches.featured.get(String(limit), load) : load();
     },
 
-    async setFeatured(chatId: string, featured: boolean): Promise<ChatView> {
+    /** Features a chat or stops featuring it; `wasFeatured` says how it stood before (for the audit log). */
+    async setFeatured(chatId: string, featured: boolean): Promise<{ chat: ChatView; wasFeatured: boolean }> {
       const row = await chats.findChat(chatId);
       if (!row) throw notFound('Chat');
       // Featuring is an admin's act on someone else's chat: it must not bump their list order.
       const view = toChatView((await chats.updateChat(chatId, { featured, updatedAt: row.updatedAt }))!);
       // The owner's list shows the flag too.
       await caches.chatsChanged(row.userId, { featured: true });
-      return view;
+      return { chat: view, wasFeatured: row.featured };
     },
   };
 }

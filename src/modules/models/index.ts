@@ -44,12 +44,15 @@ export function modelsModule({ models, routes }: { models: ModelsService; routes
     })
     .post(
       '/models/start',
-      async ({ body }) => {
+      async ({ body, audit }) => {
         await models.startOllama(body.model);
-        return models.ollamaStatus(body.model);
+        const status = await models.ollamaStatus(body.model);
+        audit.note({ target: { type: 'model', id: `ollama/${body.model}` }, after: status });
+        return status;
       },
       {
         admin: true,
+        audit: 'model.start',
         body: ModelBody,
         response: { 200: OllamaStatus },
         detail: { tags: ['Models', 'Admin'], summary: 'Load an Ollama model and keep it loaded', ...mayFail('upstream_error') },
@@ -57,12 +60,15 @@ export function modelsModule({ models, routes }: { models: ModelsService; routes
     )
     .post(
       '/models/stop',
-      async ({ body }) => {
+      async ({ body, audit }) => {
         await models.stopOllama(body.model);
-        return models.ollamaStatus(body.model);
+        const status = await models.ollamaStatus(body.model);
+        audit.note({ target: { type: 'model', id: `ollama/${body.model}` }, after: status });
+        return status;
       },
       {
         admin: true,
+        audit: 'model.stop',
         body: ModelBody,
         response: { 200: OllamaStatus },
         detail: { tags: ['Models', 'Admin'], summary: 'Unload an Ollama model', ...mayFail('upstream_error') },

@@ -1,5 +1,5 @@
 import { t } from 'elysia';
-import { Provider } from '../../http/vocabulary.ts';
+import { Provider, ProviderInput } from '../../http/vocabulary.ts';
 
 export const ModelList = t.Object({
   data: t.Array(
@@ -17,7 +17,7 @@ export const ModelList = t.Object({
 export const StatelessChatBody = t.Object(
   {
     message: t.String({ minLength: 1, maxLength: 100_000 }),
-    provider: t.Optional(Provider),
+    provider: t.Optional(ProviderInput),
     model: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
     history: t.Optional(
       t.Array(t.Object({ role: t.Union([t.Literal('user'), t.Literal('assistant')]), content: t.String({ maxLength: 100_000 }) }), {

@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia';
-import { providerNames } from '../../config/vocabulary.ts';
+import { canonicalProvider } from '../../config/vocabulary.ts';
 import type { UserCaller } from '../../http/auth.ts';
 import { mayFail } from '../../http/docs.ts';
 import { invalid } from '../../http/errors.ts';
@@ -71,14 +71,15 @@ function toStateless(body: CompletionBody) {
     .map((m) => ({ role: m.role as 'user' | 'assistant', content: textOf(m.content) }));
   const last = turns.pop();
   if (last?.role !== 'user' || !last.content) throw invalid('body.messages', 'must end with a user message');
-  const [first, ...rest] = body.model.split('/');
-  const named = rest.length > 0 && (providerNames as readonly string[]).includes(first!);
+  const [first = '', ...rest] = body.model.split('/');
+  // `claude/<model>` names anthropic, as `anthropic/<model>` does; the answer says `anthropic/…`.
+  const provider = rest.length > 0 ? canonicalProvider(first) : undefined;
   return {
     message: last.content,
     history: turns,
     system: system.length ? system.join('\n\n') : undefined,
-    provider: named ? first : undefined,
-    model: named ? rest.join('/') : body.model,
+    provider,
+    model: provider ? rest.join('/') : body.model,
     temperature: given(body.temperature),
     maxTokens: given(body.max_completion_tokens) ?? given(body.max_tokens),
     sampling: samplingOf(body),

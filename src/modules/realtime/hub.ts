@@ -196,7 +196,8 @@ export function createRealtimeHub(
           socket,
           frameError('validation_error', 'Request validation failed', { details: frameErrors(ChatSendFrame, frame), requestId }),
         );
-      const { type: _, chatId, requestId: __, ...body } = frame;
+      // Decoded as the HTTP body is: a provider alias (`claude`) becomes its canonical name.
+      const { type: _, chatId, requestId: __, ...body } = ChatSendFrame.Decode(frame);
       const started = await deps.chats.send(caller, socket.ip, chatId, body);
       // The reply goes on (it is stored either way); only a socket still open follows it.
       if (!socket.closed) void forwardReply(socket, started.streamId, requestId);

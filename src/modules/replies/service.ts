@@ -9,6 +9,7 @@ import type { ChatMessage, ProviderName } from '../../infra/llm/types.ts';
 import type { UsersService } from '../users/service.ts';
 import { createGenerations, type GenerationInput, type GenerationResult, type ModelRunner, type StartedGeneration } from './engine.ts';
 import { createLlmLimits, type ReplySlot } from './limits.ts';
+import { aliveKey } from './orphans.ts';
 import { createRepliesRepository } from './repository.ts';
 
 export type { GenerationInput, GenerationResult, StartedGeneration } from './engine.ts';
@@ -175,6 +176,8 @@ export function createRepliesService(
     cancelUser: (userId: string) => generations.cancelUser(userId),
 
     activeCount: generations.activeCount,
+    /** Replies generating on every instance: the producers' heartbeats in the KV (one key scan; for the admin overview). */
+    clusterActiveCount: () => infra.kv.countMatching(aliveKey('*')),
     activeReaders: buffers.activeFollowers,
     drain: generations.drain,
     recoverInterrupted: generations.recoverInterrupted,

@@ -137,13 +137,20 @@ export function createUsersService(db: Database, cache: Cache) {
       return toPage(rows, limit, (row) => row.id, toAdminView);
     },
 
-    async adminUpdate(userId: string, patch: { role?: Role; tier?: Tier; disabled?: boolean }): Promise<AdminUserView> {
+    /** The user as an admin sees it; 404 when there is none. */
+    adminGet: async (userId: string): Promise<AdminUserView> => toAdminView(await mustFind(userId)),
+
+    /** Changes role, tier or disabled; answers the user as it was (`before`) and as it now is (`user`), for the audit log. */
+    async adminUpdate(
+      userId: string,
+      patch: { role?: Role; tier?: Tier; disabled?: boolean },
+    ): Promise<{ before: AdminUserView; user: AdminUserView }> {
       const current = await mustFind(userId);
       if (current.role === 'guest' && patch.role && patch.role !== 'guest') {
         throw new AppError('conflict', 'A guest must register before it can be given another role');
       }
       if (patch.role === 'guest' && current.role !== 'guest') throw new AppError('conflict', 'A registered user cannot become a guest');
-      return toAdminView((await written(userId, await users.update(userId, patch)))!);
+      return { before: toAdminView(current), user: toAdminView((await written(userId, await users.update(userId, patch)))!) };
     },
   };
 }
