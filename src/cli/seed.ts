@@ -99,9 +99,20 @@ export async function seed(config: Config, log: Logger, { force, write }: { forc
         if (demo.featured) await services.chats.setFeatured(chat.id, true);
         write(`  chat "${demo.title}" of ${demo.owner}${demo.featured ? ' (featured)' : ''}: ${demo.turns.length} exchange(s)\n`);
       }
-      // Pipelines are another room's; until this build has them there is nothing to seed.
-      const pipelines = 'pipelines' in infra.db.tables ? 'this seed does not create pipelines yet, skipped' : 'not in this build, skipped';
-      write(`  pipelines: ${pipelines}\n`);
+      // One demo pipeline for the first seeded user: a template feeding two echo steps.
+      const owner = callers.values().next().value;
+      if (owner) {
+        const pipeline = await services.pipelines.create(owner.user.id, {
+          name: 'Summarise and title',
+          description: 'A demo: the input as a brief, then a summary and a title from it',
+          steps: [
+            { id: 'brief', type: 'template', template: 'Notes: {{input.notes}}' },
+            { id: 'summary', type: 'llm', provider: 'echo', prompt: 'Summarise: {{steps.brief.output}}' },
+            { id: 'title', type: 'llm', provider: 'echo', prompt: 'A title for: {{steps.summary.output}}' },
+          ],
+        } as Parameters<typeof services.pipelines.create>[1]);
+        write(`  pipeline "${pipeline.name}" of ${owner.user.email}\n`);
+      }
       write(`done: ${callers.size} user(s), ${messages} message(s)\n`);
     } finally {
       await services.replies.drain(10_000);

@@ -41,7 +41,7 @@ for (const [name, kind] of kinds) {
       const empty = await overview();
       expect(empty.users).toMatchObject({ total: 0, disabled: 0, active: 0 });
       expect(empty.storage).toEqual({ bytes: 0, files: 0, topUsers: [] });
-      expect(empty.queue).toEqual({ depth: null });
+      expect(empty.queue).toEqual({ depth: 0 });
 
       const alice = await register(app);
       const bob = await register(app);
@@ -270,7 +270,7 @@ for (const [name, kind] of kinds) {
       }
     });
 
-    test('happy: a queue depth given by the composition is reported; without one it is null', async () => {
+    test('happy: a queue depth given by the composition is reported; without one it is the pipelines queue’s waiting count', async () => {
       const services = createServices(app.infra, { queueDepth: async () => 7 });
       try {
         const withQueue = createApp(app.infra, services);
@@ -279,7 +279,7 @@ for (const [name, kind] of kinds) {
       } finally {
         await services.close();
       }
-      expect((await expectStatus(await app.request('/api/v1/admin/overview', { headers: asAdmin }), 200)).queue).toEqual({ depth: null });
+      expect((await expectStatus(await app.request('/api/v1/admin/overview', { headers: asAdmin }), 200)).queue).toEqual({ depth: 0 });
     });
   });
 }

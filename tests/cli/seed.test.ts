@@ -64,7 +64,7 @@ for (const [name, available] of databases) {
         { email: 'bob@parley.demo', role: 'user', tier: 'free' },
       ]);
       expect(new Set(users.map((user) => user.password)).size).toBe(3);
-      expect(seeded.stdout).toContain('pipelines: not in this build, skipped');
+      expect(seeded.stdout).toContain('pipeline "Summarise and title" of admin@parley.demo');
 
       await withApp(async (app) => {
         const admin = await login(app, 'admin@parley.demo', users[0]!.password);
