@@ -100,7 +100,9 @@ export function createServices(infra: Infra, options: ServiceOptions = {}) {
     max: config.rateLimit.uploadsPerHour,
     windowMs: 3_600_000,
   });
-  const models = createModelsService(infra, { providers, replies, searchLimit, uploadLimit });
+  // The per-IP budgets (general, auth), as the route bundle applies them and GET /rate-limit reads them.
+  const limits = createLimits(infra);
+  const models = createModelsService(infra, { providers, replies, searchLimit, uploadLimit, limits, files });
   const streams = createStreamsService(infra, buffers);
   const voice = createVoiceService(infra, { replies, chats, models });
   const transcripts = createTranscriptsService(infra, { chats });
@@ -151,6 +153,7 @@ export function createServices(infra: Infra, options: ServiceOptions = {}) {
     events,
     chats,
     models,
+    limits,
     streams,
     voice,
     files,
@@ -195,7 +198,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
   const routes = createRouteBundle({
     // Every admin action is written to the audit log through this one trail (see the `audit` route option).
     guard: authGuard(auth.resolveCaller, createAuditTrail({ sink: admin.audit.record, trustProxy: config.trustProxy })),
-    limits: createLimits(infra),
+    limits: services.limits,
     trustProxy: config.trustProxy,
     idempotency: idempotency({
       kv: infra.kv,

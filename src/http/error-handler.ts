@@ -1,7 +1,6 @@
 import { Elysia, type ValidationError } from 'elysia';
-import { ModelCannotTakeImagesError } from '../infra/llm/types.ts';
 import type { Logger } from '../infra/log/index.ts';
-import { AppError, errorStatus, invalid, invalidFields, unavailableFrom } from './errors.ts';
+import { AppError, errorStatus, invalid, invalidFields, knownError } from './errors.ts';
 import { requestInfo } from './request-context.ts';
 
 type FieldError = { field: string; message: string };
@@ -31,13 +30,10 @@ export function errorHandler(log: Logger) {
       }
       return appError.toBody(requestId);
     };
-    // Checked by class: Elysia reads an error's own `code` field as its code.
-    if (error instanceof AppError) return fail(error);
-    // Images a model cannot take: the caller's to fix (a route that knows the field maps it itself).
-    if (error instanceof ModelCannotTakeImagesError) return fail(invalidFields([{ field: 'body', message: error.message }], error.message));
-    // The KV or the database unreachable: 503 with Retry-After, never a 500.
-    const outage = unavailableFrom(error);
-    if (outage) return fail(outage);
+    // Checked by class (Elysia reads an error's own `code` field as its code): our errors, images a
+    // model cannot take (422), the KV, database or storage unreachable (503 with Retry-After).
+    const known = knownError(error);
+    if (known) return fail(known);
     switch (code) {
       case 'PARSE':
         // Only upload routes get this far with a form (request-log.ts refuses it elsewhere).

@@ -3,6 +3,7 @@
 
 import { isDbUnavailable } from '../infra/db/errors.ts';
 import { isKvUnavailable } from '../infra/kv/errors.ts';
+import { ModelCannotTakeImagesError } from '../infra/llm/types.ts';
 import { isStorageUnavailable } from '../infra/storage/errors.ts';
 
 export const errorStatus = {
@@ -78,4 +79,15 @@ export function unavailableFrom(error: unknown): AppError | undefined {
     headers: { 'retry-after': String(outageRetryAfterSeconds) },
     cause: error,
   });
+}
+
+/**
+ * The contract's error for anything the code knows how to answer, or undefined for a fault (a
+ * 500): an AppError as it is; images a model cannot take as 422 on `body`; an infrastructure
+ * outage as 503. The one mapping shared by the HTTP error handler and the websocket hub.
+ */
+export function knownError(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return error;
+  if (error instanceof ModelCannotTakeImagesError) return invalidFields([{ field: 'body', message: error.message }], error.message);
+  return unavailableFrom(error);
 }

@@ -1,5 +1,5 @@
 import type { Infra } from '../infra/index.ts';
-import { rateLimit } from './rate-limit.ts';
+import { peekIpBudget, rateLimit } from './rate-limit.ts';
 
 /**
  * The two per-IP budgets of the contract, as plugins a module `.use()`s before its routes:
@@ -13,6 +13,8 @@ export function createLimits({ config, kv, log }: Pick<Infra, 'config' | 'kv' | 
   const general = { name: 'general', max: config.rateLimit.maxRequests, windowMs: config.rateLimit.windowMs };
   return {
     general: () => rateLimit({ ...common, ...general }),
+    /** The general budget's state for `ip`, counting nothing (GET /rate-limit). */
+    peekGeneral: (ip: string) => peekIpBudget(kv, general, ip),
     auth: () =>
       rateLimit({ ...common, name: 'auth', max: config.rateLimit.authMax, windowMs: config.rateLimit.authWindowMs, with: [general] }),
   };

@@ -42,6 +42,18 @@ const lastWarned = new WeakMap<KeyValueStore, number>();
 const chargedBy = new WeakMap<Request, string>();
 const stackWarned = new Set<string>();
 
+/** The KV window of a per-IP budget (IPv6 per /64). */
+const ipWindow = (budget: RateLimitBudget, ip: string) => ({ key: `ratelimit:${budget.name}:${ipBudgetKey(ip)}`, limit: budget.max, ttlMs: budget.windowMs });
+
+/** What is left of a per-IP budget for `ip` (as `rateLimit` counts it), charging nothing; the whole budget when the KV cannot say. */
+export async function peekIpBudget(kv: KeyValueStore, budget: RateLimitBudget, ip: string): Promise<CallerLimitStatus> {
+  const hit = await kv
+    .peekWindows([ipWindow(budget, ip)])
+    .then((verdict) => verdict.windows[0]!)
+    .catch(() => ({ remaining: budget.max, resetMs: budget.windowMs }));
+  return { limit: budget.max, remaining: hit.remaining, reset: resetSeconds(hit.resetMs) };
+}
+
 /**
  * A fixed-window limit per client IP on the routes of the instance that `.use()`s it (a scoped
  * hook: not the routes of its parent, not sibling modules; only routes added after the `.use`),
@@ -77,7 +89,7 @@ export function rateLimit(options: RateLimitOptions) {
     let admitted: boolean;
     try {
       ({ admitted, windows: hits } = await kv.consumeWindows(
-        budgets.map((budget) => ({ key: `ratelimit:${budget.name}:${ipBudgetKey(ip)}`, limit: budget.max, ttlMs: budget.windowMs })),
+        budgets.map((budget) => ipWindow(budget, ip)),
       ));
     } catch (error) {
       const now = Date.now();

@@ -87,7 +87,18 @@ export function requestGuard({ log, metrics, maxJsonBytes, uploads = new Map() }
           );
         }
         // The depth limit is checked on the bytes too, so that deep JSON is never parsed at all.
-        await enforceBodyLimit(request, maxJsonBytes, `JSON bodies are limited to ${maxJsonBytes} bytes`, jsonDepthScanner('body'));
+        const scanDepth = jsonDepthScanner('body');
+        const chunks: Uint8Array[] = [];
+        await enforceBodyLimit(request, maxJsonBytes, `JSON bodies are limited to ${maxJsonBytes} bytes`, (chunk) => {
+          scanDepth(chunk);
+          chunks.push(chunk);
+        });
+        // Elysia takes malformed JSON for "no body" on a route whose body is optional: refused here
+        // for every route alike (400), before anything runs on a guess.
+        if (chunks.length) {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (text.trim() !== '') parseJson(text);
+        }
       })
       // Before any schema, handler or store sees them (see input-check.ts): no U+0000 or lone
       // surrogate in a string or key (Postgres cannot hold either), no nesting past the depth limit.

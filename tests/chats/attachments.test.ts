@@ -21,6 +21,7 @@ import {
 import { upload, uploadSample } from '../helpers/files.ts';
 import { bodyOf, llmEnv } from '../helpers/llm.ts';
 import { samples } from '../helpers/samples.ts';
+import { WsClient } from '../helpers/ws.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -162,5 +163,52 @@ describe.each(kinds)('attachments on messages (%s)', (_name, kind) => {
     const sent = await sendJson(app, token, chat.id, { content: 'Listen', attachments: [audio.id] });
     expect(sent.notes).toEqual(['memo.wav: audio is not sent to the model (transcribe it with POST /voice/transcribe)']);
     expect(lastUserTurn().content).toBe('Listen');
+  });
+});
+
+describe('attachments over the websocket', () => {
+  let app: TestApp;
+  let wsUrl: string;
+  beforeAll(async () => {
+    app = await createTestApp(undefined, llmEnv(fake));
+    app.app.listen({ port: 0, hostname: '127.0.0.1' });
+    wsUrl = `ws://127.0.0.1:${app.app.server!.port}/api/v1/ws`;
+  });
+  afterAll(async () => {
+    await app.app.stop(true);
+    await app.close();
+  });
+
+  test('error: an image for a model that cannot take images is a validation_error frame (not internal_error), nothing stored', async () => {
+    const { accessToken: token } = await register(app);
+    const image = await uploadSample(app, token, 'photo.png');
+    const chat = await createChat(app, token, { provider: 'openai', model: 'gpt-3.5-turbo' });
+    const socket = await WsClient.ready(wsUrl, token);
+    try {
+      socket.send({ type: 'chat.send', chatId: chat.id, content: 'Look', attachments: [image.id], requestId: 'r1' });
+      const frame = await socket.waitFor((f) => f.type === 'error', 'the error frame');
+      expect(frame).toMatchObject({ type: 'error', code: 'validation_error', requestId: 'r1' });
+      expect(frame.message).toMatch(/image/i);
+      expect((await getChat(app, token, chat.id)).messages).toEqual([]);
+    } finally {
+      socket.ws.close();
+    }
+  });
+
+  test('happy: text attachments reach the model from chat.send, and the chat is titled from the question, not the file', async () => {
+    const { accessToken: token } = await register(app);
+    const text = await uploadText(app, token, 'notes.md', notes);
+    const chat = await createChat(app, token, { provider: 'openai', model: 'gpt-4o-mini' });
+    const socket = await WsClient.ready(wsUrl, token);
+    try {
+      socket.send({ type: 'chat.send', chatId: chat.id, content: 'What does it say?', attachments: [text.id, text.id] });
+      await socket.waitFor((f) => f.type === 'done', 'the reply to finish');
+      expect(JSON.stringify(lastUserTurn().content)).toContain('The launch code is 4242.');
+      const read = await getChat(app, token, chat.id);
+      expect(read.title).toBe('What does it say?');
+      expect(read.messages.find((m: Json) => m.role === 'user')!.attachments).toEqual([text.id]);
+    } finally {
+      socket.ws.close();
+    }
   });
 });

@@ -210,10 +210,12 @@ for (const [name, kind] of kinds) {
       const before = await rateLimit();
       expect(Object.keys(before).sort()).toEqual([
         'concurrent',
+        'general',
         'limits',
         'remaining',
         'resetSeconds',
         'search',
+        'storage',
         'tier',
         'tokens',
         'uploads',

@@ -1,63 +1,19 @@
-import type { UserCaller } from '../../http/auth.ts';
-import { AppError, conflict, notFound } from '../../http/errors.ts';
+import { notFound } from '../../http/errors.ts';
 import { badCursor, decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
 import type { Infra } from '../../infra/index.ts';
-import { contentText } from '../../infra/llm/content.ts';
-import type { ContentPart, ProviderName } from '../../infra/llm/types.ts';
+import type { ProviderName } from '../../infra/llm/types.ts';
 import type { FilesService } from '../files/service.ts';
 import type { UserEvents } from '../realtime/service.ts';
-import type { RepliesService, ReplySlot, ResolvedModel, StartedGeneration } from '../replies/service.ts';
+import type { RepliesService } from '../replies/service.ts';
 import { type CachedRows, createChatCaches, firstPageRows } from './caches.ts';
-import { buildHistory, titleFrom } from './history.ts';
-import type { ChatView, MessageView, SentMessages, Stats } from './model.ts';
-import {
-  type ChatCursor,
-  type ChatRow,
-  type ChatsRepository,
-  createChatsRepository,
-  type MessageRow,
-  type TreeNode,
-} from './repository.ts';
+import type { ChatView, MessageView, Stats } from './model.ts';
+import { type ChatCursor, type ChatRow, type ChatsRepository, createChatsRepository, type MessageRow } from './repository.ts';
 import { createChatSearch, decodeSearchCursor, encodeSearchCursor } from './search.ts';
-import { reselect, siblingInfo, withoutReplies } from './tree.ts';
+import { applied, reselect, siblingInfo } from './tree.ts';
+import { createChatTurns } from './turns.ts';
 import { chatViewFor, toChatView, toMessageView, toPublicChatView } from './views.ts';
 
-/** A reply just started: its stream, and the messages stored for it. */
-/**
- * A reply just started: its stream, the messages stored for it, and how to show its message
- * (the only reply of a new question needs no look at the tree for its versions).
- */
-export type StartedReply = StartedGeneration & {
-  /** What of the attachments the model does not see (cut to fit, or not sent). */
-  notes: string[];
-  userMessage: MessageView | null;
-  assistantMessage: MessageView;
-  viewOfReply: (row: MessageRow) => Promise<MessageView>;
-};
-
-export type GenerationOptions = { provider?: ProviderName; model?: string; temperature?: number; maxTokens?: number };
-/** Options of a reply once admitted: its place among the caller's concurrent replies. */
-type AdmittedOptions = GenerationOptions & { slot?: ReplySlot | null };
-
-const asNode = (row: MessageRow): TreeNode => ({
-  id: row.id,
-  parentId: row.parentId,
-  role: row.role,
-  selected: row.selected,
-  active: row.active,
-});
-
-/** Applies `changes` (re-selections, in order) to `nodes`: the flags each node ends with, for the nodes that changed. */
-function merged(...changes: TreeNode[][]): TreeNode[] {
-  const byId = new Map<string, TreeNode>();
-  for (const change of changes) for (const node of change) byId.set(node.id, node);
-  return [...byId.values()];
-}
-
-const applied = (nodes: TreeNode[], changes: TreeNode[]): TreeNode[] => {
-  const byId = new Map(changes.map((node) => [node.id, node]));
-  return nodes.map((node) => byId.get(node.id) ?? node);
-};
+export type { GenerationOptions, StartedReply } from './turns.ts';
 
 const isChatCursor = (value: unknown): value is ChatCursor =>
   Array.isArray(value) &&
@@ -71,7 +27,6 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
   const { replies, events, files } = deps;
   const chats = createChatsRepository(infra.db);
   const search = createChatSearch(infra.db);
-  const { config } = infra;
   const resolveModel = replies.resolveModel;
   // Derived reads that repeat (lists' first pages, categories, stats, featured), dropped on every
   // instance by the writes below, each of which says what it changed.
@@ -97,152 +52,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     });
   };
   const viewOf = async (row: MessageRow): Promise<MessageView> => (await viewsOf(row.chatId, [row]))[0]!;
-
-  /**
-   * One change to a chat's tree, as a unit of work: the chat row is locked first (Postgres: the
-   * update holds it; SQLite runs one writer at a time), so two changes to one chat never decide
-   * from the same stale tree.
-   */
-  const changeTree = <T>(chatId: string, work: (repo: ChatsRepository, nodes: TreeNode[]) => Promise<T>): Promise<T> =>
-    infra.db.transaction(async (tx) => {
-      const repo = chats.with(tx);
-      await repo.lockChat(chatId);
-      return work({ ...repo, with: chats.with }, await repo.tree(chatId));
-    });
-
-  /**
-   * Stores a new version of a question under `parentId` as the selected one of its group (the
-   * other versions step aside with their branches); announces it and returns it with its view.
-   */
-  const askAgain = async (userId: string, chatId: string, parentId: string | null, content: string, attachments: string[]) => {
-    const row = await changeTree(chatId, async (repo, nodes) => {
-      const inserted = await repo.insertMessage({
-        id: Bun.randomUUIDv7(),
-        chatId,
-        role: 'user',
-        content,
-        attachments,
-        parentId,
-      });
-      await repo.setFlags(reselect([...nodes, asNode(inserted)], inserted.id));
-      return inserted;
-    });
-    const [view] = await Promise.all([viewOf(row), caches.messagesChanged(userId)]);
-    void events.publish(userId, { type: 'message.created', chatId, message: view });
-    return { row, view };
-  };
-
-  /** Attachments get at most this share of the context budget; the turns keep the rest. */
-  const attachmentBudget = () => Math.floor(config.llm.contextTokenBudget / 2);
-
-  /** The prompt content of the files carried by the user turns of `rows` (none: nothing read). */
-  const attachmentsOf = async (userId: string, rows: MessageRow[]) => {
-    const ids = rows.flatMap((row) => (row.role === 'user' ? row.attachments : []));
-    if (ids.length === 0) return { parts: new Map<string, ContentPart[]>(), notes: [], tokens: 0 };
-    return files.promptParts(userId, ids, attachmentBudget());
-  };
-
-  /**
-   * Before a turn with `attachments` is counted or stored: each must be the caller's file (404
-   * otherwise), and an image needs a model that takes images (422).
-   */
-  const checkAttachments = async (userId: string, model: ResolvedModel, attachments: readonly string[] | undefined) => {
-    if (!attachments?.length) return;
-    const prompt = await files.promptParts(userId, attachments, attachmentBudget());
-    replies.checkImages(model, [{ role: 'user', content: [...prompt.parts.values()].flat() }]);
-  };
-
-  /** Starts the assistant's reply to `question` with the active path up to it as history; the call is already admitted. */
-  const reply = async (
-    caller: UserCaller,
-    chat: ChatRow,
-    question: MessageRow,
-    model: ResolvedModel,
-    options: AdmittedOptions,
-    userMessage: MessageView | null,
-    versions: 'only' | 'among-others',
-  ): Promise<StartedReply> => {
-    const userId = caller.user.id;
-    // The first reply of a question just asked is its only version: no tree read per send or per event.
-    const viewOfReply = versions === 'only' ? async (row: MessageRow) => toMessageView(row) : viewOf;
-    const publishMessage = async (type: 'message.created' | 'message.updated', row: MessageRow) => {
-      const message = await viewOfReply(row).catch(() => toMessageView(row));
-      await events.publish(userId, { type, chatId: row.chatId, message });
-    };
-    const rows = await chats.listPath(chat.id, { upTo: question.sortKey });
-    const attached = await attachmentsOf(userId, rows);
-    const history = buildHistory(rows, config.llm.contextTokenBudget - attached.tokens, (row) =>
-      row.attachments.flatMap((id) => attached.parts.get(id) ?? []),
-    );
-    // Starting the reply and bumping the chat do not depend on each other.
-    const [started, updated] = await Promise.all([
-      replies.start({
-        userId,
-        chatId: chat.id,
-        userMessageId: question.id,
-        ...model,
-        system: chat.systemPrompt ?? undefined,
-        history,
-        maxTokens: options.maxTokens ?? config.maxTokens,
-        temperature: options.temperature ?? config.temperature,
-        slot: options.slot,
-        notes: attached.notes,
-        onCreated: async (message) => {
-          await caches.messagesChanged(userId);
-          void publishMessage('message.created', message);
-        },
-        onStored: async (message) => {
-          await caches.messagesChanged(userId);
-          void publishMessage('message.updated', message);
-        },
-      }),
-      chats.touchChat(chat.id, chat.title ? null : titleFrom(contentText(history[history.length - 1]?.content ?? '') || 'New chat')),
-    ]);
-    // Bumped to the top of the list; a featured chat shows its title and updatedAt to everyone.
-    if (updated) await caches.chatsChanged(userId, { featured: updated.featured });
-    if (updated) void events.publish(userId, { type: 'chat.updated', chatId: chat.id, chat: toChatView(updated) });
-    return { ...started, userMessage, assistantMessage: await viewOfReply(started.message!), viewOfReply, notes: attached.notes };
-  };
-
-  /** Stores the user's message and starts the reply, the call already admitted (see `send`). */
-  const sendAdmitted = async (
-    caller: UserCaller,
-    chat: ChatRow,
-    model: ResolvedModel,
-    input: GenerationOptions & { content: string; attachments?: string[] },
-    slot: ReplySlot | null,
-  ): Promise<StartedReply> => {
-    const chatId = chat.id;
-    // One unit of work per chat (its row locked): a question sent while another is being
-    // stored goes under it, so quick sends make turns one after another, never rival branches.
-    // Prepared queries only; the whole tree is read only when another version was selected.
-    const { row, parentId, versions } = await infra.db.transaction(async (tx) => {
-      const repo = chats.with(tx);
-      await repo.lockChat(chatId);
-      const parentId = await repo.lastQuestion(chatId);
-      const row = await repo.insertMessage({
-        id: Bun.randomUUIDv7(),
-        chatId,
-        role: 'user',
-        content: input.content,
-        attachments: input.attachments ?? [],
-        parentId,
-      });
-      const versions = await repo.questionVersions(chatId, parentId);
-      if (versions.some((version) => version.selected && version.id !== row.id)) {
-        await repo.setFlags(reselect(await repo.tree(chatId), row.id));
-      }
-      return { row, parentId, versions };
-    });
-    const view = toMessageView(
-      row,
-      siblingInfo(versions.map((version) => ({ ...version, parentId, role: 'user', active: true }))).get(row.id),
-    );
-    void events.publish(caller.user.id, { type: 'message.created', chatId, message: view });
-    return reply(caller, chat, row, model, { ...input, slot }, view, 'only');
-  };
-
-  return {
+  const service = {
     ownChat,
 
     async create(
@@ -355,96 +165,6 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       return { chat: toChatView(chat), messages: rows.map((row) => toMessageView(row)) };
     },
 
-    /** Stores the user's message first, then starts the reply. */
-    async send(
-      caller: UserCaller,
-      ip: string,
-      chatId: string,
-      input: GenerationOptions & { content: string; attachments?: string[] },
-    ): Promise<StartedReply> {
-      const chat = await ownChat(caller.user.id, chatId);
-      const model = await resolveModel(input, chat);
-      await checkAttachments(caller.user.id, model, input.attachments);
-      // Counted before anything is stored: a refused call leaves no unanswered message behind.
-      return replies.admitReply(caller, ip, (slot) => sendAdmitted(caller, chat, model, input, slot));
-    },
-
-    /**
-     * Edits a question: a new version of it (a sibling, same parent) becomes the active branch and
-     * gets its own reply; the old version keeps its branch, reachable with `select`.
-     */
-    async edit(caller: UserCaller, ip: string, chatId: string, messageId: string, input: GenerationOptions & { content: string }) {
-      const chat = await ownChat(caller.user.id, chatId);
-      const original = await chats.findMessage(chatId, messageId);
-      if (!original) throw notFound('Message');
-      if (original.role !== 'user') throw conflict('Only a user message can be edited; regenerate a reply instead');
-      const model = await resolveModel(input, chat);
-      await checkAttachments(caller.user.id, model, original.attachments);
-      return replies.admitReply(caller, ip, async (slot) => {
-        const { row, view } = await askAgain(caller.user.id, chatId, original.parentId, input.content, original.attachments);
-        return reply(caller, chat, row, model, { ...input, slot }, view, 'only');
-      });
-    },
-
-    /** Makes the branch through `messageId` the active one (it and its ancestors become the selected versions); the chat as it now reads. */
-    async select(userId: string, chatId: string, messageId: string) {
-      const chat = await ownChat(userId, chatId);
-      if (!(await chats.findMessage(chatId, messageId))) throw notFound('Message');
-      await changeTree(chatId, (repo, nodes) => repo.setFlags(reselect(nodes, messageId)));
-      await caches.messagesChanged(userId);
-      void events.publish(userId, { type: 'chat.updated', chatId, chat: toChatView(chat) });
-      return this.get(userId, chatId);
-    },
-
-    /** The reply as SSE (its stream), or with `stream: false` the stored messages once it is done (502 if it failed). */
-    async respond(started: StartedReply, stream: boolean | undefined): Promise<Response | (typeof SentMessages)['static']> {
-      if (stream !== false) return replies.sse(started.streamId);
-      const result = await replies.result(started);
-      return {
-        userMessage: started.userMessage,
-        assistantMessage: result.message ? await started.viewOfReply(result.message) : started.assistantMessage,
-        ...(started.notes.length ? { notes: started.notes } : {}),
-      };
-    },
-
-    /** A new reply for the turn of `messageId` (the user's message, or the reply to replace). */
-    async regenerate(caller: UserCaller, ip: string, chatId: string, messageId: string, options: GenerationOptions) {
-      const chat = await ownChat(caller.user.id, chatId);
-      const message = await chats.findMessage(chatId, messageId);
-      if (!message) throw notFound('Message');
-      // A reply whose producer is gone (its instance died) is settled first, not a conflict for ever.
-      if (message.status === 'streaming' && !(await replies.settleIfOrphaned(message.id)))
-        throw conflict('This reply is still being generated; cancel it first');
-      const question = message.role === 'user' ? message : message.parentId ? await chats.findMessage(chatId, message.parentId) : undefined;
-      if (!question) throw new AppError('conflict', 'There is no user message to answer before this one');
-      const model = await resolveModel(options, chat);
-      await checkAttachments(caller.user.id, model, question.attachments);
-      return replies.admitReply(caller, ip, async (slot) => {
-        // The new reply is a sibling of the question's replies: they step aside, and the question's branch becomes the active one.
-        await changeTree(chatId, async (repo, nodes) => {
-          const onBranch = reselect(nodes, question.id);
-          await repo.setFlags(merged(onBranch, withoutReplies(applied(nodes, onBranch), question.id)));
-        });
-        await caches.messagesChanged(caller.user.id);
-        return reply(caller, chat, { ...question, active: true }, model, { ...options, slot }, null, 'among-others');
-      });
-    },
-
-    /** Cancel by message id alone (websocket frames carry no chat id); still owner-only. */
-    async cancelMessage(userId: string, messageId: string): Promise<void> {
-      const message = await chats.findMessageById(messageId);
-      if (!message) throw notFound('Message');
-      return this.cancel(userId, message.chatId, messageId);
-    },
-
-    async cancel(userId: string, chatId: string, messageId: string): Promise<void> {
-      await ownChat(userId, chatId);
-      const message = await chats.findMessage(chatId, messageId);
-      if (!message) throw notFound('Message');
-      if (message.status !== 'streaming') throw conflict(`This message is not being generated (status ${message.status})`);
-      await replies.cancel(messageId);
-    },
-
     /** Full text over the caller's titles and messages, best matches first. */
     async search(userId: string, query: { q: string; limit?: number; cursor?: string }) {
       const limit = query.limit ?? 20;
@@ -507,6 +227,17 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       return { chat: view, wasFeatured: row.featured };
     },
   };
+  const turns = createChatTurns(infra, {
+    replies,
+    events,
+    files,
+    chats,
+    caches,
+    ownChat,
+    viewOf,
+    read: (userId, chatId) => service.get(userId, chatId),
+  });
+  return { ...service, ...turns };
 }
 
 export type ChatsService = ReturnType<typeof createChatsService>;

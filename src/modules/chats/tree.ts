@@ -56,3 +56,15 @@ export function withoutReplies(nodes: TreeNode[], questionId: string): TreeNode[
     .filter((node) => node.parentId === questionId && node.role === 'assistant' && (node.selected || node.active))
     .map((node) => ({ ...node, selected: false, active: false }));
 }
+
+/** Applies `changes` (re-selections, in order) to `nodes`: the flags each node ends with, for the nodes that changed. */
+export function merged(...changes: TreeNode[][]): TreeNode[] {
+  const byId = new Map<string, TreeNode>();
+  for (const change of changes) for (const node of change) byId.set(node.id, node);
+  return [...byId.values()];
+}
+
+export const applied = (nodes: TreeNode[], changes: TreeNode[]): TreeNode[] => {
+  const byId = new Map(changes.map((node) => [node.id, node]));
+  return nodes.map((node) => byId.get(node.id) ?? node);
+};

@@ -283,6 +283,13 @@ export function createFilesService(infra: Infra, deps: { replies: RepliesService
     /** POST /files/:id/analyze (see analyze.ts): `stream` for SSE, `complete` for the whole answer. */
     analysis,
 
+    /** The user's storage quota (their tier's; 0 = unlimited), bytes used, and what is left (null when unlimited). */
+    async storage(user: { id: string; role: string; tier: string }): Promise<{ limit: number; used: number; remaining: number | null }> {
+      const limit = config.rateLimit.tiers[limitTier(user)].storageBytes;
+      const used = await repo.usedBytes(user.id);
+      return { limit, used, remaining: limit === 0 ? null : Math.max(0, limit - used) };
+    },
+
     /** For other modules: throws 404 unless every one of `ids` is the user's file. */
     async assertOwned(userId: string, ids: readonly string[]): Promise<void> {
       const unique = [...new Set(ids)];

@@ -69,6 +69,22 @@ export const RateLimitStatus = t.Object({
     },
     { description: 'The monthly token budget; past it LLM calls are refused with 429 quota_exceeded' },
   ),
+  general: t.Object(
+    {
+      limit: t.Integer({ description: 'API requests allowed per window from this IP (RATE_LIMIT_MAX_REQUESTS)' }),
+      remaining: t.Integer(),
+      reset: t.Integer({ description: 'Seconds until the window starts afresh' }),
+    },
+    { description: 'The general per-IP limit on the API (RATE_LIMIT_WINDOW_MS); IPv6 per /64' },
+  ),
+  storage: t.Object(
+    {
+      limit: t.Integer({ description: 'Bytes of files the tier may store (TIER_LIMITS_* storage=); 0 = unlimited' }),
+      used: t.Integer({ description: 'Bytes of the caller’s files' }),
+      remaining: t.Union([t.Integer(), t.Null()], { description: 'null when unlimited' }),
+    },
+    { description: 'The storage quota for files; an upload past it is refused with 413' },
+  ),
   search: t.Object(
     {
       limit: t.Integer({ description: 'Searches allowed per minute (SEARCH_RATE_LIMIT_PER_MINUTE)' }),

@@ -14,6 +14,8 @@ import {
   UnknownModelError,
   UpstreamError,
 } from '../../infra/llm/index.ts';
+import type { Limits } from '../../http/limits.ts';
+import type { FilesService } from '../files/service.ts';
 import type { RepliesService } from '../replies/service.ts';
 
 export type StatelessChat = {
@@ -32,7 +34,14 @@ export type StatelessChat = {
 /** Models, stateless chat, LLM limits, and starting/stopping Ollama models. */
 export function createModelsService(
   infra: Infra,
-  deps: { providers: Providers; replies: RepliesService; searchLimit: CallerLimit; uploadLimit: CallerLimit },
+  deps: {
+    providers: Providers;
+    replies: RepliesService;
+    searchLimit: CallerLimit;
+    uploadLimit: CallerLimit;
+    limits: Pick<Limits, 'peekGeneral'>;
+    files: Pick<FilesService, 'storage'>;
+  },
 ) {
   const { providers, replies, searchLimit, uploadLimit } = deps;
   // Shared by instances for a minute (KV), a few seconds in each process; admins clear it (`models*`).
@@ -99,8 +108,14 @@ export function createModelsService(
     /** The LLM call limits, the search and upload limits, and what the caller has left of each; counts nothing. */
     async rateLimit(caller: UserCaller, ip: string) {
       const subject = callerSubject(caller.user, ip);
-      const [llm, search, uploads] = await Promise.all([replies.limits(caller, ip), searchLimit.peek(subject), uploadLimit.peek(subject)]);
-      return { ...llm, search, uploads };
+      const [llm, search, uploads, general, storage] = await Promise.all([
+        replies.limits(caller, ip),
+        searchLimit.peek(subject),
+        uploadLimit.peek(subject),
+        deps.limits.peekGeneral(ip),
+        deps.files.storage(caller.user),
+      ]);
+      return { ...llm, search, uploads, general, storage };
     },
 
     ollamaStatus: (model: string) => ollamaCall(() => ollamaModelStatus(ollamaUrl(), model)),

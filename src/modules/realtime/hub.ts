@@ -2,7 +2,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { t } from 'elysia';
 import type { CallerResolver, UserCaller } from '../../http/auth.ts';
-import { AppError, unavailableFrom } from '../../http/errors.ts';
+import { AppError, knownError, unavailableFrom } from '../../http/errors.ts';
 import { unfitFrame } from '../../http/input-check.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { Unsubscribe } from '../../infra/kv/index.ts';
@@ -249,7 +249,7 @@ export function createRealtimeHub(
         await handle(socket, frame as Record<string, unknown>);
       } catch (error) {
         const requestId = (frame as Record<string, unknown>).requestId;
-        const known = error instanceof AppError ? error : unavailableFrom(error);
+        const known = knownError(error);
         if (known) return send(socket, frameError(known.code, known.message, requestId !== undefined ? { requestId } : {}));
         infra.log.error('websocket frame failed', { error });
         send(socket, frameError('internal_error', 'Internal server error'));
