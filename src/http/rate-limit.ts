@@ -43,7 +43,11 @@ const chargedBy = new WeakMap<Request, string>();
 const stackWarned = new Set<string>();
 
 /** The KV window of a per-IP budget (IPv6 per /64). */
-const ipWindow = (budget: RateLimitBudget, ip: string) => ({ key: `ratelimit:${budget.name}:${ipBudgetKey(ip)}`, limit: budget.max, ttlMs: budget.windowMs });
+const ipWindow = (budget: RateLimitBudget, ip: string) => ({
+  key: `ratelimit:${budget.name}:${ipBudgetKey(ip)}`,
+  limit: budget.max,
+  ttlMs: budget.windowMs,
+});
 
 /** What is left of a per-IP budget for `ip` (as `rateLimit` counts it), charging nothing; the whole budget when the KV cannot say. */
 export async function peekIpBudget(kv: KeyValueStore, budget: RateLimitBudget, ip: string): Promise<CallerLimitStatus> {
@@ -88,9 +92,7 @@ export function rateLimit(options: RateLimitOptions) {
     let hits: RateLimitHit[];
     let admitted: boolean;
     try {
-      ({ admitted, windows: hits } = await kv.consumeWindows(
-        budgets.map((budget) => ipWindow(budget, ip)),
-      ));
+      ({ admitted, windows: hits } = await kv.consumeWindows(budgets.map((budget) => ipWindow(budget, ip))));
     } catch (error) {
       const now = Date.now();
       if (now - (lastWarned.get(kv) ?? 0) >= warnEveryMs) {

@@ -1,5 +1,6 @@
 import type { UserCaller } from '../../http/auth.ts';
 import { AppError } from '../../http/errors.ts';
+import type { Limits } from '../../http/limits.ts';
 import { type CallerLimit, callerSubject } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
 import {
@@ -14,7 +15,6 @@ import {
   UnknownModelError,
   UpstreamError,
 } from '../../infra/llm/index.ts';
-import type { Limits } from '../../http/limits.ts';
 import type { FilesService } from '../files/service.ts';
 import type { RepliesService } from '../replies/service.ts';
 
