@@ -136,6 +136,7 @@ export function createServices(infra: Infra, options: ServiceOptions = {}) {
     tasks: [
       { name: 'credentials', run: auth.cleanup },
       { name: 'orphaned uploads', run: files.sweepOrphans },
+      { name: 'usage roll-up', run: () => users.rollUpUsage() },
     ],
   });
   /** Shutdown, before the infra closes: housekeeping, live connections and revocation notices stop their timers and subscriptions. */

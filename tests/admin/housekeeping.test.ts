@@ -95,11 +95,21 @@ for (const [name, kind] of kinds) {
       const response = await app.request('/api/v1/admin/sessions/cleanup', { method: 'POST', headers: asAdmin });
       expect(response.status).toBe(200);
       const report = await readJson(response);
-      expect(Object.keys(report).sort()).toEqual(['oneTimeTokens', 'orphanedUploads', 'ranAt', 'refreshTokens', 'sessions', 'total']);
+      expect(Object.keys(report).sort()).toEqual([
+        'oneTimeTokens',
+        'orphanedUploads',
+        'ranAt',
+        'refreshTokens',
+        'sessions',
+        'total',
+        'usageRolledUp',
+      ]);
       expect(report.sessions).toBeGreaterThanOrEqual(1);
       expect(report.refreshTokens).toBeGreaterThanOrEqual(1);
       expect(report.oneTimeTokens).toBeGreaterThanOrEqual(1);
-      expect(report.total).toBe(report.sessions + report.refreshTokens + report.oneTimeTokens + report.orphanedUploads);
+      expect(report.total).toBe(
+        report.sessions + report.refreshTokens + report.oneTimeTokens + report.orphanedUploads + report.usageRolledUp,
+      );
       expect(Math.abs(Date.parse(report.ranAt) - Date.now())).toBeLessThan(60_000);
       expect(await left(app, ids)).toEqual({
         sessions: [ids.sessions.live],

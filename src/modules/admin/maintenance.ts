@@ -36,7 +36,8 @@ const CleanupReport = t.Object({
   orphanedUploads: count(
     'Uploaded bytes with no file deleted: interrupted uploads and files of deleted users, an hour after their last write',
   ),
-  total: count('Rows and blobs deleted in all'),
+  usageRolledUp: count('Daily usage rows older than 400 days folded into one row per month'),
+  total: count('Rows and blobs deleted or folded in all'),
   ranAt: t.String({ format: 'date-time', description: 'When this run started' }),
 });
 
@@ -94,9 +95,9 @@ export function maintenanceRoutes({ kv, cache, routes, housekeeping }: Maintenan
       async ({ audit }) => {
         const ranAt = new Date().toISOString();
         const removed = await housekeeping.runNow();
-        const { sessions = 0, refreshTokens = 0, oneTimeTokens = 0, orphanedUploads = 0 } = removed;
+        const { sessions = 0, refreshTokens = 0, oneTimeTokens = 0, orphanedUploads = 0, usageRolledUp = 0 } = removed;
         const total = Object.values(removed).reduce((sum, n) => sum + n, 0);
-        const report = { sessions, refreshTokens, oneTimeTokens, orphanedUploads, total, ranAt };
+        const report = { sessions, refreshTokens, oneTimeTokens, orphanedUploads, usageRolledUp, total, ranAt };
         audit.note({ details: report });
         return report;
       },
@@ -107,7 +108,7 @@ export function maintenanceRoutes({ kv, cache, routes, housekeeping }: Maintenan
         detail: {
           tags,
           summary:
-            'Run the housekeeping now: delete ended sessions, spent or expired tokens and orphaned uploads; returns how many of each',
+            'Run the housekeeping now: delete ended sessions, spent or expired tokens and orphaned uploads, roll old usage up by month; returns how many of each',
           description:
             'The same clean-up every instance schedules once per HOUSEKEEPING_INTERVAL_MS across the deployment. Idempotency records, stream buffers and rate-limit windows live in the KV with a TTL and expire by themselves.',
         },

@@ -121,6 +121,57 @@ export function createUsersRepository(db: Database) {
       );
       return Number(row?.total ?? 0);
     },
+    /**
+     * Rolls daily usage rows from before `cutoffDay` (YYYY-MM-DD) into one row per user, month
+     * (`YYYY-MM` in the day column), provider and model, adding to a month row already there;
+     * returns how many daily rows went. Run inside a transaction (see the users service).
+     */
+    async rollUpBefore(cutoffDay: string): Promise<number> {
+      const daily = and(lt(usageRecords.day, cutoffDay), sql`length(${usageRecords.day}) = 10`);
+      const month = sql<string>`substr(${usageRecords.day}, 1, 7)`;
+      const months = await db.run(
+        (q) =>
+          q
+            .select({
+              userId: usageRecords.userId,
+              day: month,
+              provider: usageRecords.provider,
+              model: usageRecords.model,
+              requests: sql<string | number>`sum(${usageRecords.requests})`,
+              inputTokens: sql<string | number>`sum(${usageRecords.inputTokens})`,
+              outputTokens: sql<string | number>`sum(${usageRecords.outputTokens})`,
+            })
+            .from(usageRecords)
+            .where(daily)
+            .groupBy(usageRecords.userId, month, usageRecords.provider, usageRecords.model),
+        tx,
+      );
+      for (const row of months) {
+        const values = {
+          ...row,
+          requests: Number(row.requests),
+          inputTokens: Number(row.inputTokens),
+          outputTokens: Number(row.outputTokens),
+        };
+        await db.run(
+          (q) =>
+            q
+              .insert(usageRecords)
+              .values(values)
+              .onConflictDoUpdate({
+                target: [usageRecords.userId, usageRecords.day, usageRecords.provider, usageRecords.model],
+                set: {
+                  requests: sql`${usageRecords.requests} + ${values.requests}`,
+                  inputTokens: sql`${usageRecords.inputTokens} + ${values.inputTokens}`,
+                  outputTokens: sql`${usageRecords.outputTokens} + ${values.outputTokens}`,
+                },
+              }),
+          tx,
+        );
+      }
+      const removed = await db.run((q) => q.delete(usageRecords).where(daily).returning({ day: usageRecords.day }), tx);
+      return removed.length;
+    },
     /** Adds one completed request's tokens to the user's row for that day and model. */
     async recordUsage(entry: { userId: string; day: string; provider: string; model: string; inputTokens: number; outputTokens: number }) {
       await addUsage(entry, tx);

@@ -67,6 +67,15 @@ export function createUsersService(db: Database, cache: Cache) {
       await users.recordUsage({ userId, day: dayOf(at), ...call });
     },
     /** Input + output tokens the user has used this calendar month (UTC): one SUM over the usage records. */
+    /**
+     * Housekeeping: usage older than `keepDays` days (default 400: past any `?days=` a usage route
+     * takes, 366) is kept as one row per month instead of one per day. Returns `{ usageRolledUp }`,
+     * the daily rows folded.
+     */
+    async rollUpUsage(now = new Date(), keepDays = 400): Promise<{ usageRolledUp: number }> {
+      const cutoff = dayOf(new Date(now.getTime() - keepDays * 86_400_000));
+      return { usageRolledUp: await db.transaction((tx) => users.with(tx).rollUpBefore(cutoff)) };
+    },
     monthTokens: (userId: string, now = new Date()) => users.tokensSince(userId, `${dayOf(now).slice(0, 7)}-01`),
     findByEmail: (email: string) => users.findByEmail(normaliseEmail(email)),
 
