@@ -176,6 +176,8 @@ for (const [name, kind] of kinds) {
       // And one that waits for the whole reply (stream:false) while Redis goes away.
       const whole = sendMessage(http, user.accessToken, chat.id, { content: uniqueWords(40), stream: false });
       await reader.untilDeltas(5);
+      // Both replies running before Redis goes: one admitted during the cut would rightly be a 503.
+      await waitUntil(() => t.services.replies.activeCount() >= 2, 'both replies to be running');
 
       await withRedisCut(async () => {
         await Bun.sleep(cutMs);
