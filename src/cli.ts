@@ -14,7 +14,7 @@ Usage:
   parley migrate            apply database migrations and exit (a SQLite database
                             that holds data is first copied beside itself, see SQLITE_BACKUPS)
   parley migrate --status   list applied and pending migrations and exit
-  parley seed               load demo users, chats and messages into an empty database
+  parley seed               load demo users, chats, messages and a pipeline into an empty database
                             (passwords are printed once); --force adds them to one with data
   parley --help             show this help
   parley --version          print the version

@@ -61,12 +61,25 @@ export function parseTemplate(text: string): Template | string {
 }
 
 /** The template with its references filled in; a missing value reads as the empty string. */
+/** Most characters a filled-in template may hold: past it the step (or the output) fails, never the process or the database. */
+export const maxRenderedChars = 1_000_000;
+
+/** A template whose filled-in text would pass maxRenderedChars (steps repeating steps' outputs grow geometrically). */
+export class TemplateTooLargeError extends RangeError {
+  override readonly name = 'TemplateTooLargeError';
+  constructor(readonly chars: number) {
+    super(`The filled-in template would hold ${chars} characters, more than the ${maxRenderedChars} a step's text may`);
+  }
+}
+
+/** The template with its references filled in; TemplateTooLargeError (before joining anything) past maxRenderedChars. */
 export function renderTemplate(template: Template, values: { input: Record<string, string>; outputs: Map<string, string> }): string {
-  return template
-    .map((part) =>
-      part.kind === 'text' ? part.text : part.kind === 'input' ? (values.input[part.name] ?? '') : (values.outputs.get(part.id) ?? ''),
-    )
-    .join('');
+  const pieces = template.map((part) =>
+    part.kind === 'text' ? part.text : part.kind === 'input' ? (values.input[part.name] ?? '') : (values.outputs.get(part.id) ?? ''),
+  );
+  const chars = pieces.reduce((sum, piece) => sum + piece.length, 0);
+  if (chars > maxRenderedChars) throw new TemplateTooLargeError(chars);
+  return pieces.join('');
 }
 
 /** A step ready to run: its definition, its parsed templates, and the steps it waits for. */

@@ -7,7 +7,14 @@ import type { UserCaller } from '../../http/auth.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { QueuedJob } from '../../infra/queue/index.ts';
 import type { UsersService } from '../users/service.ts';
-import { type CompiledPipeline, type CompiledStep, compilePipeline, renderTemplate, type StepDefinition } from './definition.ts';
+import {
+  type CompiledPipeline,
+  type CompiledStep,
+  compilePipeline,
+  renderTemplate,
+  type StepDefinition,
+  TemplateTooLargeError,
+} from './definition.ts';
 import type { Progress } from './progress.ts';
 import { activeStatuses, type ExecutionRow, type PipelinesRepository, type RunError } from './repository.ts';
 import { StepFailure, type StepRunner, toStepFailure } from './steps.ts';
@@ -208,7 +215,15 @@ export function createEngine(infra: Infra, deps: EngineDeps) {
     }
     // Something stopped a step without a cancel reaching this instance yet: the database says what happened.
     if (compiled.steps.some((step) => status.get(step.definition.id) !== 'succeeded')) return;
-    await finish(execution, { status: 'succeeded', output: renderTemplate(compiled.output, { input: execution.input, outputs }) });
+    let output: string;
+    try {
+      output = renderTemplate(compiled.output, { input: execution.input, outputs });
+    } catch (error) {
+      if (!(error instanceof TemplateTooLargeError)) throw error;
+      await finish(execution, { status: 'failed', error: { code: 'output_too_large', message: error.message } });
+      return;
+    }
+    await finish(execution, { status: 'succeeded', output });
   }
 
   return {

@@ -1,3 +1,4 @@
+import { canonicalProvider } from '../../config/vocabulary.ts';
 import { AppError, conflict, invalid, invalidFields, notFound } from '../../http/errors.ts';
 import { isEventId } from '../../http/event-id.ts';
 import type { Metrics } from '../../http/metrics.ts';
@@ -116,11 +117,20 @@ export function createPipelinesService(infra: Infra, deps: PipelinesDeps) {
     }
   };
 
+  /** Steps as stored: a provider named by an alias (`claude`) under its own name. */
+  const canonicalSteps = (steps: PipelineStepBody[]) =>
+    steps.map((step) => (step.provider ? { ...step, provider: canonicalProvider(step.provider) ?? step.provider } : step));
+
   const service = {
     async create(userId: string, body: DefinitionFields) {
       const compiled = await check(body);
       const id = Bun.randomUUIDv7();
-      const fields = { name: body.name, description: body.description ?? null, steps: body.steps, output: body.output ?? null };
+      const fields = {
+        name: body.name,
+        description: body.description ?? null,
+        steps: canonicalSteps(body.steps),
+        output: body.output ?? null,
+      };
       const row = await infra.db.transaction((tx) =>
         repo
           .with(tx)
@@ -153,7 +163,7 @@ export function createPipelinesService(infra: Infra, deps: PipelinesDeps) {
       const fields = {
         name: patch.name ?? version.name,
         description: patch.description === undefined ? version.description : patch.description,
-        steps: patch.steps ?? (version.steps as PipelineStepBody[]),
+        steps: patch.steps ? canonicalSteps(patch.steps) : (version.steps as PipelineStepBody[]),
         output: patch.output === undefined ? version.output : patch.output,
       };
       await check(fields);

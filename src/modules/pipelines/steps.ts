@@ -5,7 +5,7 @@ import type { UserCaller } from '../../http/auth.ts';
 import { AppError, unavailableFrom } from '../../http/errors.ts';
 import type { Logger } from '../../infra/log/index.ts';
 import type { RepliesService } from '../replies/service.ts';
-import { type CompiledStep, renderTemplate } from './definition.ts';
+import { type CompiledStep, renderTemplate, TemplateTooLargeError } from './definition.ts';
 import type { ExecutionRow } from './repository.ts';
 
 /**
@@ -67,7 +67,13 @@ export function createStepRunner(deps: {
   const { replies, sources } = deps;
   const text = (step: CompiledStep, field: string, context: StepContext) => {
     const template = step.templates[field];
-    return template ? renderTemplate(template, context.values) : undefined;
+    if (!template) return undefined;
+    try {
+      return renderTemplate(template, context.values);
+    } catch (error) {
+      if (error instanceof TemplateTooLargeError) throw new StepFailure('output_too_large', error.message, false);
+      throw error;
+    }
   };
   const fileIdOf = (step: CompiledStep, context: StepContext) => {
     const fileId = text(step, 'fileId', context)?.trim();
