@@ -82,7 +82,12 @@ describe.if(hasPostgres && tools)('docs/vps.md: PostgreSQL backup and restore', 
     for (let i = 0; i < 3; i++) {
       const result = run([join(repoRoot, 'deploy/parley-backup.sh')], { DATABASE_URL: source, BACKUP_DIR: backupDir, BACKUP_KEEP: '2' });
       expect(result.exitCode).toBe(0);
-      dumps.push(result.stdout.toString().trim().slice(backupDir.length + 1));
+      dumps.push(
+        result.stdout
+          .toString()
+          .trim()
+          .slice(backupDir.length + 1),
+      );
       // Names are to the second: the next one must be a second later.
       await Bun.sleep(1100);
     }

@@ -13,8 +13,11 @@ export const caddyPath: string | undefined = existsSync('/usr/bin/caddy') ? '/us
 export function rewriteCaddyfile(caddyfile: string, r: { upstreamPort: number; httpPort: number; httpsPort: number }): string {
   const sites = caddyfile.match(/^chat\.example\.com \{$/gm)?.length ?? 0;
   const upstreams = caddyfile.match(/reverse_proxy 127\.0\.0\.1:3000 /g)?.length ?? 0;
-  if (sites !== 1 || upstreams !== 1) throw new Error(`deploy/Caddyfile: expected one chat.example.com site and one upstream, found ${sites} and ${upstreams}`);
-  const global = ['{', '\tadmin off', '\tskip_install_trust', `\thttp_port ${r.httpPort}`, `\thttps_port ${r.httpsPort}`, '}', ''].join('\n');
+  if (sites !== 1 || upstreams !== 1)
+    throw new Error(`deploy/Caddyfile: expected one chat.example.com site and one upstream, found ${sites} and ${upstreams}`);
+  const global = ['{', '\tadmin off', '\tskip_install_trust', `\thttp_port ${r.httpPort}`, `\thttps_port ${r.httpsPort}`, '}', ''].join(
+    '\n',
+  );
   return (
     global +
     caddyfile
@@ -31,10 +34,19 @@ export async function startCaddy(dir: string, caddyfile: string, ports: number[]
   const file = join(dir, 'Caddyfile');
   await Bun.write(file, caddyfile);
   const env = { PATH: process.env.PATH ?? '', HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_CONFIG_HOME: join(dir, 'config') };
-  const validate = Bun.spawnSync([caddyPath, 'validate', '--config', file, '--adapter', 'caddyfile'], { env, stdout: 'pipe', stderr: 'pipe' });
+  const validate = Bun.spawnSync([caddyPath, 'validate', '--config', file, '--adapter', 'caddyfile'], {
+    env,
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
   if (validate.exitCode !== 0) throw new Error(`caddy validate failed:\n${validate.stderr.toString()}`);
   let log = '';
-  const proc = Bun.spawn([caddyPath, 'run', '--config', file, '--adapter', 'caddyfile'], { env, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
+  const proc = Bun.spawn([caddyPath, 'run', '--config', file, '--adapter', 'caddyfile'], {
+    env,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'pipe',
+  });
   void (async () => {
     for await (const chunk of proc.stderr) log += new TextDecoder().decode(chunk);
   })();

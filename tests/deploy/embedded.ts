@@ -25,7 +25,10 @@ if (import.meta.main) {
   const root = resolve(import.meta.dir, '../..');
   for (const guide of guides) {
     const path = join(root, guide);
-    writeFileSync(path, withFilesEmbedded(readFileSync(path, 'utf8'), (file) => readFileSync(join(root, file), 'utf8')));
+    writeFileSync(
+      path,
+      withFilesEmbedded(readFileSync(path, 'utf8'), (file) => readFileSync(join(root, file), 'utf8')),
+    );
     console.log(`embedded the deploy files into ${guide}`);
   }
 }

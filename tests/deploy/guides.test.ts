@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.ts';
 import { createTestApp } from '../helpers/app.ts';
 import { repoRoot } from '../helpers/binary.ts';
-import { bearer, register } from '../helpers/client.ts';
+import { bearer, readJson, register } from '../helpers/client.ts';
 import { embeddedFiles, guides } from './embedded.ts';
 
 const read = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
@@ -20,7 +20,8 @@ const flyToml = Bun.TOML.parse(read('fly.toml')) as Toml & {
 };
 
 /** The fenced blocks of a Markdown text with their info string. */
-const fencedBlocks = (markdown: string) => [...markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, text: m[2]! }));
+const fencedBlocks = (markdown: string) =>
+  [...markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, text: m[2]! }));
 
 /** Every leaf of a parsed TOML document as `a.b.c` → value. */
 function leaves(value: unknown, prefix = ''): Record<string, unknown> {
@@ -40,12 +41,18 @@ describe('the deploy guides', () => {
 
   test('happy: docs/vps.md shows every file of deploy/, and docs/fly.md the whole fly.toml', () => {
     const shown = embeddedFiles(read('docs/vps.md')).map((block) => block.path);
-    expect(shown.sort()).toEqual(readdirSync(join(repoRoot, 'deploy')).map((name) => `deploy/${name}`).sort());
+    expect(shown.sort()).toEqual(
+      readdirSync(join(repoRoot, 'deploy'))
+        .map((name) => `deploy/${name}`)
+        .sort(),
+    );
     expect(embeddedFiles(read('docs/fly.md')).map((block) => block.path)).toEqual(['fly.toml']);
   });
 
   test('happy: the Fly guide’s other snippets agree with fly.toml: the release command as it is, several machines changing only what the text says', () => {
-    const snippets = fencedBlocks(read('docs/fly.md')).filter((block) => block.lang === 'toml' && !block.text.startsWith('# Fly.io deployment'));
+    const snippets = fencedBlocks(read('docs/fly.md')).filter(
+      (block) => block.lang === 'toml' && !block.text.startsWith('# Fly.io deployment'),
+    );
     expect(snippets).toHaveLength(2);
     const [release, several] = snippets.map((block) => Bun.TOML.parse(block.text) as Toml) as [Toml, Toml];
     expect(release).toEqual({ deploy: { release_command: (flyToml.deploy as Toml).release_command } });
@@ -74,7 +81,7 @@ describe('the deploy guides', () => {
     try {
       const fly = { 'fly-client-ip': '198.51.100.23', 'x-forwarded-for': '198.51.100.23, 10.0.0.1' };
       const user = await register(app, { headers: fly });
-      const sessions = await (await app.request('/api/v1/auth/sessions', { headers: bearer(user.accessToken) })).json();
+      const sessions = await readJson(await app.request('/api/v1/auth/sessions', { headers: bearer(user.accessToken) }));
       expect(sessions.data.map((s: { ip: string | null }) => s.ip)).toEqual(['198.51.100.23']);
     } finally {
       await app.close();

@@ -42,7 +42,8 @@ export function single(unit: Unit, section: string, key: string): string | undef
 export function unitEnvironment(unit: Unit): Record<string, string> {
   const env: Record<string, string> = {};
   for (const assignment of unit.Service?.Environment ?? []) {
-    if (/^["']/.test(assignment) || /\s/.test(assignment)) throw new Error(`quoted or multiple assignments are not supported: ${assignment}`);
+    if (/^["']/.test(assignment) || /\s/.test(assignment))
+      throw new Error(`quoted or multiple assignments are not supported: ${assignment}`);
     const eq = assignment.indexOf('=');
     env[assignment.slice(0, eq)] = assignment.slice(eq + 1);
   }
@@ -110,9 +111,7 @@ export function serviceLaunch(
   for (const [key, value] of Object.entries(unitEnvironment(unit))) env[key] = value.startsWith('/') ? under(root, value) : value;
   Object.assign(env, options.environmentFile, options.overrides);
 
-  const user = account
-    ? ['setpriv', `--reuid=${account.uid}`, `--regid=${account.gid}`, '--init-groups']
-    : ['setpriv', '--keep-groups'];
+  const user = account ? ['setpriv', `--reuid=${account.uid}`, `--regid=${account.gid}`, '--init-groups'] : ['setpriv', '--keep-groups'];
   if (single(unit, 'Service', 'NoNewPrivileges') === 'yes') user.push('--no-new-privs');
   if (service.CapabilityBoundingSet?.length === 0) user.push('--bounding-set=-all', '--inh-caps=-all');
   const cwd = workingDirectory ? under(root, workingDirectory) : '/';

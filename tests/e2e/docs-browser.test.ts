@@ -54,11 +54,13 @@ describe.if(Boolean(chromiumPath))('the docs pages in Chromium with no internet 
     const record: PageRecord = { page, requests: [], failed: [], errors: [] };
     page.on('request', (request) => record.requests.push(request.url()));
     page.on('response', (response) => {
-      if (response.status() >= 400 && new URL(response.url()).pathname !== favicon) record.failed.push(`${response.status()} ${response.url()}`);
+      if (response.status() >= 400 && new URL(response.url()).pathname !== favicon)
+        record.failed.push(`${response.status()} ${response.url()}`);
     });
     page.on('console', (message) => {
       // A failed load is reported without its URL; the response handler above has it.
-      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource: the server responded')) record.errors.push(message.text());
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource: the server responded'))
+        record.errors.push(message.text());
     });
     page.on('pageerror', (error) => record.errors.push(String(error)));
     await page.goto(`${origin}${path}`, { waitUntil });
@@ -79,7 +81,8 @@ describe.if(Boolean(chromiumPath))('the docs pages in Chromium with no internet 
     try {
       await page.getByRole('heading', { name: 'Parley API', exact: true }).waitFor({ timeout: 60_000 });
       // The sidebar lists the document's tags, and an operation of the first one is drawn.
-      for (const tag of ['Health', 'Auth', 'Chats', 'Realtime']) await expect(page.getByText(tag, { exact: true }).first().isVisible()).resolves.toBe(true);
+      for (const tag of ['Health', 'Auth', 'Chats', 'Realtime'])
+        await expect(page.getByText(tag, { exact: true }).first().isVisible()).resolves.toBe(true);
       await page.getByText('Liveness: the process is up and serving').first().waitFor();
       expect(record.requests).toContain(`${origin}/swagger/json`);
       expect(record.requests).toContain(`${origin}/docs/assets/scalar.js`);
@@ -109,7 +112,10 @@ describe.if(Boolean(chromiumPath))('the docs pages in Chromium with no internet 
     const { page } = record;
     try {
       await page.getByRole('heading', { name: 'Parley API', exact: true }).waitFor({ timeout: 60_000 });
-      await page.getByRole('button', { name: /Test Request/i }).first().click();
+      await page
+        .getByRole('button', { name: /Test Request/i })
+        .first()
+        .click();
       const answered = page.waitForResponse((response) => response.url() === `${origin}/health`, { timeout: 30_000 });
       await page.getByRole('button', { name: /^Send/ }).first().click();
       const response = await answered;

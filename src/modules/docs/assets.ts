@@ -1,11 +1,11 @@
 // Imported as files: `bun build --compile` embeds them in the executable, and from source they
 // are read from node_modules. Either way the docs pages need no CDN.
 
+import cssPath from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' };
+import bundlePath from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' };
 // Scalar's package does not export its browser bundle (and package.json "imports" may not point
 // into node_modules), so it is reached by its path.
 import scalarBundlePath from '../../../node_modules/@scalar/api-reference/dist/browser/standalone.js' with { type: 'file' };
-import cssPath from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' };
-import bundlePath from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' };
 import { notFound } from '../../http/errors.ts';
 
 type Asset = { body: () => Blob; type: string };
