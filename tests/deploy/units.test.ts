@@ -56,4 +56,4 @@ test('happy: both units and the timer pass `systemd-analyze verify`, and the ser
   expect(exposure).not.toBeNull();
   expect(Number(exposure![1])).toBeLessThanOrEqual(2);
   expect(guide).toContain(`about ${exposure![1]} "${exposure![2]}"`);
-});
+}, 30_000);
