@@ -140,10 +140,13 @@ describe('Dockerfile', () => {
 });
 
 describe('fly.toml', () => {
-  test('happy: builds this Dockerfile and sets the same env as the image', () => {
+  test('happy: builds this Dockerfile and sets the same env as the image, plus TRUST_PROXY for Fly’s proxy', () => {
     expect(fly.build.dockerfile).toBe('Dockerfile');
-    expect(Object.keys(fly.env).sort()).toEqual(['DATA_DIR', 'NODE_ENV', 'PORT']);
-    for (const [key, value] of Object.entries(fly.env)) expect(runtimeEnv[key]).toBe(value);
+    expect(Object.keys(fly.env).sort()).toEqual(['DATA_DIR', 'NODE_ENV', 'PORT', 'TRUST_PROXY']);
+    // The image itself trusts no proxy: `docker run` may face clients directly.
+    expect(runtimeEnv.TRUST_PROXY).toBeUndefined();
+    expect(parseConfig({ ...fly.env, JWT_SECRET: strongSecret }).trustProxy).toBe(true);
+    for (const [key, value] of Object.entries(fly.env)) if (key !== 'TRUST_PROXY') expect(runtimeEnv[key]).toBe(value);
   });
 
   test('security: keeps secrets out of [env] (they belong in `fly secrets set`)', () => {

@@ -107,7 +107,8 @@ describe('the OpenAPI document', () => {
     ];
     const warnings = report.problems.map((p) => `${p.ruleId} ${p.location[0]?.pointer}`);
     expect(warnings.filter((warning) => !expected.includes(warning))).toEqual([]);
-  });
+    // Its own timeout: tests/setup.ts's default (30 s) reaches only the first file of a run in Bun 1.4.5.
+  }, 60_000);
 
   test('happy: the websocket is a GET answering 101 with its protocol described', () => {
     expect(routes.filter((r) => !methods.includes(r.method))).toEqual([]);

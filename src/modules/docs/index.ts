@@ -3,8 +3,9 @@ import { openapi } from '@elysiajs/openapi';
 import { SwaggerUIRender } from '@elysiajs/openapi/swagger';
 import { Elysia } from 'elysia';
 import { docsCsp } from '../../http/transport.ts';
-import { swaggerAssets } from './assets.ts';
+import { referenceAssets, swaggerAssets } from './assets.ts';
 import { completeDocument, type OpenApiDocument } from './document.ts';
+import { referenceBootScript, referencePageHtml, referencePath, referenceRedirects } from './reference.ts';
 
 export const docsPath = '/swagger';
 
@@ -48,9 +49,20 @@ const pageHtml = SwaggerUIRender(
 );
 const pageCsp = docsCsp(inlineScriptHashes(pageHtml));
 
-/** The docs page's CSP for its paths (/swagger and /swagger/); undefined elsewhere (the API's strict one applies). */
+// The reference page (/docs) has no inline script at all: the same policy without any hash.
+const referenceHtml = referencePageHtml('Parley API reference');
+const referenceCsp = docsCsp(inlineScriptHashes(referenceHtml));
+
+const isPage = (path: string, page: string) => path === page || path === `${page}/`;
+
+/**
+ * The CSP of the docs pages (/swagger and /docs, with or without a trailing slash); undefined
+ * elsewhere, where the API's strict one applies.
+ */
 export function docsPageCsp(path: string): string | undefined {
-  return path === docsPath || path === `${docsPath}/` ? pageCsp : undefined;
+  if (isPage(path, docsPath)) return pageCsp;
+  if (isPage(path, referencePath)) return referenceCsp;
+  return undefined;
 }
 
 const tags = [
@@ -80,9 +92,10 @@ const description = [
 ].join('\n\n');
 
 /**
- * The OpenAPI document at /swagger/json and Swagger UI at /swagger. The UI's script and styles
- * are served from the executable itself (see assets.ts), so the page renders with no internet.
- * The plugin's document is finished by completeDocument (document.ts) before it is served.
+ * The OpenAPI document at /swagger/json, Swagger UI at /swagger and the Scalar reference at /docs
+ * (reference.ts; /api-docs and /redoc redirect there with 302). Both pages' scripts and styles are
+ * served from the executable itself (see assets.ts), so they render with no internet. The
+ * plugin's document is finished by completeDocument (document.ts) before it is served.
  */
 export function docsModule({ version }: DocsOptions) {
   // The plugin caches its document until the routes change; so does this, by that object.
@@ -92,12 +105,21 @@ export function docsModule({ version }: DocsOptions) {
     if (!doc) finished.set(generated, (doc = completeDocument(generated)));
     return doc;
   };
+  const reference = referenceAssets(referenceBootScript(swaggerOptions.url));
+  const referencePage = () => new Response(referenceHtml, { headers: { 'content-type': 'text/html; charset=utf-8' } });
+  // 302, not 301: browsers keep a 301 for good, and these paths may yet serve something else.
+  const toReference = () => new Response(null, { status: 302, headers: { location: referencePath } });
   return new Elysia({ name: 'docs' })
     .onAfterHandle(({ path, responseValue }) => {
       if (path === swaggerOptions.url && responseValue && typeof responseValue === 'object' && 'paths' in responseValue)
         return finish(responseValue as OpenApiDocument);
     })
     .get(`${docsPath}/assets/:file`, ({ params }) => swaggerAssets.response(params.file), { detail: { hide: true } })
+    .get(referencePath, referencePage, { detail: { hide: true } })
+    .get(`${referencePath}/`, referencePage, { detail: { hide: true } })
+    .get(`${referencePath}/assets/:file`, ({ params }) => reference.response(params.file), { detail: { hide: true } })
+    .get(referenceRedirects[0], toReference, { detail: { hide: true } })
+    .get(referenceRedirects[1], toReference, { detail: { hide: true } })
     .use(
       openapi({
         path: docsPath,

@@ -7,3 +7,8 @@ declare module 'swagger-ui-dist/swagger-ui.css' {
   const path: string;
   export default path;
 }
+// Scalar's browser bundle, imported by its path in node_modules (see assets.ts).
+declare module '*/@scalar/api-reference/dist/browser/standalone.js' {
+  const path: string;
+  export default path;
+}
