@@ -17,7 +17,8 @@ for (const [name, kind] of kinds) {
 
     const patch = (token: string, id: string, json: unknown) =>
       app.request(`/api/v1/auth/api-keys/${id}`, { method: 'PATCH', headers: bearer(token), json });
-    const listKeys = async (token: string) => (await expectStatus(await app.request('/api/v1/auth/api-keys', { headers: bearer(token) }), 200)).data;
+    const listKeys = async (token: string) =>
+      (await expectStatus(await app.request('/api/v1/auth/api-keys', { headers: bearer(token) }), 200)).data;
 
     test('happy: limits set at creation are shown on the key, in the list, and never the key itself', async () => {
       const account = await register(app);
@@ -77,7 +78,12 @@ for (const [name, kind] of kinds) {
         monthlyTokenBudget: 1000,
       });
       const cleared = await expectStatus(
-        await patch(account.accessToken, created.id, { expiresAt: null, allowedModels: null, tokensPerMinute: null, monthlyTokenBudget: null }),
+        await patch(account.accessToken, created.id, {
+          expiresAt: null,
+          allowedModels: null,
+          tokensPerMinute: null,
+          monthlyTokenBudget: null,
+        }),
         200,
       );
       expect(cleared).toMatchObject({ name: 'renamed', expiresAt: null, ...noLimits });
@@ -89,7 +95,8 @@ for (const [name, kind] of kinds) {
 
     test('error: a malformed limit is 422 naming its field, at creation and in a PATCH; nothing is stored', async () => {
       const account = await register(app);
-      const create = (json: unknown) => app.request('/api/v1/auth/api-keys', { method: 'POST', headers: bearer(account.accessToken), json });
+      const create = (json: unknown) =>
+        app.request('/api/v1/auth/api-keys', { method: 'POST', headers: bearer(account.accessToken), json });
       const field = async (response: Response) => (await expectError(response, 422, 'validation_error')).error.details[0].field;
       expect(await field(await create({ name: 'x', allowedModels: ['gpt-5.5'] }))).toBe('body.allowedModels.0');
       expect(await field(await create({ name: 'x', allowedModels: ['echo/echo', 'mistral/large'] }))).toBe('body.allowedModels.1');
@@ -155,7 +162,11 @@ for (const [name, kind] of kinds) {
 
       const asAdminUsage = await app.request(`/api/v1/admin/api-keys/${created.id}/usage`, { headers: asAdmin });
       expect(await expectStatus(asAdminUsage, 200)).toEqual(empty);
-      await expectError(await app.request(`/api/v1/admin/api-keys/${created.id}/usage`, { headers: bearer(owner.accessToken) }), 403, 'forbidden');
+      await expectError(
+        await app.request(`/api/v1/admin/api-keys/${created.id}/usage`, { headers: bearer(owner.accessToken) }),
+        403,
+        'forbidden',
+      );
       await expectError(await app.request('/api/v1/admin/api-keys/no-such-key/usage', { headers: asAdmin }), 404, 'not_found');
       const keys = await expectStatus(await app.request(`/api/v1/admin/users/${owner.userId}/api-keys`, { headers: asAdmin }), 200);
       expect(keys.data.map((key: Json) => [key.id, key.monthlyTokenBudget])).toEqual([[created.id, 100]]);

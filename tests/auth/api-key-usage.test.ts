@@ -65,7 +65,9 @@ for (const [name, kind] of kinds) {
 
       // File analysis (the file uploaded with the session, analysed with the key).
       const file = await expectStatus(
-        await upload(app, account.accessToken, [{ field: 'file', filename: 'notes.txt', type: 'text/plain', data: new TextEncoder().encode('some notes') }]),
+        await upload(app, account.accessToken, [
+          { field: 'file', filename: 'notes.txt', type: 'text/plain', data: new TextEncoder().encode('some notes') },
+        ]),
         201,
       );
       const analysed = await expectStatus(

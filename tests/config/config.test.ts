@@ -283,7 +283,11 @@ describe('config: decoding', () => {
         maxRetries: 2,
         retryBaseMs: 250,
         fallbacks: [],
-        models: { openai: ['gpt-5.5', 'gpt-5.4-mini'], anthropic: ['claude-sonnet-5-5', 'claude-opus-5-5', 'claude-haiku-5-5'], ollama: [] },
+        models: {
+          openai: ['gpt-5.5', 'gpt-5.4-mini'],
+          anthropic: ['claude-sonnet-5-5', 'claude-opus-5-5', 'claude-haiku-5-5'],
+          ollama: [],
+        },
         visionModels: {
           openai: ['gpt-4o*', 'gpt-4.1*', 'gpt-4-turbo*', 'gpt-5*', 'o1', 'o1-2*', 'o3', 'o3-2*', 'o3-pro*', 'o4-mini*', 'chatgpt-4o*'],
           anthropic: ['claude-3*', 'claude-opus-*', 'claude-sonnet-*', 'claude-haiku-*'],

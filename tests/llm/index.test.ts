@@ -153,7 +153,9 @@ describe('listAllModels', () => {
   });
 
   test('happy: upstream’s list is preferred: an alias follows the dated id it names; a retired one is left out', async () => {
-    const dated = await startFakeUpstream({ anthropicModels: ['claude-sonnet-5-5-20261001', 'claude-opus-5-5', 'claude-haiku-4-5-20251001'] });
+    const dated = await startFakeUpstream({
+      anthropicModels: ['claude-sonnet-5-5-20261001', 'claude-opus-5-5', 'claude-haiku-4-5-20251001'],
+    });
     try {
       const models = await createProviders(
         config({

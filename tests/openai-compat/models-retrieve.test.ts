@@ -48,8 +48,16 @@ for (const [name, kind] of kinds) {
     const get = (path: string, credential = key) => fetch(`${base}${path}`, { headers: bearer(credential) });
 
     test('happy: models.retrieve answers OpenAI’s model object for provider/model ids (the SDK sends the / as %2F)', async () => {
-      expect(await client.models.retrieve('openai/gpt-4.1')).toEqual({ id: 'openai/gpt-4.1', object: 'model', created: 0, owned_by: 'openai' });
-      expect(await client.models.retrieve('anthropic/claude-opus-4-7')).toMatchObject({ id: 'anthropic/claude-opus-4-7', owned_by: 'anthropic' });
+      expect(await client.models.retrieve('openai/gpt-4.1')).toEqual({
+        id: 'openai/gpt-4.1',
+        object: 'model',
+        created: 0,
+        owned_by: 'openai',
+      });
+      expect(await client.models.retrieve('anthropic/claude-opus-4-7')).toMatchObject({
+        id: 'anthropic/claude-opus-4-7',
+        owned_by: 'anthropic',
+      });
       expect(await client.models.retrieve('echo/echo')).toMatchObject({ id: 'echo/echo', object: 'model', owned_by: 'echo' });
       // Every listed id retrieves as itself.
       const listed = (await client.models.list()).data;

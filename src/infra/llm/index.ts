@@ -112,7 +112,8 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
     if (listed.length === 0) return modelInfos(provider.name, configured);
     if (provider.name !== 'anthropic') return listed;
     const ids = listed.map((m) => m.id);
-    const named = (alias: string) => ids.some((id) => id === alias || (id.startsWith(`${alias}-`) && /^\d{8}$/.test(id.slice(alias.length + 1))));
+    const named = (alias: string) =>
+      ids.some((id) => id === alias || (id.startsWith(`${alias}-`) && /^\d{8}$/.test(id.slice(alias.length + 1))));
     return modelInfos(provider.name, [...ids, ...configured.filter(named)]);
   }
 

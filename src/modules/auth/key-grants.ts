@@ -18,9 +18,12 @@ const globChars = /[*?[]/;
  */
 export function normaliseModelPatterns(patterns: readonly string[], field: string): string[] {
   const out: string[] = [];
-  patterns.forEach((raw, i) => {
+  for (const [i, raw] of patterns.entries()) {
     const pattern = raw.trim();
-    if (pattern === '*') return void out.push(pattern);
+    if (pattern === '*') {
+      out.push(pattern);
+      continue;
+    }
     const slash = pattern.indexOf('/');
     if (slash <= 0 || slash === pattern.length - 1) {
       throw invalid(`${field}.${i}`, 'must be `provider/model` (either side may use * ? [..] globs), or * for every model');
@@ -29,7 +32,7 @@ export function normaliseModelPatterns(patterns: readonly string[], field: strin
     const provider = globChars.test(word) ? word : canonicalProvider(word.toLowerCase());
     if (!provider) throw invalid(`${field}.${i}`, `names no provider: use one of ${providerNames.join(', ')}, or a glob`);
     out.push(`${provider}/${pattern.slice(slash + 1)}`);
-  });
+  }
   return [...new Set(out)];
 }
 

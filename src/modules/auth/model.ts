@@ -47,7 +47,11 @@ const ModelPatterns = t.Array(t.String({ minLength: 1, maxLength: 200 }), {
   description:
     'Models the key may call, as `provider/model` ids or globs (`openai/*`, `anthropic/claude-*-5-5`, `*`); a call naming any other is refused (403). null: every model',
 });
-const RequestsPerMinute = t.Integer({ minimum: 1, maximum: 2_000_000_000, description: 'LLM calls per minute (null: no limit of its own)' });
+const RequestsPerMinute = t.Integer({
+  minimum: 1,
+  maximum: 2_000_000_000,
+  description: 'LLM calls per minute (null: no limit of its own)',
+});
 const TokensPerMinute = t.Integer({
   minimum: 1,
   maximum: 2_000_000_000,

@@ -113,21 +113,17 @@ export function openAiModelRoutes({ models, replies, routes }: { models: ModelsS
         },
       })
       // `openai%2Fgpt-5.5` and one-word ids: one path segment, decoded by the router.
-      .get(
-        '/models/:model',
-        async ({ caller, params, set }) => respond(set, await retrieve(caller, params.model)),
-        {
-          auth: true,
-          params: t.Object({ model: t.String({ description: 'provider/model, the / sent as is or as %2F' }) }),
-          response: { 200: OpenAiModel },
-          detail,
-        },
-      )
+      .get('/models/:model', async ({ caller, params, set }) => respond(set, await retrieve(caller, params.model)), {
+        auth: true,
+        params: t.Object({ model: t.String({ description: 'provider/model, the / sent as is or as %2F' }) }),
+        response: { 200: OpenAiModel },
+        detail,
+      })
       // `openai/gpt-5.5` as is: the same operation, so it is not documented twice.
-      .get(
-        '/models/*',
-        async ({ caller, params, set }) => respond(set, await retrieve(caller, params['*'])),
-        { auth: true, response: { 200: OpenAiModel }, detail: { ...detail, hide: true } },
-      )
+      .get('/models/*', async ({ caller, params, set }) => respond(set, await retrieve(caller, params['*'])), {
+        auth: true,
+        response: { 200: OpenAiModel },
+        detail: { ...detail, hide: true },
+      })
   );
 }

@@ -60,7 +60,9 @@ export function createKeyLimits({ kv }: Pick<Infra, 'kv'>, keyMonthTokens: (apiK
     /** 403 `forbidden` when the key may not call this model. */
     checkModel(grant: ApiKeyGrant, model: { provider: string; model: string }): void {
       if (keyAllowsModel(grant, model.provider, model.model)) return;
-      throw forbidden(`This API key may not use the model "${model.provider}/${model.model}"; its owner allows: ${grant.allowedModels!.join(', ')}`);
+      throw forbidden(
+        `This API key may not use the model "${model.provider}/${model.model}"; its owner allows: ${grant.allowedModels!.join(', ')}`,
+      );
     },
 
     /**

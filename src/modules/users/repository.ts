@@ -160,7 +160,10 @@ export function createUsersRepository(db: Database) {
       outputTokens: number;
     }) {
       const { apiKeyId, ...call } = entry;
-      if (!apiKeyId) return void (await addUsage(call, tx));
+      if (!apiKeyId) {
+        await addUsage(call, tx);
+        return;
+      }
       const both = async (unit: Tx) => {
         await addUsage(call, unit);
         await addKeyUsage({ ...call, apiKeyId }, unit);
