@@ -115,7 +115,7 @@ export function openAiModelRoutes({ models, replies, routes }: { models: ModelsS
       // `openai%2Fgpt-5.5` and one-word ids: one path segment, decoded by the router.
       .get('/models/:model', async ({ caller, params, set }) => respond(set, await retrieve(caller, params.model)), {
         auth: true,
-        params: t.Object({ model: t.String({ description: 'provider/model, the / sent as is or as %2F' }) }),
+        params: t.Object({ model: t.String({ maxLength: 300, description: 'provider/model, the / sent as is or as %2F' }) }),
         response: { 200: OpenAiModel },
         detail,
       })
