@@ -45,7 +45,7 @@ const KeyExpiry = DateTimeInput({ description: 'When the key stops working: in t
 const ModelPatterns = t.Array(t.String({ minLength: 1, maxLength: 200 }), {
   maxItems: 100,
   description:
-    'Models the key may call, as `provider/model` ids or globs (`openai/*`, `anthropic/claude-*-5-5`, `*`); a call naming any other is refused (403). null: every model',
+    'Models the key may call, as `provider/model` ids or globs (`openai/*`, `anthropic/claude-*-5-5`, `*`); a call naming any other is refused (403); an empty list allows none. null: every model',
 });
 const RequestsPerMinute = t.Integer({
   minimum: 1,
