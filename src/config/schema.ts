@@ -187,8 +187,17 @@ export const EnvSchema = T.Object({
     description:
       'How long closing PostgreSQL (the last step of a shutdown) waits for the queries its connections still hold before it drops them, in ms.',
   }),
-  OPENAI_MODELS: list('Models listed for OpenAI when upstream cannot list its own.', ['gpt-4o-mini', 'gpt-4o']),
-  ANTHROPIC_MODELS: list('Models listed for Anthropic, merged with those upstream lists.', ['claude-sonnet-4-5', 'claude-haiku-4-5']),
+  // Defaults: current models with no announced shutdown (the openai and @anthropic-ai/sdk packages
+  // list deprecations; claude-sonnet-4-5 reached its end of life on 2026-11-30). The first is the
+  // provider's default model.
+  OPENAI_MODELS: list('Models listed for OpenAI when upstream cannot list its own; the first is its default model.', [
+    'gpt-5.5',
+    'gpt-5.4-mini',
+  ]),
+  ANTHROPIC_MODELS: list(
+    'Models listed for Anthropic when upstream cannot list its own (while it can, an alias here is listed beside the id upstream lists for it, and dropped when upstream lists none); the first is its default model.',
+    ['claude-sonnet-5-5', 'claude-opus-5-5', 'claude-haiku-5-5'],
+  ),
   OLLAMA_MODELS: list('Models listed for Ollama when it cannot list its own.'),
   OPENAI_VISION_MODELS: list(
     'Models of the openai provider that take images, as globs (`*` any characters, case-insensitive); images to any other are refused (422).',

@@ -28,6 +28,24 @@ export type Caller = {
   apiKeyId: string | null;
   /** The API key's expiry, in milliseconds since the epoch (null: none, or not a key). */
   apiKeyExpiresAtMs: number | null;
+  /**
+   * What the key's owner allowed it, as its row read on this request (so a change applies to the
+   * next call on every instance); absent or null when the caller is not an API key.
+   */
+  apiKeyGrant?: ApiKeyGrant | null;
+};
+
+/**
+ * The limits an API key carries (see the auth module's api-keys.ts), each null when not limited:
+ * the models it may call (`provider/model` ids or globs), LLM calls and tokens per minute, and
+ * tokens per calendar month (UTC). The reply engine's limits enforce them.
+ */
+export type ApiKeyGrant = {
+  id: string;
+  allowedModels: readonly string[] | null;
+  requestsPerMinute: number | null;
+  tokensPerMinute: number | null;
+  monthlyTokenBudget: number | null;
 };
 
 export type UserCaller = Caller & { user: CallerUser };

@@ -30,7 +30,19 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
       });
       expect(response.status).toBe(201);
       const created = await readJson(response);
-      expect(Object.keys(created).sort()).toEqual(['createdAt', 'expiresAt', 'id', 'key', 'lastUsedAt', 'name', 'prefix']);
+      expect(Object.keys(created).sort()).toEqual([
+        'allowedModels',
+        'createdAt',
+        'expiresAt',
+        'id',
+        'key',
+        'lastUsedAt',
+        'monthlyTokenBudget',
+        'name',
+        'prefix',
+        'requestsPerMinute',
+        'tokensPerMinute',
+      ]);
       expect(created).toMatchObject({ name: 'laptop', expiresAt: null, lastUsedAt: null });
       expect(created.key).toStartWith('pk_');
       expect(created.key.length).toBeGreaterThanOrEqual(40);
@@ -46,6 +58,11 @@ for (const [name, kind] of storageKinds({ postgres: hasPostgres, redis: hasRedis
         createdAt: created.createdAt,
         expiresAt: null,
         lastUsedAt: null,
+        // No limits unless set (tests/auth/api-key-limits.test.ts).
+        allowedModels: null,
+        requestsPerMinute: null,
+        tokensPerMinute: null,
+        monthlyTokenBudget: null,
       });
       expect(JSON.stringify(list)).not.toContain(created.key);
     });

@@ -47,6 +47,15 @@ const credentialRoutes: CredentialRoute[] = [
     operation: ['/api/v1/auth/api-keys/{id}', 'delete'],
   },
   {
+    // A leaked key must not lift its own (or a sibling's) limits or expiry.
+    name: 'PATCH /auth/api-keys/:id',
+    prepare: async (app, account) => {
+      const limited = await createApiKey(app, account.accessToken, { name: 'limited', requestsPerMinute: 1 });
+      return { path: `/api/v1/auth/api-keys/${limited.id}`, method: 'PATCH', json: { requestsPerMinute: null } };
+    },
+    operation: ['/api/v1/auth/api-keys/{id}', 'patch'],
+  },
+  {
     name: 'POST /auth/logout',
     prepare: async () => ({ path: '/api/v1/auth/logout', method: 'POST' }),
     operation: ['/api/v1/auth/logout', 'post'],

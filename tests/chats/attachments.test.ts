@@ -69,7 +69,7 @@ describe.each(kinds)('attachments on messages (%s)', (_name, kind) => {
     const { accessToken: token } = await register(app);
     const text = await uploadText(app, token, 'notes.md', notes);
     const image = await uploadSample(app, token, 'photo.png');
-    const chat = await createChat(app, token, { provider: 'anthropic', model: 'claude-sonnet-4-5' });
+    const chat = await createChat(app, token, { provider: 'anthropic', model: 'claude-sonnet-5-5' });
     await sendJson(app, token, chat.id, { content: 'Describe', attachments: [text.id, image.id] });
     const content = lastUserTurn().content as Json[];
     expect(content.map((block) => block.type)).toEqual(['text', 'text', 'image']);

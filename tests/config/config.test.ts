@@ -283,7 +283,11 @@ describe('config: decoding', () => {
         maxRetries: 2,
         retryBaseMs: 250,
         fallbacks: [],
-        models: { openai: ['gpt-4o-mini', 'gpt-4o'], anthropic: ['claude-sonnet-4-5', 'claude-haiku-4-5'], ollama: [] },
+        models: {
+          openai: ['gpt-5.5', 'gpt-5.4-mini'],
+          anthropic: ['claude-sonnet-5-5', 'claude-opus-5-5', 'claude-haiku-5-5'],
+          ollama: [],
+        },
         visionModels: {
           openai: ['gpt-4o*', 'gpt-4.1*', 'gpt-4-turbo*', 'gpt-5*', 'o1', 'o1-2*', 'o3', 'o3-2*', 'o3-pro*', 'o4-mini*', 'chatgpt-4o*'],
           anthropic: ['claude-3*', 'claude-opus-*', 'claude-sonnet-*', 'claude-haiku-*'],
@@ -331,7 +335,7 @@ describe('config: decoding', () => {
       TRUST_PROXY: '',
     });
     expect(config).toMatchObject({ port: 3000, host: '127.0.0.1', logLevel: 'info', trustProxy: false });
-    expect(config.llm.models.openai).toEqual(['gpt-4o-mini', 'gpt-4o']);
+    expect(config.llm.models.openai).toEqual(['gpt-5.5', 'gpt-5.4-mini']);
   });
 
   test('happy: booleans, URLs, lists, durations and fallbacks', () => {
@@ -357,7 +361,7 @@ describe('config: decoding', () => {
     expect(config.rateLimit.enabled).toBe(false);
     expect(config.ollama.baseUrl).toBe('http://ollama:11434');
     expect(config.defaultProvider).toBe('ollama');
-    expect(config.llm.models).toEqual({ openai: ['gpt-4o-mini', 'gpt-4o'], anthropic: ['claude-x'], ollama: ['llama3', 'qwen'] });
+    expect(config.llm.models).toEqual({ openai: ['gpt-5.5', 'gpt-5.4-mini'], anthropic: ['claude-x'], ollama: ['llama3', 'qwen'] });
     expect(config.llm.visionModels.ollama).toEqual(['llava*', 'my-vision:7b']);
     expect(config.llm.fallbacks).toEqual([
       { provider: 'ollama', model: 'llama3:8b' },

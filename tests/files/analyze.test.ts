@@ -57,7 +57,7 @@ describe.each(kinds)('file analysis (%s)', (_name, kind) => {
   test('happy: without a prompt, the default analysis is asked; an image goes as an image part', async () => {
     const { accessToken: token } = await register(app);
     const image = await uploadSample(app, token, 'chart.png');
-    await expectStatus(await analyze(app, token, image.id, { provider: 'anthropic', model: 'claude-sonnet-4-5' }), 200);
+    await expectStatus(await analyze(app, token, image.id, { provider: 'anthropic', model: 'claude-sonnet-5-5' }), 200);
     const content = lastUserTurn().content as Json[];
     expect(content[0]).toEqual({ type: 'text', text: defaultAnalyzePrompt });
     expect(content[1]).toEqual({

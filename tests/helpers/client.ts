@@ -127,7 +127,17 @@ export async function guest(target: Target): Promise<Tokens> {
   return toTokens(expectData(await api(target).api.v1.auth.guest.post(), 201, 'guest'));
 }
 
-export async function createApiKey(target: Target, accessToken: string, body: { name: string; expiresAt?: string } = { name: 'test key' }) {
+/** What POST /auth/api-keys takes: a name, and optionally an expiry and the key's limits. */
+export type ApiKeyCreate = {
+  name: string;
+  expiresAt?: string;
+  allowedModels?: string[] | null;
+  requestsPerMinute?: number | null;
+  tokensPerMinute?: number | null;
+  monthlyTokenBudget?: number | null;
+};
+
+export async function createApiKey(target: Target, accessToken: string, body: ApiKeyCreate = { name: 'test key' }) {
   return expectData(await api(target).api.v1.auth['api-keys'].post(body, { headers: bearer(accessToken) }), 201, 'api key');
 }
 

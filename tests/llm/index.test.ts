@@ -133,8 +133,8 @@ describe('listAllModels', () => {
     const models = await createProviders(config(allThree()), log).listAllModels();
     const ids = (provider: string) => models.filter((m) => m.provider === provider).map((m) => m.id);
     expect(ids('openai')).toEqual(['gpt-4o-mini', 'gpt-4.1', 'o4-mini', 'llama3.2:latest', 'qwen2.5:0.5b']);
-    // Upstream's dated ids first, then the configured aliases.
-    expect(ids('anthropic')).toEqual(['claude-sonnet-4-6', 'claude-haiku-4-5', 'claude-opus-4-7', 'claude-a']);
+    // Upstream's ids; the configured `claude-a` names none of them, so it is not offered.
+    expect(ids('anthropic')).toEqual(['claude-sonnet-4-6', 'claude-haiku-4-5', 'claude-opus-4-7']);
     expect(ids('ollama')).toEqual(['llama3.2:latest', 'qwen2.5:0.5b']);
     expect(ids('echo')).toEqual(['echo']);
     expect(lines.filter((l) => l.msg === 'llm.models_list_failed')).toEqual([]);
@@ -149,8 +149,33 @@ describe('listAllModels', () => {
       'claude-sonnet-4-6',
       'claude-haiku-4-5',
       'claude-opus-4-7',
-      'claude-a',
     ]);
+  });
+
+  test('happy: upstream’s list is preferred: an alias follows the dated id it names; a retired one is left out', async () => {
+    const dated = await startFakeUpstream({
+      anthropicModels: ['claude-sonnet-5-5-20261001', 'claude-opus-5-5', 'claude-haiku-4-5-20251001'],
+    });
+    try {
+      const models = await createProviders(
+        config({
+          ANTHROPIC_API_KEY: 'k',
+          ANTHROPIC_BASE_URL: dated.anthropicBaseURL,
+          // claude-sonnet-4-5 reached its end of life: upstream lists it no more. claude-haiku-4 names no listed model.
+          ANTHROPIC_MODELS: 'claude-sonnet-5-5,claude-sonnet-4-5,claude-haiku-4-5,claude-haiku-4,claude-opus-5-5',
+        }),
+        silentLog,
+      ).listAllModels();
+      expect(models.filter((m) => m.provider === 'anthropic').map((m) => m.id)).toEqual([
+        'claude-sonnet-5-5-20261001',
+        'claude-opus-5-5',
+        'claude-haiku-4-5-20251001',
+        'claude-sonnet-5-5',
+        'claude-haiku-4-5',
+      ]);
+    } finally {
+      await dated.stop();
+    }
   });
 
   test('error: a provider that is down contributes its configured list, never an exception, and is logged once', async () => {

@@ -119,6 +119,7 @@ describe.each(kinds)('images through the replies service (%s)', (_name, kind) =>
     const active = app.services.replies.activeCount();
     const started = app.services.replies.start({
       userId: caller.user.id,
+      apiKeyId: null,
       chatId: null,
       userMessageId: null,
       provider: 'anthropic',

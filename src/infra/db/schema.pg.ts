@@ -70,8 +70,28 @@ export const apiKeys = pgTable(
     expiresAt: at('expires_at'),
     lastUsedAt: at('last_used_at'),
     revokedAt: at('revoked_at'),
+    allowedModels: jsonb('allowed_models').$type<string[]>(),
+    requestsPerMinute: integer('requests_per_minute'),
+    tokensPerMinute: integer('tokens_per_minute'),
+    monthlyTokenBudget: bigint('monthly_token_budget', { mode: 'number' }),
   },
   (table) => [uniqueIndex('api_keys_hash_unique').on(table.keyHash), index('api_keys_user_idx').on(table.userId)],
+);
+
+export const apiKeyUsage = pgTable(
+  'api_key_usage',
+  {
+    apiKeyId: text('api_key_id')
+      .notNull()
+      .references(() => apiKeys.id, { onDelete: 'cascade' }),
+    day: text('day').notNull(),
+    provider: text('provider').notNull(),
+    model: text('model').notNull(),
+    requests: integer('requests').notNull().default(0),
+    inputTokens: integer('input_tokens').notNull().default(0),
+    outputTokens: integer('output_tokens').notNull().default(0),
+  },
+  (table) => [primaryKey({ columns: [table.apiKeyId, table.day, table.provider, table.model] })],
 );
 
 export const chats = pgTable(

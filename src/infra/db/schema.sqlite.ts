@@ -75,8 +75,31 @@ export const apiKeys = sqliteTable(
     expiresAt: integer('expires_at', { mode: 'timestamp_ms' }),
     lastUsedAt: integer('last_used_at', { mode: 'timestamp_ms' }),
     revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+    // What its owner allowed the key (null: no limit of that kind): `provider/model` ids or globs,
+    // LLM calls and tokens per minute, tokens per calendar month (UTC).
+    allowedModels: text('allowed_models', { mode: 'json' }).$type<string[]>(),
+    requestsPerMinute: integer('requests_per_minute'),
+    tokensPerMinute: integer('tokens_per_minute'),
+    monthlyTokenBudget: integer('monthly_token_budget'),
   },
   (table) => [uniqueIndex('api_keys_hash_unique').on(table.keyHash), index('api_keys_user_idx').on(table.userId)],
+);
+
+// The usage_records of one API key: what the LLM calls made with it cost, per day (UTC) and model.
+export const apiKeyUsage = sqliteTable(
+  'api_key_usage',
+  {
+    apiKeyId: text('api_key_id')
+      .notNull()
+      .references(() => apiKeys.id, { onDelete: 'cascade' }),
+    day: text('day').notNull(),
+    provider: text('provider').notNull(),
+    model: text('model').notNull(),
+    requests: integer('requests').notNull().default(0),
+    inputTokens: integer('input_tokens').notNull().default(0),
+    outputTokens: integer('output_tokens').notNull().default(0),
+  },
+  (table) => [primaryKey({ columns: [table.apiKeyId, table.day, table.provider, table.model] })],
 );
 
 export const chats = sqliteTable(

@@ -92,8 +92,10 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
 
   /**
    * The one model-list fallback: what the provider lists, else (it failed, or listed nothing) its
-   * configured list. Anthropic lists dated ids, not the aliases people configure, so its
-   * configured aliases always follow upstream's ids (deduplicated). A failure is logged, never thrown.
+   * configured list. Anthropic lists dated ids (`claude-x-20250929`) beside the aliases people
+   * configure (`claude-x`), so a configured alias follows upstream's ids when upstream lists the
+   * model it names; one upstream no longer lists (a model past its end of life) is left out.
+   * A failure is logged, never thrown.
    */
   async function modelsOf(provider: LlmProvider): Promise<ModelInfo[]> {
     const configured = configuredModels(provider.name);
@@ -107,8 +109,12 @@ export function createProviders(config: LlmConfig, log: Logger): Providers {
         ...(e instanceof UpstreamError && e.options.detail ? { detail: e.options.detail } : {}),
       });
     }
-    if (provider.name === 'anthropic') return modelInfos(provider.name, [...listed.map((m) => m.id), ...configured]);
-    return listed.length > 0 ? listed : modelInfos(provider.name, configured);
+    if (listed.length === 0) return modelInfos(provider.name, configured);
+    if (provider.name !== 'anthropic') return listed;
+    const ids = listed.map((m) => m.id);
+    const named = (alias: string) =>
+      ids.some((id) => id === alias || (id.startsWith(`${alias}-`) && /^\d{8}$/.test(id.slice(alias.length + 1))));
+    return modelInfos(provider.name, [...ids, ...configured.filter(named)]);
   }
 
   function pickProvider(provider: string | null | undefined, chat: ChatDefaults | undefined): ProviderName {

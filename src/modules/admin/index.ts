@@ -1,8 +1,8 @@
 import { Elysia } from 'elysia';
 import { mayFail } from '../../http/docs.ts';
-import { page } from '../../http/pagination.ts';
+import { PageQuery, page } from '../../http/pagination.ts';
 import type { RouteBundle } from '../../http/routes.ts';
-import { IdParams } from '../auth/model.ts';
+import { ApiKeyUsage, ApiKeyView, IdParams } from '../auth/model.ts';
 import type { AuthService } from '../auth/service.ts';
 import type { RepliesService } from '../replies/service.ts';
 import { AdminUpdateUserBody, AdminUsersQuery, AdminUserView, Usage, UsageQuery } from '../users/model.ts';
@@ -26,7 +26,7 @@ export function adminModule({
   admin: AdminService;
   users: UsersService;
   replies: RepliesService;
-  auth: Pick<AuthService, 'userDisabled'>;
+  auth: Pick<AuthService, 'userDisabled' | 'apiKeys'>;
   routes: RouteBundle;
 }) {
   return new Elysia({ name: 'admin', prefix: '/api/v1/admin' })
@@ -62,6 +62,30 @@ export function adminModule({
       query: UsageQuery,
       response: { 200: Usage },
       detail: { tags, summary: 'A user’s requests and input/output tokens over the last `days` days, as they see them at /users/me/usage' },
+    })
+    .get(
+      '/users/:id/api-keys',
+      async ({ params, query }) => {
+        await users.adminGet(params.id); // 404 for no such user
+        return auth.apiKeys.list(params.id, query);
+      },
+      {
+        admin: true,
+        params: IdParams,
+        query: PageQuery,
+        response: { 200: page(ApiKeyView) },
+        detail: { tags, summary: 'A user’s live API keys with their limits (never the keys themselves), newest first' },
+      },
+    )
+    .get('/api-keys/:id/usage', ({ params, query }) => auth.apiKeys.usageForAdmin(params.id, query.days ?? 30), {
+      admin: true,
+      params: IdParams,
+      query: UsageQuery,
+      response: { 200: ApiKeyUsage },
+      detail: {
+        tags,
+        summary: 'Any API key’s usage over the last `days` days, by day and model, and this month against its budget, as its owner sees it',
+      },
     })
     .patch(
       '/users/:id',

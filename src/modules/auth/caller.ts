@@ -2,6 +2,7 @@ import type { Caller, CallerResolver, CallerUser } from '../../http/auth.ts';
 import { forbidden, unauthorized } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { AccessTokenCodec } from './access-tokens.ts';
+import { grantOf } from './key-grants.ts';
 import type { AuthRepository } from './repository.ts';
 import { hashSecret, safeEqual } from './secrets.ts';
 
@@ -81,6 +82,7 @@ export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: 
       tokenExpiresAt: null,
       apiKeyId: found.key.id,
       apiKeyExpiresAtMs: found.key.expiresAt?.getTime() ?? null,
+      apiKeyGrant: grantOf(found.key),
     };
   };
 

@@ -2,10 +2,11 @@ import { Elysia, t } from 'elysia';
 import { mayFail, noContent } from '../../http/docs.ts';
 import { PageQuery, page } from '../../http/pagination.ts';
 import type { RouteBundle } from '../../http/routes.ts';
-import { PublicUser } from '../users/model.ts';
+import { PublicUser, UsageQuery } from '../users/model.ts';
 import { toPublicUser } from '../users/service.ts';
 import {
   Accepted,
+  ApiKeyUsage,
   ApiKeyView,
   AuthResponse,
   ChangePasswordBody,
@@ -18,6 +19,7 @@ import {
   RegisterBody,
   ResetPasswordBody,
   SessionView,
+  UpdateApiKeyBody,
   VerifyEmailBody,
 } from './model.ts';
 import type { AuthService } from './service.ts';
@@ -206,6 +208,29 @@ export function authModule({ auth, routes }: AuthModuleDeps) {
       query: PageQuery,
       response: { 200: page(ApiKeyView) },
       detail: { tags, summary: 'API keys of this user (without the keys themselves)' },
+    })
+    .patch('/api-keys/:id', ({ caller, params, body }) => auth.apiKeys.update(caller.user.id, params.id, body), {
+      // Not with an API key: a leaked key must not lift its own limits or expiry.
+      member: 'session',
+      params: IdParams,
+      body: UpdateApiKeyBody,
+      response: { 200: ApiKeyView },
+      detail: {
+        tags,
+        summary:
+          'Change a key’s name, expiry, allowed models or limits; null removes one. Applies to the key’s next request on every instance (not with an API key)',
+      },
+    })
+    .get('/api-keys/:id/usage', ({ caller, params, query }) => auth.apiKeys.usage(caller.user.id, params.id, query.days ?? 30), {
+      member: true,
+      params: IdParams,
+      query: UsageQuery,
+      response: { 200: ApiKeyUsage },
+      detail: {
+        tags,
+        summary:
+          'What the LLM calls made with one of your keys used over the last `days` days (UTC), by day and model, and this month against its budget',
+      },
     })
     .delete(
       '/api-keys/:id',

@@ -1,6 +1,6 @@
-import { t } from 'elysia';
+import { type TSchema, t } from 'elysia';
 import { DateTimeInput } from '../../http/time.ts';
-import { PublicUser } from '../users/model.ts';
+import { PublicUser, Usage } from '../users/model.ts';
 
 // Surrounding spaces and case are forgiven (emails are normalised), not a malformed address.
 const Email = t.String({ maxLength: 254, pattern: '^\\s*[^\\s@]+@[^\\s@]+\\.[^\\s@]+\\s*$', description: 'An email address' });
@@ -38,10 +38,54 @@ export const SessionView = t.Object({
 });
 export type SessionView = typeof SessionView.static;
 
-export const CreateApiKeyBody = t.Object({
-  name: t.String({ minLength: 1, maxLength: 100 }),
-  expiresAt: t.Optional(DateTimeInput({ description: 'When the key stops working: in the future, and no later than 9999-12-31 (UTC)' })),
+const orNull = <T extends TSchema>(schema: T) => t.Union([schema, t.Null()]);
+const KeyName = t.String({ minLength: 1, maxLength: 100 });
+const KeyExpiry = DateTimeInput({ description: 'When the key stops working: in the future, and no later than 9999-12-31 (UTC)' });
+// Limits are counts: int4 on Postgres for the per-minute ones, bigint for the monthly budget.
+const ModelPatterns = t.Array(t.String({ minLength: 1, maxLength: 200 }), {
+  maxItems: 100,
+  description:
+    'Models the key may call, as `provider/model` ids or globs (`openai/*`, `anthropic/claude-*-5-5`, `*`); a call naming any other is refused (403); an empty list allows none. null: every model',
 });
+const RequestsPerMinute = t.Integer({
+  minimum: 1,
+  maximum: 2_000_000_000,
+  description: 'LLM calls per minute (null: no limit of its own)',
+});
+const TokensPerMinute = t.Integer({
+  minimum: 1,
+  maximum: 2_000_000_000,
+  description: 'Input + output tokens per minute, charged when each call ends (null: no limit of its own)',
+});
+const MonthlyTokenBudget = t.Integer({
+  minimum: 1,
+  maximum: 1_000_000_000_000_000,
+  description: 'Input + output tokens per calendar month (UTC) (null: no budget of its own)',
+});
+
+/** The limits a key may carry, as a request sets them: null or absent is "not limited". */
+const KeyLimitsInput = {
+  allowedModels: t.Optional(orNull(ModelPatterns)),
+  requestsPerMinute: t.Optional(orNull(RequestsPerMinute)),
+  tokensPerMinute: t.Optional(orNull(TokensPerMinute)),
+  monthlyTokenBudget: t.Optional(orNull(MonthlyTokenBudget)),
+};
+
+export const CreateApiKeyBody = t.Object({ name: KeyName, expiresAt: t.Optional(KeyExpiry), ...KeyLimitsInput });
+export type CreateApiKeyBody = typeof CreateApiKeyBody.static;
+
+export const UpdateApiKeyBody = t.Object(
+  { name: t.Optional(KeyName), expiresAt: t.Optional(orNull(KeyExpiry)), ...KeyLimitsInput },
+  { description: 'Only the fields given change; null removes an expiry or a limit' },
+);
+export type UpdateApiKeyBody = typeof UpdateApiKeyBody.static;
+
+const KeyLimitsView = {
+  allowedModels: orNull(t.Array(t.String())),
+  requestsPerMinute: orNull(t.Integer()),
+  tokensPerMinute: orNull(t.Integer()),
+  monthlyTokenBudget: orNull(t.Integer()),
+};
 
 export const ApiKeyView = t.Object({
   id: t.String(),
@@ -50,8 +94,26 @@ export const ApiKeyView = t.Object({
   createdAt: t.String({ format: 'date-time' }),
   expiresAt: t.Union([t.String({ format: 'date-time' }), t.Null()]),
   lastUsedAt: t.Union([t.String({ format: 'date-time' }), t.Null()]),
+  ...KeyLimitsView,
 });
 export type ApiKeyView = typeof ApiKeyView.static;
+
+export const ApiKeyUsage = t.Composite([
+  Usage,
+  t.Object({
+    apiKeyId: t.String(),
+    limits: t.Object(KeyLimitsView, { description: 'What the key carries now' }),
+    month: t.Object(
+      {
+        used: t.Integer({ description: 'Input + output tokens of this calendar month (UTC)' }),
+        remaining: orNull(t.Integer({ description: 'What is left of monthlyTokenBudget (null: no budget)' })),
+        resetsAt: t.String({ format: 'date-time', description: 'The 1st of next month, 00:00 UTC' }),
+      },
+      { description: 'This calendar month, against the key’s monthly token budget' },
+    ),
+  }),
+]);
+export type ApiKeyUsage = typeof ApiKeyUsage.static;
 
 export const CreatedApiKey = t.Composite([ApiKeyView, t.Object({ key: t.String({ description: 'Shown once: store it now' }) })]);
 export type CreatedApiKey = typeof CreatedApiKey.static;

@@ -6,6 +6,8 @@ import { repository } from '../../infra/db/repository.ts';
 export type SessionRow = Database['tables']['sessions']['$inferSelect'];
 export type ApiKeyRow = Database['tables']['apiKeys']['$inferSelect'];
 export type OneTimePurpose = 'reset_password' | 'verify_email';
+/** The limits columns of a key (see key-grants.ts). */
+type KeyFields = Pick<ApiKeyRow, 'allowedModels' | 'requestsPerMinute' | 'tokensPerMinute' | 'monthlyTokenBudget'>;
 
 /**
  * Data access for sessions, refresh tokens, API keys and mailed one-time tokens. Inside a
@@ -145,9 +147,39 @@ export function createAuthRepository(db: Database) {
       return rows.length === 1;
     },
 
-    async insertApiKey(key: { id: string; userId: string; name: string; keyHash: string; keyPrefix: string; expiresAt: Date | null }) {
+    async insertApiKey(
+      key: { id: string; userId: string; name: string; keyHash: string; keyPrefix: string; expiresAt: Date | null } & Partial<KeyFields>,
+    ) {
       const [row] = await db.run((q) => q.insert(apiKeys).values(key).returning(), tx);
       return row!;
+    },
+
+    /** A key by id, revoked or not; with `userId`, only when it is theirs. */
+    async findApiKey(id: string, userId?: string): Promise<ApiKeyRow | undefined> {
+      const [row] = await db.run(
+        (q) =>
+          q
+            .select()
+            .from(apiKeys)
+            .where(and(eq(apiKeys.id, id), userId ? eq(apiKeys.userId, userId) : undefined))
+            .limit(1),
+        tx,
+      );
+      return row;
+    },
+
+    /** Changes a live key of the user; undefined when there is none (another's, revoked, or no such key). */
+    async updateApiKey(id: string, userId: string, patch: Partial<{ name: string; expiresAt: Date | null } & KeyFields>) {
+      const [row] = await db.run(
+        (q) =>
+          q
+            .update(apiKeys)
+            .set(patch)
+            .where(and(eq(apiKeys.id, id), eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)))
+            .returning(),
+        tx,
+      );
+      return row;
     },
 
     async listApiKeys(userId: string, limit: number, afterId?: string) {

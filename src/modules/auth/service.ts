@@ -21,7 +21,7 @@ export function createAuthService(infra: Infra, users: UsersService) {
   const codec = createAccessTokenCodec(infra.config.jwtSecret, infra.config.accessTokenTtlSeconds);
   const revocations = createRevocations(infra);
   const sessions = createSessionTokens(infra, repo, codec, revocations);
-  const apiKeys = createApiKeys(repo);
+  const apiKeys = createApiKeys(repo, users);
   return {
     accounts: createAccounts(infra, users, repo, sessions, infra.mailer),
     sessions,

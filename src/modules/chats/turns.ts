@@ -139,6 +139,7 @@ export function createChatTurns(
     const [started, updated] = await Promise.all([
       replies.start({
         userId,
+        apiKeyId: caller.apiKeyId,
         chatId: chat.id,
         userMessageId: question.id,
         ...model,
@@ -215,7 +216,7 @@ export function createChatTurns(
       const model = await resolveModel(input, chat);
       await checkAttachments(caller.user.id, model, input.attachments);
       // Counted before anything is stored: a refused call leaves no unanswered message behind.
-      return replies.admitReply(caller, ip, (slot) => sendAdmitted(caller, chat, model, input, slot));
+      return replies.admitReply(caller, ip, model, (slot) => sendAdmitted(caller, chat, model, input, slot));
     },
 
     /**
@@ -229,7 +230,7 @@ export function createChatTurns(
       if (original.role !== 'user') throw conflict('Only a user message can be edited; regenerate a reply instead');
       const model = await resolveModel(input, chat);
       await checkAttachments(caller.user.id, model, original.attachments);
-      return replies.admitReply(caller, ip, async (slot) => {
+      return replies.admitReply(caller, ip, model, async (slot) => {
         const { row, view } = await askAgain(caller.user.id, chatId, original.parentId, input.content, original.attachments);
         return reply(caller, chat, row, model, { ...input, slot }, view, 'only');
       });
@@ -268,7 +269,7 @@ export function createChatTurns(
       if (!question) throw new AppError('conflict', 'There is no user message to answer before this one');
       const model = await resolveModel(options, chat);
       await checkAttachments(caller.user.id, model, question.attachments);
-      return replies.admitReply(caller, ip, async (slot) => {
+      return replies.admitReply(caller, ip, model, async (slot) => {
         // The new reply is a sibling of the question's replies: they step aside, and the question's branch becomes the active one.
         await changeTree(chatId, async (repo, nodes) => {
           const onBranch = reselect(nodes, question.id);

@@ -29,10 +29,11 @@ export function createFileAnalysis(infra: Pick<Infra, 'config'>, deps: { replies
     const content: ContentPart[] = [{ type: 'text', text: prompt }, ...(file.parts.get(id) ?? [])];
     const history = [{ role: 'user' as const, content }];
     replies.checkImages(model, history);
-    const started = await replies.admitReply(caller, ip, (slot) =>
+    const started = await replies.admitReply(caller, ip, model, (slot) =>
       replies.start({
         slot,
         userId: caller.user.id,
+        apiKeyId: caller.apiKeyId,
         chatId: null,
         userMessageId: null,
         ...model,

@@ -78,10 +78,11 @@ export function createModelsService(
       const model = await replies.resolveModel(body);
       const history: ChatMessage[] = [...(body.history ?? []), { role: 'user', content: body.message }];
       replies.checkImages(model, history);
-      return replies.admitReply(caller, ip, (slot) =>
+      return replies.admitReply(caller, ip, model, (slot) =>
         replies.start({
           slot,
           userId: caller.user.id,
+          apiKeyId: caller.apiKeyId,
           chatId: null,
           userMessageId: null,
           ...model,

@@ -9,7 +9,8 @@ import type { SseItem } from '../../http/sse.ts';
 import type { Sampling } from '../../infra/llm/types.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService } from '../replies/service.ts';
-import { Completion, type CompletionBody, CompletionBody as CompletionSchema, maxContentLength, OpenAiModelList } from './model.ts';
+import { Completion, type CompletionBody, CompletionBody as CompletionSchema, maxContentLength } from './model.ts';
+import { openAiModelRoutes } from './models.ts';
 
 const tags = ['OpenAI-compatible'];
 const encoder = new TextEncoder();
@@ -142,19 +143,7 @@ export function openAiCompatModule({ models, replies, routes }: { models: Models
   };
   return new Elysia({ name: 'openai-compat', prefix: '/v1' })
     .use(routes.api())
-    .get(
-      '/models',
-      async () => ({
-        object: 'list' as const,
-        data: (await models.list()).map((model) => ({
-          id: `${model.provider}/${model.id}`,
-          object: 'model' as const,
-          created: 0,
-          owned_by: model.provider,
-        })),
-      }),
-      { auth: true, response: { 200: OpenAiModelList }, detail: { tags, summary: 'Models as OpenAI lists them; ids are provider/model' } },
-    )
+    .use(openAiModelRoutes({ models, replies, routes }))
     .post(
       '/chat/completions',
       async ({ caller, ip, body }) => {

@@ -91,10 +91,12 @@ export function createStepRunner(deps: {
       throw error;
     }
     const { caller, execution, signal } = context;
-    const started = await replies.admitReply(caller, execution.ip, (slot) =>
+    const started = await replies.admitReply(caller, execution.ip, model, (slot) =>
       replies.start({
         slot,
         userId: execution.userId,
+        // An execution runs as its owner (engine.ts callerOf), not as the key that started it.
+        apiKeyId: caller.apiKeyId,
         chatId: null,
         userMessageId: null,
         ...model,

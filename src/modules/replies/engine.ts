@@ -15,6 +15,8 @@ export type ModelRunner = (
 
 export type GenerationInput = {
   userId: string;
+  /** The API key the call was made with (the caller's `apiKeyId`): its usage is recorded against the key too. */
+  apiKeyId: string | null;
   /** With a chat, the reply is stored there as an assistant message; without, only its usage is. */
   chatId: string | null;
   userMessageId: string | null;
@@ -78,7 +80,7 @@ export type EngineDeps = {
   buffers: StreamBuffers;
   repo: RepliesRepository;
   runModel: ModelRunner;
-  recordUsage: (userId: string, call: { provider: string; model: string } & Usage) => Promise<void>;
+  recordUsage: (userId: string, call: { provider: string; model: string; apiKeyId: string | null } & Usage) => Promise<void>;
   observe: EngineObserver;
 };
 
@@ -253,7 +255,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       }
     }
     try {
-      if (billable) await deps.recordUsage(input.userId, { provider, model, ...usage });
+      if (billable) await deps.recordUsage(input.userId, { provider, model, ...usage, apiKeyId: input.apiKeyId });
     } catch (error) {
       log.error('could not record the usage of a generation', { messageId: input.messageId, error });
     }

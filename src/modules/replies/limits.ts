@@ -1,9 +1,11 @@
 import { type LimitTier, limitTier } from '../../config/index.ts';
+import type { ApiKeyGrant } from '../../http/auth.ts';
 import { AppError } from '../../http/errors.ts';
 import { callerSubject, resetSeconds as secondsUntilReset } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
 import { KvUnavailableError } from '../../infra/kv/errors.ts';
 import type { LimitWindow, WindowsVerdict } from '../../infra/kv/types.ts';
+import type { KeyLimits } from './key-limits.ts';
 
 type Window = 'perMinute' | 'perHour' | 'perDay';
 const windows: { name: Window; ms: number }[] = [
@@ -12,8 +14,11 @@ const windows: { name: Window; ms: number }[] = [
   { name: 'perDay', ms: 86_400_000 },
 ];
 
-/** Who is calling, as far as the limits care: the budget subject, the user (for tokens) and their tier. */
-export type LimitCaller = { user: { id: string; role: string; tier: string }; ip: string };
+/**
+ * Who is calling, as far as the limits care: the budget subject, the user (for tokens) and their
+ * tier; and, for a call made with an API key, what its owner allowed it (key-limits.ts).
+ */
+export type LimitCaller = { user: { id: string; role: string; tier: string }; ip: string; apiKey?: ApiKeyGrant | null };
 
 export type TokenBudgetStatus = {
   /** Tokens (input + output) allowed per calendar month (UTC); 0 = unlimited. */
@@ -74,6 +79,7 @@ export function nextMonthStart(now = new Date()): Date {
 export function createLlmLimits(
   { config, kv, log }: Pick<Infra, 'config' | 'kv' | 'log'>,
   monthTokens: (userId: string) => Promise<number>,
+  keys: KeyLimits,
 ) {
   const key = (subject: string, window: Window) => `ratelimit:llm:${window}:${subject}`;
   const activeKey = (caller: LimitCaller) => `replies:active:${subjectOf(caller)}`;
@@ -114,6 +120,11 @@ export function createLlmLimits(
         });
       },
     };
+  };
+  /** The key's window alone (tier limits off): charged, or 429 naming the key's limit. */
+  const consumeKeyWindow = async (grant: ApiKeyGrant, window: LimitWindow) => {
+    const verdict = await kv.consumeWindows([window]);
+    if (!verdict.admitted) throw keys.requestRefusal(grant, verdict.windows[0]!.resetMs);
   };
   const subjectOf = (caller: LimitCaller) => callerSubject(caller.user, caller.ip);
   const tierLimits = (caller: LimitCaller) => config.rateLimit.tiers[limitTier(caller.user)];
@@ -163,15 +174,27 @@ export function createLlmLimits(
 
   return {
     /**
-     * Counts one LLM call in every window of the caller's tier, or throws and counts nothing: 429
-     * `quota_exceeded` when this month's tokens are spent, 429 `rate_limited` naming the full
-     * window(s) or, for a `reply`, when the tier's concurrent replies are all generating;
-     * KvUnavailableError while the KV is away. For a `reply`, the place it took (null while
-     * limits are off), which the caller must hand to the reply or release.
+     * Counts one LLM call in every window of the caller's tier (and its API key's), or throws and
+     * counts nothing: 403 `forbidden` when the caller's key may not use `model`; 429
+     * `quota_exceeded` when this month's tokens (the tier's or the key's) are spent; 429
+     * `rate_limited` naming the full window(s), the key's calls or tokens per minute, or, for a
+     * `reply`, when the tier's concurrent replies are all generating; KvUnavailableError while the
+     * KV is away. For a `reply`, the place it took (null while limits are off), which the caller
+     * must hand to the reply or release. A key's limits hold even with RATE_LIMIT_ENABLED off.
      */
-    async consume(caller: LimitCaller, options: { reply?: boolean } = {}): Promise<ReplySlot | null> {
+    async consume(
+      caller: LimitCaller,
+      options: { reply?: boolean; model?: { provider: string; model: string } } = {},
+    ): Promise<ReplySlot | null> {
+      const grant = caller.apiKey ?? null;
+      if (grant && options.model) keys.checkModel(grant, options.model);
       if (kv.status() !== 'ok') throw new KvUnavailableError('admit an LLM call');
-      if (!config.rateLimit.enabled) return null;
+      if (grant) await keys.checkTokens(grant);
+      const keyWindow = grant ? keys.requestWindow(grant) : null;
+      if (!config.rateLimit.enabled) {
+        if (keyWindow) await consumeKeyWindow(grant!, keyWindow);
+        return null;
+      }
       const budget = tierLimits(caller).tokensPerMonth;
       if (budget > 0) {
         const now = new Date();
@@ -187,7 +210,8 @@ export function createLlmLimits(
         }
       }
       const slot = options.reply ? await takeSlot(caller) : null;
-      const counted = windowsOf(caller);
+      const counted: { name: Window | 'apiKey'; window: LimitWindow }[] = windowsOf(caller);
+      if (keyWindow) counted.push({ name: 'apiKey', window: keyWindow });
       if (counted.length === 0) return slot;
       let verdict: WindowsVerdict;
       try {
@@ -202,6 +226,9 @@ export function createLlmLimits(
       }
       if (verdict.admitted) return slot;
       await slot?.release();
+      // The key's own limit is named first: it is the one its owner can change.
+      const keyVerdict = keyWindow ? verdict.windows[counted.length - 1]! : undefined;
+      if (keyVerdict && !keyVerdict.allowed) throw keys.requestRefusal(grant!, keyVerdict.resetMs);
       const refused = counted.filter((_, i) => !verdict.windows[i]!.allowed);
       const retryAfter = Math.max(...refused.map((w) => secondsUntilReset(verdict.windows[counted.indexOf(w)]!.resetMs)), 1);
       throw new AppError('rate_limited', `LLM call limit reached (${refused.map((w) => w.name).join(', ')}); retry in ${retryAfter} s`, {

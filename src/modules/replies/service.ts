@@ -8,6 +8,7 @@ import { ECHO_MODELS, type Providers, streamWithResilience, UnknownModelError } 
 import type { ChatMessage, ProviderName } from '../../infra/llm/types.ts';
 import type { UsersService } from '../users/service.ts';
 import { createGenerations, type GenerationInput, type GenerationResult, type ModelRunner, type StartedGeneration } from './engine.ts';
+import { createKeyLimits, keyAllowsModel } from './key-limits.ts';
 import { createLlmLimits, type ReplySlot } from './limits.ts';
 import { aliveKey } from './orphans.ts';
 import { createRepliesRepository } from './repository.ts';
@@ -35,7 +36,9 @@ export function createRepliesService(
 ) {
   const { config, log } = infra;
   const { providers, buffers } = deps;
-  const limits = createLlmLimits(infra, (userId) => deps.users.monthTokens(userId));
+  const keyLimits = createKeyLimits(infra, (apiKeyId) => deps.users.keyMonthTokens(apiKeyId));
+  const limits = createLlmLimits(infra, (userId) => deps.users.monthTokens(userId), keyLimits);
+  const limitCaller = (caller: UserCaller, ip: string) => ({ user: caller.user, ip, apiKey: caller.apiKeyGrant ?? null });
   const firstToken = deps.metrics.histogram('parley_llm_time_to_first_token_seconds', 'Time from asking the provider to its first token', [
     'provider',
   ]);
@@ -61,7 +64,16 @@ export function createRepliesService(
     buffers,
     repo: createRepliesRepository(infra.db),
     runModel,
-    recordUsage: (userId, call) => deps.users.recordUsage(userId, call),
+    // The one place every LLM call's usage is recorded: the user's, and the key's it was made with.
+    recordUsage: async (userId, call) => {
+      const charged = call.apiKeyId
+        ? keyLimits.chargeTokens(call.apiKeyId, call.inputTokens + call.outputTokens).catch((error) => {
+            log.warn('could not charge an API key’s tokens per minute', { apiKeyId: call.apiKeyId, error: (error as Error).message });
+          })
+        : undefined;
+      await deps.users.recordUsage(userId, call);
+      await charged;
+    },
     observe: {
       firstToken: (provider, seconds) => firstToken.observe([provider], seconds),
       upstream: (provider, seconds) => upstream.observe([provider], seconds),
@@ -97,19 +109,21 @@ export function createRepliesService(
 
     /**
      * Counts one LLM call that is not a reply (a transcription, say) against the limits of the
-     * caller's tier; 429 `rate_limited` when a window is spent, `quota_exceeded` when the month's tokens are.
+     * caller's tier and API key; 429 `rate_limited` when a window is spent, `quota_exceeded` when
+     * the month's tokens are. (No model is named: a key's allowed models govern replies only.)
      */
     admit: async (caller: UserCaller, ip: string): Promise<void> => {
-      await limits.consume({ user: caller.user, ip });
+      await limits.consume(limitCaller(caller, ip));
     },
     /**
-     * Admits a reply: counts the call as `admit` does and takes a place among the caller's
-     * concurrent replies (429 `rate_limited` when their tier's are all generating), then runs
-     * `work`, which passes the slot to `start` as `slot`. Should `work` fail before a reply
-     * claimed the slot, the place is freed.
+     * Admits a reply with `model`: 403 `forbidden` when the caller's API key may not use it;
+     * counts the call as `admit` does and takes a place among the caller's concurrent replies
+     * (429 `rate_limited` when their tier's are all generating), then runs `work`, which passes
+     * the slot to `start` as `slot` (and the caller's `apiKeyId`, so the reply's usage is the
+     * key's too). Should `work` fail before a reply claimed the slot, the place is freed.
      */
-    async admitReply<T>(caller: UserCaller, ip: string, work: (slot: ReplySlot | null) => Promise<T>): Promise<T> {
-      const slot = await limits.consume({ user: caller.user, ip }, { reply: true });
+    async admitReply<T>(caller: UserCaller, ip: string, model: ResolvedModel, work: (slot: ReplySlot | null) => Promise<T>): Promise<T> {
+      const slot = await limits.consume(limitCaller(caller, ip), { reply: true, model });
       try {
         return await work(slot);
       } catch (error) {
@@ -119,6 +133,10 @@ export function createRepliesService(
     },
     /** The caller's LLM limits and what is left of them, without counting a call. */
     limits: (caller: UserCaller, ip: string) => limits.peek({ user: caller.user, ip }),
+
+    /** Whether the caller may call `model` (of `provider`): false only when their API key does not allow it. */
+    modelAllowed: (caller: Pick<UserCaller, 'apiKeyGrant'>, model: ResolvedModel | { provider: string; model: string }): boolean =>
+      keyAllowsModel(caller.apiKeyGrant, model.provider, model.model),
 
     /** Whether `model` of `provider` takes images (its *_VISION_MODELS patterns; echo always). */
     supportsImages: (provider: ProviderName, model: string): boolean => providers.supportsImages(provider, model),

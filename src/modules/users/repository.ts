@@ -11,7 +11,7 @@ export type NewUser = Database['tables']['users']['$inferInsert'];
  * transaction, use `users.with(tx)`: the same methods, on the unit of work.
  */
 export function createUsersRepository(db: Database) {
-  const { users, usageRecords } = db.tables;
+  const { users, usageRecords, apiKeyUsage } = db.tables;
   // Hot paths (GET /auth/me, every finished reply): built and prepared once per process.
   const byId = db.prepare<{ id: string }, UserRow[]>('users.byId', (q) =>
     q
@@ -41,6 +41,31 @@ export function createUsersRepository(db: Database) {
           requests: sql`${usageRecords.requests} + 1`,
           inputTokens: sql`${usageRecords.inputTokens} + ${sql.placeholder('inputTokens')}`,
           outputTokens: sql`${usageRecords.outputTokens} + ${sql.placeholder('outputTokens')}`,
+        },
+      }),
+  );
+  // The same record for the API key the call was made with (see recordUsage).
+  const addKeyUsage = db.prepare<
+    { apiKeyId: string; day: string; provider: string; model: string; inputTokens: number; outputTokens: number },
+    unknown
+  >('users.addKeyUsage', (q) =>
+    q
+      .insert(apiKeyUsage)
+      .values({
+        apiKeyId: sql.placeholder('apiKeyId'),
+        day: sql.placeholder('day'),
+        provider: sql.placeholder('provider'),
+        model: sql.placeholder('model'),
+        requests: 1,
+        inputTokens: sql.placeholder('inputTokens'),
+        outputTokens: sql.placeholder('outputTokens'),
+      })
+      .onConflictDoUpdate({
+        target: [apiKeyUsage.apiKeyId, apiKeyUsage.day, apiKeyUsage.provider, apiKeyUsage.model],
+        set: {
+          requests: sql`${apiKeyUsage.requests} + 1`,
+          inputTokens: sql`${apiKeyUsage.inputTokens} + ${sql.placeholder('inputTokens')}`,
+          outputTokens: sql`${apiKeyUsage.outputTokens} + ${sql.placeholder('outputTokens')}`,
         },
       }),
   );
@@ -172,9 +197,53 @@ export function createUsersRepository(db: Database) {
       const removed = await db.run((q) => q.delete(usageRecords).where(daily).returning({ day: usageRecords.day }), tx);
       return removed.length;
     },
-    /** Adds one completed request's tokens to the user's row for that day and model. */
-    async recordUsage(entry: { userId: string; day: string; provider: string; model: string; inputTokens: number; outputTokens: number }) {
-      await addUsage(entry, tx);
+    /**
+     * Adds one completed request's tokens to the user's row for that day and model, and, when it
+     * was made with an API key, to the key's row too (both or neither).
+     */
+    async recordUsage(entry: {
+      userId: string;
+      apiKeyId?: string | null;
+      day: string;
+      provider: string;
+      model: string;
+      inputTokens: number;
+      outputTokens: number;
+    }) {
+      const { apiKeyId, ...call } = entry;
+      if (!apiKeyId) {
+        await addUsage(call, tx);
+        return;
+      }
+      const both = async (unit: Tx) => {
+        await addUsage(call, unit);
+        await addKeyUsage({ ...call, apiKeyId }, unit);
+      };
+      await (tx ? both(tx) : db.transaction(both));
+    },
+    /** An API key's usage rows from `fromDay` (YYYY-MM-DD) on, by day, provider and model. */
+    async keyUsageSince(apiKeyId: string, fromDay: string) {
+      return db.run(
+        (q) =>
+          q
+            .select()
+            .from(apiKeyUsage)
+            .where(and(eq(apiKeyUsage.apiKeyId, apiKeyId), gte(apiKeyUsage.day, fromDay)))
+            .orderBy(asc(apiKeyUsage.day), asc(apiKeyUsage.provider), asc(apiKeyUsage.model)),
+        tx,
+      );
+    },
+    /** Input + output tokens recorded for an API key on days from `fromDay` on. */
+    async keyTokensSince(apiKeyId: string, fromDay: string): Promise<number> {
+      const [row] = await db.run(
+        (q) =>
+          q
+            .select({ total: sql<string | number | null>`sum(${apiKeyUsage.inputTokens} + ${apiKeyUsage.outputTokens})` })
+            .from(apiKeyUsage)
+            .where(and(eq(apiKeyUsage.apiKeyId, apiKeyId), gte(apiKeyUsage.day, fromDay))),
+        tx,
+      );
+      return Number(row?.total ?? 0);
     },
   }));
 }

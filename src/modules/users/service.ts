@@ -34,6 +34,30 @@ export function normaliseEmail(email: string): string {
 }
 
 const dayOf = (date: Date) => date.toISOString().slice(0, 10);
+const monthStart = (now: Date) => `${dayOf(now).slice(0, 7)}-01`;
+
+type UsageRow = { day: string; provider: string; model: string; requests: number; inputTokens: number; outputTokens: number };
+
+/** Usage rows (by day, provider and model, oldest first) as totals, by day and by model. */
+function summarise(rows: UsageRow[], from: string, to: string): Usage {
+  const zero = () => ({ requests: 0, inputTokens: 0, outputTokens: 0 });
+  const totals = zero();
+  const byDay = new Map<string, ReturnType<typeof zero>>();
+  const byModel = new Map<string, { provider: string; model: string } & ReturnType<typeof zero>>();
+  for (const row of rows) {
+    const day = byDay.get(row.day) ?? zero();
+    byDay.set(row.day, day);
+    const modelKey = `${row.provider}\u0000${row.model}`;
+    const model = byModel.get(modelKey) ?? { provider: row.provider, model: row.model, ...zero() };
+    byModel.set(modelKey, model);
+    for (const sum of [totals, day, model]) {
+      sum.requests += row.requests;
+      sum.inputTokens += row.inputTokens;
+      sum.outputTokens += row.outputTokens;
+    }
+  }
+  return { from, to, totals, byDay: [...byDay].map(([day, sums]) => ({ day, ...sums })), byModel: [...byModel.values()] };
+}
 
 export function createUsersService(db: Database, cache: Cache) {
   const users = createUsersRepository(db);
@@ -58,10 +82,14 @@ export function createUsersService(db: Database, cache: Cache) {
     update: async (id: string, patch: Parameters<typeof users.update>[1]) => written(id, await users.update(id, patch)),
     upgradeGuest: async (id: string, fields: Parameters<typeof users.upgradeGuest>[1]) => written(id, await users.upgradeGuest(id, fields)),
 
-    /** Adds one finished request's tokens to the user's row for today (UTC) and that model. */
+    /**
+     * Adds one finished request's tokens to the user's row for today (UTC) and that model; with
+     * `apiKeyId` (the call was made with that key), to the key's row as well, in one transaction.
+     * Every LLM call's usage is recorded here and nowhere else.
+     */
     async recordUsage(
       userId: string,
-      call: { provider: string; model: string; inputTokens: number; outputTokens: number },
+      call: { provider: string; model: string; inputTokens: number; outputTokens: number; apiKeyId?: string | null },
       at = new Date(),
     ) {
       await users.recordUsage({ userId, day: dayOf(at), ...call });
@@ -76,7 +104,14 @@ export function createUsersService(db: Database, cache: Cache) {
       const cutoff = dayOf(new Date(now.getTime() - keepDays * 86_400_000));
       return { usageRolledUp: await db.transaction((tx) => users.with(tx).rollUpBefore(cutoff)) };
     },
-    monthTokens: (userId: string, now = new Date()) => users.tokensSince(userId, `${dayOf(now).slice(0, 7)}-01`),
+    monthTokens: (userId: string, now = new Date()) => users.tokensSince(userId, monthStart(now)),
+    /** Input + output tokens the calls made with an API key used this calendar month (UTC). */
+    keyMonthTokens: (apiKeyId: string, now = new Date()) => users.keyTokensSince(apiKeyId, monthStart(now)),
+    /** An API key's requests and tokens over the last `days` days (UTC), in the shape of `usage`. */
+    async keyUsage(apiKeyId: string, days: number, now = new Date()): Promise<Usage> {
+      const from = dayOf(new Date(now.getTime() - (days - 1) * 86_400_000));
+      return summarise(await users.keyUsageSince(apiKeyId, from), from, dayOf(now));
+    },
     findByEmail: (email: string) => users.findByEmail(normaliseEmail(email)),
 
     /** From the two-layer cache; a user that does not exist is not cached (404 each time). */
@@ -113,30 +148,7 @@ export function createUsersService(db: Database, cache: Cache) {
 
     async usage(userId: string, days: number, now = new Date()): Promise<Usage> {
       const from = dayOf(new Date(now.getTime() - (days - 1) * 86_400_000));
-      const rows = await users.usageSince(userId, from);
-      const zero = () => ({ requests: 0, inputTokens: 0, outputTokens: 0 });
-      const totals = zero();
-      const byDay = new Map<string, ReturnType<typeof zero>>();
-      const byModel = new Map<string, { provider: string; model: string } & ReturnType<typeof zero>>();
-      for (const row of rows) {
-        const day = byDay.get(row.day) ?? zero();
-        byDay.set(row.day, day);
-        const modelKey = `${row.provider}\u0000${row.model}`;
-        const model = byModel.get(modelKey) ?? { provider: row.provider, model: row.model, ...zero() };
-        byModel.set(modelKey, model);
-        for (const sum of [totals, day, model]) {
-          sum.requests += row.requests;
-          sum.inputTokens += row.inputTokens;
-          sum.outputTokens += row.outputTokens;
-        }
-      }
-      return {
-        from,
-        to: dayOf(now),
-        totals,
-        byDay: [...byDay].map(([day, sums]) => ({ day, ...sums })),
-        byModel: [...byModel.values()],
-      };
+      return summarise(await users.usageSince(userId, from), from, dayOf(now));
     },
 
     async adminList(query: { limit?: number; cursor?: string; q?: string }): Promise<Page<AdminUserView>> {
