@@ -44,6 +44,17 @@ function installClosure(names: string[]): string[] {
   return [...found].sort();
 }
 
+describe('README', () => {
+  test('happy: its Typed clients section shows the two examples this suite type-checks and runs, as they are', () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Typed clients'), readme.indexOf('\n## ', readme.indexOf('## Typed clients') + 1));
+    const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]);
+    expect(blocks).toEqual([readFileSync(join(fixture, 'eden.ts'), 'utf8'), readFileSync(join(fixture, 'openapi-fetch.ts'), 'utf8')]);
+    expect(section).toContain(`npm install @elysiajs/eden elysia@${pkg.dependencies.elysia}`);
+    expect(section).toContain('Last-Event-ID');
+  });
+});
+
 describe('typed clients in a front-end project of their own', () => {
   let app: TestApp;
   let dir: string;
