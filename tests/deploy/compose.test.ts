@@ -84,8 +84,8 @@ describe('compose.yaml', () => {
       expect([database.hostname, database.port, database.username, database.password, database.pathname]).toEqual([
         'postgres',
         '5432',
-        postgres.POSTGRES_USER,
-        postgres.POSTGRES_PASSWORD,
+        postgres.POSTGRES_USER!,
+        postgres.POSTGRES_PASSWORD!,
         `/${postgres.POSTGRES_DB}`,
       ]);
       const redis = new URL(config.redisUrl!);
@@ -96,7 +96,7 @@ describe('compose.yaml', () => {
     for (const name of parleys) {
       const mount = compose.services[name]!.volumes!.map((volume) => volume.split(':'));
       expect(mount).toEqual([['parley-data', imageEnv.DATA_DIR!]]);
-      expect(volumes).toContain(imageEnv.DATA_DIR);
+      expect(volumes).toContain(imageEnv.DATA_DIR!);
     }
     expect(Object.keys(compose.volumes)).toContain('parley-data');
   });
@@ -116,7 +116,7 @@ describe('compose.yaml', () => {
     expect(compose.services.proxy!.configs).toEqual([{ source: 'nginx', target: '/etc/nginx/conf.d/default.conf' }]);
     const upstreams = [...nginxConf.matchAll(/^\s*server ([\w-]+):(\d+);/gm)].map((m) => `${m[1]}:${m[2]}`);
     expect(upstreams).toEqual(parleys.map((name) => `${name}:${imageEnv.PORT}`));
-    expect(all(runtime, 'EXPOSE').map((instruction) => instruction.args)).toEqual([imageEnv.PORT]);
+    expect(all(runtime, 'EXPOSE').map((instruction) => instruction.args)).toEqual([imageEnv.PORT!]);
     expect(readme.includes(`localhost:${hostPort}`)).toBe(true);
   });
 
