@@ -61,7 +61,7 @@ describe('bun run release', () => {
       expect(hash).toBe(await sha256File(join(outdir, name)));
     }
     if (Bun.which('sha256sum')) expect((await run(['sha256sum', '--check', '--strict', 'SHA256SUMS'], { cwd: outdir })).code).toBe(0);
-  });
+  }, 180_000);
 
   test('happy: each is the format, CPU and C library of its target, with the app and the same stamp inside', async () => {
     for (const target of releaseTargets) {
@@ -78,7 +78,7 @@ describe('bun run release', () => {
       expect(bytes.includes(stamp.commit)).toBe(true);
       expect(bytes.includes('2027-01-01T00:00:00Z')).toBe(true);
     }
-  });
+  }, 120_000);
 
   test('happy: the linux x64 one, alone in an empty directory, prints its stamp and serves', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'parley-release-run-'));
