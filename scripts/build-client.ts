@@ -1,8 +1,9 @@
 // `bun run build:client [--outdir DIR]`: the declarations of src/client.ts (what `parley/client`
 // exports: the `App` type for Eden treaty) in dist/client/. TypeScript writes declarations for
-// every file it compiles (`--noCheck`: `bun run typecheck` checks them); only client.d.ts and the few files its types name are kept, and those may
-// import nothing but `elysia` and its peer `@sinclair/typebox` (a front end installs both with
-// @elysiajs/eden): any other import means a route's type leaks a server-only type, and fails here.
+// every file it compiles (with `--noCheck`: `bun run typecheck` is the check); only client.d.ts
+// and the few files its types name are kept. Those may import nothing but `elysia` and its peer
+// `@sinclair/typebox`, which a front end installs with @elysiajs/eden: any other import means a
+// route's type leaks a server-only type, and the build fails naming it.
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';

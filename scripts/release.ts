@@ -98,10 +98,9 @@ async function main(argv: string[]) {
       continue;
     }
     built.push(outfile);
+    const { size } = statSync(outfile);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    console.log(
-      `${executableName(target).padEnd(24)} ${mib(statSync(outfile).size).padStart(10)}  (${statSync(outfile).size} bytes, ${seconds} s)`,
-    );
+    console.log(`${executableName(target).padEnd(24)} ${mib(size).padStart(10)}  (${size} bytes, ${seconds} s)`);
   }
   if (failed.length) {
     console.error(`release: ${failed.length} of ${targets.length} targets failed (${failed.join(', ')}); no SHA256SUMS written`);
