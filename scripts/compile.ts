@@ -16,9 +16,14 @@ export const compileFlags = ['--compile', '--minify-whitespace', '--minify-synta
 /** What `parley --version` reports besides the version: the commit built and when (ISO 8601 UTC, to the second). */
 export type BuildStamp = { commit: string; builtAt: string };
 
+/** git's answer, or undefined outside a repository or where git is not installed (a Docker build stage). */
 function git(args: string[]): string | undefined {
-  const result = Bun.spawnSync(['git', ...args], { stdout: 'pipe', stderr: 'ignore' });
-  return result.exitCode === 0 ? result.stdout.toString().trim() : undefined;
+  try {
+    const result = Bun.spawnSync(['git', ...args], { stdout: 'pipe', stderr: 'ignore' });
+    return result.exitCode === 0 ? result.stdout.toString().trim() : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
