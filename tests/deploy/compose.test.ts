@@ -74,7 +74,7 @@ describe('compose.yaml', () => {
       expect(config).toMatchObject({ nodeEnv: 'production', port: 3000, dataDir: '/data', trustProxy: true });
       expect((service.stop_grace_period && seconds(service.stop_grace_period)) ?? 10).toBeGreaterThan(config.shutdownGraceMs / 1000);
     }
-  });
+  }, 30_000); // starting Bun on the source for --help takes seconds on a busy machine
 
   test('happy: the instances share the database, Redis and the /data volume, at the services’ own addresses and credentials', () => {
     const postgres = compose.services.postgres!.environment!;

@@ -206,7 +206,7 @@ describe('the CLI and the executable, run as the image and Fly run them', () => 
     expect(subcommands).toEqual(expect.arrayContaining(['serve', 'migrate']));
     expect(subcommands).toContain(cmd[0]);
     expect(subcommands).toContain(releaseWords[0]);
-  });
+  }, 30_000); // starting Bun on the source takes seconds on a busy machine
 
   test('happy: the release command, alone in an empty directory, migrates a fresh SQLite file and exits 0', async () => {
     const argv = [binary.path, ...entrypoint.slice(1), ...releaseWords];

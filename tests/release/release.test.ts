@@ -117,7 +117,7 @@ describe('the build flags and stamp', () => {
     expect(result.code).toBe(0);
     expect(result.stdout.trim()).toBe(`parley ${pkg.version} (run from source)`);
     expect(stampLine.test(result.stdout.trim())).toBe(false);
-  });
+  }, 30_000);
 });
 
 describe('bun run release, failing', () => {
