@@ -24,10 +24,15 @@ WORKDIR /src
 COPY package.json bun.lock bunfig.toml ./
 RUN bun install --frozen-lockfile
 # tsconfig.json is read by the bundler; drizzle/ is read at build time by the migrations macro,
-# which embeds the SQL into the executable (nothing from drizzle/ is needed at run time).
+# which embeds the SQL into the executable (nothing from drizzle/ is needed at run time);
+# scripts/ holds the build itself.
 COPY tsconfig.json ./
 COPY drizzle ./drizzle
+COPY scripts ./scripts
 COPY src ./src
+# .git stays out of the context, so the commit `parley --version` reports comes in as a build arg:
+#   docker build --build-arg PARLEY_COMMIT="$(git rev-parse HEAD)" -t parley .
+ARG PARLEY_COMMIT=unknown
 RUN bun run build && ./dist/parley --version
 
 # ---------------------------------------------------------------------------------------------

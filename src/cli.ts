@@ -5,7 +5,7 @@ import { NotEmptyError, seed } from './cli/seed.ts';
 import { type Config, ConfigError, parseConfig, readProcessEnv } from './config/index.ts';
 import { serve } from './index.ts';
 import { createLogger } from './infra/log/index.ts';
-import { version } from './version.ts';
+import { version, versionLine } from './version.ts';
 
 const help = `parley ${version}: AI chat backend in one executable
 
@@ -17,7 +17,7 @@ Usage:
   parley seed               load demo users, chats, messages and a pipeline into an empty database
                             (passwords are printed once); --force adds them to one with data
   parley --help             show this help
-  parley --version          print the version
+  parley --version          print the version, the commit it was built from and when
 
 Configuration comes from environment variables (and a .env file in the working
 directory): PORT, HOST, DATA_DIR, DATABASE_URL, REDIS_URL, JWT_SECRET, … — see README.md.
@@ -52,7 +52,7 @@ function usageError(args: string[]): never {
 async function main(args: string[]) {
   const [command = 'serve', ...rest] = args;
   if (command === '--help' || command === '-h' || command === 'help') return void process.stdout.write(help);
-  if (command === '--version' || command === '-v' || command === 'version') return void process.stdout.write(`${version}\n`);
+  if (command === '--version' || command === '-v' || command === 'version') return void process.stdout.write(`${versionLine()}\n`);
   if (!Object.hasOwn(commands, command)) usageError(args);
   let flags: { status?: boolean; force?: boolean };
   try {

@@ -144,7 +144,11 @@ describe('graceful shutdown', () => {
 
 describe('executable CLI', () => {
   test('happy: --version and --help', async () => {
-    expect((await runOnce(['--version'])).stdout.trim()).toBe(pkg.version);
+    // The version, the commit built (as `git rev-parse HEAD`, `-dirty` with local changes) and when, to the second.
+    const line = (await runOnce(['--version'])).stdout.trim();
+    const match = /^parley (\S+) \(commit ([0-9a-f]{40}(?:-dirty)?|unknown), built (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\)$/.exec(line);
+    expect(match?.[1]).toBe(pkg.version);
+    expect(Date.now() - Date.parse(match![3]!)).toBeLessThan(24 * 3600_000);
     const help = await runOnce(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('parley migrate');

@@ -1,33 +1,23 @@
 // Text extraction inside a compiled executable: PDF.js (through unpdf) and mammoth are loaded on
 // first use, by dynamic import, which must still find them inside `bun build --compile`'s bundle.
-// The probe is built with dist/parley's own flags (read from package.json's build script), copied
+// The probe is built with dist/parley's own flags (scripts/compile.ts), copied
 // alone into an empty directory so that nothing can come from node_modules, and run on real files.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pkg from '../../package.json' with { type: 'json' };
+import { compileFlags } from '../../scripts/compile.ts';
 import { makeDocx, makePdf, png } from '../files/extract-fixtures.ts';
 import { repoRoot } from '../helpers/binary.ts';
 
 let dir: string;
 let probe: string;
 
-/** The flags of package.json's build script, without its entry point and output file. */
-function buildFlags(): string[] {
-  const words = pkg.scripts.build.split(/\s+/);
-  expect(words.slice(0, 3)).toEqual(['bun', 'build', 'src/cli.ts']);
-  const flags = words.slice(3);
-  const outfile = flags.indexOf('--outfile');
-  if (outfile >= 0) flags.splice(outfile, 2);
-  return flags;
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'parley-extract-'));
   const build = mkdtempSync(join(tmpdir(), 'parley-extract-build-'));
   try {
-    const proc = Bun.spawn([process.execPath, 'build', 'tests/e2e/extract-probe.ts', ...buildFlags(), '--outfile', join(build, 'probe')], {
+    const proc = Bun.spawn([process.execPath, 'build', 'tests/e2e/extract-probe.ts', ...compileFlags, '--outfile', join(build, 'probe')], {
       cwd: repoRoot,
       stdout: 'pipe',
       stderr: 'pipe',
