@@ -295,7 +295,8 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(transcriptsModule({ transcripts, routes, searchLimit }))
       .use(realtimeModule({ hub: realtime, routes }))
       .use(pipelinesModule({ pipelines, routes }))
-      .use(openAiCompatModule({ models, replies, routes }))
+      // A streamed completion holds its headers for the first token, never long enough for the server (or a proxy) to call it idle.
+      .use(openAiCompatModule({ models, replies, routes, firstTokenHoldMs: Math.min(config.httpIdleTimeoutSeconds - 5, 50) * 1000 }))
   );
 }
 

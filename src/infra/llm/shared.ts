@@ -150,17 +150,17 @@ function upstreamMessageOf(e: Error, secrets: readonly (string | undefined)[] = 
   return safe.length > CLIENT_MESSAGE_MAX_CHARS ? `${safe.slice(0, CLIENT_MESSAGE_MAX_CHARS)}…` : safe;
 }
 
-/** Seconds from upstream's `retry-after-ms` or `retry-after` (seconds or an HTTP date), rounded up; undefined when absent or unreadable. */
+/** Seconds (possibly fractional) from upstream's `retry-after-ms` or `retry-after` (seconds or an HTTP date); undefined when absent or unreadable. */
 export function retryAfterOf(headers: unknown): number | undefined {
   if (!(headers instanceof Headers)) return undefined;
   const ms = Number.parseFloat(headers.get('retry-after-ms') ?? '');
-  if (Number.isFinite(ms) && ms >= 0) return Math.ceil(ms / 1000);
+  if (Number.isFinite(ms) && ms >= 0) return ms / 1000;
   const value = headers.get('retry-after');
   if (!value) return undefined;
   const seconds = Number.parseFloat(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
   const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(0, Math.ceil((date - Date.now()) / 1000)) : undefined;
+  return Number.isFinite(date) ? Math.max(0, (date - Date.now()) / 1000) : undefined;
 }
 
 /** The one message for a reply stream that stopped before its terminal event, however it stopped. */

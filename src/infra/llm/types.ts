@@ -196,7 +196,7 @@ export type LlmProvider = {
  * Two things of it may reach a client, for callers that pass upstream's verdict on (the
  * OpenAI-compatible API): `clientMessage`, upstream's own message about a request it refused
  * (400, 404, 413, 422 only: the caller's to fix; credentials masked, capped), and
- * `retryAfterSeconds`, upstream's Retry-After.
+ * `retryAfterSeconds`, upstream's Retry-After (possibly fractional: `retry-after-ms`).
  */
 export class UpstreamError extends Error {
   constructor(

@@ -11,6 +11,8 @@ import {
   type Sampling,
   startOllamaModel,
   stopOllamaModel,
+  type ToolChoice,
+  type ToolDefinition,
   UnknownModelError,
   UpstreamError,
 } from '../../infra/llm/index.ts';
@@ -27,7 +29,20 @@ export type StatelessChat = {
   maxTokens?: number;
   /** Sampling options beyond temperature (top_p, stop, seed…), for callers that take them (/v1). */
   sampling?: Sampling;
+  /** Functions the model may call; a call comes back as a `tool_call` event and in the result's `toolCalls`. */
+  tools?: ToolDefinition[];
+  /** Only with `tools`; absent: `auto`. */
+  toolChoice?: ToolChoice;
+  /** false: at most one tool call per reply. */
+  parallelToolCalls?: boolean;
 };
+
+/**
+ * A whole conversation for a stateless reply, as the OpenAI-compatible API takes one: any turns
+ * (tool calls and tool results too), ending with any role, or none at all when `system` is the
+ * whole prompt.
+ */
+export type StatelessConversation = Omit<StatelessChat, 'message' | 'history'> & { messages: ChatMessage[] };
 
 /** Models, stateless chat, LLM limits, and starting/stopping Ollama models. */
 export function createModelsService(
@@ -65,9 +80,10 @@ export function createModelsService(
      * A reply with no chat: nothing stored but the usage; streamed through a buffer like any other.
      * Images the model cannot take throw ModelCannotTakeImagesError before the call is counted.
      */
-    async startStateless(caller: UserCaller, ip: string, body: StatelessChat) {
+    async startStateless(caller: UserCaller, ip: string, body: StatelessChat | StatelessConversation) {
       const model = await replies.resolveModel(body);
-      const history: ChatMessage[] = [...(body.history ?? []), { role: 'user', content: body.message }];
+      const history: ChatMessage[] =
+        'messages' in body ? body.messages : [...(body.history ?? []), { role: 'user', content: body.message }];
       replies.checkImages(model, history);
       return replies.admitReply(caller, ip, (slot) =>
         replies.start({
@@ -81,6 +97,7 @@ export function createModelsService(
           maxTokens: body.maxTokens ?? infra.config.maxTokens,
           temperature: body.temperature ?? infra.config.temperature,
           sampling: body.sampling,
+          ...(body.tools?.length ? { tools: body.tools, toolChoice: body.toolChoice, parallelToolCalls: body.parallelToolCalls } : {}),
         }),
       );
     },
