@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { expectedReply, expectedToolArguments, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
-import { bearer, createApiKey, readJson, register, uniqueText } from '../helpers/client.ts';
+import { bearer, createApiKey, expectError, readJson, register, uniqueText } from '../helpers/client.ts';
 import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
 import { completionChunks, expectOpenAiError } from '../helpers/openai.ts';
 
@@ -410,6 +410,23 @@ describe.each(kinds)('/v1 cases of the clients report (%s)', (_label, kind) => {
   });
 
   describe('errors everywhere on /v1 are OpenAI’s shape', () => {
+    test('security: the rest of the API keeps the contract’s shape (a schema violation is still 422 validation_error)', async () => {
+      const response = await app.request('/api/v1/chat', { method: 'POST', headers: bearer(key), json: { message: 5 } });
+      expect((await expectError(response, 422, 'validation_error')).error.details[0].field).toBe('body.message');
+      await expectError(await app.request('/api/v1/chats'), 401, 'unauthorized');
+    });
+
+    test('error: a /v1 path Parley does not serve is OpenAI’s 404', async () => {
+      await expectOpenAiError(
+        await app.request('/v1/embeddings', { method: 'POST', headers: bearer(key), json: {} }),
+        404,
+        'invalid_request_error',
+        {
+          code: 'not_found',
+        },
+      );
+    });
+
     test('security: a wrong key is 401 invalid_api_key', async () => {
       const response = await app.request('/v1/chat/completions', {
         method: 'POST',

@@ -1,11 +1,12 @@
 // Errors on /v1 as OpenAI's SDKs expect them. Everything is still thrown as an AppError and
-// written once by the error handler; this route's responses are then rewritten into OpenAI's
-// shape `{error: {message, type, param, code}}` (openAiErrorBody). A schema violation is OpenAI's
+// written once by the error handler, which writes it in OpenAI's shape
+// `{error: {message, type, param, code}}` on these paths (openAiErrorDialect). A schema violation is OpenAI's
 // 400 `invalid_request_error` naming the field in `param`, not the contract's 422. An upstream's
 // verdict on a request stays the client's (openAiFailure): 400 stays 400, an unknown model is
 // 404 `model_not_found`, and once Parley has spent its own retries on a fault it says so
 // (`x-should-retry: false`, or upstream's Retry-After), so the SDKs' retries do not multiply them.
-import { AppError, type ErrorBody, type ErrorCode, errorStatus } from '../../http/errors.ts';
+import type { ErrorDialect } from '../../http/error-handler.ts';
+import { AppError, type ErrorCode } from '../../http/errors.ts';
 import type { GenerationFailure } from '../replies/service.ts';
 
 /** An OpenAI error's fields other than its message; an AppError carries them in `details.openai`. */
@@ -54,15 +55,10 @@ const SHAPES: Record<ErrorCode, { status: number; type: string; code: string | n
 
 export type OpenAiErrorBody = { error: { message: string; type: string; param: string | null; code: string | null } };
 
-/**
- * The contract's error body (as the error handler wrote it, with `status`) in OpenAI's shape, with
- * the status OpenAI would answer; undefined for anything that is not an error body.
- */
-export function openAiErrorBody(body: unknown, status: number): { status: number; body: OpenAiErrorBody } | undefined {
-  const error = (body as Partial<ErrorBody> | undefined)?.error;
-  if (!error || typeof error.code !== 'string' || !(error.code in errorStatus)) return undefined;
-  const shape = SHAPES[error.code] ?? { status, type: status >= 500 ? 'server_error' : 'invalid_request_error', code: error.code };
-  const details = error.details as { openai?: OpenAiHint } | { field: string; message: string }[] | undefined;
+/** An AppError in OpenAI's shape, with the status OpenAI would answer. */
+export function openAiErrorOf(error: AppError): { status: number; body: OpenAiErrorBody } {
+  const shape = SHAPES[error.code];
+  const details = error.options.details as { openai?: OpenAiHint } | { field: string; message: string }[] | undefined;
   const fields = Array.isArray(details) ? details : [];
   const hint = !Array.isArray(details) ? details?.openai : undefined;
   const param = hint?.param !== undefined ? hint.param : fields[0] ? openAiParam(fields[0].field) : null;
@@ -76,6 +72,15 @@ export function openAiErrorBody(body: unknown, status: number): { status: number
     body: { error: { message, type: hint?.type ?? shape.type, param, code: hint?.code !== undefined ? hint.code : shape.code } },
   };
 }
+
+/**
+ * The routes that answer in OpenAI's shape, for the error handler: every path under /v1 (unknown
+ * ones too) but Anthropic's Messages API, which has a shape of its own.
+ */
+export const openAiErrorDialect: ErrorDialect = {
+  matches: (path) => (path === '/v1' || path.startsWith('/v1/')) && !path.startsWith('/v1/messages'),
+  write: openAiErrorOf,
+};
 
 /** Retry-After seconds below this are not worth passing on: the client is told not to retry instead. */
 const MIN_RETRY_AFTER_SECONDS = 1;

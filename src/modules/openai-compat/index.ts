@@ -1,18 +1,20 @@
 import { Elysia } from 'elysia';
 import type { UserCaller } from '../../http/auth.ts';
-import { mayFail } from '../../http/docs.ts';
+import { errorFormat, mayFail } from '../../http/docs.ts';
 import { AppError } from '../../http/errors.ts';
 import type { ReplayStream } from '../../http/idempotency.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import { ModelCannotTakeImagesError } from '../../infra/llm/index.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService, StartedGeneration } from '../replies/service.ts';
-import { badParam, modelNotFound, openAiErrorBody, openAiFailure } from './errors.ts';
+import { badParam, modelNotFound, openAiFailure } from './errors.ts';
 import { Completion, type CompletionBody, CompletionBody as CompletionSchema, OpenAiError, OpenAiModelList } from './model.ts';
 import { given, toStateless } from './request.ts';
 import { completionChunks, completionOf } from './stream.ts';
 
 const tags = ['OpenAI-compatible'];
+/** Every error of these routes is OpenAI's shape, a schema violation OpenAI's 400 (see errors.ts). */
+const openAiErrors = errorFormat({ name: 'OpenAiError', schema: OpenAiError, statuses: { validation_error: 400 } });
 
 export type OpenAiCompatOptions = {
   models: ModelsService;
@@ -30,8 +32,11 @@ export type OpenAiCompatOptions = {
  * /v1/models and /v1/chat/completions in OpenAI's wire format, so the official `openai` SDK (and
  * the Vercel AI SDK, LangChain…) work with `baseURL: <server>/v1` and a Parley API key. Replies
  * run like any other stateless reply, with tools, images and OpenAI's request fields; every error
- * is written in OpenAI's shape. These callers cannot resume a reply: leaving cancels it.
+ * is written in OpenAI's shape (openAiErrorDialect, given to the error handler in app.ts). These
+ * callers cannot resume a reply: leaving cancels it.
  */
+export { openAiErrorDialect } from './errors.ts';
+
 export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }: OpenAiCompatOptions) {
   const formatOf = (body: CompletionBody, streamId: string) =>
     completionChunks(streamId, { model: body.model, includeUsage: given(body.stream_options)?.include_usage === true });
@@ -77,78 +82,61 @@ export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }
     void started.done.finally(() => request.signal.removeEventListener('abort', cancel));
   };
 
-  return (
-    new Elysia({ name: 'openai-compat', prefix: '/v1' })
-      .use(routes.api())
-      // Every error of these routes (auth, limits, schema, the reply's own) in OpenAI's shape.
-      .mapResponse({ as: 'scoped' }, ({ response, set }) => {
-        const status = typeof set.status === 'number' ? set.status : 200;
-        if (status < 400) return undefined;
-        const mapped = openAiErrorBody(response, status);
-        if (!mapped) return undefined;
-        set.status = mapped.status;
-        return new Response(JSON.stringify(mapped.body), {
-          status: mapped.status,
-          headers: { ...(set.headers as Record<string, string>), 'content-type': 'application/json' },
-        });
-      })
-      .get(
-        '/models',
-        async () => ({
-          object: 'list' as const,
-          data: (await models.list()).map((model) => ({
-            id: `${model.provider}/${model.id}`,
-            object: 'model' as const,
-            created: 0,
-            owned_by: model.provider,
-          })),
-        }),
-        {
-          auth: true,
-          response: { 200: OpenAiModelList },
-          detail: { tags, summary: 'Models as OpenAI lists them; ids are provider/model' },
+  return new Elysia({ name: 'openai-compat', prefix: '/v1' })
+    .use(routes.api())
+    .get(
+      '/models',
+      async () => ({
+        object: 'list' as const,
+        data: (await models.list()).map((model) => ({
+          id: `${model.provider}/${model.id}`,
+          object: 'model' as const,
+          created: 0,
+          owned_by: model.provider,
+        })),
+      }),
+      {
+        auth: true,
+        response: { 200: OpenAiModelList },
+        detail: { tags, summary: 'Models as OpenAI lists them; ids are provider/model', ...openAiErrors },
+      },
+    )
+    .post(
+      '/chat/completions',
+      async ({ caller, ip, body, request }) => {
+        const started = await startCompletion(caller, ip, body);
+        cancelOnAbort(request, started);
+        if (!body.stream) {
+          const result = await started.done;
+          if (result.status === 'error') throw await failureOf(started, body.model);
+          return completionOf(started.streamId, result);
+        }
+        // Held until the first token: a failure before it is an HTTP error, not a 200 stream.
+        const first = await replies.firstEvent(started.streamId, { signal: request.signal, timeoutMs: firstTokenHoldMs });
+        if (first?.event === 'error') throw await failureOf(started, body.model);
+        return replies.sse(started.streamId, { format: formatOf(body, started.streamId), cancelOnLeave: started.messageId });
+      },
+      {
+        auth: true,
+        // A repeat with the same Idempotency-Key replays the completion (its chunks, or its JSON).
+        idempotent: { replay: replayCompletion },
+        body: CompletionSchema,
+        detail: {
+          tags,
+          summary: 'Chat completion in OpenAI’s format, streamed (SSE chunks, then [DONE]) or not',
+          description:
+            'Errors are in OpenAI’s shape ({error: {message, type, param, code}}), schema violations included (400, naming the field in `param`). ' +
+            'An upstream refusal stays the client’s (400; an unknown model is 404 model_not_found); an upstream fault after Parley’s own retries is 502 or 503 with `x-should-retry: false` (or upstream’s Retry-After). ' +
+            'A streamed request that fails before its first token is answered with that status and a JSON body. A client that disconnects cancels the reply.',
+          ...mayFail('upstream_error', 'not_found'),
+          ...openAiErrors,
+          responses: {
+            200: {
+              description: 'chat.completion, or a text/event-stream of chat.completion.chunk',
+              content: { 'application/json': { schema: Completion } },
+            },
+          } as never,
         },
-      )
-      .post(
-        '/chat/completions',
-        async ({ caller, ip, body, request }) => {
-          const started = await startCompletion(caller, ip, body);
-          cancelOnAbort(request, started);
-          if (!body.stream) {
-            const result = await started.done;
-            if (result.status === 'error') throw await failureOf(started, body.model);
-            return completionOf(started.streamId, result);
-          }
-          // Held until the first token: a failure before it is an HTTP error, not a 200 stream.
-          const first = await replies.firstEvent(started.streamId, { signal: request.signal, timeoutMs: firstTokenHoldMs });
-          if (first?.event === 'error') throw await failureOf(started, body.model);
-          return replies.sse(started.streamId, { format: formatOf(body, started.streamId), cancelOnLeave: started.messageId });
-        },
-        {
-          auth: true,
-          // A repeat with the same Idempotency-Key replays the completion (its chunks, or its JSON).
-          idempotent: { replay: replayCompletion },
-          body: CompletionSchema,
-          detail: {
-            tags,
-            summary: 'Chat completion in OpenAI’s format, streamed (SSE chunks, then [DONE]) or not',
-            description:
-              'Errors are in OpenAI’s shape ({error: {message, type, param, code}}), schema violations included (400, naming the field in `param`). ' +
-              'An upstream refusal stays the client’s (400; an unknown model is 404 model_not_found); an upstream fault after Parley’s own retries is 502 or 503 with `x-should-retry: false` (or upstream’s Retry-After). ' +
-              'A streamed request that fails before its first token is answered with that status and a JSON body. A client that disconnects cancels the reply.',
-            ...mayFail('upstream_error', 'not_found'),
-            responses: {
-              200: {
-                description: 'chat.completion, or a text/event-stream of chat.completion.chunk',
-                content: { 'application/json': { schema: Completion } },
-              },
-              400: {
-                description: 'A request OpenAI would refuse, or one Parley cannot honour',
-                content: { 'application/json': { schema: OpenAiError } },
-              },
-            } as never,
-          },
-        },
-      )
-  );
+      },
+    );
 }

@@ -64,7 +64,7 @@ const AssistantMessage = t.Object({
   name: Name,
   tool_calls: t.Optional(t.Array(ToolCallSchema, { maxItems: 128 })),
   refusal: Opt(t.String({ maxLength: maxContentLength, description: 'Accepted; not sent upstream' })),
-  audio: Opt(t.Object({ id: t.String() }, { description: 'Accepted and ignored' })),
+  audio: Opt(t.Object({ id: t.String({ maxLength: 256 }) }, { description: 'Accepted and ignored' })),
   function_call: Opt(FreeObject('Deprecated: refused (400); send tool_calls')),
 });
 const ToolMessage = t.Object({ role: t.Literal('tool'), content: TextContent, tool_call_id: t.String({ minLength: 1, maxLength: 256 }) });
@@ -266,7 +266,9 @@ export const CompletionBody = t.Object({
   ),
   web_search_options: Opt(FreeObject('Refused (400 naming web_search_options): Parley searches nothing')),
   functions: Opt(t.Array(FreeObject('Deprecated'), { maxItems: 128, description: 'Deprecated: refused (400); send tools' })),
-  function_call: Opt(t.Union([t.String(), FreeObject('Deprecated')], { description: 'Deprecated: refused (400); send tool_choice' })),
+  function_call: Opt(
+    t.Union([t.String({ maxLength: 64 }), FreeObject('Deprecated')], { description: 'Deprecated: refused (400); send tool_choice' }),
+  ),
 });
 export type CompletionBody = typeof CompletionBody.static;
 export type CompletionMessage = typeof CompletionMessage.static;

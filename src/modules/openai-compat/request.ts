@@ -42,6 +42,8 @@ function refuseWhatCannotBeHonoured(body: CompletionBody): void {
 /** A user turn's content as the provider layer's: images from their URL; audio and files refused naming the part. */
 function userContent(content: Extract<CompletionMessage, { role: 'user' }>['content'], at: number): string | ContentPart[] {
   if (typeof content === 'string') return content;
+  // Text parts alone are one text, as OpenAI reads them (and as every provider takes text).
+  if (content.every((part) => part.type === 'text')) return joined(content as { type: 'text'; text: string }[]);
   return content.map((part, j): ContentPart => {
     const where = `messages[${at}].content[${j}]`;
     if (part.type === 'text') return { type: 'text', text: part.text };
