@@ -1,5 +1,5 @@
 import type { UserCaller } from '../../http/auth.ts';
-import { AppError } from '../../http/errors.ts';
+import { AppError, invalid } from '../../http/errors.ts';
 import { type CallerLimit, callerSubject } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
 import {
@@ -43,6 +43,21 @@ export type StatelessChat = {
  * whole prompt.
  */
 export type StatelessConversation = Omit<StatelessChat, 'message' | 'history'> & { messages: ChatMessage[] };
+
+/** POST /chat's body (StatelessChatBody): `message` may be left out after tool results. */
+export type StatelessChatRequest = Omit<StatelessChat, 'message' | 'history' | 'sampling'> & { message?: string; history?: ChatMessage[] };
+
+/**
+ * The stateless request as the reply engine takes it: the user's message after the history, or,
+ * without a message, the history alone when it ends with tool results (the model answers them).
+ * Throws 422 on `body.message` otherwise.
+ */
+function statelessOf(body: StatelessChatRequest): StatelessChat | StatelessConversation {
+  const { message, history = [], ...rest } = body;
+  if (message !== undefined) return { ...rest, message, history };
+  if (history.at(-1)?.role !== 'tool') throw invalid('body.message', 'is required unless the history ends with tool results');
+  return { ...rest, messages: history };
+}
 
 /** Models, stateless chat, LLM limits, and starting/stopping Ollama models. */
 export function createModelsService(
@@ -102,15 +117,21 @@ export function createModelsService(
       );
     },
 
-    /** POST /chat: the whole stateless reply (502 if the provider failed). */
-    async chat(caller: UserCaller, ip: string, body: StatelessChat) {
-      const result = await replies.result(await this.startStateless(caller, ip, body));
-      return { reply: result.text, provider: result.provider, model: result.model, usage: result.usage };
+    /** POST /chat: the whole stateless reply (502 if the provider failed), with the tools the model called, if any. */
+    async chat(caller: UserCaller, ip: string, body: StatelessChatRequest) {
+      const result = await replies.result(await this.startStateless(caller, ip, statelessOf(body)));
+      return {
+        reply: result.text,
+        provider: result.provider,
+        model: result.model,
+        usage: result.usage,
+        ...(result.toolCalls.length ? { toolCalls: result.toolCalls } : {}),
+      };
     },
 
-    /** POST /chat/stream: the stateless reply as SSE. */
-    async chatStream(caller: UserCaller, ip: string, body: StatelessChat): Promise<Response> {
-      return replies.sse((await this.startStateless(caller, ip, body)).streamId);
+    /** POST /chat/stream: the stateless reply as SSE (`tool_call` events for the tools the model calls). */
+    async chatStream(caller: UserCaller, ip: string, body: StatelessChatRequest): Promise<Response> {
+      return replies.sse((await this.startStateless(caller, ip, statelessOf(body))).streamId);
     },
 
     /** The LLM call limits, the search and upload limits, and what the caller has left of each; counts nothing. */
