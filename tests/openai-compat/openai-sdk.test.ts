@@ -214,6 +214,18 @@ describe.each(kinds)('OpenAI-compatible API through the openai SDK (%s)', (_labe
     expect(upstream()!.completed).toBe(false);
   });
 
+  test('happy: aborting a completion that is not streamed cancels the upstream request too', async () => {
+    const controller = new AbortController();
+    const text = uniqueText('abandoned');
+    const pending = client.chat.completions
+      .create({ model: 'openai/fake-slow', messages: [{ role: 'user', content: text }] }, { signal: controller.signal })
+      .catch((error: unknown) => error);
+    await waitUntil(() => upstreamCalls(fake, text).length === 1, 'the upstream request started', 3000);
+    controller.abort();
+    expect(await pending).toBeInstanceOf(OpenAI.APIUserAbortError);
+    await waitUntil(() => upstreamCalls(fake, text)[0]?.aborted === true, 'the upstream request aborted', 3000);
+  });
+
   test('error: a bad key is AuthenticationError 401; an unknown model NotFoundError 404 model_not_found', async () => {
     const stranger = new OpenAI({ apiKey: 'pk_not-a-real-key', baseURL: client.baseURL, maxRetries: 0 });
     const bad = await failure(() => stranger.models.list());
