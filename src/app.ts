@@ -29,7 +29,7 @@ import { createFilesService } from './modules/files/service.ts';
 import { healthModule } from './modules/health/index.ts';
 import { modelsModule } from './modules/models/index.ts';
 import { createModelsService } from './modules/models/service.ts';
-import { openAiCompatModule } from './modules/openai-compat/index.ts';
+import { openAiCompatModule, openAiErrorDialect } from './modules/openai-compat/index.ts';
 import { pipelinesModule } from './modules/pipelines/index.ts';
 import { createPipelinesService, type PipelineSources } from './modules/pipelines/service.ts';
 import { liveSseGuard, realtimeModule } from './modules/realtime/index.ts';
@@ -278,7 +278,8 @@ export function createApp(infra: Infra, services: Services = createServices(infr
         maxPayloadLength: 256 * 1024,
       },
     })
-      .use(errorHandler(infra.log))
+      // Errors on /v1 in OpenAI's shape, as its SDKs read them.
+      .use(errorHandler(infra.log, [openAiErrorDialect]))
       // Before the request guard, whose refusals (413, 415) end the request hooks: they carry the CSP too.
       .use(transportPolicy({ trustProxy: config.trustProxy, forceHttps: config.forceHttps, pageCsp: docsPageCsp }))
       .use(requestGuard({ log: infra.log, metrics, maxJsonBytes, uploads: uploadRoutes(config) }))
@@ -299,7 +300,8 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(transcriptsModule({ transcripts, routes, searchLimit }))
       .use(realtimeModule({ hub: realtime, routes }))
       .use(pipelinesModule({ pipelines, routes }))
-      .use(openAiCompatModule({ models, replies, routes }))
+      // A streamed completion holds its headers for the first token, never long enough for the server (or a proxy) to call it idle.
+      .use(openAiCompatModule({ models, replies, routes, firstTokenHoldMs: Math.min(config.httpIdleTimeoutSeconds - 5, 50) * 1000 }))
   );
 }
 

@@ -6,13 +6,27 @@ import { requestInfo } from './request-context.ts';
 type FieldError = { field: string; message: string };
 
 /**
+ * How the routes of an API Parley imitates write errors (the OpenAI-compatible /v1): for a path
+ * it `matches`, the AppError as that API's body and the status that API would answer.
+ */
+export type ErrorDialect = { matches: (path: string) => boolean; write: (error: AppError) => { status: number; body: unknown } };
+
+/**
  * The one place that writes error bodies: AppError as thrown, images a model cannot take
  * (ModelCannotTakeImagesError) as 422 `validation_error`, an infrastructure outage as 503
- * `unavailable` (errors.ts, unavailableFrom), Elysia's own errors mapped, the rest 500.
+ * `unavailable` (errors.ts, unavailableFrom), Elysia's own errors mapped, the rest 500; on a
+ * path of one of `dialects` (the first that matches), in that API's shape instead.
  */
-export function errorHandler(log: Logger) {
+export function errorHandler(log: Logger, dialects: readonly ErrorDialect[] = []) {
   return new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, ({ code, error, request, set, path }) => {
     const requestId = requestInfo(request)?.id;
+    const dialect = dialects.find((candidate) => candidate.matches(path));
+    const write = (appError: AppError) => {
+      if (!dialect) return appError.toBody(requestId);
+      const written = dialect.write(appError);
+      set.status = written.status;
+      return written.body;
+    };
     const fail = (appError: AppError) => {
       set.status = appError.status;
       Object.assign(set.headers, appError.options.headers ?? {});
@@ -28,7 +42,7 @@ export function errorHandler(log: Logger) {
           ...(cause ? { cause } : {}),
         });
       }
-      return appError.toBody(requestId);
+      return write(appError);
     };
     // Checked by class (Elysia reads an error's own `code` field as its code): our errors, images a
     // model cannot take (422), the KV, database or storage unreachable (503 with Retry-After).
@@ -57,7 +71,7 @@ export function errorHandler(log: Logger) {
     }
     log.error('unhandled error', { requestId, route: path, code, error });
     set.status = 500;
-    return new AppError('internal_error', 'Internal server error').toBody(requestId);
+    return write(new AppError('internal_error', 'Internal server error'));
   });
 }
 

@@ -53,6 +53,12 @@ export function formatSse(item: SseItem): Uint8Array {
   return encoder.encode(`id: ${item.id}\nevent: ${item.event}\ndata: ${data}\n\n`);
 }
 
+/** What a caller may add to an SSE response. */
+export type SseOptions = {
+  /** Called once if the client leaves before the source ended (not when it ends, nor when sseEnder ends it). */
+  onClientGone?: () => void;
+};
+
 /**
  * Streams `source` as SSE (or in `format`). When the source ends or the client leaves, the
  * signal it was given aborts, which is what tells the source to stop. Routes whose events come
@@ -62,6 +68,7 @@ export function sseResponse(
   source: (signal: AbortSignal) => AsyncIterable<SseItem>,
   format: (item: SseItem) => Uint8Array = formatSse,
   afterId?: string,
+  options: SseOptions = {},
 ): Response {
   const controller = new AbortController();
   let iterator: AsyncIterator<SseItem> | undefined;
@@ -100,7 +107,9 @@ export function sseResponse(
       }
     },
     async cancel() {
+      if (closed) return;
       close();
+      options.onClientGone?.();
       await iterator?.return?.();
     },
   });
@@ -124,12 +133,13 @@ export function sseResponse(
 export function streamAsSse(
   buffers: StreamBuffers,
   streamId: string,
-  options: { afterId?: string; format?: (item: SseItem) => Uint8Array } = {},
+  options: { afterId?: string; format?: (item: SseItem) => Uint8Array } & SseOptions = {},
 ): Response {
   const response = sseResponse(
     (signal) => readStream(buffers, streamId, { afterId: options.afterId, signal }),
     options.format,
     options.afterId,
+    { onClientGone: options.onClientGone },
   );
   sources.set(response, streamId);
   return response;

@@ -37,6 +37,8 @@ const bin = (name: string) => join(repo, 'node_modules/.bin', name);
 const generatedRoot = join(import.meta.dir, '.generated');
 const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 const errorBodyRef = '#/components/schemas/ErrorBody';
+/** The OpenAI-compatible routes answer errors in OpenAI's shape. */
+const openAiErrorRef = '#/components/schemas/OpenAiError';
 /** Liveness and metrics answer nothing but 200 (or 503 for the detailed check, with its own body). */
 const noClientErrors = ['get /health', 'get /metrics', 'get /api/v1/health/detailed'];
 
@@ -118,7 +120,7 @@ describe('the OpenAPI document', () => {
     expect(JSON.stringify(ws)).toContain('chat.send');
   });
 
-  test('error: every operation lists its 4xx/5xx responses, each with the ErrorBody schema', () => {
+  test('error: every operation lists its 4xx/5xx responses, each with the ErrorBody schema (OpenAI’s on /v1)', () => {
     const errorBody = doc.components.schemas.ErrorBody!;
     expect(errorBody.required).toEqual(['error']);
     expect(errorBody.properties?.error?.required).toEqual(['code', 'message']);
@@ -132,7 +134,8 @@ describe('the OpenAPI document', () => {
       for (const status of errors) {
         if (name(route) === 'get /api/v1/health/detailed' && status === '503') continue; // its own body, with what is down
         const schema = resolveResponse(route.operation.responses![status]!).content?.['application/json']?.schema;
-        if (schema?.$ref !== errorBodyRef) wrong.push(`${name(route)} ${status}: ${JSON.stringify(schema)}`);
+        const expected = route.path.startsWith('/v1/') && !route.path.startsWith('/v1/messages') ? openAiErrorRef : errorBodyRef;
+        if (schema?.$ref !== expected) wrong.push(`${name(route)} ${status}: ${JSON.stringify(schema)}`);
       }
     }
     expect(wrong).toEqual([]);
@@ -148,8 +151,10 @@ describe('the OpenAPI document', () => {
       const { operation, path } = route;
       if (operation['x-access']) expectStatuses(route, [401, 403], 'auth');
       if (path.includes('{')) expectStatuses(route, [404], 'path id');
-      if (operation.requestBody) expectStatuses(route, [400, 413, 415, 422], 'body');
-      if (operation.parameters?.length) expectStatuses(route, [422], 'parameters');
+      // OpenAI answers a schema violation 400, not 422: so do the routes that imitate it.
+      const openAi = path.startsWith('/v1/') && !path.startsWith('/v1/messages');
+      if (operation.requestBody) expectStatuses(route, openAi ? [400, 413, 415] : [400, 413, 415, 422], 'body');
+      if (operation.parameters?.length) expectStatuses(route, [openAi ? 400 : 422], 'parameters');
       if ((operation as Json)['x-idempotent']) expectStatuses(route, [409], 'Idempotency-Key');
       if (/^\/(api\/)?v1\//.test(path) && !path.startsWith('/api/v1/health') && path !== '/api/v1/ws')
         expectStatuses(route, [429, 503], 'API');
@@ -163,6 +168,9 @@ describe('the OpenAPI document', () => {
     const rateLimited = resolveResponse(doc.paths['/api/v1/chats']!.get!.responses!['429']!) as Response & { headers?: Json };
     expect(Object.keys(rateLimited.headers ?? {})).toContain('Retry-After');
     expect(JSON.stringify(doc)).not.toContain('x-errors');
+    expect(JSON.stringify(doc)).not.toContain('x-error-format');
+    expect(doc.paths['/v1/chat/completions']?.post?.responses?.['422']).toBeUndefined();
+    expect(doc.components.schemas.OpenAiError?.required).toEqual(['error']);
   });
 
   test('security: public operations say security: [], protected ones name a scheme and who may call', () => {

@@ -1,5 +1,6 @@
 // Anthropic Messages wire format.
 import type { Message, RawMessageStreamEvent, Usage } from '@anthropic-ai/sdk/resources/messages';
+import { type FakeCall, type FakeChoice, type FakeTool, jsonReply, piecesOf, plannedCalls } from './tool-calls.ts';
 import {
   type Ctx,
   countWords,
@@ -65,13 +66,39 @@ function usage(input: number, output: number): Usage {
  * media_type and base64 data) or `url` (an http(s) URL).
  */
 function contentProblem(messages: unknown[]): string | undefined {
+  // The tool_use ids of the assistant turn just before, which this user turn must answer.
+  const open = new Set<string>();
   for (const [i, message] of messages.entries()) {
+    const blocks = isRecord(message) && Array.isArray(message.content) ? message.content : [];
+    const answered = blocks
+      .filter((b) => isRecord(b) && b.type === 'tool_result')
+      .map((b) => String((b as { tool_use_id?: unknown }).tool_use_id));
+    for (const id of answered) {
+      if (!open.delete(id)) {
+        return `messages.${i}.content: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${id}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`;
+      }
+    }
+    if (open.size) {
+      return `messages.${i}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${[...open].join(', ')}. Each \`tool_use\` block must have a corresponding \`tool_result\` block in the next message.`;
+    }
     if (!isRecord(message) || !Array.isArray(message.content)) continue;
     for (const [j, block] of message.content.entries()) {
       const where = `messages.${i}.content.${j}`;
       if (!isRecord(block)) return `${where}: Input should be a valid dictionary`;
       if (block.type === 'text') {
         if (typeof block.text !== 'string') return `${where}.text.text: Field required`;
+        continue;
+      }
+      if (block.type === 'tool_use' && message.role === 'assistant') {
+        if (typeof block.id !== 'string' || typeof block.name !== 'string') return `${where}.tool_use: id and name are required`;
+        if (!isRecord(block.input)) return `${where}.tool_use.input: Input should be a valid dictionary`;
+        open.add(block.id);
+        continue;
+      }
+      if (block.type === 'tool_result' && message.role === 'user') {
+        if (block.content !== undefined && typeof block.content !== 'string' && !Array.isArray(block.content)) {
+          return `${where}.tool_result.content: Input should be a valid string or list`;
+        }
         continue;
       }
       if (block.type !== 'image') return `${where}: Input tag '${String(block.type)}' does not match any of the expected tags`;
@@ -87,7 +114,26 @@ function contentProblem(messages: unknown[]): string | undefined {
       }
     }
   }
+  if (open.size) return `\`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${[...open].join(', ')}`;
   return undefined;
+}
+
+/** The request's tools and tool choice (Anthropic's words), as the fake plans with them. */
+function toolsOf(body: Record<string, unknown>): { tools: FakeTool[]; choice: FakeChoice; parallel: boolean } {
+  const tools = (Array.isArray(body.tools) ? body.tools : []).flatMap((tool) =>
+    isRecord(tool) && typeof tool.name === 'string' ? [{ name: tool.name, schema: tool.input_schema }] : [],
+  );
+  const choice = isRecord(body.tool_choice) ? body.tool_choice : {};
+  const parallel = choice.disable_parallel_tool_use !== true;
+  if (choice.type === 'tool' && typeof choice.name === 'string') return { tools, choice: { name: choice.name }, parallel };
+  return { tools, choice: choice.type === 'any' ? 'required' : choice.type === 'none' ? 'none' : 'auto', parallel };
+}
+
+/** The text of the tool results a user turn carries, or undefined when it carries none. */
+function toolResultText(message: unknown): string | undefined {
+  if (!isRecord(message) || !Array.isArray(message.content)) return undefined;
+  const results = message.content.filter((b) => isRecord(b) && b.type === 'tool_result') as { content?: unknown }[];
+  return results.length ? results.map((b) => textOf(b.content)).join(' ') : undefined;
 }
 
 export async function messages(ctx: Ctx): Promise<Response> {
@@ -102,10 +148,18 @@ export async function messages(ctx: Ctx): Promise<Response> {
 
   const model = body.model;
   const msgs: unknown[] = body.messages;
-  const plan = planFor(model, lastUserText(msgs), ctx.opts);
+  const result = toolResultText(msgs.at(-1));
+  const plan = planFor(model, result !== undefined ? `tool result: ${result}` : lastUserText(msgs), ctx.opts);
   const requestId = ctx.nextId('req_');
   if (plan.errorStatus) return anthropicError(plan.errorStatus, undefined, requestId);
+  if (model === 'fake-json') {
+    const config = isRecord(body.output_config) && isRecord(body.output_config.format) ? body.output_config.format : {};
+    plan.reply = jsonReply(config.schema ?? { type: 'object', properties: { reply: { type: 'string' } } }, plan.reply);
+    plan.chunks = piecesOf(plan.reply, 4);
+  }
+  const calls = plannedCalls({ model, ...toolsOf(body), afterToolResult: result !== undefined, nextId: () => ctx.nextId('toolu_fake') });
 
+  if (calls.length) return toolUseMessage(ctx, body, calls, requestId);
   await ctx.sleep(plan.firstByteDelayMs);
 
   const inputTokens =
@@ -211,4 +265,63 @@ export function anthropicModels(ctx: Ctx): Response {
     created_at: '2025-01-01T00:00:00Z',
   }));
   return json(200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
+}
+
+/** A reply that only calls tools: `tool_use` blocks and stop_reason `tool_use`, or streamed as Anthropic streams them. */
+function toolUseMessage(ctx: Ctx, body: Record<string, unknown>, calls: FakeCall[], requestId: string): Response {
+  const msgs = body.messages as unknown[];
+  const inputTokens =
+    countWords(textOf(body.system)) + msgs.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m.content)) : 0), 0);
+  const outputTokens = calls.reduce((n, call) => n + countWords(call.arguments.replace(/[{}":,]/g, ' ')) + 1, 0);
+  const headers = { 'request-id': requestId };
+  const blocks = calls.map((call) => ({
+    type: 'tool_use' as const,
+    id: call.id,
+    name: call.name,
+    input: JSON.parse(call.arguments) as unknown,
+    caller: { type: 'direct' as const },
+  }));
+  const message = {
+    id: ctx.nextId('msg_fake'),
+    type: 'message',
+    role: 'assistant',
+    model: String(body.model),
+    content: blocks,
+    stop_reason: 'tool_use',
+    stop_sequence: null,
+    stop_details: null,
+    container: null,
+    diagnostics: null,
+    usage: usage(inputTokens, outputTokens),
+  } satisfies Message;
+  if (body.stream !== true) return json(200, message, headers);
+  const sse = (event: RawMessageStreamEvent): Frame => ({ text: `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`, delayMs: 0 });
+  const frames: Frame[] = [
+    sse({ type: 'message_start', message: { ...message, content: [], stop_reason: null, usage: usage(inputTokens, 1) } }),
+    ...calls.flatMap((call, index) => [
+      sse({
+        type: 'content_block_start',
+        index,
+        content_block: { type: 'tool_use', id: call.id, name: call.name, input: {}, caller: { type: 'direct' } },
+      }),
+      ...piecesOf(call.arguments).map((piece) =>
+        sse({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: piece } }),
+      ),
+      sse({ type: 'content_block_stop', index }),
+    ]),
+    sse({
+      type: 'message_delta',
+      delta: { stop_reason: 'tool_use', stop_sequence: null, stop_details: null, container: null },
+      usage: {
+        output_tokens: outputTokens,
+        input_tokens: inputTokens,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: 0,
+        output_tokens_details: null,
+        server_tool_use: null,
+      },
+    }),
+    sse({ type: 'message_stop' }),
+  ];
+  return ctx.stream(frames, 'text/event-stream; charset=utf-8', headers);
 }

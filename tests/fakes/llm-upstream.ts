@@ -15,6 +15,7 @@ import {
   retryHeaders,
 } from './upstream-core.ts';
 
+export { expectedToolArguments, sampleFor, TOOL_SCENARIO_MODELS } from './tool-calls.ts';
 export type { FakeUpstreamOptions, RecordedRequest, ScenarioModel } from './upstream-core.ts';
 export {
   expectedReasoning,
@@ -41,8 +42,11 @@ export interface FakeUpstream {
   readonly activeTimers: number;
   /** Clears recorded requests and queued failures, and restores Ollama's loaded models. */
   reset(): void;
-  /** The next `count` generation requests answer `status` with `body` (default: the provider's error shape). */
-  failNext(count: number, status: number, body?: unknown): void;
+  /**
+   * The next `count` generation requests answer `status` with `body` (default: the provider's error
+   * shape) and `headers` (default: retry hints for 429 and 5xx, see retryHeaders).
+   */
+  failNext(count: number, status: number, body?: unknown, headers?: Record<string, string>): void;
   stop(): Promise<void>;
 }
 
@@ -65,7 +69,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   const opts = resolveOptions(options);
   const reg: Registry = { timers: new Set(), lives: new Set(), seq: 0 };
   const requests: RecordedRequest[] = [];
-  const failures: { status: number; body: unknown }[] = [];
+  const failures: { status: number; body: unknown; headers: Record<string, string> | undefined }[] = [];
   const ollama = new OllamaState(opts.ollamaModels, opts.ollamaLoaded);
 
   // Both SDKs list models at GET /v1/models; only Anthropic's sends `anthropic-version`.
@@ -104,8 +108,12 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     if (route.generation) {
       const failure = failures.shift();
       if (failure) {
-        if (failure.body === undefined) return errorFor(dialect, failure.status);
-        return Response.json(failure.body, { status: failure.status, headers: retryHeaders(failure.status) });
+        const response =
+          failure.body === undefined ? errorFor(dialect, failure.status) : Response.json(failure.body, { status: failure.status });
+        const headers = failure.headers ?? (failure.body === undefined ? {} : retryHeaders(failure.status));
+        if (failure.headers) for (const name of ['retry-after', 'retry-after-ms']) response.headers.delete(name);
+        for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+        return response;
       }
     }
     return route.handle(ctx);
@@ -169,8 +177,8 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       failures.length = 0;
       ollama.reset();
     },
-    failNext(count, status, body) {
-      for (let i = 0; i < count; i++) failures.push({ status, body });
+    failNext(count, status, body, headers) {
+      for (let i = 0; i < count; i++) failures.push({ status, body, headers });
     },
     async stop() {
       for (const life of reg.lives) life.abort();

@@ -1,6 +1,7 @@
 // OpenAI Chat Completions wire format (also served for Ollama's OpenAI-compatible API).
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { Model } from 'openai/resources/models';
+import { type FakeCall, type FakeChoice, type FakeTool, jsonReply, piecesOf, plannedCalls } from './tool-calls.ts';
 import {
   type Ctx,
   countWords,
@@ -76,18 +77,86 @@ function contentProblem(messages: unknown[]): string | undefined {
   return undefined;
 }
 
+/**
+ * What OpenAI answers 400 about the tool turns, or undefined: an assistant turn without content
+ * must have tool calls, each of which the very next turns answer (`role: "tool"` with its
+ * `tool_call_id`); a tool turn answers a call of the assistant turn before it.
+ */
+function toolTurnProblem(messages: unknown[]): string | undefined {
+  let open: Set<string> | undefined;
+  for (const [i, message] of messages.entries()) {
+    if (!isRecord(message)) return `Invalid type for 'messages[${i}]': expected an object.`;
+    if (message.role === 'tool') {
+      const id = message.tool_call_id;
+      if (typeof id !== 'string') return `Missing required parameter: 'messages[${i}].tool_call_id'.`;
+      if (!open?.delete(id)) {
+        return "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.";
+      }
+      continue;
+    }
+    if (open?.size) {
+      return `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${[...open].join(', ')}`;
+    }
+    open = undefined;
+    if (message.role !== 'assistant') continue;
+    const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
+    if ((message.content === null || message.content === undefined) && !calls.length) {
+      return `Invalid value for 'messages[${i}].content': expected a string or an array, got null.`;
+    }
+    for (const call of calls) {
+      if (!isRecord(call) || typeof call.id !== 'string' || !isRecord(call.function) || typeof call.function.name !== 'string') {
+        return `Missing required parameter: 'messages[${i}].tool_calls'.`;
+      }
+      if (typeof call.function.arguments !== 'string')
+        return `Invalid type for 'messages[${i}].tool_calls.function.arguments': expected a string.`;
+    }
+    if (calls.length) open = new Set(calls.map((call) => (call as { id: string }).id));
+  }
+  return undefined;
+}
+
+/** The request's function tools and tool choice, as the fake plans with them. */
+function toolsOf(body: Record<string, unknown>): { tools: FakeTool[]; choice: FakeChoice } {
+  const tools = (Array.isArray(body.tools) ? body.tools : []).flatMap((tool) =>
+    isRecord(tool) && isRecord(tool.function) && typeof tool.function.name === 'string'
+      ? [{ name: tool.function.name, schema: tool.function.parameters }]
+      : [],
+  );
+  const choice = body.tool_choice;
+  if (isRecord(choice) && isRecord(choice.function) && typeof choice.function.name === 'string') {
+    return { tools, choice: { name: choice.function.name } };
+  }
+  return { tools, choice: choice === 'none' || choice === 'required' ? choice : 'auto' };
+}
+
 export async function chatCompletions(ctx: Ctx): Promise<Response> {
   const body = ctx.body;
   if (!isRecord(body) || typeof body.model !== 'string' || !Array.isArray(body.messages)) {
     return openaiError(400, "Missing required parameters: 'model' and 'messages'.");
   }
-  const problem = contentProblem(body.messages);
+  const problem = contentProblem(body.messages) ?? toolTurnProblem(body.messages);
   if (problem) return openaiError(400, problem);
   const model = body.model;
   const messages: unknown[] = body.messages;
-  const plan = planFor(model, lastUserText(messages), ctx.opts);
+  const last = messages.at(-1);
+  const afterToolResult = isRecord(last) && last.role === 'tool';
+  // After a tool result the model answers about it: the reply quotes it (`Fake reply to: tool result: …`).
+  const plan = planFor(model, afterToolResult ? `tool result: ${textOf(last.content)}` : lastUserText(messages), ctx.opts);
   const requestId = ctx.nextId('req_');
   if (plan.errorStatus) return openaiError(plan.errorStatus, undefined, requestId);
+  if (model === 'fake-json') {
+    const format = isRecord(body.response_format) ? body.response_format : {};
+    plan.reply = jsonReply(isRecord(format.json_schema) ? format.json_schema.schema : undefined, plan.reply);
+    plan.chunks = piecesOf(plan.reply, 4);
+  }
+  const calls = plannedCalls({
+    model,
+    ...toolsOf(body),
+    parallel: body.parallel_tool_calls !== false,
+    afterToolResult,
+    nextId: () => ctx.nextId('call_fake'),
+  });
+  if (calls.length) return toolCallCompletion(ctx, body, calls, requestId);
 
   await ctx.sleep(plan.firstByteDelayMs);
 
@@ -213,4 +282,60 @@ export function openaiModels(ctx: Ctx): Response {
     ...ctx.opts.ollamaModels.map((id) => ({ id, object: 'model' as const, created, owned_by: 'library' })),
   ];
   return json(200, { object: 'list', data });
+}
+
+/** A reply that only calls tools: `message.tool_calls` with `content: null`, or streamed as `delta.tool_calls` fragments. */
+function toolCallCompletion(ctx: Ctx, body: Record<string, unknown>, calls: FakeCall[], requestId: string): Response {
+  const id = ctx.nextId('chatcmpl-fake');
+  const created = nowSeconds();
+  const model = String(body.model);
+  const messages = body.messages as unknown[];
+  const promptTokens = messages.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m.content)) : 0), 0);
+  const completionTokens = calls.reduce((n, call) => n + countWords(call.arguments.replace(/[{}":,]/g, ' ')) + 1, 0);
+  const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+  const headers = { 'x-request-id': requestId };
+  const toolCalls = calls.map((call) => ({
+    id: call.id,
+    type: 'function' as const,
+    function: { name: call.name, arguments: call.arguments },
+  }));
+  if (body.stream !== true) {
+    const completion = {
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: null, refusal: null, annotations: [], tool_calls: toolCalls },
+          logprobs: null,
+          finish_reason: 'tool_calls',
+        },
+      ],
+      usage,
+      service_tier: 'default',
+      system_fingerprint: 'fp_fake',
+    } satisfies ChatCompletion;
+    return json(200, completion, headers);
+  }
+  const includeUsage = isRecord(body.stream_options) && body.stream_options.include_usage === true;
+  const chunk = (choices: ChatCompletionChunk['choices'], extra: Partial<ChatCompletionChunk> = {}): Frame => ({
+    text: `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_fake', choices, ...(includeUsage ? { usage: null } : {}), ...extra } satisfies ChatCompletionChunk)}\n\n`,
+    delayMs: 0,
+  });
+  const delta = (toolCall: ChatCompletionChunk.Choice.Delta.ToolCall) =>
+    chunk([{ index: 0, delta: { tool_calls: [toolCall] }, logprobs: null, finish_reason: null }]);
+  const frames: Frame[] = [
+    chunk([{ index: 0, delta: { role: 'assistant', content: null, refusal: null }, logprobs: null, finish_reason: null }]),
+    // Each call: its id and name with empty arguments, then the arguments in pieces, as OpenAI streams them.
+    ...calls.flatMap((call, index) => [
+      delta({ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }),
+      ...piecesOf(call.arguments).map((piece) => delta({ index, function: { arguments: piece } })),
+    ]),
+    chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'tool_calls' }]),
+    ...(includeUsage ? [chunk([], { usage })] : []),
+    { text: 'data: [DONE]\n\n', delayMs: 0 },
+  ];
+  return ctx.stream(frames, 'text/event-stream; charset=utf-8', headers);
 }

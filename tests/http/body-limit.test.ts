@@ -13,6 +13,7 @@ import { type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import { type Account, bearer, createChat, type Json, register, uniqueEmail } from '../helpers/client.ts';
 import { llmEnv } from '../helpers/llm.ts';
+import { expectOpenAiError } from '../helpers/openai.ts';
 
 const MiB = 1024 * 1024;
 const encoder = new TextEncoder();
@@ -130,7 +131,9 @@ for (const [name, kind] of kinds) {
       test(`error: a 3 MB body to /v1/chat/completions is 413 (${framing}), and nothing reaches the upstream`, async () => {
         fake.reset();
         const response = await postRaw(`${base}/v1/chat/completions`, completionOf(3 * MiB), framing, bearer(user.accessToken));
-        await expectTooLarge(response);
+        // In OpenAI's shape, as on every /v1 route.
+        const body = await expectOpenAiError(response, 413, 'invalid_request_error', { code: 'request_too_large' });
+        expect(body.error.message).toContain(String(MiB));
         expect(fake.requests).toEqual([]);
       });
 

@@ -264,7 +264,7 @@ for (const [name, kind] of kinds) {
       expect(routes.length).toBeGreaterThan(20);
     });
 
-    test('security: every body on every JSON route answers 2xx or a 4xx in the error shape, never 5xx; refused bodies change nothing', async () => {
+    test('security: every body on every JSON route answers 2xx or a 4xx in the error shape (OpenAI’s on /v1), never 5xx; refused bodies change nothing', async () => {
       let before = await snapshot();
       const failures: string[] = [];
       for (const [index, route] of routes.entries()) {
@@ -289,11 +289,19 @@ for (const [name, kind] of kinds) {
           } catch {
             throw new Error(`a 4xx that is not JSON: ${shown}`);
           }
-          const shaped =
-            typeof error?.code === 'string' &&
-            typeof error.message === 'string' &&
-            error.message.length > 0 &&
-            error.requestId === response.headers.get('x-request-id');
+          // The OpenAI-compatible routes answer in OpenAI's shape (the request id only in X-Request-Id).
+          const openAi = route.path.startsWith('/v1/') && !route.path.startsWith('/v1/messages');
+          const shaped = openAi
+            ? typeof error?.type === 'string' &&
+              typeof error.message === 'string' &&
+              error.message.length > 0 &&
+              'param' in error &&
+              'code' in error &&
+              response.headers.get('x-request-id') !== null
+            : typeof error?.code === 'string' &&
+              typeof error.message === 'string' &&
+              error.message.length > 0 &&
+              error.requestId === response.headers.get('x-request-id');
           if (!shaped) throw new Error(`a 4xx outside the error shape: ${shown}`);
           const after = await snapshot();
           if (!Bun.deepEquals(after, before)) throw new Error(`a refused body changed something: ${shown}`);

@@ -1,6 +1,6 @@
 // Shared helpers for the LLM provider tests.
 
-import type { GenerationEvent, GenerationRequest, ResilientEvent } from '../../src/infra/llm/types.ts';
+import type { GenerationEvent, GenerationRequest, ResilientEvent, ToolCall } from '../../src/infra/llm/types.ts';
 import { createLogger, type Logger } from '../../src/infra/log/index.ts';
 import type { RecordedRequest } from '../fakes/llm-upstream.ts';
 
@@ -18,6 +18,8 @@ export type Collected = {
   deltas: string[];
   /** The concatenated reasoning events (the model's thinking, apart from `text`). */
   reasoning: string;
+  /** The tool calls, in order. */
+  toolCalls: ToolCall[];
   done: Extract<GenerationEvent, { type: 'done' }> | undefined;
   attempts: string[];
   error: unknown;
@@ -29,7 +31,17 @@ export async function collect(
   stream: AsyncIterable<GenerationEvent | ResilientEvent>,
   onEvent?: (event: GenerationEvent | ResilientEvent, index: number) => void,
 ): Promise<Collected> {
-  const out: Collected = { events: [], text: '', deltas: [], reasoning: '', done: undefined, attempts: [], error: undefined, ms: 0 };
+  const out: Collected = {
+    events: [],
+    text: '',
+    deltas: [],
+    reasoning: '',
+    toolCalls: [],
+    done: undefined,
+    attempts: [],
+    error: undefined,
+    ms: 0,
+  };
   const t0 = performance.now();
   try {
     for await (const event of stream) {
@@ -39,6 +51,7 @@ export async function collect(
         out.deltas.push(event.text);
       } else if (event.type === 'reasoning') out.reasoning += event.text;
       else if (event.type === 'done') out.done = event;
+      else if (event.type === 'tool_call') out.toolCalls.push(event.call);
       else out.attempts.push(`${event.provider}:${event.model}`);
       onEvent?.(event, out.events.length - 1);
     }

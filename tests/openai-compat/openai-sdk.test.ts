@@ -1,33 +1,55 @@
-// The official openai SDK, pointed at Parley's /v1 with a Parley API key, as a user would.
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+// The official openai SDK, pointed at Parley's /v1 with a Parley API key, as a user would, with
+// the fake upstreams behind Parley: create, stream, the `.stream()` helper, tools (and the SDK's
+// own tool runner), response_format (its zod helpers), images, abort, and errors it can act on.
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import { createTestApp, type TestApp } from '../helpers/app.ts';
-import { createApiKey, register, testEnv } from '../helpers/client.ts';
+import { zodFunction, zodResponseFormat } from 'openai/helpers/zod';
+import { z } from 'zod';
+import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { kinds } from '../helpers/app.ts';
+import { uniqueText, waitUntil } from '../helpers/client.ts';
+import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
+import { type Listening, listeningApp } from '../helpers/openai.ts';
 
-describe('OpenAI-compatible API through the openai SDK', () => {
-  let app: TestApp;
-  let server: { stop: (force?: boolean) => unknown; port: number };
+let fake: FakeUpstream;
+beforeAll(async () => {
+  fake = await startFakeUpstream({ slowChunkMs: 100 });
+});
+afterAll(() => fake.stop());
+
+/** An SDK call's failure (the SDK's promises are lazy: expect().rejects does not drive them). */
+const failure = (work: () => Promise<unknown>) =>
+  work().then(
+    () => undefined,
+    (error: InstanceType<typeof OpenAI.APIError>) => error,
+  );
+
+const weather = {
+  type: 'function' as const,
+  function: {
+    name: 'get_weather',
+    description: 'The weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
+
+describe.each(kinds)('OpenAI-compatible API through the openai SDK (%s)', (_label, kind) => {
+  let server: Listening;
   let client: OpenAI;
 
   beforeAll(async () => {
-    app = await createTestApp({ database: 'sqlite', kv: 'memory' }, { ...testEnv, ECHO_DELAY_MS: '1' });
-    const listening = app.app.listen({ port: 0, hostname: '127.0.0.1' });
-    server = listening.server as unknown as typeof server;
-    const account = await register(app);
-    const key = await createApiKey(app, account.accessToken, { name: 'sdk' });
-    client = new OpenAI({ apiKey: key.key, baseURL: `http://127.0.0.1:${server.port}/v1`, maxRetries: 0 });
+    server = await listeningApp(kind, llmEnv(fake, { ECHO_DELAY_MS: '1', LLM_MAX_RETRIES: '2', LLM_RETRY_BASE_MS: '1' }));
+    client = new OpenAI({ apiKey: server.key, baseURL: server.baseURL, maxRetries: 0 });
   });
-  afterAll(async () => {
-    await server?.stop(true);
-    await app?.close();
-  });
+  afterAll(() => server?.close());
+  beforeEach(() => fake.reset());
 
   test('happy: models list, with provider/model ids', async () => {
     const models = await client.models.list();
     expect(models.data.map((model) => model.id)).toContain('echo/echo');
   });
 
-  test('happy: a completion, not streamed', async () => {
+  test('happy: a completion, not streamed, with history', async () => {
     const completion = await client.chat.completions.create({
       model: 'echo/echo',
       messages: [
@@ -46,7 +68,7 @@ describe('OpenAI-compatible API through the openai SDK', () => {
 
   test('happy: a streamed completion with usage', async () => {
     const stream = await client.chat.completions.create({
-      model: 'echo',
+      model: 'openai/gpt-4o-mini',
       messages: [{ role: 'user', content: [{ type: 'text', text: 'stream me please' }] }],
       stream: true,
       stream_options: { include_usage: true },
@@ -59,104 +81,191 @@ describe('OpenAI-compatible API through the openai SDK', () => {
       finish = chunk.choices[0]?.finish_reason ?? finish;
       usage = chunk.usage ?? usage;
     }
-    expect(text).toBe('stream me please');
+    expect(text).toBe(expectedReply('stream me please'));
     expect(finish).toBe('stop');
-    expect(usage?.completion_tokens).toBe(3);
+    expect(usage?.completion_tokens).toBe(6);
   });
 
-  test('happy: standard request fields (case #7): top_p, and the rest of what the SDK sends', async () => {
+  test('happy: the .stream() helper puts the final completion together', async () => {
+    const stream = client.chat.completions.stream({ model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: 'helper' }] });
+    let deltas = '';
+    stream.on('content', (delta) => {
+      deltas += delta;
+    });
+    const final = await stream.finalChatCompletion();
+    expect(final.choices[0]!.message.content).toBe(expectedReply('helper'));
+    expect(deltas).toBe(expectedReply('helper'));
+  });
+
+  test('happy: request fields the SDK sends are taken (stop, n 1, top_p, seed, user, logprobs false, nulls)', async () => {
     const completion = await client.chat.completions.create({
       model: 'echo/echo',
       messages: [{ role: 'user', content: 'hi' }],
-      top_p: 0.9,
-    });
-    expect(completion.choices[0]!.message.content).toBe('hi');
-
-    const everything = await client.chat.completions.create({
-      model: 'echo/echo',
-      messages: [{ role: 'user', content: 'hi' }],
-      top_p: 1,
-      user: 'u-1',
-      stop: ['\n'],
+      top_p: 0.5,
+      stop: ['STOP'],
       n: 1,
-      presence_penalty: 0,
-      frequency_penalty: 0,
       seed: 7,
-      response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' }, strict: true } },
+      user: 'u-1',
       logprobs: false,
-      top_logprobs: 0,
-      logit_bias: { '50256': -100 },
-      metadata: { run: '1' },
       store: false,
-      service_tier: 'auto',
+      metadata: { run: '1' },
       parallel_tool_calls: false,
       reasoning_effort: 'low',
-      modalities: ['text'],
-      prediction: { type: 'content', content: 'hi' },
-    });
-    expect(everything.choices[0]!.message.content).toBe('hi');
-  });
-
-  test('happy: explicit nulls (case #6) mean the default', async () => {
-    const completion = await client.chat.completions.create({
-      model: 'echo/echo',
-      messages: [{ role: 'user', content: 'hi' }],
-      max_tokens: null,
-      max_completion_tokens: null,
       temperature: null,
-      top_p: null,
-      stream: null,
-      stream_options: null,
-      stop: null,
-      seed: null,
-      n: null,
-      presence_penalty: null,
-      frequency_penalty: null,
+      max_tokens: null,
     });
     expect(completion.choices[0]!.message.content).toBe('hi');
   });
 
-  test('happy: a streamed completion with include_obfuscation and a stop string', async () => {
-    const stream = await client.chat.completions.create({
-      model: 'echo/echo',
-      messages: [{ role: 'user', content: 'hi' }],
-      stream: true,
-      stream_options: { include_usage: true, include_obfuscation: false },
-      stop: 'END',
+  test('happy: a tool call, then the tool result sent back, then the answer', async () => {
+    const question: OpenAI.ChatCompletionMessageParam = { role: 'user', content: 'weather in Paris?' };
+    const first = await client.chat.completions.create({ model: 'openai/fake-tool-call', messages: [question], tools: [weather] });
+    const message = first.choices[0]!.message;
+    expect(first.choices[0]!.finish_reason).toBe('tool_calls');
+    expect(message.content).toBeNull();
+    const call = message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
+    expect(call.function).toEqual({ name: 'get_weather', arguments: '{"city":"city-value"}' });
+    const second = await client.chat.completions.create({
+      model: 'openai/fake-tool-call',
+      messages: [question, message, { role: 'tool', tool_call_id: call.id, content: 'sunny' }],
+      tools: [weather],
     });
-    let text = '';
-    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
-    expect(text).toBe('hi');
+    expect(second.choices[0]!.message.content).toBe(expectedReply('tool result: sunny'));
   });
 
-  test('error: what Parley cannot honour is a 422 naming the field: n 2, top_p out of range, logprobs', async () => {
-    const refused = (body: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>) =>
-      client.chat.completions.create({ model: 'echo/echo', messages: [{ role: 'user', content: 'hi' }], ...body }).then(
-        () => undefined,
-        (error: { status?: number; error?: { details?: { field: string }[] } }) => ({
-          status: error.status,
-          fields: error.error?.details?.map((detail) => detail.field),
-        }),
-      );
-    expect(await refused({ n: 2 })).toEqual({ status: 422, fields: ['body.n'] });
-    expect(await refused({ top_p: 1.1 })).toEqual({ status: 422, fields: ['body.top_p'] });
-    expect(await refused({ logprobs: true })).toEqual({ status: 422, fields: ['body.logprobs'] });
+  test('happy: streamed tool calls (two, in parallel) through the .stream() helper, from Anthropic', async () => {
+    const time = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: {} } } };
+    const stream = client.chat.completions.stream({
+      model: 'anthropic/fake-parallel-tool-calls',
+      messages: [{ role: 'user', content: 'both' }],
+      tools: [weather, time],
+    });
+    const final = await stream.finalChatCompletion();
+    const calls = final.choices[0]!.message.tool_calls as OpenAI.ChatCompletionMessageFunctionToolCall[];
+    expect(calls.map((call) => [call.function.name, call.function.arguments])).toEqual([
+      ['get_weather', '{"city":"city-value"}'],
+      ['get_time', '{}'],
+    ]);
+    expect(final.choices[0]!.finish_reason).toBe('tool_calls');
   });
 
-  test('error: a bad key is 401, an unknown provider model 422, a conversation not ending with the user 422', async () => {
+  test('happy: the SDK’s own tool runner (runTools) goes round the loop and ends with the answer', async () => {
+    const runner = client.chat.completions.runTools({
+      model: 'ollama/fake-tool-call',
+      messages: [{ role: 'user', content: 'weather?' }],
+      tools: [
+        {
+          type: 'function',
+          function: { ...weather.function, function: (args: { city: string }) => `rain in ${args.city}`, parse: JSON.parse },
+        },
+      ],
+    });
+    expect(await runner.finalContent()).toBe(expectedReply('tool result: rain in city-value'));
+  });
+
+  test('happy: zod tools and a zod response format parse (chat.completions.parse)', async () => {
+    const Weather = z.object({ city: z.string(), celsius: z.number() });
+    const parsed = await client.chat.completions.parse({
+      model: 'openai/fake-json',
+      messages: [{ role: 'user', content: 'as json' }],
+      response_format: zodResponseFormat(Weather, 'weather'),
+    });
+    expect(parsed.choices[0]!.message.parsed).toEqual({ city: 'city-value', celsius: 1 });
+    const sent = fake.requests.at(-1)!.body as { response_format: { type: string; json_schema: { name: string; strict: boolean } } };
+    expect(sent.response_format).toMatchObject({ type: 'json_schema', json_schema: { name: 'weather', strict: true } });
+
+    const tooled = await client.chat.completions.parse({
+      model: 'openai/fake-tool-call',
+      messages: [{ role: 'user', content: 'tool' }],
+      tools: [zodFunction({ name: 'lookup', parameters: z.object({ query: z.string() }) })],
+    });
+    const call = tooled.choices[0]!.message.tool_calls![0] as { function: { parsed_arguments: unknown } };
+    expect(call.function.parsed_arguments).toEqual({ query: 'query-value' });
+  });
+
+  test('happy: an image (data URL) reaches the model beside the text', async () => {
+    const text = uniqueText('look');
+    await client.chat.completions.create({
+      model: 'openai/gpt-4o-mini',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+          ],
+        },
+      ],
+    });
+    const sent = upstreamCalls(fake, text)[0]!.body as { messages: { content: unknown[] }[] };
+    expect(sent.messages[0]!.content[1]).toEqual({ type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } });
+  });
+
+  test('happy: aborting a stream cancels the upstream request (B10)', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'openai/fake-slow',
+      messages: [{ role: 'user', content: 'long' }],
+      stream: true,
+    });
+    let chunks = 0;
+    for await (const _chunk of stream) if (++chunks === 3) break; // leaving the loop aborts the request
+    const upstream = () => fake.requests.find((r) => (r.body as { model?: string })?.model === 'fake-slow');
+    await waitUntil(() => upstream()?.aborted === true, 'the upstream request aborted', 3000);
+    expect(upstream()!.completed).toBe(false);
+  });
+
+  test('happy: aborting a completion that is not streamed cancels the upstream request too', async () => {
+    const controller = new AbortController();
+    const text = uniqueText('abandoned');
+    const pending = client.chat.completions
+      .create({ model: 'openai/fake-slow', messages: [{ role: 'user', content: text }] }, { signal: controller.signal })
+      .catch((error: unknown) => error);
+    await waitUntil(() => upstreamCalls(fake, text).length === 1, 'the upstream request started', 3000);
+    controller.abort();
+    expect(await pending).toBeInstanceOf(OpenAI.APIUserAbortError);
+    await waitUntil(() => upstreamCalls(fake, text)[0]?.aborted === true, 'the upstream request aborted', 3000);
+  });
+
+  test('error: a bad key is AuthenticationError 401; an unknown model NotFoundError 404 model_not_found', async () => {
     const stranger = new OpenAI({ apiKey: 'pk_not-a-real-key', baseURL: client.baseURL, maxRetries: 0 });
-    // Awaited by hand: the SDK's promises are lazy, and expect().rejects does not drive them.
-    const failure = (work: () => Promise<unknown>) =>
-      work().then(
-        () => undefined,
-        (error: { status?: number }) => error.status,
-      );
-    expect(await failure(() => stranger.models.list())).toBe(401);
-    expect(await failure(() => client.chat.completions.create({ model: 'echo/other', messages: [{ role: 'user', content: 'x' }] }))).toBe(
-      422,
+    const bad = await failure(() => stranger.models.list());
+    expect(bad).toBeInstanceOf(OpenAI.AuthenticationError);
+    const unknown = await failure(() =>
+      client.chat.completions.create({ model: 'echo/other', messages: [{ role: 'user', content: 'x' }] }),
     );
-    expect(await failure(() => client.chat.completions.create({ model: 'echo', messages: [{ role: 'assistant', content: 'x' }] }))).toBe(
-      422,
+    expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(unknown!.code).toBe('model_not_found');
+  });
+
+  test('error: what Parley cannot honour is BadRequestError 400 naming the param', async () => {
+    const refused = await failure(() =>
+      client.chat.completions.create({ model: 'echo/echo', messages: [{ role: 'user', content: 'x' }], n: 2 }),
     );
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(refused!.param).toBe('n');
+    expect(refused!.type).toBe('invalid_request_error');
+  });
+
+  test('error: with the SDK’s default retries an upstream 503 costs Parley’s 3 attempts, not 9 (B3)', async () => {
+    const retrying = new OpenAI({ apiKey: server.key, baseURL: server.baseURL });
+    const error = await failure(() =>
+      retrying.chat.completions.create({ model: 'openai/fake-error-503', messages: [{ role: 'user', content: 'x' }] }),
+    );
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(error!.status).toBe(503);
+    expect(fake.requests.filter((r) => (r.body as { model?: string })?.model === 'fake-error-503').length).toBe(3);
+  });
+
+  test('error: a stream that fails before its first token throws with the HTTP status (B5)', async () => {
+    const error = await failure(async () => {
+      const stream = await client.chat.completions.create({
+        model: 'openai/fake-error-401',
+        messages: [{ role: 'user', content: 'x' }],
+        stream: true,
+      });
+      for await (const _chunk of stream);
+    });
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect(error!.status).toBe(502);
   });
 });

@@ -3,20 +3,13 @@
 // #6). The standard fields are accepted (case #7): those an upstream understands are sent on
 // (OpenAI-compatible upstreams get top_p, stop, seed, the penalties, response_format and user;
 // Anthropic gets stop as stop_sequences and nothing its API refuses), harmless ones are ignored,
-// and only a value Parley cannot honour is refused, with a 422 naming the field.
+// and only a value Parley cannot honour is refused, with OpenAI's 400 naming the field in `param`.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { type FakeUpstream, type RecordedRequest, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
-import { bearer, createApiKey, expectError, type Json, readJson, register, uniqueText } from '../helpers/client.ts';
+import { bearer, createApiKey, readJson, register, uniqueText } from '../helpers/client.ts';
 import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
-
-/** The chat.completion.chunk objects of a streamed completion, which must end with `data: [DONE]`. */
-async function completionChunks(response: Response): Promise<Json[]> {
-  expect(response.headers.get('content-type')).toContain('text/event-stream');
-  const lines = (await response.text()).split('\n').filter((line) => line.startsWith('data: '));
-  expect(lines.at(-1)).toBe('data: [DONE]');
-  return lines.slice(0, -1).map((line) => JSON.parse(line.slice('data: '.length)));
-}
+import { completionChunks, expectOpenAiError } from '../helpers/openai.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -115,8 +108,9 @@ const SAMPLING = {
     json_schema: { name: 'answer', strict: true, schema: { type: 'object', properties: { text: { type: 'string' } } } },
   },
   user: 'u-1',
+  reasoning_effort: 'low',
 };
-/** Accepted and ignored: none of them reaches any upstream. */
+/** Accepted and ignored: none of them reaches any upstream (parallel_tool_calls goes only with tools). */
 const IGNORED = {
   n: 1,
   metadata: { team: 'search' },
@@ -126,7 +120,6 @@ const IGNORED = {
   top_logprobs: 0,
   logprobs: false,
   parallel_tool_calls: true,
-  reasoning_effort: 'low',
   modalities: ['text'],
   prediction: { type: 'content', content: 'x' },
   verbosity: 'low',
@@ -161,9 +154,9 @@ describe.each(kinds)('/v1/chat/completions request fields (%s)', (_label, kind) 
     expect(`${response.status} ${JSON.stringify(body)}`).toStartWith('200 ');
     return { completion: body, upstream: reachedUpstream(text) };
   };
-  /** The fields a 422 names. */
-  const refusedFields = async (response: Response): Promise<string[]> =>
-    ((await expectError(response, 422, 'validation_error')).error.details as { field: string }[]).map((detail) => detail.field);
+  /** The field OpenAI's 400 names in `param`. */
+  const refusedParam = async (response: Response): Promise<string | null> =>
+    (await expectOpenAiError(response, 400, 'invalid_request_error')).error.param;
 
   describe('null means the default (case #6)', () => {
     test.each(NULLABLE_FIELDS)('happy: %s: null is treated as absent', async (field) => {
@@ -255,6 +248,12 @@ describe.each(kinds)('/v1/chat/completions request fields (%s)', (_label, kind) 
       // API version 2026-10-21 (what the SDK sends) answers 400 to temperature, top_p or top_k,
       // and to a stop sequence that is only whitespace; it has no seed, penalties or user.
       expect(upstream.stop_sequences).toEqual(['END']);
+      // What it has of the rest: the end-user id as metadata.user_id, the effort and a JSON schema in output_config.
+      expect(upstream.metadata).toEqual({ user_id: 'u-1' });
+      expect(upstream.output_config).toEqual({
+        effort: 'low',
+        format: { type: 'json_schema', schema: SAMPLING.response_format.json_schema.schema },
+      });
       for (const field of [
         'top_p',
         'top_k',
@@ -265,9 +264,11 @@ describe.each(kinds)('/v1/chat/completions request fields (%s)', (_label, kind) 
         'frequency_penalty',
         'response_format',
         'user',
+        'reasoning_effort',
       ])
         expect(upstream).not.toHaveProperty(field);
-      for (const field of Object.keys(IGNORED)) expect(upstream).not.toHaveProperty(field);
+      // Anthropic's own `metadata` carries the end-user id only (checked above), never the caller's metadata.
+      for (const field of Object.keys(IGNORED).filter((key) => key !== 'metadata')) expect(upstream).not.toHaveProperty(field);
     });
 
     test('happy: Anthropic gets no stop_sequences when every stop is whitespace', async () => {
@@ -276,48 +277,58 @@ describe.each(kinds)('/v1/chat/completions request fields (%s)', (_label, kind) 
     });
   });
 
-  describe('what Parley cannot honour, or is out of range, is refused naming the field', () => {
+  describe('what Parley cannot honour, or is out of range, is refused naming the field (OpenAI’s 400)', () => {
     const refusals: [string, Record<string, unknown>, string][] = [
-      ['n above 1', { n: 2 }, 'body.n'],
-      ['n above OpenAI’s 128', { n: 129 }, 'body.n'],
-      ['n 0', { n: 0 }, 'body.n'],
-      ['top_p above 1', { top_p: 1.5 }, 'body.top_p'],
-      ['top_p below 0', { top_p: -0.1 }, 'body.top_p'],
-      ['temperature above 2', { temperature: 2.5 }, 'body.temperature'],
-      ['presence_penalty above 2', { presence_penalty: 2.5 }, 'body.presence_penalty'],
-      ['frequency_penalty below -2', { frequency_penalty: -3 }, 'body.frequency_penalty'],
-      ['a fractional seed', { seed: 1.5 }, 'body.seed'],
-      ['five stop sequences', { stop: ['a', 'b', 'c', 'd', 'e'] }, 'body.stop'],
-      ['a stop that is no string', { stop: 5 }, 'body.stop'],
-      ['an unknown response_format', { response_format: { type: 'xml' } }, 'body.response_format'],
-      ['a json_schema without a name', { response_format: { type: 'json_schema', json_schema: { schema: {} } } }, 'body.response_format'],
-      ['logprobs (no provider path returns them)', { logprobs: true }, 'body.logprobs'],
-      ['top_logprobs above 20', { top_logprobs: 21 }, 'body.top_logprobs'],
-      ['logit_bias beyond ±100', { logit_bias: { '50256': 101 } }, 'body.logit_bias'],
-      ['audio output', { modalities: ['text', 'audio'] }, 'body.modalities'],
-      ['an unknown service_tier', { service_tier: 'gold' }, 'body.service_tier'],
-      ['max_tokens 0', { max_tokens: 0 }, 'body.max_tokens'],
-      ['tools (a later issue)', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }, 'body.tools'],
-      ['tool_choice (a later issue)', { tool_choice: 'auto' }, 'body.tool_choice'],
-      ['a field OpenAI does not have', { frobnicate: true }, 'body.frobnicate'],
+      ['n above 1', { n: 2 }, 'n'],
+      ['n above OpenAI’s 128', { n: 129 }, 'n'],
+      ['n 0', { n: 0 }, 'n'],
+      ['top_p above 1', { top_p: 1.5 }, 'top_p'],
+      ['top_p below 0', { top_p: -0.1 }, 'top_p'],
+      ['temperature above 2', { temperature: 2.5 }, 'temperature'],
+      ['presence_penalty above 2', { presence_penalty: 2.5 }, 'presence_penalty'],
+      ['frequency_penalty below -2', { frequency_penalty: -3 }, 'frequency_penalty'],
+      ['a fractional seed', { seed: 1.5 }, 'seed'],
+      ['five stop sequences', { stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop'],
+      ['a stop that is no string', { stop: 5 }, 'stop'],
+      ['an unknown response_format', { response_format: { type: 'xml' } }, 'response_format'],
+      ['a json_schema without a name', { response_format: { type: 'json_schema', json_schema: { schema: {} } } }, 'response_format'],
+      ['logprobs (no provider path returns them)', { logprobs: true }, 'logprobs'],
+      ['top_logprobs above 20', { top_logprobs: 21 }, 'top_logprobs'],
+      ['logit_bias beyond ±100', { logit_bias: { '50256': 101 } }, 'logit_bias'],
+      ['audio output', { modalities: ['text', 'audio'] }, 'modalities'],
+      ['audio output parameters', { audio: { voice: 'alloy', format: 'mp3' } }, 'audio'],
+      ['web search', { web_search_options: {} }, 'web_search_options'],
+      ['the deprecated functions', { functions: [{ name: 'f', parameters: {} }] }, 'functions'],
+      ['the deprecated function_call', { function_call: 'auto' }, 'function_call'],
+      ['an unknown service_tier', { service_tier: 'gold' }, 'service_tier'],
+      ['max_tokens 0', { max_tokens: 0 }, 'max_tokens'],
+      ['a custom tool', { tools: [{ type: 'custom', custom: { name: 'grammar' } }] }, 'tools[0]'],
+      ['a tool name OpenAI refuses', { tools: [{ type: 'function', function: { name: 'has space' } }] }, 'tools'],
+      ['tool_choice required without tools', { tool_choice: 'required' }, 'tool_choice'],
+      [
+        'tool_choice naming no tool given',
+        { tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: { type: 'function', function: { name: 'g' } } },
+        'tool_choice',
+      ],
+      ['a field OpenAI does not have', { frobnicate: true }, 'frobnicate'],
     ];
 
-    test.each(refusals)('error: %s is a 422 naming the field', async (_what, fields, field) => {
-      expect(await refusedFields(await hi(fields))).toContain(field);
+    test.each(refusals)('error: %s is a 400 naming the field', async (_what, fields, param) => {
+      expect(await refusedParam(await hi(fields))).toBe(param);
     });
 
-    test('error: n 2 is a 422 that says why, and nothing reaches upstream', async () => {
+    test('error: n 2 is a 400 that says why, and nothing reaches upstream', async () => {
       const text = uniqueText('n two');
       const response = await complete({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: text }], n: 2 });
-      const body = await expectError(response, 422, 'validation_error');
-      expect(body.error.details).toEqual([{ field: 'body.n', message: expect.stringContaining('one choice') }]);
+      const body = await expectOpenAiError(response, 400, 'invalid_request_error', { param: 'n' });
+      expect(body.error.message).toContain('one choice');
       expect(upstreamCalls(fake, text)).toEqual([]);
     });
 
     test('error: logprobs true on a real upstream is refused before it is asked', async () => {
       const text = uniqueText('logprobs');
       const response = await complete({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: text }], logprobs: true });
-      expect(await refusedFields(response)).toEqual(['body.logprobs']);
+      expect(await refusedParam(response)).toBe('logprobs');
       expect(upstreamCalls(fake, text)).toEqual([]);
     });
   });
@@ -348,11 +359,9 @@ describe.each(kinds)('/v1/chat/completions request fields (%s)', (_label, kind) 
         { type: 'json_object', model: 'gpt-4o' },
         { type: 'text', temperature: 2 },
       ];
-      for (const response_format of smuggled) expect(await refusedFields(await hi({ response_format }))).toContain('body.response_format');
+      for (const response_format of smuggled) expect(await refusedParam(await hi({ response_format }))).toBe('response_format');
       const name = 'bad name with spaces';
-      expect(await refusedFields(await hi({ response_format: { type: 'json_schema', json_schema: { name } } }))).toContain(
-        'body.response_format',
-      );
+      expect(await refusedParam(await hi({ response_format: { type: 'json_schema', json_schema: { name } } }))).toBe('response_format');
     });
   });
 });

@@ -4,11 +4,18 @@
 // `message_stop` was cut: an error. `thinking` blocks stream as reasoning, apart from the text.
 
 import type Anthropic from '@anthropic-ai/sdk';
-import type { ContentBlockParam, MessageParam } from '@anthropic-ai/sdk/resources/messages';
+import type {
+  ToolChoice as AnthropicToolChoice,
+  ContentBlockParam,
+  MessageCreateParamsStreaming,
+  MessageParam,
+  Tool,
+  ToolResultBlockParam,
+} from '@anthropic-ai/sdk/resources/messages';
 import { isBase64Image } from './content.ts';
 import type { UpstreamFetch } from './pool.ts';
 import { LIST_TIMEOUT_MS, midStreamError, modelInfos, STREAM_CUT_MESSAGE, toUpstreamError, type UpstreamErrorContext } from './shared.ts';
-import type { ChatMessage, ContentPart, GenerationEvent, GenerationRequest, LlmProvider } from './types.ts';
+import type { ChatMessage, ContentPart, GenerationEvent, GenerationRequest, LlmProvider, Sampling, ToolCall } from './types.ts';
 import { UpstreamError } from './types.ts';
 
 export type AnthropicProviderOptions = {
@@ -25,6 +32,8 @@ const FINISH_REASONS: Record<string, string> = {
   stop_sequence: 'stop',
   max_tokens: 'length',
   model_context_window_exceeded: 'length',
+  tool_use: 'tool_calls',
+  refusal: 'content_filter',
 };
 
 /**
@@ -46,10 +55,99 @@ function toAnthropicBlock(part: ContentPart): ContentBlockParam {
   };
 }
 
-/** A turn as the Messages API takes it: a string as it is (a text-only request is what it always was), parts as blocks. */
-function toAnthropicMessage(message: ChatMessage): MessageParam {
-  const { role, content } = message;
-  return { role, content: typeof content === 'string' ? content : content.map(toAnthropicBlock) };
+/** A tool call's JSON arguments as a `tool_use` block's `input`, which must be an object: anything else (a model's broken JSON) as `{}`. */
+function inputOf(call: ToolCall): Record<string, unknown> {
+  try {
+    const input: unknown = JSON.parse(call.arguments || '{}');
+    return input !== null && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The conversation as the Messages API takes it: a string turn as it is (a text-only request is
+ * what it always was), parts as blocks; an assistant's tool calls as `tool_use` blocks after its
+ * text; tool results as `tool_result` blocks of one user turn (consecutive results together, as
+ * the API wants them answered).
+ */
+function toAnthropicMessages(messages: readonly ChatMessage[]): MessageParam[] {
+  const out: MessageParam[] = [];
+  let results: ToolResultBlockParam[] | undefined;
+  for (const message of messages) {
+    if (message.role === 'tool') {
+      const block: ToolResultBlockParam = { type: 'tool_result', tool_use_id: message.toolCallId, content: message.content };
+      if (results) results.push(block);
+      else out.push({ role: 'user', content: (results = [block]) });
+      continue;
+    }
+    results = undefined;
+    const { content } = message;
+    if (message.role === 'user' || !message.toolCalls?.length) {
+      out.push({ role: message.role, content: typeof content === 'string' ? content : content.map(toAnthropicBlock) });
+      continue;
+    }
+    const text: ContentBlockParam[] =
+      typeof content === 'string' ? (content ? [{ type: 'text', text: content }] : []) : content.map(toAnthropicBlock);
+    const calls = message.toolCalls.map(
+      (call): ContentBlockParam => ({ type: 'tool_use', id: call.id, name: call.name, input: inputOf(call) }),
+    );
+    out.push({ role: 'assistant', content: [...text, ...calls] });
+  }
+  return out;
+}
+
+/** The request's tools and tool choice in the Messages API's words; nothing when it has no tools. */
+function toolParams(request: GenerationRequest): Pick<MessageCreateParamsStreaming, 'tools' | 'tool_choice'> {
+  if (!request.tools?.length) return {};
+  const tools: Tool[] = request.tools.map((tool) => ({
+    name: tool.name,
+    ...(tool.description !== undefined ? { description: tool.description } : {}),
+    // The API wants an object schema even for a tool that takes nothing.
+    input_schema: { type: 'object', ...(tool.parameters ?? {}) } as Tool.InputSchema,
+    ...(tool.strict !== undefined ? { strict: tool.strict } : {}),
+  }));
+  const choice = request.toolChoice ?? 'auto';
+  const single = request.parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
+  const toolChoice: AnthropicToolChoice =
+    choice === 'none'
+      ? { type: 'none' }
+      : choice === 'auto'
+        ? { type: 'auto', ...single }
+        : choice === 'required'
+          ? { type: 'any', ...single }
+          : { type: 'tool', name: choice.name, ...single };
+  return { tools, tool_choice: toolChoice };
+}
+
+/** OpenAI's reasoning effort in the Messages API's `output_config.effort` words (`none`: no setting). */
+const EFFORTS: Record<string, 'low' | 'medium' | 'high' | 'xhigh' | 'max' | undefined> = {
+  minimal: 'low',
+  low: 'low',
+  medium: 'medium',
+  high: 'high',
+  xhigh: 'xhigh',
+  max: 'max',
+};
+
+/**
+ * What of the sampling options the Messages API has: stop sequences, the end-user id as
+ * `metadata.user_id`, a JSON schema as `output_config.format` (structured outputs) and the
+ * reasoning effort as `output_config.effort`. A bare `json_object` has no counterpart there.
+ */
+function samplingParams(sampling: Sampling | undefined): Partial<MessageCreateParamsStreaming> {
+  if (!sampling) return {};
+  const format = sampling.responseFormat?.type === 'json_schema' ? sampling.responseFormat.jsonSchema.schema : undefined;
+  const effort = sampling.reasoningEffort ? EFFORTS[sampling.reasoningEffort] : undefined;
+  const outputConfig = {
+    ...(format ? { format: { type: 'json_schema' as const, schema: format } } : {}),
+    ...(effort ? { effort } : {}),
+  };
+  return {
+    ...stopSequences(sampling.stop),
+    ...(sampling.user !== undefined ? { metadata: { user_id: sampling.user } } : {}),
+    ...(Object.keys(outputConfig).length ? { output_config: outputConfig } : {}),
+  };
 }
 
 // In-band `error` events: overloaded/api errors are transient; anything else is a real refusal.
@@ -92,10 +190,12 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
           max_tokens: request.maxTokens,
           // No temperature and no top_p: SDK 1.x speaks API version 2026-10-21, which rejects
           // sampling parameters (temperature, top_p, top_k) with a 400 on every model, even at
-          // their defaults. Nor seed, penalties or response_format: the Messages API has none.
-          ...stopSequences(request.sampling?.stop),
-          ...(request.system ? { system: request.system } : {}),
-          messages: request.messages.map(toAnthropicMessage),
+          // their defaults. Nor seed or penalties: the Messages API has none.
+          ...samplingParams(request.sampling),
+          ...toolParams(request),
+          // A prompt that is only a system message (OpenAI takes one) is the user's turn here: the API wants one.
+          ...(request.system && request.messages.length ? { system: request.system } : {}),
+          messages: request.messages.length ? toAnthropicMessages(request.messages) : [{ role: 'user', content: request.system ?? '' }],
           stream: true,
         },
         { signal },
@@ -109,6 +209,9 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
     let outputTokens = 0;
     let stopReason: string | undefined;
     let stopped = false;
+    // Tool calls by content block index, each whole at its block's stop.
+    const calls = new Map<number, ToolCall>();
+    let callCount = 0;
     try {
       for await (const event of events) {
         if (signal.aborted) return;
@@ -117,10 +220,30 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
             inputTokens = event.message.usage?.input_tokens ?? 0;
             outputTokens = event.message.usage?.output_tokens ?? 0;
             break;
+          case 'content_block_start':
+            if (event.content_block.type === 'tool_use') {
+              const { id, name, input } = event.content_block;
+              // The input streams as JSON pieces; one given whole at the start (and no pieces) stands.
+              const given = input && typeof input === 'object' && Object.keys(input).length ? JSON.stringify(input) : '';
+              calls.set(event.index, { id, name, arguments: given });
+            }
+            break;
           case 'content_block_delta':
             if (event.delta.type === 'text_delta' && event.delta.text) yield { type: 'delta', text: event.delta.text };
             else if (event.delta.type === 'thinking_delta' && event.delta.thinking) yield { type: 'reasoning', text: event.delta.thinking };
+            else if (event.delta.type === 'input_json_delta') {
+              const call = calls.get(event.index);
+              if (call) call.arguments += event.delta.partial_json;
+            }
             break;
+          case 'content_block_stop': {
+            const call = calls.get(event.index);
+            if (call) {
+              calls.delete(event.index);
+              yield { type: 'tool_call', index: callCount++, call: { ...call, arguments: call.arguments || '{}' } };
+            }
+            break;
+          }
           case 'message_delta':
             if (event.delta?.stop_reason) stopReason = event.delta.stop_reason;
             // output_tokens here is cumulative; input_tokens may be restated (or null).

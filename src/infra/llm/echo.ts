@@ -1,5 +1,5 @@
 // The built-in provider: needs no key or network, repeats the user's last message word by word.
-// Useful for demos, tests and as the fallback of last resort. It takes any image and says what it
+// Useful for demos, tests and as the fallback of last resort; it ignores tools. It takes any image and says what it
 // got in its place (describeImage), so a test sees what reached the provider layer.
 
 import { base64ByteLength, isBase64Image } from './content.ts';
@@ -34,7 +34,8 @@ export function createEchoProvider(options: EchoProviderOptions): LlmProvider {
   async function* stream(request: GenerationRequest): AsyncGenerator<GenerationEvent> {
     const { signal } = request;
     const lastTurn = request.messages.findLast((m) => m.role === 'user');
-    const lastUser = lastTurn ? echoText(lastTurn.content) : '';
+    // A prompt that is only a system message (the OpenAI-compatible API takes one) is echoed itself.
+    const lastUser = lastTurn ? echoText(lastTurn.content) : (request.system ?? '');
     const words = splitWords(lastUser);
     for (const [i, word] of words.entries()) {
       if (i > 0 && options.delayMs > 0) await sleep(options.delayMs, signal);

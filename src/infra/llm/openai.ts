@@ -14,6 +14,8 @@ import type {
   ChatCompletionContentPart,
   ChatCompletionCreateParamsStreaming,
   ChatCompletionMessageParam,
+  ChatCompletionTool,
+  ChatCompletionToolChoiceOption,
 } from 'openai/resources/chat/completions';
 import { dataUrlOf, isBase64Image } from './content.ts';
 import type { UpstreamFetch } from './pool.ts';
@@ -26,7 +28,17 @@ import {
   toUpstreamError,
   type UpstreamErrorContext,
 } from './shared.ts';
-import type { ChatMessage, ContentPart, GenerationEvent, GenerationRequest, LlmProvider, ProviderName, Sampling, Usage } from './types.ts';
+import type {
+  ChatMessage,
+  ContentPart,
+  GenerationEvent,
+  GenerationRequest,
+  LlmProvider,
+  ProviderName,
+  Sampling,
+  ToolCall,
+  Usage,
+} from './types.ts';
 import { UpstreamError } from './types.ts';
 
 export type OpenAiProviderOptions = {
@@ -52,7 +64,7 @@ function reasoningOf(delta: Delta | undefined): string | undefined {
 /** The request's sampling options as Chat Completions fields; what is absent stays out (the upstream's default). */
 function samplingParams(sampling: Sampling | undefined): Partial<ChatCompletionCreateParamsStreaming> {
   if (!sampling) return {};
-  const { topP, stop, seed, presencePenalty, frequencyPenalty, responseFormat, user } = sampling;
+  const { topP, stop, seed, presencePenalty, frequencyPenalty, responseFormat, user, reasoningEffort } = sampling;
   return {
     ...(topP !== undefined ? { top_p: topP } : {}),
     ...(stop?.length ? { stop } : {}),
@@ -66,6 +78,9 @@ function samplingParams(sampling: Sampling | undefined): Partial<ChatCompletionC
         }
       : {}),
     ...(user !== undefined ? { user } : {}),
+    ...(reasoningEffort !== undefined
+      ? { reasoning_effort: reasoningEffort as ChatCompletionCreateParamsStreaming['reasoning_effort'] }
+      : {}),
   };
 }
 
@@ -77,16 +92,88 @@ function toOpenAiPart(part: ContentPart): ChatCompletionContentPart {
 
 /**
  * A turn as Chat Completions takes it: a string as it is (so a text-only request is what it always
- * was), parts as content parts. An assistant turn keeps its text parts only: the API takes no
- * image there (imageRefusal stops such a request before it gets here).
+ * was), parts as content parts. An assistant turn keeps its text parts only (the API takes no
+ * image there: imageRefusal stops such a request before it gets here) and carries its tool
+ * calls, with `content: null` when it said nothing; a tool result is a `tool` message.
  */
 function toOpenAiMessage(message: ChatMessage): ChatCompletionMessageParam {
-  const { role, content } = message;
-  if (typeof content === 'string') return { role, content };
-  if (role === 'assistant') {
-    return { role, content: content.flatMap((part) => (part.type === 'text' ? [{ type: 'text' as const, text: part.text }] : [])) };
+  if (message.role === 'tool') return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+  if (message.role === 'user') {
+    const { content } = message;
+    return { role: 'user', content: typeof content === 'string' ? content : content.map(toOpenAiPart) };
   }
-  return { role, content: content.map(toOpenAiPart) };
+  const text =
+    typeof message.content === 'string'
+      ? message.content
+      : message.content.flatMap((part) => (part.type === 'text' ? [{ type: 'text' as const, text: part.text }] : []));
+  if (!message.toolCalls?.length) return { role: 'assistant', content: text };
+  return {
+    role: 'assistant',
+    content: text.length ? text : null,
+    tool_calls: message.toolCalls.map((call) => ({
+      id: call.id,
+      type: 'function' as const,
+      function: { name: call.name, arguments: call.arguments },
+    })),
+  };
+}
+
+/** The request's tools, tool choice and parallelism as Chat Completions fields; nothing when it has no tools. */
+function toolParams(request: GenerationRequest): Partial<ChatCompletionCreateParamsStreaming> {
+  if (!request.tools?.length) return {};
+  const tools: ChatCompletionTool[] = request.tools.map((tool) => ({
+    type: 'function',
+    function: {
+      name: tool.name,
+      ...(tool.description !== undefined ? { description: tool.description } : {}),
+      ...(tool.parameters !== undefined ? { parameters: tool.parameters } : {}),
+      ...(tool.strict !== undefined ? { strict: tool.strict } : {}),
+    },
+  }));
+  const choice = request.toolChoice;
+  const toolChoice: ChatCompletionToolChoiceOption | undefined =
+    choice === undefined ? undefined : typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.name } };
+  return {
+    tools,
+    ...(toolChoice !== undefined ? { tool_choice: toolChoice } : {}),
+    ...(request.parallelToolCalls !== undefined ? { parallel_tool_calls: request.parallelToolCalls } : {}),
+  };
+}
+
+/**
+ * Tool calls as they stream in: OpenAI sends each call's id and name in its first fragment (by
+ * `index`), then its arguments in pieces. A call is whole once a later call starts or the reply
+ * ends; `take` hands over the whole ones, in order, each once.
+ */
+function toolCallAssembler() {
+  const calls: { id: string; name: string; arguments: string }[] = [];
+  let handed = 0;
+  let emitted = 0;
+  return {
+    add(fragments: ChatCompletionChunk.Choice.Delta.ToolCall[] | undefined) {
+      for (const fragment of fragments ?? []) {
+        const index = fragment.index ?? calls.length;
+        const call = (calls[index] ??= { id: '', name: '', arguments: '' });
+        if (fragment.id) call.id = fragment.id;
+        if (fragment.function?.name) call.name += fragment.function.name;
+        if (fragment.function?.arguments) call.arguments += fragment.function.arguments;
+      }
+    },
+    /** Whole calls not handed over yet: all but the last one seen, or all of them once `final`. */
+    take(final: boolean): { index: number; call: ToolCall }[] {
+      const upTo = final ? calls.length : calls.length - 1;
+      const whole: { index: number; call: ToolCall }[] = [];
+      for (; handed < upTo; handed++) {
+        const call = calls[handed];
+        // A server that skipped an index leaves a hole; nothing to hand over there.
+        if (call) whole.push({ index: emitted++, call: { ...call, id: call.id || `call_${handed}` } });
+      }
+      return whole;
+    },
+    get count() {
+      return emitted;
+    },
+  };
 }
 
 /** Whether a streamed response's body carried the SSE line `data: [DONE]`, by the Response the SDK was handed. */
@@ -183,9 +270,10 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
           {
             model: request.model,
             messages,
-            max_tokens: request.maxTokens,
+            ...(request.sampling?.maxCompletionTokens ? { max_completion_tokens: request.maxTokens } : { max_tokens: request.maxTokens }),
             temperature: request.temperature,
             ...samplingParams(request.sampling),
+            ...toolParams(request),
             stream: true,
             stream_options: { include_usage: true },
           },
@@ -203,6 +291,8 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
     let usage: Usage | undefined;
     let text = '';
     let reasoning = '';
+    const toolCalls = toolCallAssembler();
+    let argumentText = '';
     try {
       for await (const chunk of chunks) {
         if (signal.aborted) return;
@@ -218,6 +308,11 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
           text += content;
           yield { type: 'delta', text: content };
         }
+        toolCalls.add(choice?.delta?.tool_calls);
+        for (const whole of toolCalls.take(false)) {
+          argumentText += whole.call.arguments;
+          yield { type: 'tool_call', ...whole };
+        }
         if (choice?.finish_reason) finishReason = choice.finish_reason;
       }
     } catch (e) {
@@ -228,7 +323,13 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
     if (signal.aborted) return;
     // Finished: upstream said `[DONE]`, or named a finish reason. Neither: the stream was cut.
     if (!finishReason && !marker?.seen) throw new UpstreamError(STREAM_CUT_MESSAGE, { retryable: true });
-    yield { type: 'done', finishReason: finishReason ?? 'stop', usage: usage ?? estimateUsage(request, text + reasoning) };
+    for (const whole of toolCalls.take(true)) {
+      argumentText += whole.call.arguments;
+      yield { type: 'tool_call', ...whole };
+    }
+    // Some servers say `stop` after tool calls; the reply's last act was calling them all the same.
+    const finish = toolCalls.count > 0 && (!finishReason || finishReason === 'stop') ? 'tool_calls' : (finishReason ?? 'stop');
+    yield { type: 'done', finishReason: finish, usage: usage ?? estimateUsage(request, text + reasoning + argumentText) };
   }
 
   async function listModels() {

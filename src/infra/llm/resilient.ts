@@ -1,7 +1,8 @@
 // Timeouts, retries and fallbacks around the providers. The one rule that shapes everything:
-// once the caller has seen a delta (or reasoning), nothing is retried (it would repeat text), a
-// failure is thrown. Three clocks bound an attempt: the first-token timeout (silence before the
-// reply starts), the idle timeout (silence between chunks once it has started) and the total.
+// once the caller has seen a delta, reasoning or a tool call, nothing is retried (it would repeat
+// them), a failure is thrown. Three clocks bound an attempt: the first-token timeout (silence
+// before the reply starts), the idle timeout (silence between chunks once it has started) and
+// the total.
 
 import type { Logger } from '../log/index.ts';
 import { logSafeDetail, sleep, upstreamFailure } from './shared.ts';
@@ -166,8 +167,9 @@ export async function* streamWithResilience(options: ResilienceOptions): AsyncGe
             const event = next.value;
             clearTimeout(silenceTimer);
             silenceTimer = undefined;
-            if (event.type === 'delta') answering = true;
-            if (event.type === 'delta' || event.type === 'reasoning') yielded = true;
+            // A tool call is the reply as much as text is: after it, nothing is retried.
+            if (event.type === 'delta' || event.type === 'tool_call') answering = true;
+            if (event.type !== 'done') yielded = true;
             if (event.type === 'done') finished = true;
             yield event;
             if (finished) return;

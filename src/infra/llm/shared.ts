@@ -25,9 +25,16 @@ export function estimateContentTokens(content: MessageContent): number {
   return estimateTokens(contentText(content)) + imagesOf(content).length * IMAGE_TOKEN_ESTIMATE;
 }
 
+/** A tool call as text, for estimates: its name and arguments. */
+const toolCallText = (call: { name: string; arguments: string }) => call.name + call.arguments;
+
 /** Rough usage of a request (system, turns, their images) and its output, for upstreams that report none. */
 export function estimateUsage(request: Pick<GenerationRequest, 'messages' | 'system'>, output: string): Usage {
-  const input = (request.system ?? '') + request.messages.map((m) => contentText(m.content)).join('');
+  const input =
+    (request.system ?? '') +
+    request.messages
+      .map((m) => contentText(m.content) + (m.role === 'assistant' ? (m.toolCalls ?? []).map(toolCallText).join('') : ''))
+      .join('');
   const images = request.messages.reduce((count, m) => count + imagesOf(m.content).length, 0);
   return { inputTokens: estimateTokens(input) + images * IMAGE_TOKEN_ESTIMATE, outputTokens: estimateTokens(output) };
 }
@@ -106,11 +113,15 @@ export function toUpstreamError(e: unknown, context: UpstreamErrorContext): Upst
   if (e instanceof sdk.APIError) {
     const status = (e as Error & { status?: unknown }).status;
     if (typeof status === 'number') {
+      const clientMessage = CLIENT_ERROR_STATUSES.has(status) ? upstreamMessageOf(e, context.secrets) : undefined;
+      const retryAfterSeconds = retryAfterOf((e as { headers?: unknown }).headers);
       return new UpstreamError(upstreamFailure.status(provider, status), {
         status,
         retryable: isRetryableStatus(status),
         cause: e,
         detail,
+        ...(clientMessage ? { clientMessage } : {}),
+        ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
       });
     }
     return new UpstreamError(upstreamFailure.reported(provider), { retryable: inBandRetryable(e), cause: e, detail });
@@ -118,6 +129,38 @@ export function toUpstreamError(e: unknown, context: UpstreamErrorContext): Upst
   // Malformed frames, dropped sockets and the like: a fresh attempt may well succeed.
   const message = e instanceof SyntaxError ? upstreamFailure.malformed(provider) : upstreamFailure.failed(provider);
   return new UpstreamError(message, { retryable: true, cause: e, detail });
+}
+
+/** Upstream statuses that mean the request itself was refused: what upstream said about it may go to the client. */
+const CLIENT_ERROR_STATUSES = new Set([400, 404, 413, 422]);
+
+/** How much of upstream's message about a refused request a client gets. */
+const CLIENT_MESSAGE_MAX_CHARS = 500;
+
+/**
+ * Upstream's own message from an SDK error's parsed body (OpenAI `{error: {message}}`, as the
+ * SDK holds it in `error`; Anthropic `{type: "error", error: {message}}`), credentials masked and
+ * capped; undefined when there is none.
+ */
+function upstreamMessageOf(e: Error, secrets: readonly (string | undefined)[] = []): string | undefined {
+  const body = (e as { error?: unknown }).error as { message?: unknown; error?: { message?: unknown } } | undefined;
+  const said = typeof body?.message === 'string' ? body.message : body?.error?.message;
+  if (typeof said !== 'string' || !said.trim()) return undefined;
+  const safe = logSafeDetail(said, secrets);
+  return safe.length > CLIENT_MESSAGE_MAX_CHARS ? `${safe.slice(0, CLIENT_MESSAGE_MAX_CHARS)}…` : safe;
+}
+
+/** Seconds (possibly fractional) from upstream's `retry-after-ms` or `retry-after` (seconds or an HTTP date); undefined when absent or unreadable. */
+export function retryAfterOf(headers: unknown): number | undefined {
+  if (!(headers instanceof Headers)) return undefined;
+  const ms = Number.parseFloat(headers.get('retry-after-ms') ?? '');
+  if (Number.isFinite(ms) && ms >= 0) return ms / 1000;
+  const value = headers.get('retry-after');
+  if (!value) return undefined;
+  const seconds = Number.parseFloat(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
+  const date = Date.parse(value);
+  return Number.isFinite(date) ? Math.max(0, (date - Date.now()) / 1000) : undefined;
 }
 
 /** The one message for a reply stream that stopped before its terminal event, however it stopped. */

@@ -32,7 +32,48 @@ export type ContentPart = TextPart | ImagePart;
  */
 export type MessageContent = string | ContentPart[];
 
-export type ChatMessage = { role: 'user' | 'assistant'; content: MessageContent };
+/**
+ * A function the model may call (OpenAI's `tools[].function`, Anthropic's `tools[]`). `name` is
+ * what the model calls it by (OpenAI: 1–64 of `[a-zA-Z0-9_-]`); `parameters` is a JSON Schema
+ * object for its arguments (absent: it takes none); `strict` asks upstream to hold the arguments
+ * to that schema exactly.
+ */
+export type ToolDefinition = { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean };
+
+/**
+ * Whether the model must call a tool: `auto` (its choice; the default when tools are given),
+ * `none` (answer in text), `required` (at least one call), or the one tool named.
+ */
+export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };
+
+/**
+ * A call the model made. `id` pairs it with its result (a later ToolResultMessage's
+ * `toolCallId`); `arguments` is JSON text as the model wrote it (OpenAI's `function.arguments`,
+ * Anthropic's `input` serialised), passed on unparsed: a model may write JSON that is not valid.
+ */
+export type ToolCall = { id: string; name: string; arguments: string };
+
+/** The user's turn. */
+export type UserMessage = { role: 'user'; content: MessageContent };
+
+/**
+ * The model's turn: its text (possibly '' when it only called tools) and the tools it called, in
+ * order. Images never belong here (imageRefusal refuses them).
+ */
+export type AssistantMessage = { role: 'assistant'; content: MessageContent; toolCalls?: ToolCall[] };
+
+/**
+ * What a tool answered, sent back for the call `toolCallId` of an earlier assistant turn
+ * (OpenAI's `role: "tool"`, Anthropic's `tool_result` block in a user turn). Text only.
+ */
+export type ToolResultMessage = { role: 'tool'; toolCallId: string; content: string };
+
+/**
+ * One turn of a conversation. Every stored chat is user and assistant turns of text (or parts);
+ * tool calls and tool results come only from callers that pass tools (the OpenAI-compatible
+ * API, a stateless call). Read any turn's text with contentText (content.ts).
+ */
+export type ChatMessage = UserMessage | AssistantMessage | ToolResultMessage;
 
 /**
  * How a provider takes images, whatever the model: by URL or only as bytes, and which formats.
@@ -52,8 +93,9 @@ export type ResponseFormat =
 /**
  * Optional request options beyond max tokens and temperature, as OpenAI's Chat Completions names
  * them. Each provider sends what its API understands and leaves the rest out: OpenAI-compatible
- * upstreams (openai, ollama) take all of them; Anthropic takes `stop` (as `stop_sequences`) only;
- * echo ignores them. Absent means "the upstream's default".
+ * upstreams (openai, ollama) take all of them; Anthropic takes `stop` (as `stop_sequences`),
+ * `user`, a `json_schema` response format and the reasoning effort (see anthropic.ts); echo
+ * ignores them. Absent means "the upstream's default".
  */
 export type Sampling = {
   topP?: number;
@@ -65,16 +107,40 @@ export type Sampling = {
   responseFormat?: ResponseFormat;
   /** Not sampling: the caller's own end-user id, passed on for the upstream's abuse monitoring. */
   user?: string;
+  /**
+   * How hard a reasoning model thinks (OpenAI's `reasoning_effort`; Anthropic's
+   * `output_config.effort`, where `minimal` is `low` and `none` is left out).
+   */
+  reasoningEffort?: 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh' | 'max';
+  /**
+   * The reply's token limit goes to OpenAI-compatible upstreams as `max_completion_tokens`
+   * (what OpenAI's reasoning models require) instead of `max_tokens`: set when the caller named
+   * it so. Other providers have one limit field and ignore this.
+   */
+  maxCompletionTokens?: boolean;
 };
 
 export type GenerationRequest = {
   model: string;
-  /** Oldest first; the last one is the user's turn. */
+  /**
+   * Oldest first; usually the user's turn last, but a tool result, or an assistant turn (which
+   * the model continues), may end it too. Empty only when `system` is the whole prompt.
+   */
   messages: ChatMessage[];
   system?: string;
   maxTokens: number;
   temperature: number;
   sampling?: Sampling;
+  /**
+   * Functions the model may call (none: a plain reply). Sent to OpenAI-compatible upstreams as
+   * `tools`, to Anthropic as its `tools`; echo ignores them. A call comes back as a `tool_call`
+   * event and the reply ends with finish reason `tool_calls`.
+   */
+  tools?: ToolDefinition[];
+  /** Only meaningful with `tools`; absent: `auto`. */
+  toolChoice?: ToolChoice;
+  /** false: at most one tool call per reply (OpenAI `parallel_tool_calls`, Anthropic `disable_parallel_tool_use`); absent: the upstream's default. */
+  parallelToolCalls?: boolean;
   /** Aborting it stops the upstream request (cancel, shutdown, timeouts). */
   signal: AbortSignal;
 };
@@ -90,9 +156,16 @@ export type GenerationEvent =
    */
   | { type: 'reasoning'; text: string }
   /**
+   * One whole tool call, emitted once upstream finished writing it (its arguments complete), in
+   * the order the model made them; `index` counts the reply's calls from 0. Counts as the reply
+   * having started (nothing is retried after it).
+   */
+  | { type: 'tool_call'; index: number; call: ToolCall }
+  /**
    * Always last when the upstream finished properly: it reached its terminal marker (OpenAI's
-   * `data: [DONE]`, Anthropic's `message_stop`) or named a finish reason. `finishReason` is
-   * upstream's (stop, length, …), or `stop` when it reached its marker without naming one.
+   * `data: [DONE]`, Anthropic's `message_stop`) or named a finish reason. `finishReason` is in
+   * OpenAI's words (stop, length, tool_calls, content_filter, …; Anthropic's translated), or
+   * `stop` when upstream reached its marker without naming one.
    */
   | { type: 'done'; finishReason: string; usage: Usage };
 
@@ -120,11 +193,22 @@ export type LlmProvider = {
  * The message goes to clients as it is (SSE `error`, websocket frames, 502 bodies), so it names
  * the provider and the status and never repeats what upstream said: an upstream's error body may
  * hold its stack traces, hosts or a masked key. What upstream said is `detail`, for the log only.
+ * Two things of it may reach a client, for callers that pass upstream's verdict on (the
+ * OpenAI-compatible API): `clientMessage`, upstream's own message about a request it refused
+ * (400, 404, 413, 422 only: the caller's to fix; credentials masked, capped), and
+ * `retryAfterSeconds`, upstream's Retry-After (possibly fractional: `retry-after-ms`).
  */
 export class UpstreamError extends Error {
   constructor(
     message: string,
-    readonly options: { status?: number; retryable: boolean; cause?: unknown; detail?: string },
+    readonly options: {
+      status?: number;
+      retryable: boolean;
+      cause?: unknown;
+      detail?: string;
+      clientMessage?: string;
+      retryAfterSeconds?: number;
+    },
   ) {
     super(message, { cause: options.cause });
     this.name = 'UpstreamError';

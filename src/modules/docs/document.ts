@@ -5,13 +5,15 @@
 //   schema, derived from its options: `x-access` (auth) → 401/403, a path id → 404, a body →
 //   400/413/415/422, parameters → 422, Idempotency-Key (`x-idempotent`) → 409, the API's rate
 //   limit → 429, its storage → 503, plus what the route names itself (`x-errors`, see
-//   http/docs.ts), and 500 everywhere;
+//   http/docs.ts), and 500 everywhere; an operation of an API Parley imitates names that API's
+//   error schema and statuses (`x-error-format`, see http/docs.ts) and its errors use them;
 // - public operations say `security: []`;
 // - integers are integers: Elysia's query coercion (`anyOf: [{type: string, format: integer},
 //   {type: integer}]`, also for numbers and booleans) is shown as the type it coerces to;
 // - request bodies advertise only what the server takes (request-log.ts refuses anything but
 //   JSON with 415; multipart only where a route takes files), never x-www-form-urlencoded;
 // - paths lose trailing slashes, operationIds are camelCase and unique, every tag is declared.
+import type { ErrorFormat } from '../../http/docs.ts';
 import { type ErrorCode, errorStatus } from '../../http/errors.ts';
 import { maxJsonDepth } from '../../http/input-check.ts';
 
@@ -26,6 +28,7 @@ type Operation = Json & {
   'x-access'?: string;
   'x-errors'?: ErrorCode[];
   'x-idempotent'?: string;
+  'x-error-format'?: ErrorFormat;
 };
 type PathItem = Record<string, Operation>;
 export type OpenApiDocument = Json & {
@@ -138,6 +141,28 @@ function errorResponseComponents() {
   return responses;
 }
 
+/**
+ * An operation's error responses in another API's shape (`format`): one response per status,
+ * its description the codes that answer it, its schema the format's; Retry-After where it applies.
+ */
+function formattedErrorResponses(codes: ErrorCode[], format: ErrorFormat): Record<string, Json> {
+  const byStatus = new Map<string, ErrorCode[]>();
+  for (const code of codes) {
+    const status = String(format.statuses?.[code] ?? errorStatus[code]);
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  const responses: Record<string, Json> = {};
+  for (const [status, shared] of byStatus) {
+    const names = [...new Set(shared.flatMap((code) => errorResponses[code].headers ?? []))];
+    responses[status] = {
+      description: shared.map((code) => errorResponses[code].description).join(' Or '),
+      ...(names.length ? { headers: Object.fromEntries(names.map((h) => [headerNames[h], ref('headers', h)])) } : {}),
+      content: { 'application/json': { schema: ref('schemas', format.name) } },
+    };
+  }
+  return responses;
+}
+
 /** The routes behind the API's general per-IP limit and its storage (http/routes.ts `api()` and `credentials()`). */
 const isApiRoute = (path: string) => (path.startsWith('/api/v1/') || path.startsWith('/v1/')) && !path.startsWith('/api/v1/health/');
 
@@ -233,6 +258,8 @@ export function completeDocument(generated: OpenApiDocument): OpenApiDocument {
   const paths: Record<string, PathItem> = {};
   const operationIds = new Set<string>();
   const usedTags = new Set<string>();
+  // The error schemas of the APIs Parley imitates, as their operations name them.
+  const errorSchemas: Json = {};
 
   for (const [rawPath, item] of Object.entries(doc.paths ?? {})) {
     const path = rawPath.length > 1 ? rawPath.replace(/\/+$/, '') : rawPath;
@@ -250,9 +277,18 @@ export function completeDocument(generated: OpenApiDocument): OpenApiDocument {
       operation.security ??= [];
       if (operation.requestBody?.content) operation.requestBody.content = acceptedContent(operation.requestBody.content);
       const responses = (operation.responses ??= {});
-      for (const code of errorsOf(path, operation, { websocket })) {
-        const status = String(errorStatus[code]);
-        responses[status] ??= ref('responses', errorResponses[code].name);
+      const format = operation['x-error-format'];
+      if (format) {
+        errorSchemas[format.name] = format.schema;
+        for (const [status, response] of Object.entries(formattedErrorResponses(errorsOf(path, operation, { websocket }), format))) {
+          responses[status] ??= response;
+        }
+        delete operation['x-error-format'];
+      } else {
+        for (const code of errorsOf(path, operation, { websocket })) {
+          const status = String(errorStatus[code]);
+          responses[status] ??= ref('responses', errorResponses[code].name);
+        }
       }
       delete operation['x-errors'];
 
@@ -271,7 +307,7 @@ export function completeDocument(generated: OpenApiDocument): OpenApiDocument {
   doc.tags = [...(doc.tags ?? []), ...[...usedTags].filter((name) => !declared.has(name)).map((name) => ({ name }))];
   doc.components = {
     ...doc.components,
-    schemas: { ...doc.components?.schemas, ErrorBody: errorBodySchema },
+    schemas: { ...doc.components?.schemas, ErrorBody: errorBodySchema, ...errorSchemas },
     responses: { ...doc.components?.responses, ...errorResponseComponents() },
     headers: { ...doc.components?.headers, ...headers },
   };

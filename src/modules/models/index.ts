@@ -26,7 +26,8 @@ export function modelsModule({ models, routes }: { models: ModelsService; routes
       body: StatelessChatBody,
       detail: {
         tags: ['Chat'],
-        summary: 'One reply, not stored, as SSE: start, delta…, done or error',
+        summary:
+          'One reply, not stored, as SSE: start, delta… (tool_call {index, id, name, arguments} for each tool the model calls), done or error',
         responses: eventStream('text/event-stream of start, delta…, then done or error events'),
         ...mayFail('upstream_error'),
       },

@@ -1,5 +1,5 @@
 import type { UserCaller } from '../../http/auth.ts';
-import { AppError } from '../../http/errors.ts';
+import { AppError, invalid } from '../../http/errors.ts';
 import type { Limits } from '../../http/limits.ts';
 import { type CallerLimit, callerSubject } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
@@ -12,6 +12,8 @@ import {
   type Sampling,
   startOllamaModel,
   stopOllamaModel,
+  type ToolChoice,
+  type ToolDefinition,
   UnknownModelError,
   UpstreamError,
 } from '../../infra/llm/index.ts';
@@ -29,7 +31,35 @@ export type StatelessChat = {
   maxTokens?: number;
   /** Sampling options beyond temperature (top_p, stop, seed…), for callers that take them (/v1). */
   sampling?: Sampling;
+  /** Functions the model may call; a call comes back as a `tool_call` event and in the result's `toolCalls`. */
+  tools?: ToolDefinition[];
+  /** Only with `tools`; absent: `auto`. */
+  toolChoice?: ToolChoice;
+  /** false: at most one tool call per reply. */
+  parallelToolCalls?: boolean;
 };
+
+/**
+ * A whole conversation for a stateless reply, as the OpenAI-compatible API takes one: any turns
+ * (tool calls and tool results too), ending with any role, or none at all when `system` is the
+ * whole prompt.
+ */
+export type StatelessConversation = Omit<StatelessChat, 'message' | 'history'> & { messages: ChatMessage[] };
+
+/** POST /chat's body (StatelessChatBody): `message` may be left out after tool results. */
+export type StatelessChatRequest = Omit<StatelessChat, 'message' | 'history' | 'sampling'> & { message?: string; history?: ChatMessage[] };
+
+/**
+ * The stateless request as the reply engine takes it: the user's message after the history, or,
+ * without a message, the history alone when it ends with tool results (the model answers them).
+ * Throws 422 on `body.message` otherwise.
+ */
+function statelessOf(body: StatelessChatRequest): StatelessChat | StatelessConversation {
+  const { message, history = [], ...rest } = body;
+  if (message !== undefined) return { ...rest, message, history };
+  if (history.at(-1)?.role !== 'tool') throw invalid('body.message', 'is required unless the history ends with tool results');
+  return { ...rest, messages: history };
+}
 
 /** Models, stateless chat, LLM limits, and starting/stopping Ollama models. */
 export function createModelsService(
@@ -74,9 +104,10 @@ export function createModelsService(
      * A reply with no chat: nothing stored but the usage; streamed through a buffer like any other.
      * Images the model cannot take throw ModelCannotTakeImagesError before the call is counted.
      */
-    async startStateless(caller: UserCaller, ip: string, body: StatelessChat) {
+    async startStateless(caller: UserCaller, ip: string, body: StatelessChat | StatelessConversation) {
       const model = await replies.resolveModel(body);
-      const history: ChatMessage[] = [...(body.history ?? []), { role: 'user', content: body.message }];
+      const history: ChatMessage[] =
+        'messages' in body ? body.messages : [...(body.history ?? []), { role: 'user', content: body.message }];
       replies.checkImages(model, history);
       return replies.admitReply(caller, ip, model, (slot) =>
         replies.start({
@@ -91,19 +122,26 @@ export function createModelsService(
           maxTokens: body.maxTokens ?? infra.config.maxTokens,
           temperature: body.temperature ?? infra.config.temperature,
           sampling: body.sampling,
+          ...(body.tools?.length ? { tools: body.tools, toolChoice: body.toolChoice, parallelToolCalls: body.parallelToolCalls } : {}),
         }),
       );
     },
 
-    /** POST /chat: the whole stateless reply (502 if the provider failed). */
-    async chat(caller: UserCaller, ip: string, body: StatelessChat) {
-      const result = await replies.result(await this.startStateless(caller, ip, body));
-      return { reply: result.text, provider: result.provider, model: result.model, usage: result.usage };
+    /** POST /chat: the whole stateless reply (502 if the provider failed), with the tools the model called, if any. */
+    async chat(caller: UserCaller, ip: string, body: StatelessChatRequest) {
+      const result = await replies.result(await this.startStateless(caller, ip, statelessOf(body)));
+      return {
+        reply: result.text,
+        provider: result.provider,
+        model: result.model,
+        usage: result.usage,
+        ...(result.toolCalls.length ? { toolCalls: result.toolCalls } : {}),
+      };
     },
 
-    /** POST /chat/stream: the stateless reply as SSE. */
-    async chatStream(caller: UserCaller, ip: string, body: StatelessChat): Promise<Response> {
-      return replies.sse((await this.startStateless(caller, ip, body)).streamId);
+    /** POST /chat/stream: the stateless reply as SSE (`tool_call` events for the tools the model calls). */
+    async chatStream(caller: UserCaller, ip: string, body: StatelessChatRequest): Promise<Response> {
+      return replies.sse((await this.startStateless(caller, ip, statelessOf(body))).streamId);
     },
 
     /** The LLM call limits, the search and upload limits, and what the caller has left of each; counts nothing. */

@@ -1,182 +1,105 @@
 import { Elysia } from 'elysia';
-import { canonicalProvider } from '../../config/vocabulary.ts';
 import type { UserCaller } from '../../http/auth.ts';
-import { mayFail } from '../../http/docs.ts';
-import { invalid } from '../../http/errors.ts';
+import { errorFormat, mayFail } from '../../http/docs.ts';
+import { AppError } from '../../http/errors.ts';
 import type { ReplayStream } from '../../http/idempotency.ts';
 import type { RouteBundle } from '../../http/routes.ts';
-import type { SseItem } from '../../http/sse.ts';
-import type { Sampling } from '../../infra/llm/types.ts';
+import { ModelCannotTakeImagesError } from '../../infra/llm/index.ts';
 import type { ModelsService } from '../models/service.ts';
-import type { RepliesService } from '../replies/service.ts';
-import { Completion, type CompletionBody, CompletionBody as CompletionSchema, maxContentLength } from './model.ts';
+import type { RepliesService, StartedGeneration } from '../replies/service.ts';
+import { badParam, modelNotFound, openAiFailure } from './errors.ts';
+import { Completion, type CompletionBody, CompletionBody as CompletionSchema, OpenAiError } from './model.ts';
 import { openAiModelRoutes } from './models.ts';
+import { given, toStateless } from './request.ts';
+import { completionChunks, completionOf } from './stream.ts';
 
 const tags = ['OpenAI-compatible'];
-const encoder = new TextEncoder();
+/** Every error of these routes is OpenAI's shape, a schema violation OpenAI's 400 (see errors.ts). */
+const openAiErrors = errorFormat({ name: 'OpenAiError', schema: OpenAiError, statuses: { validation_error: 400 } });
 
-const textOf = (content: CompletionBody['messages'][number]['content']) =>
-  typeof content === 'string' ? content : content.map((part) => part.text ?? '').join('');
-
-/** `null` in OpenAI's request means "the default": the same as leaving the field out. */
-const given = <T>(value: T | null | undefined): T | undefined => value ?? undefined;
-
-/**
- * Refuses, naming the field, what Parley cannot honour (everything else is either sent on or
- * harmlessly ignored): more than one choice, log probabilities (no provider path returns them),
- * and audio output.
- */
-function refuseWhatCannotBeHonoured(body: CompletionBody): void {
-  const n = given(body.n);
-  if (n !== undefined && n > 1) throw invalid('body.n', 'Parley returns one choice per completion: n must be 1');
-  if (body.logprobs === true) throw invalid('body.logprobs', 'Parley does not return log probabilities: logprobs must be false');
-  if (body.modalities?.includes('audio')) throw invalid('body.modalities', 'Parley answers in text only: modalities must be ["text"]');
-  // A content's limit holds for its text whatever its shape: one string, or parts joined.
-  const long = body.messages.findIndex((message) => textOf(message.content).length > maxContentLength);
-  if (long !== -1) throw invalid(`body.messages.${long}.content`, `holds more than ${maxContentLength} characters of text`);
-}
-
-/** OpenAI's optional request fields that a provider may honour, as the generation's sampling options. */
-function samplingOf(body: CompletionBody): Sampling | undefined {
-  const stop = given(body.stop);
-  const format = given(body.response_format);
-  const sampling: Sampling = {
-    topP: given(body.top_p),
-    stop: stop === undefined ? undefined : typeof stop === 'string' ? [stop] : stop,
-    seed: given(body.seed),
-    presencePenalty: given(body.presence_penalty),
-    frequencyPenalty: given(body.frequency_penalty),
-    responseFormat:
-      format?.type === 'json_schema'
-        ? {
-            type: 'json_schema',
-            jsonSchema: {
-              name: format.json_schema.name,
-              ...(format.json_schema.description !== undefined ? { description: format.json_schema.description } : {}),
-              ...(format.json_schema.schema !== undefined ? { schema: format.json_schema.schema } : {}),
-              ...(typeof format.json_schema.strict === 'boolean' ? { strict: format.json_schema.strict } : {}),
-            },
-          }
-        : format && { type: format.type },
-    user: given(body.user),
-  };
-  const set = Object.entries(sampling).filter(([, value]) => value !== undefined);
-  return set.length ? (Object.fromEntries(set) as Sampling) : undefined;
-}
-
-/** OpenAI's chat messages as a stateless reply: system text apart, the last user turn as the message. */
-function toStateless(body: CompletionBody) {
-  const system = body.messages.filter((m) => m.role === 'system' || m.role === 'developer').map((m) => textOf(m.content));
-  const turns = body.messages
-    .filter((m) => m.role === 'user' || m.role === 'assistant')
-    .map((m) => ({ role: m.role as 'user' | 'assistant', content: textOf(m.content) }));
-  const last = turns.pop();
-  if (last?.role !== 'user' || !last.content) throw invalid('body.messages', 'must end with a user message');
-  const [first = '', ...rest] = body.model.split('/');
-  // `claude/<model>` names anthropic, as `anthropic/<model>` does; the answer says `anthropic/…`.
-  const provider = rest.length > 0 ? canonicalProvider(first) : undefined;
-  return {
-    message: last.content,
-    history: turns,
-    system: system.length ? system.join('\n\n') : undefined,
-    provider,
-    model: provider ? rest.join('/') : body.model,
-    temperature: given(body.temperature),
-    maxTokens: given(body.max_completion_tokens) ?? given(body.max_tokens),
-    sampling: samplingOf(body),
-  };
-}
-
-/** Seconds since the epoch when the reply's stream was made (its id is a UUIDv7), so a replay says the same `created`. */
-function createdOf(streamId: string): number {
-  const ms = Number.parseInt(streamId.replaceAll('-', '').slice(0, 12), 16);
-  return Math.floor((Number.isFinite(ms) ? ms : Date.now()) / 1000);
-}
-
-/** A reply's stream as OpenAI's chat.completion.chunk lines: the same bytes for the first response and for a replay. */
-function completionChunks(body: CompletionBody, streamId: string): (item: SseItem) => Uint8Array {
-  const id = `chatcmpl-${streamId}`;
-  const created = createdOf(streamId);
-  let model = body.model;
-  const chunk = (delta: object, finishReason: string | null, extra: object = {}) =>
-    encoder.encode(
-      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finishReason }], ...extra })}\n\n`,
-    );
-  // OpenAI's stream: data-only lines, then `data: [DONE]`; errors as an in-band error object.
-  const format = (item: SseItem): Uint8Array => {
-    if ('ping' in item) return encoder.encode(': ping\n\n');
-    const data = JSON.parse(item.data);
-    if (item.event === 'start') {
-      model = `${data.provider}/${data.model}`;
-      return chunk({ role: 'assistant', content: '' }, null);
-    }
-    if (item.event === 'delta') return chunk({ content: data.text }, null);
-    // Thinking streams as `delta.reasoning_content`, the field DeepSeek and vLLM use.
-    if (item.event === 'reasoning') return chunk({ reasoning_content: data.text }, null);
-    if (item.event === 'error')
-      return encoder.encode(`data: ${JSON.stringify({ error: { message: data.message, type: 'upstream_error', code: data.code } })}\n\n`);
-    if (item.event !== 'done') return new Uint8Array(); // nothing else has a place in OpenAI's stream
-    const usage = {
-      prompt_tokens: data.usage.inputTokens,
-      completion_tokens: data.usage.outputTokens,
-      total_tokens: data.usage.inputTokens + data.usage.outputTokens,
-    };
-    const last = body.stream_options?.include_usage
-      ? encoder.encode(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`)
-      : new Uint8Array();
-    return Buffer.concat([chunk({}, data.finishReason), last, encoder.encode('data: [DONE]\n\n')]);
-  };
-  return format;
-}
+export type OpenAiCompatOptions = {
+  models: ModelsService;
+  replies: RepliesService;
+  routes: RouteBundle;
+  /**
+   * Longest a streamed completion holds its response for the reply's first token, in ms: a failure
+   * before it is answered with its HTTP status and a JSON body; past it the stream starts (200)
+   * and a later failure is an in-band error chunk. Below the server's idle timeout.
+   */
+  firstTokenHoldMs: number;
+};
 
 /**
- * /v1/models and /v1/chat/completions in OpenAI's wire format, so the official `openai` SDK
- * works with `baseURL: <server>/v1` and a Parley API key. Replies run like any other.
+ * /v1/models and /v1/chat/completions in OpenAI's wire format, so the official `openai` SDK (and
+ * the Vercel AI SDK, LangChain…) work with `baseURL: <server>/v1` and a Parley API key. Replies
+ * run like any other stateless reply, with tools, images and OpenAI's request fields; every error
+ * is written in OpenAI's shape (openAiErrorDialect, given to the error handler in app.ts). These
+ * callers cannot resume a reply: leaving cancels it.
  */
-export function openAiCompatModule({ models, replies, routes }: { models: ModelsService; replies: RepliesService; routes: RouteBundle }) {
+export { openAiErrorDialect } from './errors.ts';
+
+export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }: OpenAiCompatOptions) {
+  const formatOf = (body: CompletionBody, streamId: string) =>
+    completionChunks(streamId, { model: body.model, includeUsage: given(body.stream_options)?.include_usage === true });
   const replayCompletion: ReplayStream = (request, streamId) =>
-    replies.sse(streamId, { format: completionChunks(request.body as CompletionBody, streamId) });
+    replies.sse(streamId, { format: formatOf(request.body as CompletionBody, streamId) });
+
   /** A reply with no chat, started like any stateless one (model, then LLM limits, then the detached generation). */
-  const startCompletion = async (caller: UserCaller, ip: string, body: CompletionBody) => {
-    refuseWhatCannotBeHonoured(body);
-    return models.startStateless(caller, ip, toStateless(body));
+  const startCompletion = async (caller: UserCaller, ip: string, body: CompletionBody): Promise<StartedGeneration> => {
+    const { conversation, from } = toStateless(body);
+    try {
+      return await models.startStateless(caller, ip, conversation);
+    } catch (error) {
+      if (error instanceof ModelCannotTakeImagesError) {
+        const { messageIndex, partIndex } = error.details;
+        throw badParam(`messages[${from[messageIndex] ?? messageIndex}].content[${partIndex}]`, error.message);
+      }
+      // The model resolved to nothing offered (`echo/other`, an unconfigured provider).
+      const field = error instanceof AppError ? (error.options.details as { field?: string }[] | undefined)?.[0]?.field : undefined;
+      if (error instanceof AppError && error.code === 'validation_error' && (field === 'body.model' || field === 'body.provider')) {
+        throw modelNotFound(body.model, error.message);
+      }
+      throw error;
+    }
   };
+
+  /** The failed reply's error as /v1 answers it (see openAiFailure); a failure that is not the provider's as the replies service maps it. */
+  const failureOf = async (started: StartedGeneration, model: string): Promise<AppError> => {
+    const result = await started.done;
+    const upstream = openAiFailure(result.error, model);
+    if (upstream) return upstream;
+    try {
+      await replies.result(started);
+    } catch (error) {
+      if (error instanceof AppError) return error;
+    }
+    return new AppError('upstream_error', result.error?.message ?? 'The model provider failed');
+  };
+
+  /** Cancels the reply if the request is abandoned before it ended (an OpenAI caller cannot come back to it). */
+  const cancelOnAbort = (request: Request, started: StartedGeneration) => {
+    const cancel = () => void replies.cancel(started.messageId).catch(() => undefined);
+    request.signal.addEventListener('abort', cancel, { once: true });
+    void started.done.finally(() => request.signal.removeEventListener('abort', cancel));
+  };
+
   return new Elysia({ name: 'openai-compat', prefix: '/v1' })
     .use(routes.api())
     .use(openAiModelRoutes({ models, replies, routes }))
     .post(
       '/chat/completions',
-      async ({ caller, ip, body }) => {
+      async ({ caller, ip, body, request }) => {
         const started = await startCompletion(caller, ip, body);
-        const id = `chatcmpl-${started.streamId}`;
-        const created = createdOf(started.streamId);
+        cancelOnAbort(request, started);
         if (!body.stream) {
-          const result = await replies.result(started);
-          return {
-            id,
-            object: 'chat.completion' as const,
-            created,
-            model: `${result.provider}/${result.model}`,
-            choices: [
-              {
-                index: 0,
-                // The model's thinking as DeepSeek and vLLM return it, beside (never inside) the content.
-                message: {
-                  role: 'assistant' as const,
-                  content: result.text,
-                  ...(result.reasoning ? { reasoning_content: result.reasoning } : {}),
-                },
-                finish_reason: result.finishReason,
-              },
-            ],
-            usage: {
-              prompt_tokens: result.usage.inputTokens,
-              completion_tokens: result.usage.outputTokens,
-              total_tokens: result.usage.inputTokens + result.usage.outputTokens,
-            },
-          };
+          const result = await started.done;
+          if (result.status === 'error') throw await failureOf(started, body.model);
+          return completionOf(started.streamId, result);
         }
-        return replies.sse(started.streamId, { format: completionChunks(body, started.streamId) });
+        // Held until the first token: a failure before it is an HTTP error, not a 200 stream.
+        const first = await replies.firstEvent(started.streamId, { signal: request.signal, timeoutMs: firstTokenHoldMs });
+        if (first?.event === 'error') throw await failureOf(started, body.model);
+        return replies.sse(started.streamId, { format: formatOf(body, started.streamId), cancelOnLeave: started.messageId });
       },
       {
         auth: true,
@@ -186,7 +109,12 @@ export function openAiCompatModule({ models, replies, routes }: { models: Models
         detail: {
           tags,
           summary: 'Chat completion in OpenAI’s format, streamed (SSE chunks, then [DONE]) or not',
-          ...mayFail('upstream_error'),
+          description:
+            'Errors are in OpenAI’s shape ({error: {message, type, param, code}}), schema violations included (400, naming the field in `param`). ' +
+            'An upstream refusal stays the client’s (400; an unknown model is 404 model_not_found); an upstream fault after Parley’s own retries is 502 or 503 with `x-should-retry: false` (or upstream’s Retry-After). ' +
+            'A streamed request that fails before its first token is answered with that status and a JSON body. A client that disconnects cancels the reply.',
+          ...mayFail('upstream_error', 'not_found'),
+          ...openAiErrors,
           responses: {
             200: {
               description: 'chat.completion, or a text/event-stream of chat.completion.chunk',

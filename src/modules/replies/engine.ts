@@ -1,11 +1,22 @@
 import type { Infra } from '../../infra/index.ts';
 import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
 import { estimateContentTokens, estimateTokens } from '../../infra/llm/shared.ts';
-import type { ChatMessage, GenerationRequest, ProviderName, ResilientEvent, Sampling, Usage } from '../../infra/llm/types.ts';
+import type {
+  ChatMessage,
+  GenerationRequest,
+  ProviderName,
+  ResilientEvent,
+  Sampling,
+  ToolCall,
+  ToolChoice,
+  ToolDefinition,
+  Usage,
+} from '../../infra/llm/types.ts';
+import { UpstreamError } from '../../infra/llm/types.ts';
 import type { ReplySlot } from './limits.ts';
 import { aliveKey, createOrphanSettler, streamOfKey } from './orphans.ts';
 import type { MessageRow, RepliesRepository } from './repository.ts';
-import { createReplyWriter } from './writer.ts';
+import { createReplyWriter, eventData } from './writer.ts';
 
 /** Runs one model call with retries, timeouts and fallbacks (bound in app.ts to the providers). */
 export type ModelRunner = (
@@ -31,6 +42,13 @@ export type GenerationInput = {
   temperature?: number;
   /** Further sampling options (the OpenAI-compatible API's top_p, stop, seed…); each provider sends what it understands. */
   sampling?: Sampling;
+  /**
+   * Functions the model may call (a reply with no chat only: tool calls are not stored). Each
+   * call is a `tool_call` event {index, id, name, arguments} in the stream, and the result's `toolCalls`.
+   */
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
   /** What of the prompt the model does not see (attachments cut to fit), told in the `start` event. */
   notes?: string[];
   /** The caller's place among their concurrent replies (from `admitReply`): renewed while this runs, freed before its last event. */
@@ -60,8 +78,21 @@ export type GenerationResult = {
   model: string;
   finishReason: string;
   usage: Usage;
-  error?: { code: string; message: string };
+  /** The tools the model called, in order (none without `tools`). */
+  toolCalls: ToolCall[];
+  error?: GenerationFailure;
   message?: MessageRow;
+};
+
+/**
+ * Why a reply failed, as its `error` event says it (`code`, `message`), plus what a caller that
+ * passes upstream's verdict on may use (never in the event): the upstream HTTP status, upstream's
+ * own message about a request it refused, and its Retry-After (see UpstreamError).
+ */
+export type GenerationFailure = {
+  code: string;
+  message: string;
+  upstream?: { status?: number; clientMessage?: string; retryAfterSeconds?: number };
 };
 
 const cancelChannel = 'generation:cancel';
@@ -129,9 +160,9 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     let provider = input.provider;
     let model = input.model;
     let finish: { reason: string; usage: Usage } | undefined;
-    let failure: { code: string; message: string } | undefined;
+    let failure: GenerationFailure | undefined;
     const writer = createReplyWriter({
-      append: (event, text) => emit(streamId, event, { text }),
+      append: (item) => emit(streamId, item.event, eventData(item)),
       flushRow: input.chatId === null ? undefined : (text, reasoning) => repo.flush(input.messageId, text, reasoning),
       stop: () => controller.abort(),
       log: log.child({ messageId: input.messageId }),
@@ -155,6 +186,13 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
           maxTokens: input.maxTokens ?? config.maxTokens,
           temperature: input.temperature ?? config.temperature,
           ...(input.sampling ? { sampling: input.sampling } : {}),
+          ...(input.tools?.length
+            ? {
+                tools: input.tools,
+                ...(input.toolChoice !== undefined ? { toolChoice: input.toolChoice } : {}),
+                ...(input.parallelToolCalls !== undefined ? { parallelToolCalls: input.parallelToolCalls } : {}),
+              }
+            : {}),
         },
         controller.signal,
       )[Symbol.asyncIterator]();
@@ -162,10 +200,12 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       let firstTokenAt: number | undefined;
       const handle = (event: ResilientEvent) => {
         if (event.type === 'attempt') [provider, model] = [event.provider, event.model];
-        else if (event.type === 'delta' || event.type === 'reasoning') {
+        else if (event.type === 'done') finish = { reason: event.finishReason, usage: event.usage };
+        else {
           if (firstTokenAt === undefined) deps.observe.firstToken(provider, ((firstTokenAt = performance.now()) - askedAt) / 1000);
-          writer.push(event.type, event.text);
-        } else finish = { reason: event.finishReason, usage: event.usage };
+          if (event.type === 'tool_call') writer.pushToolCall(event.index, event.call);
+          else writer.push(event.type, event.text);
+        }
       };
       // The first step only names the attempt; the second sends the upstream request. Send it
       // before storing the start event, so the two round trips overlap instead of adding up.
@@ -196,6 +236,10 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     } catch (error) {
       if (!controller.signal.aborted) {
         failure = { code: 'upstream_error', message: (error as Error).message || 'The model provider failed' };
+        if (error instanceof UpstreamError) {
+          const { status, clientMessage, retryAfterSeconds } = error.options;
+          failure.upstream = { status, clientMessage, retryAfterSeconds };
+        }
         log.warn('generation failed', { messageId: input.messageId, provider, model, error: failure.message });
       }
     } finally {
@@ -266,7 +310,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       // Whoever settled a superseded message has ended its stream already: nothing is added after that.
       if (!superseded || !(await buffers.snapshot(streamId)).ended) {
         // `done` only once the reply is stored; anything else ends with `error`.
-        if (failure) await emit(streamId, 'error', failure);
+        if (failure) await emit(streamId, 'error', { code: failure.code, message: failure.message });
         else await emit(streamId, 'done', { messageId: input.messageId, finishReason, usage });
         await buffers.end(streamId, ttl);
       }
@@ -274,7 +318,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       log.error('could not end the stream of a generation', { messageId: input.messageId, error });
     }
     await kv.del(aliveKey(input.messageId)).catch(() => undefined);
-    return { status, text, reasoning, provider, model, finishReason, usage, error: failure, message };
+    return { status, text, reasoning, provider, model, finishReason, usage, toolCalls: [...writer.toolCalls], error: failure, message };
   }
 
   /**
@@ -367,6 +411,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
             model: input.model,
             finishReason: 'error',
             usage: { inputTokens: 0, outputTokens: 0 },
+            toolCalls: [],
           };
         })
         .finally(() => {

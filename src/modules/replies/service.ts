@@ -13,7 +13,7 @@ import { createLlmLimits, type ReplySlot } from './limits.ts';
 import { aliveKey } from './orphans.ts';
 import { createRepliesRepository } from './repository.ts';
 
-export type { GenerationInput, GenerationResult, StartedGeneration } from './engine.ts';
+export type { GenerationFailure, GenerationInput, GenerationResult, StartedGeneration } from './engine.ts';
 export type { LlmLimitStatus, ReplySlot } from './limits.ts';
 export type { MessageRow } from './repository.ts';
 
@@ -165,9 +165,31 @@ export function createRepliesService(
     /**
      * The reply's stream as an SSE response: replay after `afterId`, then live, pings while
      * quiet. `format` turns each item into bytes for another wire format (OpenAI's chunks).
+     * `cancelOnLeave` (a message id): a client that leaves before the end cancels that reply.
      */
-    sse(streamId: string, options: { afterId?: string; format?: (item: SseItem) => Uint8Array } = {}): Response {
-      return streamAsSse(buffers, streamId, options);
+    sse(streamId: string, options: { afterId?: string; format?: (item: SseItem) => Uint8Array; cancelOnLeave?: string } = {}): Response {
+      const { cancelOnLeave, ...rest } = options;
+      if (!cancelOnLeave) return streamAsSse(buffers, streamId, rest);
+      // For readers that cannot resume (the OpenAI-compatible API): leaving is cancelling.
+      const onClientGone = () => void generations.cancel(cancelOnLeave).catch((error) => log.warn('cancel on leave failed', { error }));
+      return streamAsSse(buffers, streamId, { ...rest, onClientGone });
+    },
+
+    /**
+     * The first event of a reply after `start` (a `delta`, `reasoning`, `tool_call`, `done` or
+     * `error`), for callers that answer a failure before the first token with an HTTP status;
+     * undefined when none came within `timeoutMs`, or `signal` aborted first.
+     */
+    async firstEvent(streamId: string, options: { signal: AbortSignal; timeoutMs: number }): Promise<ReplyEvent | undefined> {
+      const stop = new AbortController();
+      const timer = setTimeout(() => stop.abort(), options.timeoutMs);
+      const signal = AbortSignal.any([stop.signal, options.signal]);
+      try {
+        for await (const event of events(streamId, signal)) if (event.event !== 'start') return event;
+        return undefined;
+      } finally {
+        clearTimeout(timer);
+      }
     },
 
     events,

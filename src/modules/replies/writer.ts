@@ -1,14 +1,22 @@
-// What a running reply writes: its text and thinking, appended to its stream buffer and flushed
-// to its message row in batches. Every chunk from the provider is normalised once (text.ts)
+// What a running reply writes: its text, thinking and tool calls, appended to its stream buffer
+// (text and thinking also flushed to its message row in batches). Every chunk from the provider is normalised once (text.ts)
 // before it goes anywhere, and `text`/`reasoning` grow only by what the stream buffer accepted:
 // what readers were sent is what is flushed and stored, so the concatenated deltas equal the
 // stored message.
+import type { ToolCall } from '../../infra/llm/types.ts';
 import type { Logger } from '../../infra/log/index.ts';
 import { createTextNormalizer } from './text.ts';
 
+/** What a reply's stream carries besides start/done/error: `delta` and `reasoning` {text}, `tool_call` {index, id, name, arguments}. */
+export type WrittenEvent = { event: 'delta' | 'reasoning'; text: string } | { event: 'tool_call'; index: number; call: ToolCall };
+
+/** The payload of a written event in the stream buffer. */
+export const eventData = (item: WrittenEvent): Record<string, unknown> =>
+  item.event === 'tool_call' ? { index: item.index, ...item.call } : { text: item.text };
+
 export type ReplyWriterDeps = {
-  /** Appends one `delta` or `reasoning` event to the reply's stream buffer. */
-  append: (event: 'delta' | 'reasoning', text: string) => Promise<unknown>;
+  /** Appends one event to the reply's stream buffer. */
+  append: (item: WrittenEvent) => Promise<unknown>;
   /** Writes the text so far to the message row; false when the row is no longer `streaming`. Absent for a reply with no chat. */
   flushRow?: (text: string, reasoning: string | null) => Promise<boolean>;
   /** Stops the generation (its upstream call): the buffer failed, or the row was settled elsewhere. */
@@ -28,19 +36,22 @@ export function createReplyWriter({ append, flushRow, stop, log }: ReplyWriterDe
   let text = '';
   // The model's thinking: relayed as `reasoning` events and stored apart, never mixed into `text`.
   let reasoning = '';
+  // Tool calls the buffer accepted, in order (a reply with no chat only: they are not stored).
+  const toolCalls: ToolCall[] = [];
   let flushed = 0;
   let flushedReasoning = 0;
   // Another instance settled the message (this producer was taken for dead), or it is gone.
   let superseded = false;
   let appendFailure: unknown;
 
-  const pending: { event: 'delta' | 'reasoning'; text: string }[] = [];
+  const pending: WrittenEvent[] = [];
   let appending: Promise<void> | undefined;
   const drain = async () => {
     try {
       for (let next = pending.shift(); next; next = pending.shift()) {
-        await append(next.event, next.text);
-        if (next.event === 'delta') text += next.text;
+        await append(next);
+        if (next.event === 'tool_call') toolCalls.push(next.call);
+        else if (next.event === 'delta') text += next.text;
         else reasoning += next.text;
         await new Promise((resolve) => setImmediate(resolve));
       }
@@ -54,8 +65,13 @@ export function createReplyWriter({ append, flushRow, stop, log }: ReplyWriterDe
   const queue = (event: 'delta' | 'reasoning', chunk: string) => {
     if (!chunk) return;
     const last = pending.at(-1);
-    if (last?.event === event) last.text += chunk;
+    if (last && last.event !== 'tool_call' && last.event === event) last.text += chunk;
     else pending.push({ event, text: chunk });
+    appending ??= drain();
+  };
+  /** A tool call goes as its own event, after the text before it (never coalesced). */
+  const queueToolCall = (index: number, call: ToolCall) => {
+    pending.push({ event: 'tool_call', index, call });
     appending ??= drain();
   };
 
@@ -80,6 +96,12 @@ export function createReplyWriter({ append, flushRow, stop, log }: ReplyWriterDe
   return {
     /** Normalises a provider chunk and queues it for the buffer. */
     push: (event: 'delta' | 'reasoning', chunk: string) => queue(event, normalizers[event].push(chunk)),
+    /** Queues a whole tool call; the text normalised so far goes first, so the order is the model's. */
+    pushToolCall(index: number, call: ToolCall) {
+      queue('reasoning', normalizers.reasoning.end());
+      queue('delta', normalizers.delta.end());
+      queueToolCall(index, call);
+    },
     flush,
     /** The buffer refused a write outside the queue (the start event): stop, as for a failed append. */
     failed(error: unknown) {
@@ -98,6 +120,9 @@ export function createReplyWriter({ append, flushRow, stop, log }: ReplyWriterDe
     },
     get reasoning() {
       return reasoning;
+    },
+    get toolCalls(): readonly ToolCall[] {
+      return toolCalls;
     },
     get superseded() {
       return superseded;

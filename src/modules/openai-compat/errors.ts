@@ -1,0 +1,109 @@
+// Errors on /v1 as OpenAI's SDKs expect them. Everything is still thrown as an AppError and
+// written once by the error handler, which writes it in OpenAI's shape
+// `{error: {message, type, param, code}}` on these paths (openAiErrorDialect). A schema violation is OpenAI's
+// 400 `invalid_request_error` naming the field in `param`, not the contract's 422. An upstream's
+// verdict on a request stays the client's (openAiFailure): 400 stays 400, an unknown model is
+// 404 `model_not_found`, and once Parley has spent its own retries on a fault it says so
+// (`x-should-retry: false`, or upstream's Retry-After), so the SDKs' retries do not multiply them.
+import type { ErrorDialect } from '../../http/error-handler.ts';
+import { AppError, type ErrorCode } from '../../http/errors.ts';
+import type { GenerationFailure } from '../replies/service.ts';
+
+/** An OpenAI error's fields other than its message; an AppError carries them in `details.openai`. */
+export type OpenAiHint = { type?: string; code?: string | null; param?: string | null };
+
+/** An AppError that says how OpenAI would name it (written into `details`, which /v1 never shows as such). */
+export function hinted(code: ErrorCode, message: string, hint: OpenAiHint, headers?: Record<string, string>): AppError {
+  return new AppError(code, message, { details: { openai: hint }, ...(headers ? { headers } : {}) });
+}
+
+/** A request field Parley refuses, as OpenAI's 400 naming it: `param` in OpenAI's notation (`messages[1].content[0]`). */
+export function badParam(param: string, message: string): AppError {
+  return hinted('validation_error', message, { type: 'invalid_request_error', code: 'invalid_value', param });
+}
+
+/** The unknown model, as OpenAI answers it. */
+export function modelNotFound(model: string, message = `The model \`${model}\` does not exist or you do not have access to it.`): AppError {
+  return hinted('not_found', message, { type: 'invalid_request_error', code: 'model_not_found', param: 'model' });
+}
+
+/** `body.messages.1.content.0` (the contract's field names) as OpenAI names the field: `messages[1].content[0]`; the body itself: null. */
+export function openAiParam(field: string): string | null {
+  const path = field.replace(/^body\.?/, '');
+  if (!path) return null;
+  return path.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
+}
+
+/** Each contract code as OpenAI types it: the status OpenAI would answer, its `type` and `code`. */
+const SHAPES: Record<ErrorCode, { status: number; type: string; code: string | null }> = {
+  invalid_json: { status: 400, type: 'invalid_request_error', code: 'invalid_json' },
+  unauthorized: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key' },
+  forbidden: { status: 403, type: 'invalid_request_error', code: 'forbidden' },
+  not_found: { status: 404, type: 'invalid_request_error', code: 'not_found' },
+  conflict: { status: 409, type: 'invalid_request_error', code: 'conflict' },
+  payload_too_large: { status: 413, type: 'invalid_request_error', code: 'request_too_large' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error', code: 'unsupported_media_type' },
+  range_not_satisfiable: { status: 416, type: 'invalid_request_error', code: 'range_not_satisfiable' },
+  // Schema violations: OpenAI answers 400, not the contract's 422.
+  validation_error: { status: 400, type: 'invalid_request_error', code: 'invalid_value' },
+  rate_limited: { status: 429, type: 'requests', code: 'rate_limit_exceeded' },
+  quota_exceeded: { status: 429, type: 'insufficient_quota', code: 'insufficient_quota' },
+  internal_error: { status: 500, type: 'server_error', code: null },
+  upstream_error: { status: 502, type: 'server_error', code: 'upstream_error' },
+  unavailable: { status: 503, type: 'server_error', code: 'service_unavailable' },
+};
+
+export type OpenAiErrorBody = { error: { message: string; type: string; param: string | null; code: string | null } };
+
+/** An AppError in OpenAI's shape, with the status OpenAI would answer. */
+export function openAiErrorOf(error: AppError): { status: number; body: OpenAiErrorBody } {
+  const shape = SHAPES[error.code];
+  const details = error.options.details as { openai?: OpenAiHint } | { field: string; message: string }[] | undefined;
+  const fields = Array.isArray(details) ? details : [];
+  const hint = !Array.isArray(details) ? details?.openai : undefined;
+  const param = hint?.param !== undefined ? hint.param : fields[0] ? openAiParam(fields[0].field) : null;
+  // A schema violation's summary says nothing ("Request validation failed"): name what failed.
+  const message =
+    fields.length && error.code === 'validation_error'
+      ? fields.map((field) => `${openAiParam(field.field) ?? 'body'}: ${field.message}`).join('; ')
+      : error.message;
+  return {
+    status: shape.status,
+    body: { error: { message, type: hint?.type ?? shape.type, param, code: hint?.code !== undefined ? hint.code : shape.code } },
+  };
+}
+
+/**
+ * The routes that answer in OpenAI's shape, for the error handler: every path under /v1 (unknown
+ * ones too) but Anthropic's Messages API, which has a shape of its own.
+ */
+export const openAiErrorDialect: ErrorDialect = {
+  matches: (path) => (path === '/v1' || path.startsWith('/v1/')) && !path.startsWith('/v1/messages'),
+  write: openAiErrorOf,
+};
+
+/** Retry-After seconds below this are not worth passing on: the client is told not to retry instead. */
+const MIN_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * The AppError for a reply the provider failed, as /v1 answers it; undefined for a failure that
+ * is not the provider's (the stream buffer, the database: the replies service maps those). An
+ * upstream's refusal of the request (400, 404, 413, 422) is the client's, with upstream's own
+ * message; a fault after Parley's own retries (401/403: Parley's key; 429; 5xx; no answer at all)
+ * is 502 (503 for upstream's 503, 429 for its 429) with `x-should-retry: false`, or upstream's
+ * Retry-After when it named one of at least a second.
+ */
+export function openAiFailure(failure: GenerationFailure | undefined, model: string): AppError | undefined {
+  if (failure?.code !== 'upstream_error') return undefined;
+  const { status, clientMessage, retryAfterSeconds } = failure.upstream ?? {};
+  if (status === 404) return modelNotFound(model, clientMessage);
+  if (status === 400 || status === 413 || status === 422) {
+    return hinted('validation_error', clientMessage ?? failure.message, { type: 'invalid_request_error', code: null, param: null });
+  }
+  const headers: Record<string, string> =
+    retryAfterSeconds !== undefined && retryAfterSeconds >= MIN_RETRY_AFTER_SECONDS && (status === 429 || status === 503)
+      ? { 'retry-after': String(Math.ceil(retryAfterSeconds)) }
+      : { 'x-should-retry': 'false' };
+  const code: ErrorCode = status === 429 ? 'rate_limited' : status === 503 ? 'unavailable' : 'upstream_error';
+  return hinted(code, failure.message, {}, headers);
+}

@@ -1,0 +1,461 @@
+// The breaks of the clients report (../shared/cases/2026-11-30-clients.md) that are /v1's own,
+// each as its smallest reproduction with the right behaviour: B1 (the whole request), B2 (tool
+// calling), B3 (upstream errors), B5 (a stream that fails before its first token), B6 (images and
+// audio), B7 (conversation shapes). B10 (disconnect cancels) needs a real socket: sdk-abort.test.ts.
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { expectedReply, expectedToolArguments, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
+import { bearer, createApiKey, expectError, readJson, register, uniqueText } from '../helpers/client.ts';
+import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
+import { completionChunks, expectOpenAiError } from '../helpers/openai.ts';
+
+let fake: FakeUpstream;
+beforeAll(async () => {
+  fake = await startFakeUpstream();
+});
+afterAll(() => fake.stop());
+
+const weatherTool = {
+  type: 'function',
+  function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+};
+const PNG = 'data:image/png;base64,iVBORw0KGgo=';
+
+/** Generation requests the fake got for `model` (the upstream's own name). */
+const callsTo = (model: string) =>
+  fake.requests.filter((r) => ['/v1/chat/completions', '/v1/messages'].includes(r.path) && (r.body as { model?: string })?.model === model);
+
+describe.each(kinds)('/v1 cases of the clients report (%s)', (_label, kind) => {
+  let app: TestApp;
+  let key: string;
+
+  beforeAll(async () => {
+    app = await createTestApp(kind, llmEnv(fake, { LLM_MAX_RETRIES: '2', LLM_RETRY_BASE_MS: '1' }));
+    const account = await register(app);
+    key = (await createApiKey(app, account.accessToken, { name: 'cases' })).key;
+  });
+  afterAll(() => app?.close());
+  beforeEach(() => fake.reset());
+
+  const complete = (body: Record<string, unknown>) =>
+    app.request('/v1/chat/completions', { method: 'POST', headers: bearer(key), json: body });
+  const ok = async (response: Response) => {
+    const body = await readJson(response);
+    expect(`${response.status} ${JSON.stringify(body)}`).toStartWith('200 ');
+    return body;
+  };
+
+  describe('B1: the whole Chat Completions request', () => {
+    test('happy: the fields the report lists are taken (stop, n 1, top_p, seed, user, penalties, logprobs false, store, metadata…)', async () => {
+      const text = uniqueText('b1');
+      const body = await ok(
+        await complete({
+          model: 'openai/gpt-4o-mini',
+          messages: [{ role: 'user', content: text }],
+          n: 1,
+          stop: ['STOP'],
+          top_p: 0.9,
+          seed: 3,
+          user: 'end-user-1',
+          presence_penalty: 0.1,
+          frequency_penalty: 0.2,
+          logprobs: false,
+          store: false,
+          metadata: { run: '1' },
+          parallel_tool_calls: true,
+          reasoning_effort: 'low',
+          service_tier: 'auto',
+          modalities: ['text'],
+          verbosity: 'low',
+          temperature: null,
+          max_tokens: null,
+          stream_options: null,
+          response_format: { type: 'json_object' },
+          max_completion_tokens: 40,
+        }),
+      );
+      expect(body.choices[0].message.content).toBe(expectedReply(text));
+      const [sent] = upstreamCalls(fake, text);
+      expect(sent?.body).toMatchObject({
+        stop: ['STOP'],
+        top_p: 0.9,
+        seed: 3,
+        user: 'end-user-1',
+        presence_penalty: 0.1,
+        frequency_penalty: 0.2,
+        reasoning_effort: 'low',
+        response_format: { type: 'json_object' },
+        max_completion_tokens: 40,
+      });
+      expect(sent?.body).not.toHaveProperty('max_tokens');
+    });
+
+    test('error: n 2 on a provider that returns one choice is OpenAI’s 400 naming n', async () => {
+      await expectOpenAiError(
+        await complete({ model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: 'x' }], n: 2 }),
+        400,
+        'invalid_request_error',
+        {
+          param: 'n',
+        },
+      );
+    });
+  });
+
+  describe('B2: tool calling', () => {
+    test('happy: a tool call, not streamed: message.tool_calls with content null and finish_reason tool_calls', async () => {
+      const body = await ok(
+        await complete({
+          model: 'openai/fake-tool-call',
+          messages: [{ role: 'user', content: 'weather in Paris?' }],
+          tools: [weatherTool],
+          tool_choice: 'auto',
+        }),
+      );
+      const [choice] = body.choices;
+      expect(choice.finish_reason).toBe('tool_calls');
+      expect(choice.message.content).toBeNull();
+      expect(choice.message.tool_calls).toEqual([
+        {
+          id: expect.any(String),
+          type: 'function',
+          function: { name: 'get_weather', arguments: expectedToolArguments(weatherTool.function.parameters) },
+        },
+      ]);
+      expect(body.usage.completion_tokens).toBeGreaterThan(0);
+    });
+
+    test('happy: a tool call streamed as delta.tool_calls, then finish_reason tool_calls', async () => {
+      const chunks = await completionChunks(
+        await complete({
+          model: 'anthropic/fake-tool-call',
+          messages: [{ role: 'user', content: 'weather?' }],
+          tools: [weatherTool],
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+      );
+      const calls = chunks.flatMap((chunk) => chunk.choices[0]?.delta?.tool_calls ?? []);
+      expect(calls).toEqual([
+        {
+          index: 0,
+          id: expect.stringMatching(/^toolu_/),
+          type: 'function',
+          function: { name: 'get_weather', arguments: '{"city":"city-value"}' },
+        },
+      ]);
+      expect(chunks.map((chunk) => chunk.choices[0]?.finish_reason).filter(Boolean)).toEqual(['tool_calls']);
+      expect(chunks.at(-1).usage.completion_tokens).toBeGreaterThan(0);
+    });
+
+    test('happy: the round trip of the report (assistant content null + tool_calls, then role tool) reaches OpenAI and Anthropic', async () => {
+      const messages = [
+        { role: 'user', content: 'weather?' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+        },
+        { role: 'tool', tool_call_id: 'call_1', content: '{"temp":21}' },
+      ];
+      for (const model of ['openai/gpt-4o-mini', 'anthropic/claude-haiku-4-5', 'ollama/llama3']) {
+        const body = await ok(await complete({ model, messages, tools: [weatherTool] }));
+        expect(body.choices[0].message.content).toBe(expectedReply('tool result: {"temp":21}'));
+        expect(body.choices[0].finish_reason).toBe('stop');
+      }
+      expect(callsTo('gpt-4o-mini')[0]?.body).toMatchObject({ messages: [messages[0], messages[1], messages[2]] });
+      expect(callsTo('claude-haiku-4-5')[0]?.body).toMatchObject({
+        messages: [
+          { role: 'user', content: 'weather?' },
+          { role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'get_weather', input: { city: 'Paris' } }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: '{"temp":21}' }] },
+        ],
+      });
+    });
+
+    test('happy: a forced function and parallel_tool_calls false reach upstream; the forced tool is called', async () => {
+      const other = { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: {} } } };
+      const body = await ok(
+        await complete({
+          model: 'openai/gpt-4o-mini',
+          messages: [{ role: 'user', content: 'time?' }],
+          tools: [weatherTool, other],
+          tool_choice: { type: 'function', function: { name: 'get_time' } },
+          parallel_tool_calls: false,
+        }),
+      );
+      expect(body.choices[0].message.tool_calls.map((call: { function: { name: string } }) => call.function.name)).toEqual(['get_time']);
+      expect(callsTo('gpt-4o-mini')[0]?.body).toMatchObject({
+        tool_choice: { type: 'function', function: { name: 'get_time' } },
+        parallel_tool_calls: false,
+      });
+    });
+  });
+
+  describe('B3: upstream errors keep their meaning', () => {
+    test('error: an upstream 400 stays 400 invalid_request_error with upstream’s message, asked once', async () => {
+      const body = await expectOpenAiError(
+        await complete({ model: 'openai/fake-error-400', messages: [{ role: 'user', content: 'x' }] }),
+        400,
+        'invalid_request_error',
+      );
+      expect(body.error.message).toBe('Invalid request (fake upstream).');
+      expect(callsTo('fake-error-400').length).toBe(1);
+    });
+
+    test('error: an unknown model is 404 model_not_found: upstream’s 404, and a model Parley does not offer', async () => {
+      await expectOpenAiError(
+        await complete({ model: 'fake-error-404', messages: [{ role: 'user', content: 'x' }] }),
+        404,
+        'invalid_request_error',
+        {
+          code: 'model_not_found',
+          param: 'model',
+        },
+      );
+      fake.failNext(1, 404);
+      await expectOpenAiError(
+        await complete({ model: 'mistral/mistral-large', messages: [{ role: 'user', content: 'x' }] }),
+        404,
+        'invalid_request_error',
+        {
+          code: 'model_not_found',
+        },
+      );
+      expect(callsTo('mistral/mistral-large').length).toBe(1);
+      await expectOpenAiError(
+        await complete({ model: 'echo/nope', messages: [{ role: 'user', content: 'x' }] }),
+        404,
+        'invalid_request_error',
+        {
+          code: 'model_not_found',
+          param: 'model',
+        },
+      );
+    });
+
+    test('error: upstream 401 (Parley’s own key) is 502 with x-should-retry false, and no upstream message', async () => {
+      const response = await complete({ model: 'openai/fake-error-401', messages: [{ role: 'user', content: 'x' }] });
+      expect(response.headers.get('x-should-retry')).toBe('false');
+      const body = await expectOpenAiError(response, 502, 'server_error', { code: 'upstream_error' });
+      expect(body.error.message).not.toContain('Incorrect API key');
+      expect(callsTo('fake-error-401').length).toBe(1);
+    });
+
+    test('error: a persistent 503 is retried by Parley only, then 503 with x-should-retry false', async () => {
+      const response = await complete({ model: 'openai/fake-error-503', messages: [{ role: 'user', content: 'x' }] });
+      expect(response.headers.get('x-should-retry')).toBe('false');
+      await expectOpenAiError(response, 503, 'server_error', { code: 'service_unavailable' });
+      expect(callsTo('fake-error-503').length).toBe(3); // LLM_MAX_RETRIES=2
+    });
+
+    test('error: upstream’s Retry-After on a 429 is passed on instead', async () => {
+      fake.failNext(3, 429, undefined, { 'retry-after': '7' });
+      const response = await complete({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: uniqueText('limited') }] });
+      expect(response.headers.get('retry-after')).toBe('7');
+      expect(response.headers.get('x-should-retry')).toBeNull();
+      await expectOpenAiError(response, 429, 'requests', { code: 'rate_limit_exceeded' });
+    });
+
+    test('error: a 500 is 502 upstream_error with x-should-retry false', async () => {
+      const response = await complete({ model: 'anthropic/fake-error-500', messages: [{ role: 'user', content: 'x' }] });
+      expect(response.headers.get('x-should-retry')).toBe('false');
+      await expectOpenAiError(response, 502, 'server_error', { code: 'upstream_error' });
+    });
+  });
+
+  describe('B5: a stream that fails before its first token answers with the status', () => {
+    test('error: upstream 401 streamed is HTTP 502 JSON, not a 200 stream', async () => {
+      const response = await complete({ model: 'openai/fake-error-401', stream: true, messages: [{ role: 'user', content: 'x' }] });
+      expect(response.headers.get('content-type')).toContain('application/json');
+      expect(response.headers.get('x-should-retry')).toBe('false');
+      await expectOpenAiError(response, 502, 'server_error');
+    });
+
+    test('error: upstream 400 streamed is HTTP 400 JSON', async () => {
+      await expectOpenAiError(
+        await complete({ model: 'anthropic/fake-error-400', stream: true, messages: [{ role: 'user', content: 'x' }] }),
+        400,
+        'invalid_request_error',
+      );
+    });
+
+    test('happy: a failure after tokens were sent is an in-band error chunk, after a 200', async () => {
+      const response = await complete({ model: 'openai/fake-mid-stream-error', stream: true, messages: [{ role: 'user', content: 'x' }] });
+      expect(response.status).toBe(200);
+      const lines = (await response.text()).split('\n').filter((line) => line.startsWith('data: '));
+      const events = lines.map((line) => JSON.parse(line.slice(6)));
+      expect(events.some((event) => event.choices?.[0]?.delta?.content)).toBe(true);
+      expect(events.at(-1)).toEqual({ error: { message: expect.any(String), type: 'server_error', param: null, code: 'upstream_error' } });
+    });
+  });
+
+  describe('B6: images reach the model, audio is refused', () => {
+    test('happy: an image_url part (data URL and http URL) reaches a vision model as a part, beside the text', async () => {
+      const text = uniqueText('picture');
+      const content = [
+        { type: 'text', text },
+        { type: 'image_url', image_url: { url: PNG } },
+        { type: 'image_url', image_url: { url: 'https://example.com/cat.png', detail: 'low' } },
+      ];
+      await ok(await complete({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content }] }));
+      expect(upstreamCalls(fake, text)[0]?.body).toMatchObject({
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text },
+              { type: 'image_url', image_url: { url: PNG } },
+              { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } },
+            ],
+          },
+        ],
+      });
+      await ok(await complete({ model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content }] }));
+      const anthropic = callsTo('claude-haiku-4-5')[0]?.body as { messages: { content: unknown[] }[] };
+      expect(anthropic.messages[0]!.content[1]).toEqual({
+        type: 'image',
+        source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' },
+      });
+    });
+
+    test('happy: an image-only message is a message', async () => {
+      const body = await ok(
+        await complete({ model: 'echo/echo', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: PNG } }] }] }),
+      );
+      expect(body.choices[0].message.content).toBe('[image image/png 8 bytes]');
+    });
+
+    test('error: a model that takes no images is OpenAI’s 400 naming the part; nothing is sent', async () => {
+      const text = uniqueText('no vision');
+      const body = await expectOpenAiError(
+        await complete({
+          model: 'openai/gpt-3.5-turbo',
+          messages: [
+            { role: 'system', content: 'be brief' },
+            {
+              role: 'user',
+              content: [
+                { type: 'text', text },
+                { type: 'image_url', image_url: { url: PNG } },
+              ],
+            },
+          ],
+        }),
+        400,
+        'invalid_request_error',
+        { param: 'messages[1].content[1]' },
+      );
+      expect(body.error.message).toContain('cannot take images');
+      expect(upstreamCalls(fake, text)).toEqual([]);
+    });
+
+    test('error: audio and file parts, and an image URL of another scheme, are a 400 naming the part', async () => {
+      const parts = [
+        { type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } },
+        { type: 'file', file: { file_id: 'file-1' } },
+        { type: 'image_url', image_url: { url: 'ftp://example.com/x.png' } },
+      ];
+      for (const part of parts) {
+        await expectOpenAiError(
+          await complete({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: [{ type: 'text', text: 'this' }, part] }] }),
+          400,
+          'invalid_request_error',
+          { param: 'messages[0].content[1]' },
+        );
+      }
+      expect(callsTo('gpt-4o-mini')).toEqual([]);
+    });
+  });
+
+  describe('B7: conversation shapes OpenAI accepts', () => {
+    test('happy: a system message alone is the prompt', async () => {
+      const body = await ok(await complete({ model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'system', content: 'Say hello.' }] }));
+      expect(body.choices[0].message.content).toBe(expectedReply('Say hello.'));
+      await ok(await complete({ model: 'openai/gpt-4o-mini', messages: [{ role: 'developer', content: 'Say hello.' }] }));
+      expect(callsTo('gpt-4o-mini')[0]?.body).toMatchObject({ messages: [{ role: 'system', content: 'Say hello.' }] });
+    });
+
+    test('happy: a conversation may end with the assistant (continued), and system messages may come anywhere', async () => {
+      const text = uniqueText('middle');
+      await ok(
+        await complete({
+          model: 'openai/gpt-4o-mini',
+          messages: [
+            { role: 'user', content: text, name: 'ann' },
+            { role: 'developer', content: [{ type: 'text', text: 'Be terse.' }] },
+            { role: 'assistant', content: [{ type: 'text', text: 'Sure' }] },
+          ],
+        }),
+      );
+      expect(upstreamCalls(fake, text)[0]?.body).toMatchObject({
+        messages: [
+          { role: 'system', content: 'Be terse.' },
+          { role: 'user', content: text },
+          { role: 'assistant', content: 'Sure' },
+        ],
+      });
+    });
+
+    test('error: a conversation with nothing in it is OpenAI’s 400 naming messages', async () => {
+      await expectOpenAiError(
+        await complete({ model: 'echo/echo', messages: [{ role: 'system', content: '' }] }),
+        400,
+        'invalid_request_error',
+        {
+          param: 'messages',
+        },
+      );
+    });
+  });
+
+  describe('errors everywhere on /v1 are OpenAI’s shape', () => {
+    test('security: the rest of the API keeps the contract’s shape (a schema violation is still 422 validation_error)', async () => {
+      const response = await app.request('/api/v1/chat', { method: 'POST', headers: bearer(key), json: { message: 5 } });
+      expect((await expectError(response, 422, 'validation_error')).error.details[0].field).toBe('body.message');
+      await expectError(await app.request('/api/v1/chats'), 401, 'unauthorized');
+    });
+
+    test('error: a /v1 path Parley does not serve is OpenAI’s 404', async () => {
+      await expectOpenAiError(
+        await app.request('/v1/embeddings', { method: 'POST', headers: bearer(key), json: {} }),
+        404,
+        'invalid_request_error',
+        {
+          code: 'not_found',
+        },
+      );
+    });
+
+    test('security: a wrong key is 401 invalid_api_key', async () => {
+      const response = await app.request('/v1/chat/completions', {
+        method: 'POST',
+        headers: bearer('pk_wrong'),
+        json: { model: 'echo/echo', messages: [{ role: 'user', content: 'x' }] },
+      });
+      await expectOpenAiError(response, 401, 'invalid_request_error', { code: 'invalid_api_key' });
+      await expectOpenAiError(await app.request('/v1/models'), 401, 'invalid_request_error', { code: 'invalid_api_key' });
+    });
+
+    test('error: malformed JSON is 400, a wrong type names the field in OpenAI’s notation', async () => {
+      const malformed = await app.request('/v1/chat/completions', {
+        method: 'POST',
+        headers: { ...bearer(key), 'content-type': 'application/json' },
+        body: '{"model":',
+      });
+      await expectOpenAiError(malformed, 400, 'invalid_request_error');
+      await expectOpenAiError(
+        await complete({
+          model: 'echo/echo',
+          messages: [
+            { role: 'user', content: 'x' },
+            { role: 'tool', content: 'x' },
+          ],
+        }),
+        400,
+        'invalid_request_error',
+        { param: 'messages[1]' },
+      );
+    });
+  });
+});

@@ -1,0 +1,125 @@
+// The Vercel AI SDK against Parley's /v1 with a Parley API key, through its public API only:
+// `@ai-sdk/openai-compatible` and `@ai-sdk/openai`'s `.chat()` model (Chat Completions), each with
+// generateText, streamText, tools (round the loop with `stopWhen`) and structured output.
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { createOpenAI } from '@ai-sdk/openai';
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import { APICallError, generateText, type LanguageModel, Output, stepCountIs, streamText, tool } from 'ai';
+import { z } from 'zod';
+import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { uniqueText } from '../helpers/client.ts';
+import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
+import { type Listening, listeningApp } from '../helpers/openai.ts';
+
+let fake: FakeUpstream;
+let server: Listening;
+beforeAll(async () => {
+  fake = await startFakeUpstream();
+  server = await listeningApp({ database: 'sqlite', kv: 'memory' }, llmEnv(fake));
+});
+afterAll(async () => {
+  await server?.close();
+  await fake?.stop();
+});
+beforeEach(() => fake.reset());
+
+type Flavour = { name: string; model: (id: string, key?: string) => LanguageModel };
+const flavours: Flavour[] = [
+  {
+    name: '@ai-sdk/openai-compatible',
+    model: (id, key = server.key) =>
+      createOpenAICompatible({ name: 'parley', baseURL: server.baseURL, apiKey: key, includeUsage: true, supportsStructuredOutputs: true })(
+        id,
+      ),
+  },
+  { name: '@ai-sdk/openai .chat()', model: (id, key = server.key) => createOpenAI({ baseURL: server.baseURL, apiKey: key }).chat(id) },
+];
+
+const weather = tool({
+  description: 'The weather in a city',
+  inputSchema: z.object({ city: z.string() }),
+  execute: async ({ city }) => ({ forecast: `sunny in ${city}` }),
+});
+
+describe.each(flavours)('Vercel AI SDK, $name', ({ model }) => {
+  test('happy: generateText with a system prompt and history', async () => {
+    const result = await generateText({
+      model: model('openai/gpt-4o-mini'),
+      system: 'Be brief.',
+      messages: [
+        { role: 'user', content: 'first' },
+        { role: 'assistant', content: 'answer' },
+        { role: 'user', content: 'and now' },
+      ],
+    });
+    expect(result.text).toBe(expectedReply('and now'));
+    expect(result.finishReason).toBe('stop');
+    expect(result.usage.outputTokens).toBe(5);
+  });
+
+  test('happy: topP, stopSequences, seed and maxOutputTokens reach upstream (B1)', async () => {
+    const text = uniqueText('sampling');
+    const result = await generateText({
+      model: model('openai/gpt-4o-mini'),
+      prompt: text,
+      topP: 0.9,
+      stopSequences: ['END'],
+      seed: 11,
+      maxOutputTokens: 50,
+    });
+    expect(result.text).toBe(expectedReply(text));
+    expect(upstreamCalls(fake, text)[0]?.body).toMatchObject({ top_p: 0.9, stop: ['END'], seed: 11 });
+  });
+
+  test('happy: streamText streams the text, with usage', async () => {
+    const result = streamText({ model: model('anthropic/claude-haiku-4-5'), prompt: 'stream this' });
+    let text = '';
+    for await (const delta of result.textStream) text += delta;
+    expect(text).toBe(expectedReply('stream this'));
+    expect((await result.usage).outputTokens).toBe(5);
+  });
+
+  test('happy: generateText with a tool goes round the loop: call, result, answer (B2)', async () => {
+    const result = await generateText({
+      model: model('openai/fake-tool-call'),
+      prompt: 'weather in Paris?',
+      tools: { get_weather: weather },
+      stopWhen: stepCountIs(3),
+    });
+    expect(result.steps.length).toBe(2);
+    expect(result.steps[0]!.toolCalls.map((call) => [call.toolName, call.input])).toEqual([['get_weather', { city: 'city-value' }]]);
+    expect(result.steps[0]!.finishReason).toBe('tool-calls');
+    expect(result.text).toBe(expectedReply('tool result: {"forecast":"sunny in city-value"}'));
+  });
+
+  test('happy: streamText with a tool streams the call and the answer, from Anthropic', async () => {
+    const result = streamText({
+      model: model('anthropic/fake-tool-call'),
+      prompt: 'weather?',
+      tools: { get_weather: weather },
+      stopWhen: stepCountIs(3),
+    });
+    const parts: string[] = [];
+    for await (const part of result.fullStream) if (part.type === 'tool-call' || part.type === 'tool-result') parts.push(part.type);
+    expect(parts).toEqual(['tool-call', 'tool-result']);
+    expect(await result.text).toBe(expectedReply('tool result: {"forecast":"sunny in city-value"}'));
+  });
+
+  test('happy: structured output (Output.object) parses the model’s JSON', async () => {
+    const result = await generateText({
+      model: model('openai/fake-json'),
+      prompt: 'weather as JSON',
+      output: Output.object({ schema: z.object({ city: z.string(), celsius: z.number() }) }),
+    });
+    expect(result.output).toEqual({ city: 'city-value', celsius: 1 });
+  });
+
+  test('error: a wrong key and an unknown model are APICallErrors with the status', async () => {
+    const wrong = await generateText({ model: model('echo/echo', 'pk_wrong'), prompt: 'x', maxRetries: 0 }).catch(
+      (error: unknown) => error,
+    );
+    expect(APICallError.isInstance(wrong) && wrong.statusCode).toBe(401);
+    const unknown = await generateText({ model: model('echo/nope'), prompt: 'x', maxRetries: 0 }).catch((error: unknown) => error);
+    expect(APICallError.isInstance(unknown) && unknown.statusCode).toBe(404);
+  });
+});
