@@ -1,3 +1,4 @@
+import { errorFormat } from '../../http/docs.ts';
 // Errors on /v1 as OpenAI's SDKs expect them. Everything is still thrown as an AppError and
 // written once by the error handler, which writes it in OpenAI's shape
 // `{error: {message, type, param, code}}` on these paths (openAiErrorDialect). A schema violation is OpenAI's
@@ -8,6 +9,7 @@
 import type { ErrorDialect } from '../../http/error-handler.ts';
 import { AppError, type ErrorCode } from '../../http/errors.ts';
 import type { GenerationFailure } from '../replies/service.ts';
+import { OpenAiError } from './model.ts';
 
 /** An OpenAI error's fields other than its message; an AppError carries them in `details.openai`. */
 export type OpenAiHint = { type?: string; code?: string | null; param?: string | null };
@@ -107,3 +109,6 @@ export function openAiFailure(failure: GenerationFailure | undefined, model: str
   const code: ErrorCode = status === 429 ? 'rate_limited' : status === 503 ? 'unavailable' : 'upstream_error';
   return hinted(code, failure.message, {}, headers);
 }
+
+/** Every error of the /v1 routes is OpenAI's shape, a schema violation OpenAI's 400: spread into a route's `detail`. */
+export const openAiErrors = errorFormat({ name: 'OpenAiError', schema: OpenAiError, statuses: { validation_error: 400 } });

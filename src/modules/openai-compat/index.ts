@@ -1,21 +1,19 @@
 import { Elysia } from 'elysia';
 import type { UserCaller } from '../../http/auth.ts';
-import { errorFormat, mayFail } from '../../http/docs.ts';
+import { mayFail } from '../../http/docs.ts';
 import { AppError } from '../../http/errors.ts';
 import type { ReplayStream } from '../../http/idempotency.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import { ModelCannotTakeImagesError } from '../../infra/llm/index.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService, StartedGeneration } from '../replies/service.ts';
-import { badParam, modelNotFound, openAiFailure } from './errors.ts';
-import { Completion, type CompletionBody, CompletionBody as CompletionSchema, OpenAiError } from './model.ts';
+import { badParam, modelNotFound, openAiErrors, openAiFailure } from './errors.ts';
+import { Completion, type CompletionBody, CompletionBody as CompletionSchema } from './model.ts';
 import { openAiModelRoutes } from './models.ts';
 import { given, toStateless } from './request.ts';
 import { completionChunks, completionOf } from './stream.ts';
 
 const tags = ['OpenAI-compatible'];
-/** Every error of these routes is OpenAI's shape, a schema violation OpenAI's 400 (see errors.ts). */
-const openAiErrors = errorFormat({ name: 'OpenAiError', schema: OpenAiError, statuses: { validation_error: 400 } });
 
 export type OpenAiCompatOptions = {
   models: ModelsService;

@@ -9,6 +9,7 @@ import type { RouteBundle } from '../../http/routes.ts';
 import { type ModelInfo, ollamaModelName } from '../../infra/llm/index.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService } from '../replies/service.ts';
+import { openAiErrors } from './errors.ts';
 import { OpenAiModelList } from './model.ts';
 
 const tags = ['OpenAI-compatible'];
@@ -96,6 +97,7 @@ export function openAiModelRoutes({ models, replies, routes }: { models: ModelsS
   };
 
   const detail = {
+    ...openAiErrors,
     tags,
     summary: 'One model as OpenAI describes it; its id is provider/model (the / may be sent as %2F). Unknown: 404 model_not_found',
   };
@@ -110,6 +112,7 @@ export function openAiModelRoutes({ models, replies, routes }: { models: ModelsS
         detail: {
           tags,
           summary: 'Models as OpenAI lists them; ids are provider/model (for an API key with allowed models, only those)',
+          ...openAiErrors,
         },
       })
       // `openai%2Fgpt-5.5` and one-word ids: one path segment, decoded by the router.
