@@ -2,13 +2,16 @@
 // (and the server, which migrates at start) takes before applying pending migrations: only when
 // something is pending on a database that has data, only the newest SQLITE_BACKUPS kept.
 import { Database as SqliteClient } from 'bun:sqlite';
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readMigrations } from '../../src/infra/db/migrations.macro.ts';
 import { runCli, stagePostgres, stageSqlite, statusRows } from '../helpers/cli.ts';
 import { createTestDatabase, hasPostgres } from '../helpers/services.ts';
+
+// Each test starts the CLI as a process: seconds on a busy 2-core machine (tests/setup.ts's default reaches only a run's first file).
+setDefaultTimeout(60_000);
 
 const sqliteTags = readMigrations('sqlite').map((migration) => migration.tag);
 const pgTags = readMigrations('pg').map((migration) => migration.tag);

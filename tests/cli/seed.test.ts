@@ -1,7 +1,7 @@
 // `parley seed` on both databases: demo users (an admin among them), chats with messages and a
 // featured chat in an empty database, usable through the API with the printed passwords; a
 // database with users refused unless --force, which adds the demo users that are missing.
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,9 @@ import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { runCli } from '../helpers/cli.ts';
 import { asAdmin, bearer, expectStatus, type Json, login, register, testEnv } from '../helpers/client.ts';
 import { createTestDatabase, hasPostgres } from '../helpers/services.ts';
+
+// Each test starts the CLI as a process: seconds on a busy 2-core machine (tests/setup.ts's default reaches only a run's first file).
+setDefaultTimeout(60_000);
 
 /** The demo users the seed printed, with their passwords. */
 const printedUsers = (stdout: string) =>
