@@ -319,6 +319,47 @@ describe.each(kinds)('/v1 cases of the clients report (%s)', (_label, kind) => {
       });
     });
 
+    test('happy: Ollama gets an image’s bytes; error: an image by URL, which it cannot fetch, is a 400 naming the part', async () => {
+      const text = uniqueText('llava');
+      await ok(
+        await complete({
+          model: 'ollama/llava',
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'text', text },
+                { type: 'image_url', image_url: { url: PNG } },
+              ],
+            },
+          ],
+        }),
+      );
+      expect(upstreamCalls(fake, text)[0]?.body).toMatchObject({
+        model: 'llava',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text },
+              { type: 'image_url', image_url: { url: PNG } },
+            ],
+          },
+        ],
+      });
+      const byUrl = [
+        { type: 'text', text: 'x' },
+        { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } },
+      ];
+      const refused = await expectOpenAiError(
+        await complete({ model: 'ollama/llava', messages: [{ role: 'user', content: byUrl }] }),
+        400,
+        'invalid_request_error',
+        { param: 'messages[0].content[1]' },
+      );
+      expect(refused.error.message).toContain('not by URL');
+    });
+
     test('happy: an image-only message is a message', async () => {
       const body = await ok(
         await complete({ model: 'echo/echo', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: PNG } }] }] }),

@@ -236,6 +236,7 @@ for (const [name, kind] of kinds) {
       expect(completion.choices[0].message).toEqual({
         role: 'assistant',
         content: expectedReply(text),
+        refusal: null,
         reasoning_content: expectedReasoning(text),
       });
     });
