@@ -3,7 +3,7 @@
 // calling), B3 (upstream errors), B5 (a stream that fails before its first token), B6 (images and
 // audio), B7 (conversation shapes). B10 (disconnect cancels) needs a real socket: sdk-abort.test.ts.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
-import { expectedReply, expectedToolArguments, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { expectedReply, expectedToolArguments, type FakeUpstream, fakeLogprob, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import { bearer, createApiKey, expectError, readJson, register, uniqueText } from '../helpers/client.ts';
 import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
@@ -88,6 +88,34 @@ describe.each(kinds)('/v1 cases of the clients report (%s)', (_label, kind) => {
         max_completion_tokens: 40,
       });
       expect(sent?.body).not.toHaveProperty('max_tokens');
+    });
+
+    test('happy: logprobs reach OpenAI and come back, whole and streamed', async () => {
+      const text = uniqueText('logprobs');
+      const body = await ok(
+        await complete({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: text }], logprobs: true, top_logprobs: 2 }),
+      );
+      const tokens = body.choices[0].logprobs.content;
+      expect(tokens.map((entry: { token: string }) => entry.token).join('')).toBe(expectedReply(text));
+      expect(tokens[0]).toEqual(fakeLogprob(tokens[0].token, 2));
+      expect(upstreamCalls(fake, text)[0]?.body).toMatchObject({ logprobs: true, top_logprobs: 2 });
+
+      const chunks = await completionChunks(
+        await complete({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: text }], logprobs: true, stream: true }),
+      );
+      const streamed = chunks.flatMap((chunk) => chunk.choices[0]?.logprobs?.content ?? []);
+      expect(streamed.map((entry: { token: string }) => entry.token).join('')).toBe(expectedReply(text));
+      expect(streamed[0].top_logprobs).toEqual([]);
+    });
+
+    test('error: logprobs from a provider that returns none is OpenAI’s 400 naming logprobs', async () => {
+      await expectOpenAiError(
+        await complete({ model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: 'x' }], logprobs: true }),
+        400,
+        'invalid_request_error',
+        { param: 'logprobs' },
+      );
+      expect(callsTo('claude-haiku-4-5')).toEqual([]);
     });
 
     test('error: n 2 on a provider that returns one choice is OpenAI’s 400 naming n', async () => {

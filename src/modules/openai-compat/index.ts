@@ -46,6 +46,12 @@ export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }
   /** A reply with no chat, started like any stateless one (model, then LLM limits, then the detached generation). */
   const startCompletion = async (caller: UserCaller, ip: string, body: CompletionBody): Promise<StartedGeneration> => {
     const { conversation, from } = toStateless(body);
+    if (conversation.sampling?.logprobs) {
+      const { provider } = await replies.resolveModel(conversation).catch(() => ({ provider: undefined }));
+      if (provider && !replies.takesLogprobs(provider)) {
+        throw badParam('logprobs', `The ${provider} provider returns no log probabilities: logprobs must be false for this model`);
+      }
+    }
     try {
       return await models.startStateless(caller, ip, conversation);
     } catch (error) {

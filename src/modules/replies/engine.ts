@@ -7,6 +7,7 @@ import type {
   ProviderName,
   ResilientEvent,
   Sampling,
+  TokenLogprob,
   ToolCall,
   ToolChoice,
   ToolDefinition,
@@ -78,6 +79,8 @@ export type GenerationResult = {
   usage: Usage;
   /** The tools the model called, in order (none without `tools`). */
   toolCalls: ToolCall[];
+  /** Each output token's log probability when the request asked for them (Sampling `logprobs`) and the provider gave them; else null. */
+  logprobs: TokenLogprob[] | null;
   error?: GenerationFailure;
   message?: MessageRow;
 };
@@ -202,6 +205,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         else {
           if (firstTokenAt === undefined) deps.observe.firstToken(provider, ((firstTokenAt = performance.now()) - askedAt) / 1000);
           if (event.type === 'tool_call') writer.pushToolCall(event.index, event.call);
+          else if (event.type === 'logprobs') writer.pushLogprobs(event.content);
           else writer.push(event.type, event.text);
         }
       };
@@ -316,7 +320,19 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       log.error('could not end the stream of a generation', { messageId: input.messageId, error });
     }
     await kv.del(aliveKey(input.messageId)).catch(() => undefined);
-    return { status, text, reasoning, provider, model, finishReason, usage, toolCalls: [...writer.toolCalls], error: failure, message };
+    return {
+      status,
+      text,
+      reasoning,
+      provider,
+      model,
+      finishReason,
+      usage,
+      toolCalls: [...writer.toolCalls],
+      logprobs: writer.logprobs && [...writer.logprobs],
+      error: failure,
+      message,
+    };
   }
 
   /**
@@ -410,6 +426,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
             finishReason: 'error',
             usage: { inputTokens: 0, outputTokens: 0 },
             toolCalls: [],
+            logprobs: null,
           };
         })
         .finally(() => {

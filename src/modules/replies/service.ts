@@ -120,6 +120,9 @@ export function createRepliesService(
     /** The caller's LLM limits and what is left of them, without counting a call. */
     limits: (caller: UserCaller, ip: string) => limits.peek({ user: caller.user, ip }),
 
+    /** Whether `provider` returns log probabilities when asked (OpenAI's API; not Anthropic, Ollama or echo). */
+    takesLogprobs: (provider: ProviderName): boolean => providers.providers.get(provider)?.logprobs === true,
+
     /** Whether `model` of `provider` takes images (its *_VISION_MODELS patterns; echo always). */
     supportsImages: (provider: ProviderName, model: string): boolean => providers.supportsImages(provider, model),
 
