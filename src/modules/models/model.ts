@@ -65,7 +65,7 @@ export const StatelessChatBody = t.Object(
       t.Array(
         t.Object(
           {
-            name: t.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' }),
+            name: t.String({ maxLength: 64, pattern: '^[a-zA-Z0-9_-]{1,64}$' }),
             description: t.Optional(t.String({ maxLength: 10_000 })),
             parameters: t.Optional(t.Object({}, { additionalProperties: true, description: 'A JSON Schema object for the arguments' })),
           },

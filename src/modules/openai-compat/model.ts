@@ -106,7 +106,7 @@ const Tool = t.Object({
   type: t.Union([t.Literal('function'), t.Literal('custom')], { description: 'function; custom tools are refused (400 naming the tool)' }),
   function: t.Optional(
     t.Object({
-      name: t.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' }),
+      name: t.String({ maxLength: 64, pattern: '^[a-zA-Z0-9_-]{1,64}$' }),
       description: t.Optional(t.String({ maxLength: 10_000 })),
       parameters: t.Optional(FreeObject('A JSON Schema object for the arguments')),
       strict: Opt(t.Boolean()),
