@@ -84,6 +84,8 @@ export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }
   /** Cancels the reply if the request is abandoned before it ended (an OpenAI caller cannot come back to it). */
   const cancelOnAbort = (request: Request, started: StartedGeneration) => {
     const cancel = () => void replies.cancel(started.messageId).catch(() => undefined);
+    // The caller may have left while the reply was being started.
+    if (request.signal.aborted) return cancel();
     request.signal.addEventListener('abort', cancel, { once: true });
     void started.done.finally(() => request.signal.removeEventListener('abort', cancel));
   };
