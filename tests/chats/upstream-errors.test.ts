@@ -138,8 +138,9 @@ for (const [name, kind] of kinds) {
           headers: bearer(account.accessToken),
           json: { ...body, stream: true },
         });
-        // Failed before its first token: that status and a JSON body, not a 200 stream (issue 15, B5).
+        // A failure before the first token is answered with its status and a JSON body (B5).
         expect(response.status).toBe(502);
+        expect(response.headers.get('content-type')).toContain('application/json');
         return response.text();
       });
       expect(streamed).toContain('The model provider (openai) answered HTTP 500');

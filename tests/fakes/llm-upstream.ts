@@ -15,6 +15,7 @@ import {
   retryHeaders,
 } from './upstream-core.ts';
 
+export { fakeLogprob } from './openai-wire.ts';
 export { expectedToolArguments, sampleFor, TOOL_SCENARIO_MODELS } from './tool-calls.ts';
 export type { FakeUpstreamOptions, RecordedRequest, ScenarioModel } from './upstream-core.ts';
 export {

@@ -115,6 +115,23 @@ function toolTurnProblem(messages: unknown[]): string | undefined {
   return undefined;
 }
 
+/**
+ * The log probability the fake gives a token (each content chunk is one token): -0.25, with `top`
+ * alternatives, the token itself first, then `alt1`, `alt2`… each one less likely.
+ */
+export function fakeLogprob(token: string, top: number) {
+  const bytes = (text: string) => [...new TextEncoder().encode(text)];
+  return {
+    token,
+    logprob: -0.25,
+    bytes: bytes(token),
+    top_logprobs: Array.from({ length: top }, (_, k) => {
+      const alternative = k === 0 ? token : `alt${k}`;
+      return { token: alternative, logprob: -0.25 - k, bytes: bytes(alternative) };
+    }),
+  };
+}
+
 /** The request's function tools and tool choice, as the fake plans with them. */
 function toolsOf(body: Record<string, unknown>): { tools: FakeTool[]; choice: FakeChoice } {
   const tools = (Array.isArray(body.tools) ? body.tools : []).flatMap((tool) =>
@@ -134,6 +151,10 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
   if (!isRecord(body) || typeof body.model !== 'string' || !Array.isArray(body.messages)) {
     return openaiError(400, "Missing required parameters: 'model' and 'messages'.");
   }
+  // With `logprobs: true`, each content chunk carries its tokens' log probabilities (see fakeLogprobs).
+  const top = typeof body.top_logprobs === 'number' ? body.top_logprobs : 0;
+  const logprobsFor = (tokens: string[]) =>
+    body.logprobs === true ? { content: tokens.map((token) => fakeLogprob(token, top)), refusal: null } : null;
   const problem = contentProblem(body.messages) ?? toolTurnProblem(body.messages);
   if (problem) return openaiError(400, problem);
   const model = body.model;
@@ -185,7 +206,7 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
             // Not in the SDK's types: what DeepSeek and vLLM (reasoning_content) or Ollama (reasoning) return.
             ...(plan.reasoning.length ? { [plan.reasoningField]: plan.reasoning.join('') } : {}),
           },
-          logprobs: null,
+          logprobs: logprobsFor(plan.chunks),
           finish_reason: (plan.finishReason ?? null) as 'stop',
         },
       ],
@@ -242,7 +263,7 @@ export async function chatCompletions(ctx: Ctx): Promise<Response> {
       delayMs: plan.reasoningDelayMs,
     })),
     ...plan.chunks.map((w) => ({
-      text: chunk([{ index: 0, delta: { content: w }, logprobs: null, finish_reason: pendingReason }]),
+      text: chunk([{ index: 0, delta: { content: w }, logprobs: logprobsFor([w]), finish_reason: pendingReason }]),
       delayMs: plan.chunkDelayMs,
     })),
   ];

@@ -52,7 +52,7 @@ export async function collect(
       } else if (event.type === 'reasoning') out.reasoning += event.text;
       else if (event.type === 'done') out.done = event;
       else if (event.type === 'tool_call') out.toolCalls.push(event.call);
-      else out.attempts.push(`${event.provider}:${event.model}`);
+      else if (event.type === 'attempt') out.attempts.push(`${event.provider}:${event.model}`);
       onEvent?.(event, out.events.length - 1);
     }
   } catch (e) {

@@ -199,6 +199,23 @@ describe('translations of request options', () => {
     expect(body).not.toHaveProperty('max_tokens');
   });
 
+  test('happy: openai returns log probabilities when asked, as logprobs events after their text', async () => {
+    const provider = createOpenAiProvider({ apiKey: 'k', baseUrl: fake.openaiBaseURL });
+    expect(provider.logprobs).toBe(true);
+    expect(createOllamaProvider({ baseUrl: fake.ollamaBaseURL }).logprobs).toBe(false);
+    const out = await collect(provider.stream(request('gpt-4o-mini', 'odds', { sampling: { logprobs: { top: 1 } } })));
+    const logprobs = out.events.flatMap((event) => (event.type === 'logprobs' ? event.content : []));
+    expect(logprobs.map((entry) => entry.token).join('')).toBe(out.text);
+    expect(logprobs[0]).toEqual({
+      token: 'Fake ',
+      logprob: -0.25,
+      bytes: [...Buffer.from('Fake ')],
+      topLogprobs: [{ token: 'Fake ', logprob: -0.25, bytes: [...Buffer.from('Fake ')] }],
+    });
+    expect(out.events.findIndex((event) => event.type === 'logprobs')).toBe(out.events.findIndex((event) => event.type === 'delta') + 1);
+    expect(bodyOf(generationRequests(fake.requests)[0])).toMatchObject({ logprobs: true, top_logprobs: 1 });
+  });
+
   test('happy: a prompt that is only a system message reaches anthropic as the user turn', async () => {
     const provider = createAnthropicProvider({ apiKey: 'k', baseUrl: fake.anthropicBaseURL });
     const out = await collect(provider.stream(request('claude-haiku-4-5', 'x', { messages: [], system: 'Say hello.' })));

@@ -86,6 +86,19 @@ describe.each(kinds)('OpenAI-compatible API through the openai SDK (%s)', (_labe
     expect(usage?.completion_tokens).toBe(6);
   });
 
+  test('happy: log probabilities through the .stream() helper', async () => {
+    const stream = client.chat.completions.stream({
+      model: 'openai/gpt-4o-mini',
+      messages: [{ role: 'user', content: 'probable' }],
+      logprobs: true,
+      top_logprobs: 1,
+    });
+    const final = await stream.finalChatCompletion();
+    const content = final.choices[0]!.logprobs!.content!;
+    expect(content.map((entry) => entry.token).join('')).toBe(expectedReply('probable'));
+    expect(content[0]!.top_logprobs.length).toBe(1);
+  });
+
   test('happy: the .stream() helper puts the final completion together', async () => {
     const stream = client.chat.completions.stream({ model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: 'helper' }] });
     let deltas = '';

@@ -292,7 +292,7 @@ describe.each(kinds)('/v1/chat/completions request fields (%s)', (_label, kind) 
       ['a stop that is no string', { stop: 5 }, 'stop'],
       ['an unknown response_format', { response_format: { type: 'xml' } }, 'response_format'],
       ['a json_schema without a name', { response_format: { type: 'json_schema', json_schema: { schema: {} } } }, 'response_format'],
-      ['logprobs (no provider path returns them)', { logprobs: true }, 'logprobs'],
+      ['logprobs from echo, which returns none', { logprobs: true }, 'logprobs'],
       ['top_logprobs above 20', { top_logprobs: 21 }, 'top_logprobs'],
       ['logit_bias beyond ±100', { logit_bias: { '50256': 101 } }, 'logit_bias'],
       ['audio output', { modalities: ['text', 'audio'] }, 'modalities'],
@@ -325,9 +325,9 @@ describe.each(kinds)('/v1/chat/completions request fields (%s)', (_label, kind) 
       expect(upstreamCalls(fake, text)).toEqual([]);
     });
 
-    test('error: logprobs true on a real upstream is refused before it is asked', async () => {
+    test('error: logprobs true on a provider that returns none (anthropic) is refused before it is asked', async () => {
       const text = uniqueText('logprobs');
-      const response = await complete({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: text }], logprobs: true });
+      const response = await complete({ model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: text }], logprobs: true });
       expect(await refusedParam(response)).toBe('logprobs');
       expect(upstreamCalls(fake, text)).toEqual([]);
     });

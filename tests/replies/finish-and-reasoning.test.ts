@@ -236,7 +236,6 @@ for (const [name, kind] of kinds) {
       expect(completion.choices[0].message).toEqual({
         role: 'assistant',
         content: expectedReply(text),
-        // OpenAI's message object always carries refusal (null when the model did not refuse).
         refusal: null,
         reasoning_content: expectedReasoning(text),
       });

@@ -42,6 +42,7 @@ export function createOllamaProvider(options: OllamaProviderOptions): LlmProvide
     apiKey: 'ollama', // ignored by Ollama, required by the SDK
     baseUrl: `${baseUrl}/v1`,
     name: 'ollama',
+    logprobs: false,
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
 
@@ -49,6 +50,8 @@ export function createOllamaProvider(options: OllamaProviderOptions): LlmProvide
     name: 'ollama',
     listModels: async () => modelInfos('ollama', await installedModels(baseUrl, { timeoutMs: LIST_TIMEOUT_MS })),
     imageInput: OLLAMA_IMAGE_INPUT,
+    // Its /v1 does not promise log probabilities: a request for them is refused rather than answered without.
+    logprobs: false,
     stream: (request) => chat.stream(request),
   };
 }

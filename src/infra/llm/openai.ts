@@ -14,6 +14,7 @@ import type {
   ChatCompletionContentPart,
   ChatCompletionCreateParamsStreaming,
   ChatCompletionMessageParam,
+  ChatCompletionTokenLogprob,
   ChatCompletionTool,
   ChatCompletionToolChoiceOption,
 } from 'openai/resources/chat/completions';
@@ -36,12 +37,15 @@ import type {
   LlmProvider,
   ProviderName,
   Sampling,
+  TokenLogprob,
   ToolCall,
   Usage,
 } from './types.ts';
 import { UpstreamError } from './types.ts';
 
 export type OpenAiProviderOptions = {
+  /** Whether the server returns log probabilities when asked (OpenAI's does; Ollama's /v1 does not say). */
+  logprobs?: boolean;
   apiKey?: string | undefined;
   /** Includes `/v1`, e.g. `https://api.openai.com/v1`. */
   baseUrl?: string | undefined;
@@ -64,8 +68,9 @@ function reasoningOf(delta: Delta | undefined): string | undefined {
 /** The request's sampling options as Chat Completions fields; what is absent stays out (the upstream's default). */
 function samplingParams(sampling: Sampling | undefined): Partial<ChatCompletionCreateParamsStreaming> {
   if (!sampling) return {};
-  const { topP, stop, seed, presencePenalty, frequencyPenalty, responseFormat, user, reasoningEffort } = sampling;
+  const { topP, stop, seed, presencePenalty, frequencyPenalty, responseFormat, user, reasoningEffort, logprobs } = sampling;
   return {
+    ...(logprobs ? { logprobs: true, top_logprobs: logprobs.top } : {}),
     ...(topP !== undefined ? { top_p: topP } : {}),
     ...(stop?.length ? { stop } : {}),
     ...(seed !== undefined ? { seed } : {}),
@@ -82,6 +87,16 @@ function samplingParams(sampling: Sampling | undefined): Partial<ChatCompletionC
       ? { reasoning_effort: reasoningEffort as ChatCompletionCreateParamsStreaming['reasoning_effort'] }
       : {}),
   };
+}
+
+/** Chat Completions' token log probabilities in the provider layer's words. */
+function logprobsOf(content: ChatCompletionTokenLogprob[] | null | undefined): TokenLogprob[] {
+  return (content ?? []).map((entry) => ({
+    token: entry.token,
+    logprob: entry.logprob,
+    bytes: entry.bytes ?? null,
+    topLogprobs: (entry.top_logprobs ?? []).map((top) => ({ token: top.token, logprob: top.logprob, bytes: top.bytes ?? null })),
+  }));
 }
 
 /** A part as a Chat Completions content part: an image as `image_url`, its bytes as a `data:` URL. */
@@ -308,6 +323,8 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
           text += content;
           yield { type: 'delta', text: content };
         }
+        const logprobs = logprobsOf(choice?.logprobs?.content);
+        if (logprobs.length) yield { type: 'logprobs', content: logprobs };
         toolCalls.add(choice?.delta?.tool_calls);
         for (const whole of toolCalls.take(false)) {
           argumentText += whole.call.arguments;
@@ -339,5 +356,5 @@ export function createOpenAiProvider(options: OpenAiProviderOptions): LlmProvide
     return modelInfos(name, ids);
   }
 
-  return { name, listModels, stream };
+  return { name, listModels, stream, logprobs: options.logprobs ?? name === 'openai' };
 }

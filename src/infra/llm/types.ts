@@ -118,6 +118,21 @@ export type Sampling = {
    * it so. Other providers have one limit field and ignore this.
    */
   maxCompletionTokens?: boolean;
+  /**
+   * Return each output token's log probability, with the `top` (0–20) most likely alternatives at
+   * each position, as `logprobs` events. Only providers with `logprobs: true` (see LlmProvider)
+   * can; the others leave it out, so a caller that needs them checks first.
+   */
+  logprobs?: { top: number };
+};
+
+/** One output token's log probability, as OpenAI's Chat Completions reports it; `bytes` are its UTF-8 bytes (null when upstream gave none). */
+export type TokenLogprob = {
+  token: string;
+  logprob: number;
+  bytes: number[] | null;
+  /** The most likely tokens at this position (as many as asked for), each with its log probability. */
+  topLogprobs: { token: string; logprob: number; bytes: number[] | null }[];
 };
 
 export type GenerationRequest = {
@@ -161,6 +176,8 @@ export type GenerationEvent =
    * having started (nothing is retried after it).
    */
   | { type: 'tool_call'; index: number; call: ToolCall }
+  /** The log probabilities of the tokens of the `delta` just before, when the request asked for them (Sampling `logprobs`). */
+  | { type: 'logprobs'; content: TokenLogprob[] }
   /**
    * Always last when the upstream finished properly: it reached its terminal marker (OpenAI's
    * `data: [DONE]`, Anthropic's `message_stop`) or named a finish reason. `finishReason` is in
@@ -180,6 +197,8 @@ export type LlmProvider = {
   listModels(): Promise<ModelInfo[]>;
   /** How its API takes images; absent: by URL or as bytes, in every IMAGE_MEDIA_TYPES format. */
   readonly imageInput?: ImageInput;
+  /** Whether it returns log probabilities when asked (Sampling `logprobs`): OpenAI's API does. */
+  readonly logprobs?: boolean;
   /**
    * Streams deltas (and reasoning, where upstream thinks aloud) and ends with one `done`. Throws
    * UpstreamError when upstream fails, or when its stream ends without its terminal event (a

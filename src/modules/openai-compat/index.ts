@@ -45,6 +45,12 @@ export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }
   /** A reply with no chat, started like any stateless one (model, then LLM limits, then the detached generation). */
   const startCompletion = async (caller: UserCaller, ip: string, body: CompletionBody): Promise<StartedGeneration> => {
     const { conversation, from } = toStateless(body);
+    if (conversation.sampling?.logprobs) {
+      const { provider } = await replies.resolveModel(conversation).catch(() => ({ provider: undefined }));
+      if (provider && !replies.takesLogprobs(provider)) {
+        throw badParam('logprobs', `The ${provider} provider returns no log probabilities: logprobs must be false for this model`);
+      }
+    }
     try {
       return await models.startStateless(caller, ip, conversation);
     } catch (error) {
@@ -77,6 +83,8 @@ export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }
   /** Cancels the reply if the request is abandoned before it ended (an OpenAI caller cannot come back to it). */
   const cancelOnAbort = (request: Request, started: StartedGeneration) => {
     const cancel = () => void replies.cancel(started.messageId).catch(() => undefined);
+    // The caller may have left while the reply was being started.
+    if (request.signal.aborted) return cancel();
     request.signal.addEventListener('abort', cancel, { once: true });
     void started.done.finally(() => request.signal.removeEventListener('abort', cancel));
   };

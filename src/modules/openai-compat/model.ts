@@ -106,7 +106,7 @@ const Tool = t.Object({
   type: t.Union([t.Literal('function'), t.Literal('custom')], { description: 'function; custom tools are refused (400 naming the tool)' }),
   function: t.Optional(
     t.Object({
-      name: t.String({ pattern: '^[a-zA-Z0-9_-]{1,64}$' }),
+      name: t.String({ maxLength: 64, pattern: '^[a-zA-Z0-9_-]{1,64}$' }),
       description: t.Optional(t.String({ maxLength: 10_000 })),
       parameters: t.Optional(FreeObject('A JSON Schema object for the arguments')),
       strict: Opt(t.Boolean()),
@@ -207,8 +207,13 @@ export const CompletionBody = t.Object({
   parallel_tool_calls: Opt(
     t.Boolean({ description: 'false: at most one tool call (Anthropic: disable_parallel_tool_use); sent on only with tools' }),
   ),
-  logprobs: Opt(t.Boolean({ description: 'Parley returns no log probabilities: true is refused (400 naming logprobs)' })),
-  top_logprobs: Opt(t.Integer({ minimum: 0, maximum: 20, description: 'Accepted and ignored (no log probabilities are returned)' })),
+  logprobs: Opt(
+    t.Boolean({
+      description:
+        'Sent to the openai provider, whose log probabilities come back in choices[].logprobs; refused (400 naming logprobs) for providers that return none (anthropic, ollama, echo)',
+    }),
+  ),
+  top_logprobs: Opt(t.Integer({ minimum: 0, maximum: 20, description: 'With logprobs: how many alternatives at each position' })),
   logit_bias: Opt(
     t.Record(t.String({ pattern: '^[0-9]{1,10}$' }), t.Number({ minimum: -100, maximum: 100 }), {
       maxProperties: 1000,
@@ -301,7 +306,25 @@ export const Completion = t.Object({
           t.String({ description: "The model's thinking, where the provider streams it (as DeepSeek and vLLM return it)" }),
         ),
       }),
-      logprobs: t.Null(),
+      logprobs: t.Union(
+        [
+          t.Object({
+            content: t.Array(
+              t.Object({
+                token: t.String(),
+                logprob: t.Number(),
+                bytes: t.Union([t.Array(t.Integer()), t.Null()]),
+                top_logprobs: t.Array(
+                  t.Object({ token: t.String(), logprob: t.Number(), bytes: t.Union([t.Array(t.Integer()), t.Null()]) }),
+                ),
+              }),
+            ),
+            refusal: t.Null(),
+          }),
+          t.Null(),
+        ],
+        { description: 'With logprobs: true (the openai provider); else null' },
+      ),
       finish_reason: t.String({ description: 'stop, length, tool_calls, content_filter' }),
     }),
   ),

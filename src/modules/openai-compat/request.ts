@@ -25,13 +25,13 @@ const joined = (content: TextContent): string => (typeof content === 'string' ? 
 
 /**
  * Refuses, naming the field, what Parley cannot honour (everything else is either sent on or
- * harmlessly ignored): more than one choice, log probabilities, audio output, web search, and the
- * deprecated `functions` / `function_call` (send `tools` / `tool_choice`).
+ * harmlessly ignored): more than one choice, audio output, web search, and the deprecated
+ * `functions` / `function_call` (send `tools` / `tool_choice`). Log probabilities depend on the
+ * provider: the route checks them once the model is resolved.
  */
 function refuseWhatCannotBeHonoured(body: CompletionBody): void {
   const n = given(body.n);
   if (n !== undefined && n > 1) throw badParam('n', 'Parley returns one choice per completion: n must be 1');
-  if (body.logprobs === true) throw badParam('logprobs', 'Parley does not return log probabilities: logprobs must be false');
   if (body.modalities?.includes('audio')) throw badParam('modalities', 'Parley answers in text only: modalities must be ["text"]');
   if (given(body.audio)) throw badParam('audio', 'Parley answers in text only: audio output is not available');
   if (given(body.web_search_options)) throw badParam('web_search_options', 'Parley does not search the web for a completion');
@@ -164,6 +164,7 @@ function samplingOf(body: CompletionBody): Sampling | undefined {
     user: given(body.user),
     reasoningEffort: given(body.reasoning_effort),
     maxCompletionTokens: given(body.max_completion_tokens) !== undefined ? true : undefined,
+    logprobs: body.logprobs === true ? { top: given(body.top_logprobs) ?? 0 } : undefined,
   };
   const set = Object.entries(sampling).filter(([, value]) => value !== undefined);
   return set.length ? (Object.fromEntries(set) as Sampling) : undefined;

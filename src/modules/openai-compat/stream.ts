@@ -2,6 +2,7 @@
 // chat.completion object. Both are built from the reply's own events and result, so a replay
 // (Idempotency-Key) says exactly what the first response said.
 import type { SseItem } from '../../http/sse.ts';
+import type { TokenLogprob } from '../../infra/llm/index.ts';
 import type { GenerationResult } from '../replies/service.ts';
 
 const encoder = new TextEncoder();
@@ -12,6 +13,12 @@ export function createdOf(streamId: string): number {
   return Math.floor((Number.isFinite(ms) ? ms : Date.now()) / 1000);
 }
 
+/** Log probabilities as OpenAI writes them (`top_logprobs`), from the provider layer's TokenLogprob. */
+const logprobsOf = (content: TokenLogprob[]) => ({
+  content: content.map((entry) => ({ token: entry.token, logprob: entry.logprob, bytes: entry.bytes, top_logprobs: entry.topLogprobs })),
+  refusal: null,
+});
+
 const usageOf = (usage: { inputTokens: number; outputTokens: number }) => ({
   prompt_tokens: usage.inputTokens,
   completion_tokens: usage.outputTokens,
@@ -21,7 +28,7 @@ const usageOf = (usage: { inputTokens: number; outputTokens: number }) => ({
 /**
  * A reply's stream as OpenAI's chat.completion.chunk lines: a role chunk, content (and
  * `reasoning_content`, as DeepSeek and vLLM stream thinking) chunks, each tool call whole as one
- * `delta.tool_calls` chunk, the finish chunk, a usage chunk when `include_usage` asked for it,
+ * `delta.tool_calls` chunk, log probabilities (when asked for) in chunks of their own, the finish chunk, a usage chunk when `include_usage` asked for it,
  * then `data: [DONE]`. A failure after the first token is an in-band `{error}` line, as OpenAI
  * sends one; the same bytes for the first response and for a replay.
  */
@@ -30,13 +37,13 @@ export function completionChunks(streamId: string, requested: { model: string; i
   const created = createdOf(streamId);
   let model = requested.model;
   const line = (data: object) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`);
-  const chunk = (delta: object, finishReason: string | null) =>
+  const chunk = (delta: object, finishReason: string | null, logprobs: object | null = null) =>
     line({
       id,
       object: 'chat.completion.chunk',
       created,
       model,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+      choices: [{ index: 0, delta, logprobs, finish_reason: finishReason }],
     });
   return (item) => {
     if ('ping' in item) return encoder.encode(': ping\n\n');
@@ -47,6 +54,9 @@ export function completionChunks(streamId: string, requested: { model: string; i
         return chunk({ role: 'assistant', content: '' }, null);
       case 'delta':
         return chunk({ content: data.text }, null);
+      case 'logprobs':
+        // After the text they belong to, in a chunk of their own (OpenAI's clients append them).
+        return chunk({}, null, logprobsOf(data.content));
       case 'reasoning':
         return chunk({ reasoning_content: data.text }, null);
       case 'tool_call':
@@ -91,7 +101,7 @@ export function completionOf(streamId: string, result: GenerationResult) {
           ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
           ...(result.reasoning ? { reasoning_content: result.reasoning } : {}),
         },
-        logprobs: null,
+        logprobs: result.logprobs ? logprobsOf(result.logprobs) : null,
         finish_reason: result.finishReason,
       },
     ],

@@ -1,99 +1,16 @@
 import type { Infra } from '../../infra/index.ts';
 import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
 import { estimateContentTokens, estimateTokens } from '../../infra/llm/shared.ts';
-import type {
-  ChatMessage,
-  GenerationRequest,
-  ProviderName,
-  ResilientEvent,
-  Sampling,
-  ToolCall,
-  ToolChoice,
-  ToolDefinition,
-  Usage,
-} from '../../infra/llm/types.ts';
+import type { ResilientEvent, Usage } from '../../infra/llm/types.ts';
 import { UpstreamError } from '../../infra/llm/types.ts';
-import type { ReplySlot } from './limits.ts';
+import type { EngineObserver, GenerationFailure, GenerationInput, GenerationResult, ModelRunner, StartedGeneration } from './generation.ts';
 import { aliveKey, createOrphanSettler, streamOfKey } from './orphans.ts';
 import type { MessageRow, RepliesRepository } from './repository.ts';
 import { createReplyWriter, eventData } from './writer.ts';
 
-/** Runs one model call with retries, timeouts and fallbacks (bound in app.ts to the providers). */
-export type ModelRunner = (
-  request: Omit<GenerationRequest, 'signal'> & { provider: ProviderName },
-  signal: AbortSignal,
-) => AsyncIterable<ResilientEvent>;
-
-export type GenerationInput = {
-  userId: string;
-  /** The API key the call was made with (the caller's `apiKeyId`): its usage is recorded against the key too. */
-  apiKeyId: string | null;
-  /** With a chat, the reply is stored there as an assistant message; without, only its usage is. */
-  chatId: string | null;
-  userMessageId: string | null;
-  provider: ProviderName;
-  model: string;
-  system?: string;
-  /** Oldest first, the user's turn last; its content may hold images (see ContentPart), checked by RepliesService.start. */
-  history: ChatMessage[];
-  /** MAX_TOKENS when absent. */
-  maxTokens?: number;
-  /** TEMPERATURE when absent. */
-  temperature?: number;
-  /** Further sampling options (the OpenAI-compatible API's top_p, stop, seed…); each provider sends what it understands. */
-  sampling?: Sampling;
-  /**
-   * Functions the model may call (a reply with no chat only: tool calls are not stored). Each
-   * call is a `tool_call` event {index, id, name, arguments} in the stream, and the result's `toolCalls`.
-   */
-  tools?: ToolDefinition[];
-  toolChoice?: ToolChoice;
-  parallelToolCalls?: boolean;
-  /** What of the prompt the model does not see (attachments cut to fit), told in the `start` event. */
-  notes?: string[];
-  /** The caller's place among their concurrent replies (from `admitReply`): renewed while this runs, freed before its last event. */
-  slot?: ReplySlot | null;
-  /** Awaited once the assistant message is stored as `streaming`, before the reply starts (a stored reply only). */
-  onCreated?: (message: MessageRow) => void | Promise<void>;
-  /** Awaited once the finished reply is stored, before `done` is sent (a stored reply only). */
-  onStored?: (message: MessageRow) => void | Promise<void>;
-};
+export type { EngineObserver, GenerationFailure, GenerationInput, GenerationResult, ModelRunner, StartedGeneration } from './generation.ts';
 
 type RunInput = GenerationInput & { messageId: string };
-
-/** What the engine tells metrics: seconds to the first token and for the whole upstream call. */
-export type EngineObserver = {
-  firstToken(provider: ProviderName, seconds: number): void;
-  upstream(provider: ProviderName, seconds: number): void;
-};
-
-export type StartedGeneration = { streamId: string; messageId: string; message: MessageRow | null; done: Promise<GenerationResult> };
-
-export type GenerationResult = {
-  status: 'complete' | 'cancelled' | 'error' | 'interrupted';
-  text: string;
-  /** The model's thinking, where the provider streamed it ('' when none): never part of `text`. */
-  reasoning: string;
-  provider: ProviderName;
-  model: string;
-  finishReason: string;
-  usage: Usage;
-  /** The tools the model called, in order (none without `tools`). */
-  toolCalls: ToolCall[];
-  error?: GenerationFailure;
-  message?: MessageRow;
-};
-
-/**
- * Why a reply failed, as its `error` event says it (`code`, `message`), plus what a caller that
- * passes upstream's verdict on may use (never in the event): the upstream HTTP status, upstream's
- * own message about a request it refused, and its Retry-After (see UpstreamError).
- */
-export type GenerationFailure = {
-  code: string;
-  message: string;
-  upstream?: { status?: number; clientMessage?: string; retryAfterSeconds?: number };
-};
 
 const cancelChannel = 'generation:cancel';
 /** Set by the instance that obeyed a cancel: a canceller that sees none in time takes the producer for dead. */
@@ -204,6 +121,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
         else {
           if (firstTokenAt === undefined) deps.observe.firstToken(provider, ((firstTokenAt = performance.now()) - askedAt) / 1000);
           if (event.type === 'tool_call') writer.pushToolCall(event.index, event.call);
+          else if (event.type === 'logprobs') writer.pushLogprobs(event.content);
           else writer.push(event.type, event.text);
         }
       };
@@ -318,7 +236,19 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       log.error('could not end the stream of a generation', { messageId: input.messageId, error });
     }
     await kv.del(aliveKey(input.messageId)).catch(() => undefined);
-    return { status, text, reasoning, provider, model, finishReason, usage, toolCalls: [...writer.toolCalls], error: failure, message };
+    return {
+      status,
+      text,
+      reasoning,
+      provider,
+      model,
+      finishReason,
+      usage,
+      toolCalls: [...writer.toolCalls],
+      logprobs: writer.logprobs && [...writer.logprobs],
+      error: failure,
+      message,
+    };
   }
 
   /**
@@ -412,6 +342,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
             finishReason: 'error',
             usage: { inputTokens: 0, outputTokens: 0 },
             toolCalls: [],
+            logprobs: null,
           };
         })
         .finally(() => {

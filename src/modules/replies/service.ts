@@ -137,6 +137,8 @@ export function createRepliesService(
     /** Whether the caller may call `model` (of `provider`): false only when their API key does not allow it. */
     modelAllowed: (caller: Pick<UserCaller, 'apiKeyGrant'>, model: ResolvedModel | { provider: string; model: string }): boolean =>
       keyAllowsModel(caller.apiKeyGrant, model.provider, model.model),
+    /** Whether `provider` returns log probabilities when asked (OpenAI's API; not Anthropic, Ollama or echo). */
+    takesLogprobs: (provider: ProviderName): boolean => providers.providers.get(provider)?.logprobs === true,
 
     /** Whether `model` of `provider` takes images (its *_VISION_MODELS patterns; echo always). */
     supportsImages: (provider: ProviderName, model: string): boolean => providers.supportsImages(provider, model),

@@ -3,16 +3,26 @@
 // before it goes anywhere, and `text`/`reasoning` grow only by what the stream buffer accepted:
 // what readers were sent is what is flushed and stored, so the concatenated deltas equal the
 // stored message.
-import type { ToolCall } from '../../infra/llm/types.ts';
+import type { TokenLogprob, ToolCall } from '../../infra/llm/types.ts';
 import type { Logger } from '../../infra/log/index.ts';
 import { createTextNormalizer } from './text.ts';
 
-/** What a reply's stream carries besides start/done/error: `delta` and `reasoning` {text}, `tool_call` {index, id, name, arguments}. */
-export type WrittenEvent = { event: 'delta' | 'reasoning'; text: string } | { event: 'tool_call'; index: number; call: ToolCall };
+/**
+ * What a reply's stream carries besides start/done/error: `delta` and `reasoning` {text},
+ * `tool_call` {index, id, name, arguments}, and `logprobs` {content: TokenLogprob[]} (only when asked for).
+ */
+export type WrittenEvent =
+  | { event: 'delta' | 'reasoning'; text: string }
+  | { event: 'tool_call'; index: number; call: ToolCall }
+  | { event: 'logprobs'; content: TokenLogprob[] };
 
 /** The payload of a written event in the stream buffer. */
 export const eventData = (item: WrittenEvent): Record<string, unknown> =>
-  item.event === 'tool_call' ? { index: item.index, ...item.call } : { text: item.text };
+  item.event === 'tool_call'
+    ? { index: item.index, ...item.call }
+    : item.event === 'logprobs'
+      ? { content: item.content }
+      : { text: item.text };
 
 export type ReplyWriterDeps = {
   /** Appends one event to the reply's stream buffer. */
@@ -38,6 +48,8 @@ export function createReplyWriter({ append, flushRow, stop, log }: ReplyWriterDe
   let reasoning = '';
   // Tool calls the buffer accepted, in order (a reply with no chat only: they are not stored).
   const toolCalls: ToolCall[] = [];
+  // Log probabilities the buffer accepted, in order (only when the request asked for them).
+  let logprobs: TokenLogprob[] | null = null;
   let flushed = 0;
   let flushedReasoning = 0;
   // Another instance settled the message (this producer was taken for dead), or it is gone.
@@ -51,6 +63,7 @@ export function createReplyWriter({ append, flushRow, stop, log }: ReplyWriterDe
       for (let next = pending.shift(); next; next = pending.shift()) {
         await append(next);
         if (next.event === 'tool_call') toolCalls.push(next.call);
+        else if (next.event === 'logprobs') (logprobs ??= []).push(...next.content);
         else if (next.event === 'delta') text += next.text;
         else reasoning += next.text;
         await new Promise((resolve) => setImmediate(resolve));
@@ -65,7 +78,7 @@ export function createReplyWriter({ append, flushRow, stop, log }: ReplyWriterDe
   const queue = (event: 'delta' | 'reasoning', chunk: string) => {
     if (!chunk) return;
     const last = pending.at(-1);
-    if (last && last.event !== 'tool_call' && last.event === event) last.text += chunk;
+    if (last && (last.event === 'delta' || last.event === 'reasoning') && last.event === event) last.text += chunk;
     else pending.push({ event, text: chunk });
     appending ??= drain();
   };
@@ -96,6 +109,11 @@ export function createReplyWriter({ append, flushRow, stop, log }: ReplyWriterDe
   return {
     /** Normalises a provider chunk and queues it for the buffer. */
     push: (event: 'delta' | 'reasoning', chunk: string) => queue(event, normalizers[event].push(chunk)),
+    /** Queues the log probabilities of the text pushed just before (their own event, never coalesced). */
+    pushLogprobs(content: TokenLogprob[]) {
+      pending.push({ event: 'logprobs', content });
+      appending ??= drain();
+    },
     /** Queues a whole tool call; the text normalised so far goes first, so the order is the model's. */
     pushToolCall(index: number, call: ToolCall) {
       queue('reasoning', normalizers.reasoning.end());
@@ -123,6 +141,10 @@ export function createReplyWriter({ append, flushRow, stop, log }: ReplyWriterDe
     },
     get toolCalls(): readonly ToolCall[] {
       return toolCalls;
+    },
+    /** null when the reply carried none. */
+    get logprobs(): readonly TokenLogprob[] | null {
+      return logprobs;
     },
     get superseded() {
       return superseded;
