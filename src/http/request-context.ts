@@ -1,7 +1,13 @@
 // Per-request facts that several plugins share (id, start, caller), kept beside the Request so
 // they exist even for requests that never reach a route (404s, parse errors).
 
-export type RequestInfo = { id: string; startedAt: number; userId?: string };
+export type RequestInfo = {
+  id: string;
+  startedAt: number;
+  userId?: string;
+  /** The request carried a JSON body with more than whitespace (seen by the request guard as its bytes passed). */
+  hasJsonBody?: boolean;
+};
 
 const infos = new WeakMap<Request, RequestInfo>();
 

@@ -17,13 +17,18 @@ export function isJsonType(type: string | null): boolean {
   return charset === undefined || /^utf-?8$/i.test(charset);
 }
 
+const invalidJson = () => new AppError('invalid_json', 'The request body is not valid JSON');
+
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new AppError('invalid_json', 'The request body is not valid JSON');
+    throw invalidJson();
   }
 }
+
+/** JSON's insignificant whitespace (RFC 8259 §2): space, tab, line feed, carriage return. */
+const isJsonWhitespace = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
 
 /** `multipart/form-data`, whatever its parameters: the one body type upload routes take. */
 export const isMultipartType = (type: string | null): boolean => !!type && /^multipart\/form-data\s*(?:;|$)/i.test(type);
@@ -86,19 +91,13 @@ export function requestGuard({ log, metrics, maxJsonBytes, uploads = new Map() }
             upload ? 'Upload files as multipart/form-data' : 'Send JSON as UTF-8 (Content-Type: application/json or application/*+json)',
           );
         }
-        // The depth limit is checked on the bytes too, so that deep JSON is never parsed at all.
+        // The depth limit is checked on the bytes too, so that deep JSON is never parsed at all;
+        // whether the body holds more than whitespace is noted for the transform below.
         const scanDepth = jsonDepthScanner('body');
-        const chunks: Uint8Array[] = [];
         await enforceBodyLimit(request, maxJsonBytes, `JSON bodies are limited to ${maxJsonBytes} bytes`, (chunk) => {
           scanDepth(chunk);
-          chunks.push(chunk);
+          if (!info.hasJsonBody && chunk.some((byte) => !isJsonWhitespace(byte))) info.hasJsonBody = true;
         });
-        // Elysia takes malformed JSON for "no body" on a route whose body is optional: refused here
-        // for every route alike (400), before anything runs on a guess.
-        if (chunks.length) {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (text.trim() !== '') parseJson(text);
-        }
       })
       // Before any schema, handler or store sees them (see input-check.ts): no U+0000 or lone
       // surrogate in a string or key (Postgres cannot hold either), no nesting past the depth limit.
@@ -107,9 +106,15 @@ export function requestGuard({ log, metrics, maxJsonBytes, uploads = new Map() }
         // the others let through above (`application/vnd.api+json`, `Application/JSON`) are read
         // here. No parse hook: one would empty the OpenAPI document's request content types.
         const { request } = context;
-        if (context.body === undefined && request.body !== null && !request.bodyUsed && isJsonType(request.headers.get('content-type'))) {
-          const text = await request.text();
-          if (text.trim() !== '') context.body = parseJson(text);
+        if (context.body === undefined && request.body !== null && isJsonType(request.headers.get('content-type'))) {
+          if (!request.bodyUsed) {
+            const text = await request.text();
+            if (text.trim() !== '') context.body = parseJson(text);
+          } else if (requestInfo(request)?.hasJsonBody) {
+            // Elysia read a body it could not parse and, on a route whose body is optional, took it
+            // for "no body": refused (400) like on every other route, before anything runs on a guess.
+            throw invalidJson();
+          }
         }
         assertFitInput(context.params, 'params');
         assertFitInput(context.query, 'query');
