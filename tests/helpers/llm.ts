@@ -37,4 +37,8 @@ export function upstreamCalls(fake: FakeUpstream, text: string): RecordedRequest
   });
 }
 
+/** Generation requests (OpenAI or Anthropic wire) the fake got for `model`, the upstream's own name. */
+export const modelCalls = (fake: FakeUpstream, model: string): RecordedRequest[] =>
+  fake.requests.filter((request) => ['/v1/chat/completions', '/v1/messages'].includes(request.path) && bodyOf(request).model === model);
+
 export const wordCount = (text: string) => text.split(/\s+/).filter(Boolean).length;

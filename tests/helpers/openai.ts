@@ -46,6 +46,13 @@ export type Listening = {
   close(): Promise<void>;
 };
 
+/** The app (not listening: `app.request`) with a fresh user's API key, for suites that speak to /v1 in process. */
+export async function keyedApp(kind: StorageKind, env: Env): Promise<{ app: TestApp; key: string }> {
+  const app = await createTestApp(kind, env);
+  const account = await register(app);
+  return { app, key: (await createApiKey(app, account.accessToken, { name: 'cases' })).key };
+}
+
 /** The app on a real port with a fresh user's API key, for clients that speak HTTP (the SDKs). */
 export async function listeningApp(kind: StorageKind, env: Env): Promise<Listening> {
   const app = await createTestApp(kind, env);

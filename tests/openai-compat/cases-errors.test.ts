@@ -4,10 +4,10 @@
 // status), and OpenAI's error shape on every /v1 path (and only there).
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
-import { bearer, createApiKey, expectError, register, uniqueText } from '../helpers/client.ts';
-import { llmEnv } from '../helpers/llm.ts';
-import { expectOpenAiError } from '../helpers/openai.ts';
+import { kinds, type TestApp } from '../helpers/app.ts';
+import { bearer, expectError, uniqueText } from '../helpers/client.ts';
+import { llmEnv, modelCalls } from '../helpers/llm.ts';
+import { expectOpenAiError, keyedApp } from '../helpers/openai.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -15,18 +15,14 @@ beforeAll(async () => {
 });
 afterAll(() => fake.stop());
 
-/** Generation requests the fake got for `model` (the upstream's own name). */
-const callsTo = (model: string) =>
-  fake.requests.filter((r) => ['/v1/chat/completions', '/v1/messages'].includes(r.path) && (r.body as { model?: string })?.model === model);
+const callsTo = (model: string) => modelCalls(fake, model);
 
 describe.each(kinds)('/v1 error cases of the clients report (%s)', (_label, kind) => {
   let app: TestApp;
   let key: string;
 
   beforeAll(async () => {
-    app = await createTestApp(kind, llmEnv(fake, { LLM_MAX_RETRIES: '2', LLM_RETRY_BASE_MS: '1' }));
-    const account = await register(app);
-    key = (await createApiKey(app, account.accessToken, { name: 'cases' })).key;
+    ({ app, key } = await keyedApp(kind, llmEnv(fake, { LLM_MAX_RETRIES: '2', LLM_RETRY_BASE_MS: '1' })));
   });
   afterAll(() => app?.close());
   beforeEach(() => fake.reset());

@@ -4,10 +4,10 @@
 // cases-errors.test.ts; B10 (disconnect cancels) needs a real socket: openai-sdk.test.ts.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { expectedReply, expectedToolArguments, type FakeUpstream, fakeLogprob, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
-import { bearer, createApiKey, readJson, register, uniqueText } from '../helpers/client.ts';
-import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
-import { completionChunks, expectOpenAiError } from '../helpers/openai.ts';
+import { kinds, type TestApp } from '../helpers/app.ts';
+import { bearer, readJson, uniqueText } from '../helpers/client.ts';
+import { llmEnv, modelCalls, upstreamCalls } from '../helpers/llm.ts';
+import { completionChunks, expectOpenAiError, keyedApp } from '../helpers/openai.ts';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -21,18 +21,14 @@ const weatherTool = {
 };
 const PNG = 'data:image/png;base64,iVBORw0KGgo=';
 
-/** Generation requests the fake got for `model` (the upstream's own name). */
-const callsTo = (model: string) =>
-  fake.requests.filter((r) => ['/v1/chat/completions', '/v1/messages'].includes(r.path) && (r.body as { model?: string })?.model === model);
+const callsTo = (model: string) => modelCalls(fake, model);
 
 describe.each(kinds)('/v1 request cases of the clients report (%s)', (_label, kind) => {
   let app: TestApp;
   let key: string;
 
   beforeAll(async () => {
-    app = await createTestApp(kind, llmEnv(fake, { LLM_MAX_RETRIES: '2', LLM_RETRY_BASE_MS: '1' }));
-    const account = await register(app);
-    key = (await createApiKey(app, account.accessToken, { name: 'cases' })).key;
+    ({ app, key } = await keyedApp(kind, llmEnv(fake, { LLM_MAX_RETRIES: '2', LLM_RETRY_BASE_MS: '1' })));
   });
   afterAll(() => app?.close());
   beforeEach(() => fake.reset());
