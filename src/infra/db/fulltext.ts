@@ -39,6 +39,13 @@ export const searchableChars = 100_000;
 /** `left(coalesce(column, ''), 100000)`: the capped text, written exactly as the GIN indexes write it. */
 export const searchable = (column: SQL) => sql`left(coalesce(${column}, ''), ${sql.raw(String(searchableChars))})`;
 
+/**
+ * Postgres: `ts_headline('simple', <capped column>, tsq, …)`, a snippet of about 20 words around
+ * the best match with no markers (highlightTerms marks the terms for the client, on both dialects).
+ */
+export const headline = (column: SQL, tsq: SQL) =>
+  sql`ts_headline('simple', ${searchable(column)}, ${tsq}, ${'MaxWords=20, MinWords=8, ShortWord=2, MaxFragments=1, StartSel="", StopSel=""'})`;
+
 /** `a, b, c` as bound values, for `IN (…)`. */
 export const idList = (ids: string[]) =>
   sql.join(

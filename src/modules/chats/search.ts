@@ -3,7 +3,7 @@
 // file writes raw, dialect-specific SQL (as transcripts/search.ts does on its own tables; what
 // both share, from the user's words to the snippets, is in infra/db/fulltext.ts).
 import { type SQL, sql } from 'drizzle-orm';
-import { idList, searchable, searchTerms, toFtsQuery, toTsQuery, wholeSnippet } from '../../infra/db/fulltext.ts';
+import { headline, idList, searchable, searchTerms, toFtsQuery, toTsQuery, wholeSnippet } from '../../infra/db/fulltext.ts';
 import type { Database, Tx } from '../../infra/db/index.ts';
 import { repository } from '../../infra/db/repository.ts';
 
@@ -109,7 +109,6 @@ const sqlite = {
 // (exported for the test that checks the planner can); the cap is a literal, as in the index.
 export const messageVector = sql`to_tsvector('simple', ${searchable(sql`m.content`)})`;
 export const titleVector = sql`to_tsvector('simple', coalesce(c.title, ''))`;
-const headline = `MaxWords=20, MinWords=8, ShortWord=2, MaxFragments=1, StartSel="", StopSel=""`;
 
 const postgres = {
   page(terms: string[], userId: string, limit: number, offset: number): SQL {
@@ -147,7 +146,7 @@ const postgres = {
         SELECT *, row_number() OVER (PARTITION BY chat_id ORDER BY kind, score DESC, message_id DESC) AS n FROM hits
       )
       SELECT chat_id, message_id, body,
-             CASE WHEN kind = 0 THEN body ELSE ts_headline('simple', ${searchable(sql`body`)}, ${tsq}, ${headline}) END AS snippet
+             CASE WHEN kind = 0 THEN body ELSE ${headline(sql`body`, tsq)} END AS snippet
         FROM ranked WHERE n <= ${maxMatchesPerChat}
        ORDER BY chat_id, n`;
   },

@@ -6,6 +6,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import {
   type Highlight,
+  headline,
   highlightTerms,
   idList,
   searchable,
@@ -115,7 +116,6 @@ const sqlite = {
 // (exported for the test that checks the planner can).
 export const transcriptMessageVector = sql`to_tsvector('simple', ${searchable(sql`m.content`)})`;
 export const transcriptTitleVector = sql`to_tsvector('simple', coalesce(t.title, ''))`;
-const headline = `MaxWords=20, MinWords=8, ShortWord=2, MaxFragments=1, StartSel="", StopSel=""`;
 
 const postgres = {
   page(terms: string[], userId: string, limit: number, offset: number): SQL {
@@ -153,7 +153,7 @@ const postgres = {
         SELECT *, row_number() OVER (PARTITION BY transcript_id ORDER BY kind, score DESC, position) AS n FROM hits
       )
       SELECT transcript_id, position, body,
-             CASE WHEN kind = 0 THEN body ELSE ts_headline('simple', ${searchable(sql`body`)}, ${tsq}, ${headline}) END AS snippet
+             CASE WHEN kind = 0 THEN body ELSE ${headline(sql`body`, tsq)} END AS snippet
         FROM ranked WHERE n <= ${maxMatchesPerTranscript}
        ORDER BY transcript_id, n`;
   },
