@@ -5,6 +5,8 @@ import { repository } from '../../infra/db/repository.ts';
 
 export type UserRow = Database['tables']['users']['$inferSelect'];
 export type NewUser = Database['tables']['users']['$inferInsert'];
+/** A day's requests and tokens for one provider and model. */
+export type UsageRow = { day: string; provider: string; model: string; requests: number; inputTokens: number; outputTokens: number };
 
 /**
  * Data access for the users table and the usage records that belong to a user. Inside a
@@ -69,7 +71,48 @@ export function createUsersRepository(db: Database) {
         },
       }),
   );
+  /**
+   * One owner's usage (a user's in usage_records, or an API key's in api_key_usage: the same
+   * columns): its rows from `fromDay` (YYYY-MM-DD) on by day, provider and model, and their input +
+   * output tokens.
+   */
+  const usageOf = (table: typeof usageRecords | typeof apiKeyUsage, owner: typeof usageRecords.userId | typeof apiKeyUsage.apiKeyId) => ({
+    since: (id: string, fromDay: string, tx: Tx | undefined): Promise<UsageRow[]> =>
+      db.run(
+        (q) =>
+          q
+            .select({
+              day: table.day,
+              provider: table.provider,
+              model: table.model,
+              requests: table.requests,
+              inputTokens: table.inputTokens,
+              outputTokens: table.outputTokens,
+            })
+            .from(table)
+            .where(and(eq(owner, id), gte(table.day, fromDay)))
+            .orderBy(asc(table.day), asc(table.provider), asc(table.model)),
+        tx,
+      ),
+    async tokensSince(id: string, fromDay: string, tx: Tx | undefined): Promise<number> {
+      const [row] = await db.run(
+        (q) =>
+          q
+            .select({ total: sql<string | number | null>`sum(${table.inputTokens} + ${table.outputTokens})` })
+            .from(table)
+            .where(and(eq(owner, id), gte(table.day, fromDay))),
+        tx,
+      );
+      return Number(row?.total ?? 0);
+    },
+  });
+  const userUsage = usageOf(usageRecords, usageRecords.userId);
+  const keyUsage = usageOf(apiKeyUsage, apiKeyUsage.apiKeyId);
   return repository((tx: Tx | undefined) => ({
+    usageSince: (userId: string, fromDay: string) => userUsage.since(userId, fromDay, tx),
+    tokensSince: (userId: string, fromDay: string) => userUsage.tokensSince(userId, fromDay, tx),
+    keyUsageSince: (apiKeyId: string, fromDay: string) => keyUsage.since(apiKeyId, fromDay, tx),
+    keyTokensSince: (apiKeyId: string, fromDay: string) => keyUsage.tokensSince(apiKeyId, fromDay, tx),
     async findById(id: string): Promise<UserRow | undefined> {
       const [row] = await byId({ id }, tx);
       return row;
@@ -122,29 +165,6 @@ export function createUsersRepository(db: Database) {
             .limit(limit),
         tx,
       );
-    },
-    async usageSince(userId: string, fromDay: string) {
-      return db.run(
-        (q) =>
-          q
-            .select()
-            .from(usageRecords)
-            .where(and(eq(usageRecords.userId, userId), gte(usageRecords.day, fromDay)))
-            .orderBy(asc(usageRecords.day), asc(usageRecords.provider), asc(usageRecords.model)),
-        tx,
-      );
-    },
-    /** Input + output tokens recorded for the user on days from `fromDay` (YYYY-MM-DD) on. */
-    async tokensSince(userId: string, fromDay: string): Promise<number> {
-      const [row] = await db.run(
-        (q) =>
-          q
-            .select({ total: sql<string | number | null>`sum(${usageRecords.inputTokens} + ${usageRecords.outputTokens})` })
-            .from(usageRecords)
-            .where(and(eq(usageRecords.userId, userId), gte(usageRecords.day, fromDay))),
-        tx,
-      );
-      return Number(row?.total ?? 0);
     },
     /**
      * Rolls daily usage rows from before `cutoffDay` (YYYY-MM-DD) into one row per user, month
@@ -220,30 +240,6 @@ export function createUsersRepository(db: Database) {
         await addKeyUsage({ ...call, apiKeyId }, unit);
       };
       await (tx ? both(tx) : db.transaction(both));
-    },
-    /** An API key's usage rows from `fromDay` (YYYY-MM-DD) on, by day, provider and model. */
-    async keyUsageSince(apiKeyId: string, fromDay: string) {
-      return db.run(
-        (q) =>
-          q
-            .select()
-            .from(apiKeyUsage)
-            .where(and(eq(apiKeyUsage.apiKeyId, apiKeyId), gte(apiKeyUsage.day, fromDay)))
-            .orderBy(asc(apiKeyUsage.day), asc(apiKeyUsage.provider), asc(apiKeyUsage.model)),
-        tx,
-      );
-    },
-    /** Input + output tokens recorded for an API key on days from `fromDay` on. */
-    async keyTokensSince(apiKeyId: string, fromDay: string): Promise<number> {
-      const [row] = await db.run(
-        (q) =>
-          q
-            .select({ total: sql<string | number | null>`sum(${apiKeyUsage.inputTokens} + ${apiKeyUsage.outputTokens})` })
-            .from(apiKeyUsage)
-            .where(and(eq(apiKeyUsage.apiKeyId, apiKeyId), gte(apiKeyUsage.day, fromDay))),
-        tx,
-      );
-      return Number(row?.total ?? 0);
     },
   }));
 }

@@ -3,7 +3,7 @@ import { decodeCursor, isString, type Page, toPage } from '../../http/pagination
 import type { Cache } from '../../infra/cache/index.ts';
 import type { Database, Tx } from '../../infra/db/index.ts';
 import { type AdminUserView, maxPreferencesBytes, type Profile, type PublicUser, type Role, type Tier, type Usage } from './model.ts';
-import { createUsersRepository, type UserRow } from './repository.ts';
+import { createUsersRepository, type UsageRow, type UserRow } from './repository.ts';
 
 export type { UserRow } from './repository.ts';
 
@@ -35,8 +35,6 @@ export function normaliseEmail(email: string): string {
 
 const dayOf = (date: Date) => date.toISOString().slice(0, 10);
 const monthStart = (now: Date) => `${dayOf(now).slice(0, 7)}-01`;
-
-type UsageRow = { day: string; provider: string; model: string; requests: number; inputTokens: number; outputTokens: number };
 
 /** Usage rows (by day, provider and model, oldest first) as totals, by day and by model. */
 function summarise(rows: UsageRow[], from: string, to: string): Usage {
