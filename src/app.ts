@@ -84,22 +84,10 @@ export function createServices(infra: Infra, options: ServiceOptions = {}) {
   const replies = createRepliesService(infra, { providers, buffers, users, metrics });
   const files = createFilesService(infra, { replies });
   const chats = createChatsService(infra, { replies, events, files });
-  const searchLimit = callerLimit({
-    kv: infra.kv,
-    log,
-    enabled: config.rateLimit.enabled,
-    name: 'search',
-    max: config.rateLimit.searchPerMinute,
-    windowMs: 60_000,
-  });
-  const uploadLimit = callerLimit({
-    kv: infra.kv,
-    log,
-    enabled: config.rateLimit.enabled,
-    name: 'upload',
-    max: config.rateLimit.uploadsPerHour,
-    windowMs: 3_600_000,
-  });
+  const limitPerCaller = (name: string, max: number, windowMs: number) =>
+    callerLimit({ kv: infra.kv, log, enabled: config.rateLimit.enabled, name, max, windowMs });
+  const searchLimit = limitPerCaller('search', config.rateLimit.searchPerMinute, 60_000);
+  const uploadLimit = limitPerCaller('upload', config.rateLimit.uploadsPerHour, 3_600_000);
   // The per-IP budgets (general, auth), as the route bundle applies them and GET /rate-limit reads them.
   const limits = createLimits(infra);
   const models = createModelsService(infra, { providers, replies, searchLimit, uploadLimit, limits, files });
