@@ -3,9 +3,10 @@
 // ReadableStream so a client that leaves is noticed at once (cancel) and nothing is buffered
 // without bound: the stream pulls the next event only when the client has read the last one.
 
-import { readStream, type ReaderItem as SseItem, type StreamBuffers } from '../infra/kv/stream-buffers.ts';
+import type { StreamBuffers } from '../infra/kv/stream-buffers.ts';
+import { readStream, type ReaderItem as SseItem } from '../infra/kv/stream-reader.ts';
 
-export type { ReaderItem as SseItem } from '../infra/kv/stream-buffers.ts';
+export type { ReaderItem as SseItem } from '../infra/kv/stream-reader.ts';
 
 export const sseHeaders = {
   'content-type': 'text/event-stream; charset=utf-8',

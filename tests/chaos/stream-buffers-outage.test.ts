@@ -7,7 +7,8 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { KvUnavailableError } from '../../src/infra/kv/errors.ts';
 import type { KeyValueStore } from '../../src/infra/kv/index.ts';
 import { createMemoryStore } from '../../src/infra/kv/memory.ts';
-import { createStreamBuffers, type ReaderItem, readStream, type StreamBufferOptions } from '../../src/infra/kv/stream-buffers.ts';
+import { createStreamBuffers, type StreamBufferOptions } from '../../src/infra/kv/stream-buffers.ts';
+import { type ReaderItem, readStream } from '../../src/infra/kv/stream-reader.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 /** A memory KV that can be down (every call fails as an unreachable Redis does), or lose the answer of its next stream append. */

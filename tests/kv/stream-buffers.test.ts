@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import type { KeyValueStore } from '../../src/infra/kv/index.ts';
 import { createMemoryStore } from '../../src/infra/kv/memory.ts';
-import { createStreamBuffers, readStream } from '../../src/infra/kv/stream-buffers.ts';
+import { createStreamBuffers } from '../../src/infra/kv/stream-buffers.ts';
+import { readStream } from '../../src/infra/kv/stream-reader.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 /** A memory KV whose next publish on a stream channel is silently dropped when `dropNext` is set. */

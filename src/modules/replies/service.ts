@@ -3,7 +3,8 @@ import { AppError, type ErrorCode, errorStatus, invalid } from '../../http/error
 import type { Metrics } from '../../http/metrics.ts';
 import { type SseItem, streamAsSse } from '../../http/sse.ts';
 import type { Infra } from '../../infra/index.ts';
-import { readStream, type StreamBuffers } from '../../infra/kv/stream-buffers.ts';
+import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
+import { readStream } from '../../infra/kv/stream-reader.ts';
 import { ECHO_MODELS, type Providers, streamWithResilience, UnknownModelError } from '../../infra/llm/index.ts';
 import type { ChatMessage, ProviderName } from '../../infra/llm/types.ts';
 import type { UsersService } from '../users/service.ts';
