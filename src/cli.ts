@@ -4,6 +4,7 @@ import { migrate, printMigrationStatus } from './cli/migrate.ts';
 import { NotEmptyError, seed } from './cli/seed.ts';
 import { type Config, ConfigError, parseConfig, readProcessEnv } from './config/index.ts';
 import { serve } from './index.ts';
+import { rootCause } from './infra/db/errors.ts';
 import { createLogger } from './infra/log/index.ts';
 import { version, versionLine } from './version.ts';
 
@@ -84,6 +85,7 @@ async function main(args: string[]) {
 try {
   await main(process.argv.slice(2));
 } catch (error) {
-  process.stderr.write(`parley: ${(error as Error).message}\n`);
+  // The driver's own words ("database … does not exist"), not a wrapper's that quotes the query.
+  process.stderr.write(`parley: ${rootCause(error) ?? String(error)}\n`);
   process.exit(1);
 }

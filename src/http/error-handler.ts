@@ -1,4 +1,5 @@
 import { Elysia, type ValidationError } from 'elysia';
+import { rootCause } from '../infra/db/errors.ts';
 import type { Logger } from '../infra/log/index.ts';
 import { AppError, errorStatus, invalid, invalidFields, knownError } from './errors.ts';
 import { requestInfo } from './request-context.ts';
@@ -73,16 +74,6 @@ export function errorHandler(log: Logger, dialects: readonly ErrorDialect[] = []
     set.status = 500;
     return write(new AppError('internal_error', 'Internal server error'));
   });
-}
-
-/**
- * The message of the innermost error `error` wraps: the driver's own ("connect ECONNREFUSED …"),
- * not a wrapper's, which may quote the query and its values (Drizzle's "Failed query: … params: …").
- */
-function rootCause(error: unknown): string | undefined {
-  let current = error;
-  for (let depth = 0; depth < 5 && current instanceof Error && current.cause instanceof Error; depth++) current = current.cause;
-  return current instanceof Error ? current.message : undefined;
 }
 
 function fieldErrors(error: Pick<ValidationError, 'type' | 'all' | 'validator'>): FieldError[] {

@@ -153,4 +153,17 @@ describe.if(hasPostgres)('parley migrate --status on Postgres', () => {
     expect(statusRows(after.stdout)).toEqual(pgTags.map((tag) => ['applied', tag]));
     expect(backupsIn(dir)).toEqual([]);
   });
+
+  test('error: a database that does not exist is named as the driver says it, for --status and migrate alike, with no query or password', async () => {
+    const missing = new URL(database.url);
+    missing.password = 's3cret-pw';
+    missing.pathname = `/${missing.pathname.slice(1)}_missing`;
+    for (const args of [['migrate', '--status'], ['migrate']]) {
+      const run = await runCli(args, { DATA_DIR: dir, DATABASE_URL: missing.toString() }, dir);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`database "${missing.pathname.slice(1)}" does not exist`);
+      expect(run.stderr).not.toContain('Failed query');
+      expect(run.stderr).not.toContain('s3cret-pw');
+    }
+  });
 });

@@ -36,3 +36,13 @@ export function isDbUnavailable(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * The message of the innermost error `error` wraps: the driver's own ("connect ECONNREFUSED …"),
+ * not a wrapper's, which may quote the query and its values (Drizzle's "Failed query: … params: …").
+ */
+export function rootCause(error: unknown): string | undefined {
+  let current = error;
+  for (let depth = 0; depth < 5 && current instanceof Error && current.cause instanceof Error; depth++) current = current.cause;
+  return current instanceof Error ? current.message : undefined;
+}
