@@ -13,6 +13,7 @@ import {
   type Http,
   httpOf,
   type Json,
+  readJson,
   register,
   sendMessage,
   storedMessage,
@@ -117,6 +118,33 @@ for (const [name, kind] of kinds) {
         // Refused for its token, not merely closed by the auth timeout.
         expect(byFrame.frames.at(-1)).toMatchObject({ type: 'error', code: 'unauthorized' });
         expect(byFrame.frames.at(-1).message).not.toContain('No auth frame');
+      });
+
+      test('happy: a chat.send sent right after connecting (?token=, or behind an auth frame) waits for the credentials, then runs', async () => {
+        const chat = await createChat(http, alice.accessToken);
+        // Sent the moment the socket opens, before `ready` could have arrived.
+        const byQuery = await connect(`${wsUrl}?token=${alice.accessToken}`);
+        byQuery.send({ type: 'chat.send', chatId: chat.id, content: 'first words', requestId: 'early-query' });
+        const first = await byQuery.reply('early-query');
+        expect(first.text).toBe('first words');
+        expect(byQuery.frames[0]).toEqual({ type: 'ready', userId: alice.userId });
+
+        const byFrame = await connect(wsUrl);
+        byFrame.send({ type: 'auth', token: alice.accessToken });
+        byFrame.send({ type: 'chat.send', chatId: chat.id, content: 'second words', requestId: 'early-frame' });
+        expect((await byFrame.reply('early-frame')).text).toBe('second words');
+        expect(byFrame.frames.some((f) => f.type === 'error')).toBe(false);
+      });
+
+      test('security: a chat.send sent behind a bad token stores nothing: the socket is refused (4401) before it runs', async () => {
+        const chat = await createChat(http, alice.accessToken);
+        const socket = await connect(wsUrl);
+        socket.send({ type: 'auth', token: `${alice.accessToken}x` });
+        socket.send({ type: 'chat.send', chatId: chat.id, content: 'never stored', requestId: 'bad' });
+        expect((await Promise.race([socket.closed, Bun.sleep(3000).then(() => null)]))?.code).toBe(4401);
+        expect(socket.frames.some((f) => f.type === 'start')).toBe(false);
+        const messages = await readJson(await http(`/api/v1/chats/${chat.id}/messages`, { headers: bearer(alice.accessToken) }));
+        expect(messages.data).toEqual([]);
       });
 
       test('security: a logged-out access token is refused with 4401', async () => {

@@ -24,6 +24,11 @@ type Socket = {
   /** Its hold on those credentials: ends (4401) when they are revoked, on any instance, or expire. */
   watch?: Watch;
   authTimer?: Timer;
+  /**
+   * The authentication under way (from `?token=` or an auth frame): frames that arrive before it
+   * ends wait for it, so a client may send right after connecting without waiting for `ready`.
+   */
+  authenticating?: Promise<boolean>;
   unsubscribe?: Promise<Unsubscribe>;
   /** Replies this socket is forwarding; aborted when it closes. */
   follows: Set<AbortController>;
@@ -183,10 +188,14 @@ export function createRealtimeHub(
     const requestId = frame.requestId;
     if (frame.type === 'ping') return send(socket, { type: 'pong' });
     if (frame.type === 'auth') {
-      if (socket.caller) return send(socket, frameError('conflict', 'Already authenticated'));
+      if (socket.caller || socket.authenticating) return send(socket, frameError('conflict', 'Already authenticated'));
       if (typeof frame.token !== 'string') return send(socket, frameError('validation_error', 'auth needs a token'));
-      return void (await authenticate(socket, frame.token));
+      socket.authenticating = authenticate(socket, frame.token);
+      return void (await socket.authenticating);
     }
+    // Frames sent right behind the credentials run once they are checked (a refusal closes the socket).
+    if (!socket.caller && socket.authenticating) await socket.authenticating;
+    if (socket.closed) return;
     if (!socket.caller) return send(socket, frameError('unauthorized', 'Send {type:"auth", token} first'));
     if (frame.type === 'chat.send') {
       const caller = await authorized(socket);
@@ -221,7 +230,10 @@ export function createRealtimeHub(
     async open(id: string, port: SocketPort, ip: string, token: string | undefined) {
       const socket: Socket = { port, ip, caller: null, follows: new Set(), closed: false };
       sockets.set(id, socket);
-      if (token) return void (await authenticate(socket, token));
+      if (token) {
+        socket.authenticating = authenticate(socket, token);
+        return void (await socket.authenticating);
+      }
       socket.authTimer = setTimeout(() => {
         if (socket.caller) return;
         send(socket, frameError('unauthorized', `No auth frame within ${authTimeoutMs} ms`));
