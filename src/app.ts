@@ -103,7 +103,7 @@ export function createServices(infra: Infra, options: ServiceOptions = {}) {
       return (await voice.transcribeStored(userId, audio, signal)).text;
     },
   };
-  const pipelines = createPipelinesService(infra, { replies, users, events, buffers, metrics, sources });
+  const pipelines = createPipelinesService(infra, { replies, users, auth, events, buffers, metrics, sources });
   const live = createLiveConnections(infra, auth.revocations);
   const realtime = createRealtimeHub(infra, { resolveCaller: auth.resolveCaller, chats, replies, events, live });
   const admin = createAdminService(infra, {

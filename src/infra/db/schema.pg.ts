@@ -351,6 +351,11 @@ export const pipelineExecutions = pgTable(
     userId: text('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
+    /**
+     * The API key it was started with, if any: each run acts as that key (its allowed models,
+     * limits and budget), and fails once the key is revoked or expired.
+     */
+    apiKeyId: text('api_key_id').references(() => apiKeys.id, { onDelete: 'cascade' }),
     status: text('status').$type<PipelineStatus>().notNull().default('queued'),
     input: jsonb('input').$type<Record<string, string>>().notNull(),
     output: text('output'),

@@ -362,6 +362,11 @@ export const pipelineExecutions = sqliteTable(
     userId: text('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
+    /**
+     * The API key it was started with, if any: each run acts as that key (its allowed models,
+     * limits and budget), and fails once the key is revoked or expired.
+     */
+    apiKeyId: text('api_key_id').references(() => apiKeys.id, { onDelete: 'cascade' }),
     status: text('status').$type<PipelineStatus>().notNull().default('queued'),
     input: text('input', { mode: 'json' }).$type<Record<string, string>>().notNull(),
     output: text('output'),

@@ -1,9 +1,11 @@
+import type { ApiKeyGrant } from '../../http/auth.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { UsersService } from '../users/service.ts';
 import { createAccessTokenCodec } from './access-tokens.ts';
 import { createAccounts } from './accounts.ts';
 import { createApiKeys } from './api-keys.ts';
 import { createCallerResolver } from './caller.ts';
+import { grantOf } from './key-grants.ts';
 import { createAuthRepository } from './repository.ts';
 import { createRevocations } from './revocations.ts';
 import { createSessionList } from './session-list.ts';
@@ -38,8 +40,22 @@ export function createAuthService(infra: Infra, users: UsersService) {
     /** Announces that every credential of the user stopped working (an admin disabled them). */
     userDisabled: (userId: string) => revocations.publish({ kind: 'user', userId, reason: 'disabled' }),
     resolveCaller: createCallerResolver(infra, repo, codec),
+    /**
+     * What API key `id` allows now, for work started with it and run later (a pipeline
+     * execution's steps): its grant and expiry (ms since the epoch, null: none), or why it no
+     * longer holds (`revoked`, `expired`; an unknown id reads as revoked).
+     */
+    async keyStanding(id: string): Promise<KeyStanding> {
+      const row = await repo.findApiKey(id);
+      if (!row || row.revokedAt) return { ok: false, reason: 'revoked' };
+      if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) return { ok: false, reason: 'expired' };
+      return { ok: true, grant: grantOf(row), expiresAtMs: row.expiresAt?.getTime() ?? null };
+    },
     cleanup: () => repo.cleanup(),
   };
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;
+
+/** See AuthService.keyStanding. */
+export type KeyStanding = { ok: true; grant: ApiKeyGrant; expiresAtMs: number | null } | { ok: false; reason: 'revoked' | 'expired' };

@@ -6,6 +6,7 @@
 import type { UserCaller } from '../../http/auth.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { QueuedJob } from '../../infra/queue/index.ts';
+import type { KeyStanding } from '../auth/service.ts';
 import type { UsersService } from '../users/service.ts';
 import {
   type CompiledPipeline,
@@ -42,8 +43,11 @@ const pause = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
-/** The owner as the reply engine's limits see a caller (tier and role read afresh for each execution run). */
-function callerOf(user: UserRow): UserCaller {
+/**
+ * The owner as the reply engine's limits see a caller (tier and role read afresh for each
+ * execution run); with `key`, as the API key the execution was started with (its grant and expiry).
+ */
+function callerOf(user: UserRow, key?: { id: string; standing: Extract<KeyStanding, { ok: true }> }): UserCaller {
   return {
     user: {
       id: user.id,
@@ -55,12 +59,13 @@ function callerOf(user: UserRow): UserCaller {
       createdAt: user.createdAt,
     },
     isAdmin: user.role === 'admin',
-    via: 'token',
+    via: key ? 'apiKey' : 'token',
     sessionId: null,
     tokenId: null,
     tokenExpiresAt: null,
-    apiKeyId: null,
-    apiKeyExpiresAtMs: null,
+    apiKeyId: key?.id ?? null,
+    apiKeyExpiresAtMs: key?.standing.expiresAtMs ?? null,
+    ...(key ? { apiKeyGrant: key.standing.grant } : {}),
   };
 }
 
@@ -69,6 +74,8 @@ export type EngineDeps = {
   progress: Progress;
   runStep: StepRunner;
   findUser(id: string): Promise<UserRow | undefined>;
+  /** What the API key an execution was started with allows now (the auth service's keyStanding). */
+  keyStanding(id: string): Promise<KeyStanding>;
   /** Steps and outcomes, for /metrics. */
   observe(type: string, outcome: 'succeeded' | 'failed' | 'retried', seconds: number): void;
 };
@@ -253,6 +260,15 @@ export function createEngine(infra: Infra, deps: EngineDeps) {
             error: { code: 'forbidden', message: 'The owner of this execution may no longer run it' },
           });
         }
+        // Started with an API key: it runs as that key, and not at all once the key is revoked or expired.
+        const standing = execution.apiKeyId ? await deps.keyStanding(execution.apiKeyId) : undefined;
+        if (standing && !standing.ok) {
+          return finish(execution, {
+            status: 'failed',
+            error: { code: 'unauthorized', message: `The API key this execution was started with was ${standing.reason}` },
+          });
+        }
+        const caller = callerOf(user, execution.apiKeyId && standing?.ok ? { id: execution.apiKeyId, standing } : undefined);
         // Steps left running were the work of an instance that is gone: they run again.
         await repo.resetRunning(id);
         const started = await repo.startExecution(id);
@@ -265,7 +281,7 @@ export function createEngine(infra: Infra, deps: EngineDeps) {
         job.signal.addEventListener('abort', letGo, { once: true });
         if (job.signal.aborted) letGo();
         try {
-          await runGraph(execution, compiled, callerOf(user), controller.signal, letGo);
+          await runGraph(execution, compiled, caller, controller.signal, letGo);
         } finally {
           running.delete(id);
           job.signal.removeEventListener('abort', letGo);

@@ -86,7 +86,7 @@ export function pipelinesModule({ pipelines, routes }: { pipelines: PipelinesSer
       '/pipelines/:id/execute',
       async ({ caller, ip, params, body, set }) => {
         set.status = 202;
-        return pipelines.execute(caller.user.id, ip, params.id, body?.input);
+        return pipelines.execute(caller, ip, params.id, body?.input);
       },
       {
         auth: true,

@@ -1,4 +1,5 @@
 import { canonicalProvider } from '../../config/vocabulary.ts';
+import type { UserCaller } from '../../http/auth.ts';
 import { AppError, conflict, invalid, invalidFields, notFound } from '../../http/errors.ts';
 import { isEventId } from '../../http/event-id.ts';
 import type { Metrics } from '../../http/metrics.ts';
@@ -7,6 +8,7 @@ import { streamAsSse } from '../../http/sse.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
 import type { JobQueue } from '../../infra/queue/index.ts';
+import type { AuthService } from '../auth/service.ts';
 import type { UserEvents } from '../realtime/service.ts';
 import type { RepliesService } from '../replies/service.ts';
 import type { UsersService } from '../users/service.ts';
@@ -23,6 +25,7 @@ export type { PipelineSources } from './steps.ts';
 export type PipelinesDeps = {
   replies: RepliesService;
   users: UsersService;
+  auth: Pick<AuthService, 'keyStanding'>;
   events: UserEvents;
   buffers: StreamBuffers;
   metrics: Metrics;
@@ -57,6 +60,7 @@ export function createPipelinesService(infra: Infra, deps: PipelinesDeps) {
     progress,
     runStep: createStepRunner({ replies: deps.replies, sources: deps.sources ?? {}, config }),
     findUser: (id) => deps.users.findById(id),
+    keyStanding: (id) => deps.auth.keyStanding(id),
     observe(type, outcome, seconds) {
       stepSeconds.observe([type, outcome], seconds);
       const key = `${type}\n${outcome}`;
@@ -178,7 +182,9 @@ export function createPipelinesService(infra: Infra, deps: PipelinesDeps) {
     },
 
     /** Queues an execution of the current version with `input`; 422 naming each input the templates need and did not get. */
-    async execute(userId: string, ip: string, pipelineId: string, given: Record<string, string | number | boolean> = {}) {
+    /** Queues a run of the pipeline's current version for `caller`, as the API key it called with, if any (see the engine's callerOf). */
+    async execute(caller: UserCaller, ip: string, pipelineId: string, given: Record<string, string | number | boolean> = {}) {
+      const userId = caller.user.id;
       const { row, compiled } = await owned(userId, pipelineId);
       const missing = compiled.inputs.filter((name) => given[name] === undefined);
       if (missing.length > 0) {
@@ -194,6 +200,7 @@ export function createPipelinesService(infra: Infra, deps: PipelinesDeps) {
         pipelineId: row.id,
         version: row.version,
         userId,
+        apiKeyId: caller.apiKeyId,
         status: 'queued' as const,
         input,
         streamId: Bun.randomUUIDv7(),

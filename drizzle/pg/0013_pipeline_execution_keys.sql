@@ -1,0 +1,2 @@
+ALTER TABLE "pipeline_executions" ADD COLUMN "api_key_id" text;--> statement-breakpoint
+ALTER TABLE "pipeline_executions" ADD CONSTRAINT "pipeline_executions_api_key_id_api_keys_id_fk" FOREIGN KEY ("api_key_id") REFERENCES "public"."api_keys"("id") ON DELETE cascade ON UPDATE no action;

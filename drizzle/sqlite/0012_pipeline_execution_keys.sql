@@ -1,0 +1,1 @@
+ALTER TABLE `pipeline_executions` ADD `api_key_id` text REFERENCES api_keys(id) ON DELETE cascade;
