@@ -256,8 +256,10 @@ ${server}
     }
   }, 30_000);
 
-  test('security: behind it, the address an instance sees is the one nginx saw, not one the client wrote', async () => {
-    const account = await register(httpOfUrl(base), { headers: { 'x-forwarded-for': '203.0.113.9', 'user-agent': 'compose-test' } });
+  test('security: behind it, the address an instance sees is the one nginx saw, not one the client wrote (X-Forwarded-For or Fly-Client-IP)', async () => {
+    const account = await register(httpOfUrl(base), {
+      headers: { 'x-forwarded-for': '203.0.113.9', 'fly-client-ip': '198.51.100.7', 'user-agent': 'compose-test' },
+    });
     const sessions = await fetch(`${base}/api/v1/auth/sessions`, { headers: bearer(account.accessToken) });
     expect(sessions.status).toBe(200);
     const { data } = (await sessions.json()) as { data: { ip: string | null; userAgent: string | null }[] };
