@@ -2,7 +2,7 @@
 // the executable wrote to (pg_dump, custom format), and the guide's pg_restore line brings it back
 // into an empty database that the executable then serves, with nothing left to migrate.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { copyBinaryToEmptyDir, repoRoot, startBinary } from '../helpers/binary.ts';
@@ -55,11 +55,17 @@ describe.if(hasPostgres && tools)('docs/vps.md: PostgreSQL backup and restore', 
     expect(dump).toMatch(new RegExp(`^${backupDir}/parley-\\d{8}T\\d{6}Z\\.dump$`));
     expect(readdirSync(backupDir)).toEqual([dump.slice(backupDir.length + 1)]);
 
-    // The guide's restore, with the dump and an empty database of its own.
+    // The guide's restore (the URL read from the environment file, then pg_restore), with the dump
+    // and an empty database of its own, named in an environment file the guide's way.
+    const urlLine = guide.split('\n').find((l) => l.startsWith('DATABASE_URL=$('));
     const line = guide.split('\n').find((l) => l.startsWith('pg_restore '));
+    expect(urlLine).toBeDefined();
     expect(line).toBeDefined();
     const target = await database(false);
-    const restore = run(['/bin/sh', '-c', line!.replace(/\/var\/backups\/parley\/\S+\.dump/, dump)], { DATABASE_URL: target });
+    const envFile = join(work, 'parley.env');
+    writeFileSync(envFile, `# Comments on lines of their own\nJWT_SECRET=x\nDATABASE_URL=${target}\n`);
+    const script = `${urlLine!.replace('/etc/parley/parley.env', envFile)}\n${line!.replace(/\/var\/backups\/parley\/\S+\.dump/, dump)}`;
+    const restore = run(['/bin/sh', '-c', script], {});
     expect(restore.stderr.toString()).toBe('');
     expect(restore.exitCode).toBe(0);
 
