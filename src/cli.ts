@@ -82,6 +82,12 @@ async function main(args: string[]) {
   await serve(config);
 }
 
+// The reader of the output went away (`parley seed | head`): stop quietly, as a Unix tool does on SIGPIPE.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 try {
   await main(process.argv.slice(2));
 } catch (error) {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createTestApp, type TestApp } from '../helpers/app.ts';
 import { runCli } from '../helpers/cli.ts';
 import { asAdmin, bearer, expectStatus, type Json, login, register, testEnv } from '../helpers/client.ts';
-import { createTestDatabase, hasPostgres } from '../helpers/services.ts';
+import { cheapPasswordHashes, createTestDatabase, hasPostgres } from '../helpers/services.ts';
 
 // Each test starts the CLI as a process: seconds on a busy 2-core machine (tests/setup.ts's default reaches only a run's first file).
 setDefaultTimeout(60_000);
@@ -152,4 +152,24 @@ describe('parley seed --force beside other data', () => {
       await after.close();
     }
   });
+});
+
+test('happy: `parley seed | head -1` ends quietly (exit 0, nothing on stderr) when its reader goes away', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-seed-pipe-'));
+  try {
+    const cli = join(import.meta.dir, '../../src/cli.ts');
+    const proc = Bun.spawn(['/bin/sh', '-c', `"${process.execPath}" "${cli}" seed | head -1`], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', HOME: dir, DATA_DIR: dir, ECHO_DELAY_MS: '0', ...cheapPasswordHashes },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    await proc.exited;
+    expect(stdout).toStartWith('seeding sqlite ');
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toBe('');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
