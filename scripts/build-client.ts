@@ -36,6 +36,35 @@ export async function declarationClosure(emitDir: string) {
   return { files: [...files].map((file) => relative(emitDir, file)).sort(), packages };
 }
 
+/**
+ * The declarations as a package of their own, `parley` with only `parley/client` and Elysia as
+ * its peer, packed to `<outdir>/../parley-client-<version>.tgz`. A front end installs that file:
+ * npm copies it, so its types resolve `elysia` in the front end's own node_modules (a `file:`
+ * link to this checkout would resolve the server's copy, and Eden sees two Elysias).
+ */
+async function packClient(outdir: string): Promise<number> {
+  const server = await Bun.file(join(root, 'package.json')).json();
+  const manifest = {
+    name: server.name,
+    version: server.version,
+    description: 'Types of the Parley server for Eden treaty (parley/client)',
+    license: server.license,
+    exports: { './client': { types: './client.d.ts' }, './package.json': './package.json' },
+    typesVersions: { '*': { client: ['./client.d.ts'] } },
+    peerDependencies: { elysia: server.dependencies.elysia },
+  };
+  await Bun.write(join(outdir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  const tarball = join(dirname(outdir), `parley-client-${server.version}.tgz`);
+  const pack = Bun.spawn([process.execPath, 'pm', 'pack', '--filename', tarball, '--ignore-scripts', '--quiet'], {
+    cwd: outdir,
+    stdout: 'ignore',
+    stderr: 'inherit',
+  });
+  if ((await pack.exited) !== 0) return 1;
+  console.log(`${relative(root, tarball)}: install it in a front end (npm install <path>)`);
+  return 0;
+}
+
 async function main(argv: string[]) {
   const { values } = parseArgs({ args: argv, options: { outdir: { type: 'string' } }, strict: true });
   const outdir = resolve(root, values.outdir ?? 'dist/client');
@@ -66,7 +95,7 @@ async function main(argv: string[]) {
     console.log(
       `${relative(root, outdir) || outdir}: ${files.length} declaration files, ${(bytes / 1024).toFixed(0)} KiB, importing ${[...packages.keys()].join(', ')}`,
     );
-    return 0;
+    return await packClient(outdir);
   } finally {
     rmSync(emitDir, { recursive: true, force: true });
   }

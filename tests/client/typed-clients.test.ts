@@ -50,7 +50,9 @@ describe('README', () => {
     const section = readme.slice(readme.indexOf('## Typed clients'), readme.indexOf('\n## ', readme.indexOf('## Typed clients') + 1));
     const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]);
     expect(blocks).toEqual([readFileSync(join(fixture, 'eden.ts'), 'utf8'), readFileSync(join(fixture, 'openapi-fetch.ts'), 'utf8')]);
-    expect(section).toContain(`npm install @elysiajs/eden elysia@${pkg.dependencies.elysia}`);
+    expect(section).toContain(
+      `npm install ../parley/dist/parley-client-${pkg.version}.tgz @elysiajs/eden elysia@${pkg.dependencies.elysia}`,
+    );
     expect(section).toContain('Last-Event-ID');
   });
 });
@@ -67,10 +69,13 @@ describe('typed clients in a front-end project of their own', () => {
     // Its own install: real copies, so nothing resolves into the server's node_modules.
     for (const name of installClosure(consumerPackages))
       cpSync(join(repoRoot, 'node_modules', name), join(dir, 'node_modules', name), { recursive: true, dereference: true });
+    // As the README says: build:client packs parley-client-<version>.tgz, and the front end installs
+    // that file (npm unpacks its package/ into node_modules/parley).
     built = await run([process.execPath, 'run', 'build:client', '--outdir', join(dir, 'parley/dist/client')], repoRoot);
-    cpSync(join(repoRoot, 'package.json'), join(dir, 'parley/package.json'));
-    mkdirSync(join(dir, 'node_modules'), { recursive: true });
-    cpSync(join(dir, 'parley'), join(dir, 'node_modules/parley'), { recursive: true });
+    const tarball = join(dir, `parley/dist/parley-client-${pkg.version}.tgz`);
+    mkdirSync(join(dir, 'node_modules/parley'), { recursive: true });
+    const unpacked = await run(['tar', '-xzf', tarball, '-C', join(dir, 'node_modules/parley'), '--strip-components=1'], dir);
+    if (unpacked.code !== 0) throw new Error(`could not unpack ${tarball}: ${unpacked.output}`);
 
     app = await createTestApp(undefined, { ...testEnv, ECHO_DELAY_MS: '30' });
     const server = app.app.listen({ port: 0, hostname: '127.0.0.1' }).server!;
@@ -88,15 +93,24 @@ describe('typed clients in a front-end project of their own', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  test('happy: package.json exports the client types that build:client writes, which import only Eden’s peers', async () => {
+  test('happy: package.json exports the client types that build:client writes and packs, which import only Eden’s peers', async () => {
     expect(built.output).toContain('declaration files');
     expect(built.code).toBe(0);
     expect(pkg.exports['./client']).toEqual({ types: './dist/client/client.d.ts' });
     expect(pkg.typesVersions['*'].client).toEqual([pkg.exports['./client'].types]);
-    const declarations = await Array.fromAsync(new Bun.Glob('**/*.d.ts').scan(join(dir, 'node_modules/parley/dist/client')));
+    // The packed package: the same export, from its own root, with Elysia as its only peer.
+    const installed = JSON.parse(readFileSync(join(dir, 'node_modules/parley/package.json'), 'utf8'));
+    expect(installed).toMatchObject({
+      name: 'parley',
+      version: pkg.version,
+      exports: { './client': { types: './client.d.ts' } },
+      peerDependencies: { elysia: pkg.dependencies.elysia },
+    });
+    expect(installed.dependencies).toBeUndefined();
+    const declarations = await Array.fromAsync(new Bun.Glob('**/*.d.ts').scan(join(dir, 'node_modules/parley')));
     expect(declarations).toContain('client.d.ts');
     for (const file of declarations) {
-      const text = readFileSync(join(dir, 'node_modules/parley/dist/client', file), 'utf8');
+      const text = readFileSync(join(dir, 'node_modules/parley', file), 'utf8');
       for (const [, specifier] of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*)['"]([^'".][^'"]*)['"]/g))
         expect(clientPeers.some((peer) => specifier === peer || specifier!.startsWith(`${peer}/`))).toBe(true);
     }

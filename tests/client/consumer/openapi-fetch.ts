@@ -4,8 +4,11 @@ import { EventSourceParserStream } from 'eventsource-parser/stream';
 import createClient from 'openapi-fetch';
 import type { paths } from './api.ts';
 
-/** The SSE events of a response, one `{ id, event, data }` (data: JSON text) at a time. */
-const sseEvents = (response: Response) => response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+/** The SSE events of a response, one `{ id, event, data }` (data: JSON text) at a time; a reader loop, as Safari cannot `for await` a stream. */
+async function* sseEvents(response: Response) {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+  for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
+}
 
 export async function openapiFetchExample(baseUrl: string) {
   const client = createClient<paths>({ baseUrl });
