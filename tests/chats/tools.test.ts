@@ -7,6 +7,7 @@ import { expectedReply, type FakeUpstream, type RecordedRequest, startFakeUpstre
 import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import {
   type Account,
+  asAdmin,
   bearer,
   createChat,
   expectError,
@@ -98,6 +99,14 @@ for (const [name, kind] of kinds) {
       expect((await getChat(app, token, chat.id)).tools).toEqual([weather, time]);
       const patched = await readJson(await patchChat(chat.id, { tools: [time], toolChoice: { name: 'get_time' } }));
       expect(patched).toMatchObject({ tools: [time], toolChoice: { name: 'get_time' } });
+      // Featured, the chat is public; its tools stay its owner's, like its system prompt.
+      const featured = await app.request(`/api/v1/chats/${chat.id}/featured`, {
+        method: 'PATCH',
+        headers: asAdmin,
+        json: { featured: true },
+      });
+      expect(featured.status).toBe(200);
+      expect(await getChat(app, null, chat.id)).toMatchObject({ tools: null, toolChoice: null });
       const cleared = await readJson(await patchChat(chat.id, { tools: null, toolChoice: null }));
       expect(cleared).toMatchObject({ tools: null, toolChoice: null });
       // A chat without tools says so.
