@@ -132,7 +132,8 @@ export const messages = pgTable(
       .references(() => chats.id, { onDelete: 'cascade' }),
     // The conversation is a tree of turns: a user message's parent is the user message of the
     // turn before (null for the first), a reply's parent is its user message. Siblings share a
-    // parent and a role: regenerated replies, or edited user messages.
+    // parent and a role: regenerated replies, or edited user messages. chat-tools: a `tool`
+    // message's parent is the reply whose calls it answers, and it is the parent of the replies to it.
     parentId: text('parent_id'),
     /** Chosen among its siblings; the active path follows the chosen ones from the root. */
     selected: boolean('selected').notNull().default(true),

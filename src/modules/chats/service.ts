@@ -231,7 +231,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const limit = query.limit ?? 20;
       const load = async () =>
         toPage(await chats.listFeatured(limit + 1, decodeCursor(query.cursor, isString)), limit, (row) => row.id, toPublicChatView);
-      return query.cursor === undefined ? caches.featured.get(String(limit), load) : load();
+      return query.cursor === undefined ? caches.featuredPage(limit, load) : load();
     },
 
     /** Features a chat or stops featuring it; `wasFeatured` says how it stood before (for the audit log). */
