@@ -31,7 +31,8 @@ export type Tier = (typeof tiers)[number];
 export const credentialKinds = ['token', 'apiKey', 'adminKey'] as const;
 export type CredentialKind = (typeof credentialKinds)[number];
 
-export const messageRoles = ['system', 'user', 'assistant'] as const;
+/** `tool`: the results of an assistant message's tool calls, sent back by the client (a chat's tool turn). */
+export const messageRoles = ['system', 'user', 'assistant', 'tool'] as const;
 export type MessageRole = (typeof messageRoles)[number];
 
 export const messageStatuses = ['complete', 'streaming', 'interrupted', 'cancelled', 'error'] as const;

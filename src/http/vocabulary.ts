@@ -41,7 +41,12 @@ export const ProviderInput = t
 
 export const Role = t.Union([t.Literal(roles[0]), t.Literal(roles[1]), t.Literal(roles[2])]);
 export const Tier = t.Union([t.Literal(tiers[0]), t.Literal(tiers[1]), t.Literal(tiers[2])]);
-export const MessageRole = t.Union([t.Literal(messageRoles[0]), t.Literal(messageRoles[1]), t.Literal(messageRoles[2])]);
+export const MessageRole = t.Union([
+  t.Literal(messageRoles[0]),
+  t.Literal(messageRoles[1]),
+  t.Literal(messageRoles[2]),
+  t.Literal(messageRoles[3]),
+]);
 export const MessageStatus = t.Union([
   t.Literal(messageStatuses[0]),
   t.Literal(messageStatuses[1]),

@@ -23,6 +23,8 @@ const chatKeys = [
   'provider',
   'systemPrompt',
   'title',
+  'toolChoice',
+  'tools',
   'updatedAt',
 ];
 const idsOf = (page: { data: { id: string }[] }) => page.data.map((chat) => chat.id);

@@ -1,6 +1,7 @@
 // Postgres mirror of schema.sqlite.ts: same tables, columns and indexes (tests/db/schema-parity.test.ts checks).
 import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import { credentialKinds, messageRoles, messageStatuses, roles, tiers } from '../../config/vocabulary.ts';
+import type { ToolCall, ToolChoice, ToolDefinition, ToolResult } from '../llm/types.ts';
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
 const createdAt = () => at('created_at').notNull().defaultNow();
@@ -109,6 +110,9 @@ export const chats = pgTable(
     pinned: boolean('pinned').notNull().default(false),
     archived: boolean('archived').notNull().default(false),
     featured: boolean('featured').notNull().default(false),
+    // chat-tools: the functions the chat's model may call, and whether it must (null: none; `auto`).
+    tools: jsonb('tools').$type<ToolDefinition[]>(),
+    toolChoice: jsonb('tool_choice').$type<ToolChoice>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -128,13 +132,14 @@ export const messages = pgTable(
       .references(() => chats.id, { onDelete: 'cascade' }),
     // The conversation is a tree of turns: a user message's parent is the user message of the
     // turn before (null for the first), a reply's parent is its user message. Siblings share a
-    // parent and a role: regenerated replies, or edited user messages.
+    // parent and a role: regenerated replies, or edited user messages. chat-tools: a `tool`
+    // message's parent is the reply whose calls it answers, and it is the parent of the replies to it.
     parentId: text('parent_id'),
     /** Chosen among its siblings; the active path follows the chosen ones from the root. */
     selected: boolean('selected').notNull().default(true),
     /** On the active path (selected, and every ancestor selected): what reads, history, search and stats use. */
     active: boolean('active').notNull().default(true),
-    /** The order along a path: a user message's id, or `<user message id>:<id>` for a reply, so a reply sorts inside its turn. */
+    /** The order along a path: a user message's id, or `<user message id>:<id>` for a reply or a tool message (chat-tools), so it sorts inside its turn. */
     sortKey: text('sort_key').notNull().default(''),
     role: text('role', { enum: messageRoles }).notNull(),
     content: text('content').notNull().default(''),
@@ -147,6 +152,9 @@ export const messages = pgTable(
     inputTokens: integer('input_tokens'),
     outputTokens: integer('output_tokens'),
     attachments: jsonb('attachments').$type<string[]>().notNull().default([]),
+    // chat-tools: an assistant message's tool calls (null: it called none); a `tool` message's results, in its calls' order.
+    toolCalls: jsonb('tool_calls').$type<ToolCall[]>(),
+    toolResults: jsonb('tool_results').$type<ToolResult[]>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

@@ -2,6 +2,7 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { credentialKinds, messageRoles, messageStatuses, roles, tiers } from '../../config/vocabulary.ts';
+import type { ToolCall, ToolChoice, ToolDefinition, ToolResult } from '../llm/types.ts';
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' }).notNull().default(sql`(CAST(unixepoch('subsec') * 1000 AS INTEGER))`);
@@ -117,6 +118,9 @@ export const chats = sqliteTable(
     pinned: integer('pinned', { mode: 'boolean' }).notNull().default(false),
     archived: integer('archived', { mode: 'boolean' }).notNull().default(false),
     featured: integer('featured', { mode: 'boolean' }).notNull().default(false),
+    // chat-tools: the functions the chat's model may call, and whether it must (null: none; `auto`).
+    tools: text('tools', { mode: 'json' }).$type<ToolDefinition[]>(),
+    toolChoice: text('tool_choice', { mode: 'json' }).$type<ToolChoice>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -136,13 +140,14 @@ export const messages = sqliteTable(
       .references(() => chats.id, { onDelete: 'cascade' }),
     // The conversation is a tree of turns: a user message's parent is the user message of the
     // turn before (null for the first), a reply's parent is its user message. Siblings share a
-    // parent and a role: regenerated replies, or edited user messages.
+    // parent and a role: regenerated replies, or edited user messages. chat-tools: a `tool`
+    // message's parent is the reply whose calls it answers, and it is the parent of the replies to it.
     parentId: text('parent_id'),
     /** Chosen among its siblings; the active path follows the chosen ones from the root. */
     selected: integer('selected', { mode: 'boolean' }).notNull().default(true),
     /** On the active path (selected, and every ancestor selected): what reads, history, search and stats use. */
     active: integer('active', { mode: 'boolean' }).notNull().default(true),
-    /** The order along a path: a user message's id, or `<user message id>:<id>` for a reply, so a reply sorts inside its turn. */
+    /** The order along a path: a user message's id, or `<user message id>:<id>` for a reply or a tool message (chat-tools), so it sorts inside its turn. */
     sortKey: text('sort_key').notNull().default(''),
     role: text('role', { enum: messageRoles }).notNull(),
     content: text('content').notNull().default(''),
@@ -155,6 +160,9 @@ export const messages = sqliteTable(
     inputTokens: integer('input_tokens'),
     outputTokens: integer('output_tokens'),
     attachments: text('attachments', { mode: 'json' }).$type<string[]>().notNull().default([]),
+    // chat-tools: an assistant message's tool calls (null: it called none); a `tool` message's results, in its calls' order.
+    toolCalls: text('tool_calls', { mode: 'json' }).$type<ToolCall[]>(),
+    toolResults: text('tool_results', { mode: 'json' }).$type<ToolResult[]>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

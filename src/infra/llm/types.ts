@@ -53,6 +53,9 @@ export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };
  */
 export type ToolCall = { id: string; name: string; arguments: string };
 
+/** A tool's answer to the call `toolCallId`, as a chat stores it (a `tool` message holds one per call it answers). */
+export type ToolResult = { toolCallId: string; content: string };
+
 /** The user's turn. */
 export type UserMessage = { role: 'user'; content: MessageContent };
 

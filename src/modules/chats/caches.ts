@@ -23,11 +23,14 @@ export function createChatCaches(infra: Pick<Infra, 'cache'>) {
   // The owner's list, unfiltered, by archived or not: `<userId>:0` and `<userId>:1`.
   const list = cache.namespace<CachedRows<unknown>>('chat-list', { l1TtlMs: 5_000, l2TtlMs: 60_000 });
   const stats = cache.namespace<Stats>('chat-stats', { l1TtlMs: 5_000, l2TtlMs: 300_000 });
-  const listKey = (userId: string, archived: boolean) => `${userId}:${archived ? 1 : 0}`;
+  // Keys name the ChatView's shape: an instance never reads views cached by one that wrote fewer fields (a rolling deploy).
+  const shape = 'tools';
+  const listKey = (userId: string, archived: boolean) => `${userId}:${archived ? 1 : 0}:${shape}`;
 
   return {
     categories,
-    featured,
+    /** The featured lists' first pages, by `limit`. */
+    featuredPage: (limit: number, load: () => Promise<Page<ChatView>>) => featured.get(`${shape}:${limit}`, load),
     stats,
     /** The first `firstPageRows + 1` rows of the owner's unfiltered list (archived or not), read through the cache. */
     listRows: <Cursor>(userId: string, archived: boolean, load: () => Promise<CachedRows<Cursor>>) =>

@@ -32,7 +32,7 @@ const sentResponses = {
   },
 } as never;
 const sseDetail =
-  'Server-sent events: `start`, `delta`…, then `done` or `error`, each with an `id:`; `: ping` while idle. With `stream: false`, JSON.';
+  'Server-sent events: `start`, `delta`… (`tool_call` {index, id, name, arguments} for each tool the model calls), then `done` or `error`, each with an `id:`; `: ping` while idle. With `stream: false`, JSON.';
 
 export type ChatsModuleDeps = { chats: ChatsService; routes: RouteBundle; searchLimit: CallerLimit };
 
@@ -125,8 +125,8 @@ export function chatsModule({ chats, routes, searchLimit }: ChatsModuleDeps) {
         // No response schema: the answer is either an SSE stream or SentMessages JSON.
         detail: {
           tags,
-          summary: 'Send a message; the reply streams as SSE unless `stream: false`',
-          description: sseDetail,
+          summary: 'Send a message, or the results of the last reply’s tool calls; the reply streams as SSE unless `stream: false`',
+          description: `${sseDetail} A reply that called tools (finishReason tool_calls, its toolCalls on the message) is answered with \`toolResults\` [{toolCallId, content}], one per call: stored as one \`tool\` message under it, then the model replies to them (422 when they do not answer the last message's calls exactly).`,
           responses: sentResponses,
           ...mayFail('upstream_error'),
         },

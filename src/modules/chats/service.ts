@@ -1,7 +1,7 @@
 import { notFound } from '../../http/errors.ts';
 import { badCursor, decodeCursor, isString, type Page, toPage } from '../../http/pagination.ts';
 import type { Infra } from '../../infra/index.ts';
-import type { ProviderName } from '../../infra/llm/types.ts';
+import type { ProviderName, ToolChoice, ToolDefinition } from '../../infra/llm/types.ts';
 import type { FilesService } from '../files/service.ts';
 import type { UserEvents } from '../realtime/service.ts';
 import type { RepliesService } from '../replies/service.ts';
@@ -9,6 +9,7 @@ import { type CachedRows, createChatCaches, firstPageRows } from './caches.ts';
 import type { ChatView, MessageView, Stats } from './model.ts';
 import { type ChatCursor, type ChatRow, type ChatsRepository, createChatsRepository, type MessageRow } from './repository.ts';
 import { createChatSearch, decodeSearchCursor, encodeSearchCursor } from './search.ts';
+import { checkTools } from './tools.ts';
 import { applied, reselect, siblingInfo } from './tree.ts';
 import { createChatTurns } from './turns.ts';
 import { chatViewFor, toChatView, toMessageView, toPublicChatView } from './views.ts';
@@ -57,8 +58,17 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
 
     async create(
       userId: string,
-      input: { title?: string; provider?: ProviderName; model?: string; systemPrompt?: string; category?: string },
+      input: {
+        title?: string;
+        provider?: ProviderName;
+        model?: string;
+        systemPrompt?: string;
+        category?: string;
+        tools?: ToolDefinition[];
+        toolChoice?: ToolChoice;
+      },
     ): Promise<ChatView> {
+      checkTools(input.tools, input.toolChoice);
       if (input.provider || input.model) await resolveModel(input);
       const row = await chats.insertChat({ id: Bun.randomUUIDv7(), userId, ...input });
       await caches.chatsChanged(userId, { counts: true });
@@ -105,9 +115,17 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     async update(
       userId: string,
       chatId: string,
-      patch: Partial<Pick<ChatRow, 'title' | 'provider' | 'model' | 'systemPrompt' | 'category' | 'pinned' | 'archived'>>,
+      patch: Partial<
+        Pick<ChatRow, 'title' | 'provider' | 'model' | 'systemPrompt' | 'category' | 'pinned' | 'archived' | 'tools' | 'toolChoice'>
+      >,
     ): Promise<ChatView> {
       const chat = await ownChat(userId, chatId);
+      // The choice is checked against the tools the chat will have once patched.
+      if (patch.tools !== undefined || patch.toolChoice !== undefined)
+        checkTools(
+          patch.tools === undefined ? chat.tools : patch.tools,
+          patch.toolChoice === undefined ? chat.toolChoice : patch.toolChoice,
+        );
       // A new provider without a model drops the old provider's model rather than keep a pair that cannot answer.
       if (patch.provider && patch.provider !== chat.provider && patch.model === undefined) patch = { ...patch, model: null };
       if (patch.provider || patch.model)
@@ -213,7 +231,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
       const limit = query.limit ?? 20;
       const load = async () =>
         toPage(await chats.listFeatured(limit + 1, decodeCursor(query.cursor, isString)), limit, (row) => row.id, toPublicChatView);
-      return query.cursor === undefined ? caches.featured.get(String(limit), load) : load();
+      return query.cursor === undefined ? caches.featuredPage(limit, load) : load();
     },
 
     /** Features a chat or stops featuring it; `wasFeatured` says how it stood before (for the audit log). */

@@ -3,7 +3,9 @@
 // the first turn), a reply's parent is its user message. Siblings share a parent and a role:
 // regenerated replies of one question, or edited versions of one question. Exactly one sibling
 // of each group is `selected`; the active path is the chain of selected messages from the root,
-// and `active` marks the messages on it. Keeping a reply's siblings under its question (rather
+// and `active` marks the messages on it. A reply that called tools has one child, the `tool`
+// message of their results (sent by the client), whose replies are its children in turn: a tool
+// round stays inside its turn, and the next question still hangs under the turn's question. Keeping a reply's siblings under its question (rather
 // than the next question under the reply) lets an earlier reply be regenerated without losing the
 // turns after it.
 import type { TreeNode } from './repository.ts';
@@ -50,11 +52,21 @@ export function reselect(nodes: TreeNode[], targetId: string): TreeNode[] {
   return changed;
 }
 
-/** Unselects every reply of `questionId` (a new reply is about to take their place). Replies have no children. */
+/**
+ * Unselects every reply of `questionId` (a new reply is about to take their place); what hangs
+ * under them (a reply's tool results and the replies to those) leaves the active path with them.
+ * Nodes in id order; returns only the nodes whose flags changed.
+ */
 export function withoutReplies(nodes: TreeNode[], questionId: string): TreeNode[] {
-  return nodes
-    .filter((node) => node.parentId === questionId && node.role === 'assistant' && (node.selected || node.active))
-    .map((node) => ({ ...node, selected: false, active: false }));
+  const active = new Map<string, boolean>();
+  const changed: TreeNode[] = [];
+  for (const node of nodes) {
+    const selected = node.parentId === questionId && node.role === 'assistant' ? false : node.selected;
+    const isActive = selected && (node.parentId === null || active.get(node.parentId) === true);
+    active.set(node.id, isActive);
+    if (selected !== node.selected || isActive !== node.active) changed.push({ ...node, selected, active: isActive });
+  }
+  return changed;
 }
 
 /** Applies `changes` (re-selections, in order) to `nodes`: the flags each node ends with, for the nodes that changed. */

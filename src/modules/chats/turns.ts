@@ -1,7 +1,7 @@
 import type { UserCaller } from '../../http/auth.ts';
-import { AppError, conflict, notFound } from '../../http/errors.ts';
+import { AppError, conflict, invalid, notFound } from '../../http/errors.ts';
 import type { Infra } from '../../infra/index.ts';
-import type { ContentPart, ProviderName } from '../../infra/llm/types.ts';
+import type { ContentPart, ProviderName, ToolChoice, ToolDefinition, ToolResult } from '../../infra/llm/types.ts';
 import type { FilesService } from '../files/service.ts';
 import type { UserEvents } from '../realtime/service.ts';
 import type { RepliesService, ReplySlot, ResolvedModel, StartedGeneration } from '../replies/service.ts';
@@ -9,6 +9,8 @@ import type { ChatCaches } from './caches.ts';
 import { buildHistory, titleFrom } from './history.ts';
 import type { ChatWithMessages, MessageView, SentMessages } from './model.ts';
 import type { ChatRow, ChatsRepository, MessageRow, TreeNode } from './repository.ts';
+import { createToolMessagesRepository } from './tool-repository.ts';
+import { answeredCalls, toolMessageText, toolsOfTurn, turnOf } from './tools.ts';
 import { applied, merged, reselect, siblingInfo, withoutReplies } from './tree.ts';
 import { toChatView, toMessageView } from './views.ts';
 
@@ -20,11 +22,23 @@ export type StartedReply = StartedGeneration & {
   /** What of the attachments the model does not see (cut to fit, or not sent). */
   notes: string[];
   userMessage: MessageView | null;
+  /** The tool results sent with the call (POST …/messages `toolResults`), stored as one `tool` message. */
+  toolMessage?: MessageView;
   assistantMessage: MessageView;
   viewOfReply: (row: MessageRow) => Promise<MessageView>;
 };
 
-export type GenerationOptions = { provider?: ProviderName; model?: string; temperature?: number; maxTokens?: number };
+export type GenerationOptions = {
+  provider?: ProviderName;
+  model?: string;
+  temperature?: number;
+  maxTokens?: number;
+  /** This turn's tools instead of the chat's (see toolsOfTurn). */
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
+};
+/** What a client sends: its question, the results of the last reply's tool calls, or both (results first). */
+type SendInput = GenerationOptions & { content?: string; attachments?: string[]; toolResults?: ToolResult[] };
 /** Options of a reply once admitted: its place among the caller's concurrent replies. */
 type AdmittedOptions = GenerationOptions & { slot?: ReplySlot | null };
 
@@ -58,6 +72,7 @@ export function createChatTurns(
   const { replies, events, files, chats, caches, ownChat, viewOf } = deps;
   const { config } = infra;
   const resolveModel = replies.resolveModel;
+  const toolMessages = createToolMessagesRepository(infra.db);
 
   /**
    * One change to a chat's tree, as a unit of work: the chat row is locked first (Postgres: the
@@ -142,7 +157,10 @@ export function createChatTurns(
         apiKeyId: caller.apiKeyId,
         chatId: chat.id,
         userMessageId: question.id,
+        // A reply to tool results stays in the turn of the question that led to them.
+        ...(question.role === 'tool' ? { turnId: turnOf(question) } : {}),
         ...model,
+        ...toolsOfTurn(chat, options),
         system: chat.systemPrompt ?? undefined,
         history,
         maxTokens: options.maxTokens ?? config.maxTokens,
@@ -171,22 +189,34 @@ export function createChatTurns(
     caller: UserCaller,
     chat: ChatRow,
     model: ResolvedModel,
-    input: GenerationOptions & { content: string; attachments?: string[] },
+    input: SendInput,
     slot: ReplySlot | null,
   ): Promise<StartedReply> => {
     const chatId = chat.id;
+    const { content } = input;
     // One unit of work per chat (its row locked): a question sent while another is being
     // stored goes under it, so quick sends make turns one after another, never rival branches.
     // Prepared queries only; the whole tree is read only when another version was selected.
-    const { row, parentId, versions } = await infra.db.transaction(async (tx) => {
+    const { toolRow, asked } = await infra.db.transaction(async (tx) => {
       const repo = chats.with(tx);
       await repo.lockChat(chatId);
+      // Tool results go under the reply whose calls they answer (checked again under the lock).
+      let toolRow: MessageRow | undefined;
+      if (input.toolResults) {
+        const last = await toolMessages.with(tx).lastOnPath(chatId);
+        const results = answeredCalls(last, input.toolResults);
+        const text = toolMessageText(results);
+        toolRow = await toolMessages
+          .with(tx)
+          .insert({ id: Bun.randomUUIDv7(), caller: last!, turnId: turnOf(last!), content: text, toolResults: results });
+      }
+      if (content === undefined) return { toolRow, asked: undefined };
       const parentId = await repo.lastQuestion(chatId);
       const row = await repo.insertMessage({
         id: Bun.randomUUIDv7(),
         chatId,
         role: 'user',
-        content: input.content,
+        content,
         attachments: [...new Set(input.attachments ?? [])],
         parentId,
       });
@@ -194,25 +224,39 @@ export function createChatTurns(
       if (versions.some((version) => version.selected && version.id !== row.id)) {
         await repo.setFlags(reselect(await repo.tree(chatId), row.id));
       }
-      return { row, parentId, versions };
+      return { toolRow, asked: { row, parentId, versions } };
     });
+    const toolView = toolRow && toMessageView(toolRow);
+    if (toolView) void events.publish(caller.user.id, { type: 'message.created', chatId, message: toolView });
+    if (!asked) {
+      // Only results: the model answers them.
+      const started = await reply(caller, chat, toolRow!, model, { ...input, slot }, null, 'only');
+      return { ...started, toolMessage: toolView };
+    }
+    const { row, parentId, versions } = asked;
     const view = toMessageView(
       row,
       siblingInfo(versions.map((version) => ({ ...version, parentId, role: 'user', active: true }))).get(row.id),
     );
     void events.publish(caller.user.id, { type: 'message.created', chatId, message: view });
-    return reply(caller, chat, row, model, { ...input, slot }, view, 'only');
+    const started = await reply(caller, chat, row, model, { ...input, slot }, view, 'only');
+    return toolView ? { ...started, toolMessage: toolView } : started;
   };
 
   return {
-    /** Stores the user's message first, then starts the reply. */
-    async send(
-      caller: UserCaller,
-      ip: string,
-      chatId: string,
-      input: GenerationOptions & { content: string; attachments?: string[] },
-    ): Promise<StartedReply> {
+    /**
+     * Stores the user's message (and first the tool results it sends, as one `tool` message) then
+     * starts the reply. 422 without content or results, for attachments without content, and for
+     * results that do not answer the last reply's calls exactly (see answeredCalls).
+     */
+    async send(caller: UserCaller, ip: string, chatId: string, input: SendInput): Promise<StartedReply> {
+      if (input.content === undefined && !input.toolResults)
+        throw invalid('body.content', 'is required unless toolResults are sent', 'Send content, toolResults, or both');
+      if (input.content === undefined && input.attachments?.length)
+        throw invalid('body.attachments', 'go with a message: send content too');
       const chat = await ownChat(caller.user.id, chatId);
+      toolsOfTurn(chat, input);
+      if (input.toolResults) answeredCalls(await toolMessages.lastOnPath(chatId), input.toolResults);
       const model = await resolveModel(input, chat);
       await checkAttachments(caller.user.id, model, input.attachments);
       // Counted before anything is stored: a refused call leaves no unanswered message behind.
@@ -228,6 +272,7 @@ export function createChatTurns(
       const original = await chats.findMessage(chatId, messageId);
       if (!original) throw notFound('Message');
       if (original.role !== 'user') throw conflict('Only a user message can be edited; regenerate a reply instead');
+      toolsOfTurn(chat, input);
       const model = await resolveModel(input, chat);
       await checkAttachments(caller.user.id, model, original.attachments);
       return replies.admitReply(caller, ip, model, async (slot) => {
@@ -252,6 +297,7 @@ export function createChatTurns(
       const result = await replies.result(started);
       return {
         userMessage: started.userMessage,
+        ...(started.toolMessage ? { toolMessage: started.toolMessage } : {}),
         assistantMessage: result.message ? await started.viewOfReply(result.message) : started.assistantMessage,
         ...(started.notes.length ? { notes: started.notes } : {}),
       };
@@ -265,8 +311,11 @@ export function createChatTurns(
       // A reply whose producer is gone (its instance died) is settled first, not a conflict for ever.
       if (message.status === 'streaming' && !(await replies.settleIfOrphaned(message.id)))
         throw conflict('This reply is still being generated; cancel it first');
-      const question = message.role === 'user' ? message : message.parentId ? await chats.findMessage(chatId, message.parentId) : undefined;
+      // What the reply answers: a question, or tool results (regenerating either means its reply).
+      const answers = message.role === 'user' || message.role === 'tool';
+      const question = answers ? message : message.parentId ? await chats.findMessage(chatId, message.parentId) : undefined;
       if (!question) throw new AppError('conflict', 'There is no user message to answer before this one');
+      toolsOfTurn(chat, options);
       const model = await resolveModel(options, chat);
       await checkAttachments(caller.user.id, model, question.attachments);
       return replies.admitReply(caller, ip, model, async (slot) => {

@@ -13,6 +13,8 @@ export function toChatView(row: ChatRow): ChatView {
     pinned: row.pinned,
     archived: row.archived,
     featured: row.featured,
+    tools: row.tools,
+    toolChoice: row.toolChoice,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
@@ -20,10 +22,10 @@ export function toChatView(row: ChatRow): ChatView {
 
 /**
  * A chat as anyone but its owner sees it (a featured chat is public): without the owner's system
- * prompt, which is theirs (instructions, context, sometimes secrets) even when the chat is shown.
+ * prompt and tools, which are theirs (instructions, context, sometimes secrets) even when the chat is shown.
  */
 export function toPublicChatView(row: ChatRow): ChatView {
-  return { ...toChatView(row), systemPrompt: null };
+  return { ...toChatView(row), systemPrompt: null, tools: null, toolChoice: null };
 }
 
 /** The chat as `viewerId` may see it: whole for its owner, the public view for anyone else (or no one signed in). */
@@ -50,6 +52,8 @@ export function toMessageView(
     finishReason: row.finishReason,
     usage: row.inputTokens === null || row.outputTokens === null ? null : { inputTokens: row.inputTokens, outputTokens: row.outputTokens },
     attachments: row.attachments,
+    ...(row.toolCalls?.length ? { toolCalls: row.toolCalls } : {}),
+    ...(row.toolResults?.length ? { toolResults: row.toolResults } : {}),
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };

@@ -1,4 +1,5 @@
 import { t } from 'elysia';
+import { ToolCallId, ToolCallSchema, ToolChoiceSchema, ToolResultContent, toolsSchema } from '../../http/tool-schemas.ts';
 import { Provider, ProviderInput } from '../../http/vocabulary.ts';
 
 export const ModelList = t.Object({
@@ -14,15 +15,6 @@ export const ModelList = t.Object({
   ),
 });
 
-const ToolCall = t.Object(
-  {
-    id: t.String({ minLength: 1, maxLength: 256 }),
-    name: t.String({ minLength: 1, maxLength: 64 }),
-    arguments: t.String({ maxLength: 100_000, description: 'JSON text, as the model wrote it' }),
-  },
-  { additionalProperties: false },
-);
-
 const HistoryTurn = t.Union([
   t.Object(
     { role: t.Union([t.Literal('user'), t.Literal('assistant')]), content: t.String({ maxLength: 100_000 }) },
@@ -32,15 +24,19 @@ const HistoryTurn = t.Union([
     {
       role: t.Literal('assistant'),
       content: t.String({ maxLength: 100_000 }),
-      toolCalls: t.Array(ToolCall, { minItems: 1, maxItems: 128, description: 'The tools the model called (from a reply’s toolCalls)' }),
+      toolCalls: t.Array(ToolCallSchema, {
+        minItems: 1,
+        maxItems: 128,
+        description: 'The tools the model called (from a reply’s toolCalls)',
+      }),
     },
     { additionalProperties: false },
   ),
   t.Object(
     {
       role: t.Literal('tool'),
-      toolCallId: t.String({ minLength: 1, maxLength: 256, description: 'The id of the call it answers' }),
-      content: t.String({ maxLength: 100_000, description: 'What the tool answered' }),
+      toolCallId: t.String({ ...ToolCallId, description: 'The id of the call it answers' }),
+      content: ToolResultContent,
     },
     { additionalProperties: false },
   ),
@@ -62,27 +58,11 @@ export const StatelessChatBody = t.Object(
     temperature: t.Optional(t.Number({ minimum: 0, maximum: 2 })),
     maxTokens: t.Optional(t.Integer({ minimum: 1, maximum: 200_000 })),
     tools: t.Optional(
-      t.Array(
-        t.Object(
-          {
-            name: t.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9_-]{1,64}$' }),
-            description: t.Optional(t.String({ maxLength: 10_000 })),
-            parameters: t.Optional(t.Object({}, { additionalProperties: true, description: 'A JSON Schema object for the arguments' })),
-          },
-          { additionalProperties: false },
-        ),
-        {
-          maxItems: 128,
-          description:
-            'Functions the model may call: a call ends the reply with finishReason tool_calls, its calls in `toolCalls` (SSE: `tool_call` events); echo ignores tools',
-        },
+      toolsSchema(
+        'Functions the model may call: a call ends the reply with finishReason tool_calls, its calls in `toolCalls` (SSE: `tool_call` events); echo ignores tools',
       ),
     ),
-    toolChoice: t.Optional(
-      t.Union([t.Literal('auto'), t.Literal('none'), t.Literal('required'), t.Object({ name: t.String({ maxLength: 64 }) })], {
-        description: 'Whether the model must call a tool (required), may (auto, the default), must not (none), or must call the one named',
-      }),
-    ),
+    toolChoice: t.Optional(ToolChoiceSchema),
     parallelToolCalls: t.Optional(t.Boolean({ description: 'false: at most one tool call per reply' })),
   },
   { additionalProperties: false },
@@ -94,7 +74,7 @@ export const StatelessReply = t.Object({
   model: t.String(),
   usage: t.Object({ inputTokens: t.Integer(), outputTokens: t.Integer() }),
   toolCalls: t.Optional(
-    t.Array(ToolCall, {
+    t.Array(ToolCallSchema, {
       description: 'Only when the model called tools: run them and send their results back as `tool` turns of `history`',
     }),
   ),

@@ -22,7 +22,7 @@ const protocol = [
     'A `chat.send` or `chat.cancel` ' +
     'checks the credentials again before it acts. A reply started before that runs to its end and is stored ' +
     '(read it with `GET /streams/:streamId` once signed in again); a disabled user’s replies are stopped.',
-  'Client frames (JSON text): `{"type":"chat.send","chatId","content","attachments"?,"provider"?,"model"?}`, `{"type":"chat.cancel","messageId"}`, `{"type":"ping"}`.',
+  'Client frames (JSON text): `{"type":"chat.send","chatId","content"?,"attachments"?,"toolResults"?,"tools"?,"toolChoice"?,"provider"?,"model"?}` (the body of POST /chats/:id/messages; `tool_call` frames carry the calls a reply makes), `{"type":"chat.cancel","messageId"}`, `{"type":"ping"}`.',
   'Server frames: `start`, `delta` {text}, `reasoning` {text}, `done`, `error` with the SSE payload’s fields beside `type`; ' +
     '`{"type":"pong"}`; and `{"type":"message.created","chatId","message"}` to every socket of the chat’s owner, on every instance.',
 ].join('\n\n');

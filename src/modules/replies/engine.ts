@@ -195,6 +195,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
           finishReason,
           inputTokens: usage.inputTokens,
           outputTokens: usage.outputTokens,
+          toolCalls: writer.toolCalls.length ? [...writer.toolCalls] : null,
         });
         if (!message) {
           // Not streaming any more: settled elsewhere (a sweeper or a cancel took this producer
@@ -307,6 +308,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
             id: messageId,
             chatId: generation.chatId,
             questionId: generation.userMessageId,
+            turnId: generation.turnId,
             provider: generation.provider,
             model: generation.model,
           })

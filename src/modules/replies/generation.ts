@@ -27,7 +27,13 @@ export type GenerationInput = {
   apiKeyId: string | null;
   /** With a chat, the reply is stored there as an assistant message; without, only its usage is. */
   chatId: string | null;
+  /** The message the reply answers (its parent in the chat's tree): a user message, or a `tool` message of results. */
   userMessageId: string | null;
+  /**
+   * The user message whose turn the reply belongs to, when it answers something else (tool
+   * results): its sort key's prefix (see the schema). Absent: `userMessageId`.
+   */
+  turnId?: string;
   provider: ProviderName;
   model: string;
   system?: string;
@@ -43,8 +49,8 @@ export type GenerationInput = {
   /** Further sampling options (the OpenAI-compatible API's top_p, stop, seed…); each provider sends what it understands. */
   sampling?: Sampling;
   /**
-   * Functions the model may call (a reply with no chat only: tool calls are not stored). Each
-   * call is a `tool_call` event {index, id, name, arguments} in the stream, and the result's `toolCalls`.
+   * Functions the model may call. Each call is a `tool_call` event {index, id, name, arguments}
+   * in the stream and the result's `toolCalls`; a chat's reply stores them on its message.
    */
   tools?: ToolDefinition[];
   toolChoice?: ToolChoice;

@@ -2,6 +2,7 @@ import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Database, Tx } from '../../infra/db/index.ts';
 import { bound, slot } from '../../infra/db/placeholder.ts';
 import { repository } from '../../infra/db/repository.ts';
+import type { ToolCall } from '../../infra/llm/types.ts';
 
 export type MessageRow = Database['tables']['messages']['$inferSelect'];
 
@@ -16,6 +17,8 @@ type Finish = {
   finishReason: string;
   inputTokens: number;
   outputTokens: number;
+  /** The tools the model called, in order; null or absent when it called none. */
+  toolCalls?: ToolCall[] | null;
 };
 
 /** How a reply nobody will finish is closed: its status, and its text when the stream buffer still had it. */
@@ -67,38 +70,46 @@ export function createRepliesRepository(db: Database) {
         .where(streamingOne)
         .returning({ id: messages.id }),
   );
-  const finishOne = db.prepare<Finish & { at: Date }, MessageRow[]>('replies.finish', (q) =>
-    q
-      .update(messages)
-      .set({
-        content: slot('content'),
-        reasoning: slot('reasoning'),
-        status: slot('status'),
-        provider: slot('provider'),
-        model: slot('model'),
-        finishReason: slot('finishReason'),
-        inputTokens: slot('inputTokens'),
-        outputTokens: slot('outputTokens'),
-        updatedAt: bound(messages.updatedAt, 'at'),
-      })
-      .where(streamingOne)
-      .returning(),
-  );
+  // A reply that called tools stores them too (a second statement: the usual reply leaves the column NULL, not JSON null).
+  const finishQuery = (withTools: boolean) =>
+    db.prepare<Finish & { at: Date }, MessageRow[]>(withTools ? 'replies.finishWithTools' : 'replies.finish', (q) =>
+      q
+        .update(messages)
+        .set({
+          ...(withTools ? { toolCalls: bound(messages.toolCalls, 'toolCalls') } : {}),
+          content: slot('content'),
+          reasoning: slot('reasoning'),
+          status: slot('status'),
+          provider: slot('provider'),
+          model: slot('model'),
+          finishReason: slot('finishReason'),
+          inputTokens: slot('inputTokens'),
+          outputTokens: slot('outputTokens'),
+          updatedAt: bound(messages.updatedAt, 'at'),
+        })
+        .where(streamingOne)
+        .returning(),
+    );
+  const finishOne = finishQuery(false);
+  const finishWithTools = finishQuery(true);
 
   return repository((tx: Tx | undefined) => ({
     /**
      * Stores a new reply to `questionId` as `streaming`, selected and on the active path. Its sort
-     * key places it inside its question's turn: `<question id>:<reply id>` (see the schema).
+     * key places it inside its turn: `<turn's user message id>:<reply id>` (see the schema).
      */
     async insertStreaming(message: {
       id: string;
       chatId: string;
       questionId: string | null;
+      /** The user message whose turn it is, when the reply answers tool results; absent: `questionId`. */
+      turnId?: string;
       provider: string;
       model: string;
     }): Promise<MessageRow> {
-      const { questionId, ...fields } = message;
-      const sortKey = questionId ? `${questionId}:${message.id}` : message.id;
+      const { questionId, turnId, ...fields } = message;
+      const turn = turnId ?? questionId;
+      const sortKey = turn ? `${turn}:${message.id}` : message.id;
       const [row] = await insertStreaming({ ...fields, parentId: questionId, sortKey }, tx);
       return row!;
     },
@@ -113,7 +124,7 @@ export function createRepliesRepository(db: Database) {
 
     /** Finishes a `streaming` message; undefined when it was not (any more) streaming, or is gone. */
     async finish(fields: Finish): Promise<MessageRow | undefined> {
-      const [row] = await finishOne({ ...fields, at: new Date() }, tx);
+      const [row] = await (fields.toolCalls?.length ? finishWithTools : finishOne)({ ...fields, at: new Date() }, tx);
       return row;
     },
 

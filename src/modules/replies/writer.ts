@@ -46,7 +46,7 @@ export function createReplyWriter({ append, flushRow, stop, log }: ReplyWriterDe
   let text = '';
   // The model's thinking: relayed as `reasoning` events and stored apart, never mixed into `text`.
   let reasoning = '';
-  // Tool calls the buffer accepted, in order (a reply with no chat only: they are not stored).
+  // Tool calls the buffer accepted, in order (a chat's reply stores them on its message).
   const toolCalls: ToolCall[] = [];
   // Log probabilities the buffer accepted, in order (only when the request asked for them).
   let logprobs: TokenLogprob[] | null = null;

@@ -8,7 +8,7 @@ import type { Transcript, TranscriptFormat, TranscriptMessage } from './model.ts
 
 export type Download = { body: string; contentType: string; contentDisposition: string };
 
-const roleNames: Record<TranscriptMessage['role'], string> = { user: 'User', assistant: 'Assistant', system: 'System' };
+const roleNames: Record<TranscriptMessage['role'], string> = { user: 'User', assistant: 'Assistant', system: 'System', tool: 'Tool' };
 const maxFileNameLength = 100;
 
 /** "Assistant (openai/gpt-4o)", "User": who wrote a message, and with which model. */

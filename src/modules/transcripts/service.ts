@@ -10,6 +10,9 @@ import { type Download, download } from './render.ts';
 import { createTranscriptsRepository, type NewTranscriptMessage, type TranscriptMessageRow, type TranscriptRow } from './repository.ts';
 import { createTranscriptSearch } from './search.ts';
 
+/** A message of a chat's path, as the chats service gives it. */
+type PathMessage = Awaited<ReturnType<ChatsService['path']>>['messages'][number];
+
 /** Who reads: their id, and the role and tier that pick how long their reads stay cached. */
 export type TranscriptReader = { id: string; role: string; tier: string };
 
@@ -44,6 +47,15 @@ function toTranscript(row: TranscriptRow, messages: TranscriptMessageRow[]): Tra
     })),
   };
 }
+
+/**
+ * A message's text as a transcript keeps it: a reply that called tools names each call on a line
+ * of its own after its text (`→ get_weather({"city":"Paris"})`); a `tool` message's text is its results already.
+ */
+const withToolCalls = (message: PathMessage): string => {
+  const calls = (message.toolCalls ?? []).map((call) => `→ ${call.name}(${call.arguments})`);
+  return [message.content, ...calls].filter(Boolean).join('\n');
+};
 
 /** Tags trimmed, each kept once (first seen first). */
 const uniqueTags = (tags: string[]) => [...new Set(tags.map((tag) => tag.trim()).filter(Boolean))];
@@ -85,7 +97,7 @@ export function createTranscriptsService(infra: Infra, deps: { chats: ChatsServi
         position,
         messageId: message.id,
         role: message.role,
-        content: message.content,
+        content: withToolCalls(message),
         provider: message.provider,
         model: message.model,
         attachments: names.get(message.id) ?? [],
