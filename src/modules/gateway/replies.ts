@@ -1,0 +1,89 @@
+// What the APIs Parley imitates (OpenAI's Chat Completions, Anthropic's Messages) share: a model
+// id read as `provider/model`, a stateless reply started through the models service with its
+// refusals handed to the imitated API's words, its failure as an AppError, and a caller that
+// leaves cancelling it (these callers cannot come back to a reply).
+import { canonicalProvider } from '../../config/vocabulary.ts';
+import type { UserCaller } from '../../http/auth.ts';
+import { AppError } from '../../http/errors.ts';
+import { ModelCannotTakeImagesError, type ProviderName } from '../../infra/llm/index.ts';
+import type { ModelsService, StatelessConversation } from '../models/service.ts';
+import type { GenerationFailure, RepliesService, StartedGeneration } from '../replies/service.ts';
+
+/**
+ * A model id as the gateways read it: `provider/model` names the provider (`claude/…` is
+ * anthropic's); an id without a known provider is a model of the default provider, as it is.
+ */
+export function modelOf(id: string): { provider: ProviderName | undefined; model: string } {
+  const [first = '', ...rest] = id.split('/');
+  const provider = rest.length > 0 ? canonicalProvider(first) : undefined;
+  return { provider, model: provider ? rest.join('/') : id };
+}
+
+/** How an imitated API words the refusals of a reply's start. */
+export type StartRefusals = {
+  /** An image the model cannot take (see ModelCannotTakeImagesError). */
+  images: (error: ModelCannotTakeImagesError) => AppError;
+  /** The model resolved to nothing offered (`echo/other`, an unconfigured provider); `message` says why. */
+  unknownModel: (message: string) => AppError;
+};
+
+/**
+ * A reply with no chat, started like any stateless one (model, then LLM limits and the caller's
+ * API key limits, then the detached generation). Images the model cannot take and an unknown
+ * model are thrown in the imitated API's words (`refusals`); anything else as it was thrown.
+ */
+export async function startGatewayReply(
+  models: ModelsService,
+  caller: UserCaller,
+  ip: string,
+  conversation: StatelessConversation,
+  refusals: StartRefusals,
+): Promise<StartedGeneration> {
+  try {
+    return await models.startStateless(caller, ip, conversation);
+  } catch (error) {
+    if (error instanceof ModelCannotTakeImagesError) throw refusals.images(error);
+    if (isUnknownModel(error)) throw refusals.unknownModel((error as AppError).message);
+    throw error;
+  }
+}
+
+/** Whether `error` is the replies service's refusal of the model or provider asked for (a 422 on body.model / body.provider). */
+export function isUnknownModel(error: unknown): boolean {
+  if (!(error instanceof AppError) || error.code !== 'validation_error') return false;
+  const field = (error.options.details as { field?: string }[] | undefined)?.[0]?.field;
+  return field === 'body.model' || field === 'body.provider';
+}
+
+/**
+ * The failed reply's error as the gateway answers it: `upstream` maps the provider's failure (its
+ * status and message, see GenerationFailure); a failure that is not the provider's as the replies
+ * service maps it (503 for the stream buffer, …).
+ */
+export async function failureOf(
+  replies: RepliesService,
+  started: StartedGeneration,
+  upstream: (failure: GenerationFailure | undefined) => AppError | undefined,
+): Promise<AppError> {
+  const result = await started.done;
+  const mapped = upstream(result.error);
+  if (mapped) return mapped;
+  try {
+    await replies.result(started);
+  } catch (error) {
+    if (error instanceof AppError) return error;
+  }
+  return new AppError('upstream_error', result.error?.message ?? 'The model provider failed');
+}
+
+/** Cancels the reply if `request` is abandoned before the reply ended (the caller cannot come back to it). */
+export function cancelOnAbort(replies: RepliesService, request: Request, started: StartedGeneration): void {
+  const cancel = () => void replies.cancel(started.messageId).catch(() => undefined);
+  // The caller may have left while the reply was being started.
+  if (request.signal.aborted) {
+    cancel();
+    return;
+  }
+  request.signal.addEventListener('abort', cancel, { once: true });
+  void started.done.finally(() => request.signal.removeEventListener('abort', cancel));
+}
