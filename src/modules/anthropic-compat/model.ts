@@ -58,11 +58,15 @@ const ToolResultBlock = t.Object(
   { additionalProperties: true },
 );
 const ThinkingBlock = t.Object(
-  { type: t.Literal('thinking'), thinking: t.String({ maxLength: maxTextLength }), signature: t.Optional(t.String()) },
+  {
+    type: t.Literal('thinking'),
+    thinking: t.String({ maxLength: maxTextLength }),
+    signature: t.Optional(t.String({ maxLength: 100_000 })),
+  },
   { additionalProperties: true, description: 'An earlier reply’s thinking, sent back: accepted and not sent upstream' },
 );
 const RedactedThinkingBlock = t.Object(
-  { type: t.Literal('redacted_thinking'), data: t.String() },
+  { type: t.Literal('redacted_thinking'), data: t.String({ maxLength: maxTextLength }) },
   { additionalProperties: true, description: 'Accepted and not sent upstream' },
 );
 const DocumentBlock = t.Object(
