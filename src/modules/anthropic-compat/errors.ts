@@ -3,11 +3,11 @@
 // once by the error handler, which writes it in this shape on these paths (anthropicErrorDialect).
 // A schema violation is Anthropic's 400 `invalid_request_error` naming the field, not the
 // contract's 422. An upstream's verdict on a request stays the client's (as on /v1/chat/completions,
-// see openAiFailure), and `overloaded_error` (529) is answered only when upstream said it.
+// see upstreamVerdict), and `overloaded_error` (529) is answered only when upstream said it.
 import { errorFormat } from '../../http/docs.ts';
 import type { ErrorDialect } from '../../http/error-handler.ts';
 import { AppError, type ErrorCode } from '../../http/errors.ts';
-import { openAiFailure } from '../openai-compat/index.ts';
+import { upstreamVerdict } from '../gateway/replies.ts';
 import type { GenerationFailure } from '../replies/service.ts';
 import { AnthropicError } from './model.ts';
 
@@ -71,23 +71,20 @@ export const anthropicErrorDialect: ErrorDialect = {
 };
 
 /**
- * The AppError for a reply the provider failed, as /v1/messages answers it; undefined for a
- * failure that is not the provider's. As /v1/chat/completions (openAiFailure: upstream's refusal
- * of the request is the client's 400, an unknown model 404, a fault after Parley's retries 502,
- * 503 or 429 with `x-should-retry: false` or upstream's Retry-After), and upstream's own
- * 529 overloaded stays 529 `overloaded_error`.
+ * The AppError for a reply the provider failed, as /v1/messages answers it (see upstreamVerdict,
+ * as /v1/chat/completions): upstream's refusal of the request is the client's 400, an unknown
+ * model 404 `not_found_error`, a fault after Parley's retries 502, 503 or 429; upstream's own
+ * 529 overloaded stays 529 `overloaded_error`. Undefined for a failure that is not the provider's.
  */
 export function anthropicFailure(failure: GenerationFailure | undefined, model: string): AppError | undefined {
-  const mapped = openAiFailure(failure, model);
-  if (!mapped) return undefined;
-  if (mapped.code === 'not_found') return modelNotFound(model, failure?.upstream?.clientMessage);
-  if (failure?.upstream?.status === 529) {
-    return new AppError('unavailable', failure.message, {
-      details: { anthropic: { type: 'overloaded_error', status: 529 } },
-      headers: mapped.options.headers ?? {},
-    });
-  }
-  return mapped;
+  return upstreamVerdict(failure, {
+    notFound: (message) => modelNotFound(model, message),
+    refused: (message) => new AppError('validation_error', message),
+    fault: (code, message, headers) =>
+      failure?.upstream?.status === 529
+        ? new AppError('unavailable', message, { details: { anthropic: { type: 'overloaded_error', status: 529 } }, headers })
+        : new AppError(code, message, { headers }),
+  });
 }
 
 /** Every error of the /v1/messages routes is Anthropic's shape, a schema violation its 400: spread into a route's `detail`. */

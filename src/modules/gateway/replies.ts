@@ -4,7 +4,7 @@
 // leaves cancelling it (these callers cannot come back to a reply).
 import { canonicalProvider } from '../../config/vocabulary.ts';
 import type { UserCaller } from '../../http/auth.ts';
-import { AppError } from '../../http/errors.ts';
+import { AppError, type ErrorCode } from '../../http/errors.ts';
 import { ModelCannotTakeImagesError, type ProviderName } from '../../infra/llm/index.ts';
 import type { ModelsService, StatelessConversation } from '../models/service.ts';
 import type { GenerationFailure, RepliesService, StartedGeneration } from '../replies/service.ts';
@@ -86,4 +86,39 @@ export function cancelOnAbort(replies: RepliesService, request: Request, started
   }
   request.signal.addEventListener('abort', cancel, { once: true });
   void started.done.finally(() => request.signal.removeEventListener('abort', cancel));
+}
+
+/** Retry-After seconds below this are not worth passing on: the client is told not to retry instead. */
+const MIN_RETRY_AFTER_SECONDS = 1;
+
+/** How an imitated API words upstream's verdict on a reply (see upstreamVerdict). */
+export type VerdictWords = {
+  /** Upstream does not know the model (its 404); `message` is upstream's own, when it gave one. */
+  notFound: (message: string | undefined) => AppError;
+  /** Upstream refused the request itself (400, 413, 422), saying `message`. */
+  refused: (message: string) => AppError;
+  /** A fault after Parley's own retries, as the contract's `code` with the `headers` to send. */
+  fault: (code: ErrorCode, message: string, headers: Record<string, string>) => AppError;
+};
+
+/**
+ * The AppError for a reply the provider failed, in an imitated API's `words`; undefined for a
+ * failure that is not the provider's (the stream buffer, the database: the replies service maps
+ * those). An upstream's refusal of the request (400, 404, 413, 422) is the client's, with
+ * upstream's own message; a fault after Parley's own retries (401/403: Parley's key; 429; 5xx; no
+ * answer at all) is 502 (503 for upstream's 503, 429 for its 429) with `x-should-retry: false`,
+ * or upstream's Retry-After when it named one of at least a second, so the SDKs' own retries do
+ * not multiply Parley's.
+ */
+export function upstreamVerdict(failure: GenerationFailure | undefined, words: VerdictWords): AppError | undefined {
+  if (failure?.code !== 'upstream_error') return undefined;
+  const { status, clientMessage, retryAfterSeconds } = failure.upstream ?? {};
+  if (status === 404) return words.notFound(clientMessage);
+  if (status === 400 || status === 413 || status === 422) return words.refused(clientMessage ?? failure.message);
+  const headers: Record<string, string> =
+    retryAfterSeconds !== undefined && retryAfterSeconds >= MIN_RETRY_AFTER_SECONDS && (status === 429 || status === 503)
+      ? { 'retry-after': String(Math.ceil(retryAfterSeconds)) }
+      : { 'x-should-retry': 'false' };
+  const code: ErrorCode = status === 429 ? 'rate_limited' : status === 503 ? 'unavailable' : 'upstream_error';
+  return words.fault(code, failure.message, headers);
 }

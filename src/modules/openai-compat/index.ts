@@ -33,7 +33,7 @@ export type OpenAiCompatOptions = {
  * is written in OpenAI's shape (openAiErrorDialect, given to the error handler in app.ts). These
  * callers cannot resume a reply: leaving cancels it.
  */
-export { openAiErrorDialect, openAiFailure } from './errors.ts';
+export { openAiErrorDialect } from './errors.ts';
 
 export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }: OpenAiCompatOptions) {
   const formatOf = (body: CompletionBody, streamId: string) =>
