@@ -64,10 +64,11 @@ export function anthropicErrorOf(error: AppError): { status: number; body: Anthr
   return { status: hint?.status ?? shape.status, body: { type: 'error', error: { type: hint?.type ?? shape.type, message } } };
 }
 
-/** The routes that answer in Anthropic's shape, for the error handler: /v1/messages and what is under it. */
+/** The routes that answer in Anthropic's shape, for the error handler: /v1/messages and what is under it, named by `request-id` too. */
 export const anthropicErrorDialect: ErrorDialect = {
   matches: (path) => path === '/v1/messages' || path.startsWith('/v1/messages/'),
   write: anthropicErrorOf,
+  requestIdHeader: 'request-id',
 };
 
 /**
