@@ -162,6 +162,22 @@ describe.each(kinds)('Anthropic-compatible API through @anthropic-ai/sdk (%s)', 
     expect(await stream.finalText()).toBe(expectedReply('helper'));
   });
 
+  test('happy: a stop sequence that ended an Anthropic reply is stop_reason stop_sequence, naming it, streamed or not', async () => {
+    const params = {
+      model: 'anthropic/claude-haiku-4-5',
+      max_tokens: 64,
+      stop_sequences: ['NEVER', 'HALT'],
+      messages: [{ role: 'user' as const, content: 'go on HALT and stop' }],
+    };
+    const whole = await client.messages.create(params);
+    expect(whole.content).toEqual([{ type: 'text', text: 'Fake reply to: go on ' } as Anthropic.TextBlock]);
+    expect([whole.stop_reason, whole.stop_sequence]).toEqual(['stop_sequence', 'HALT']);
+    const streamed = await client.messages.stream(params).finalMessage();
+    expect([streamed.stop_reason, streamed.stop_sequence]).toEqual(['stop_sequence', 'HALT']);
+    const unmatched = await client.messages.create({ ...params, messages: [{ role: 'user', content: 'no sequence here' }] });
+    expect([unmatched.stop_reason, unmatched.stop_sequence]).toEqual(['end_turn', null]);
+  });
+
   test('happy: countTokens estimates the input without calling a model', async () => {
     const small = await client.messages.countTokens({ model: 'echo/echo', messages: [{ role: 'user', content: 'hi' }] });
     const large = await client.messages.countTokens({

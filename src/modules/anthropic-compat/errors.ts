@@ -7,7 +7,7 @@
 import { errorFormat } from '../../http/docs.ts';
 import type { ErrorDialect } from '../../http/error-handler.ts';
 import { AppError, type ErrorCode } from '../../http/errors.ts';
-import { upstreamVerdict } from '../gateway/replies.ts';
+import { upstreamVerdict } from '../gateway/service.ts';
 import type { GenerationFailure } from '../replies/service.ts';
 import { AnthropicError } from './model.ts';
 

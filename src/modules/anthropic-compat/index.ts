@@ -5,7 +5,7 @@ import { forbidden } from '../../http/errors.ts';
 import type { ReplayStream } from '../../http/idempotency.ts';
 import { requestInfo } from '../../http/request-context.ts';
 import type { RouteBundle } from '../../http/routes.ts';
-import { cancelOnAbort, failureOf, isUnknownModel, modelOf, startGatewayReply } from '../gateway/replies.ts';
+import { cancelOnAbort, failureOf, isUnknownModel, modelOf, startGatewayReply } from '../gateway/service.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService, StartedGeneration } from '../replies/service.ts';
 import { anthropicErrors, anthropicFailure, badField, modelNotFound } from './errors.ts';

@@ -134,7 +134,7 @@ export const MessagesBody = t.Object(
       t.Array(t.String({ maxLength: 1000 }), {
         maxItems: 16,
         description:
-          'Sent to every provider but echo (OpenAI-compatible ones as `stop`, which takes up to 4: more is upstream’s 400). stop_reason says `end_turn` when one ended the reply: the providers do not say which',
+          'Sent to every provider but echo (OpenAI-compatible ones as `stop`, which takes up to 4: more is upstream’s 400). stop_reason is `stop_sequence` (naming it in stop_sequence) when anthropic says one ended the reply; OpenAI-compatible providers do not say: `end_turn`',
       }),
     ),
     metadata: Opt(
@@ -212,8 +212,11 @@ export const AnthropicMessage = t.Object({
   role: t.Literal('assistant'),
   model: t.String({ description: 'provider/model that answered' }),
   content: t.Array(ResponseBlock),
-  stop_reason: t.Union([t.String({ description: 'end_turn, max_tokens, tool_use, refusal' }), t.Null()]),
-  stop_sequence: t.Null({ description: 'Always null: the providers do not say which sequence ended a reply' }),
+  stop_reason: t.Union([t.String({ description: 'end_turn, max_tokens, stop_sequence, tool_use, refusal' }), t.Null()]),
+  stop_sequence: t.Union([t.String(), t.Null()], {
+    description:
+      'The stop sequence that ended the reply, where the provider says which (anthropic); OpenAI-compatible providers do not: end_turn',
+  }),
   usage: t.Object({
     input_tokens: t.Integer(),
     output_tokens: t.Integer(),

@@ -11,7 +11,7 @@ import {
   type ToolDefinition,
 } from '../../infra/llm/index.ts';
 import { estimateUsage } from '../../infra/llm/shared.ts';
-import { modelOf } from '../gateway/replies.ts';
+import { modelOf } from '../gateway/service.ts';
 import type { StatelessConversation } from '../models/service.ts';
 import { badField } from './errors.ts';
 import type { AnthropicMessageParam, CountTokensBody, MessagesBody } from './model.ts';

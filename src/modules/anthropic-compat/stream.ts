@@ -16,7 +16,11 @@ const STOP_REASONS: Record<string, string> = {
   tool_calls: 'tool_use',
   content_filter: 'refusal',
 };
-export const stopReasonOf = (finishReason: string): string => STOP_REASONS[finishReason] ?? 'end_turn';
+/** Anthropic's stop_reason and stop_sequence for a reply's end: `stop_sequence` when the provider said which one ended it. */
+export const stopOf = (finishReason: string, stopSequence: string | undefined) =>
+  stopSequence !== undefined
+    ? { stop_reason: 'stop_sequence', stop_sequence: stopSequence }
+    : { stop_reason: STOP_REASONS[finishReason] ?? 'end_turn', stop_sequence: null };
 
 /** A tool call's JSON arguments as a tool_use block's `input` object (a model's broken JSON as `{}`). */
 export function inputOf(argumentsText: string): Record<string, unknown> {
@@ -115,7 +119,7 @@ export function messageEvents(
             (pinged ? '' : event({ type: 'ping' })) +
             event({
               type: 'message_delta',
-              delta: { stop_reason: stopReasonOf(data.finishReason), stop_sequence: null },
+              delta: stopOf(data.finishReason, data.stopSequence),
               usage: usageOf(data.usage),
             }) +
             event({ type: 'message_stop' }),
@@ -139,8 +143,7 @@ export function messageOf(streamId: string, result: GenerationResult, options: {
     role: 'assistant' as const,
     model: `${result.provider}/${result.model}`,
     content,
-    stop_reason: stopReasonOf(result.finishReason),
-    stop_sequence: null,
+    ...stopOf(result.finishReason, result.stopSequence),
     usage: usageOf(result.usage),
   };
 }

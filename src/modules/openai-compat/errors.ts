@@ -8,7 +8,7 @@ import { errorFormat } from '../../http/docs.ts';
 // (`x-should-retry: false`, or upstream's Retry-After), so the SDKs' retries do not multiply them.
 import type { ErrorDialect } from '../../http/error-handler.ts';
 import { AppError, type ErrorCode } from '../../http/errors.ts';
-import { upstreamVerdict } from '../gateway/replies.ts';
+import { upstreamVerdict } from '../gateway/service.ts';
 import type { GenerationFailure } from '../replies/service.ts';
 import { OpenAiError } from './model.ts';
 

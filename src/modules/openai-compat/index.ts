@@ -3,7 +3,7 @@ import type { UserCaller } from '../../http/auth.ts';
 import { mayFail } from '../../http/docs.ts';
 import type { ReplayStream } from '../../http/idempotency.ts';
 import type { RouteBundle } from '../../http/routes.ts';
-import { cancelOnAbort, failureOf, startGatewayReply } from '../gateway/replies.ts';
+import { cancelOnAbort, failureOf, startGatewayReply } from '../gateway/service.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService, StartedGeneration } from '../replies/service.ts';
 import { badParam, modelNotFound, openAiErrors, openAiFailure } from './errors.ts';

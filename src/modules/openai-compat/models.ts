@@ -6,7 +6,7 @@ import type { UserCaller } from '../../http/auth.ts';
 import { AppError } from '../../http/errors.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import { type ModelInfo, ollamaModelName } from '../../infra/llm/index.ts';
-import { modelOf } from '../gateway/replies.ts';
+import { modelOf } from '../gateway/service.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService } from '../replies/service.ts';
 import { openAiErrors } from './errors.ts';

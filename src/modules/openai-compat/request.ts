@@ -10,7 +10,7 @@ import {
   type ToolChoice,
   type ToolDefinition,
 } from '../../infra/llm/index.ts';
-import { modelOf } from '../gateway/replies.ts';
+import { modelOf } from '../gateway/service.ts';
 import type { StatelessConversation } from '../models/service.ts';
 import { badParam } from './errors.ts';
 import { type CompletionBody, type CompletionMessage, maxContentLength } from './model.ts';

@@ -1,7 +1,9 @@
-// What the APIs Parley imitates (OpenAI's Chat Completions, Anthropic's Messages) share: a model
-// id read as `provider/model`, a stateless reply started through the models service with its
-// refusals handed to the imitated API's words, its failure as an AppError, and a caller that
-// leaves cancelling it (these callers cannot come back to a reply).
+// The gateway's service: what the APIs Parley imitates (OpenAI's Chat Completions in
+// openai-compat/, Anthropic's Messages in anthropic-compat/) share, as plain functions over the
+// models and replies services: a model id read as `provider/model`, a stateless reply started
+// with its refusals in the imitated API's words, its failure as an AppError (upstream's verdict
+// classified once), and a caller that leaves cancelling it (these callers cannot come back to a
+// reply).
 import { canonicalProvider } from '../../config/vocabulary.ts';
 import type { UserCaller } from '../../http/auth.ts';
 import { AppError, type ErrorCode } from '../../http/errors.ts';
