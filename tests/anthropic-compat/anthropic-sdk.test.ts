@@ -324,6 +324,18 @@ describe.each(kinds)('Anthropic-compatible API through @anthropic-ai/sdk (%s)', 
     expect(upstream()!.completed).toBe(false);
   });
 
+  test('happy: aborting a message that is not streamed cancels the upstream request too', async () => {
+    const controller = new AbortController();
+    const text = uniqueText('abandoned');
+    const pending = client.messages
+      .create({ model: 'anthropic/fake-slow', max_tokens: 256, messages: [{ role: 'user', content: text }] }, { signal: controller.signal })
+      .catch((error: unknown) => error);
+    await waitUntil(() => upstreamCalls(fake, text).length === 1, 'the upstream request started', 3000);
+    controller.abort();
+    expect(await pending).toBeInstanceOf(Anthropic.APIUserAbortError);
+    await waitUntil(() => upstreamCalls(fake, text)[0]?.aborted === true, 'the upstream request aborted', 3000);
+  });
+
   test('error: a bad key is AuthenticationError; an unknown model NotFoundError not_found_error', async () => {
     const stranger = new Anthropic({ apiKey: 'pk_not-a-real-key', baseURL: server.url, maxRetries: 0 });
     const bad = await failure(() =>

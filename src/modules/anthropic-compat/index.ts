@@ -94,6 +94,10 @@ export function anthropicCompatModule({ models, replies, routes, firstTokenHoldM
                 description: 'A Message, or a text/event-stream of Anthropic’s stream events',
                 content: { 'application/json': { schema: AnthropicMessage } },
               },
+              529: {
+                description: 'overloaded_error: the upstream said it was overloaded (its 529), after Parley’s own retries',
+                content: { 'application/json': { schema: { $ref: '#/components/schemas/AnthropicError' } } },
+              },
             } as never,
           },
         },

@@ -200,7 +200,13 @@ export function toStateless(body: MessagesBody): { conversation: StatelessConver
 /**
  * The tokens a request's input is estimated to take: its system prompt, turns (text, tool calls
  * and results) and images as Parley estimates every prompt (estimateUsage: ~4 characters a token,
- * 1000 an image), plus the tools' definitions as JSON text.
+ * 1000 an image), plus the tools' definitions as JSON text. Throws 400 (badField) for blocks
+ * Parley does not take, as /v1/messages would.
+ *
+ * Why an estimate, even for anthropic models, whose API counts exactly: the count answers the same
+ * for every provider a request may be routed (or fall back) to, costs no upstream call, no latency
+ * and no LLM limit, and is the count Parley's own budgets use; Anthropic's own count_tokens is
+ * documented as an estimate too.
  */
 export function estimateInputTokens(body: Pick<CountTokensBody, 'messages' | 'system' | 'tools'>): number {
   const { turns } = toTurns(body.messages);
