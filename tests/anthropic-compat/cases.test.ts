@@ -278,3 +278,32 @@ describe.each(kinds)('/v1/messages request cases (%s)', (_label, kind) => {
     expect(upstreamCalls(fake, `${text} streamed`)).toHaveLength(1);
   });
 });
+
+describe('/v1/messages from a browser', () => {
+  test('happy: a CORS preflight from an allowed origin may send x-api-key and anthropic-version, and read request-id', async () => {
+    const app = await createTestApp(undefined, { ...llmEnv(fake), CORS_ORIGINS: 'https://app.example' });
+    try {
+      const preflight = await app.request('/v1/messages', {
+        method: 'OPTIONS',
+        headers: {
+          origin: 'https://app.example',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'x-api-key,anthropic-version,content-type',
+        },
+      });
+      const allowed = (preflight.headers.get('access-control-allow-headers') ?? '').toLowerCase();
+      for (const header of ['x-api-key', 'anthropic-version', 'content-type']) expect(allowed).toContain(header);
+      const account = await register(app);
+      const { key } = await createApiKey(app, account.accessToken, { name: 'browser' });
+      const response = await app.request('/v1/messages', {
+        method: 'POST',
+        headers: { origin: 'https://app.example', 'x-api-key': key },
+        json: { model: 'echo/echo', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] },
+      });
+      expect(response.status).toBe(200);
+      expect((response.headers.get('access-control-expose-headers') ?? '').toLowerCase()).toContain('request-id');
+    } finally {
+      await app.close();
+    }
+  });
+});
