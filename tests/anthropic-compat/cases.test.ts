@@ -1,11 +1,13 @@
 // /v1/messages in process (app.handle), for what the SDK suites do not reach: how each request
 // field reaches the OpenAI and Anthropic upstreams, what is refused and how (Anthropic's error
 // shape and statuses, request-id), the caller's API key limits, and Idempotency-Key replays.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
 import { bearer, createApiKey, type Json, readJson, register, uniqueText } from '../helpers/client.ts';
 import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
+
+setDefaultTimeout(60_000);
 
 let fake: FakeUpstream;
 beforeAll(async () => {
