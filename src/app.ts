@@ -19,6 +19,7 @@ import { createHousekeeping } from './modules/admin/housekeeping.ts';
 import { adminModule } from './modules/admin/index.ts';
 import { maintenanceRoutes } from './modules/admin/maintenance.ts';
 import { type AdminLiveSources, createAdminService } from './modules/admin/service.ts';
+import { anthropicCompatModule, anthropicErrorDialect } from './modules/anthropic-compat/index.ts';
 import { authModule } from './modules/auth/index.ts';
 import { createAuthService } from './modules/auth/service.ts';
 import { chatsModule } from './modules/chats/index.ts';
@@ -251,6 +252,8 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     help: 'Pipeline step attempts this instance ended, by type and outcome (succeeded, failed, retried)',
     read: pipelines.stepOutcomes,
   });
+  // A streamed gateway reply holds its headers for the first token, never long enough for the server (or a proxy) to call it idle.
+  const firstTokenHoldMs = Math.min(config.httpIdleTimeoutSeconds - 5, 50) * 1000;
   metrics.addGauge({ name: 'process_resident_memory_bytes', help: 'Resident memory', read: () => process.memoryUsage.rss() });
   return (
     new Elysia({
@@ -266,8 +269,8 @@ export function createApp(infra: Infra, services: Services = createServices(infr
         maxPayloadLength: 256 * 1024,
       },
     })
-      // Errors on /v1 in OpenAI's shape, as its SDKs read them.
-      .use(errorHandler(infra.log, [openAiErrorDialect]))
+      // Errors on /v1 in OpenAI's shape, on /v1/messages in Anthropic's, as their SDKs read them.
+      .use(errorHandler(infra.log, [openAiErrorDialect, anthropicErrorDialect]))
       // Before the request guard, whose refusals (413, 415) end the request hooks: they carry the CSP too.
       .use(transportPolicy({ trustProxy: config.trustProxy, forceHttps: config.forceHttps, pageCsp: docsPageCsp }))
       .use(requestGuard({ log: infra.log, metrics, maxJsonBytes, uploads: uploadRoutes(config) }))
@@ -288,8 +291,8 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(transcriptsModule({ transcripts, routes, searchLimit }))
       .use(realtimeModule({ hub: realtime, routes }))
       .use(pipelinesModule({ pipelines, routes }))
-      // A streamed completion holds its headers for the first token, never long enough for the server (or a proxy) to call it idle.
-      .use(openAiCompatModule({ models, replies, routes, firstTokenHoldMs: Math.min(config.httpIdleTimeoutSeconds - 5, 50) * 1000 }))
+      .use(openAiCompatModule({ models, replies, routes, firstTokenHoldMs }))
+      .use(anthropicCompatModule({ models, replies, routes, firstTokenHoldMs }))
   );
 }
 

@@ -53,7 +53,8 @@ export type UserCaller = Caller & { user: CallerUser };
 /** Reads credentials; null when none were sent; throws 401/403 for bad or refused ones. */
 export type CallerResolver = (request: Request) => Promise<Caller | null>;
 
-const bearer = [{ bearer: [] }];
+/** An access token or API key as a bearer token, or an API key in `x-api-key` (Anthropic's clients). */
+const bearer: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
 /** The `session` scheme: a signed-in session's access token, not an API key (see Credentials). */
 const session = [{ session: [] }];
 
@@ -132,7 +133,7 @@ export function authGuard(resolveCaller: CallerResolver, trail: AuditTrail) {
       resolve: ({ request }: { request: Request }) => ({ caller: settledCaller(request) as UserCaller }),
     }),
     admin: {
-      detail: { security: [{ bearer: [] }, { adminKey: [] }], ...access('admin') },
+      detail: { security: [...bearer, { adminKey: [] }], ...access('admin') },
       ...settle(async (request) => {
         const caller = await identify(request);
         if (!caller) throw unauthorized();

@@ -7,8 +7,18 @@ export function corsPolicy(origins: readonly string[]) {
   return cors({
     origin: origins.includes('*') ? true : [...origins],
     credentials: !origins.includes('*'),
-    allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'X-Admin-Key', 'Last-Event-ID'],
-    exposeHeaders: ['X-Request-Id', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Retry-After'],
+    // X-Api-Key and Anthropic-*: what Anthropic's clients send to /v1/messages.
+    allowedHeaders: [
+      'Authorization',
+      'Content-Type',
+      'X-Request-Id',
+      'X-Admin-Key',
+      'Last-Event-ID',
+      'X-Api-Key',
+      'Anthropic-Version',
+      'Anthropic-Beta',
+    ],
+    exposeHeaders: ['X-Request-Id', 'Request-Id', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Retry-After'],
     maxAge: 600,
   });
 }

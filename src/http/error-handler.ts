@@ -10,7 +10,12 @@ type FieldError = { field: string; message: string };
  * How the routes of an API Parley imitates write errors (the OpenAI-compatible /v1): for a path
  * it `matches`, the AppError as that API's body and the status that API would answer.
  */
-export type ErrorDialect = { matches: (path: string) => boolean; write: (error: AppError) => { status: number; body: unknown } };
+export type ErrorDialect = {
+  matches: (path: string) => boolean;
+  write: (error: AppError) => { status: number; body: unknown };
+  /** A header that API names the response by, given the request id too (Anthropic's `request-id`). */
+  requestIdHeader?: string;
+};
 
 /**
  * The one place that writes error bodies: AppError as thrown, images a model cannot take
@@ -24,6 +29,7 @@ export function errorHandler(log: Logger, dialects: readonly ErrorDialect[] = []
     const dialect = dialects.find((candidate) => candidate.matches(path));
     const write = (appError: AppError) => {
       if (!dialect) return appError.toBody(requestId);
+      if (dialect.requestIdHeader && requestId) set.headers[dialect.requestIdHeader] = requestId;
       const written = dialect.write(appError);
       set.status = written.status;
       return written.body;

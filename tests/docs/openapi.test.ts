@@ -39,6 +39,7 @@ const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 const errorBodyRef = '#/components/schemas/ErrorBody';
 /** The OpenAI-compatible routes answer errors in OpenAI's shape. */
 const openAiErrorRef = '#/components/schemas/OpenAiError';
+const anthropicErrorRef = '#/components/schemas/AnthropicError';
 /** Liveness and metrics answer nothing but 200 (or 503 for the detailed check, with its own body). */
 const noClientErrors = ['get /health', 'get /metrics', 'get /api/v1/health/detailed'];
 
@@ -120,7 +121,7 @@ describe('the OpenAPI document', () => {
     expect(JSON.stringify(ws)).toContain('chat.send');
   });
 
-  test('error: every operation lists its 4xx/5xx responses, each with the ErrorBody schema (OpenAI’s on /v1)', () => {
+  test('error: every operation lists its 4xx/5xx responses, each with the ErrorBody schema (OpenAI’s on /v1, Anthropic’s on /v1/messages)', () => {
     const errorBody = doc.components.schemas.ErrorBody!;
     expect(errorBody.required).toEqual(['error']);
     expect(errorBody.properties?.error?.required).toEqual(['code', 'message']);
@@ -134,7 +135,11 @@ describe('the OpenAPI document', () => {
       for (const status of errors) {
         if (name(route) === 'get /api/v1/health/detailed' && status === '503') continue; // its own body, with what is down
         const schema = resolveResponse(route.operation.responses![status]!).content?.['application/json']?.schema;
-        const expected = route.path.startsWith('/v1/') && !route.path.startsWith('/v1/messages') ? openAiErrorRef : errorBodyRef;
+        const expected = route.path.startsWith('/v1/messages')
+          ? anthropicErrorRef
+          : route.path.startsWith('/v1/')
+            ? openAiErrorRef
+            : errorBodyRef;
         if (schema?.$ref !== expected) wrong.push(`${name(route)} ${status}: ${JSON.stringify(schema)}`);
       }
     }
@@ -151,10 +156,10 @@ describe('the OpenAPI document', () => {
       const { operation, path } = route;
       if (operation['x-access']) expectStatuses(route, [401, 403], 'auth');
       if (path.includes('{')) expectStatuses(route, [404], 'path id');
-      // OpenAI answers a schema violation 400, not 422: so do the routes that imitate it.
-      const openAi = path.startsWith('/v1/') && !path.startsWith('/v1/messages');
-      if (operation.requestBody) expectStatuses(route, openAi ? [400, 413, 415] : [400, 413, 415, 422], 'body');
-      if (operation.parameters?.length) expectStatuses(route, [openAi ? 400 : 422], 'parameters');
+      // OpenAI and Anthropic answer a schema violation 400, not 422: so do the routes that imitate them.
+      const imitated = path.startsWith('/v1/');
+      if (operation.requestBody) expectStatuses(route, imitated ? [400, 413, 415] : [400, 413, 415, 422], 'body');
+      if (operation.parameters?.length) expectStatuses(route, [imitated ? 400 : 422], 'parameters');
       if ((operation as Json)['x-idempotent']) expectStatuses(route, [409], 'Idempotency-Key');
       if (/^\/(api\/)?v1\//.test(path) && !path.startsWith('/api/v1/health') && path !== '/api/v1/ws')
         expectStatuses(route, [429, 503], 'API');

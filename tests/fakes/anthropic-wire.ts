@@ -12,6 +12,7 @@ import {
   json,
   planFor,
   retryHeaders,
+  splitWords,
   stallFrame,
   textOf,
 } from './upstream-core.ts';
@@ -35,6 +36,15 @@ export function anthropicError(status: number, message?: string, requestId = 're
     { type: 'error', error: { type, message: message ?? `${type} (fake upstream)` }, request_id: requestId },
     { 'request-id': requestId, ...retryHeaders(status) },
   );
+}
+
+/** The first of the request's stop sequences the reply holds, and where: the real API ends the reply before it. */
+function stopSequenceIn(reply: string, sequences: unknown): { sequence: string; at: number } | undefined {
+  const found = (Array.isArray(sequences) ? sequences : [])
+    .filter((sequence): sequence is string => typeof sequence === 'string' && sequence !== '')
+    .map((sequence) => ({ sequence, at: reply.indexOf(sequence) }))
+    .filter((hit) => hit.at >= 0);
+  return found.sort((a, b) => a.at - b.at)[0];
 }
 
 function lastUserText(messages: unknown[]): string {
@@ -161,6 +171,11 @@ export async function messages(ctx: Ctx): Promise<Response> {
 
   if (calls.length) return toolUseMessage(ctx, body, calls, requestId);
   await ctx.sleep(plan.firstByteDelayMs);
+  const stop = stopSequenceIn(plan.reply, body.stop_sequences);
+  if (stop) {
+    plan.reply = plan.reply.slice(0, stop.at);
+    plan.chunks = splitWords(plan.reply);
+  }
 
   const inputTokens =
     countWords(textOf(body.system)) + msgs.reduce<number>((n, m) => n + (isRecord(m) ? countWords(textOf(m.content)) : 0), 0);
@@ -169,7 +184,8 @@ export async function messages(ctx: Ctx): Promise<Response> {
   const thinking = plan.reasoning.join('');
   const signature = 'c2lnbmF0dXJlLWZha2U=';
   // The no-finish scenarios name no stop reason: null, or "" (not a value the SDK's types allow).
-  const stopReason = (plan.finishReason === 'stop' ? 'end_turn' : plan.finishReason) as 'end_turn';
+  const stopReason = (stop ? 'stop_sequence' : plan.finishReason === 'stop' ? 'end_turn' : plan.finishReason) as 'end_turn';
+  const stopSequence = stop?.sequence ?? null;
   const message = {
     id: ctx.nextId('msg_fake'),
     type: 'message',
@@ -180,7 +196,7 @@ export async function messages(ctx: Ctx): Promise<Response> {
       { type: 'text' as const, text: plan.reply, citations: null },
     ],
     stop_reason: stopReason,
-    stop_sequence: null,
+    stop_sequence: stopSequence,
     stop_details: null,
     container: null,
     diagnostics: null,
@@ -208,7 +224,7 @@ export async function messages(ctx: Ctx): Promise<Response> {
   const frames: Frame[] = [
     sse({
       type: 'message_start',
-      message: { ...message, content: [], stop_reason: null, usage: usage(inputTokens, 1) },
+      message: { ...message, content: [], stop_reason: null, stop_sequence: null, usage: usage(inputTokens, 1) },
     }),
     ...(thinking
       ? [
@@ -240,7 +256,7 @@ export async function messages(ctx: Ctx): Promise<Response> {
       sse({ type: 'content_block_stop', index: textIndex }),
       sse({
         type: 'message_delta',
-        delta: { stop_reason: stopReason, stop_sequence: null, stop_details: null, container: null },
+        delta: { stop_reason: stopReason, stop_sequence: stopSequence, stop_details: null, container: null },
         usage: {
           output_tokens: outputTokens,
           input_tokens: inputTokens,

@@ -115,12 +115,12 @@ for (const [name, kind] of kinds) {
             for (const headers of [as(account), {}] as Record<string, string>[]) {
               const response = await post(url, body, headers, method.toUpperCase());
               const answer = (await response.json()) as Json;
-              // The OpenAI-compatible routes say it in OpenAI's words (400 invalid_request_error).
-              const openAi = path.startsWith('/v1/') && !path.startsWith('/v1/messages');
-              const said = openAi ? answer.error?.type : answer.error?.code;
+              // The OpenAI- and Anthropic-compatible routes say it in their API's words (400 invalid_request_error).
+              const imitated = path.startsWith('/v1/');
+              const said = imitated ? answer.error?.type : answer.error?.code;
               if (
                 ![400, 422].includes(response.status) ||
-                !(openAi ? ['invalid_request_error'] : ['invalid_json', 'validation_error']).includes(said)
+                !(imitated ? ['invalid_request_error'] : ['invalid_json', 'validation_error']).includes(said)
               )
                 wrong.push(`${method} ${path} ${headers.authorization ? 'with' : 'without'} a token → ${response.status}`);
             }

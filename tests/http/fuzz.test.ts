@@ -259,12 +259,14 @@ for (const [name, kind] of kinds) {
           'PATCH /api/v1/chats/{id}/messages/{messageId}',
           'POST /api/v1/streams/{id}/append',
           'POST /v1/chat/completions',
+          'POST /v1/messages',
+          'POST /v1/messages/count_tokens',
         ]),
       );
       expect(routes.length).toBeGreaterThan(20);
     });
 
-    test('security: every body on every JSON route answers 2xx or a 4xx in the error shape (OpenAI’s on /v1), never 5xx; refused bodies change nothing', async () => {
+    test('security: every body on every JSON route answers 2xx or a 4xx in the error shape (OpenAI’s on /v1, Anthropic’s on /v1/messages), never 5xx; refused bodies change nothing', async () => {
       let before = await snapshot();
       const failures: string[] = [];
       for (const [index, route] of routes.entries()) {
@@ -289,19 +291,27 @@ for (const [name, kind] of kinds) {
           } catch {
             throw new Error(`a 4xx that is not JSON: ${shown}`);
           }
-          // The OpenAI-compatible routes answer in OpenAI's shape (the request id only in X-Request-Id).
-          const openAi = route.path.startsWith('/v1/') && !route.path.startsWith('/v1/messages');
-          const shaped = openAi
-            ? typeof error?.type === 'string' &&
+          // The OpenAI-compatible routes answer in OpenAI's shape, the Anthropic-compatible ones in
+          // Anthropic's (both with the request id only in X-Request-Id).
+          const anthropic = route.path.startsWith('/v1/messages');
+          const openAi = route.path.startsWith('/v1/') && !anthropic;
+          const shaped = anthropic
+            ? JSON.parse(answer).type === 'error' &&
+              typeof error?.type === 'string' &&
               typeof error.message === 'string' &&
               error.message.length > 0 &&
-              'param' in error &&
-              'code' in error &&
               response.headers.get('x-request-id') !== null
-            : typeof error?.code === 'string' &&
-              typeof error.message === 'string' &&
-              error.message.length > 0 &&
-              error.requestId === response.headers.get('x-request-id');
+            : openAi
+              ? typeof error?.type === 'string' &&
+                typeof error.message === 'string' &&
+                error.message.length > 0 &&
+                'param' in error &&
+                'code' in error &&
+                response.headers.get('x-request-id') !== null
+              : typeof error?.code === 'string' &&
+                typeof error.message === 'string' &&
+                error.message.length > 0 &&
+                error.requestId === response.headers.get('x-request-id');
           if (!shaped) throw new Error(`a 4xx outside the error shape: ${shown}`);
           const after = await snapshot();
           if (!Bun.deepEquals(after, before)) throw new Error(`a refused body changed something: ${shown}`);

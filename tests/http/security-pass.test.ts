@@ -39,17 +39,25 @@ describe('every route of the OpenAPI document', () => {
 
   /** The code OpenAI's shape gives each of the contract's codes checked here (the OpenAI-compatible routes answer in it). */
   const openAiCodes: Record<string, string> = { unauthorized: 'invalid_api_key', forbidden: 'forbidden', not_found: 'not_found' };
+  /** The error type Anthropic's shape gives them (the Anthropic-compatible /v1/messages routes answer in it). */
+  const anthropicTypes: Record<string, string> = {
+    unauthorized: 'authentication_error',
+    forbidden: 'permission_error',
+    not_found: 'not_found_error',
+  };
+  const isAnthropic = (route: Route) => route.path.startsWith('/v1/messages');
   const codeOn = (route: Route, code: string) =>
-    route.path.startsWith('/v1/') && !route.path.startsWith('/v1/messages') ? (openAiCodes[code] ?? code) : code;
+    isAnthropic(route) ? (anthropicTypes[code] ?? code) : route.path.startsWith('/v1/') ? (openAiCodes[code] ?? code) : code;
 
   /** Calls each route, and lists those whose answer is not `status` with `code`. */
   async function expectEach(selected: Route[], headers: Record<string, string>, status: number, code: string) {
     const wrong: string[] = [];
     for (const route of selected) {
       const response = await call(route, headers);
-      const body = (await response.json()) as { error?: { code?: string } };
-      if (response.status !== status || body.error?.code !== codeOn(route, code))
-        wrong.push(`${route.method.toUpperCase()} ${route.path} → ${response.status} ${body.error?.code}`);
+      const body = (await response.json()) as { error?: { code?: string; type?: string } };
+      const said = isAnthropic(route) ? body.error?.type : body.error?.code;
+      if (response.status !== status || said !== codeOn(route, code))
+        wrong.push(`${route.method.toUpperCase()} ${route.path} → ${response.status} ${said}`);
     }
     expect(wrong).toEqual([]);
   }

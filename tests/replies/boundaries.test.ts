@@ -25,8 +25,8 @@ describe('module boundaries', () => {
     expect(crossings).toEqual([]);
   });
 
-  test('happy: chats, stateless chat, the OpenAI-compatible API and websockets all reply through the replies service', () => {
-    for (const room of ['chats', 'models', 'openai-compat', 'realtime', 'pipelines']) {
+  test('happy: chats, stateless chat, the OpenAI- and Anthropic-compatible APIs and websockets all reply through the replies service', () => {
+    for (const room of ['chats', 'models', 'openai-compat', 'anthropic-compat', 'realtime', 'pipelines']) {
       const users = files.filter(
         (file) => roomOf(file) === room && importsOf(file).some((specifier) => specifier.endsWith('/replies/service.ts')),
       );

@@ -208,6 +208,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
     let inputTokens = 0;
     let outputTokens = 0;
     let stopReason: string | undefined;
+    let stopSequence: string | undefined;
     let stopped = false;
     // Tool calls by content block index, each whole at its block's stop.
     const calls = new Map<number, ToolCall>();
@@ -246,6 +247,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
           }
           case 'message_delta':
             if (event.delta?.stop_reason) stopReason = event.delta.stop_reason;
+            if (event.delta?.stop_sequence) stopSequence = event.delta.stop_sequence;
             // output_tokens here is cumulative; input_tokens may be restated (or null).
             if (typeof event.usage?.output_tokens === 'number') outputTokens = event.usage.output_tokens;
             if (typeof event.usage?.input_tokens === 'number') inputTokens = event.usage.input_tokens;
@@ -265,7 +267,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): LlmP
     if (!stopped) throw new UpstreamError(STREAM_CUT_MESSAGE, { retryable: true });
     // message_stop without a stop reason: the message is whole all the same.
     const finishReason = stopReason ? (FINISH_REASONS[stopReason] ?? stopReason) : 'stop';
-    yield { type: 'done', finishReason, usage: { inputTokens, outputTokens } };
+    yield { type: 'done', finishReason, usage: { inputTokens, outputTokens }, ...(stopSequence ? { stopSequence } : {}) };
   }
 
   async function listModels() {

@@ -187,7 +187,13 @@ export type GenerationEvent =
    * OpenAI's words (stop, length, tool_calls, content_filter, …; Anthropic's translated), or
    * `stop` when upstream reached its marker without naming one.
    */
-  | { type: 'done'; finishReason: string; usage: Usage };
+  | {
+      type: 'done';
+      finishReason: string;
+      usage: Usage;
+      /** The stop sequence that ended the reply (finish reason `stop`), where upstream says which: Anthropic does. */
+      stopSequence?: string;
+    };
 
 export type ModelInfo = { id: string; provider: ProviderName; name: string; capabilities: string[] };
 

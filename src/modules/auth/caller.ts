@@ -20,7 +20,8 @@ const callerUser = (user: CallerUser): CallerUser => ({
 const lastSeenEveryMs = 60_000;
 
 /**
- * Turns credentials into a Caller. Every token request checks its session and user in the
+ * Turns credentials into a Caller: `Authorization: Bearer <access token | API key>`, else an API
+ * key in `x-api-key` (as Anthropic's SDKs send it), and `X-Admin-Key`. Every token request checks its session and user in the
  * database (one joined, prepared query), so a logged-out or revoked session and a disabled user
  * are refused on every instance at once, with or without Redis. (A KV blacklist of logged-out
  * token ids used to be read first; it could only repeat what this check already says, at the
@@ -89,12 +90,19 @@ export function createCallerResolver(infra: Infra, repo: AuthRepository, codec: 
   return async (request) => {
     const authorization = request.headers.get('authorization');
     const adminKey = request.headers.get('x-admin-key');
+    // Anthropic's clients send their key as `x-api-key`: taken for API keys only, when no Authorization header is sent.
+    const headerKey = request.headers.get('x-api-key');
     let caller: Caller | null = null;
     if (authorization) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (!match) throw unauthorized('Use Authorization: Bearer <token>');
       const credential = match[1]!;
       caller = credential.startsWith(apiKeyPrefix) ? await fromApiKey(credential) : await fromAccessToken(credential);
+    } else if (headerKey !== null) {
+      const key = headerKey.trim();
+      if (!key.startsWith(apiKeyPrefix))
+        throw unauthorized('x-api-key takes a Parley API key (pk_…); send an access token as Authorization: Bearer');
+      caller = await fromApiKey(key);
     }
     if (adminKey !== null) {
       if (!config.adminApiKey || !safeEqual(adminKey, config.adminApiKey)) throw unauthorized('Invalid admin key');

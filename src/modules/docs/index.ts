@@ -80,6 +80,10 @@ const tags = [
   { name: 'Pipelines', description: 'Multi-step LLM workflows, run as jobs on a queue any instance takes from' },
   { name: 'Admin', description: 'Users, cache and housekeeping (role admin or X-Admin-Key)' },
   { name: 'OpenAI-compatible', description: 'OpenAI’s wire format under /v1, for its SDKs' },
+  {
+    name: 'Anthropic-compatible',
+    description: 'Anthropic’s Messages API (/v1/messages), for its SDKs: baseURL is the server, the key a Parley API key',
+  },
 ];
 
 const description = [
@@ -137,6 +141,13 @@ export function docsModule({ version }: DocsOptions) {
                 scheme: 'bearer',
                 bearerFormat: 'JWT',
                 description: 'The access token of a signed-in session; API keys are refused (403) where credentials are managed',
+              },
+              apiKey: {
+                type: 'apiKey',
+                in: 'header',
+                name: 'x-api-key',
+                description:
+                  'An API key (pk_…) in x-api-key, as Anthropic’s SDKs send it; read only when no Authorization header is sent. Access tokens go as bearer',
               },
               adminKey: { type: 'apiKey', in: 'header', name: 'X-Admin-Key' },
             },

@@ -8,6 +8,7 @@ import { errorFormat } from '../../http/docs.ts';
 // (`x-should-retry: false`, or upstream's Retry-After), so the SDKs' retries do not multiply them.
 import type { ErrorDialect } from '../../http/error-handler.ts';
 import { AppError, type ErrorCode } from '../../http/errors.ts';
+import { upstreamVerdict } from '../gateway/service.ts';
 import type { GenerationFailure } from '../replies/service.ts';
 import { OpenAiError } from './model.ts';
 
@@ -84,30 +85,17 @@ export const openAiErrorDialect: ErrorDialect = {
   write: openAiErrorOf,
 };
 
-/** Retry-After seconds below this are not worth passing on: the client is told not to retry instead. */
-const MIN_RETRY_AFTER_SECONDS = 1;
-
 /**
- * The AppError for a reply the provider failed, as /v1 answers it; undefined for a failure that
- * is not the provider's (the stream buffer, the database: the replies service maps those). An
- * upstream's refusal of the request (400, 404, 413, 422) is the client's, with upstream's own
- * message; a fault after Parley's own retries (401/403: Parley's key; 429; 5xx; no answer at all)
- * is 502 (503 for upstream's 503, 429 for its 429) with `x-should-retry: false`, or upstream's
- * Retry-After when it named one of at least a second.
+ * The AppError for a reply the provider failed, as /v1 answers it (see upstreamVerdict): an
+ * unknown model is 404 `model_not_found`, a refusal 400 `invalid_request_error` with upstream's
+ * message; undefined for a failure that is not the provider's.
  */
 export function openAiFailure(failure: GenerationFailure | undefined, model: string): AppError | undefined {
-  if (failure?.code !== 'upstream_error') return undefined;
-  const { status, clientMessage, retryAfterSeconds } = failure.upstream ?? {};
-  if (status === 404) return modelNotFound(model, clientMessage);
-  if (status === 400 || status === 413 || status === 422) {
-    return hinted('validation_error', clientMessage ?? failure.message, { type: 'invalid_request_error', code: null, param: null });
-  }
-  const headers: Record<string, string> =
-    retryAfterSeconds !== undefined && retryAfterSeconds >= MIN_RETRY_AFTER_SECONDS && (status === 429 || status === 503)
-      ? { 'retry-after': String(Math.ceil(retryAfterSeconds)) }
-      : { 'x-should-retry': 'false' };
-  const code: ErrorCode = status === 429 ? 'rate_limited' : status === 503 ? 'unavailable' : 'upstream_error';
-  return hinted(code, failure.message, {}, headers);
+  return upstreamVerdict(failure, {
+    notFound: (message) => modelNotFound(model, message),
+    refused: (message) => hinted('validation_error', message, { type: 'invalid_request_error', code: null, param: null }),
+    fault: (code, message, headers) => hinted(code, message, {}, headers),
+  });
 }
 
 /** Every error of the /v1 routes is OpenAI's shape, a schema violation OpenAI's 400: spread into a route's `detail`. */

@@ -1,10 +1,9 @@
 import { Elysia } from 'elysia';
 import type { UserCaller } from '../../http/auth.ts';
 import { mayFail } from '../../http/docs.ts';
-import { AppError } from '../../http/errors.ts';
 import type { ReplayStream } from '../../http/idempotency.ts';
 import type { RouteBundle } from '../../http/routes.ts';
-import { ModelCannotTakeImagesError } from '../../infra/llm/index.ts';
+import { cancelOnAbort, failureOf, startGatewayReply } from '../gateway/service.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService, StartedGeneration } from '../replies/service.ts';
 import { badParam, modelNotFound, openAiErrors, openAiFailure } from './errors.ts';
@@ -42,7 +41,7 @@ export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }
   const replayCompletion: ReplayStream = (request, streamId) =>
     replies.sse(streamId, { format: formatOf(request.body as CompletionBody, streamId) });
 
-  /** A reply with no chat, started like any stateless one (model, then LLM limits, then the detached generation). */
+  /** A reply with no chat, started like any stateless one; its refusals in OpenAI's words. */
   const startCompletion = async (caller: UserCaller, ip: string, body: CompletionBody): Promise<StartedGeneration> => {
     const { conversation, from } = toStateless(body);
     if (conversation.sampling?.logprobs) {
@@ -51,43 +50,17 @@ export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }
         throw badParam('logprobs', `The ${provider} provider returns no log probabilities: logprobs must be false for this model`);
       }
     }
-    try {
-      return await models.startStateless(caller, ip, conversation);
-    } catch (error) {
-      if (error instanceof ModelCannotTakeImagesError) {
+    return startGatewayReply(models, caller, ip, conversation, {
+      images: (error) => {
         const { messageIndex, partIndex } = error.details;
-        throw badParam(`messages[${from[messageIndex] ?? messageIndex}].content[${partIndex}]`, error.message);
-      }
-      // The model resolved to nothing offered (`echo/other`, an unconfigured provider).
-      const field = error instanceof AppError ? (error.options.details as { field?: string }[] | undefined)?.[0]?.field : undefined;
-      if (error instanceof AppError && error.code === 'validation_error' && (field === 'body.model' || field === 'body.provider')) {
-        throw modelNotFound(body.model, error.message);
-      }
-      throw error;
-    }
+        return badParam(`messages[${from[messageIndex] ?? messageIndex}].content[${partIndex}]`, error.message);
+      },
+      unknownModel: (message) => modelNotFound(body.model, message),
+    });
   };
 
-  /** The failed reply's error as /v1 answers it (see openAiFailure); a failure that is not the provider's as the replies service maps it. */
-  const failureOf = async (started: StartedGeneration, model: string): Promise<AppError> => {
-    const result = await started.done;
-    const upstream = openAiFailure(result.error, model);
-    if (upstream) return upstream;
-    try {
-      await replies.result(started);
-    } catch (error) {
-      if (error instanceof AppError) return error;
-    }
-    return new AppError('upstream_error', result.error?.message ?? 'The model provider failed');
-  };
-
-  /** Cancels the reply if the request is abandoned before it ended (an OpenAI caller cannot come back to it). */
-  const cancelOnAbort = (request: Request, started: StartedGeneration) => {
-    const cancel = () => void replies.cancel(started.messageId).catch(() => undefined);
-    // The caller may have left while the reply was being started.
-    if (request.signal.aborted) return cancel();
-    request.signal.addEventListener('abort', cancel, { once: true });
-    void started.done.finally(() => request.signal.removeEventListener('abort', cancel));
-  };
+  /** The failed reply's error as /v1 answers it (see openAiFailure). */
+  const failure = (started: StartedGeneration, model: string) => failureOf(replies, started, (error) => openAiFailure(error, model));
 
   return new Elysia({ name: 'openai-compat', prefix: '/v1' })
     .use(routes.api())
@@ -96,15 +69,15 @@ export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }
       '/chat/completions',
       async ({ caller, ip, body, request }) => {
         const started = await startCompletion(caller, ip, body);
-        cancelOnAbort(request, started);
+        cancelOnAbort(replies, request, started);
         if (!body.stream) {
           const result = await started.done;
-          if (result.status === 'error') throw await failureOf(started, body.model);
+          if (result.status === 'error') throw await failure(started, body.model);
           return completionOf(started.streamId, result);
         }
         // Held until the first token: a failure before it is an HTTP error, not a 200 stream.
         const first = await replies.firstEvent(started.streamId, { signal: request.signal, timeoutMs: firstTokenHoldMs });
-        if (first?.event === 'error') throw await failureOf(started, body.model);
+        if (first?.event === 'error') throw await failure(started, body.model);
         return replies.sse(started.streamId, { format: formatOf(body, started.streamId), cancelOnLeave: started.messageId });
       },
       {

@@ -2,11 +2,11 @@
 // Parley's ids are `provider/model`, so a model's id holds a `/`: the official SDK sends it encoded
 // (`/v1/models/openai%2Fgpt-5.5`), other clients as is (`/v1/models/openai/gpt-5.5`); both work.
 import { Elysia, t } from 'elysia';
-import { canonicalProvider } from '../../config/vocabulary.ts';
 import type { UserCaller } from '../../http/auth.ts';
 import { AppError } from '../../http/errors.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import { type ModelInfo, ollamaModelName } from '../../infra/llm/index.ts';
+import { modelOf } from '../gateway/service.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService } from '../replies/service.ts';
 import { openAiErrors } from './errors.ts';
@@ -68,11 +68,9 @@ export function openAiModelRoutes({ models, replies, routes }: { models: ModelsS
    * offered model is that one, or the caller's key may not use it.
    */
   async function find(caller: UserCaller, id: string): Promise<OpenAiModel | null> {
-    const [first = '', ...rest] = id.split('/');
-    const provider = rest.length > 0 ? canonicalProvider(first) : undefined;
     let resolved: { provider: string; model: string };
     try {
-      resolved = await replies.resolveModel({ provider, model: provider ? rest.join('/') : id });
+      resolved = await replies.resolveModel(modelOf(id));
     } catch (error) {
       if (error instanceof AppError && error.code === 'validation_error') return null; // a provider that is not configured
       throw error;

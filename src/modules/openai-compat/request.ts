@@ -2,7 +2,6 @@
 // (text, images, tool calls and tool results), its tools, and its optional fields as sampling
 // options. What Parley cannot honour is refused here, naming the field as OpenAI would, before
 // anything is counted or sent.
-import { canonicalProvider } from '../../config/vocabulary.ts';
 import {
   type ChatMessage,
   type ContentPart,
@@ -11,6 +10,7 @@ import {
   type ToolChoice,
   type ToolDefinition,
 } from '../../infra/llm/index.ts';
+import { modelOf } from '../gateway/service.ts';
 import type { StatelessConversation } from '../models/service.ts';
 import { badParam } from './errors.ts';
 import { type CompletionBody, type CompletionMessage, maxContentLength } from './model.ts';
@@ -179,14 +179,11 @@ export function toStateless(body: CompletionBody): { conversation: StatelessConv
   refuseWhatCannotBeHonoured(body);
   const { turns, system, from } = toConversation(body.messages);
   if (!turns.length && !system) throw badParam('messages', 'The conversation says nothing: send at least one message with content');
-  const [first = '', ...rest] = body.model.split('/');
-  const provider = rest.length > 0 ? canonicalProvider(first) : undefined;
   return {
     conversation: {
       messages: turns,
       system,
-      provider,
-      model: provider ? rest.join('/') : body.model,
+      ...modelOf(body.model),
       temperature: given(body.temperature),
       maxTokens: given(body.max_completion_tokens) ?? given(body.max_tokens),
       sampling: samplingOf(body),

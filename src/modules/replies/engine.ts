@@ -76,7 +76,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
   async function run(input: RunInput, streamId: string, controller: AbortController): Promise<GenerationResult> {
     let provider = input.provider;
     let model = input.model;
-    let finish: { reason: string; usage: Usage } | undefined;
+    let finish: { reason: string; usage: Usage; stopSequence?: string } | undefined;
     let failure: GenerationFailure | undefined;
     const writer = createReplyWriter({
       append: (item) => emit(streamId, item.event, eventData(item)),
@@ -117,7 +117,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       let firstTokenAt: number | undefined;
       const handle = (event: ResilientEvent) => {
         if (event.type === 'attempt') [provider, model] = [event.provider, event.model];
-        else if (event.type === 'done') finish = { reason: event.finishReason, usage: event.usage };
+        else if (event.type === 'done') finish = { reason: event.finishReason, usage: event.usage, stopSequence: event.stopSequence };
         else {
           if (firstTokenAt === undefined) deps.observe.firstToken(provider, ((firstTokenAt = performance.now()) - askedAt) / 1000);
           if (event.type === 'tool_call') writer.pushToolCall(event.index, event.call);
@@ -182,6 +182,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     // What the provider produced is billed whether or not it could be stored.
     const billable = status !== 'error';
     const finishReason = cancelled ? 'cancelled' : (finish?.reason ?? 'error');
+    const stopSequence = finish?.stopSequence !== undefined ? { stopSequence: finish.stopSequence } : {};
     let message: MessageRow | undefined;
     if (input.chatId !== null) {
       try {
@@ -230,7 +231,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       if (!superseded || !(await buffers.snapshot(streamId)).ended) {
         // `done` only once the reply is stored; anything else ends with `error`.
         if (failure) await emit(streamId, 'error', { code: failure.code, message: failure.message });
-        else await emit(streamId, 'done', { messageId: input.messageId, finishReason, usage });
+        else await emit(streamId, 'done', { messageId: input.messageId, finishReason, usage, ...stopSequence });
         await buffers.end(streamId, ttl);
       }
     } catch (error) {
@@ -244,6 +245,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       provider,
       model,
       finishReason,
+      ...stopSequence,
       usage,
       toolCalls: [...writer.toolCalls],
       logprobs: writer.logprobs && [...writer.logprobs],

@@ -81,6 +81,8 @@ export type GenerationResult = {
   provider: ProviderName;
   model: string;
   finishReason: string;
+  /** The stop sequence that ended the reply, where the provider says which (Anthropic); the `done` event carries it too. */
+  stopSequence?: string;
   usage: Usage;
   /** The tools the model called, in order (none without `tools`). */
   toolCalls: ToolCall[];
