@@ -1,16 +1,17 @@
 import { Elysia } from 'elysia';
 import type { UserCaller } from '../../http/auth.ts';
 import { mayFail } from '../../http/docs.ts';
-import { AppError } from '../../http/errors.ts';
 import type { ReplayStream } from '../../http/idempotency.ts';
 import type { RouteBundle } from '../../http/routes.ts';
-import { ModelCannotTakeImagesError } from '../../infra/llm/index.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService, StartedGeneration } from '../replies/service.ts';
-import { badParam, modelNotFound, openAiErrors, openAiFailure } from './errors.ts';
+import { badParam, openAiErrors } from './errors.ts';
+import { createReplyLifecycle } from './lifecycle.ts';
 import { Completion, type CompletionBody, CompletionBody as CompletionSchema } from './model.ts';
 import { openAiModelRoutes } from './models.ts';
 import { given, toStateless } from './request.ts';
+import { openAiResponsesRoutes } from './responses.ts';
+import type { ResponsesService } from './responses-service.ts';
 import { completionChunks, completionOf } from './stream.ts';
 
 const tags = ['OpenAI-compatible'];
@@ -18,6 +19,8 @@ const tags = ['OpenAI-compatible'];
 export type OpenAiCompatOptions = {
   models: ModelsService;
   replies: RepliesService;
+  /** The Responses API's stored responses and replies (POST/GET/DELETE /v1/responses). */
+  responses: ResponsesService;
   routes: RouteBundle;
   /**
    * Longest a streamed completion holds its response for the reply's first token, in ms: a failure
@@ -28,7 +31,7 @@ export type OpenAiCompatOptions = {
 };
 
 /**
- * /v1/models and /v1/chat/completions in OpenAI's wire format, so the official `openai` SDK (and
+ * /v1/models, /v1/chat/completions and /v1/responses in OpenAI's wire format, so the official `openai` SDK (and
  * the Vercel AI SDK, LangChain…) work with `baseURL: <server>/v1` and a Parley API key. Replies
  * run like any other stateless reply, with tools, images and OpenAI's request fields; every error
  * is written in OpenAI's shape (openAiErrorDialect, given to the error handler in app.ts). These
@@ -36,13 +39,15 @@ export type OpenAiCompatOptions = {
  */
 export { openAiErrorDialect } from './errors.ts';
 
-export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }: OpenAiCompatOptions) {
+export function openAiCompatModule({ models, replies, responses, routes, firstTokenHoldMs }: OpenAiCompatOptions) {
   const formatOf = (body: CompletionBody, streamId: string) =>
     completionChunks(streamId, { model: body.model, includeUsage: given(body.stream_options)?.include_usage === true });
   const replayCompletion: ReplayStream = (request, streamId) =>
     replies.sse(streamId, { format: formatOf(request.body as CompletionBody, streamId) });
 
-  /** A reply with no chat, started like any stateless one (model, then LLM limits, then the detached generation). */
+  const lifecycle = createReplyLifecycle({ models, replies });
+
+  /** The completion's reply, once the provider can honour its log probabilities. */
   const startCompletion = async (caller: UserCaller, ip: string, body: CompletionBody): Promise<StartedGeneration> => {
     const { conversation, from } = toStateless(body);
     if (conversation.sampling?.logprobs) {
@@ -51,47 +56,17 @@ export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }
         throw badParam('logprobs', `The ${provider} provider returns no log probabilities: logprobs must be false for this model`);
       }
     }
-    try {
-      return await models.startStateless(caller, ip, conversation);
-    } catch (error) {
-      if (error instanceof ModelCannotTakeImagesError) {
-        const { messageIndex, partIndex } = error.details;
-        throw badParam(`messages[${from[messageIndex] ?? messageIndex}].content[${partIndex}]`, error.message);
-      }
-      // The model resolved to nothing offered (`echo/other`, an unconfigured provider).
-      const field = error instanceof AppError ? (error.options.details as { field?: string }[] | undefined)?.[0]?.field : undefined;
-      if (error instanceof AppError && error.code === 'validation_error' && (field === 'body.model' || field === 'body.provider')) {
-        throw modelNotFound(body.model, error.message);
-      }
-      throw error;
-    }
+    return lifecycle.start(caller, ip, conversation, {
+      model: body.model,
+      partParam: (messageIndex, partIndex) => `messages[${from[messageIndex] ?? messageIndex}].content[${partIndex}]`,
+    });
   };
-
-  /** The failed reply's error as /v1 answers it (see openAiFailure); a failure that is not the provider's as the replies service maps it. */
-  const failureOf = async (started: StartedGeneration, model: string): Promise<AppError> => {
-    const result = await started.done;
-    const upstream = openAiFailure(result.error, model);
-    if (upstream) return upstream;
-    try {
-      await replies.result(started);
-    } catch (error) {
-      if (error instanceof AppError) return error;
-    }
-    return new AppError('upstream_error', result.error?.message ?? 'The model provider failed');
-  };
-
-  /** Cancels the reply if the request is abandoned before it ended (an OpenAI caller cannot come back to it). */
-  const cancelOnAbort = (request: Request, started: StartedGeneration) => {
-    const cancel = () => void replies.cancel(started.messageId).catch(() => undefined);
-    // The caller may have left while the reply was being started.
-    if (request.signal.aborted) return cancel();
-    request.signal.addEventListener('abort', cancel, { once: true });
-    void started.done.finally(() => request.signal.removeEventListener('abort', cancel));
-  };
+  const { failureOf, cancelOnAbort } = lifecycle;
 
   return new Elysia({ name: 'openai-compat', prefix: '/v1' })
     .use(routes.api())
     .use(openAiModelRoutes({ models, replies, routes }))
+    .use(openAiResponsesRoutes({ responses, replies, routes, firstTokenHoldMs }))
     .post(
       '/chat/completions',
       async ({ caller, ip, body, request }) => {

@@ -221,7 +221,25 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     } catch (error) {
       log.error('could not record the usage of a generation', { messageId: input.messageId, error });
     }
+    const toolCalls = [...writer.toolCalls];
+    const logprobs = writer.logprobs && [...writer.logprobs];
+    const result: GenerationResult = {
+      status,
+      text,
+      reasoning,
+      provider,
+      model,
+      finishReason,
+      usage,
+      toolCalls,
+      logprobs,
+      error: failure,
+      message,
+    };
     if (message) await notify(input.onStored, message);
+    await Promise.resolve(input.onSettled?.(result, streamId)).catch((error) =>
+      log.warn('a reply hook failed', { messageId: input.messageId, error }),
+    );
     // Freed before the last event: a client that saw `done` may start its next reply at once.
     await input.slot?.release();
     try {
@@ -236,19 +254,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       log.error('could not end the stream of a generation', { messageId: input.messageId, error });
     }
     await kv.del(aliveKey(input.messageId)).catch(() => undefined);
-    return {
-      status,
-      text,
-      reasoning,
-      provider,
-      model,
-      finishReason,
-      usage,
-      toolCalls: [...writer.toolCalls],
-      logprobs: writer.logprobs && [...writer.logprobs],
-      error: failure,
-      message,
-    };
+    return result;
   }
 
   /**
