@@ -75,7 +75,7 @@ describe.each(kinds)('Responses API through the openai SDK (%s)', (_label, kind)
     expect(response.usage!.output_tokens).toBeGreaterThan(0);
     expect(response.usage!.total_tokens).toBe(response.usage!.input_tokens + response.usage!.output_tokens);
     expect(response.instructions).toBe('Be brief.');
-    expect(response.store).toBe(true);
+    expect((response as unknown as { store: boolean }).store).toBe(true);
     expect(upstreamTurns(text)).toEqual([
       ['system', 'Be brief.'],
       ['user', text],
@@ -190,7 +190,7 @@ describe.each(kinds)('Responses API through the openai SDK (%s)', (_label, kind)
     const events: OpenAI.Responses.ResponseStreamEvent[] = [];
     for await (const event of stream) events.push(event);
     expect(events.map((event) => event.sequence_number)).toEqual(events.map((_, i) => i));
-    expect(events.map((event) => event.type)).toEqual([
+    expect(events.map((event): string => event.type)).toEqual([
       'response.created',
       'response.in_progress',
       ...[0, 1].flatMap(() => [
@@ -325,11 +325,11 @@ describe.each(kinds)('Responses API through the openai SDK (%s)', (_label, kind)
     const failed = events.at(-1) as OpenAI.Responses.ResponseFailedEvent;
     expect(failed.type).toBe('response.failed');
     expect(failed.response.status).toBe('failed');
-    expect(failed.response.error?.code).toBe('upstream_error');
+    expect(failed.response.error?.code).toBe('server_error');
     expect(events.some((event) => event.type === 'response.output_text.delta')).toBe(true);
     const stored = await client.responses.retrieve(failed.response.id);
     expect(stored.status).toBe('failed');
-    expect(stored.error?.code).toBe('upstream_error');
+    expect(stored.error?.code).toBe('server_error');
     const continued = await failure(() =>
       client.responses.create({ model: 'echo/echo', previous_response_id: failed.response.id, input: 'go on' }),
     );

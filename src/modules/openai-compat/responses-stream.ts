@@ -67,11 +67,15 @@ export function echoOf(body: ResponseBody): ResponseEcho {
 type Outcome = Pick<ResponseObject, 'status' | 'error' | 'incomplete_details'>;
 
 /**
- * How a reply ended, as a Response says it: failed (with the error), cancelled (the caller left),
+ * How a reply ended, as a Response says it: failed (with the error in OpenAI's codes), cancelled (the caller left),
  * incomplete (max_output_tokens, content_filter), else completed.
  */
 export function outcomeOf(finishReason: string, failure?: { code: string; message: string }): Outcome {
-  if (failure) return { status: 'failed', error: { code: failure.code, message: failure.message }, incomplete_details: null };
+  if (failure) {
+    // OpenAI's codes for a response that failed (ResponseError): a spent rate limit, else a server error.
+    const code = failure.code === 'rate_limited' ? 'rate_limit_exceeded' : 'server_error';
+    return { status: 'failed', error: { code, message: failure.message }, incomplete_details: null };
+  }
   if (finishReason === 'cancelled') return { status: 'cancelled', error: null, incomplete_details: null };
   if (finishReason === 'length') return { status: 'incomplete', error: null, incomplete_details: { reason: 'max_output_tokens' } };
   if (finishReason === 'content_filter') return { status: 'incomplete', error: null, incomplete_details: { reason: 'content_filter' } };
