@@ -108,10 +108,10 @@ describe.each(kinds)('Vercel AI SDK, @ai-sdk/openai default (Responses API) (%s)
     const recording = createOpenAI({
       baseURL: server.baseURL,
       apiKey: server.key,
-      fetch: async (url, init) => {
+      fetch: (async (url: string | URL | Request, init?: RequestInit) => {
         sent.push(JSON.parse(String(init?.body)));
         return fetch(url, init);
-      },
+      }) as typeof fetch,
     });
     const second = await generateText({
       model: recording('openai/gpt-4o-mini'),
