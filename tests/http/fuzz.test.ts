@@ -259,6 +259,7 @@ for (const [name, kind] of kinds) {
           'PATCH /api/v1/chats/{id}/messages/{messageId}',
           'POST /api/v1/streams/{id}/append',
           'POST /v1/chat/completions',
+          'POST /v1/responses',
         ]),
       );
       expect(routes.length).toBeGreaterThan(20);
