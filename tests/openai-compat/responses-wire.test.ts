@@ -1,0 +1,160 @@
+// /v1/responses on the wire, below the SDKs: the SSE framing (`event:` named as the data's type,
+// numbered), how each ending of a reply is told (completed, incomplete, failed, an empty reply),
+// Idempotency-Key replays, and a caller that leaves cancelling the reply, which is stored as
+// cancelled. The event writer is also driven directly for endings the fake upstream cannot make.
+import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
+import OpenAI from 'openai';
+import type { SseItem } from '../../src/http/sse.ts';
+import { echoOf, responseEvents } from '../../src/modules/openai-compat/responses-stream.ts';
+import { type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { kinds } from '../helpers/app.ts';
+import { uniqueText, waitUntil } from '../helpers/client.ts';
+import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
+import { type Listening, listeningApp } from '../helpers/openai.ts';
+
+setDefaultTimeout(60_000);
+
+type WireEvent = { event: string; data: { type: string; sequence_number: number; [key: string]: unknown } };
+
+/** The SSE events of a body: each `event:` line with its JSON `data:` line. */
+function eventsOf(text: string): WireEvent[] {
+  return text
+    .split('\n\n')
+    .filter((block) => block.startsWith('event: '))
+    .map((block) => {
+      const [eventLine, dataLine] = block.split('\n');
+      return { event: eventLine!.slice('event: '.length), data: JSON.parse(dataLine!.slice('data: '.length)) };
+    });
+}
+
+describe('the event writer, on its own', () => {
+  const streamId = '01939d3c-7b0a-7c3e-9a1b-0123456789ab';
+  const run = (items: [string, object][]) => {
+    const format = responseEvents(streamId, { model: 'echo/echo', echo: echoOf({ model: 'echo/echo', input: 'x' }) });
+    const decoder = new TextDecoder();
+    return eventsOf(
+      items.map(([event, data], i) => decoder.decode(format({ id: `1-${i}`, event, data: JSON.stringify(data) } as SseItem))).join(''),
+    );
+  };
+  const start: [string, object] = ['start', { provider: 'openai', model: 'gpt-4o-mini' }];
+  const usage = { inputTokens: 3, outputTokens: 2 };
+
+  test('happy: a reply cut at the token limit ends with response.incomplete (max_output_tokens)', () => {
+    const events = run([start, ['delta', { text: 'cut ' }], ['done', { finishReason: 'length', usage }]]);
+    const last = events.at(-1)!;
+    expect(last.event).toBe('response.incomplete');
+    expect(last.data.response).toMatchObject({
+      status: 'incomplete',
+      incomplete_details: { reason: 'max_output_tokens' },
+      model: 'openai/gpt-4o-mini',
+      output: [{ type: 'message', status: 'incomplete', content: [{ type: 'output_text', text: 'cut ' }] }],
+      usage: { input_tokens: 3, output_tokens: 2, total_tokens: 5 },
+    });
+  });
+
+  test('happy: a reply that said nothing still answers one empty message; text after a tool call opens a new message', () => {
+    const empty = run([start, ['done', { finishReason: 'stop', usage }]]);
+    expect(empty.map((e) => e.event)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    const mixed = run([
+      start,
+      ['delta', { text: 'first' }],
+      ['tool_call', { index: 0, id: 'call_1', name: 'f', arguments: '{}' }],
+      ['delta', { text: 'then' }],
+      ['done', { finishReason: 'tool_calls', usage }],
+    ]);
+    const output = (mixed.at(-1)!.data.response as { output: { id: string; type: string }[] }).output;
+    expect(output.map((item) => item.type)).toEqual(['message', 'function_call', 'message']);
+    expect(new Set(output.map((item) => item.id)).size).toBe(3);
+    expect(mixed.map((e) => e.data.sequence_number)).toEqual(mixed.map((_, i) => i));
+  });
+});
+
+describe.each(kinds)('/v1/responses on the wire (%s)', (_label, kind) => {
+  let fake: FakeUpstream;
+  let server: Listening;
+  const post = (body: object, headers: Record<string, string> = {}, signal?: AbortSignal) =>
+    fetch(`${server.baseURL}/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.key}`, 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+      signal,
+    });
+  beforeAll(async () => {
+    fake = await startFakeUpstream({ slowChunkMs: 100 });
+    server = await listeningApp(kind, llmEnv(fake));
+  });
+  afterAll(async () => {
+    await server?.close();
+    await fake?.stop();
+  });
+  beforeEach(() => fake.reset());
+
+  test('happy: each event is named as its data’s type, numbered from 0, and the deltas make the stored text', async () => {
+    const response = await post({ model: 'openai/gpt-4o-mini', input: 'wire format', stream: true });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    const events = eventsOf(await response.text());
+    for (const [i, { event, data }] of events.entries()) {
+      expect(data.type).toBe(event);
+      expect(data.sequence_number).toBe(i);
+    }
+    const text = events.flatMap((e) => (e.event === 'response.output_text.delta' ? [e.data.delta as string] : [])).join('');
+    const id = (events[0]!.data.response as { id: string }).id;
+    const stored = (await (
+      await fetch(`${server.baseURL}/responses/${id}`, { headers: { authorization: `Bearer ${server.key}` } })
+    ).json()) as {
+      output: { content: { text: string }[] }[];
+    };
+    expect(stored.output[0]!.content[0]!.text).toBe(text);
+  });
+
+  test('happy: a repeat with the same Idempotency-Key replays the response, streamed or not, with one upstream call', async () => {
+    const text = uniqueText('idempotent');
+    const key = { 'idempotency-key': `resp-${text}` };
+    const first = await (await post({ model: 'openai/gpt-4o-mini', input: text }, key)).json();
+    const again = await post({ model: 'openai/gpt-4o-mini', input: text }, key);
+    expect(again.headers.get('idempotency-replayed')).toBe('true');
+    expect(await again.json()).toEqual(first);
+    const streamed = uniqueText('idempotent stream');
+    const streamKey = { 'idempotency-key': `resp-${streamed}` };
+    const once = await (await post({ model: 'openai/gpt-4o-mini', input: streamed, stream: true }, streamKey)).text();
+    const twice = await (await post({ model: 'openai/gpt-4o-mini', input: streamed, stream: true }, streamKey)).text();
+    // The same events; only a Response's completed_at may say a later second.
+    const strip = (body: string) => eventsOf(body).map((e) => JSON.stringify(e).replace(/"completed_at":\d+/, ''));
+    expect(strip(twice)).toEqual(strip(once));
+    expect(upstreamCalls(fake, text)).toHaveLength(1);
+    expect(upstreamCalls(fake, streamed)).toHaveLength(1);
+  });
+
+  test('happy: a caller that leaves mid-stream cancels the reply, which is stored as cancelled', async () => {
+    const client = new OpenAI({ apiKey: server.key, baseURL: server.baseURL, maxRetries: 0 });
+    const text = uniqueText('left');
+    const stream = await client.responses.create({ model: 'openai/fake-slow', input: text, stream: true });
+    let id = '';
+    for await (const event of stream) {
+      if (event.type === 'response.created') id = event.response.id;
+      if (event.type === 'response.output_text.delta') break; // leaving the loop aborts the request
+    }
+    await waitUntil(() => upstreamCalls(fake, text)[0]?.aborted === true, 'the upstream request aborted', 3000);
+    let status = '';
+    await waitUntil(
+      async () => {
+        const stored = await client.responses.retrieve(id).catch(() => undefined);
+        status = stored?.status ?? '';
+        return status !== '';
+      },
+      'the response stored',
+      3000,
+    );
+    expect(status).toBe('cancelled');
+  });
+});
