@@ -9,7 +9,6 @@
 import type { UserCaller } from '../../http/auth.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { ChatMessage } from '../../infra/llm/index.ts';
-import type { RemovedCounts } from '../admin/housekeeping.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService, StartedGeneration } from '../replies/service.ts';
 import { badParam, hinted } from './errors.ts';
@@ -118,7 +117,7 @@ export function createResponsesService(infra: Infra, deps: { models: ModelsServi
     },
 
     /** Housekeeping: removes the responses past RESPONSES_TTL_SECONDS. */
-    sweep: async (): Promise<RemovedCounts> => ({ responses: await repo.removeExpired() }),
+    sweep: async (): Promise<Record<string, number>> => ({ responses: await repo.removeExpired() }),
   };
 }
 

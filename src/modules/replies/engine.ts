@@ -223,23 +223,16 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     }
     const toolCalls = [...writer.toolCalls];
     const logprobs = writer.logprobs && [...writer.logprobs];
-    const result: GenerationResult = {
-      status,
-      text,
-      reasoning,
-      provider,
-      model,
-      finishReason,
-      usage,
-      toolCalls,
-      logprobs,
-      error: failure,
-      message,
-    };
-    if (message) await notify(input.onStored, message);
-    await Promise.resolve(input.onSettled?.(result, streamId)).catch((error) =>
-      log.warn('a reply hook failed', { messageId: input.messageId, error }),
-    );
+    const result: GenerationResult = { status, text, reasoning, provider, model, finishReason, usage, toolCalls, logprobs, error: failure };
+    if (message) {
+      result.message = message;
+      await notify(input.onStored, message);
+    }
+    try {
+      await input.onSettled?.(result, streamId);
+    } catch (error) {
+      log.warn('a reply hook failed', { messageId: input.messageId, error: (error as Error).message });
+    }
     // Freed before the last event: a client that saw `done` may start its next reply at once.
     await input.slot?.release();
     try {
