@@ -251,6 +251,41 @@ describe.each(kinds)('Responses API through the openai SDK (%s)', (_label, kind)
     ]);
   });
 
+  test('happy: an item_reference to a stored function call, then its output, gets the answer', async () => {
+    const question = { role: 'user' as const, content: 'weather by reference?' };
+    const first = await client.responses.create({ model: 'openai/fake-tool-call', input: [question], tools: [weather] });
+    const call = first.output.find((item) => item.type === 'function_call') as OpenAI.Responses.ResponseFunctionToolCall;
+    const second = await client.responses.create({
+      model: 'openai/fake-tool-call',
+      input: [question, { type: 'item_reference', id: call.id! }, { type: 'function_call_output', call_id: call.call_id, output: 'hail' }],
+      tools: [weather],
+      store: false,
+    });
+    expect(second.output_text).toBe(expectedReply('tool result: hail'));
+    const missing = await failure(() =>
+      client.responses.create({ model: 'echo/echo', input: [{ type: 'item_reference', id: `${call.id}9` }] }),
+    );
+    expect(missing).toMatchObject({ status: 404, param: 'input[0]' });
+  });
+
+  test('happy: an input_image (data URL) reaches the model beside the text', async () => {
+    const text = uniqueText('look');
+    await client.responses.create({
+      model: 'openai/gpt-4o-mini',
+      input: [
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text },
+            { type: 'input_image', image_url: 'data:image/png;base64,iVBORw0KGgo=', detail: 'auto' },
+          ],
+        },
+      ],
+    });
+    const sent = upstreamCalls(fake, text)[0]!.body as { messages: { content: unknown[] }[] };
+    expect(sent.messages[0]!.content[1]).toEqual({ type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } });
+  });
+
   test('happy: retrieve answers the stored response; delete removes it for good', async () => {
     const created = await client.responses.create({ model: 'echo/echo', input: 'keep me' });
     const retrieved = await client.responses.retrieve(created.id);

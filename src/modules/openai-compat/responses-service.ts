@@ -85,9 +85,12 @@ export function createResponsesService(infra: Infra, deps: { models: ModelsServi
     async start(caller: UserCaller, ip: string, body: ResponseBody): Promise<{ started: StartedGeneration; echo: ResponseEcho }> {
       const userId = caller.user.id;
       const prior = await priorOf(userId, body.previous_response_id);
+      // Each referenced response is read once, however many of its items the input names.
+      const read = new Map<string, Promise<StoredResponse | undefined>>();
       const resolve: ItemResolver = async (itemId, at) => {
         const responseId = responseIdOfItem(itemId);
-        const stored = responseId ? await repo.find(userId, responseId) : undefined;
+        if (responseId && !read.has(responseId)) read.set(responseId, repo.find(userId, responseId));
+        const stored = responseId ? await read.get(responseId) : undefined;
         const item = (stored?.body.output as { id: string }[] | undefined)?.find((output) => output.id === itemId);
         if (!item) throw notFound(`No item with id '${itemId}' found in your stored responses.`, `input[${at}]`);
         return item as InputItem;
