@@ -341,6 +341,16 @@ describe.each(kinds)('Responses API through the openai SDK (%s)', (_label, kind)
       }),
     );
     expect(file).toMatchObject({ status: 400, param: 'input[0].content[0]' });
+    const imageOutput = await failure(() =>
+      client.responses.create({
+        model: 'echo/echo',
+        input: [
+          { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' },
+          { type: 'function_call_output', call_id: 'c1', output: [{ type: 'input_image', image_url: 'https://example.com/x.png' }] },
+        ],
+      }),
+    );
+    expect(imageOutput).toMatchObject({ status: 400, param: 'input[1].output[0]' });
     expect(await failure(() => client.responses.retrieve('resp_nope'))).toMatchObject({ status: 404, code: 'not_found' });
   });
 

@@ -36,6 +36,16 @@ function textOf(parts: Part[], where: string): string {
   return text;
 }
 
+/** As textOf, for content that holds text only (system text, an assistant's, a tool's output): any other part is refused, naming it. */
+function onlyText(parts: Part[], where: string): string {
+  for (const [j, part] of parts.entries()) {
+    if (part.type === 'input_image' || part.type === 'input_file' || part.type === 'input_audio') {
+      throw badParam(`${where}[${j}]`, `Only text is taken here, not ${part.type}`);
+    }
+  }
+  return textOf(parts, where);
+}
+
 /** A user turn's content: text, or text and images in order; files, audio and image file ids refused naming the part. */
 function userContent(content: string | Part[], at: number): string | ContentPart[] {
   if (typeof content === 'string') return content;
@@ -78,20 +88,17 @@ async function inputTurns(input: ResponseBody['input'], resolve: ItemResolver) {
       continue;
     }
     if (item.type === 'function_call_output') {
-      const output = typeof item.output === 'string' ? item.output : textOf(item.output, `input[${at}].output`);
+      const output = typeof item.output === 'string' ? item.output : onlyText(item.output, `input[${at}].output`);
       take({ role: 'tool', toolCallId: item.call_id, content: output }, at);
       continue;
     }
     const { role, content } = item;
     if (role === 'system' || role === 'developer') {
-      system.push(typeof content === 'string' ? content : textOf(content, `input[${at}].content`));
+      system.push(typeof content === 'string' ? content : onlyText(content, `input[${at}].content`));
     } else if (role === 'user') {
       take({ role: 'user', content: userContent(content, at) }, at);
     } else {
-      if (typeof content !== 'string' && content.some((part) => part.type === 'input_image' || part.type === 'input_file')) {
-        throw badParam(`input[${at}].content`, 'An assistant message holds text only');
-      }
-      take({ role: 'assistant', content: typeof content === 'string' ? content : textOf(content, `input[${at}].content`) }, at);
+      take({ role: 'assistant', content: typeof content === 'string' ? content : onlyText(content, `input[${at}].content`) }, at);
     }
   }
   return { turns, from, system };
@@ -128,7 +135,8 @@ export function responseToolsOf(body: ResponseBody): { tools?: ToolDefinition[];
     tools = tools.filter((tool) => allowed.has(tool.name));
     if (!tools.length) throw badParam('tool_choice', 'allowed_tools names none of the function tools given');
     toolChoice = choice.mode as 'auto' | 'required';
-  } else if (choice !== undefined) throw badParam('tool_choice', 'Parley takes function tools only: name one as {type: "function", name}');
+  } else if (choice?.type === 'function') throw badParam('tool_choice.name', 'Name the function: {type: "function", name}');
+  else if (choice !== undefined) throw badParam('tool_choice', 'Parley takes function tools only: name one as {type: "function", name}');
   if (typeof toolChoice === 'object' && !tools.some((tool) => tool.name === (toolChoice as { name: string }).name)) {
     throw badParam('tool_choice', 'tool_choice names a function that is not among the tools');
   }
