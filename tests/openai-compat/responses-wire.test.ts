@@ -9,8 +9,8 @@ import { echoOf, responseEvents } from '../../src/modules/openai-compat/response
 import { type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { kinds } from '../helpers/app.ts';
 import { uniqueText, waitUntil } from '../helpers/client.ts';
-import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
-import { type Listening, listeningApp } from '../helpers/openai.ts';
+import { bodyOf, llmEnv, upstreamCalls } from '../helpers/llm.ts';
+import { expectOpenAiError, type Listening, listeningApp } from '../helpers/openai.ts';
 
 setDefaultTimeout(60_000);
 
@@ -133,6 +133,67 @@ describe.each(kinds)('/v1/responses on the wire (%s)', (_label, kind) => {
     expect(strip(twice)).toEqual(strip(once));
     expect(upstreamCalls(fake, text)).toHaveLength(1);
     expect(upstreamCalls(fake, streamed)).toHaveLength(1);
+  });
+
+  test('happy: request fields reach upstream in its words (tools narrowed, parallel calls, json_object, effort, token limit)', async () => {
+    const text = uniqueText('fields');
+    const fn = (name: string) => ({ type: 'function', name, parameters: { type: 'object', properties: {} } });
+    const response = await post({
+      model: 'openai/gpt-4o-mini',
+      input: text,
+      tools: [fn('a'), fn('b')],
+      tool_choice: { type: 'allowed_tools', mode: 'auto', tools: [{ type: 'function', name: 'b' }] },
+      parallel_tool_calls: false,
+      text: { format: { type: 'json_object' }, verbosity: 'low' },
+      reasoning: { effort: 'low', summary: 'auto' },
+      max_output_tokens: 64,
+      top_p: 0.5,
+      user: 'end-user-1',
+    });
+    expect(response.status).toBe(200);
+    const sent = bodyOf(upstreamCalls(fake, text)[0]!) as Record<string, unknown>;
+    expect((sent.tools as { function: { name: string } }[]).map((tool) => tool.function.name)).toEqual(['b']);
+    expect(sent).toMatchObject({
+      tool_choice: 'auto',
+      parallel_tool_calls: false,
+      response_format: { type: 'json_object' },
+      reasoning_effort: 'low',
+      max_completion_tokens: 64,
+      top_p: 0.5,
+      user: 'end-user-1',
+    });
+  });
+
+  test('error: what cannot be honoured is OpenAI’s 400 naming the field, and nothing reaches upstream', async () => {
+    const fn = { type: 'function', name: 'a' };
+    const cases: [object, string][] = [
+      [{ input: 'x', tools: [fn], tool_choice: { type: 'function', name: 'other' } }, 'tool_choice'],
+      [{ input: 'x', tool_choice: 'required' }, 'tool_choice'],
+      [{ input: 'x', tools: [fn], tool_choice: { type: 'web_search_preview' } }, 'tool_choice'],
+      [{ input: 'x', tools: [{ type: 'file_search', vector_store_ids: ['v'] }] }, 'tools[0]'],
+      [{ input: 'x', conversation: 'conv_1' }, 'conversation'],
+      [{ input: 'x', prompt: { id: 'pmpt_1' } }, 'prompt'],
+      [{}, 'input'],
+      [{ input: [{ type: 'web_search_call', id: 'ws_1' }] }, 'input[0].type'],
+      [
+        {
+          input: [
+            { role: 'user', content: 'x' },
+            { type: 'function_call', name: 'f', arguments: '{}' },
+          ],
+        },
+        'input[1].call_id',
+      ],
+      [{ input: [{ role: 'tool', content: 'x' }] }, 'input[0].role'],
+      [{ input: 5 }, 'input'],
+      [{ input: 'x', previous_response_id: 'resp_0123' }, 'previous_response_id'],
+    ];
+    for (const [body, param] of cases) {
+      const response = await post({ model: 'openai/gpt-4o-mini', ...body });
+      const status = param === 'previous_response_id' ? 404 : 400;
+      await expectOpenAiError(response, status, 'invalid_request_error', { param });
+    }
+    expect(fake.requests.filter((request) => request.path === '/v1/chat/completions')).toEqual([]);
   });
 
   test('happy: a caller that leaves mid-stream cancels the reply, which is stored as cancelled', async () => {

@@ -32,7 +32,7 @@ const OtherPart = t.Object(
 );
 const ContentPart = t.Union([InputText, OutputText, InputImage, Refusal, OtherPart]);
 
-const Message = t.Object(
+export const Message = t.Object(
   {
     type: t.Optional(t.Literal('message')),
     role: t.Union([t.Literal('user'), t.Literal('assistant'), t.Literal('system'), t.Literal('developer')]),
@@ -42,7 +42,7 @@ const Message = t.Object(
   },
   { description: 'system and developer text joins the instructions; user and assistant messages are turns' },
 );
-const FunctionCall = t.Object({
+export const FunctionCall = t.Object({
   type: t.Literal('function_call'),
   call_id: Id('Pairs the call with its function_call_output'),
   name: t.String({ minLength: 1, maxLength: 256 }),
@@ -50,24 +50,31 @@ const FunctionCall = t.Object({
   id: t.Optional(t.String({ maxLength: 256 })),
   status: t.Optional(t.String({ maxLength: 32 })),
 });
-const FunctionCallOutput = t.Object({
+export const FunctionCallOutput = t.Object({
   type: t.Literal('function_call_output'),
   call_id: Id('The call this answers'),
   output: t.Union([Text, t.Array(ContentPart, { maxItems: 50 })], { description: 'Text, or input_text parts (joined)' }),
   id: t.Optional(t.String({ maxLength: 256 })),
   status: t.Optional(t.String({ maxLength: 32 })),
 });
-const ItemReference = t.Object(
+export const ItemReference = t.Object(
   { type: t.Literal('item_reference'), id: t.String({ minLength: 1, maxLength: 256 }) },
   { description: 'An output item (msg_…, fc_…) of a response the caller stored: taken as that item' },
 );
-const Reasoning = t.Object(
+export const Reasoning = t.Object(
   { type: t.Literal('reasoning') },
   { additionalProperties: true, description: 'Accepted and left out: a model’s earlier thinking is not sent back upstream' },
 );
 
 /** One item of `input`, as OpenAI's Responses API takes it. */
 export const InputItem = t.Union([Message, FunctionCall, FunctionCallOutput, ItemReference, Reasoning]);
+
+// Any other item passes the schema, so that responses-request.ts checks each item against its own
+// type's schema and names what is wrong inside it (`input[2].call_id`), or refuses the type.
+const OtherItem = t.Object(
+  { type: t.Optional(t.String({ maxLength: 64 })) },
+  { additionalProperties: true, description: 'Other item types (built-in tool calls, …): refused (400 naming the item)' },
+);
 
 const FunctionTool = t.Object({
   type: t.Literal('function'),
@@ -122,7 +129,7 @@ export const ResponseBody = t.Object({
     description: '`provider/model` (as GET /v1/models lists them) or a model of the default provider',
   }),
   input: t.Optional(
-    t.Union([Text, t.Array(InputItem, { maxItems: 500 })], {
+    t.Union([Text, t.Array(t.Union([Message, FunctionCall, FunctionCallOutput, ItemReference, Reasoning, OtherItem]), { maxItems: 500 })], {
       description: 'A user message, or items (messages, function calls and outputs)',
     }),
   ),
@@ -171,6 +178,7 @@ export const ResponseBody = t.Object({
 });
 export type ResponseBody = typeof ResponseBody.static;
 export type InputItem = typeof InputItem.static;
+export type GivenItem = Extract<ResponseBody['input'], unknown[]>[number];
 
 const OutputMessage = t.Object({
   id: t.String({ description: 'msg_…' }),

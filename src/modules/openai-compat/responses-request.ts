@@ -3,6 +3,8 @@
 // calls and their outputs, item references resolved), its function tools, and its optional fields
 // as sampling options. What Parley cannot honour is refused here, naming the field as OpenAI
 // would (`input[2].content[0]`, `tools[1]`), before anything is counted or sent.
+import type { TSchema } from '@sinclair/typebox';
+import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { canonicalProvider } from '../../config/vocabulary.ts';
 import {
   type ChatMessage,
@@ -13,9 +15,38 @@ import {
   type ToolDefinition,
 } from '../../infra/llm/index.ts';
 import type { StatelessConversation } from '../models/service.ts';
-import { badParam } from './errors.ts';
+import { badParam, openAiParam } from './errors.ts';
 import { maxContentLength } from './model.ts';
-import type { InputItem, ResponseBody } from './responses-model.ts';
+import {
+  FunctionCall,
+  FunctionCallOutput,
+  type GivenItem,
+  type InputItem,
+  ItemReference,
+  Message,
+  Reasoning,
+  type ResponseBody,
+} from './responses-model.ts';
+
+const itemSchemas: Record<string, TypeCheck<TSchema>> = {
+  message: TypeCompiler.Compile(Message),
+  function_call: TypeCompiler.Compile(FunctionCall),
+  function_call_output: TypeCompiler.Compile(FunctionCallOutput),
+  item_reference: TypeCompiler.Compile(ItemReference),
+  reasoning: TypeCompiler.Compile(Reasoning),
+};
+
+/** An input item held to its own type's schema: 400 naming the field at fault in it, or the type Parley does not take. */
+function checkedItem(item: GivenItem, at: number): InputItem {
+  const type = item.type ?? 'message';
+  const schema = Object.hasOwn(itemSchemas, type) ? itemSchemas[type] : undefined;
+  if (!schema) {
+    throw badParam(`input[${at}].type`, `Parley takes ${Object.keys(itemSchemas).join(', ')} items, not ${type}`);
+  }
+  const error = schema.Errors(item).First();
+  if (error) throw badParam(openAiParam(`body.input.${at}${error.path.replaceAll('/', '.')}`) ?? `input[${at}]`, error.message);
+  return item as InputItem;
+}
 
 /**
  * What a stored response hands on to one that continues it: the system text of its input
@@ -77,7 +108,8 @@ async function inputTurns(input: ResponseBody['input'], resolve: ItemResolver) {
     from.push(at);
   };
   for (const [at, given] of input.entries()) {
-    const item = given.type === 'item_reference' ? await resolve(given.id, at) : given;
+    const checked = checkedItem(given, at);
+    const item = checked.type === 'item_reference' ? await resolve(checked.id, at) : checked;
     if (item.type === 'reasoning' || item.type === 'item_reference') continue;
     if (item.type === 'function_call') {
       const call = { id: item.call_id, name: item.name, arguments: item.arguments };
