@@ -12,6 +12,7 @@ import { badParam, modelNotFound, openAiFailure } from './errors.ts';
 /** Where a refused image sits, as OpenAI names it (`messages[1].content[0]`), from its turn's and part's index. */
 export type PartParam = (messageIndex: number, partIndex: number) => string;
 
+/** The start, failure mapping and cancel-on-leave of a /v1 reply, over the models and replies services. */
 export function createReplyLifecycle({ models, replies }: { models: ModelsService; replies: RepliesService }) {
   return {
     /**

@@ -10,6 +10,7 @@ export type StoredResponse = { id: string; status: string; body: Record<string, 
 
 export type NewStoredResponse = StoredResponse & { userId: string; apiKeyId: string | null; model: string; expiresAt: Date };
 
+/** Data access for stored responses (see the file's head); ids are `resp_…`, times Dates, documents parsed JSON. */
 export function createResponsesRepository(db: Database) {
   const { responses } = db.tables;
   const owned = (userId: string, id: string) =>

@@ -25,6 +25,11 @@ export const maxStoredConversationChars = 16 * 1024 * 1024;
 const notFound = (message: string, param: string | null) =>
   hinted('not_found', message, { type: 'invalid_request_error', code: 'not_found', param });
 
+/**
+ * The Responses API's service (see the file's head): `start` a request's reply, `find` and `remove`
+ * a stored response, `sweep` the expired ones; also the reply lifecycle's `failureOf` and
+ * `cancelOnAbort` (lifecycle.ts). Errors are AppErrors in OpenAI's terms (errors.ts).
+ */
 export function createResponsesService(infra: Infra, deps: { models: ModelsService; replies: RepliesService }) {
   const repo = createResponsesRepository(infra.db);
   const lifecycle = createReplyLifecycle(deps);

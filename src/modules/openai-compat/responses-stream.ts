@@ -13,6 +13,7 @@ const encoder = new TextEncoder();
 /** The 32 hex digits of a stream id (a UUIDv7), which every id of its response carries. */
 const hexOf = (streamId: string) => streamId.replaceAll('-', '').toLowerCase();
 
+/** The id of the response a reply's stream carries: `resp_` and the stream id's 32 hex digits. */
 export const responseIdOf = (streamId: string) => `resp_${hexOf(streamId)}`;
 const messageId = (hex: string, n: number) => (n === 0 ? `msg_${hex}` : `msg_${hex}_${n}`);
 const callItemId = (hex: string, index: number) => `fc_${hex}_${index}`;
@@ -45,6 +46,7 @@ export type ResponseEcho = Pick<
   | 'user'
 >;
 
+/** The fields a Response echoes from its request `body`, OpenAI's defaults where it left them out. */
 export function echoOf(body: ResponseBody): ResponseEcho {
   return {
     instructions: body.instructions ?? null,

@@ -16,6 +16,7 @@ const tags = ['OpenAI-compatible'];
 
 const ResponseId = t.Object({ id: t.String({ minLength: 1, maxLength: 100, description: 'resp_…' }) });
 
+/** The three routes, mounted under /v1 by openAiCompatModule; errors in OpenAI's shape (openAiErrorDialect). */
 export function openAiResponsesRoutes(options: {
   responses: ResponsesService;
   replies: RepliesService;
