@@ -7,10 +7,11 @@ import OpenAI from 'openai';
 import type { SseItem } from '../../src/http/sse.ts';
 import { echoOf, responseEvents } from '../../src/modules/openai-compat/responses-stream.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
-import { kinds } from '../helpers/app.ts';
-import { uniqueText, waitUntil } from '../helpers/client.ts';
+import { createSecondInstance, createTestApp, kinds, type TestApp } from '../helpers/app.ts';
+import { createApiKey, register, uniqueText, waitUntil } from '../helpers/client.ts';
 import { bodyOf, llmEnv, upstreamCalls } from '../helpers/llm.ts';
 import { expectOpenAiError, type Listening, listeningApp } from '../helpers/openai.ts';
+import { hasPostgres, hasRedis } from '../helpers/services.ts';
 
 setDefaultTimeout(60_000);
 
@@ -217,5 +218,48 @@ describe.each(kinds)('/v1/responses on the wire (%s)', (_label, kind) => {
       3000,
     );
     expect(status).toBe('cancelled');
+  });
+});
+
+describe.if(hasPostgres && hasRedis)('two instances behave as one (postgres+redis)', () => {
+  let fake: FakeUpstream;
+  let a: TestApp;
+  let b: TestApp;
+  let key: string;
+  beforeAll(async () => {
+    fake = await startFakeUpstream();
+    a = await createTestApp({ database: 'postgres', kv: 'redis' }, llmEnv(fake));
+    b = await createSecondInstance(a, llmEnv(fake));
+    const account = await register(a);
+    key = (await createApiKey(a, account.accessToken, { name: 'two' })).key;
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await fake?.stop();
+  });
+
+  test('happy: a response streamed by one instance is read, continued and deleted on the other', async () => {
+    const headers = { authorization: `Bearer ${key}` };
+    const streamed = await a.request('/v1/responses', {
+      method: 'POST',
+      headers,
+      json: { model: 'openai/gpt-4o-mini', input: 'on instance a', stream: true },
+    });
+    const events = eventsOf(await streamed.text());
+    const id = (events.at(-1)!.data.response as { id: string }).id;
+    expect(events.at(-1)!.event).toBe('response.completed');
+    const read = await b.request(`/v1/responses/${id}`, { headers });
+    expect(((await read.json()) as { status: string }).status).toBe('completed');
+    const text = uniqueText('on instance b');
+    const continued = await b.request('/v1/responses', {
+      method: 'POST',
+      headers,
+      json: { model: 'openai/gpt-4o-mini', previous_response_id: id, input: text },
+    });
+    expect(continued.status).toBe(200);
+    expect(bodyOf(upstreamCalls(fake, text)[0]!).messages?.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+    expect((await b.request(`/v1/responses/${id}`, { method: 'DELETE', headers })).status).toBe(200);
+    expect((await a.request(`/v1/responses/${id}`, { headers })).status).toBe(404);
   });
 });
