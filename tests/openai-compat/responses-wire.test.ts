@@ -197,6 +197,17 @@ describe.each(kinds)('/v1/responses on the wire (%s)', (_label, kind) => {
     expect(fake.requests.filter((request) => request.path === '/v1/chat/completions')).toEqual([]);
   });
 
+  test('error: an image for a model that takes none is refused naming its part, or the previous response that holds it', async () => {
+    const image = { type: 'input_image', image_url: 'data:image/png;base64,iVBORw0KGgo=' };
+    const withImage = [{ role: 'user', content: [{ type: 'input_text', text: 'see' }, image] }];
+    await expectOpenAiError(await post({ model: 'openai/gpt-3.5-turbo', input: withImage }), 400, 'invalid_request_error', {
+      param: 'input[0].content[1]',
+    });
+    const seen = (await (await post({ model: 'openai/gpt-4o-mini', input: withImage })).json()) as { id: string };
+    const continued = await post({ model: 'openai/gpt-3.5-turbo', previous_response_id: seen.id, input: 'and now?' });
+    await expectOpenAiError(continued, 400, 'invalid_request_error', { param: 'previous_response_id' });
+  });
+
   test('happy: a caller that leaves mid-stream cancels the reply, which is stored as cancelled', async () => {
     const client = new OpenAI({ apiKey: server.key, baseURL: server.baseURL, maxRetries: 0 });
     const text = uniqueText('left');
