@@ -2,7 +2,8 @@
 // upstreams behind it (OpenAI's and Anthropic's wire formats, and echo): responses.create (text,
 // instructions, function tools round the loop, json_schema text format), the responses.stream()
 // helper and `stream: true` iteration, previous_response_id and item_reference over stored
-// responses, retrieve and delete, owner-only access, store: false, and refusals in OpenAI's shape.
+// responses, retrieve and delete, owner-only access, store: false, failed responses and refusals in
+// OpenAI's shape. (Expiry: responses-wire.test.ts.)
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
 import OpenAI from 'openai';
 import { zodTextFormat } from 'openai/helpers/zod';
@@ -387,30 +388,5 @@ describe.each(kinds)('Responses API through the openai SDK (%s)', (_label, kind)
     expect(stored.output_text).toBe(response.output_text);
     const next = await client.responses.create({ model: 'openai/fake-nul', previous_response_id: response.id, input: 'more' });
     expect((await client.responses.retrieve(next.id)).output_text).toBe(next.output_text);
-  });
-});
-
-describe.each(kinds)('stored responses expire (%s)', (_label, kind) => {
-  let server: Listening;
-  let client: OpenAI;
-  beforeAll(async () => {
-    server = await listeningApp(kind, llmEnv(fake, { RESPONSES_TTL_SECONDS: '1' }));
-    client = new OpenAI({ apiKey: server.key, baseURL: server.baseURL, maxRetries: 0 });
-  });
-  afterAll(() => server?.close());
-
-  test('happy: after RESPONSES_TTL_SECONDS a response is gone (read, continue), and housekeeping removes its row', async () => {
-    const created = await client.responses.create({ model: 'echo/echo', input: 'short-lived' });
-    expect((await client.responses.retrieve(created.id)).output_text).toBe('short-lived');
-    await Bun.sleep(1100);
-    expect(await failure(() => client.responses.retrieve(created.id))).toMatchObject({ status: 404 });
-    expect(
-      await failure(() => client.responses.create({ model: 'echo/echo', previous_response_id: created.id, input: 'x' })),
-    ).toMatchObject({
-      status: 404,
-    });
-    const removed = await server.app.services.housekeeping.runNow();
-    expect(removed.responses).toBe(1);
-    expect((await server.app.services.housekeeping.runNow()).responses).toBe(0);
   });
 });

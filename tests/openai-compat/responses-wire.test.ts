@@ -1,7 +1,8 @@
 // /v1/responses on the wire, below the SDKs: the SSE framing (`event:` named as the data's type,
 // numbered), how each ending of a reply is told (completed, incomplete, failed, an empty reply),
-// Idempotency-Key replays, and a caller that leaves cancelling the reply, which is stored as
-// cancelled. The event writer is also driven directly for endings the fake upstream cannot make.
+// Idempotency-Key replays, a caller that leaves cancelling the reply (stored as cancelled), two
+// instances sharing stored responses, and their expiry. The event writer is also driven directly,
+// for endings the fake upstream cannot make.
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
 import OpenAI from 'openai';
 import type { SseItem } from '../../src/http/sse.ts';
@@ -272,5 +273,34 @@ describe.if(hasPostgres && hasRedis)('two instances behave as one (postgres+redi
     expect(bodyOf(upstreamCalls(fake, text)[0]!).messages?.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
     expect((await b.request(`/v1/responses/${id}`, { method: 'DELETE', headers })).status).toBe(200);
     expect((await a.request(`/v1/responses/${id}`, { headers })).status).toBe(404);
+  });
+});
+
+describe.each(kinds)('stored responses expire (%s)', (_label, kind) => {
+  let fake: FakeUpstream;
+  let server: Listening;
+  let client: OpenAI;
+  beforeAll(async () => {
+    fake = await startFakeUpstream();
+    server = await listeningApp(kind, llmEnv(fake, { RESPONSES_TTL_SECONDS: '1' }));
+    client = new OpenAI({ apiKey: server.key, baseURL: server.baseURL, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await fake?.stop();
+  });
+
+  test('happy: after RESPONSES_TTL_SECONDS a response is gone (read, continue), and housekeeping removes its row', async () => {
+    const created = await client.responses.create({ model: 'echo/echo', input: 'short-lived' });
+    expect((await client.responses.retrieve(created.id)).output_text).toBe('short-lived');
+    await Bun.sleep(1100);
+    expect(await client.responses.retrieve(created.id).catch((error: { status: number }) => error)).toMatchObject({ status: 404 });
+    const continued = await client.responses
+      .create({ model: 'echo/echo', previous_response_id: created.id, input: 'x' })
+      .catch((error: { status: number }) => error);
+    expect(continued).toMatchObject({ status: 404 });
+    const removed = await server.app.services.housekeeping.runNow();
+    expect(removed.responses).toBe(1);
+    expect((await server.app.services.housekeeping.runNow()).responses).toBe(0);
   });
 });
