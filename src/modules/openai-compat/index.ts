@@ -31,11 +31,11 @@ export type OpenAiCompatOptions = {
 };
 
 /**
- * /v1/models, /v1/chat/completions and /v1/responses in OpenAI's wire format, so the official `openai` SDK (and
- * the Vercel AI SDK, LangChain…) work with `baseURL: <server>/v1` and a Parley API key. Replies
- * run like any other stateless reply, with tools, images and OpenAI's request fields; every error
- * is written in OpenAI's shape (openAiErrorDialect, given to the error handler in app.ts). These
- * callers cannot resume a reply: leaving cancels it.
+ * /v1/models, /v1/chat/completions and /v1/responses (responses.ts) in OpenAI's wire format, so
+ * the official `openai` SDK (and the Vercel AI SDK, LangChain…) work with `baseURL: <server>/v1`
+ * and a Parley API key. Replies run like any other stateless reply, with tools, images and
+ * OpenAI's request fields; every error is written in OpenAI's shape (openAiErrorDialect, given to
+ * the error handler in app.ts). These callers cannot resume a reply: leaving cancels it.
  */
 export { openAiErrorDialect } from './errors.ts';
 
