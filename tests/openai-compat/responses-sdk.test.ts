@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, t
 import OpenAI from 'openai';
 import { zodTextFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
-import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { expectedReasoning, expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { kinds } from '../helpers/app.ts';
 import { createApiKey, register, uniqueText } from '../helpers/client.ts';
 import { bodyOf, llmEnv, textOfContent, upstreamCalls } from '../helpers/llm.ts';
@@ -173,6 +173,39 @@ describe.each(kinds)('Responses API through the openai SDK (%s)', (_label, kind)
     const stored = await client.responses.retrieve(final.id);
     expect(stored.output_text).toBe(expectedReply(text));
     expect(stored.output.map((item) => item.id)).toEqual(final.output.map((item) => item.id));
+  });
+
+  test('happy: a model’s thinking is a reasoning item before the message, streamed or not, and never goes back upstream', async () => {
+    const text = uniqueText('think');
+    const stream = client.responses.stream({ model: 'anthropic/fake-reasoning', input: text });
+    let thought = '';
+    stream.on('response.reasoning_summary_text.delta', (event) => {
+      thought += event.delta;
+    });
+    const final = await stream.finalResponse();
+    expect(thought).toBe(expectedReasoning(text));
+    expect(final.output.map((item) => item.type)).toEqual(['reasoning', 'message']);
+    const reasoning = final.output[0] as OpenAI.Responses.ResponseReasoningItem;
+    expect(reasoning.id).toMatch(/^rs_/);
+    expect(reasoning.summary).toEqual([{ type: 'summary_text', text: expectedReasoning(text) }]);
+    expect(final.output_text).toBe(expectedReply(text));
+    const plain = await client.responses.create({ model: 'openai/fake-reasoning', input: text });
+    expect(plain.output.map((item) => item.type)).toEqual(['reasoning', 'message']);
+    expect((plain.output[0] as OpenAI.Responses.ResponseReasoningItem).summary[0]!.text).toBe(expectedReasoning(text));
+    const next = uniqueText('after thinking');
+    await client.responses.create({
+      model: 'openai/gpt-4o-mini',
+      previous_response_id: final.id,
+      input: [
+        { type: 'item_reference', id: reasoning.id },
+        { role: 'user', content: next },
+      ],
+    });
+    expect(upstreamTurns(next)).toEqual([
+      ['user', text],
+      ['assistant', expectedReply(text)],
+      ['user', next],
+    ]);
   });
 
   test('happy: stream: true gives OpenAI’s events in order, numbered, with function calls (two at once)', async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, t
 import { createOpenAI } from '@ai-sdk/openai';
 import { APICallError, generateText, Output, stepCountIs, streamText, tool } from 'ai';
 import { z } from 'zod';
-import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { expectedReasoning, expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { kinds } from '../helpers/app.ts';
 import { uniqueText } from '../helpers/client.ts';
 import { bodyOf, llmEnv, textOfContent, upstreamCalls } from '../helpers/llm.ts';
@@ -125,6 +125,24 @@ describe.each(kinds)('Vercel AI SDK, @ai-sdk/openai default (Responses API) (%s)
       ['assistant', expectedReply(one)],
       ['user', two],
     ]);
+  });
+
+  test('happy: a model’s thinking comes back as reasoning, streamed or not, and a next turn that sends it back works', async () => {
+    const text = uniqueText('ponder');
+    const result = await generateText({ model: openai('openai/fake-reasoning'), prompt: text });
+    expect(result.reasoningText).toBe(expectedReasoning(text));
+    expect(result.text).toBe(expectedReply(text));
+    const streamed = streamText({ model: openai('anthropic/fake-reasoning'), prompt: text });
+    let thought = '';
+    for await (const part of streamed.fullStream) if (part.type === 'reasoning-delta') thought += part.text;
+    expect(thought).toBe(expectedReasoning(text));
+    const next = uniqueText('then');
+    const second = await generateText({
+      model: openai('openai/gpt-4o-mini'),
+      messages: [{ role: 'user', content: text }, ...result.response.messages, { role: 'user', content: next }],
+    });
+    expect(second.text).toBe(expectedReply(next));
+    expect(bodyOf(upstreamCalls(fake, next)[0]!).messages?.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
   });
 
   test('happy: previousResponseId continues a stored response', async () => {

@@ -197,7 +197,15 @@ const OutputFunctionCall = t.Object({
   arguments: t.String({ description: 'JSON text as the model wrote it' }),
   status: t.String(),
 });
-export const OutputItem = t.Union([OutputMessage, OutputFunctionCall]);
+const OutputReasoning = t.Object(
+  {
+    id: t.String({ description: 'rs_…' }),
+    type: t.Literal('reasoning'),
+    summary: t.Array(t.Object({ type: t.Literal('summary_text'), text: t.String() })),
+  },
+  { description: 'The model’s thinking, where the provider streams it (never sent back upstream)' },
+);
+export const OutputItem = t.Union([OutputReasoning, OutputMessage, OutputFunctionCall]);
 export type OutputItem = typeof OutputItem.static;
 
 /** OpenAI's Response object, as Parley answers and stores it. */

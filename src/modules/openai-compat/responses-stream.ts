@@ -17,13 +17,14 @@ const hexOf = (streamId: string) => streamId.replaceAll('-', '').toLowerCase();
 export const responseIdOf = (streamId: string) => `resp_${hexOf(streamId)}`;
 const messageId = (hex: string, n: number) => (n === 0 ? `msg_${hex}` : `msg_${hex}_${n}`);
 const callItemId = (hex: string, index: number) => `fc_${hex}_${index}`;
+const reasoningId = (hex: string, n: number) => (n === 0 ? `rs_${hex}` : `rs_${hex}_${n}`);
 
 /** Whether `id` is a response id Parley could have made (checked before any query: the database never sees another). */
 export const isResponseId = (id: string) => /^resp_[0-9a-f]{32}$/.test(id);
 
-/** The id of the response an output item (`msg_…`, `fc_…`) belongs to; undefined for an id Parley never made. */
+/** The id of the response an output item (`msg_…`, `fc_…`, `rs_…`) belongs to; undefined for an id Parley never made. */
 export function responseIdOfItem(itemId: string): string | undefined {
-  const match = /^(?:msg|fc)_([0-9a-f]{32})(?:_\d{1,4})?$/.exec(itemId);
+  const match = /^(?:msg|fc|rs)_([0-9a-f]{32})(?:_\d{1,4})?$/.exec(itemId);
   return match ? `resp_${match[1]}` : undefined;
 }
 
@@ -116,6 +117,9 @@ export function responseObject({ streamId, model, output, usage, echo }: Parts, 
   };
 }
 
+/** The model's thinking, where the provider streams it, as a reasoning item's summary text (what OpenAI's clients show). */
+const reasoningItem = (id: string, text: string): OutputItem => ({ id, type: 'reasoning', summary: [{ type: 'summary_text', text }] });
+
 const messageItem = (id: string, text: string, status: string): OutputItem => ({
   id,
   type: 'message',
@@ -125,10 +129,11 @@ const messageItem = (id: string, text: string, status: string): OutputItem => ({
 });
 
 /**
- * A finished reply's output items: its text as one message (also when it said nothing and called
- * no tool), then each tool call as a function_call item.
+ * A finished reply's output items: its thinking as a reasoning item (when the provider streamed
+ * any), its text as one message (also when it said nothing and called no tool), then each tool
+ * call as a function_call item.
  */
-export function outputOf(streamId: string, result: Pick<GenerationResult, 'text' | 'toolCalls' | 'status'>): OutputItem[] {
+export function outputOf(streamId: string, result: Pick<GenerationResult, 'text' | 'reasoning' | 'toolCalls' | 'status'>): OutputItem[] {
   const hex = hexOf(streamId);
   const itemStatus = result.status === 'complete' ? 'completed' : 'incomplete';
   const calls = result.toolCalls.map(
@@ -141,7 +146,9 @@ export function outputOf(streamId: string, result: Pick<GenerationResult, 'text'
       status: 'completed',
     }),
   );
-  return result.text || calls.length === 0 ? [messageItem(messageId(hex, 0), result.text, itemStatus), ...calls] : calls;
+  const thinking = result.reasoning ? [reasoningItem(reasoningId(hex, 0), result.reasoning)] : [];
+  const said = result.text || calls.length === 0 ? [messageItem(messageId(hex, 0), result.text, itemStatus)] : [];
+  return [...thinking, ...said, ...calls];
 }
 
 /** A finished reply as a Response object (answered when not streamed, and stored). */
@@ -160,7 +167,9 @@ export function responseOf(streamId: string, result: GenerationResult, echo: Res
 
 /**
  * A reply's stream as the Responses API's events: response.created and response.in_progress at
- * its start; for text, a message item (output_item.added, content_part.added, output_text.delta…,
+ * its start; for the model's thinking, a reasoning item (output_item.added,
+ * reasoning_summary_part.added, reasoning_summary_text.delta…, .done, part.done, output_item.done);
+ * for text, a message item (output_item.added, content_part.added, output_text.delta…,
  * output_text.done, content_part.done, output_item.done); for each tool call, a function_call
  * item with its arguments in one delta; then response.completed (response.incomplete for a reply
  * cut short, response.failed for one that failed after its first token). Text after a tool call
@@ -173,6 +182,8 @@ export function responseEvents(streamId: string, requested: { model: string; ech
   const output: OutputItem[] = [];
   let open: { index: number; id: string; text: string } | undefined;
   let messages = 0;
+  let thinking: { index: number; id: string; text: string } | undefined;
+  let thoughts = 0;
   const event = (type: string, data: object) =>
     `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...data })}\n\n`;
   const parts = (usage: ResponseObject['usage'] | null): Parts => ({ streamId, model, output, usage, echo: requested.echo });
@@ -204,6 +215,31 @@ export function responseEvents(streamId: string, requested: { model: string; ech
     );
   };
 
+  const openReasoning = () => {
+    const id = reasoningId(hex, thoughts++);
+    thinking = { index: output.length, id, text: '' };
+    output.push({ id, type: 'reasoning', summary: [] });
+    const at = { item_id: id, output_index: thinking.index, summary_index: 0 };
+    return (
+      event('response.output_item.added', { output_index: thinking.index, item: output[thinking.index] }) +
+      event('response.reasoning_summary_part.added', { ...at, part: { type: 'summary_text', text: '' } })
+    );
+  };
+  const closeReasoning = () => {
+    if (!thinking) return '';
+    const { index, id, text } = thinking;
+    thinking = undefined;
+    const at = { item_id: id, output_index: index, summary_index: 0 };
+    output[index] = reasoningItem(id, text);
+    return (
+      event('response.reasoning_summary_text.done', { ...at, text }) +
+      event('response.reasoning_summary_part.done', { ...at, part: { type: 'summary_text', text } }) +
+      event('response.output_item.done', { output_index: index, item: output[index] })
+    );
+  };
+  /** Ends whichever item is open (the model's thinking or its text): the next one starts. */
+  const closeAll = (status?: string) => closeReasoning() + closeMessage(status);
+
   const write = (item: SseItem): string => {
     if ('ping' in item) return ': ping\n\n';
     const data = JSON.parse(item.data);
@@ -213,8 +249,14 @@ export function responseEvents(streamId: string, requested: { model: string; ech
         const snapshot = { response: responseObject(parts(null), { status: 'in_progress' }) };
         return event('response.created', snapshot) + event('response.in_progress', snapshot);
       }
+      case 'reasoning': {
+        const opened = thinking ? '' : closeMessage() + openReasoning();
+        thinking!.text += data.text;
+        const at = { item_id: thinking!.id, output_index: thinking!.index, summary_index: 0 };
+        return opened + event('response.reasoning_summary_text.delta', { ...at, delta: data.text });
+      }
       case 'delta': {
-        const opened = open ? '' : openMessage();
+        const opened = open ? '' : closeReasoning() + openMessage();
         open!.text += data.text;
         return (
           opened +
@@ -228,7 +270,7 @@ export function responseEvents(streamId: string, requested: { model: string; ech
         );
       }
       case 'tool_call': {
-        const closed = closeMessage();
+        const closed = closeAll();
         const index = output.length;
         const id = callItemId(hex, data.index);
         const call = { id, type: 'function_call' as const, call_id: data.id, name: data.name };
@@ -243,20 +285,20 @@ export function responseEvents(streamId: string, requested: { model: string; ech
         );
       }
       case 'error': {
-        const closed = closeMessage('incomplete');
+        const closed = closeAll('incomplete');
         const failed = responseObject(parts(null), outcomeOf('error', { code: data.code, message: data.message }));
         return closed + event('response.failed', { response: failed });
       }
       case 'done': {
         const outcome = outcomeOf(data.finishReason);
-        let closing = closeMessage(outcome.status === 'completed' ? 'completed' : 'incomplete');
+        let closing = closeAll(outcome.status === 'completed' ? 'completed' : 'incomplete');
         // A reply that said nothing still answers one (empty) message, as when not streamed.
-        if (output.length === 0) closing += openMessage() + closeMessage();
+        if (output.every((item) => item.type === 'reasoning')) closing += openMessage() + closeMessage();
         const type = outcome.status === 'completed' ? 'response.completed' : 'response.incomplete';
         return closing + event(type, { response: responseObject(parts(usageOf(data.usage)), outcome) });
       }
       default:
-        return ''; // reasoning and log probabilities have no place in these items
+        return ''; // log probabilities have no place in these items
     }
   };
   return (item) => encoder.encode(write(item));

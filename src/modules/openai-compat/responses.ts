@@ -62,8 +62,9 @@ export function openAiResponsesRoutes(options: {
               'Built-in tools (web_search, file_search, …), background, conversation and prompt are refused (400 naming the field). ' +
               'Unless `store` is false the response is kept for RESPONSES_TTL_SECONDS: GET and DELETE /v1/responses/{id}, and ' +
               '`previous_response_id` continues its conversation (its input and output come before this input; its instructions do not). ' +
-              'A response that failed is stored as failed and cannot be continued. Streamed: response.created, response.in_progress, ' +
-              'output_item/content_part/output_text events (function_call items with function_call_arguments.delta/.done), then ' +
+              'A response that failed is stored as failed and cannot be continued. A model’s thinking (where the provider streams it) is a ' +
+              'reasoning item with summary text. Streamed: response.created, response.in_progress, output_item/content_part/output_text ' +
+              'events (function_call items with function_call_arguments.delta/.done, reasoning items with reasoning_summary_* events), then ' +
               'response.completed, response.incomplete or response.failed, each with `event:` and `sequence_number`. ' +
               'Errors are OpenAI’s shape; a stream that fails before its first token answers with that status; a client that disconnects cancels the reply.',
             ...mayFail('upstream_error', 'not_found'),
