@@ -31,6 +31,7 @@ import { healthModule } from './modules/health/index.ts';
 import { modelsModule } from './modules/models/index.ts';
 import { createModelsService } from './modules/models/service.ts';
 import { openAiCompatModule, openAiErrorDialect } from './modules/openai-compat/index.ts';
+import { createResponsesService } from './modules/openai-compat/responses-service.ts';
 import { pipelinesModule } from './modules/pipelines/index.ts';
 import { createPipelinesService, type PipelineSources } from './modules/pipelines/service.ts';
 import { liveSseGuard, realtimeModule } from './modules/realtime/index.ts';
@@ -93,6 +94,7 @@ export function createServices(infra: Infra, options: ServiceOptions = {}) {
   const limits = createLimits(infra);
   const models = createModelsService(infra, { providers, replies, searchLimit, uploadLimit, limits, files });
   const streams = createStreamsService(infra, buffers);
+  const responses = createResponsesService(infra, { models, replies });
   const voice = createVoiceService(infra, { replies, chats, models });
   const transcripts = createTranscriptsService(infra, { chats });
   // The `file` and `transcribe` steps read the owner's files through the files and voice services.
@@ -126,6 +128,7 @@ export function createServices(infra: Infra, options: ServiceOptions = {}) {
       { name: 'credentials', run: auth.cleanup },
       { name: 'orphaned uploads', run: files.sweepOrphans },
       { name: 'usage roll-up', run: () => users.rollUpUsage() },
+      { name: 'expired responses', run: responses.sweep },
     ],
   });
   /** Shutdown, before the infra closes: housekeeping, live connections and revocation notices stop their timers and subscriptions. */
@@ -145,6 +148,7 @@ export function createServices(infra: Infra, options: ServiceOptions = {}) {
     models,
     limits,
     streams,
+    responses,
     voice,
     files,
     transcripts,
@@ -172,6 +176,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
     chats,
     models,
     streams,
+    responses,
     files,
     voice,
     transcripts,
@@ -291,7 +296,7 @@ export function createApp(infra: Infra, services: Services = createServices(infr
       .use(transcriptsModule({ transcripts, routes, searchLimit }))
       .use(realtimeModule({ hub: realtime, routes }))
       .use(pipelinesModule({ pipelines, routes }))
-      .use(openAiCompatModule({ models, replies, routes, firstTokenHoldMs }))
+      .use(openAiCompatModule({ models, replies, responses, routes, firstTokenHoldMs }))
       .use(anthropicCompatModule({ models, replies, routes, firstTokenHoldMs }))
   );
 }

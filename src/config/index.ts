@@ -166,6 +166,8 @@ export function parseConfig(raw: Env) {
     },
     streamTtlSeconds: env.STREAM_TTL_SECONDS,
     idempotencyTtlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
+    /** How long a stored /v1/responses response is kept (RESPONSES_TTL_SECONDS). */
+    responsesTtlSeconds: env.RESPONSES_TTL_SECONDS,
     ssePingMs: env.SSE_PING_MS,
     httpIdleTimeoutSeconds: env.HTTP_IDLE_TIMEOUT_SECONDS,
     replyHeartbeatMs: env.REPLY_HEARTBEAT_MS,

@@ -273,6 +273,13 @@ export const EnvSchema = T.Object({
     description:
       'How long an Idempotency-Key is remembered: a repeat of the POST within this time gets the first result (a streamed reply resumed), on any instance.',
   }),
+  RESPONSES_TTL_SECONDS: T.Integer({
+    minimum: 1,
+    maximum: 365 * 86_400,
+    default: 30 * 86_400,
+    description:
+      'How long a response stored by POST /v1/responses (store, the default) stays retrievable and continuable with previous_response_id, in seconds; housekeeping removes it after.',
+  }),
   HTTP_IDLE_TIMEOUT_SECONDS: T.Integer({
     minimum: 5,
     maximum: 255,

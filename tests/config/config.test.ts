@@ -310,6 +310,7 @@ describe('config: decoding', () => {
       },
       streamTtlSeconds: 3600,
       idempotencyTtlSeconds: 86_400,
+      responsesTtlSeconds: 2_592_000,
       ssePingMs: 15_000,
       httpIdleTimeoutSeconds: 120,
       replyHeartbeatMs: 5000,

@@ -261,6 +261,7 @@ for (const [name, kind] of kinds) {
           'POST /v1/chat/completions',
           'POST /v1/messages',
           'POST /v1/messages/count_tokens',
+          'POST /v1/responses',
         ]),
       );
       expect(routes.length).toBeGreaterThan(20);

@@ -113,6 +113,7 @@ describe('every route of the OpenAPI document', () => {
       'post /api/v1/pipelines/{id}/execute': { input: {} },
     };
     let transcriptId: string;
+    let responseId: string;
 
     beforeAll(async () => {
       owner = await register(app);
@@ -143,6 +144,15 @@ describe('every route of the OpenAPI document', () => {
         await app.request(`/api/v1/pipelines/${pipeline.id}/execute`, { method: 'POST', headers: bearer(owner.accessToken), json: {} }),
         202,
       );
+      const response = await expectStatus(
+        await app.request('/v1/responses', {
+          method: 'POST',
+          headers: bearer(owner.accessToken),
+          json: { model: 'echo/echo', input: 'mine' },
+        }),
+        200,
+      );
+      responseId = response.id;
       idsFor = (path): Record<string, string> | undefined => {
         if (path.startsWith('/api/v1/pipelines/{id}')) return { id: pipeline.id };
         if (path.startsWith('/api/v1/pipeline-executions/{id}')) return { id: execution.executionId };
@@ -152,6 +162,7 @@ describe('every route of the OpenAPI document', () => {
         if (path.startsWith('/api/v1/auth/sessions/{id}')) return { id: sessions.data[0].id };
         if (path.startsWith('/api/v1/files/{id}')) return { id: file.id };
         if (path.startsWith('/api/v1/transcripts/{id}')) return { id: transcriptId };
+        if (path.startsWith('/v1/responses/{id}')) return { id: responseId };
         return undefined;
       };
     });
@@ -190,6 +201,8 @@ describe('every route of the OpenAPI document', () => {
       expect(pipelines.data.map((p: { id: string; name: string }) => [p.id, p.name])).toEqual([
         [idsFor('/api/v1/pipelines/{id}')!.id, 'mine'],
       ]);
+      const stored = await expectStatus(await app.request(`/v1/responses/${responseId}`, { headers: bearer(owner.accessToken) }), 200);
+      expect(stored.status).toBe('completed');
     });
   });
 });

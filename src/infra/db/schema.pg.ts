@@ -447,3 +447,29 @@ export const auditLog = pgTable(
   ],
 );
 // ---- end of the admin audit log block ------------------------------------------------------------
+
+// ---- Stored Responses (responses-api) -----------------------------------------------------------
+// responses-api: OpenAI's Responses API keeps each response (store, default true) for GET, DELETE
+// and previous_response_id, until expires_at (housekeeping removes it after). `conversation` is
+// what continues it (the chain's turns and this reply, as the provider layer's turns), `body` the
+// Response object answered. Both are JSON text, not jsonb: a user or a model may write U+0000 or a
+// lone surrogate, which jsonb refuses and JSON text carries escaped. The API key is kept as it was
+// (no foreign key): a response outlives the key that made it.
+export const responses = pgTable(
+  'responses',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    apiKeyId: text('api_key_id'),
+    model: text('model').notNull(),
+    status: text('status').notNull(),
+    conversation: text('conversation').notNull(),
+    body: text('body').notNull(),
+    createdAt: createdAt(),
+    expiresAt: at('expires_at').notNull(),
+  },
+  (table) => [index('responses_user_idx').on(table.userId), index('responses_expires_at_idx').on(table.expiresAt)],
+);
+// ---- end of stored Responses ----------------------------------------------------------------------

@@ -454,3 +454,25 @@ export const auditLog = sqliteTable(
   ],
 );
 // ---- end of the admin audit log block ------------------------------------------------------------
+
+// ---- Stored Responses (responses-api) -----------------------------------------------------------
+// responses-api: mirror of schema.pg.ts's responses: OpenAI's Responses API keeps each response
+// (store, default true) for GET, DELETE and previous_response_id, until expires_at.
+export const responses = sqliteTable(
+  'responses',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    apiKeyId: text('api_key_id'),
+    model: text('model').notNull(),
+    status: text('status').notNull(),
+    conversation: text('conversation').notNull(),
+    body: text('body').notNull(),
+    createdAt: createdAt(),
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (table) => [index('responses_user_idx').on(table.userId), index('responses_expires_at_idx').on(table.expiresAt)],
+);
+// ---- end of stored Responses ----------------------------------------------------------------------

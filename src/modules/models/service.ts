@@ -18,7 +18,7 @@ import {
   UpstreamError,
 } from '../../infra/llm/index.ts';
 import type { FilesService } from '../files/service.ts';
-import type { RepliesService } from '../replies/service.ts';
+import type { GenerationInput, RepliesService } from '../replies/service.ts';
 
 export type StatelessChat = {
   /** The user's turn: text, or parts with images (a caller that takes them, such as /v1, builds them). */
@@ -37,6 +37,8 @@ export type StatelessChat = {
   toolChoice?: ToolChoice;
   /** false: at most one tool call per reply. */
   parallelToolCalls?: boolean;
+  /** Awaited once the reply ended, before its last event (see GenerationInput.onSettled). */
+  onSettled?: GenerationInput['onSettled'];
 };
 
 /**
@@ -123,6 +125,7 @@ export function createModelsService(
           temperature: body.temperature ?? infra.config.temperature,
           sampling: body.sampling,
           ...(body.tools?.length ? { tools: body.tools, toolChoice: body.toolChoice, parallelToolCalls: body.parallelToolCalls } : {}),
+          ...(body.onSettled ? { onSettled: body.onSettled } : {}),
         }),
       );
     },

@@ -3,13 +3,15 @@ import type { UserCaller } from '../../http/auth.ts';
 import { mayFail } from '../../http/docs.ts';
 import type { ReplayStream } from '../../http/idempotency.ts';
 import type { RouteBundle } from '../../http/routes.ts';
-import { cancelOnAbort, failureOf, startGatewayReply } from '../gateway/service.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService, StartedGeneration } from '../replies/service.ts';
-import { badParam, modelNotFound, openAiErrors, openAiFailure } from './errors.ts';
+import { badParam, openAiErrors } from './errors.ts';
+import { createReplyLifecycle } from './lifecycle.ts';
 import { Completion, type CompletionBody, CompletionBody as CompletionSchema } from './model.ts';
 import { openAiModelRoutes } from './models.ts';
 import { given, toStateless } from './request.ts';
+import { openAiResponsesRoutes } from './responses.ts';
+import type { ResponsesService } from './responses-service.ts';
 import { completionChunks, completionOf } from './stream.ts';
 
 const tags = ['OpenAI-compatible'];
@@ -17,6 +19,8 @@ const tags = ['OpenAI-compatible'];
 export type OpenAiCompatOptions = {
   models: ModelsService;
   replies: RepliesService;
+  /** The Responses API's stored responses and replies (POST/GET/DELETE /v1/responses). */
+  responses: ResponsesService;
   routes: RouteBundle;
   /**
    * Longest a streamed completion holds its response for the reply's first token, in ms: a failure
@@ -27,21 +31,23 @@ export type OpenAiCompatOptions = {
 };
 
 /**
- * /v1/models and /v1/chat/completions in OpenAI's wire format, so the official `openai` SDK (and
- * the Vercel AI SDK, LangChain…) work with `baseURL: <server>/v1` and a Parley API key. Replies
- * run like any other stateless reply, with tools, images and OpenAI's request fields; every error
- * is written in OpenAI's shape (openAiErrorDialect, given to the error handler in app.ts). These
- * callers cannot resume a reply: leaving cancels it.
+ * /v1/models, /v1/chat/completions and /v1/responses (responses.ts) in OpenAI's wire format, so
+ * the official `openai` SDK (and the Vercel AI SDK, LangChain…) work with `baseURL: <server>/v1`
+ * and a Parley API key. Replies run like any other stateless reply, with tools, images and
+ * OpenAI's request fields; every error is written in OpenAI's shape (openAiErrorDialect, given to
+ * the error handler in app.ts). These callers cannot resume a reply: leaving cancels it.
  */
 export { openAiErrorDialect } from './errors.ts';
 
-export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }: OpenAiCompatOptions) {
+export function openAiCompatModule({ models, replies, responses, routes, firstTokenHoldMs }: OpenAiCompatOptions) {
   const formatOf = (body: CompletionBody, streamId: string) =>
     completionChunks(streamId, { model: body.model, includeUsage: given(body.stream_options)?.include_usage === true });
   const replayCompletion: ReplayStream = (request, streamId) =>
     replies.sse(streamId, { format: formatOf(request.body as CompletionBody, streamId) });
 
-  /** A reply with no chat, started like any stateless one; its refusals in OpenAI's words. */
+  const lifecycle = createReplyLifecycle({ models, replies });
+
+  /** The completion's reply, once the provider can honour its log probabilities. */
   const startCompletion = async (caller: UserCaller, ip: string, body: CompletionBody): Promise<StartedGeneration> => {
     const { conversation, from } = toStateless(body);
     if (conversation.sampling?.logprobs) {
@@ -50,34 +56,30 @@ export function openAiCompatModule({ models, replies, routes, firstTokenHoldMs }
         throw badParam('logprobs', `The ${provider} provider returns no log probabilities: logprobs must be false for this model`);
       }
     }
-    return startGatewayReply(models, caller, ip, conversation, {
-      images: (error) => {
-        const { messageIndex, partIndex } = error.details;
-        return badParam(`messages[${from[messageIndex] ?? messageIndex}].content[${partIndex}]`, error.message);
-      },
-      unknownModel: (message) => modelNotFound(body.model, message),
+    return lifecycle.start(caller, ip, conversation, {
+      model: body.model,
+      partParam: (messageIndex, partIndex) => `messages[${from[messageIndex] ?? messageIndex}].content[${partIndex}]`,
     });
   };
-
-  /** The failed reply's error as /v1 answers it (see openAiFailure). */
-  const failure = (started: StartedGeneration, model: string) => failureOf(replies, started, (error) => openAiFailure(error, model));
+  const { failureOf, cancelOnAbort } = lifecycle;
 
   return new Elysia({ name: 'openai-compat', prefix: '/v1' })
     .use(routes.api())
     .use(openAiModelRoutes({ models, replies, routes }))
+    .use(openAiResponsesRoutes({ responses, replies, routes, firstTokenHoldMs }))
     .post(
       '/chat/completions',
       async ({ caller, ip, body, request }) => {
         const started = await startCompletion(caller, ip, body);
-        cancelOnAbort(replies, request, started);
+        cancelOnAbort(request, started);
         if (!body.stream) {
           const result = await started.done;
-          if (result.status === 'error') throw await failure(started, body.model);
+          if (result.status === 'error') throw await failureOf(started, body.model);
           return completionOf(started.streamId, result);
         }
         // Held until the first token: a failure before it is an HTTP error, not a 200 stream.
         const first = await replies.firstEvent(started.streamId, { signal: request.signal, timeoutMs: firstTokenHoldMs });
-        if (first?.event === 'error') throw await failure(started, body.model);
+        if (first?.event === 'error') throw await failureOf(started, body.model);
         return replies.sse(started.streamId, { format: formatOf(body, started.streamId), cancelOnLeave: started.messageId });
       },
       {

@@ -223,7 +223,30 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     } catch (error) {
       log.error('could not record the usage of a generation', { messageId: input.messageId, error });
     }
-    if (message) await notify(input.onStored, message);
+    const toolCalls = [...writer.toolCalls];
+    const logprobs = writer.logprobs && [...writer.logprobs];
+    const result: GenerationResult = {
+      status,
+      text,
+      reasoning,
+      provider,
+      model,
+      finishReason,
+      ...stopSequence,
+      usage,
+      toolCalls,
+      logprobs,
+      error: failure,
+    };
+    if (message) {
+      result.message = message;
+      await notify(input.onStored, message);
+    }
+    try {
+      await input.onSettled?.(result, streamId);
+    } catch (error) {
+      log.warn('a reply hook failed', { messageId: input.messageId, error: (error as Error).message });
+    }
     // Freed before the last event: a client that saw `done` may start its next reply at once.
     await input.slot?.release();
     try {
@@ -238,20 +261,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
       log.error('could not end the stream of a generation', { messageId: input.messageId, error });
     }
     await kv.del(aliveKey(input.messageId)).catch(() => undefined);
-    return {
-      status,
-      text,
-      reasoning,
-      provider,
-      model,
-      finishReason,
-      ...stopSequence,
-      usage,
-      toolCalls: [...writer.toolCalls],
-      logprobs: writer.logprobs && [...writer.logprobs],
-      error: failure,
-      message,
-    };
+    return result;
   }
 
   /**

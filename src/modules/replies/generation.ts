@@ -63,6 +63,12 @@ export type GenerationInput = {
   onCreated?: (message: MessageRow) => void | Promise<void>;
   /** Awaited once the finished reply is stored, before `done` is sent (a stored reply only). */
   onStored?: (message: MessageRow) => void | Promise<void>;
+  /**
+   * Awaited once the reply ended, whatever its status, before its last event (`done` or `error`):
+   * what a caller keeps of it elsewhere (a stored Response) is kept before any reader sees the
+   * end. Its failure is logged, never the reply's.
+   */
+  onSettled?: (result: GenerationResult, streamId: string) => void | Promise<void>;
 };
 
 /** What the engine tells metrics: seconds to the first token and for the whole upstream call. */
