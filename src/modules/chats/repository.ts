@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, or, type SQL, sql, sum } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, or, type SQL, sql } from 'drizzle-orm';
 import { containsPattern, likeEscaped } from '../../infra/db/contains.ts';
 import type { Database, Tx } from '../../infra/db/index.ts';
 import { bound } from '../../infra/db/placeholder.ts';
@@ -362,50 +362,6 @@ export function createChatsRepository(db: Database) {
             .where(and(eq(messages.chatId, chatId), eq(messages.status, 'streaming'))),
         tx,
       );
-    },
-
-    async categories(userId: string) {
-      return db.run(
-        (q) =>
-          q
-            .select({ category: chats.category, count: count() })
-            .from(chats)
-            .where(and(eq(chats.userId, userId), isNotNull(chats.category)))
-            .groupBy(chats.category)
-            .orderBy(desc(count()), asc(chats.category)),
-        tx,
-      );
-    },
-
-    async stats(userId: string) {
-      const [chatCount] = await db.run((q) => q.select({ n: count() }).from(chats).where(eq(chats.userId, userId)), tx);
-      const [messageCount] = await db.run(
-        (q) =>
-          q
-            .select({ n: count() })
-            .from(messages)
-            .innerJoin(chats, eq(chats.id, messages.chatId))
-            .where(and(eq(chats.userId, userId), eq(messages.active, true))),
-        tx,
-      );
-      const byModel = await db.run(
-        (q) =>
-          q
-            .select({
-              provider: messages.provider,
-              model: messages.model,
-              messages: count(),
-              inputTokens: sum(messages.inputTokens),
-              outputTokens: sum(messages.outputTokens),
-            })
-            .from(messages)
-            .innerJoin(chats, eq(chats.id, messages.chatId))
-            .where(and(eq(chats.userId, userId), eq(messages.active, true), eq(messages.role, 'assistant'), isNotNull(messages.model)))
-            .groupBy(messages.provider, messages.model)
-            .orderBy(asc(messages.provider), asc(messages.model)),
-        tx,
-      );
-      return { chats: chatCount?.n ?? 0, messages: messageCount?.n ?? 0, byModel };
     },
   }));
 }

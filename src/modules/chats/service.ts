@@ -5,6 +5,7 @@ import type { ProviderName, ToolChoice, ToolDefinition } from '../../infra/llm/t
 import type { FilesService } from '../files/service.ts';
 import type { UserEvents } from '../realtime/service.ts';
 import type { RepliesService } from '../replies/service.ts';
+import { createChatAggregates } from './aggregates.ts';
 import { type CachedRows, createChatCaches, firstPageRows } from './caches.ts';
 import type { ChatView, MessageView, Stats } from './model.ts';
 import { type ChatCursor, type ChatRow, type ChatsRepository, createChatsRepository, type MessageRow } from './repository.ts';
@@ -27,6 +28,7 @@ const isChatCursor = (value: unknown): value is ChatCursor =>
 export function createChatsService(infra: Infra, deps: { replies: RepliesService; events: UserEvents; files: FilesService }) {
   const { replies, events, files } = deps;
   const chats = createChatsRepository(infra.db);
+  const aggregates = createChatAggregates(infra.db);
   const search = createChatSearch(infra.db);
   const resolveModel = replies.resolveModel;
   // Derived reads that repeat (lists' first pages, categories, stats, featured), dropped on every
@@ -199,7 +201,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
 
     categories(userId: string) {
       return caches.categories.get(userId, async () => {
-        const rows = await chats.categories(userId);
+        const rows = await aggregates.categories(userId);
         return { data: rows.map((row) => ({ category: row.category!, count: Number(row.count) })) };
       });
     },
@@ -207,7 +209,7 @@ export function createChatsService(infra: Infra, deps: { replies: RepliesService
     /** Counts over the caller's active paths, from the cache (dropped by every write they count). */
     stats(userId: string): Promise<Stats> {
       return caches.stats.get(userId, async () => {
-        const stats = await chats.stats(userId);
+        const stats = await aggregates.stats(userId);
         const byModel = stats.byModel.map((row) => ({
           provider: row.provider ?? 'unknown',
           model: row.model ?? 'unknown',

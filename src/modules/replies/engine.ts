@@ -3,6 +3,7 @@ import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
 import { estimateContentTokens, estimateTokens } from '../../infra/llm/shared.ts';
 import type { ResilientEvent, Usage } from '../../infra/llm/types.ts';
 import { UpstreamError } from '../../infra/llm/types.ts';
+import { type ActiveGeneration, createCancels } from './cancels.ts';
 import type { EngineObserver, GenerationFailure, GenerationInput, GenerationResult, ModelRunner, StartedGeneration } from './generation.ts';
 import { aliveKey, createOrphanSettler, streamOfKey } from './orphans.ts';
 import type { MessageRow, RepliesRepository } from './repository.ts';
@@ -12,9 +13,6 @@ export type { EngineObserver, GenerationFailure, GenerationInput, GenerationResu
 
 type RunInput = GenerationInput & { messageId: string };
 
-const cancelChannel = 'generation:cancel';
-/** Set by the instance that obeyed a cancel: a canceller that sees none in time takes the producer for dead. */
-const ackKey = (messageId: string) => `generation:cancel-ack:${messageId}`;
 /** A running generation's KV keys: its heartbeat, and the stream it writes (for tests that stage a dead producer). */
 export const generationKeys = { alive: aliveKey, streamOf: streamOfKey } as const;
 
@@ -40,28 +38,8 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
   const flushEveryMs = config.replyFlushMs;
   // How long a cancel waits for a live producer's acknowledgement before settling the reply itself.
   const cancelAckMs = Math.min(Math.max(heartbeatMs, 250), 2000);
-  const active = new Map<string, { userId: string; controller: AbortController; done: Promise<GenerationResult> }>();
-  /** Stops what this instance runs for `target`: a message id, or `user:<id>` for all of a user's replies. */
-  const stopLocal = (target: string) => {
-    if (!target.startsWith('user:')) {
-      const entry = active.get(target);
-      if (!entry) return;
-      entry.controller.abort();
-      // Tells the canceller (on whichever instance) that a live producer obeyed.
-      void kv.set(ackKey(target), '1', { ttlMs: 60_000 }).catch(() => undefined);
-      return;
-    }
-    const userId = target.slice('user:'.length);
-    for (const entry of active.values()) if (entry.userId === userId) entry.controller.abort();
-  };
-  let cancelListener: Promise<unknown> | undefined;
-
-  // One subscription per instance: whoever runs the generation obeys a cancel sent anywhere.
-  const listenForCancels = () =>
-    (cancelListener ??= kv.subscribe(cancelChannel, stopLocal).catch((error) => {
-      cancelListener = undefined;
-      log.warn('cannot listen for cancels', { error: (error as Error).message });
-    }));
+  const active = new Map<string, ActiveGeneration>();
+  const cancels = createCancels(infra, active, cancelAckMs);
 
   /** Runs a caller's hook; its failure is logged, never the reply's. */
   const notify = async (hook: ((message: MessageRow) => void | Promise<void>) | undefined, message: MessageRow) => {
@@ -283,17 +261,6 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     }
   }
 
-  /** True when the owner of `messageId` answered a cancel within the wait (see stopLocal). */
-  async function acknowledged(messageId: string): Promise<boolean> {
-    const until = Date.now() + cancelAckMs;
-    for (;;) {
-      // An unreachable KV proves nothing: take the producer for alive.
-      if (await kv.exists(ackKey(messageId)).catch(() => true)) return true;
-      if (Date.now() >= until) return false;
-      await Bun.sleep(25);
-    }
-  }
-
   const orphans = createOrphanSettler({ kv, log, buffers, repo, ttl, isLocal: (messageId) => active.has(messageId), emit });
   const { settleOrphan, sweep, isOrphan } = orphans;
 
@@ -312,7 +279,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
   return {
     /** Creates the assistant message (for a chat), opens the stream buffer and starts the reply detached. */
     async start(generation: GenerationInput): Promise<StartedGeneration> {
-      await listenForCancels();
+      await cancels.listen();
       const messageId = Bun.randomUUIDv7();
       const input: RunInput = { ...generation, messageId };
       const message = generation.chatId
@@ -378,10 +345,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     async cancel(messageId: string): Promise<void> {
       const local = active.get(messageId);
       if (local) return local.controller.abort();
-      if (await kv.exists(aliveKey(messageId))) {
-        await kv.publish(cancelChannel, messageId);
-        if (await acknowledged(messageId)) return;
-      }
+      if ((await kv.exists(aliveKey(messageId))) && (await cancels.ask(messageId))) return;
       if (await settleOrphan(messageId)) return;
       // Another instance (its sweeper) is settling it right now: answer once it has.
       const until = Date.now() + 2000;
@@ -399,15 +363,7 @@ export function createGenerations(infra: Infra, deps: EngineDeps) {
     },
 
     /** Stops every reply of `userId` on every instance (the user was disabled or deleted); resolves once asked. */
-    async cancelUser(userId: string): Promise<void> {
-      stopLocal(`user:${userId}`);
-      // Beyond this instance this is best effort while the KV is away: the disable itself is stored
-      // and their connections are closed by the revocation re-check, but a reply running on
-      // another instance then runs to its end.
-      await kv.publish(cancelChannel, `user:${userId}`).catch((error) => {
-        log.warn('could not announce a user’s replies to stop', { userId, error: (error as Error).message });
-      });
-    },
+    cancelUser: (userId: string): Promise<void> => cancels.stopUser(userId),
 
     activeCount: () => active.size,
 
