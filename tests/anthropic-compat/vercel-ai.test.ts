@@ -4,12 +4,12 @@
 // OpenAI and Anthropic upstreams. Its baseURL carries /v1 (it appends /messages itself).
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
 import { createAnthropic } from '@ai-sdk/anthropic';
-import { APICallError, generateText, Output, stepCountIs, streamText, tool } from 'ai';
-import { z } from 'zod';
+import { APICallError, generateText, streamText } from 'ai';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { uniqueText } from '../helpers/client.ts';
 import { llmEnv, upstreamCalls, wordCount } from '../helpers/llm.ts';
 import { type Listening, listeningApp } from '../helpers/openai.ts';
+import { toolAndOutputScenarios } from '../helpers/vercel-ai.ts';
 
 setDefaultTimeout(60_000);
 // Parley's models are unknown to the provider, which warns of each call's default token limit: not the point here.
@@ -30,13 +30,13 @@ beforeEach(() => fake.reset());
 const withKey = (id: string, key = server.key) => createAnthropic({ baseURL: `${server.url}/v1`, apiKey: key })(id);
 const withToken = (id: string) => createAnthropic({ baseURL: `${server.url}/v1`, authToken: server.key })(id);
 
-const weather = tool({
-  description: 'The weather in a city',
-  inputSchema: z.object({ city: z.string() }),
-  execute: async ({ city }) => ({ forecast: `sunny in ${city}` }),
-});
-
 describe('Vercel AI SDK, @ai-sdk/anthropic', () => {
+  toolAndOutputScenarios((id) => withKey(id), {
+    toolUpstreams: ['anthropic', 'openai'],
+    streamUpstream: 'anthropic',
+    jsonUpstream: 'anthropic',
+  });
+
   test('happy: generateText with a system prompt and history, x-api-key and Bearer alike', async () => {
     const messages = [
       { role: 'user' as const, content: 'first' },
@@ -73,43 +73,6 @@ describe('Vercel AI SDK, @ai-sdk/anthropic', () => {
     expect(text).toBe('stream this please');
     expect((await result.usage).outputTokens).toBe(3);
     expect(await result.finishReason).toBe('stop');
-  });
-
-  for (const provider of ['anthropic', 'openai']) {
-    test(`happy: generateText with a tool goes round the loop: call, result, answer (${provider} upstream)`, async () => {
-      const result = await generateText({
-        model: withKey(`${provider}/fake-tool-call`),
-        prompt: 'weather in Paris?',
-        tools: { get_weather: weather },
-        stopWhen: stepCountIs(3),
-      });
-      expect(result.steps.length).toBe(2);
-      expect(result.steps[0]!.toolCalls.map((call) => [call.toolName, call.input])).toEqual([['get_weather', { city: 'city-value' }]]);
-      expect(result.steps[0]!.finishReason).toBe('tool-calls');
-      expect(result.text).toBe(expectedReply('tool result: {"forecast":"sunny in city-value"}'));
-    });
-  }
-
-  test('happy: streamText with a tool streams the call and the answer', async () => {
-    const result = streamText({
-      model: withKey('anthropic/fake-tool-call'),
-      prompt: 'weather?',
-      tools: { get_weather: weather },
-      stopWhen: stepCountIs(3),
-    });
-    const parts: string[] = [];
-    for await (const part of result.fullStream) if (part.type === 'tool-call' || part.type === 'tool-result') parts.push(part.type);
-    expect(parts).toEqual(['tool-call', 'tool-result']);
-    expect(await result.text).toBe(expectedReply('tool result: {"forecast":"sunny in city-value"}'));
-  });
-
-  test('happy: structured output (Output.object) parses the model’s JSON', async () => {
-    const result = await generateText({
-      model: withKey('anthropic/fake-json'),
-      prompt: 'weather as JSON',
-      output: Output.object({ schema: z.object({ city: z.string(), celsius: z.number() }) }),
-    });
-    expect(result.output).toEqual({ city: 'city-value', celsius: 1 });
   });
 
   test('error: a wrong key and an unknown model are APICallErrors with the status', async () => {

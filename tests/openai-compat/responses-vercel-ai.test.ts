@@ -4,13 +4,13 @@
 // structured output, previousResponseId, and errors it acts on (B9).
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
 import { createOpenAI } from '@ai-sdk/openai';
-import { APICallError, generateText, Output, stepCountIs, streamText, tool } from 'ai';
-import { z } from 'zod';
+import { APICallError, generateText, streamText } from 'ai';
 import { expectedReasoning, expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { kinds } from '../helpers/app.ts';
 import { uniqueText } from '../helpers/client.ts';
 import { bodyOf, llmEnv, textOfContent, upstreamCalls } from '../helpers/llm.ts';
 import { type Listening, listeningApp } from '../helpers/openai.ts';
+import { toolAndOutputScenarios } from '../helpers/vercel-ai.ts';
 
 setDefaultTimeout(60_000);
 
@@ -19,12 +19,6 @@ beforeAll(async () => {
   fake = await startFakeUpstream();
 });
 afterAll(() => fake.stop());
-
-const weather = tool({
-  description: 'The weather in a city',
-  inputSchema: z.object({ city: z.string() }),
-  execute: async ({ city }) => ({ forecast: `sunny in ${city}` }),
-});
 
 describe.each(kinds)('Vercel AI SDK, @ai-sdk/openai default (Responses API) (%s)', (_label, kind) => {
   let server: Listening;
@@ -35,6 +29,9 @@ describe.each(kinds)('Vercel AI SDK, @ai-sdk/openai default (Responses API) (%s)
   });
   afterAll(() => server?.close());
   beforeEach(() => fake.reset());
+
+  // Tools round the loop: the SDK's follow-up turns reference the stored items.
+  toolAndOutputScenarios((id) => openai(id), { toolUpstreams: ['openai'], streamUpstream: 'anthropic', jsonUpstream: 'openai' });
 
   test('happy: generateText with a system prompt and history, through /v1/responses', async () => {
     const result = await generateText({
@@ -71,32 +68,6 @@ describe.each(kinds)('Vercel AI SDK, @ai-sdk/openai default (Responses API) (%s)
     expect(streamed).toBe(expectedReply(text));
     expect(await result.finishReason).toBe('stop');
     expect((await result.usage).outputTokens).toBeGreaterThan(0);
-  });
-
-  test('happy: generateText with a tool goes round the loop: call, result, answer', async () => {
-    const result = await generateText({
-      model: openai('openai/fake-tool-call'),
-      prompt: 'weather in Paris?',
-      tools: { get_weather: weather },
-      stopWhen: stepCountIs(3),
-    });
-    expect(result.steps.length).toBe(2);
-    expect(result.steps[0]!.toolCalls.map((call) => [call.toolName, call.input])).toEqual([['get_weather', { city: 'city-value' }]]);
-    expect(result.steps[0]!.finishReason).toBe('tool-calls');
-    expect(result.text).toBe(expectedReply('tool result: {"forecast":"sunny in city-value"}'));
-  });
-
-  test('happy: streamText with a tool streams the call and the answer, from Anthropic', async () => {
-    const result = streamText({
-      model: openai('anthropic/fake-tool-call'),
-      prompt: 'weather?',
-      tools: { get_weather: weather },
-      stopWhen: stepCountIs(3),
-    });
-    const parts: string[] = [];
-    for await (const part of result.fullStream) if (part.type === 'tool-call' || part.type === 'tool-result') parts.push(part.type);
-    expect(parts).toEqual(['tool-call', 'tool-result']);
-    expect(await result.text).toBe(expectedReply('tool result: {"forecast":"sunny in city-value"}'));
   });
 
   test('happy: a multi-turn conversation sends the earlier reply back as a stored item (item_reference)', async () => {
@@ -156,17 +127,6 @@ describe.each(kinds)('Vercel AI SDK, @ai-sdk/openai default (Responses API) (%s)
     });
     expect(second.text).toBe(expectedReply(two));
     expect(bodyOf(upstreamCalls(fake, two)[0]!).messages?.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
-  });
-
-  test('happy: structured output (Output.object) parses the model’s JSON', async () => {
-    const result = await generateText({
-      model: openai('openai/fake-json'),
-      prompt: 'weather as JSON',
-      output: Output.object({ schema: z.object({ city: z.string(), celsius: z.number() }) }),
-    });
-    expect(result.output).toEqual({ city: 'city-value', celsius: 1 });
-    const sent = fake.requests.at(-1)!.body as { response_format: unknown };
-    expect(sent.response_format).toMatchObject({ type: 'json_schema' });
   });
 
   test('error: a wrong key, an unknown model and an upstream failure are APICallErrors with the status', async () => {

@@ -4,12 +4,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { APICallError, generateText, type LanguageModel, Output, stepCountIs, streamText, tool } from 'ai';
-import { z } from 'zod';
+import { APICallError, generateText, type LanguageModel, streamText } from 'ai';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { uniqueText } from '../helpers/client.ts';
 import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
 import { type Listening, listeningApp } from '../helpers/openai.ts';
+import { toolAndOutputScenarios } from '../helpers/vercel-ai.ts';
 
 let fake: FakeUpstream;
 let server: Listening;
@@ -35,13 +35,14 @@ const flavours: Flavour[] = [
   { name: '@ai-sdk/openai .chat()', model: (id, key = server.key) => createOpenAI({ baseURL: server.baseURL, apiKey: key }).chat(id) },
 ];
 
-const weather = tool({
-  description: 'The weather in a city',
-  inputSchema: z.object({ city: z.string() }),
-  execute: async ({ city }) => ({ forecast: `sunny in ${city}` }),
-});
-
 describe.each(flavours)('Vercel AI SDK, $name', ({ model }) => {
+  // B2: tools round the loop, through both upstream wire formats.
+  toolAndOutputScenarios((id) => model(id), {
+    toolUpstreams: ['openai', 'anthropic'],
+    streamUpstream: 'anthropic',
+    jsonUpstream: 'openai',
+  });
+
   test('happy: generateText with a system prompt and history', async () => {
     const result = await generateText({
       model: model('openai/gpt-4o-mini'),
@@ -77,41 +78,6 @@ describe.each(flavours)('Vercel AI SDK, $name', ({ model }) => {
     for await (const delta of result.textStream) text += delta;
     expect(text).toBe(expectedReply('stream this'));
     expect((await result.usage).outputTokens).toBe(5);
-  });
-
-  test('happy: generateText with a tool goes round the loop: call, result, answer (B2)', async () => {
-    const result = await generateText({
-      model: model('openai/fake-tool-call'),
-      prompt: 'weather in Paris?',
-      tools: { get_weather: weather },
-      stopWhen: stepCountIs(3),
-    });
-    expect(result.steps.length).toBe(2);
-    expect(result.steps[0]!.toolCalls.map((call) => [call.toolName, call.input])).toEqual([['get_weather', { city: 'city-value' }]]);
-    expect(result.steps[0]!.finishReason).toBe('tool-calls');
-    expect(result.text).toBe(expectedReply('tool result: {"forecast":"sunny in city-value"}'));
-  });
-
-  test('happy: streamText with a tool streams the call and the answer, from Anthropic', async () => {
-    const result = streamText({
-      model: model('anthropic/fake-tool-call'),
-      prompt: 'weather?',
-      tools: { get_weather: weather },
-      stopWhen: stepCountIs(3),
-    });
-    const parts: string[] = [];
-    for await (const part of result.fullStream) if (part.type === 'tool-call' || part.type === 'tool-result') parts.push(part.type);
-    expect(parts).toEqual(['tool-call', 'tool-result']);
-    expect(await result.text).toBe(expectedReply('tool result: {"forecast":"sunny in city-value"}'));
-  });
-
-  test('happy: structured output (Output.object) parses the model’s JSON', async () => {
-    const result = await generateText({
-      model: model('openai/fake-json'),
-      prompt: 'weather as JSON',
-      output: Output.object({ schema: z.object({ city: z.string(), celsius: z.number() }) }),
-    });
-    expect(result.output).toEqual({ city: 'city-value', celsius: 1 });
   });
 
   test('error: a wrong key and an unknown model are APICallErrors with the status', async () => {
