@@ -128,6 +128,17 @@ function contentProblem(messages: unknown[]): string | undefined {
   return undefined;
 }
 
+/** Anthropic's 400 for a history holding tool blocks in a request that defines no tools (anthropic-sdk-python#494). */
+function toolsProblem(body: Record<string, unknown>): string | undefined {
+  if (Array.isArray(body.tools) && body.tools.length > 0) return undefined;
+  const blocks = (Array.isArray(body.messages) ? body.messages : []).flatMap((message) =>
+    isRecord(message) && Array.isArray(message.content) ? message.content : [],
+  );
+  if (blocks.some((block) => isRecord(block) && (block.type === 'tool_use' || block.type === 'tool_result')))
+    return 'Requests which include `tool_use` or `tool_result` blocks must define tools.';
+  return undefined;
+}
+
 /** The request's tools and tool choice (Anthropic's words), as the fake plans with them. */
 function toolsOf(body: Record<string, unknown>): { tools: FakeTool[]; choice: FakeChoice; parallel: boolean } {
   const tools = (Array.isArray(body.tools) ? body.tools : []).flatMap((tool) =>
@@ -151,7 +162,7 @@ export async function messages(ctx: Ctx): Promise<Response> {
   if (!isRecord(body) || typeof body.model !== 'string' || !Array.isArray(body.messages)) {
     return anthropicError(400, 'model: Field required; messages: Field required');
   }
-  const problem = contentProblem(body.messages);
+  const problem = contentProblem(body.messages) ?? toolsProblem(body);
   if (problem) return anthropicError(400, problem);
   // The real API rejects requests without max_tokens; catching that here keeps app code honest.
   if (typeof body.max_tokens !== 'number') return anthropicError(400, 'max_tokens: Field required');

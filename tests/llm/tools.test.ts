@@ -124,6 +124,20 @@ describe.each(cases)('$name provider with tools', ({ name, make }) => {
     }
   });
 
+  test('happy: a history with a tool round and no tools in the request is taken (a question after the round, tools dropped)', async () => {
+    const history: ChatMessage[] = [...roundTrip, { role: 'assistant', content: 'It is 21°.' }, { role: 'user', content: 'thanks' }];
+    const out = await collect(make().stream(request('gpt-4o-mini', 'unused', { messages: history })));
+    expect(out.error).toBeUndefined();
+    expect(out.text).toBe(expectedReply('thanks'));
+    expect(out.toolCalls).toEqual([]);
+    if (name === 'anthropic') {
+      // Anthropic refuses tool blocks without tools: the history's tools are declared, none to be called.
+      expect(sent()).toMatchObject({ tools: [{ name: 'get_weather', input_schema: { type: 'object' } }], tool_choice: { type: 'none' } });
+    } else {
+      expect(sent().tools).toBeUndefined();
+    }
+  });
+
   test('happy: two results of two parallel calls answer them together', async () => {
     const messages: ChatMessage[] = [
       { role: 'user', content: 'both?' },

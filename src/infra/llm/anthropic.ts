@@ -98,8 +98,15 @@ function toAnthropicMessages(messages: readonly ChatMessage[]): MessageParam[] {
 }
 
 /** The request's tools and tool choice in the Messages API's words; nothing when it has no tools. */
+/**
+ * The request's tools and tool choice in the Messages API's words. Anthropic refuses a history
+ * that holds tool calls or results when the request defines no tools ("Requests which include
+ * tool_use or tool_result blocks must define tools"), which a caller may well send (a question
+ * after a tool round, with the tools dropped): the tools the history names are then declared,
+ * taking any input, with `tool_choice: none`, so the model reads the round and calls nothing.
+ */
 function toolParams(request: GenerationRequest): Pick<MessageCreateParamsStreaming, 'tools' | 'tool_choice'> {
-  if (!request.tools?.length) return {};
+  if (!request.tools?.length) return historyToolParams(request.messages);
   const tools: Tool[] = request.tools.map((tool) => ({
     name: tool.name,
     ...(tool.description !== undefined ? { description: tool.description } : {}),
@@ -118,6 +125,21 @@ function toolParams(request: GenerationRequest): Pick<MessageCreateParamsStreami
           ? { type: 'any', ...single }
           : { type: 'tool', name: choice.name, ...single };
   return { tools, tool_choice: toolChoice };
+}
+
+/** For a request with no tools whose history holds a tool round (see toolParams): its tools declared, none to be called. */
+function historyToolParams(messages: GenerationRequest['messages']): Pick<MessageCreateParamsStreaming, 'tools' | 'tool_choice'> {
+  const names = new Set<string>();
+  let results = false;
+  for (const message of messages) {
+    if (message.role === 'assistant') for (const call of message.toolCalls ?? []) names.add(call.name);
+    if (message.role === 'tool') results = true;
+  }
+  // Results whose calls are not in the history still need a tool defined.
+  if (names.size === 0 && results) names.add('tool');
+  if (names.size === 0) return {};
+  const anyInput = { type: 'object' } as Tool.InputSchema;
+  return { tools: [...names].map((name) => ({ name, input_schema: anyInput })), tool_choice: { type: 'none' } };
 }
 
 /** OpenAI's reasoning effort in the Messages API's `output_config.effort` words (`none`: no setting). */
