@@ -215,6 +215,18 @@ for (const [name, kind] of kinds) {
       ]);
     });
 
+    test('happy: on Anthropic, a turn’s own tools, then its results and a question with none: each is answered (found by the fresh run)', async () => {
+      const chat = await createChat(app, token, { provider: 'anthropic', model: 'fake-tool-call' });
+      const called = await sendJson(app, token, chat.id, { content: uniqueText('weather'), tools: [weather] });
+      const [call] = called.assistantMessage.toolCalls as Json[];
+      // The results without the turn's tools again, then a question with tools: [].
+      const answered = await sendJson(app, token, chat.id, { toolResults: [{ toolCallId: call.id, content: 'sunny' }] });
+      expect(answered.assistantMessage).toMatchObject({ status: 'complete', content: expectedReply('tool result: sunny') });
+      const after = await sendJson(app, token, chat.id, { content: 'thanks', tools: [] });
+      expect(after.assistantMessage).toMatchObject({ status: 'complete', content: expectedReply('thanks') });
+      expect(wireOf(generationsSince(0).at(-1)!)).toMatchObject({ tools: [{ name: 'get_weather' }], tool_choice: { type: 'none' } });
+    });
+
     test('error: results that do not answer the last reply’s calls exactly are 422, and store nothing', async () => {
       const chat = await createChat(app, token, { provider: 'openai', model: 'fake-parallel-tool-calls', tools: [weather, time] });
       // Nothing to answer yet.

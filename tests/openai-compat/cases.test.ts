@@ -127,6 +127,27 @@ describe.each(kinds)('/v1 request cases of the clients report (%s)', (_label, ki
   });
 
   describe('B2: tool calling', () => {
+    test('happy: a tool round in the history with no tools (a summary after it) is answered by an anthropic model too', async () => {
+      const text = uniqueText('summarise');
+      const body = await ok(
+        await complete({
+          model: 'anthropic/claude-haiku-4-5',
+          messages: [
+            { role: 'user', content: 'weather in Paris?' },
+            {
+              role: 'assistant',
+              content: null,
+              tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{}' } }],
+            },
+            { role: 'tool', tool_call_id: 'c1', content: 'sunny' },
+            { role: 'user', content: text },
+          ],
+        }),
+      );
+      expect(body.choices[0].message.content).toBe(expectedReply(text));
+      expect(upstreamCalls(fake, text)[0]?.body).toMatchObject({ tools: [{ name: 'get_weather' }], tool_choice: { type: 'none' } });
+    });
+
     test('happy: a tool call, not streamed: message.tool_calls with content null and finish_reason tool_calls', async () => {
       const body = await ok(
         await complete({
