@@ -121,6 +121,13 @@ describe('the OpenAPI document', () => {
     expect(JSON.stringify(ws)).toContain('chat.send');
   });
 
+  test('happy: the gateway’s streaming POSTs say both answers: JSON, or an event stream', () => {
+    for (const path of ['/v1/chat/completions', '/v1/responses', '/v1/messages']) {
+      const ok = doc.paths[path]!.post!.responses?.['200'] as { content?: Record<string, unknown> } | undefined;
+      expect([path, Object.keys(ok?.content ?? {}).sort()]).toEqual([path, ['application/json', 'text/event-stream']]);
+    }
+  });
+
   test('error: every operation lists its 4xx/5xx responses, each with the ErrorBody schema (OpenAI’s on /v1, Anthropic’s on /v1/messages)', () => {
     const errorBody = doc.components.schemas.ErrorBody!;
     expect(errorBody.required).toEqual(['error']);

@@ -92,7 +92,7 @@ export function anthropicCompatModule({ models, replies, routes, firstTokenHoldM
             responses: {
               200: {
                 description: 'A Message, or a text/event-stream of Anthropic’s stream events',
-                content: { 'application/json': { schema: AnthropicMessage } },
+                content: { 'application/json': { schema: AnthropicMessage }, 'text/event-stream': { schema: { type: 'string' } } },
               },
               529: {
                 description: 'overloaded_error: the upstream said it was overloaded (its 529), after Parley’s own retries',

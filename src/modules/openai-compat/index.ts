@@ -99,7 +99,7 @@ export function openAiCompatModule({ models, replies, responses, routes, firstTo
           responses: {
             200: {
               description: 'chat.completion, or a text/event-stream of chat.completion.chunk',
-              content: { 'application/json': { schema: Completion } },
+              content: { 'application/json': { schema: Completion }, 'text/event-stream': { schema: { type: 'string' } } },
             },
           } as never,
         },

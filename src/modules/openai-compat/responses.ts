@@ -72,7 +72,7 @@ export function openAiResponsesRoutes(options: {
             responses: {
               200: {
                 description: 'The Response object, or a text/event-stream of Responses API events',
-                content: { 'application/json': { schema: ResponseObject } },
+                content: { 'application/json': { schema: ResponseObject }, 'text/event-stream': { schema: { type: 'string' } } },
               },
             } as never,
           },
