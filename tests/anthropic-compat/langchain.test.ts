@@ -4,11 +4,11 @@
 // upstreams. Its anthropicApiUrl is the server (the SDK appends /v1/messages).
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
 import { ChatAnthropic } from '@langchain/anthropic';
-import { AIMessage, type AIMessageChunk, HumanMessage, SystemMessage, ToolMessage } from '@langchain/core/messages';
-import { tool } from '@langchain/core/tools';
+import { AIMessage, type AIMessageChunk, HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { z } from 'zod';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { uniqueText } from '../helpers/client.ts';
+import { toolScenarios } from '../helpers/langchain.ts';
 import { llmEnv, upstreamCalls, wordCount } from '../helpers/llm.ts';
 import { type Listening, listeningApp } from '../helpers/openai.ts';
 
@@ -29,13 +29,9 @@ beforeEach(() => fake.reset());
 const chat = (model: string, fields: Record<string, unknown> = {}) =>
   new ChatAnthropic({ model, apiKey: server.key, anthropicApiUrl: server.url, maxRetries: 0, maxTokens: 256, ...fields });
 
-const getWeather = tool(async ({ city }: { city: string }) => `sunny in ${city}`, {
-  name: 'get_weather',
-  description: 'The weather in a city',
-  schema: z.object({ city: z.string() }),
-});
-
 describe('LangChain ChatAnthropic', () => {
+  toolScenarios((model) => chat(model), { roundTripUpstreams: ['anthropic', 'openai'], streamUpstream: 'anthropic' });
+
   test('happy: invoke with a system message and history, with usage, from the OpenAI upstream', async () => {
     const reply = await chat('openai/gpt-4o-mini').invoke([
       new SystemMessage('Be brief.'),
@@ -62,27 +58,6 @@ describe('LangChain ChatAnthropic', () => {
     for await (const chunk of await chat('echo/echo').stream('stream this please')) gathered = gathered ? gathered.concat(chunk) : chunk;
     expect(gathered?.text).toBe('stream this please');
     expect(gathered?.usage_metadata?.output_tokens).toBe(3);
-  });
-
-  for (const provider of ['anthropic', 'openai']) {
-    test(`happy: bindTools gets tool calls, and the tool result sent back gets the answer (${provider} upstream)`, async () => {
-      const model = chat(`${provider}/fake-tool-call`).bindTools([getWeather]);
-      const question = new HumanMessage('weather in Paris?');
-      const first = await model.invoke([question]);
-      expect(first.tool_calls?.map((call) => [call.name, call.args])).toEqual([['get_weather', { city: 'city-value' }]]);
-      const result = await getWeather.invoke(first.tool_calls![0]!);
-      expect(result).toBeInstanceOf(ToolMessage);
-      const second = await model.invoke([question, first, result]);
-      expect(second.content).toBe(expectedReply('tool result: sunny in city-value'));
-    });
-  }
-
-  test('happy: bindTools streamed puts the tool call together', async () => {
-    let gathered: AIMessageChunk | undefined;
-    for await (const chunk of await chat('anthropic/fake-tool-call').bindTools([getWeather]).stream('weather?')) {
-      gathered = gathered ? gathered.concat(chunk) : chunk;
-    }
-    expect(gathered?.tool_calls?.map((call) => [call.name, call.args])).toEqual([['get_weather', { city: 'city-value' }]]);
   });
 
   test('happy: withStructuredOutput by its default method (a forced tool) and by JSON schema', async () => {

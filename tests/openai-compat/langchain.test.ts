@@ -2,12 +2,12 @@
 // invoke, stream, bindTools (and a tool round trip), withStructuredOutput (its default JSON schema
 // method, function calling and JSON mode).
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
-import { AIMessage, HumanMessage, SystemMessage, ToolMessage } from '@langchain/core/messages';
-import { tool } from '@langchain/core/tools';
+import { AIMessage, HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { ChatOpenAI } from '@langchain/openai';
 import { z } from 'zod';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { uniqueText } from '../helpers/client.ts';
+import { toolScenarios } from '../helpers/langchain.ts';
 import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
 import { type Listening, listeningApp } from '../helpers/openai.ts';
 
@@ -26,13 +26,10 @@ beforeEach(() => fake.reset());
 const chat = (model: string, fields: Record<string, unknown> = {}) =>
   new ChatOpenAI({ model, apiKey: server.key, configuration: { baseURL: server.baseURL }, maxRetries: 0, ...fields });
 
-const getWeather = tool(async ({ city }: { city: string }) => `sunny in ${city}`, {
-  name: 'get_weather',
-  description: 'The weather in a city',
-  schema: z.object({ city: z.string() }),
-});
-
 describe('LangChain ChatOpenAI', () => {
+  // B2: a tool round trip, and a streamed call.
+  toolScenarios((model) => chat(model), { roundTripUpstreams: ['openai'], streamUpstream: 'anthropic' });
+
   test('happy: invoke with a system message and history, with usage', async () => {
     const reply = await chat('openai/gpt-4o-mini').invoke([
       new SystemMessage('Be brief.'),
@@ -61,25 +58,6 @@ describe('LangChain ChatOpenAI', () => {
     }
     expect(text).toBe(expectedReply('stream this'));
     expect(outputTokens).toBe(5);
-  });
-
-  test('happy: bindTools gets tool calls, and the tool result sent back gets the answer (B2)', async () => {
-    const model = chat('openai/fake-tool-call').bindTools([getWeather]);
-    const question = new HumanMessage('weather in Paris?');
-    const first = await model.invoke([question]);
-    expect(first.tool_calls?.map((call) => [call.name, call.args])).toEqual([['get_weather', { city: 'city-value' }]]);
-    const result = await getWeather.invoke(first.tool_calls![0]!);
-    expect(result).toBeInstanceOf(ToolMessage);
-    const second = await model.invoke([question, first, result]);
-    expect(second.content).toBe(expectedReply('tool result: sunny in city-value'));
-  });
-
-  test('happy: bindTools streamed, from Anthropic, puts the tool call together', async () => {
-    let gathered: Awaited<ReturnType<ReturnType<ChatOpenAI['bindTools']>['invoke']>> | undefined;
-    for await (const chunk of await chat('anthropic/fake-tool-call').bindTools([getWeather]).stream('weather?')) {
-      gathered = gathered ? gathered.concat(chunk) : chunk;
-    }
-    expect(gathered?.tool_calls?.map((call) => [call.name, call.args])).toEqual([['get_weather', { city: 'city-value' }]]);
   });
 
   test('happy: withStructuredOutput by its default method (JSON schema), by function calling and in JSON mode', async () => {

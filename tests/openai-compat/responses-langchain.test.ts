@@ -3,13 +3,13 @@
 // trip (its follow-up sends the earlier output items back as they came), withStructuredOutput,
 // and previous_response_id (B9).
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
-import { AIMessage, HumanMessage, SystemMessage, ToolMessage } from '@langchain/core/messages';
-import { tool } from '@langchain/core/tools';
+import { AIMessage, HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { ChatOpenAI } from '@langchain/openai';
 import { z } from 'zod';
 import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { kinds } from '../helpers/app.ts';
 import { uniqueText } from '../helpers/client.ts';
+import { toolScenarios } from '../helpers/langchain.ts';
 import { bodyOf, llmEnv, textOfContent, upstreamCalls } from '../helpers/llm.ts';
 import { type Listening, listeningApp } from '../helpers/openai.ts';
 
@@ -20,12 +20,6 @@ beforeAll(async () => {
   fake = await startFakeUpstream();
 });
 afterAll(() => fake.stop());
-
-const getWeather = tool(async ({ city }: { city: string }) => `sunny in ${city}`, {
-  name: 'get_weather',
-  description: 'The weather in a city',
-  schema: z.object({ city: z.string() }),
-});
 
 describe.each(kinds)('LangChain ChatOpenAI with useResponsesApi (%s)', (_label, kind) => {
   let server: Listening;
@@ -44,6 +38,8 @@ describe.each(kinds)('LangChain ChatOpenAI with useResponsesApi (%s)', (_label, 
       useResponsesApi: true,
       ...fields,
     });
+
+  toolScenarios((model) => chat(model), { roundTripUpstreams: ['openai'], streamUpstream: 'anthropic' });
 
   test('happy: invoke with a system message and history, with usage and the response id', async () => {
     const text = uniqueText('langchain');
@@ -76,25 +72,6 @@ describe.each(kinds)('LangChain ChatOpenAI with useResponsesApi (%s)', (_label, 
     }
     expect(streamed).toBe(expectedReply(text));
     expect(outputTokens).toBeGreaterThan(0);
-  });
-
-  test('happy: bindTools gets tool calls, and the tool result sent back gets the answer', async () => {
-    const model = chat('openai/fake-tool-call').bindTools([getWeather]);
-    const question = new HumanMessage('weather in Paris?');
-    const first = await model.invoke([question]);
-    expect(first.tool_calls?.map((call) => [call.name, call.args])).toEqual([['get_weather', { city: 'city-value' }]]);
-    const result = await getWeather.invoke(first.tool_calls![0]!);
-    expect(result).toBeInstanceOf(ToolMessage);
-    const second = await model.invoke([question, first, result]);
-    expect(second.text).toBe(expectedReply('tool result: sunny in city-value'));
-  });
-
-  test('happy: bindTools streamed, from Anthropic, puts the tool call together', async () => {
-    let gathered: Awaited<ReturnType<ReturnType<ChatOpenAI['bindTools']>['invoke']>> | undefined;
-    for await (const chunk of await chat('anthropic/fake-tool-call').bindTools([getWeather]).stream('weather?')) {
-      gathered = gathered ? gathered.concat(chunk) : chunk;
-    }
-    expect(gathered?.tool_calls?.map((call) => [call.name, call.args])).toEqual([['get_weather', { city: 'city-value' }]]);
   });
 
   test('happy: withStructuredOutput (JSON schema) parses the model’s JSON', async () => {
