@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { kinds, type TestApp } from '../helpers/app.ts';
-import { bearer, expectError, uniqueText } from '../helpers/client.ts';
-import { llmEnv, modelCalls } from '../helpers/llm.ts';
+import { bearer, createApiKey, expectError, register, uniqueText } from '../helpers/client.ts';
+import { llmEnv, modelCalls, upstreamCalls } from '../helpers/llm.ts';
 import { expectOpenAiError, keyedApp } from '../helpers/openai.ts';
 
 let fake: FakeUpstream;
@@ -125,6 +125,25 @@ describe.each(kinds)('/v1 error cases of the clients report (%s)', (_label, kind
       const events = lines.map((line) => JSON.parse(line.slice(6)));
       expect(events.some((event) => event.choices?.[0]?.delta?.content)).toBe(true);
       expect(events.at(-1)).toEqual({ error: { message: expect.any(String), type: 'server_error', param: null, code: 'upstream_error' } });
+    });
+  });
+
+  describe('n > 1: each choice is a call of its own', () => {
+    test('error: n 3 on a key allowed 2 calls a minute is 429; the two started are cancelled, none runs to its end', async () => {
+      const owner = await register(app);
+      const limited = await createApiKey(app, owner.accessToken, { name: 'two a minute', requestsPerMinute: 2 });
+      const text = uniqueText('three on two');
+      const response = await app.request('/v1/chat/completions', {
+        method: 'POST',
+        headers: bearer(limited.key),
+        json: { model: 'openai/fake-slow', messages: [{ role: 'user', content: text }], n: 3 },
+      });
+      await expectOpenAiError(response, 429, 'requests', { code: 'rate_limit_exceeded' });
+      // The two started were cancelled: whatever of them reached upstream was aborted there, nothing ran to its end.
+      await Bun.sleep(300);
+      const calls = upstreamCalls(fake, text);
+      expect(calls.length).toBeLessThanOrEqual(2);
+      expect(calls.map((call) => [call.aborted, call.completed])).toEqual(calls.map(() => [true, false]));
     });
   });
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
 import { expectedReply, expectedToolArguments, type FakeUpstream, fakeLogprob, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { kinds, type TestApp } from '../helpers/app.ts';
-import { bearer, readJson, uniqueText } from '../helpers/client.ts';
+import { bearer, type Json, readJson, uniqueText } from '../helpers/client.ts';
 import { llmEnv, modelCalls, upstreamCalls } from '../helpers/llm.ts';
 import { completionChunks, expectOpenAiError, keyedApp } from '../helpers/openai.ts';
 
@@ -114,15 +114,27 @@ describe.each(kinds)('/v1 request cases of the clients report (%s)', (_label, ki
       expect(callsTo('claude-haiku-4-5')).toEqual([]);
     });
 
-    test('error: n 2 on a provider that returns one choice is OpenAI’s 400 naming n', async () => {
+    test('happy: n 2 answers two choices, each a reply of its own (two upstream calls), usage summed', async () => {
+      const text = uniqueText('two choices');
+      const body = await ok(await complete({ model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: text }], n: 2 }));
+      expect(body.choices.map((choice: Json) => [choice.index, choice.message.content, choice.finish_reason])).toEqual([
+        [0, expectedReply(text), 'stop'],
+        [1, expectedReply(text), 'stop'],
+      ]);
+      expect(upstreamCalls(fake, text).length).toBe(2);
+      const one = await ok(await complete({ model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: text }] }));
+      expect(body.usage.completion_tokens).toBe(2 * one.usage.completion_tokens);
+    });
+
+    test('error: n above 8 is OpenAI’s 400 naming n; nothing is sent', async () => {
+      const text = uniqueText('nine');
       await expectOpenAiError(
-        await complete({ model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: 'x' }], n: 2 }),
+        await complete({ model: 'anthropic/claude-haiku-4-5', messages: [{ role: 'user', content: text }], n: 9 }),
         400,
         'invalid_request_error',
-        {
-          param: 'n',
-        },
+        { param: 'n' },
       );
+      expect(upstreamCalls(fake, text)).toEqual([]);
     });
   });
 

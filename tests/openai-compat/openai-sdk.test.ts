@@ -239,6 +239,41 @@ describe.each(kinds)('OpenAI-compatible API through the openai SDK (%s)', (_labe
     await waitUntil(() => upstreamCalls(fake, text)[0]?.aborted === true, 'the upstream request aborted', 3000);
   });
 
+  test('happy: n 2, created and through the .stream() helper, gives two choices', async () => {
+    const created = await client.chat.completions.create({ model: 'echo/echo', messages: [{ role: 'user', content: 'twice over' }], n: 2 });
+    expect(created.choices.map((choice) => [choice.index, choice.message.content])).toEqual([
+      [0, 'twice over'],
+      [1, 'twice over'],
+    ]);
+    const stream = client.chat.completions.stream({
+      model: 'anthropic/claude-haiku-4-5',
+      messages: [{ role: 'user', content: 'two' }],
+      n: 2,
+    });
+    const final = await stream.finalChatCompletion();
+    expect(final.choices.map((choice) => [choice.index, choice.message.content, choice.finish_reason])).toEqual([
+      [0, expectedReply('two'), 'stop'],
+      [1, expectedReply('two'), 'stop'],
+    ]);
+  });
+
+  test('happy: aborting a stream of n 2 cancels both upstream requests', async () => {
+    const text = uniqueText('two slow');
+    const stream = await client.chat.completions.create({
+      model: 'openai/fake-slow',
+      messages: [{ role: 'user', content: text }],
+      stream: true,
+      n: 2,
+    });
+    let chunks = 0;
+    for await (const _chunk of stream) if (++chunks === 3) break;
+    await waitUntil(
+      () => upstreamCalls(fake, text).length === 2 && upstreamCalls(fake, text).every((call) => call.aborted),
+      'both upstream requests aborted',
+      3000,
+    );
+  });
+
   test('error: a bad key is AuthenticationError 401; an unknown model NotFoundError 404 model_not_found', async () => {
     const stranger = new OpenAI({ apiKey: 'pk_not-a-real-key', baseURL: client.baseURL, maxRetries: 0 });
     const bad = await failure(() => stranger.models.list());
@@ -252,7 +287,7 @@ describe.each(kinds)('OpenAI-compatible API through the openai SDK (%s)', (_labe
 
   test('error: what Parley cannot honour is BadRequestError 400 naming the param', async () => {
     const refused = await failure(() =>
-      client.chat.completions.create({ model: 'echo/echo', messages: [{ role: 'user', content: 'x' }], n: 2 }),
+      client.chat.completions.create({ model: 'echo/echo', messages: [{ role: 'user', content: 'x' }], n: 9 }),
     );
     expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
     expect(refused!.param).toBe('n');

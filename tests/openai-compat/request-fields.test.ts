@@ -5,10 +5,10 @@
 // Anthropic gets stop as stop_sequences and nothing its API refuses), harmless ones are ignored,
 // and only a value Parley cannot honour is refused, with OpenAI's 400 naming the field in `param`.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { type FakeUpstream, type RecordedRequest, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { expectedReply, type FakeUpstream, type RecordedRequest, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, kinds, type TestApp } from '../helpers/app.ts';
-import { bearer, createApiKey, readJson, register, uniqueText } from '../helpers/client.ts';
-import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
+import { bearer, createApiKey, type Json, readJson, register, uniqueText } from '../helpers/client.ts';
+import { llmEnv, upstreamCalls, wordCount } from '../helpers/llm.ts';
 import { completionChunks, expectOpenAiError } from '../helpers/openai.ts';
 
 let fake: FakeUpstream;
@@ -279,7 +279,7 @@ describe.each(kinds)('/v1/chat/completions request fields (%s)', (_label, kind) 
 
   describe('what Parley cannot honour, or is out of range, is refused naming the field (OpenAI’s 400)', () => {
     const refusals: [string, Record<string, unknown>, string][] = [
-      ['n above 1', { n: 2 }, 'n'],
+      ['n above 8 (each choice a reply of its own)', { n: 9 }, 'n'],
       ['n above OpenAI’s 128', { n: 129 }, 'n'],
       ['n 0', { n: 0 }, 'n'],
       ['top_p above 1', { top_p: 1.5 }, 'top_p'],
@@ -317,12 +317,29 @@ describe.each(kinds)('/v1/chat/completions request fields (%s)', (_label, kind) 
       expect(await refusedParam(await hi(fields))).toBe(param);
     });
 
-    test('error: n 2 is a 400 that says why, and nothing reaches upstream', async () => {
-      const text = uniqueText('n two');
-      const response = await complete({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: text }], n: 2 });
-      const body = await expectOpenAiError(response, 400, 'invalid_request_error', { param: 'n' });
-      expect(body.error.message).toContain('one choice');
-      expect(upstreamCalls(fake, text)).toEqual([]);
+    test('happy: n 3 streamed: each choice’s chunks carry its index and finish, one usage chunk sums them, one [DONE]', async () => {
+      const text = uniqueText('three streamed');
+      const response = await complete({
+        model: 'openai/gpt-4o-mini',
+        messages: [{ role: 'user', content: text }],
+        n: 3,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      expect(response.status).toBe(200);
+      const chunks = await completionChunks(response);
+      expect(new Set(chunks.map((chunk) => chunk.id)).size).toBe(1);
+      const choices = chunks.flatMap((chunk) => chunk.choices as Json[]);
+      for (const index of [0, 1, 2]) {
+        const mine = choices.filter((choice) => choice.index === index);
+        expect(mine.map((choice) => choice.delta.content ?? '').join('')).toBe(expectedReply(text));
+        expect(mine.filter((choice) => choice.finish_reason !== null).map((choice) => choice.finish_reason)).toEqual(['stop']);
+      }
+      const usage = chunks.filter((chunk) => chunk.usage);
+      expect(usage.length).toBe(1);
+      expect(usage[0]!.choices).toEqual([]);
+      expect(usage[0]!.usage.completion_tokens).toBe(3 * wordCount(expectedReply(text)));
+      expect(upstreamCalls(fake, text).length).toBe(3);
     });
 
     test('error: logprobs true on a provider that returns none (anthropic) is refused before it is asked', async () => {

@@ -5,6 +5,7 @@ import type { ReplayStream } from '../../http/idempotency.ts';
 import type { RouteBundle } from '../../http/routes.ts';
 import type { ModelsService } from '../models/service.ts';
 import type { RepliesService, StartedGeneration } from '../replies/service.ts';
+import { choiceChunks, completionOfChoices, startChoices } from './choices.ts';
 import { badParam, openAiErrors } from './errors.ts';
 import { createReplyLifecycle } from './lifecycle.ts';
 import { Completion, type CompletionBody, CompletionBody as CompletionSchema } from './model.ts';
@@ -63,6 +64,32 @@ export function openAiCompatModule({ models, replies, responses, routes, firstTo
   };
   const { failureOf, cancelOnAbort } = lifecycle;
 
+  /** `n` > 1: n replies answered as one completion (see choices.ts), with the same holds and cancels as one. */
+  const completeChoices = async (caller: UserCaller, ip: string, body: CompletionBody, request: Request, n: number) => {
+    const started = await startChoices(n, () => startCompletion(caller, ip, body), replies.cancel);
+    for (const reply of started) cancelOnAbort(request, reply);
+    const failed = async (index: number) => {
+      await Promise.allSettled(started.map((reply) => replies.cancel(reply.messageId)));
+      return failureOf(started[index]!, body.model);
+    };
+    if (!body.stream) {
+      const results = await Promise.all(started.map((reply) => reply.done));
+      const index = results.findIndex((result) => result.status === 'error');
+      if (index >= 0) throw await failed(index);
+      return completionOfChoices(started, results);
+    }
+    const firsts = await Promise.all(
+      started.map((reply) => replies.firstEvent(reply.streamId, { signal: request.signal, timeoutMs: firstTokenHoldMs })),
+    );
+    const index = firsts.findIndex((first) => first?.event === 'error');
+    if (index >= 0) throw await failed(index);
+    const chunks = choiceChunks(started, { model: body.model, includeUsage: given(body.stream_options)?.include_usage === true });
+    return replies.sseOfMany(
+      started.map((reply) => reply.streamId),
+      { ...chunks, cancelOnLeave: started.map((reply) => reply.messageId) },
+    );
+  };
+
   return new Elysia({ name: 'openai-compat', prefix: '/v1' })
     .use(routes.api())
     .use(openAiModelRoutes({ models, replies, routes }))
@@ -70,6 +97,8 @@ export function openAiCompatModule({ models, replies, responses, routes, firstTo
     .post(
       '/chat/completions',
       async ({ caller, ip, body, request }) => {
+        const n = given(body.n) ?? 1;
+        if (n > 1) return completeChoices(caller, ip, body, request, n);
         const started = await startCompletion(caller, ip, body);
         cancelOnAbort(request, started);
         if (!body.stream) {

@@ -178,7 +178,8 @@ export const CompletionBody = t.Object({
     t.Integer({
       minimum: 1,
       maximum: 128,
-      description: 'Parley returns one choice: only 1 is taken, a larger n is refused (400 naming n)',
+      description:
+        'Choices: each is a reply of its own (admitted, limited and billed as one call), so at most 8 (400 naming n above); a streamed completion with n > 1 is not replayed by Idempotency-Key',
     }),
   ),
   stop: Opt(

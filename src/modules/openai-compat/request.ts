@@ -12,6 +12,7 @@ import {
 } from '../../infra/llm/index.ts';
 import { modelOf } from '../gateway/service.ts';
 import type { StatelessConversation } from '../models/service.ts';
+import { maxChoices } from './choices.ts';
 import { badParam } from './errors.ts';
 import { type CompletionBody, type CompletionMessage, maxContentLength } from './model.ts';
 
@@ -25,13 +26,13 @@ const joined = (content: TextContent): string => (typeof content === 'string' ? 
 
 /**
  * Refuses, naming the field, what Parley cannot honour (everything else is either sent on or
- * harmlessly ignored): more than one choice, audio output, web search, and the deprecated
+ * harmlessly ignored): more than `maxChoices` choices (choices.ts), audio output, web search, and the deprecated
  * `functions` / `function_call` (send `tools` / `tool_choice`). Log probabilities depend on the
  * provider: the route checks them once the model is resolved.
  */
 function refuseWhatCannotBeHonoured(body: CompletionBody): void {
   const n = given(body.n);
-  if (n !== undefined && n > 1) throw badParam('n', 'Parley returns one choice per completion: n must be 1');
+  if (n !== undefined && n > maxChoices) throw badParam('n', `Each choice is a reply of its own: n is at most ${maxChoices}`);
   if (body.modalities?.includes('audio')) throw badParam('modalities', 'Parley answers in text only: modalities must be ["text"]');
   if (given(body.audio)) throw badParam('audio', 'Parley answers in text only: audio output is not available');
   if (given(body.web_search_options)) throw badParam('web_search_options', 'Parley does not search the web for a completion');

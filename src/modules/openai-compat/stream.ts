@@ -19,7 +19,7 @@ const logprobsOf = (content: TokenLogprob[]) => ({
   refusal: null,
 });
 
-const usageOf = (usage: { inputTokens: number; outputTokens: number }) => ({
+export const usageOf = (usage: { inputTokens: number; outputTokens: number }) => ({
   prompt_tokens: usage.inputTokens,
   completion_tokens: usage.outputTokens,
   total_tokens: usage.inputTokens + usage.outputTokens,
@@ -32,7 +32,12 @@ const usageOf = (usage: { inputTokens: number; outputTokens: number }) => ({
  * then `data: [DONE]`. A failure after the first token is an in-band `{error}` line, as OpenAI
  * sends one; the same bytes for the first response and for a replay.
  */
-export function completionChunks(streamId: string, requested: { model: string; includeUsage: boolean }): (item: SseItem) => Uint8Array {
+export function completionChunks(
+  streamId: string,
+  requested: { model: string; includeUsage: boolean },
+  /** For one of several choices (n > 1, see choices.ts): its index, and its `done` writes only its finish chunk. */
+  choice: { index: number; last: boolean } = { index: 0, last: true },
+): (item: SseItem) => Uint8Array {
   const id = `chatcmpl-${streamId}`;
   const created = createdOf(streamId);
   let model = requested.model;
@@ -43,7 +48,7 @@ export function completionChunks(streamId: string, requested: { model: string; i
       object: 'chat.completion.chunk',
       created,
       model,
-      choices: [{ index: 0, delta, logprobs, finish_reason: finishReason }],
+      choices: [{ index: choice.index, delta, logprobs, finish_reason: finishReason }],
     });
   return (item) => {
     if ('ping' in item) return encoder.encode(': ping\n\n');
@@ -67,6 +72,7 @@ export function completionChunks(streamId: string, requested: { model: string; i
       case 'error':
         return line({ error: { message: data.message, type: 'server_error', param: null, code: data.code } });
       case 'done': {
+        if (!choice.last) return chunk({}, data.finishReason);
         const usage = requested.includeUsage
           ? line({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: usageOf(data.usage) })
           : new Uint8Array();

@@ -1,7 +1,7 @@
 import type { UserCaller } from '../../http/auth.ts';
 import { AppError, type ErrorCode, errorStatus, invalid } from '../../http/errors.ts';
 import type { Metrics } from '../../http/metrics.ts';
-import { type SseItem, streamAsSse } from '../../http/sse.ts';
+import { type SseItem, sseResponse, streamAsSse } from '../../http/sse.ts';
 import type { Infra } from '../../infra/index.ts';
 import type { StreamBuffers } from '../../infra/kv/stream-buffers.ts';
 import { readStream } from '../../infra/kv/stream-reader.ts';
@@ -13,6 +13,8 @@ import { createKeyLimits, keyAllowsModel } from './key-limits.ts';
 import { createLlmLimits, type ReplySlot } from './limits.ts';
 import { aliveKey } from './orphans.ts';
 import { createRepliesRepository } from './repository.ts';
+
+const encoder = new TextEncoder();
 
 export type { GenerationFailure, GenerationInput, GenerationResult, StartedGeneration } from './engine.ts';
 export type { LlmLimitStatus, ReplySlot } from './limits.ts';
@@ -176,6 +178,45 @@ export function createRepliesService(
       // For readers that cannot resume (the OpenAI-compatible API): leaving is cancelling.
       const onClientGone = () => void generations.cancel(cancelOnLeave).catch((error) => log.warn('cancel on leave failed', { error }));
       return streamAsSse(buffers, streamId, { ...rest, onClientGone });
+    },
+
+    /**
+     * Several replies' streams as one SSE response (the choices of one OpenAI completion), their
+     * items interleaved as they come: `format(index, item)` writes item of the `index`-th stream,
+     * `end()` what follows once every stream has ended. A client that leaves cancels them all
+     * (these readers cannot resume). Not replayable by Idempotency-Key: no one buffer holds it.
+     */
+    sseOfMany(
+      streamIds: readonly string[],
+      options: { format: (index: number, item: SseItem) => Uint8Array; end: () => Uint8Array; cancelOnLeave: readonly string[] },
+    ): Response {
+      const ending: SseItem = { id: 'end', event: 'end', data: '' };
+      async function* source(signal: AbortSignal): AsyncGenerator<SseItem & { index?: number }> {
+        const readers = streamIds.map((streamId) => readStream(buffers, streamId, { signal }));
+        const next = (index: number) => readers[index]!.next().then((result) => ({ index, result }));
+        const pending = new Map(readers.map((_, index) => [index, next(index)] as const));
+        try {
+          while (pending.size > 0) {
+            const { index, result } = await Promise.race(pending.values());
+            if (result.done) {
+              pending.delete(index);
+              continue;
+            }
+            pending.set(index, next(index));
+            yield 'ping' in result.value ? result.value : { ...result.value, index };
+          }
+          yield ending;
+        } finally {
+          await Promise.allSettled(readers.map((reader) => reader.return(undefined)));
+        }
+      }
+      const onClientGone = () => {
+        for (const messageId of options.cancelOnLeave)
+          void generations.cancel(messageId).catch((error) => log.warn('cancel on leave failed', { error }));
+      };
+      const format = (item: SseItem & { index?: number }) =>
+        item === ending ? options.end() : 'ping' in item ? encoder.encode(': ping\n\n') : options.format(item.index ?? 0, item);
+      return sseResponse(source, format as (item: SseItem) => Uint8Array, undefined, { onClientGone });
     },
 
     /**
