@@ -317,6 +317,30 @@ describe.each(kinds)('/v1/chat/completions request fields (%s)', (_label, kind) 
       expect(await refusedParam(await hi(fields))).toBe(param);
     });
 
+    test('happy: with an Idempotency-Key, n 2 not streamed is replayed; streamed, it is not kept (no one buffer holds it) and a repeat runs again', async () => {
+      const text = uniqueText('idempotent choices');
+      const send = (stream: boolean, idempotencyKey: string) =>
+        app.request('/v1/chat/completions', {
+          method: 'POST',
+          headers: { ...bearer(key), 'idempotency-key': idempotencyKey },
+          json: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: text }], n: 2, stream },
+        });
+      const jsonKey = crypto.randomUUID();
+      const first = await readJson(await send(false, jsonKey));
+      const again = await send(false, jsonKey);
+      expect(again.headers.get('idempotency-replayed')).toBe('true');
+      expect(await readJson(again)).toEqual(first);
+      expect(upstreamCalls(fake, text).length).toBe(2);
+      const streamKey = crypto.randomUUID();
+      for (let i = 0; i < 2; i++) {
+        const streamed = await send(true, streamKey);
+        expect(streamed.status).toBe(200);
+        expect(streamed.headers.get('idempotency-replayed')).toBeNull();
+        expect((await completionChunks(streamed)).length).toBeGreaterThan(0);
+      }
+      expect(upstreamCalls(fake, text).length).toBe(6);
+    });
+
     test('happy: n 3 streamed: each choice’s chunks carry its index and finish, one usage chunk sums them, one [DONE]', async () => {
       const text = uniqueText('three streamed');
       const response = await complete({
