@@ -2,32 +2,22 @@
 // /v1/messages with a Parley API key, through its public API: invoke, stream, bindTools (and a
 // tool round trip) and withStructuredOutput, routed to echo and to the fake OpenAI and Anthropic
 // upstreams. Its anthropicApiUrl is the server (the SDK appends /v1/messages).
-import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
+import { describe, expect, setDefaultTimeout, test } from 'bun:test';
 import { ChatAnthropic } from '@langchain/anthropic';
 import { AIMessage, type AIMessageChunk, HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { z } from 'zod';
-import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { expectedReply } from '../fakes/llm-upstream.ts';
 import { uniqueText } from '../helpers/client.ts';
 import { toolScenarios } from '../helpers/langchain.ts';
-import { llmEnv, upstreamCalls, wordCount } from '../helpers/llm.ts';
-import { type Listening, listeningApp } from '../helpers/openai.ts';
+import { upstreamCalls, wordCount } from '../helpers/llm.ts';
+import { serveWithFakeUpstream } from '../helpers/openai.ts';
 
 setDefaultTimeout(60_000);
 
-let fake: FakeUpstream;
-let server: Listening;
-beforeAll(async () => {
-  fake = await startFakeUpstream();
-  server = await listeningApp({ database: 'sqlite', kv: 'memory' }, llmEnv(fake));
-});
-afterAll(async () => {
-  await server?.close();
-  await fake?.stop();
-});
-beforeEach(() => fake.reset());
+const suite = serveWithFakeUpstream();
 
 const chat = (model: string, fields: Record<string, unknown> = {}) =>
-  new ChatAnthropic({ model, apiKey: server.key, anthropicApiUrl: server.url, maxRetries: 0, maxTokens: 256, ...fields });
+  new ChatAnthropic({ model, apiKey: suite.server.key, anthropicApiUrl: suite.server.url, maxRetries: 0, maxTokens: 256, ...fields });
 
 describe('LangChain ChatAnthropic', () => {
   toolScenarios((model) => chat(model), { roundTripUpstreams: ['anthropic', 'openai'], streamUpstream: 'anthropic' });
@@ -42,7 +32,7 @@ describe('LangChain ChatAnthropic', () => {
     expect(reply.content).toBe(expectedReply('and now'));
     expect(reply.usage_metadata?.output_tokens).toBe(wordCount(expectedReply('and now')));
     expect(reply.response_metadata.stop_reason).toBe('end_turn');
-    const sent = fake.requests.find((request) => request.path === '/v1/chat/completions')!.body as { messages: unknown[] };
+    const sent = suite.fake.requests.find((request) => request.path === '/v1/chat/completions')!.body as { messages: unknown[] };
     expect(sent.messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
   });
 
@@ -50,7 +40,7 @@ describe('LangChain ChatAnthropic', () => {
     const text = uniqueText('langchain');
     const reply = await chat('anthropic/claude-haiku-4-5', { maxTokens: 77 }).invoke(text, { stop: ['END'] });
     expect(reply.content).toBe(expectedReply(text));
-    expect(upstreamCalls(fake, text)[0]?.body).toMatchObject({ stop_sequences: ['END'], max_tokens: 77 });
+    expect(upstreamCalls(suite.fake, text)[0]?.body).toMatchObject({ stop_sequences: ['END'], max_tokens: 77 });
   });
 
   test('happy: stream gives the text in chunks, usage gathered', async () => {

@@ -2,33 +2,23 @@
 // Bearer with authToken) against Parley's /v1/messages, through its public API only: generateText,
 // streamText, tools round the loop, structured output and errors, routed to echo and to the fake
 // OpenAI and Anthropic upstreams. Its baseURL carries /v1 (it appends /messages itself).
-import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from 'bun:test';
+import { describe, expect, setDefaultTimeout, test } from 'bun:test';
 import { createAnthropic } from '@ai-sdk/anthropic';
 import { APICallError, generateText, streamText } from 'ai';
-import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { expectedReply } from '../fakes/llm-upstream.ts';
 import { uniqueText } from '../helpers/client.ts';
-import { llmEnv, upstreamCalls, wordCount } from '../helpers/llm.ts';
-import { type Listening, listeningApp } from '../helpers/openai.ts';
+import { upstreamCalls, wordCount } from '../helpers/llm.ts';
+import { serveWithFakeUpstream } from '../helpers/openai.ts';
 import { toolAndOutputScenarios } from '../helpers/vercel-ai.ts';
 
 setDefaultTimeout(60_000);
 // Parley's models are unknown to the provider, which warns of each call's default token limit: not the point here.
 (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
 
-let fake: FakeUpstream;
-let server: Listening;
-beforeAll(async () => {
-  fake = await startFakeUpstream();
-  server = await listeningApp({ database: 'sqlite', kv: 'memory' }, llmEnv(fake));
-});
-afterAll(async () => {
-  await server?.close();
-  await fake?.stop();
-});
-beforeEach(() => fake.reset());
+const suite = serveWithFakeUpstream();
 
-const withKey = (id: string, key = server.key) => createAnthropic({ baseURL: `${server.url}/v1`, apiKey: key })(id);
-const withToken = (id: string) => createAnthropic({ baseURL: `${server.url}/v1`, authToken: server.key })(id);
+const withKey = (id: string, key = suite.server.key) => createAnthropic({ baseURL: `${suite.server.url}/v1`, apiKey: key })(id);
+const withToken = (id: string) => createAnthropic({ baseURL: `${suite.server.url}/v1`, authToken: suite.server.key })(id);
 
 describe('Vercel AI SDK, @ai-sdk/anthropic', () => {
   toolAndOutputScenarios((id) => withKey(id), {
@@ -49,7 +39,7 @@ describe('Vercel AI SDK, @ai-sdk/anthropic', () => {
       expect(result.finishReason).toBe('stop');
       expect(result.usage.outputTokens).toBe(wordCount(expectedReply('and now')));
     }
-    const sent = fake.requests.filter((request) => request.path === '/v1/chat/completions');
+    const sent = suite.fake.requests.filter((request) => request.path === '/v1/chat/completions');
     expect(sent.length).toBe(2);
     expect((sent[0]!.body as { messages: unknown[] }).messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
   });
@@ -63,7 +53,7 @@ describe('Vercel AI SDK, @ai-sdk/anthropic', () => {
       maxOutputTokens: 50,
     });
     expect(result.text).toBe(expectedReply(text));
-    expect(upstreamCalls(fake, text)[0]?.body).toMatchObject({ stop_sequences: ['END'], max_tokens: 50 });
+    expect(upstreamCalls(suite.fake, text)[0]?.body).toMatchObject({ stop_sequences: ['END'], max_tokens: 50 });
   });
 
   test('happy: streamText streams the text, with usage, from echo', async () => {

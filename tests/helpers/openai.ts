@@ -1,9 +1,11 @@
 // For suites that speak to /v1 as OpenAI's clients do: its error shape, its stream, and the app
 // listening on a real port (the SDKs need one) behind a Parley API key.
-import { expect } from 'bun:test';
+import { afterAll, beforeAll, beforeEach, expect } from 'bun:test';
 import type { Env } from '../../src/config/index.ts';
+import { type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
 import { createTestApp, type StorageKind, type TestApp } from './app.ts';
 import { createApiKey, type Json, register } from './client.ts';
+import { llmEnv } from './llm.ts';
 
 /**
  * Asserts OpenAI's error body `{error: {message, type, param, code}}` with the given status and
@@ -71,4 +73,24 @@ export async function listeningApp(kind: StorageKind, env: Env): Promise<Listeni
       await app.close();
     },
   };
+}
+
+/**
+ * For a suite that drives a client library against Parley: the fake upstream, and the app on a
+ * real port (SQLite and memory) with every provider pointed at it and a fresh user's API key,
+ * started before the suite and stopped after; the fake's records are cleared before each test.
+ * Read `fake` and `server` inside tests (they exist once the suite started).
+ */
+export function serveWithFakeUpstream(): { fake: FakeUpstream; server: Listening } {
+  const suite = {} as { fake: FakeUpstream; server: Listening };
+  beforeAll(async () => {
+    suite.fake = await startFakeUpstream();
+    suite.server = await listeningApp({ database: 'sqlite', kv: 'memory' }, llmEnv(suite.fake));
+  });
+  afterAll(async () => {
+    await suite.server?.close();
+    await suite.fake?.stop();
+  });
+  beforeEach(() => suite.fake.reset());
+  return suite;
 }

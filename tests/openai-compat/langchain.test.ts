@@ -1,30 +1,20 @@
 // LangChain's ChatOpenAI against Parley's /v1 with a Parley API key, through its public API:
 // invoke, stream, bindTools (and a tool round trip), withStructuredOutput (its default JSON schema
 // method, function calling and JSON mode).
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { AIMessage, HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { ChatOpenAI } from '@langchain/openai';
 import { z } from 'zod';
-import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { expectedReply } from '../fakes/llm-upstream.ts';
 import { uniqueText } from '../helpers/client.ts';
 import { toolScenarios } from '../helpers/langchain.ts';
-import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
-import { type Listening, listeningApp } from '../helpers/openai.ts';
+import { upstreamCalls } from '../helpers/llm.ts';
+import { serveWithFakeUpstream } from '../helpers/openai.ts';
 
-let fake: FakeUpstream;
-let server: Listening;
-beforeAll(async () => {
-  fake = await startFakeUpstream();
-  server = await listeningApp({ database: 'sqlite', kv: 'memory' }, llmEnv(fake));
-});
-afterAll(async () => {
-  await server?.close();
-  await fake?.stop();
-});
-beforeEach(() => fake.reset());
+const suite = serveWithFakeUpstream();
 
 const chat = (model: string, fields: Record<string, unknown> = {}) =>
-  new ChatOpenAI({ model, apiKey: server.key, configuration: { baseURL: server.baseURL }, maxRetries: 0, ...fields });
+  new ChatOpenAI({ model, apiKey: suite.server.key, configuration: { baseURL: suite.server.baseURL }, maxRetries: 0, ...fields });
 
 describe('LangChain ChatOpenAI', () => {
   // B2: a tool round trip, and a streamed call.
@@ -46,7 +36,7 @@ describe('LangChain ChatOpenAI', () => {
     const text = uniqueText('langchain');
     const reply = await chat('openai/gpt-4o-mini', { topP: 0.9 }).invoke(text, { stop: ['END'] });
     expect(reply.content).toBe(expectedReply(text));
-    expect(upstreamCalls(fake, text)[0]?.body).toMatchObject({ top_p: 0.9, stop: ['END'] });
+    expect(upstreamCalls(suite.fake, text)[0]?.body).toMatchObject({ top_p: 0.9, stop: ['END'] });
   });
 
   test('happy: stream gives the text in chunks, usage on the last', async () => {

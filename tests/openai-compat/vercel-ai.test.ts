@@ -1,38 +1,35 @@
 // The Vercel AI SDK against Parley's /v1 with a Parley API key, through its public API only:
 // `@ai-sdk/openai-compatible` and `@ai-sdk/openai`'s `.chat()` model (Chat Completions), each with
 // generateText, streamText, tools (round the loop with `stopWhen`) and structured output.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { APICallError, generateText, type LanguageModel, streamText } from 'ai';
-import { expectedReply, type FakeUpstream, startFakeUpstream } from '../fakes/llm-upstream.ts';
+import { expectedReply } from '../fakes/llm-upstream.ts';
 import { uniqueText } from '../helpers/client.ts';
-import { llmEnv, upstreamCalls } from '../helpers/llm.ts';
-import { type Listening, listeningApp } from '../helpers/openai.ts';
+import { upstreamCalls } from '../helpers/llm.ts';
+import { serveWithFakeUpstream } from '../helpers/openai.ts';
 import { toolAndOutputScenarios } from '../helpers/vercel-ai.ts';
 
-let fake: FakeUpstream;
-let server: Listening;
-beforeAll(async () => {
-  fake = await startFakeUpstream();
-  server = await listeningApp({ database: 'sqlite', kv: 'memory' }, llmEnv(fake));
-});
-afterAll(async () => {
-  await server?.close();
-  await fake?.stop();
-});
-beforeEach(() => fake.reset());
+const suite = serveWithFakeUpstream();
 
 type Flavour = { name: string; model: (id: string, key?: string) => LanguageModel };
 const flavours: Flavour[] = [
   {
     name: '@ai-sdk/openai-compatible',
-    model: (id, key = server.key) =>
-      createOpenAICompatible({ name: 'parley', baseURL: server.baseURL, apiKey: key, includeUsage: true, supportsStructuredOutputs: true })(
-        id,
-      ),
+    model: (id, key = suite.server.key) =>
+      createOpenAICompatible({
+        name: 'parley',
+        baseURL: suite.server.baseURL,
+        apiKey: key,
+        includeUsage: true,
+        supportsStructuredOutputs: true,
+      })(id),
   },
-  { name: '@ai-sdk/openai .chat()', model: (id, key = server.key) => createOpenAI({ baseURL: server.baseURL, apiKey: key }).chat(id) },
+  {
+    name: '@ai-sdk/openai .chat()',
+    model: (id, key = suite.server.key) => createOpenAI({ baseURL: suite.server.baseURL, apiKey: key }).chat(id),
+  },
 ];
 
 describe.each(flavours)('Vercel AI SDK, $name', ({ model }) => {
@@ -69,7 +66,7 @@ describe.each(flavours)('Vercel AI SDK, $name', ({ model }) => {
       maxOutputTokens: 50,
     });
     expect(result.text).toBe(expectedReply(text));
-    expect(upstreamCalls(fake, text)[0]?.body).toMatchObject({ top_p: 0.9, stop: ['END'], seed: 11 });
+    expect(upstreamCalls(suite.fake, text)[0]?.body).toMatchObject({ top_p: 0.9, stop: ['END'], seed: 11 });
   });
 
   test('happy: streamText streams the text, with usage', async () => {
