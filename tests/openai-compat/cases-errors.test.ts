@@ -128,22 +128,22 @@ describe.each(kinds)('/v1 error cases of the clients report (%s)', (_label, kind
     });
   });
 
-  describe('n > 1: each choice is a call of its own', () => {
-    test('error: n 3 on a key allowed 2 calls a minute is 429; the two started are cancelled, none runs to its end', async () => {
+  describe('n > 1: each choice is a call of its own, admitted all or none', () => {
+    test('error: n 3 on a key allowed 2 calls a minute is 429 and charges nothing: a call of one still goes through', async () => {
       const owner = await register(app);
       const limited = await createApiKey(app, owner.accessToken, { name: 'two a minute', requestsPerMinute: 2 });
       const text = uniqueText('three on two');
-      const response = await app.request('/v1/chat/completions', {
-        method: 'POST',
-        headers: bearer(limited.key),
-        json: { model: 'openai/fake-slow', messages: [{ role: 'user', content: text }], n: 3 },
-      });
-      await expectOpenAiError(response, 429, 'requests', { code: 'rate_limit_exceeded' });
-      // The two started were cancelled: whatever of them reached upstream was aborted there, nothing ran to its end.
-      await Bun.sleep(300);
-      const calls = upstreamCalls(fake, text);
-      expect(calls.length).toBeLessThanOrEqual(2);
-      expect(calls.map((call) => [call.aborted, call.completed])).toEqual(calls.map(() => [true, false]));
+      const send = (n: number) =>
+        app.request('/v1/chat/completions', {
+          method: 'POST',
+          headers: bearer(limited.key),
+          json: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: text }], n },
+        });
+      await expectOpenAiError(await send(3), 429, 'requests', { code: 'rate_limit_exceeded' });
+      expect(upstreamCalls(fake, text)).toEqual([]);
+      expect((await send(2)).status).toBe(200);
+      await expectOpenAiError(await send(1), 429, 'requests', { code: 'rate_limit_exceeded' });
+      expect(upstreamCalls(fake, text).length).toBe(2);
     });
   });
 
@@ -195,5 +195,39 @@ describe.each(kinds)('/v1 error cases of the clients report (%s)', (_label, kind
         { param: 'messages[1]' },
       );
     });
+  });
+});
+
+describe.each(kinds)('n > 1 under the tier’s limits (%s)', (_label, kind) => {
+  let app: TestApp;
+  let key: string;
+  beforeAll(async () => {
+    ({ app, key } = await keyedApp(
+      kind,
+      llmEnv(fake, { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_MAX_REQUESTS: '10000', TIER_LIMITS_FREE: 'minute=4,concurrent=3' }),
+    ));
+  });
+  afterAll(() => app?.close());
+
+  const send = (n: number, text: string) =>
+    app.request('/v1/chat/completions', {
+      method: 'POST',
+      headers: bearer(key),
+      json: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: text }], n },
+    });
+
+  test('error: more choices than the tier generates at once is a 400 naming n (never admissible, not worth retrying)', async () => {
+    const text = uniqueText('four at once');
+    const body = await expectOpenAiError(await send(4, text), 400, 'invalid_request_error', { param: 'n' });
+    expect(body.error.message).toContain('at most 3 at once');
+    expect(upstreamCalls(fake, text)).toEqual([]);
+  });
+
+  test('error: more choices than the minute has room for is 429 and charges nothing', async () => {
+    const text = uniqueText('room');
+    expect((await send(3, text)).status).toBe(200); // 3 of the minute's 4
+    await expectOpenAiError(await send(2, text), 429, 'requests', { code: 'rate_limit_exceeded' });
+    expect((await send(1, text)).status).toBe(200); // the refused request took none of them
+    expect(upstreamCalls(fake, text).length).toBe(4);
   });
 });

@@ -66,6 +66,8 @@ export function openAiCompatModule({ models, replies, responses, routes, firstTo
 
   /** `n` > 1: n replies answered as one completion (see choices.ts), with the same holds and cancels as one. */
   const completeChoices = async (caller: UserCaller, ip: string, body: CompletionBody, request: Request, n: number) => {
+    // All or none: refused whole, before any choice is charged, when the limits have no room for n.
+    await replies.roomFor(caller, ip, n, 'body.n');
     const started = await startChoices(n, () => startCompletion(caller, ip, body), replies.cancel);
     for (const reply of started) cancelOnAbort(request, reply);
     const failed = async (index: number) => {

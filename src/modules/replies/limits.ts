@@ -1,6 +1,6 @@
 import { type LimitTier, limitTier } from '../../config/index.ts';
 import type { ApiKeyGrant } from '../../http/auth.ts';
-import { AppError } from '../../http/errors.ts';
+import { AppError, invalid } from '../../http/errors.ts';
 import { callerSubject, resetSeconds as secondsUntilReset } from '../../http/rate-limit.ts';
 import type { Infra } from '../../infra/index.ts';
 import { KvUnavailableError } from '../../infra/kv/errors.ts';
@@ -234,6 +234,48 @@ export function createLlmLimits(
       throw new AppError('rate_limited', `LLM call limit reached (${refused.map((w) => w.name).join(', ')}); retry in ${retryAfter} s`, {
         headers: { 'retry-after': String(retryAfter) },
       });
+    },
+    /**
+     * Checks, counting nothing, that `replies` replies started now would all be admitted (a
+     * request answered by several: OpenAI's `n`), so such a request is refused whole before any
+     * of them is charged: 422 `validation_error` on `field` when the tier never generates that many
+     * at once; 429 `rate_limited` when a window (the tier's or the key's) has no room for all of
+     * them or the tier's places are taken. Each reply is then admitted by `consume` as usual; a
+     * call from elsewhere between the two may still refuse one of them.
+     */
+    async roomFor(caller: LimitCaller, replies: number, field: string): Promise<void> {
+      const grant = caller.apiKey ?? null;
+      const keyWindow = grant ? keys.requestWindow(grant) : null;
+      const counted: LimitWindow[] = [
+        ...(config.rateLimit.enabled ? windowsOf(caller).map((w) => w.window) : []),
+        ...(keyWindow ? [keyWindow] : []),
+      ];
+      if (counted.length > 0) {
+        const verdict = await kv.peekWindows(counted, { by: replies });
+        if (!verdict.admitted) {
+          const keyVerdict = keyWindow ? verdict.windows[counted.length - 1]! : undefined;
+          if (keyVerdict && !keyVerdict.allowed) throw keys.requestRefusal(grant!, keyVerdict.resetMs);
+          const retryAfter = Math.max(1, ...verdict.windows.filter((w) => !w.allowed).map((w) => secondsUntilReset(w.resetMs)));
+          throw new AppError('rate_limited', `LLM call limit has no room for ${replies} calls; retry in ${retryAfter} s`, {
+            headers: { 'retry-after': String(retryAfter) },
+          });
+        }
+      }
+      if (!config.rateLimit.enabled) return;
+      const limit = tierLimits(caller).concurrentReplies;
+      if (limit === 0) return;
+      if (replies > limit)
+        throw invalid(field, `asks for ${replies} replies at once; the ${limitTier(caller.user)} tier generates at most ${limit} at once`);
+      const active = await kv.countLeases(activeKey(caller));
+      if (active + replies > limit) {
+        throw new AppError(
+          'rate_limited',
+          `${active} of the ${limit} replies the ${limitTier(caller.user)} tier generates at once are taken; ${replies} do not fit`,
+          {
+            headers: { 'retry-after': '1' },
+          },
+        );
+      }
     },
     /** The limits of the caller's tier and what is left of them, counting nothing. */
     async peek(caller: LimitCaller): Promise<LlmLimitStatus> {

@@ -134,6 +134,12 @@ export function createRepliesService(
         throw error;
       }
     },
+    /**
+     * Refuses, counting nothing, a request that would start `replies` replies at once when they
+     * could not all be admitted now (see LlmLimits.roomFor; `field` names the request's count).
+     */
+    roomFor: (caller: UserCaller, ip: string, replies: number, field: string): Promise<void> =>
+      limits.roomFor(limitCaller(caller, ip), replies, field),
     /** The caller's LLM limits and what is left of them, without counting a call. */
     limits: (caller: UserCaller, ip: string) => limits.peek({ user: caller.user, ip }),
 
