@@ -22,6 +22,21 @@ export function createUsersRepository(db: Database) {
       .where(eq(users.id, sql.placeholder('id')))
       .limit(1),
   );
+  // A day's usage row (a user's, or an API key's: the same columns) for one call, and what a
+  // repeat on the same day, provider and model adds to the row already there.
+  const oneCall = {
+    day: sql.placeholder('day'),
+    provider: sql.placeholder('provider'),
+    model: sql.placeholder('model'),
+    requests: 1,
+    inputTokens: sql.placeholder('inputTokens'),
+    outputTokens: sql.placeholder('outputTokens'),
+  };
+  const addedTo = (table: typeof usageRecords | typeof apiKeyUsage) => ({
+    requests: sql`${table.requests} + 1`,
+    inputTokens: sql`${table.inputTokens} + ${sql.placeholder('inputTokens')}`,
+    outputTokens: sql`${table.outputTokens} + ${sql.placeholder('outputTokens')}`,
+  });
   const addUsage = db.prepare<
     { userId: string; day: string; provider: string; model: string; inputTokens: number; outputTokens: number },
     unknown
@@ -30,20 +45,11 @@ export function createUsersRepository(db: Database) {
       .insert(usageRecords)
       .values({
         userId: sql.placeholder('userId'),
-        day: sql.placeholder('day'),
-        provider: sql.placeholder('provider'),
-        model: sql.placeholder('model'),
-        requests: 1,
-        inputTokens: sql.placeholder('inputTokens'),
-        outputTokens: sql.placeholder('outputTokens'),
+        ...oneCall,
       })
       .onConflictDoUpdate({
         target: [usageRecords.userId, usageRecords.day, usageRecords.provider, usageRecords.model],
-        set: {
-          requests: sql`${usageRecords.requests} + 1`,
-          inputTokens: sql`${usageRecords.inputTokens} + ${sql.placeholder('inputTokens')}`,
-          outputTokens: sql`${usageRecords.outputTokens} + ${sql.placeholder('outputTokens')}`,
-        },
+        set: addedTo(usageRecords),
       }),
   );
   // The same record for the API key the call was made with (see recordUsage).
@@ -55,20 +61,11 @@ export function createUsersRepository(db: Database) {
       .insert(apiKeyUsage)
       .values({
         apiKeyId: sql.placeholder('apiKeyId'),
-        day: sql.placeholder('day'),
-        provider: sql.placeholder('provider'),
-        model: sql.placeholder('model'),
-        requests: 1,
-        inputTokens: sql.placeholder('inputTokens'),
-        outputTokens: sql.placeholder('outputTokens'),
+        ...oneCall,
       })
       .onConflictDoUpdate({
         target: [apiKeyUsage.apiKeyId, apiKeyUsage.day, apiKeyUsage.provider, apiKeyUsage.model],
-        set: {
-          requests: sql`${apiKeyUsage.requests} + 1`,
-          inputTokens: sql`${apiKeyUsage.inputTokens} + ${sql.placeholder('inputTokens')}`,
-          outputTokens: sql`${apiKeyUsage.outputTokens} + ${sql.placeholder('outputTokens')}`,
-        },
+        set: addedTo(apiKeyUsage),
       }),
   );
   /**
